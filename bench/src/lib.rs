@@ -1,0 +1,1 @@
+//! Shared timing helpers for the benchmark binaries under `src/bin`.

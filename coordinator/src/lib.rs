@@ -1,0 +1,1 @@
+//! The coordinator: experiments, populations, selection and the super-network's parameters.
