@@ -1,0 +1,266 @@
+//! Experiment specs: the TOML a user writes, parsed and validated before anything runs.
+//!
+//! Unknown keys are rejected (a typo must not silently fall back to a default), and every
+//! range check names the field and the offending value.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read spec {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid spec {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid spec: `{field}` = {value}: {reason}")]
+    Invalid {
+        field: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// A supervised PathNet experiment: evolve pathways on task A, then transfer to task B.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSpec {
+    pub name: String,
+    #[serde(default)]
+    pub seed: u64,
+    pub data: DataSpec,
+    #[serde(default)]
+    pub pathnet: PathNetSpec,
+    #[serde(default)]
+    pub evolution: EvolutionSpec,
+    /// Tasks in the order they are learnt; each later task starts from the previous task's
+    /// best pathway frozen.
+    pub tasks: Vec<TaskSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// Directory with the IDX files (train-images-idx3-ubyte[.gz], ...).
+    pub dir: PathBuf,
+    /// Fraction of pixels replaced by salt-and-pepper noise, as in the PathNet paper.
+    #[serde(default)]
+    pub noise: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathNetSpec {
+    pub layers: usize,
+    pub modules_per_layer: usize,
+    pub max_active: usize,
+    pub module_units: usize,
+}
+
+impl Default for PathNetSpec {
+    /// The paper's supervised configuration: L=3, M=10, N=3, 20-unit modules.
+    fn default() -> Self {
+        PathNetSpec {
+            layers: 3,
+            modules_per_layer: 10,
+            max_active: 3,
+            module_units: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvolutionSpec {
+    pub population: usize,
+    /// T: minibatches each pathway trains for in one evaluation.
+    pub minibatches_per_evaluation: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Training accuracy (over one evaluation's minibatches) that ends a task.
+    pub accuracy_threshold: f64,
+    /// Tournaments after which a task stops even below the threshold.
+    pub max_generations: usize,
+}
+
+impl Default for EvolutionSpec {
+    /// The paper's supervised defaults: population 64, T=50, batch 16, stop at 0.998.
+    fn default() -> Self {
+        EvolutionSpec {
+            population: 64,
+            minibatches_per_evaluation: 50,
+            batch_size: 16,
+            learning_rate: 0.05,
+            accuracy_threshold: 0.998,
+            max_generations: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    pub name: String,
+    /// The two dataset classes of this binary task: the first becomes label 0.
+    pub classes: [u8; 2],
+}
+
+impl ExperimentSpec {
+    pub fn from_file(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|err| match err {
+            SpecError::Parse { message, .. } => SpecError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, SpecError> {
+        let spec: ExperimentSpec = toml::from_str(text).map_err(|err| SpecError::Parse {
+            path: PathBuf::from("<inline>"),
+            message: err.to_string(),
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let p = &self.pathnet;
+        let e = &self.evolution;
+        positive("pathnet.layers", p.layers)?;
+        positive("pathnet.modules_per_layer", p.modules_per_layer)?;
+        positive("pathnet.module_units", p.module_units)?;
+        if p.max_active == 0 || p.max_active > p.modules_per_layer {
+            return Err(invalid(
+                "pathnet.max_active",
+                p.max_active,
+                format!("must be in 1..={} (modules_per_layer)", p.modules_per_layer),
+            ));
+        }
+        if e.population < 2 {
+            return Err(invalid(
+                "evolution.population",
+                e.population,
+                "a binary tournament needs at least 2 pathways",
+            ));
+        }
+        positive(
+            "evolution.minibatches_per_evaluation",
+            e.minibatches_per_evaluation,
+        )?;
+        positive("evolution.batch_size", e.batch_size)?;
+        positive("evolution.max_generations", e.max_generations)?;
+        if !(e.learning_rate.is_finite() && e.learning_rate > 0.0) {
+            return Err(invalid(
+                "evolution.learning_rate",
+                e.learning_rate,
+                "must be a finite number > 0",
+            ));
+        }
+        if !(e.accuracy_threshold > 0.0 && e.accuracy_threshold <= 1.0) {
+            return Err(invalid(
+                "evolution.accuracy_threshold",
+                e.accuracy_threshold,
+                "must be in (0, 1]",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.data.noise) {
+            return Err(invalid("data.noise", self.data.noise, "must be in [0, 1]"));
+        }
+        if self.tasks.is_empty() {
+            return Err(invalid("tasks", "[]", "at least one task is needed"));
+        }
+        for (i, task) in self.tasks.iter().enumerate() {
+            let [a, b] = task.classes;
+            if a == b {
+                return Err(invalid(
+                    &format!("tasks[{i}].classes"),
+                    format!("[{a}, {b}]"),
+                    "the two classes must differ",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn positive(field: &str, value: usize) -> Result<(), SpecError> {
+    if value == 0 {
+        Err(invalid(field, value, "must be at least 1"))
+    } else {
+        Ok(())
+    }
+}
+
+fn invalid(field: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> SpecError {
+    SpecError::Invalid {
+        field: field.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        name = "t"
+        [data]
+        dir = "/nonexistent"
+        [[tasks]]
+        name = "a"
+        classes = [3, 7]
+    "#;
+
+    #[test]
+    fn minimal_spec_takes_paper_defaults() {
+        let spec = ExperimentSpec::from_toml(MINIMAL).unwrap();
+        assert_eq!(spec.pathnet.layers, 3);
+        assert_eq!(spec.pathnet.modules_per_layer, 10);
+        assert_eq!(spec.evolution.population, 64);
+        assert_eq!(spec.evolution.minibatches_per_evaluation, 50);
+        assert_eq!(spec.tasks[0].classes, [3, 7]);
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_by_name() {
+        let text = MINIMAL.replace("[data]", "populaton = 3\n[data]");
+        let err = ExperimentSpec::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("populaton"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_field_and_value() {
+        let cases = [
+            ("[evolution]\npopulation = 1\n", "evolution.population", "1"),
+            ("[pathnet]\nmax_active = 11\n", "pathnet.max_active", "11"),
+            ("[evolution]\nlearning_rate = -0.5\n", "evolution.learning_rate", "-0.5"),
+        ];
+        for (extra, field, value) in cases {
+            let text = MINIMAL.replace("[data]", &format!("{extra}[data]"));
+            let err = ExperimentSpec::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains(value), "{err}");
+        }
+    }
+
+    #[test]
+    fn identical_task_classes_are_rejected() {
+        let text = MINIMAL.replace("[3, 7]", "[4, 4]");
+        let err = ExperimentSpec::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("tasks[0].classes"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_is_an_error_not_a_panic() {
+        assert!(ExperimentSpec::from_toml("name = [").is_err());
+        assert!(ExperimentSpec::from_toml("name = 3").is_err());
+    }
+}
