@@ -4,4 +4,5 @@
 //! networked scheduler arrives with the gRPC runtime. Today it runs experiments in one
 //! process ([`local`]), with the same spec format the distributed runtime will accept.
 
+pub mod local;
 pub mod spec;

@@ -1,5 +1,32 @@
 //! Environments with the Gymnasium API and semantics, and supervised datasets.
 //!
 //! Nothing here knows about networking or neural networks.
+//!
+//! The reinforcement-learning side mirrors Gymnasium 1.4: [`Env`] is `gymnasium.Env`
+//! (`reset(seed) -> (obs, info)`, `step(action) -> (obs, reward, terminated, truncated,
+//! info)`), [`Space`] covers `Discrete` and `Box`, [`TimeLimit`] and [`SyncVectorEnv`] are the
+//! wrapper and vector env of the same names, and [`make`] builds the classic-control
+//! environments by id with their registered time limits. The dynamics are ports that match
+//! Gymnasium's observations, rewards and flags for the same state and actions; the tests
+//! check this against the Python package itself.
 
+mod classic;
 pub mod data;
+mod env;
+mod error;
+#[cfg(feature = "gymnasium-rs")]
+pub mod gymnasium_rs;
+mod registry;
+mod seeding;
+mod space;
+mod time_limit;
+pub mod trace;
+mod vector;
+
+pub use classic::{Acrobot, CartPole, MountainCar, Pendulum};
+pub use env::{BoxedEnv, Env, Info, Options, Step};
+pub use error::EnvError;
+pub use registry::{EnvSpec, REGISTRY, make, make_unwrapped, make_vec, spec};
+pub use space::{Action, BoxSpace, Discrete, Space};
+pub use time_limit::TimeLimit;
+pub use vector::{AutoresetMode, SyncVectorEnv, VecStep};

@@ -52,6 +52,13 @@ pub trait Layer<F: Float>: Send + Sync {
     /// Vector-Jacobian product at the point the cache was recorded.
     fn backward(&self, cache: &Cache, output_grad: ArrayViewD<'_, F>) -> Backward<F>;
 
+    /// The parameter gradients of [`Layer::backward`] alone, for callers that have no use for
+    /// the input gradient (the first layer of a network, whose input is data). Layers where the
+    /// input gradient is expensive (convolutions) override this to skip it.
+    fn backward_params(&self, cache: &Cache, output_grad: ArrayViewD<'_, F>) -> Vec<ArrayD<F>> {
+        self.backward(cache, output_grad).param_grads
+    }
+
     fn params(&self) -> Vec<ArrayViewD<'_, F>>;
 
     fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>>;

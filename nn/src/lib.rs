@@ -8,7 +8,25 @@
 //! activations) all need. See `docs/decisions/0001-tensor-layer.md`.
 
 pub mod float;
+pub mod gradcheck;
+pub mod init;
 pub mod layer;
+pub mod layers;
+pub mod loss;
+pub mod lstm;
+pub mod optim;
+pub mod pathnet;
+pub mod shared;
 
 pub use float::Float;
+pub use init::Init;
 pub use layer::{Backward, Cache, Forward, Layer};
+pub use layers::{
+    Conv2d, Conv2dSpec, Elu, Flatten, Linear, LogSoftmax, Relu, Sequential, Sigmoid, Softmax, Tanh,
+};
+pub use loss::{Loss, LossError, cross_entropy, mse};
+pub use lstm::{LstmCell, LstmGrads, LstmStep};
+pub use optim::{
+    Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig, clip_grad_norm,
+};
+pub use shared::AtomicTensors;

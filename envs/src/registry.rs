@@ -1,0 +1,69 @@
+//! `make`: environments by their Gymnasium id, wrapped as `gymnasium.make` wraps them.
+
+use crate::classic::{Acrobot, CartPole, MountainCar, Pendulum};
+use crate::env::BoxedEnv;
+use crate::error::EnvError;
+use crate::time_limit::TimeLimit;
+use crate::vector::{AutoresetMode, SyncVectorEnv};
+
+/// A registered environment: its id and the `max_episode_steps` Gymnasium registers for it.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvSpec {
+    pub id: &'static str,
+    pub max_episode_steps: u64,
+    /// Builds the bare environment.
+    pub entry_point: fn() -> BoxedEnv,
+}
+
+/// Everything `make` knows, with Gymnasium 1.4's registered time limits.
+pub const REGISTRY: [EnvSpec; 4] = [
+    EnvSpec {
+        id: "CartPole-v1",
+        max_episode_steps: 500,
+        entry_point: || Box::new(CartPole::new()),
+    },
+    EnvSpec {
+        id: "Acrobot-v1",
+        max_episode_steps: 500,
+        entry_point: || Box::new(Acrobot::new()),
+    },
+    EnvSpec {
+        id: "MountainCar-v0",
+        max_episode_steps: 200,
+        entry_point: || Box::new(MountainCar::new()),
+    },
+    EnvSpec {
+        id: "Pendulum-v1",
+        max_episode_steps: 200,
+        entry_point: || Box::new(Pendulum::new()),
+    },
+];
+
+pub fn spec(id: &str) -> Result<&'static EnvSpec, EnvError> {
+    REGISTRY
+        .iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| EnvError::UnknownEnv {
+            name: id.to_string(),
+            known: REGISTRY.map(|s| s.id).join(", "),
+        })
+}
+
+/// The bare environment, without the time limit (`gymnasium.make(id).unwrapped`).
+pub fn make_unwrapped(id: &str) -> Result<BoxedEnv, EnvError> {
+    Ok((spec(id)?.entry_point)())
+}
+
+/// `gymnasium.make(id)`: the environment inside a `TimeLimit` with its registered limit.
+/// (Gymnasium's `OrderEnforcing` is built into the environments: stepping before a reset is
+/// an error; its `PassiveEnvChecker` has no counterpart, the types already check.)
+pub fn make(id: &str) -> Result<BoxedEnv, EnvError> {
+    let limit = spec(id)?.max_episode_steps;
+    Ok(Box::new(TimeLimit::new(make_unwrapped(id)?, limit)?))
+}
+
+/// `gymnasium.make_vec(id, num_envs, vectorization_mode="sync")`.
+pub fn make_vec(id: &str, num_envs: usize, mode: AutoresetMode) -> Result<SyncVectorEnv, EnvError> {
+    let envs = (0..num_envs).map(|_| make(id)).collect::<Result<Vec<_>, _>>()?;
+    SyncVectorEnv::new(envs, mode)
+}

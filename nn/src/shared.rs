@@ -1,0 +1,114 @@
+//! Tensors that several threads read and update at once without a lock, for A3C-style
+//! asynchronous training: the global parameters and the shared RMSProp statistics.
+//!
+//! Each element is an atomic with relaxed ordering. Two workers updating the same element at
+//! the same moment may lose one of the updates and a reader may see a mix of old and new
+//! elements; Hogwild and A3C accept exactly this in exchange for never blocking. A single
+//! thread sees its own writes, so single-threaded use is fully deterministic.
+
+use crate::Float;
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
+
+#[derive(Debug)]
+pub struct AtomicTensors<F: Float> {
+    shapes: Vec<Vec<usize>>,
+    data: Vec<Box<[F::Atomic]>>,
+}
+
+impl<F: Float> AtomicTensors<F> {
+    /// Copies of `tensors`, e.g. a freshly initialised network's `params()`.
+    pub fn from_views(tensors: &[ArrayViewD<'_, F>]) -> Self {
+        AtomicTensors {
+            shapes: tensors.iter().map(|t| t.shape().to_vec()).collect(),
+            data: tensors
+                .iter()
+                .map(|t| t.iter().map(|&v| v.to_atomic()).collect())
+                .collect(),
+        }
+    }
+
+    /// Zero-filled tensors of the given shapes.
+    pub fn zeros(shapes: &[Vec<usize>]) -> Self {
+        AtomicTensors {
+            shapes: shapes.to_vec(),
+            data: shapes
+                .iter()
+                .map(|s| {
+                    (0..s.iter().product())
+                        .map(|_| F::zero().to_atomic())
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub fn shapes(&self) -> &[Vec<usize>] {
+        &self.shapes
+    }
+
+    /// The elements of tensor `index` in standard (row-major) order.
+    pub fn elements(&self, index: usize) -> &[F::Atomic] {
+        &self.data[index]
+    }
+
+    /// A snapshot of every tensor.
+    pub fn to_arrays(&self) -> Vec<ArrayD<F>> {
+        self.shapes
+            .iter()
+            .zip(&self.data)
+            .map(|(shape, data)| {
+                ArrayD::from_shape_vec(shape.as_slice(), data.iter().map(F::load).collect())
+                    .expect("element count matches shape")
+            })
+            .collect()
+    }
+
+    /// Copies the shared values into `targets` (a worker syncing its local network).
+    ///
+    /// # Panics
+    /// If `targets` do not have the shapes of these tensors.
+    pub fn load_into(&self, targets: &mut [ArrayViewMutD<'_, F>]) {
+        self.check_shapes(targets.iter().map(|t| t.shape()));
+        for (target, data) in targets.iter_mut().zip(&self.data) {
+            for (t, a) in target.iter_mut().zip(data.iter()) {
+                *t = F::load(a);
+            }
+        }
+    }
+
+    /// Overwrites the shared values with `sources`.
+    ///
+    /// # Panics
+    /// If `sources` do not have the shapes of these tensors.
+    pub fn store_from(&self, sources: &[ArrayViewD<'_, F>]) {
+        self.check_shapes(sources.iter().map(|t| t.shape()));
+        for (source, data) in sources.iter().zip(&self.data) {
+            for (&s, a) in source.iter().zip(data.iter()) {
+                F::store(a, s);
+            }
+        }
+    }
+
+    pub(crate) fn check_shapes<'a>(&self, shapes: impl ExactSizeIterator<Item = &'a [usize]>) {
+        assert_eq!(
+            shapes.len(),
+            self.shapes.len(),
+            "tensor count differs from the shared tensors"
+        );
+        for (i, (got, want)) in shapes.zip(&self.shapes).enumerate() {
+            assert_eq!(
+                got,
+                want.as_slice(),
+                "tensor {i} has shape {got:?}, shared one {want:?}"
+            );
+        }
+    }
+}
