@@ -43,7 +43,8 @@ fn gym_reset<E: Env + ?Sized>(
     options: GymOptions,
 ) -> (Array1<f32>, GymInfo) {
     let seed = seed.map(|s| {
-        u64::try_from(s).unwrap_or_else(|_| panic!("{}: seed must be non-negative, got {s}", env.id()))
+        u64::try_from(s)
+            .unwrap_or_else(|_| panic!("{}: seed must be non-negative, got {s}", env.id()))
     });
     let options: Options = options.into_iter().collect();
     let options = (!options.is_empty()).then_some(&options);
@@ -175,9 +176,11 @@ impl<E: GymEnv<Array1<f32>, A>, A: GymRsAction> FromGymRs<E, A> {
             }
         };
         let action_space = match env.action_space() {
-            GymSpace::Discrete(n) => Space::Discrete(Discrete::new(u64::try_from(n).map_err(
-                |_| EnvError::InvalidSpace(format!("{id}: action space Discrete({n})")),
-            )?)),
+            GymSpace::Discrete(n) => {
+                Space::Discrete(Discrete::new(u64::try_from(n).map_err(|_| {
+                    EnvError::InvalidSpace(format!("{id}: action space Discrete({n})"))
+                })?))
+            }
             GymSpace::Box { low, high } => {
                 Space::Box(BoxSpace::try_new(low.to_vec(), high.to_vec())?)
             }
@@ -224,14 +227,20 @@ impl<E: GymEnv<Array1<f32>, A>, A: GymRsAction> Env for FromGymRs<E, A> {
         options: Option<&Options>,
     ) -> Result<(&[f32], Info), EnvError> {
         let seed = seed.map(|s| (s & 0x7fff_ffff) as i32);
-        let options = options.map(|o| o.clone().into_iter().collect()).unwrap_or_default();
+        let options = options
+            .map(|o| o.clone().into_iter().collect())
+            .unwrap_or_default();
         let (obs, info) = self.env.reset(seed, options);
         Ok((self.store_obs(&obs), info.into_iter().collect()))
     }
 
     fn step(&mut self, action: &Action) -> Result<crate::Step<'_>, EnvError> {
         let Some(a) = A::from_action(action, &self.action_space) else {
-            return Err(crate::env::invalid_action(&self.id, action, &self.action_space));
+            return Err(crate::env::invalid_action(
+                &self.id,
+                action,
+                &self.action_space,
+            ));
         };
         let (obs, reward, terminated, truncated, info) = self.env.step(a);
         Ok(crate::Step {

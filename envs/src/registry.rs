@@ -64,6 +64,8 @@ pub fn make(id: &str) -> Result<BoxedEnv, EnvError> {
 
 /// `gymnasium.make_vec(id, num_envs, vectorization_mode="sync")`.
 pub fn make_vec(id: &str, num_envs: usize, mode: AutoresetMode) -> Result<SyncVectorEnv, EnvError> {
-    let envs = (0..num_envs).map(|_| make(id)).collect::<Result<Vec<_>, _>>()?;
+    let envs = (0..num_envs)
+        .map(|_| make(id))
+        .collect::<Result<Vec<_>, _>>()?;
     SyncVectorEnv::new(envs, mode)
 }

@@ -87,7 +87,9 @@ impl BoxSpace {
                 high.len()
             )));
         }
-        if let Some(i) = (0..low.len()).find(|&i| low[i].partial_cmp(&high[i]).is_none_or(|o| o.is_gt())) {
+        if let Some(i) =
+            (0..low.len()).find(|&i| low[i].partial_cmp(&high[i]).is_none_or(|o| o.is_gt()))
+        {
             return Err(EnvError::InvalidSpace(format!(
                 "Box bound {i}: low {} is not <= high {}",
                 low[i], high[i]
@@ -111,8 +113,7 @@ impl BoxSpace {
     /// Right length and every component within its bounds (NaN is never contained).
     pub fn contains(&self, x: &[f32]) -> bool {
         x.len() == self.dim()
-            && x
-                .iter()
+            && x.iter()
                 .zip(self.low.iter().zip(&self.high))
                 .all(|(v, (l, h))| *v >= *l && *v <= *h)
     }

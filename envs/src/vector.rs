@@ -1,5 +1,11 @@
 //! Gymnasium 1.x's `SyncVectorEnv`: N copies of an environment stepped in lockstep, with
 //! batched observations and automatic resets.
+//!
+//! Autoreset follows Gymnasium 1.x: `NextStep` by default (as `gymnasium.make_vec` does), or
+//! `SameStep` on request; Gymnasium's `Disabled` mode is not provided. One deliberate
+//! difference in shape: infos are a list with one map per sub-environment rather than
+//! Gymnasium's dict of arrays with `_key` masks, and `SameStep`'s `final_obs`/`final_info`
+//! are accessors on [`VecStep`] instead of info entries.
 
 use crate::env::{BoxedEnv, Env, Info};
 use crate::error::EnvError;
@@ -81,9 +87,10 @@ impl SyncVectorEnv {
             return Err(EnvError::Vector("needs at least one environment".into()));
         };
         let (obs_space, act_space) = (first.observation_space(), first.action_space());
-        if let Some(odd) = envs.iter().find(|e| {
-            e.observation_space() != obs_space || e.action_space() != act_space
-        }) {
+        if let Some(odd) = envs
+            .iter()
+            .find(|e| e.observation_space() != obs_space || e.action_space() != act_space)
+        {
             return Err(EnvError::Vector(format!(
                 "{} has different spaces from {}",
                 odd.id(),
@@ -187,7 +194,12 @@ impl SyncVectorEnv {
                 self.infos[i] = step.info;
             }
         }
-        for ((a, t), u) in self.autoreset.iter_mut().zip(&self.terminations).zip(&self.truncations) {
+        for ((a, t), u) in self
+            .autoreset
+            .iter_mut()
+            .zip(&self.terminations)
+            .zip(&self.truncations)
+        {
             *a = *t || *u;
         }
         self.ready = true;

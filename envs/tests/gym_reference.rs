@@ -150,18 +150,20 @@ fn run_ours(case: &Case) -> Vec<Outcome> {
     let mut steps = Vec::new();
     for &a in &case.actions {
         let s = env.step(&to_action(case.env, a)).unwrap();
-        let mut o = Outcome {
-            obs: s.obs.iter().map(|&v| f64::from(v)).collect(),
-            reward: s.reward,
-            terminated: s.terminated,
-            truncated: s.truncated,
-            state: vec![],
-        };
-        // Read after the step's borrow ends.
-        o.state = env.state().unwrap().to_vec();
-        let done = o.terminated || o.truncated;
-        steps.push(o);
-        if case.stop_on_done && done {
+        let (obs, reward, terminated, truncated) = (
+            s.obs.iter().map(|&v| f64::from(v)).collect(),
+            s.reward,
+            s.terminated,
+            s.truncated,
+        );
+        steps.push(Outcome {
+            obs,
+            reward,
+            terminated,
+            truncated,
+            state: env.state().unwrap().to_vec(),
+        });
+        if case.stop_on_done && (terminated || truncated) {
             break;
         }
     }
@@ -177,16 +179,7 @@ fn compare_with_gymnasium(cases: &[Case]) -> (usize, usize) {
     let (mut terminated, mut truncated) = (0, 0);
     for (i, (case, theirs)) in cases.iter().zip(&theirs).enumerate() {
         let ours = run_ours(case);
-        if ours.len() != theirs.len() {
-            failures.push(format!(
-                "case {i} ({} from {:?}): {} steps here, {} in Gymnasium",
-                case.env,
-                case.state,
-                ours.len(),
-                theirs.len()
-            ));
-            continue;
-        }
+        let failures_before = failures.len();
         for (t, (o, g)) in ours.iter().zip(theirs).enumerate() {
             let obs_ok = o.obs.len() == g.obs.len()
                 && o.obs
@@ -218,6 +211,15 @@ fn compare_with_gymnasium(cases: &[Case]) -> (usize, usize) {
                 ));
                 break;
             }
+        }
+        if failures.len() == failures_before && ours.len() != theirs.len() {
+            failures.push(format!(
+                "case {i} ({} from {:?}): {} steps here, {} in Gymnasium",
+                case.env,
+                case.state,
+                ours.len(),
+                theirs.len()
+            ));
         }
         if let Some(last) = theirs.last() {
             terminated += usize::from(last.terminated);

@@ -112,6 +112,8 @@ impl Env for CartPole {
         let s = [x, x_dot, theta, theta_dot];
         self.state = Some(s);
 
+        // Not `!range.contains(..)`: a NaN state must not count as terminated, as in Python.
+        #[allow(clippy::manual_range_contains)]
         let terminated = x < -X_THRESHOLD
             || x > X_THRESHOLD
             || theta < -THETA_THRESHOLD_RADIANS

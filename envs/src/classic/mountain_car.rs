@@ -84,8 +84,8 @@ impl Env for MountainCar {
             return Err(EnvError::NeedsReset { env: ID.into() });
         };
         // `np.clip` on a scalar; `clamp` agrees, NaN included.
-        let velocity =
-            (velocity + (push * FORCE + (3.0 * position).cos() * (-GRAVITY))).clamp(-MAX_SPEED, MAX_SPEED);
+        let velocity = (velocity + (push * FORCE + (3.0 * position).cos() * (-GRAVITY)))
+            .clamp(-MAX_SPEED, MAX_SPEED);
         let position = (position + velocity).clamp(MIN_POSITION, MAX_POSITION);
         let velocity = if position == MIN_POSITION && velocity < 0.0 {
             0.0

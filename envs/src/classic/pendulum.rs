@@ -4,10 +4,10 @@
 //! the torque terms are computed in f32 exactly as Gymnasium does before joining the f64
 //! state arithmetic.
 
+use super::square::{py_square, py_square_f32};
 use crate::env::{Env, Info, Options, Step, check_state_len, invalid_action, number_option};
 use crate::error::EnvError;
 use crate::seeding::{EnvRng, uniform};
-use super::square::{py_square, py_square_f32};
 use crate::space::{Action, BoxSpace, Space};
 use std::f64::consts::PI;
 

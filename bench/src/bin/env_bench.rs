@@ -1,0 +1,170 @@
+//! CartPole-v1 environment steps per second on one core: ours (as `make` returns it, inside
+//! the TimeLimit wrapper and behind `dyn Env`, and the bare `CartPole`) against Python
+//! Gymnasium stepping `gymnasium.make("CartPole-v1")` and its bare env the same way, via
+//! `benches/gym_cartpole.py`. Both sides step a pre-drawn sequence of random actions and reset
+//! whenever an episode ends. Prints a table and JSON.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use pathnet_bench::{Timing, time_runs};
+use pathnet_envs::{Action, CartPole, Env, make};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Gymnasium's per-step cost is dominated by Python; ours by two transcendental calls.
+const TARGET_RATIO: f64 = 100.0;
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark CartPole-v1 steps/s against Python Gymnasium on this machine")]
+struct Args {
+    /// Python interpreter with gymnasium 1.4.0 [default: <repo>/.venv-bench/bin/python]
+    #[arg(long, env = "PATHNET_BENCH_PYTHON")]
+    python: Option<PathBuf>,
+    /// Steps per timed run on the Rust side.
+    #[arg(long, default_value_t = 2_000_000)]
+    steps: usize,
+    /// Steps per timed run on the Python side (it is two orders of magnitude slower).
+    #[arg(long, default_value_t = 50_000)]
+    python_steps: usize,
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    #[arg(long, default_value_t = 7)]
+    runs: usize,
+    /// Seed for the action sequence and the environments.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Only time the Rust side.
+    #[arg(long)]
+    skip_python: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.runs == 0 || args.steps == 0 || args.python_steps == 0 {
+        bail!("--runs, --steps and --python-steps must be at least 1");
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let actions: Vec<i64> = (0..args.steps).map(|_| rng.random_range(0..2)).collect();
+
+    let mut made = make("CartPole-v1")?;
+    let made_timing = time_steps(&mut *made, &actions, &args);
+    let mut bare = CartPole::new();
+    let bare_timing = time_steps(&mut bare, &actions, &args);
+    let rust = [("make", made_timing), ("unwrapped", bare_timing)];
+
+    let python = if args.skip_python {
+        None
+    } else {
+        Some(run_python(&args)?)
+    };
+    report(&rust, python.as_ref(), args.steps);
+    Ok(())
+}
+
+/// Generic so that the bare env is timed with static dispatch, as a caller holding a
+/// `CartPole` would get it.
+fn time_steps<E: Env + ?Sized>(env: &mut E, actions: &[i64], args: &Args) -> Timing {
+    time_runs(args.warmup, args.runs, || {
+        env.reset(Some(args.seed));
+        let mut checksum = 0.0f32;
+        for &a in actions {
+            let step = env
+                .step(&Action::Discrete(a))
+                .expect("actions are drawn from the action space");
+            checksum += step.obs[0];
+            if step.terminated || step.truncated {
+                env.reset(None);
+            }
+        }
+        black_box(checksum);
+    })
+    .expect("at least one run")
+}
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ sits inside the workspace")
+}
+
+fn run_python(args: &Args) -> Result<serde_json::Value> {
+    let python = args
+        .python
+        .clone()
+        .unwrap_or_else(|| repo_root().join(".venv-bench/bin/python"));
+    let script = repo_root().join("benches/gym_cartpole.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(["--steps", &args.python_steps.to_string()])
+        .args(["--warmup", "1", "--runs", &args.runs.to_string()])
+        .args(["--seed", &args.seed.to_string()])
+        .output()
+        .with_context(|| {
+            format!(
+                "running {} (set --python or PATHNET_BENCH_PYTHON, or create it with \
+                 scripts/setup-python-ref .venv-bench)",
+                python.display()
+            )
+        })?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "{} printed no JSON: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn report(rust: &[(&str, Timing)], python: Option<&serde_json::Value>, steps: usize) {
+    let per_s = |t: &Timing| steps as f64 / (t.median_ms / 1e3);
+    let fmt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
+    println!(
+        "{:<12} {:>16} {:>16} {:>14}",
+        "CartPole-v1", "rust steps/s", "python steps/s", "rust/python"
+    );
+    let mut rows = serde_json::Map::new();
+    for (name, timing) in rust {
+        let ours = per_s(timing);
+        let theirs = python.and_then(|p| p[name]["steps_per_s"].as_f64());
+        let ratio = theirs.map(|t| ours / t);
+        println!(
+            "{name:<12} {:>16} {:>16} {:>14}",
+            format!("{:.3e}", ours),
+            theirs.map_or("-".into(), |t| format!("{t:.3e}")),
+            fmt(ratio, "x")
+        );
+        rows.insert(
+            name.to_string(),
+            serde_json::json!({
+                "rust": {"timing": timing, "steps": steps, "steps_per_s": ours},
+                "python": python.map(|p| p[name].clone()),
+                "ratio_rust_over_python": ratio,
+            }),
+        );
+    }
+    if let Some(ratio) = rows["make"]["ratio_rust_over_python"].as_f64() {
+        let verdict = if ratio >= TARGET_RATIO {
+            "met"
+        } else {
+            "NOT met"
+        };
+        println!("target >= {TARGET_RATIO}x through make(): {verdict}");
+    }
+    let meta = python.map(|p| {
+        serde_json::json!({"gymnasium": p["gymnasium"], "numpy": p["numpy"], "python": p["python"]})
+    });
+    println!(
+        "{}",
+        serde_json::json!({"bench": "env_cartpole", "results": rows, "python_env": meta})
+    );
+}
