@@ -1,5 +1,20 @@
-//! The agent: leases work from a coordinator and executes it with the model and
-//! environment crates.
+//! The agent: executes work items for a coordinator.
 //!
-//! The networked runtime lands with the coordinator/agent work; until then the
-//! single-process run in `pathnet-coordinator` trains pathways in-process.
+//! - [`job`]: what a unit of work and its outcome are, independent of any transport;
+//! - [`data`]: task datasets, loaded once per process;
+//! - [`executor`]: trains a pathway on a local replica and computes parameter deltas;
+//! - [`wire`]: conversions to and from the `pathnet.v1` messages;
+//! - [`client`]: the networked agent (gRPC).
+//!
+//! The same executor serves the in-process run (the coordinator feeds it parameters
+//! directly) and the networked agent, so both train identically.
+
+pub mod client;
+pub mod data;
+pub mod executor;
+pub mod job;
+pub mod wire;
+
+pub use data::{TaskData, TaskDataCache};
+pub use executor::{ExecError, Executor};
+pub use job::{Architecture, JobOutcome, ModuleDelta, ModuleParams, PathwayJob, SupervisedTask};

@@ -1,8 +1,12 @@
 //! `pathnet`: the one user-facing binary. A thin layer of argument parsing over the
 //! library crates; every subcommand's logic lives in a library.
 
+mod agent_cmd;
+mod coordinator_cmd;
 mod env_cmd;
+mod progress;
 mod run_cmd;
+mod signals;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,8 +24,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run an experiment from a TOML spec on this machine.
+    /// Run an experiment from a TOML spec on this machine, in-process or with local agents.
     Run(run_cmd::RunArgs),
+    /// Serve experiments to agents over gRPC.
+    Coordinator(coordinator_cmd::CoordinatorArgs),
+    /// Execute work for a coordinator.
+    Agent(agent_cmd::AgentArgs),
     /// Inspect and drive environments.
     #[command(subcommand)]
     Env(env_cmd::EnvCommand),
@@ -29,8 +37,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(args),
+        Command::Coordinator(args) => coordinator_cmd::run(args),
+        Command::Agent(args) => agent_cmd::run(args),
         Command::Env(command) => env_cmd::run(command),
     };
     match result {
@@ -42,4 +53,14 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Logs go to stderr, filtered by `PATHNET_LOG` (e.g. `info`, `pathnet_agent=debug`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PATHNET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -1,11 +1,21 @@
-//! `pathnet run SPEC`: run an experiment on this machine, with a progress bar and a summary.
+//! `pathnet run SPEC`: run an experiment on this machine, with a progress bar and a summary,
+//! either in this process (`--agents 0`) or on a loopback coordinator with N agent processes.
 
-use anyhow::Context;
+use crate::coordinator_cmd::LimitArgs;
+use crate::progress::{ProgressDisplay, print_summary};
+use anyhow::{Context, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use pathnet_coordinator::local::{self, Progress, RunSummary};
+use pathnet_coordinator::engine::RunSummary;
+use pathnet_coordinator::lease::LeaseCounters;
+use pathnet_coordinator::local;
+use pathnet_coordinator::server::Coordinator;
 use pathnet_coordinator::spec::ExperimentSpec;
-use std::path::PathBuf;
+use serde::Serialize;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -17,6 +27,20 @@ pub struct RunArgs {
     /// Override the spec's seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Agent processes to start on a loopback coordinator; 0 runs everything in this
+    /// process (one evaluation at a time, reproducible bit for bit).
+    #[arg(long, env = "PATHNET_AGENTS", default_value_t = 0)]
+    pub agents: usize,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The summary of a run on a coordinator: the engine's, plus what the leases saw.
+#[derive(Serialize)]
+pub struct DistributedSummary {
+    #[serde(flatten)]
+    pub run: RunSummary,
+    pub leases: LeaseCounters,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -24,81 +48,127 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(seed) = args.seed {
         spec.seed = seed;
     }
-    let mut bar: Option<ProgressBar> = None;
-    let summary = local::run(&spec, &mut |event| match event {
-        Progress::TaskStarted {
-            name,
-            max_generations,
-            ..
-        } => {
-            let new_bar = ProgressBar::new(*max_generations as u64).with_style(
-                ProgressStyle::with_template(
-                    "{prefix:>12} [{bar:30}] {pos}/{len} generations  {msg}",
-                )
-                .expect("the template is a valid constant")
-                .progress_chars("=> "),
-            );
-            new_bar.set_prefix(name.clone());
-            bar = Some(new_bar);
-        }
-        Progress::Generation {
-            generation,
-            best_accuracy,
-            ..
-        } => {
-            if let Some(bar) = &bar {
-                bar.set_position(*generation as u64);
-                bar.set_message(format!("best train accuracy {best_accuracy:.4}"));
+    if args.agents == 0 {
+        let mut display = ProgressDisplay::default();
+        let summary = local::run(&spec, &mut |event| display.show(event))?;
+        print_summary(&summary);
+        return write_summary(&summary, args.summary_json.as_deref());
+    }
+    let limits = args.limits.limits()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let summary = runtime.block_on(async {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let coordinator = Coordinator::bind(addr, limits).await?;
+        let url = format!("http://{}", coordinator.local_addr());
+        println!("coordinator listening on {}", coordinator.local_addr());
+        let mut events = coordinator.subscribe();
+        coordinator
+            .start_experiment(spec)
+            .await
+            .map_err(|status| anyhow::anyhow!("{}", status.message()))?;
+        let mut agents = Agents::spawn(args.agents, &url)?;
+        let mut display = ProgressDisplay::default();
+        let mut check = tokio::time::interval(Duration::from_millis(500));
+        let outcome = loop {
+            if !coordinator.running() {
+                break Ok(());
             }
-        }
-        Progress::TaskFinished(task) => {
-            if let Some(bar) = bar.take() {
-                bar.finish_and_clear();
-            }
-            println!(
-                "task {} ({}): {} after {} generations ({} evaluations), best train accuracy {:.4}, test accuracy {:.4}, {:.1} s",
-                task.name,
-                task.description,
-                if task.reached_threshold {
-                    "threshold reached"
-                } else {
-                    "generation cap reached"
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok((_, event)) => display.show(&event),
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => break Ok(()),
                 },
-                task.generations,
-                task.evaluations,
-                task.best_train_accuracy,
-                task.test_accuracy,
-                task.seconds
-            );
+                _ = check.tick() => {
+                    if let Err(err) = agents.check_alive() {
+                        break Err(err);
+                    }
+                }
+                () = crate::signals::shutdown() => break Err(anyhow::anyhow!("interrupted")),
+            }
+        };
+        while let Ok((_, event)) = events.try_recv() {
+            display.show(&event);
         }
+        let summary = coordinator.summary();
+        let error = coordinator.error();
+        coordinator.shutdown().await?;
+        agents.wait(Duration::from_secs(10));
+        outcome?;
+        if let Some(error) = error {
+            bail!("{error}");
+        }
+        summary.context("the coordinator has no experiment")
     })?;
-    print_summary(&summary);
-    if let Some(path) = &args.summary_json {
-        let json = serde_json::to_string_pretty(&summary)?;
+    let (run, leases) = summary;
+    print_summary(&run);
+    write_summary(
+        &DistributedSummary { run, leases },
+        args.summary_json.as_deref(),
+    )
+}
+
+/// Agent processes started by `run`, stopped with it.
+struct Agents {
+    children: Vec<Child>,
+}
+
+impl Agents {
+    fn spawn(count: usize, url: &str) -> anyhow::Result<Agents> {
+        let exe = std::env::current_exe().context("locating the pathnet binary")?;
+        let children = (0..count)
+            .map(|i| {
+                Command::new(&exe)
+                    .args(["agent", "--coordinator", url, "--leave-with-coordinator"])
+                    .env(
+                        "PATHNET_LOG",
+                        std::env::var("PATHNET_LOG").unwrap_or("warn".into()),
+                    )
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .with_context(|| format!("starting agent {i} ({})", exe.display()))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Agents { children })
+    }
+
+    /// Fails once every agent has exited: nothing could make progress any more.
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        let mut exits = Vec::new();
+        for child in &mut self.children {
+            match child.try_wait()? {
+                Some(status) => exits.push(status),
+                None => return Ok(()),
+            }
+        }
+        bail!("every agent exited before the experiment finished: {exits:?}")
+    }
+
+    /// Gives the agents `grace` to leave after the coordinator closed, then kills the rest.
+    fn wait(mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        for child in &mut self.children {
+            while Instant::now() < deadline {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    // Polling a child process has no event to wait on with a deadline.
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+pub fn write_summary(summary: &impl Serialize, path: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let json = serde_json::to_string_pretty(summary)?;
         std::fs::write(path, json + "\n")
             .with_context(|| format!("writing the summary to {}", path.display()))?;
     }
     Ok(())
-}
-
-fn print_summary(summary: &RunSummary) {
-    println!(
-        "experiment {} (seed {}) finished in {:.1} s",
-        summary.experiment, summary.seed, summary.seconds
-    );
-    for task in &summary.tasks {
-        let path: Vec<String> = task
-            .best_pathway
-            .iter()
-            .map(|layer| format!("{layer:?}"))
-            .collect();
-        println!(
-            "  {:<12} generations {:>5}  test accuracy {:.4}  best pathway {}  frozen modules {}",
-            task.name,
-            task.generations,
-            task.test_accuracy,
-            path.join(" "),
-            task.frozen_modules
-        );
-    }
 }

@@ -1,8 +1,14 @@
 //! The coordinator: experiments, populations, selection and the super-network's parameters.
 //!
-//! It composes the model crate (`pathnet-nn`) and the task crate (`pathnet-envs`); the
-//! networked scheduler arrives with the gRPC runtime. Today it runs experiments in one
-//! process ([`local`]), with the same spec format the distributed runtime will accept.
+//! - [`spec`]: experiment specs in TOML, validated;
+//! - [`engine`]: the experiment itself, with no networking: parameters, tournaments,
+//!   transfer between tasks, counters and progress events;
+//! - [`lease`]: which agent holds which work until when;
+//! - [`local`]: the engine with one in-process executor (`pathnet run`);
+//! - [`server`]: the engine and leases behind the gRPC services.
 
+pub mod engine;
+pub mod lease;
 pub mod local;
+pub mod server;
 pub mod spec;

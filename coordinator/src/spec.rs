@@ -242,7 +242,11 @@ mod tests {
         let cases = [
             ("[evolution]\npopulation = 1\n", "evolution.population", "1"),
             ("[pathnet]\nmax_active = 11\n", "pathnet.max_active", "11"),
-            ("[evolution]\nlearning_rate = -0.5\n", "evolution.learning_rate", "-0.5"),
+            (
+                "[evolution]\nlearning_rate = -0.5\n",
+                "evolution.learning_rate",
+                "-0.5",
+            ),
         ];
         for (extra, field, value) in cases {
             let text = MINIMAL.replace("[data]", &format!("{extra}[data]"));

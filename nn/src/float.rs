@@ -1,5 +1,6 @@
 //! The scalar types layers are generic over: `f32` for training, `f64` for gradient checks.
 
+use crate::matmul::Gemm;
 use ndarray::{LinalgScalar, ScalarOperand};
 use num_traits::{Float as NumFloat, FromPrimitive, NumAssign};
 use std::fmt::{Debug, Display};
@@ -19,6 +20,7 @@ pub trait Float:
     + Default
     + Send
     + Sync
+    + Gemm
     + 'static
 {
     /// Storage for one value that threads may read and overwrite concurrently without a lock

@@ -14,7 +14,9 @@ pub mod layer;
 pub mod layers;
 pub mod loss;
 pub mod lstm;
+pub mod matmul;
 pub mod optim;
+mod parallel;
 pub mod pathnet;
 pub mod shared;
 
@@ -29,4 +31,5 @@ pub use lstm::{LstmCell, LstmGrads, LstmStep};
 pub use optim::{
     Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig, clip_grad_norm,
 };
+pub use parallel::{set_threads, threads};
 pub use shared::AtomicTensors;

@@ -5,6 +5,7 @@
 //! `c' = σ(f)·c + σ(i)·tanh(g)` and `h' = σ(o)·tanh(c')`.
 
 use crate::layers::sigmoid;
+use crate::matmul::{matmul, matmul_into};
 use crate::{Cache, Float, Init};
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Slice};
 use rand::Rng;
@@ -104,8 +105,10 @@ impl<F: Float> LstmCell<F> {
             h.shape(),
             c.shape()
         );
-        let mut gates = x.dot(&self.w_x) + h.dot(&self.w_h);
+        let mut gates = Array2::zeros((x.nrows(), 4 * hid));
         gates += &self.bias;
+        matmul_into(gates.view_mut(), x, self.w_x.view(), true);
+        matmul_into(gates.view_mut(), h, self.w_h.view(), true);
         for (col, mut column) in gates.axis_iter_mut(Axis(1)).enumerate() {
             if (2 * hid..3 * hid).contains(&col) {
                 column.mapv_inplace(F::tanh);
@@ -163,12 +166,12 @@ impl<F: Float> LstmCell<F> {
         put(3, &dh_next * tanh_c * &o.mapv(|v| v * (one - v)));
 
         LstmGrads {
-            dx: dz.dot(&self.w_x.t()),
-            dh: dz.dot(&self.w_h.t()),
+            dx: matmul(dz.view(), self.w_x.t()),
+            dh: matmul(dz.view(), self.w_h.t()),
             dc: &dc_total * &f,
             param_grads: vec![
-                x.t().dot(&dz).into_dyn(),
-                h.t().dot(&dz).into_dyn(),
+                matmul(x.t(), dz.view()).into_dyn(),
+                matmul(h.t(), dz.view()).into_dyn(),
                 dz.sum_axis(Axis(0)).into_dyn(),
             ],
         }

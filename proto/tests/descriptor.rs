@@ -152,3 +152,34 @@ fn every_field_and_enum_value_is_documented() {
         }
     }
 }
+
+#[test]
+fn pathway_training_field_numbers_are_stable() {
+    let set = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).unwrap();
+    let training = set
+        .file
+        .iter()
+        .flat_map(|f| &f.message_type)
+        .find(|m| m.name() == "PathwayTraining")
+        .expect("PathwayTraining message");
+    let fields: Vec<(i32, &str)> = training
+        .field
+        .iter()
+        .map(|f| (f.number(), f.name()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (1, "task_index"),
+            (2, "pathway"),
+            (3, "minibatches"),
+            (4, "batch_size"),
+            (5, "learning_rate"),
+            (6, "data_seed"),
+            (7, "modules"),
+            (8, "architecture"),
+            (9, "task"),
+            (10, "frozen"),
+        ]
+    );
+}

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use pathnet_proto::split_tensor;
 use pathnet_proto::v1::{
     AgentCapabilities, Device, DeviceKind, EvaluationStats, JoinRequest, LayerModule, ModuleDelta,
-    ModuleId, ModuleRef, Pathway, PathwayLayer, PathwayTraining, ReportResultRequest, TaskHead,
-    WorkItem, module_id, work_item,
+    ModuleId, ModuleRef, PathNetArchitecture, Pathway, PathwayLayer, PathwayTraining,
+    ReportResultRequest, SupervisedTask, TaskHead, WorkItem, module_id, work_item,
 };
 use prost::Message;
 
@@ -85,6 +85,27 @@ fn work_item_round_trips_with_payload() {
                     version: 2,
                 },
             ],
+            architecture: Some(PathNetArchitecture {
+                layers: 2,
+                modules_per_layer: 8,
+                max_active: 3,
+                module_units: 20,
+                input_features: 784,
+                head_classes: vec![2, 2],
+            }),
+            task: Some(SupervisedTask {
+                data_dir: "/data/fashion".to_owned(),
+                negative_class: 5,
+                positive_class: 7,
+                noise: 0.1,
+                noise_seed: 11,
+            }),
+            frozen: vec![ModuleId {
+                address: Some(module_id::Address::LayerModule(LayerModule {
+                    layer: 0,
+                    index: 3,
+                })),
+            }],
         })),
     };
     round_trip(&item);

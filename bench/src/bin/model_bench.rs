@@ -20,16 +20,13 @@ use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Matrix-product threads; matrixmultiply reads it once, on first use.
-const THREADS_ENV: &str = "MATMUL_NUM_THREADS";
-
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark the model core against PyTorch (CPU) on this machine")]
 struct Args {
     /// Python interpreter with torch installed [default: <repo>/.venv-bench/bin/python]
     #[arg(long, env = "PATHNET_BENCH_PYTHON")]
     python: Option<PathBuf>,
-    /// Threads for both sides (matrixmultiply supports 1-4) [default: available cores, max 4]
+    /// Threads for both sides [default: available cores]
     #[arg(long)]
     threads: Option<usize>,
     #[arg(long, default_value_t = 10)]
@@ -39,42 +36,42 @@ struct Args {
     /// Seed for weights, inputs and targets.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Alternating rounds of Rust and PyTorch timings. Each side is reported by its best
+    /// round's median, which discounts rounds slowed by other load on a shared machine.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Only time the Rust side.
     #[arg(long)]
     skip_torch: bool,
 }
 
+const MODELS: [&str; 2] = ["a3c_conv", "pathway_mlp"];
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let threads = match args.threads {
-        Some(t) if (1..=4).contains(&t) => t,
-        Some(t) => bail!("--threads must be between 1 and 4 (matrixmultiply's limit), got {t}"),
-        None => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+        Some(0) => bail!("--threads must be at least 1, got 0"),
+        Some(t) => t,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    if args.runs == 0 {
-        bail!("--runs must be at least 1, got 0");
+    if args.runs == 0 || args.rounds == 0 {
+        bail!(
+            "--runs and --rounds must be at least 1, got {} and {}",
+            args.runs,
+            args.rounds
+        );
     }
-    // The thread count can only be set through the environment before the first product, so
-    // re-run this binary with it set rather than mutate our own environment.
-    if std::env::var(THREADS_ENV).ok() != Some(threads.to_string()) {
-        let status = Command::new(std::env::current_exe()?)
-            .args(std::env::args_os().skip(1))
-            .env(THREADS_ENV, threads.to_string())
-            .status()
-            .context("re-running the benchmark with the thread count set")?;
-        std::process::exit(status.code().unwrap_or(1));
-    }
+    pathnet_nn::set_threads(threads);
 
-    let rust = vec![
-        ("a3c_conv", time_a3c_conv(&args)),
-        ("pathway_mlp", time_pathway(&args)),
-    ];
-    let torch = if args.skip_torch {
-        None
-    } else {
-        Some(run_torch(&args, threads)?)
-    };
-    report(&rust, torch.as_ref(), threads)
+    let mut rust = Vec::new();
+    let mut torch = Vec::new();
+    for _ in 0..args.rounds {
+        rust.push([time_a3c_conv(&args), time_pathway(&args)]);
+        if !args.skip_torch {
+            torch.push(run_torch(&args, threads)?);
+        }
+    }
+    report(&rust, &torch, threads)
 }
 
 fn time_a3c_conv(args: &Args) -> Timing {
@@ -256,39 +253,50 @@ fn run_torch(args: &Args, threads: usize) -> Result<serde_json::Value> {
     })
 }
 
-fn report(
-    rust: &[(&str, Timing)],
-    torch: Option<&serde_json::Value>,
-    threads: usize,
-) -> Result<()> {
-    let torch_ms = |name: &str| torch.and_then(|t| t["models"][name]["median_ms"].as_f64());
+fn report(rust: &[[Timing; 2]], torch: &[serde_json::Value], threads: usize) -> Result<()> {
+    let best = |v: &[f64]| {
+        v.iter()
+            .copied()
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.min(x))))
+    };
+    let fmt = |v: Option<f64>, p: usize| v.map_or("-".into(), |v| format!("{v:.p$}"));
     println!(
         "{:<12} {:>12} {:>12} {:>12}",
         "model", "rust ms", "torch ms", "rust/torch"
     );
     let mut models = serde_json::Map::new();
-    for (name, timing) in rust {
-        let t = torch_ms(name);
-        let ratio = t.map(|t| timing.median_ms / t);
-        let fmt = |v: Option<f64>, p: usize| v.map_or("-".into(), |v| format!("{v:.p$}"));
+    for (i, name) in MODELS.iter().enumerate() {
+        let rust_medians: Vec<f64> = rust.iter().map(|round| round[i].median_ms).collect();
+        let torch_medians: Vec<f64> = torch
+            .iter()
+            .map(|t| {
+                t["models"][name]["median_ms"]
+                    .as_f64()
+                    .with_context(|| format!("torch output lacks models.{name}.median_ms: {t}"))
+            })
+            .collect::<Result<_>>()?;
+        let (r, t) = (best(&rust_medians), best(&torch_medians));
+        let ratio = r.zip(t).map(|(r, t)| r / t);
         println!(
-            "{name:<12} {:>12.3} {:>12} {:>12}",
-            timing.median_ms,
+            "{name:<12} {:>12} {:>12} {:>12}",
+            fmt(r, 3),
             fmt(t, 3),
             fmt(ratio, 2)
         );
         models.insert(
             name.to_string(),
             serde_json::json!({
-                "rust": timing,
-                "torch": torch.map(|t| t["models"][name].clone()),
+                "rust_best_median_ms": r,
+                "torch_best_median_ms": t,
                 "ratio_rust_over_torch": ratio,
+                "rust_rounds": rust.iter().map(|round| round[i]).collect::<Vec<_>>(),
+                "torch_rounds": torch.iter().map(|t| t["models"][name].clone()).collect::<Vec<_>>(),
             }),
         );
     }
     let summary = serde_json::json!({
         "threads": threads,
-        "torch_version": torch.map(|t| t["torch_version"].clone()),
+        "torch_version": torch.first().map(|t| t["torch_version"].clone()),
         "models": models,
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);

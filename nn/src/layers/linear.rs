@@ -1,8 +1,9 @@
 //! Fully connected layer `y = x W + b` with `W` of shape `[in, out]`.
 
 use super::fixed_rank;
+use crate::matmul::{matmul, matmul_into};
 use crate::{Backward, Cache, Float, Forward, Init, Layer};
-use ndarray::{Array1, Array2, ArrayViewD, ArrayViewMutD, Axis, Ix2};
+use ndarray::{Array1, Array2, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Ix2};
 use rand::Rng;
 
 pub struct Linear<F> {
@@ -68,8 +69,9 @@ impl<F: Float> Layer<F> for Linear<F> {
 
     fn forward(&self, input: ArrayViewD<'_, F>) -> Forward<F> {
         let x = fixed_rank::<F, Ix2>(input, &|| self.name(), "input");
-        let mut y = x.dot(&self.weight);
+        let mut y = Array2::zeros((x.nrows(), self.outputs()));
         y += &self.bias;
+        matmul_into(y.view_mut(), x, self.weight.view(), true);
         Forward {
             output: y.into_dyn(),
             cache: Cache::new(x.to_owned()),
@@ -77,15 +79,20 @@ impl<F: Float> Layer<F> for Linear<F> {
     }
 
     fn backward(&self, cache: &Cache, output_grad: ArrayViewD<'_, F>) -> Backward<F> {
-        let x: &Array2<F> = cache.get();
         let dy = fixed_rank::<F, Ix2>(output_grad, &|| self.name(), "output gradient");
-        let d_weight = x.t().dot(&dy);
-        let d_bias = dy.sum_axis(Axis(0));
-        let dx = dy.dot(&self.weight.t());
+        let dx = matmul(dy, self.weight.t());
         Backward {
             input_grad: dx.into_dyn(),
-            param_grads: vec![d_weight.into_dyn(), d_bias.into_dyn()],
+            param_grads: self.backward_params(cache, dy.into_dyn()),
         }
+    }
+
+    fn backward_params(&self, cache: &Cache, output_grad: ArrayViewD<'_, F>) -> Vec<ArrayD<F>> {
+        let x: &Array2<F> = cache.get();
+        let dy = fixed_rank::<F, Ix2>(output_grad, &|| self.name(), "output gradient");
+        let d_weight = matmul(x.t(), dy);
+        let d_bias = dy.sum_axis(Axis(0));
+        vec![d_weight.into_dyn(), d_bias.into_dyn()]
     }
 
     fn params(&self) -> Vec<ArrayViewD<'_, F>> {

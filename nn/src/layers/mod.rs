@@ -3,6 +3,7 @@
 mod activation;
 mod conv2d;
 mod flatten;
+mod im2col;
 mod linear;
 mod sequential;
 mod softmax;

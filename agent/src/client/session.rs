@@ -1,0 +1,248 @@
+//! One session with a coordinator: join, stream leases into the workers, heartbeat, and on
+//! the way out hand back whatever is unfinished.
+
+use super::{AgentConfig, AgentError, AgentStats, worker};
+use crate::data::TaskDataCache;
+use crate::executor::Executor;
+use pathnet_proto::v1::{
+    self, agent_service_client::AgentServiceClient,
+    parameter_service_client::ParameterServiceClient,
+};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tonic::transport::Channel;
+
+/// How long a closing session waits for workers to finish what they are doing.
+const WORKER_GRACE: Duration = Duration::from_secs(5);
+
+/// Work ids this agent holds, and whether the coordinator has since taken them back.
+pub struct Held {
+    works: Mutex<BTreeMap<String, bool>>,
+    stats: Arc<Mutex<AgentStats>>,
+}
+
+impl Held {
+    fn hold(&self, work: &str) {
+        self.lock().insert(work.to_owned(), false);
+    }
+
+    pub fn forget(&self, work: &str) {
+        self.lock().remove(work);
+    }
+
+    pub fn is_lost(&self, work: &str) -> bool {
+        self.lock().get(work).is_none_or(|&lost| lost)
+    }
+
+    fn mark_lost(&self, work: &str) {
+        if let Some(lost) = self.lock().get_mut(work) {
+            *lost = true;
+        }
+    }
+
+    fn live(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|(_, lost)| !**lost)
+            .map(|(w, _)| w.clone())
+            .collect()
+    }
+
+    pub fn stats(&self, f: impl FnOnce(&mut AgentStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {
+        self.works.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What every worker of a session needs.
+pub struct SessionContext {
+    pub agent_id: String,
+    pub agent: AgentServiceClient<Channel>,
+    pub parameters: ParameterServiceClient<Channel>,
+    pub max_message_bytes: usize,
+    pub data: TaskDataCache,
+    pub held: Held,
+}
+
+impl SessionContext {
+    /// Data bytes per tensor chunk, leaving room for the rest of the message.
+    pub fn chunk_bytes(&self) -> usize {
+        (self.max_message_bytes / 2).max(4)
+    }
+
+    /// Hands leases back; failures are only logged, the lease lapses anyway.
+    pub async fn release_all(&self, works: Vec<String>, reason: v1::ReleaseReason, detail: &str) {
+        let request = v1::ReleaseLeasesRequest {
+            agent_id: self.agent_id.clone(),
+            work_ids: works,
+            reason: reason.into(),
+            detail: detail.to_owned(),
+        };
+        let mut agent = self.agent.clone();
+        match tokio::time::timeout(Duration::from_secs(5), agent.release_leases(request)).await {
+            Ok(Ok(answer)) => {
+                let released = answer.into_inner().released.len() as u64;
+                self.held.stats(|s| s.released += released);
+            }
+            Ok(Err(status)) => tracing::warn!(%status, "releasing leases failed"),
+            Err(_) => tracing::warn!("releasing leases timed out"),
+        }
+    }
+
+    pub async fn release(&self, work: &str, reason: v1::ReleaseReason, detail: &str) {
+        self.release_all(vec![work.to_owned()], reason, detail)
+            .await;
+    }
+}
+
+/// How a session ended.
+pub enum SessionEnd {
+    /// Asked to stop; unfinished leases were handed back.
+    Shutdown,
+    /// The coordinator ended the lease stream: it is shutting down.
+    Closed,
+    /// The connection failed.
+    Broken(tonic::Status),
+}
+
+pub async fn run(
+    channel: Channel,
+    config: &AgentConfig,
+    data: &TaskDataCache,
+    stats: &Arc<Mutex<AgentStats>>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<SessionEnd, AgentError> {
+    let mut agent = AgentServiceClient::new(channel.clone());
+    let joined = match agent.join(join_request(config)).await {
+        Ok(joined) => joined.into_inner(),
+        Err(status) => return Ok(SessionEnd::Broken(status)),
+    };
+    let limits = joined.limits.unwrap_or_default();
+    let max = usize::try_from(limits.max_message_bytes)
+        .unwrap_or(usize::MAX)
+        .max(1024);
+    tracing::info!(agent = %joined.agent_id, ?limits, "joined");
+    let ctx = Arc::new(SessionContext {
+        agent_id: joined.agent_id.clone(),
+        agent: agent
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        parameters: ParameterServiceClient::new(channel)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        max_message_bytes: max,
+        data: data.clone(),
+        held: Held {
+            works: Mutex::default(),
+            stats: Arc::clone(stats),
+        },
+    });
+
+    let (queue_tx, queue_rx) = mpsc::channel::<v1::WorkItem>(config.workers);
+    let queue_rx = Arc::new(tokio::sync::Mutex::new(queue_rx));
+    let mut workers: Vec<tokio::task::JoinHandle<()>> = (0..config.workers)
+        .map(|_| {
+            tokio::spawn(worker::run(
+                Arc::clone(&ctx),
+                Arc::clone(&queue_rx),
+                Executor::new(data.clone()),
+            ))
+        })
+        .collect();
+    let interval = Duration::from_millis(limits.heartbeat_interval_ms.max(10));
+    let heartbeats = tokio::spawn(heartbeat(Arc::clone(&ctx), interval));
+
+    let request = v1::StreamLeasesRequest {
+        agent_id: ctx.agent_id.clone(),
+        max_in_flight: config.workers as u32,
+    };
+    let end = match ctx.agent.clone().stream_leases(request).await {
+        Err(status) => SessionEnd::Broken(status),
+        Ok(stream) => {
+            let mut stream = stream.into_inner();
+            loop {
+                tokio::select! {
+                    message = stream.message() => match message {
+                        Ok(Some(item)) => {
+                            ctx.held.hold(&item.work_id);
+                            if queue_tx.send(item).await.is_err() {
+                                break SessionEnd::Broken(tonic::Status::internal("workers stopped"));
+                            }
+                        }
+                        Ok(None) => break SessionEnd::Closed,
+                        Err(status) => break SessionEnd::Broken(status),
+                    },
+                    _ = stop.wait_for(|stop| *stop) => break SessionEnd::Shutdown,
+                }
+            }
+        }
+    };
+    drop(queue_tx);
+    if !matches!(end, SessionEnd::Shutdown) {
+        // Let a result already on its way be answered, so it is counted once on both sides.
+        let deadline = tokio::time::Instant::now() + WORKER_GRACE;
+        for worker in &mut workers {
+            tokio::select! {
+                _ = tokio::time::timeout_at(deadline, worker) => {}
+                _ = stop.wait_for(|stop| *stop) => break,
+            }
+        }
+    }
+    for worker in &workers {
+        worker.abort();
+    }
+    heartbeats.abort();
+    let unfinished = ctx.held.live();
+    if !matches!(end, SessionEnd::Broken(_)) && !unfinished.is_empty() {
+        tracing::info!(leases = unfinished.len(), "handing back unfinished leases");
+        ctx.release_all(unfinished, v1::ReleaseReason::Shutdown, "agent stopping")
+            .await;
+    } else if matches!(end, SessionEnd::Shutdown) {
+        // Even with nothing held, tell the coordinator this agent is gone.
+        ctx.release_all(Vec::new(), v1::ReleaseReason::Shutdown, "agent stopping")
+            .await;
+    }
+    Ok(end)
+}
+
+async fn heartbeat(ctx: Arc<SessionContext>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let request = v1::HeartbeatRequest {
+            agent_id: ctx.agent_id.clone(),
+            work_ids: ctx.held.live(),
+        };
+        match ctx.agent.clone().heartbeat(request).await {
+            Ok(answer) => {
+                for lost in answer.into_inner().lost {
+                    tracing::info!(work = %lost.work_id, reason = ?lost.reason(), "lease lost");
+                    ctx.held.mark_lost(&lost.work_id);
+                }
+            }
+            Err(status) => tracing::warn!(%status, "heartbeat failed"),
+        }
+    }
+}
+
+fn join_request(config: &AgentConfig) -> v1::JoinRequest {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    v1::JoinRequest {
+        capabilities: Some(v1::AgentCapabilities {
+            cpu_cores: cores,
+            devices: vec![v1::Device {
+                kind: v1::DeviceKind::Cpu.into(),
+                name: std::env::consts::ARCH.to_owned(),
+                memory_bytes: 0,
+            }],
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            labels: config.labels.clone(),
+        }),
+    }
+}

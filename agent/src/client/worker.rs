@@ -1,0 +1,208 @@
+//! One worker: takes leased items, pulls the modules its replica lacks, trains on a
+//! blocking thread and reports.
+
+use super::session::{Held, SessionContext};
+use crate::executor::Executor;
+use crate::job::{ModuleParams, PathwayJob};
+use crate::wire;
+use pathnet_nn::pathnet::ModuleId;
+use pathnet_proto::v1::{self, TensorChunk};
+use prost::Message;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{Mutex, mpsc};
+use tonic::Status;
+
+/// Runs until the queue closes.
+pub async fn run(
+    ctx: Arc<SessionContext>,
+    queue: Arc<Mutex<mpsc::Receiver<v1::WorkItem>>>,
+    mut executor: Executor,
+) {
+    loop {
+        let Some(item) = queue.lock().await.recv().await else {
+            return;
+        };
+        let work = item.work_id.clone();
+        let outcome = match wire::job_from_work_item(&item) {
+            Ok(job) => execute(&ctx, &mut executor, &work, job).await,
+            Err(err) => Err(Failure::Unsupported(err.to_string())),
+        };
+        match outcome {
+            Ok(()) => {}
+            Err(Failure::Lost) => tracing::info!(%work, "lease lost; result dropped"),
+            Err(Failure::Unsupported(detail)) => {
+                ctx.release(&work, v1::ReleaseReason::Unsupported, &detail)
+                    .await
+            }
+            Err(Failure::Failed(detail)) => {
+                tracing::warn!(%work, %detail, "work failed");
+                ctx.release(&work, v1::ReleaseReason::Failed, &detail).await
+            }
+        }
+        ctx.held.forget(&work);
+    }
+}
+
+enum Failure {
+    Lost,
+    Unsupported(String),
+    Failed(String),
+}
+
+impl From<Status> for Failure {
+    fn from(status: Status) -> Self {
+        Failure::Failed(format!("{}: {}", status.code(), status.message()))
+    }
+}
+
+async fn execute(
+    ctx: &SessionContext,
+    executor: &mut Executor,
+    work: &str,
+    job: PathwayJob,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let stale = executor
+        .stale_modules(&job)
+        .map_err(|err| Failure::Failed(err.to_string()))?;
+    if !stale.is_empty() {
+        for params in pull(ctx, &job, &stale).await? {
+            executor
+                .load(&job.experiment, &params)
+                .map_err(|err| Failure::Failed(err.to_string()))?;
+        }
+    }
+    if ctx.held.is_lost(work) {
+        return Err(Failure::Lost);
+    }
+    tracing::debug!(%work, task = job.task_index, "training");
+    let mut owned = std::mem::replace(executor, Executor::new(ctx.data.clone()));
+    let training = tokio::task::spawn_blocking(move || {
+        let outcome = owned.run(&job);
+        (owned, job, outcome)
+    })
+    .await
+    .map_err(|err| Failure::Failed(format!("training thread: {err}")))?;
+    let (owned, job, outcome) = training;
+    *executor = owned;
+    let outcome = outcome.map_err(|err| Failure::Failed(err.to_string()))?;
+    if ctx.held.is_lost(work) {
+        return Err(Failure::Lost);
+    }
+    let layers = job.architecture.dims.layers;
+    let elapsed = started.elapsed().as_millis() as u64;
+    let mut report = wire::outcome_to_report(
+        &ctx.agent_id,
+        work,
+        &outcome,
+        layers,
+        elapsed,
+        ctx.chunk_bytes(),
+    )
+    .map_err(|err| Failure::Failed(err.to_string()))?;
+    if report.encoded_len() > ctx.max_message_bytes {
+        push(ctx, work, &mut report).await?;
+    }
+    let answer = ctx.agent.clone().report_result(report).await?;
+    let disposition = answer.into_inner().disposition();
+    tracing::debug!(%work, ?disposition, fitness = outcome.fitness, "reported");
+    ctx.held
+        .count_report(disposition == v1::ResultDisposition::Accepted);
+    Ok(())
+}
+
+/// Pulls the stale modules (any newer version will do) and reassembles them.
+async fn pull(
+    ctx: &SessionContext,
+    job: &PathwayJob,
+    stale: &[(ModuleId, u64)],
+) -> Result<Vec<ModuleParams>, Failure> {
+    let layers = job.architecture.dims.layers;
+    let request = v1::PullParametersRequest {
+        agent_id: ctx.agent_id.clone(),
+        modules: stale
+            .iter()
+            .map(|&(id, version)| wire::module_ref(id, version, layers))
+            .collect(),
+        accept_newer: true,
+    };
+    let mut stream = ctx
+        .parameters
+        .clone()
+        .pull_parameters(request)
+        .await?
+        .into_inner();
+    let mut by_module: BTreeMap<(ModuleId, u64), Vec<TensorChunk>> = BTreeMap::new();
+    while let Some(chunk) = stream.message().await? {
+        let module = wire::module_ref_from_wire(chunk.module.as_ref(), layers)
+            .map_err(|err| Failure::Failed(err.to_string()))?;
+        let data = chunk
+            .chunk
+            .ok_or_else(|| Failure::Failed("a parameter chunk without data".into()))?;
+        by_module.entry(module).or_default().push(data);
+    }
+    by_module
+        .into_iter()
+        .map(|((id, version), chunks)| {
+            let tensors = wire::tensors_from_chunks(chunks)
+                .map_err(|err| Failure::Failed(format!("module {id}: {err}")))?;
+            Ok(ModuleParams {
+                id,
+                version,
+                tensors,
+            })
+        })
+        .collect()
+}
+
+/// Sends a report's deltas ahead with PushParameters and leaves only their references.
+async fn push(
+    ctx: &SessionContext,
+    work: &str,
+    report: &mut v1::ReportResultRequest,
+) -> Result<(), Failure> {
+    let mut messages = Vec::new();
+    for delta in &mut report.deltas {
+        for chunk in std::mem::take(&mut delta.chunks) {
+            messages.push(v1::PushParametersRequest {
+                agent_id: ctx.agent_id.clone(),
+                work_id: work.to_owned(),
+                kind: v1::ParameterUpdateKind::Delta.into(),
+                chunk: Some(v1::ParameterChunk {
+                    module: delta.base,
+                    chunk: Some(chunk),
+                }),
+            });
+        }
+        delta.pushed = true;
+    }
+    let received = ctx
+        .parameters
+        .clone()
+        .push_parameters(tokio_stream::iter(messages))
+        .await?
+        .into_inner()
+        .received;
+    if received.len() != report.deltas.len() {
+        return Err(Failure::Failed(format!(
+            "pushed {} module deltas, the coordinator received {}",
+            report.deltas.len(),
+            received.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Held {
+    pub fn count_report(&self, accepted: bool) {
+        self.stats(|s| {
+            if accepted {
+                s.accepted += 1;
+            } else {
+                s.not_accepted += 1;
+            }
+        });
+    }
+}

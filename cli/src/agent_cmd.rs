@@ -1,0 +1,66 @@
+//! `pathnet agent`: join a coordinator and execute its work until stopped.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use pathnet_agent::client::{self, AgentConfig, Backoff};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct AgentArgs {
+    /// The coordinator's URL.
+    #[arg(long, env = "PATHNET_COORDINATOR", value_name = "URL")]
+    pub coordinator: String,
+    /// Work items to run at once (one per core is sensible).
+    #[arg(long, env = "PATHNET_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// Read datasets from this directory instead of the one each experiment names.
+    #[arg(long, env = "PATHNET_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Exit when the coordinator shuts down instead of waiting for it to come back.
+    #[arg(long, env = "PATHNET_LEAVE_WITH_COORDINATOR")]
+    pub leave_with_coordinator: bool,
+    /// Give up after this many failed connection attempts (default: never).
+    #[arg(long, env = "PATHNET_CONNECT_ATTEMPTS")]
+    pub connect_attempts: Option<u32>,
+    /// Longest wait between connection attempts, in milliseconds.
+    #[arg(long, env = "PATHNET_MAX_BACKOFF_MS", default_value_t = 5000)]
+    pub max_backoff_ms: u64,
+    /// Operator label reported to the coordinator, as KEY=VALUE; repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+}
+
+pub fn run(args: AgentArgs) -> anyhow::Result<()> {
+    if args.workers == 0 {
+        bail!("`--workers` = 0: an agent needs at least one worker");
+    }
+    let labels = args
+        .labels
+        .iter()
+        .map(|label| match label.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => bail!("`--label` = {label}: expected KEY=VALUE"),
+        })
+        .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+    let config = AgentConfig {
+        coordinator: args.coordinator,
+        workers: args.workers,
+        data_dir: args.data_dir,
+        leave_with_coordinator: args.leave_with_coordinator,
+        backoff: Backoff {
+            max: Duration::from_millis(args.max_backoff_ms.max(1)),
+            attempts: args.connect_attempts,
+            ..Backoff::default()
+        },
+        labels,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let stats = runtime.block_on(client::run(config, crate::signals::shutdown()));
+    // Training threads still running for abandoned leases must not hold up the exit.
+    runtime.shutdown_background();
+    let stats = stats?;
+    tracing::info!(?stats, "agent stopped");
+    Ok(())
+}

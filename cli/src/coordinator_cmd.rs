@@ -1,0 +1,130 @@
+//! `pathnet coordinator`: serve the gRPC services so agents, possibly on other machines,
+//! can join; optionally start an experiment at boot and exit when it is done.
+
+use crate::progress::{ProgressDisplay, print_summary};
+use crate::run_cmd::{DistributedSummary, write_summary};
+use anyhow::{Context, bail};
+use clap::Args;
+use pathnet_coordinator::server::{Coordinator, Limits};
+use pathnet_coordinator::spec::ExperimentSpec;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Args)]
+pub struct CoordinatorArgs {
+    /// Address to serve gRPC on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, env = "PATHNET_LISTEN", default_value = "0.0.0.0:50051")]
+    pub listen: SocketAddr,
+    /// Experiment spec (TOML) to start at boot; otherwise start one over gRPC.
+    #[arg(long, env = "PATHNET_SPEC", value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// Exit once the --spec experiment has finished (and write its summary).
+    #[arg(long, requires = "spec")]
+    pub exit_when_done: bool,
+    /// Write the --spec experiment's final summary as JSON to this file.
+    #[arg(long, value_name = "FILE", requires = "spec")]
+    pub summary_json: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Lease timing and message limits, told to every agent at join.
+#[derive(Args, Clone)]
+pub struct LimitArgs {
+    /// How long a lease lasts without a heartbeat, in milliseconds.
+    #[arg(long, env = "PATHNET_LEASE_MS", default_value_t = 30_000)]
+    pub lease_ms: u64,
+    /// Heartbeat interval asked of agents, in milliseconds; default a third of the lease.
+    #[arg(long, env = "PATHNET_HEARTBEAT_MS")]
+    pub heartbeat_ms: Option<u64>,
+    /// Largest gRPC message accepted or sent, in bytes; tensors are chunked below it.
+    #[arg(long, env = "PATHNET_MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
+    pub max_message_bytes: usize,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> anyhow::Result<Limits> {
+        if self.lease_ms < 10 {
+            bail!("`--lease-ms` = {}: must be at least 10", self.lease_ms);
+        }
+        let heartbeat_ms = self.heartbeat_ms.unwrap_or(self.lease_ms / 3).max(1);
+        if heartbeat_ms >= self.lease_ms {
+            bail!(
+                "`--heartbeat-ms` = {heartbeat_ms}: must be shorter than the lease ({} ms)",
+                self.lease_ms
+            );
+        }
+        if self.max_message_bytes < 1024 {
+            bail!(
+                "`--max-message-bytes` = {}: must be at least 1024",
+                self.max_message_bytes
+            );
+        }
+        Ok(Limits {
+            max_message_bytes: self.max_message_bytes,
+            lease_duration: Duration::from_millis(self.lease_ms),
+            heartbeat_interval: Duration::from_millis(heartbeat_ms),
+        })
+    }
+}
+
+pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
+    let limits = args.limits.limits()?;
+    let spec = args
+        .spec
+        .as_deref()
+        .map(ExperimentSpec::from_file)
+        .transpose()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let coordinator = Coordinator::bind(args.listen, limits)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        println!("coordinator listening on {}", coordinator.local_addr());
+        std::io::stdout().flush()?;
+        if let Some(spec) = spec {
+            let id = coordinator
+                .start_experiment(spec)
+                .await
+                .map_err(|status| anyhow::anyhow!("{}", status.message()))?;
+            println!("experiment {id} started");
+        }
+        let mut events = coordinator.subscribe();
+        let mut display = ProgressDisplay::quiet();
+        let finished = async {
+            if !args.exit_when_done {
+                return std::future::pending().await;
+            }
+            while coordinator.running() {
+                match events.recv().await {
+                    Ok((_, event)) => display.show(&event),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        };
+        tokio::select! {
+            () = finished => {}
+            () = crate::signals::shutdown() => println!("signal received: shutting down"),
+        }
+        while let Ok((_, event)) = events.try_recv() {
+            display.show(&event);
+        }
+        let summary = coordinator.summary();
+        let error = coordinator.error();
+        coordinator.shutdown().await?;
+        if let Some(error) = error {
+            bail!("{error}");
+        }
+        if let Some((run, leases)) = summary
+            && args.exit_when_done
+        {
+            print_summary(&run);
+            let summary = DistributedSummary { run, leases };
+            write_summary(&summary, args.summary_json.as_deref())?;
+        }
+        Ok(())
+    })
+}

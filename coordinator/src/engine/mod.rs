@@ -1,0 +1,467 @@
+//! The experiment engine: everything the coordinator decides, with no networking.
+//!
+//! It owns the super-network's parameters ([`store`]), the population and tournaments of
+//! the current task ([`population`]), and the move from task to task. Callers pull
+//! evaluations with [`Engine::next_evaluation`], have them executed anywhere (in this
+//! process or on an agent) and hand the outcome to [`Engine::complete`]; an evaluation
+//! that will not come back is returned with [`Engine::requeue`]. Many tournaments can be
+//! in flight at once, so every executor stays busy.
+//!
+//! When a tournament's winner reaches the accuracy threshold no new tournament starts, the
+//! ones in flight are allowed to finish (so no issued work is lost), then the task ends:
+//! the best pathway is measured on the test split, its modules are frozen, every other
+//! parameter is re-initialised and a fresh population starts on the next task.
+
+mod evaluator;
+mod population;
+mod report;
+mod store;
+
+pub use evaluator::{TestEvaluator, TestSplit};
+pub use report::{Counters, FitnessEvent, Progress, RunSummary, TaskSummary};
+pub use store::{DeltaError, ParameterStore};
+
+use crate::spec::{ExperimentSpec, SpecError};
+use pathnet_agent::{Architecture, JobOutcome, ModuleParams, PathwayJob, SupervisedTask};
+use pathnet_envs::data::Family;
+use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, PathNetError, Pathway};
+use population::TaskRun;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::fmt;
+use std::time::Instant;
+
+/// Identifies one evaluation for the whole experiment; a re-queued evaluation keeps its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EvalId(pub u64);
+
+impl fmt::Display for EvalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "evaluation {}", self.0)
+    }
+}
+
+/// An evaluation to execute.
+#[derive(Debug, Clone)]
+pub struct EvaluationRequest {
+    pub id: EvalId,
+    pub job: PathwayJob,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("super-network: {0}")]
+    PathNet(#[from] PathNetError),
+    #[error("result refused: {0}")]
+    Refused(#[from] Refusal),
+}
+
+/// Why a result was refused; parameters and population are unchanged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0} was never issued on the current task")]
+    Unknown(EvalId),
+    #[error("{0} is not outstanding (already completed or waiting to be re-issued)")]
+    NotOutstanding(EvalId),
+    #[error("the experiment is {0}")]
+    NotRunning(EngineState),
+    #[error("`{field}` = {value}: {reason}")]
+    InvalidOutcome {
+        field: &'static str,
+        value: f64,
+        reason: &'static str,
+    },
+    #[error(transparent)]
+    Delta(#[from] DeltaError),
+}
+
+/// Lifecycle of the engine's experiment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineState {
+    Running,
+    Completed,
+    Stopped,
+}
+
+impl fmt::Display for EngineState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EngineState::Running => "running",
+            EngineState::Completed => "completed",
+            EngineState::Stopped => "stopped",
+        })
+    }
+}
+
+/// Where the experiment stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineStatus {
+    pub state: EngineState,
+    pub task: usize,
+    pub generation: usize,
+    pub max_generations: usize,
+    pub best_fitness: Option<f64>,
+    pub tournaments_in_flight: usize,
+}
+
+pub struct Engine {
+    experiment: String,
+    spec: ExperimentSpec,
+    architecture: Architecture,
+    store: ParameterStore,
+    rng: ChaCha8Rng,
+    evaluator: Option<Box<dyn TestEvaluator>>,
+    task: TaskRun,
+    summaries: Vec<TaskSummary>,
+    state: EngineState,
+    next_id: u64,
+    counters: Counters,
+    events: Vec<Progress>,
+    clock: Instant,
+}
+
+/// Seed of a task's data (noise and, for the in-process run, nothing else).
+pub(crate) fn task_seed(spec: &ExperimentSpec, task: usize) -> u64 {
+    spec.seed.wrapping_add(task as u64)
+}
+
+impl Engine {
+    /// Builds the super-network for `spec` (inputs of `input_features` values) and starts
+    /// the first task. `experiment` names the experiment in every job, so executors never
+    /// mix parameters of two experiments. Without an evaluator no test accuracy is reported.
+    pub fn new(
+        experiment: impl Into<String>,
+        spec: ExperimentSpec,
+        input_features: usize,
+        evaluator: Option<Box<dyn TestEvaluator>>,
+    ) -> Result<Self, EngineError> {
+        spec.validate()?;
+        let p = &spec.pathnet;
+        let architecture = Architecture {
+            dims: PathNetDims::new(p.layers, p.modules_per_layer, p.max_active)?,
+            module_units: p.module_units,
+            input_features,
+            head_classes: vec![2; spec.tasks.len()],
+        };
+        let store = ParameterStore::new(architecture.build(spec.seed)?)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        let task = TaskRun::new(
+            0,
+            spec.evolution.population,
+            &architecture.dims,
+            0,
+            &mut rng,
+        )?;
+        let mut engine = Engine {
+            experiment: experiment.into(),
+            spec,
+            architecture,
+            store,
+            rng,
+            evaluator,
+            task,
+            summaries: Vec::new(),
+            state: EngineState::Running,
+            next_id: 0,
+            counters: Counters::default(),
+            events: Vec::new(),
+            clock: Instant::now(),
+        };
+        engine.emit_task_started();
+        Ok(engine)
+    }
+
+    pub fn experiment(&self) -> &str {
+        &self.experiment
+    }
+
+    pub fn spec(&self) -> &ExperimentSpec {
+        &self.spec
+    }
+
+    pub fn architecture(&self) -> &Architecture {
+        &self.architecture
+    }
+
+    /// The master parameters, read-only.
+    pub fn parameters(&self) -> &PathNet<f32> {
+        self.store.net()
+    }
+
+    /// A copy of one module's current parameters and version.
+    pub fn module_params(&self, id: ModuleId) -> Result<ModuleParams, PathNetError> {
+        self.store.snapshot(id)
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn state(&self) -> &EngineState {
+        &self.state
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.state == EngineState::Running
+    }
+
+    pub fn status(&self) -> EngineStatus {
+        EngineStatus {
+            state: self.state.clone(),
+            task: self.task.index,
+            generation: self.task.resolved,
+            max_generations: self.spec.evolution.max_generations,
+            best_fitness: self.task.best_fitness(),
+            tournaments_in_flight: self.task.in_flight(),
+        }
+    }
+
+    /// Events since the last call, oldest first.
+    pub fn drain_events(&mut self) -> Vec<Progress> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// The summary of the tasks finished so far.
+    pub fn summary(&self) -> RunSummary {
+        RunSummary {
+            experiment: self.spec.name.clone(),
+            seed: self.spec.seed,
+            tasks: self.summaries.clone(),
+            counters: self.counters.clone(),
+            seconds: self.clock.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// The next evaluation to execute, or `None` when none can start now (every free
+    /// member is in a tournament, the task is draining, or the experiment is over).
+    pub fn next_evaluation(&mut self) -> Option<EvaluationRequest> {
+        if !self.is_running() {
+            return None;
+        }
+        let may_start = self.task.threshold_generation.is_none()
+            && self.task.started < self.spec.evolution.max_generations;
+        let started = self.task.started;
+        let issued = self
+            .task
+            .next(may_start, &mut self.next_id, &mut self.rng)?;
+        self.counters.evaluations_issued += 1;
+        self.counters.tournaments_started += (self.task.started - started) as u64;
+        let job = self.job(&issued.pathway, issued.data_seed);
+        Some(EvaluationRequest { id: issued.id, job })
+    }
+
+    /// Puts an issued evaluation back in the queue (its lease expired or was handed back,
+    /// or its result was refused). Returns false if it was not outstanding.
+    pub fn requeue(&mut self, id: EvalId) -> bool {
+        let requeued = self.task.requeue(id);
+        if requeued {
+            self.counters.evaluations_requeued += 1;
+        }
+        requeued
+    }
+
+    /// Stops the experiment: nothing more is issued or accepted. Returns how many issued
+    /// evaluations were cancelled.
+    pub fn stop(&mut self) -> usize {
+        if !self.is_running() {
+            return 0;
+        }
+        let cancelled = self.task.cancel_all();
+        self.counters.evaluations_cancelled += cancelled as u64;
+        self.state = EngineState::Stopped;
+        cancelled
+    }
+
+    /// Applies an outstanding evaluation's outcome: its deltas are added to the current
+    /// parameters, its fitness recorded, its tournament resolved once both results are in,
+    /// and the task or the experiment finished when its end condition holds.
+    ///
+    /// # Errors
+    /// [`EngineError::Refused`] for a result that cannot be accepted (nothing changes);
+    /// other variants only for internal failures.
+    pub fn complete(&mut self, id: EvalId, outcome: &JobOutcome) -> Result<(), EngineError> {
+        let result = self.apply(id, outcome);
+        if matches!(result, Err(EngineError::Refused(_))) {
+            self.counters.results_refused += 1;
+        }
+        result
+    }
+
+    fn apply(&mut self, id: EvalId, outcome: &JobOutcome) -> Result<(), EngineError> {
+        if !self.is_running() {
+            return Err(Refusal::NotRunning(self.state.clone()).into());
+        }
+        match self.task.outstanding(id) {
+            None => return Err(Refusal::Unknown(id).into()),
+            Some(false) => return Err(Refusal::NotOutstanding(id).into()),
+            Some(true) => {}
+        }
+        check_outcome(outcome)?;
+        let pathway = self
+            .task
+            .pathway(id)
+            .expect("outstanding ids have a pathway");
+        let head = self.store.net().head_id(self.task.index)?;
+        let trainable: Vec<ModuleId> = pathway
+            .module_ids()
+            .chain([head])
+            .filter(|&m| !self.store.is_frozen(m).unwrap_or(true))
+            .collect();
+        let update = self
+            .store
+            .prepare(&outcome.deltas, &trainable)
+            .map_err(Refusal::from)?;
+        let stats = self.store.commit(update)?;
+        self.counters.module_updates += stats.modules;
+        self.counters.stale_module_updates += stats.stale;
+        self.counters.results_accepted += 1;
+
+        let dims = self.architecture.dims;
+        let resolved = self.task.record(
+            id,
+            outcome.fitness,
+            outcome.training_accuracy,
+            &dims,
+            &mut self.rng,
+        )?;
+        self.events.push(Progress::Evaluation(FitnessEvent {
+            task: self.task.index,
+            generation: self.task.resolved,
+            evaluations: self.counters.results_accepted,
+            fitness: outcome.fitness,
+            training_accuracy: outcome.training_accuracy,
+            best_fitness: self.task.best_fitness().unwrap_or(outcome.fitness),
+            mean_fitness: self.task.mean_fitness(),
+        }));
+        if let Some(resolved) = resolved {
+            self.counters.tournaments_resolved += 1;
+            let threshold = self.spec.evolution.accuracy_threshold;
+            if resolved.winner_accuracy >= threshold && self.task.threshold_generation.is_none() {
+                self.task.threshold_generation = Some(resolved.generation);
+            }
+            self.events.push(Progress::Generation {
+                task: self.task.index,
+                generation: resolved.generation,
+                winner_accuracy: resolved.winner_accuracy,
+                best_accuracy: self.task.best.as_ref().map_or(f64::NAN, |b| b.0),
+            });
+        }
+        let drained = self.task.threshold_generation.is_some() && self.task.in_flight() == 0;
+        if drained || self.task.resolved >= self.spec.evolution.max_generations {
+            self.finish_task()?;
+        }
+        Ok(())
+    }
+
+    fn finish_task(&mut self) -> Result<(), EngineError> {
+        let index = self.task.index;
+        let (best_accuracy, best) = self
+            .task
+            .best
+            .clone()
+            .expect("a task ends only after a tournament was resolved");
+        let test_accuracy = match &mut self.evaluator {
+            Some(evaluator) => Some(evaluator.test_accuracy(self.store.net(), &best, index)?),
+            None => None,
+        };
+        let spec = &self.spec.tasks[index];
+        let summary = TaskSummary {
+            task: index,
+            name: spec.name.clone(),
+            classes: spec.classes,
+            description: Family::FashionMnist.describe_pair(spec.classes[0], spec.classes[1]),
+            reached_threshold: self.task.threshold_generation.is_some(),
+            generations: self.task.threshold_generation.unwrap_or(self.task.resolved),
+            tournaments: self.task.resolved,
+            evaluations: self.task.accepted,
+            best_train_accuracy: best_accuracy,
+            test_accuracy,
+            best_pathway: best.layers().to_vec(),
+            frozen_modules: self.task.frozen_modules,
+            seconds: self.task.clock.elapsed().as_secs_f64(),
+        };
+        self.events.push(Progress::TaskFinished(summary.clone()));
+        self.summaries.push(summary);
+        let next = index + 1;
+        if next == self.spec.tasks.len() {
+            self.state = EngineState::Completed;
+            self.events.push(Progress::Finished);
+            return Ok(());
+        }
+        self.store.transfer(&best, &mut self.rng)?;
+        let frozen = self.store.net().frozen_ids().len();
+        self.task = TaskRun::new(
+            next,
+            self.spec.evolution.population,
+            &self.architecture.dims,
+            frozen,
+            &mut self.rng,
+        )?;
+        self.emit_task_started();
+        Ok(())
+    }
+
+    fn emit_task_started(&mut self) {
+        let index = self.task.index;
+        self.events.push(Progress::TaskStarted {
+            task: index,
+            name: self.spec.tasks[index].name.clone(),
+            max_generations: self.spec.evolution.max_generations,
+        });
+    }
+
+    fn job(&self, pathway: &Pathway, data_seed: u64) -> PathwayJob {
+        let index = self.task.index;
+        let net = self.store.net();
+        let head = net
+            .head_id(index)
+            .expect("the task index is always in range");
+        let ids: Vec<ModuleId> = pathway.module_ids().chain([head]).collect();
+        let evolution = &self.spec.evolution;
+        PathwayJob {
+            experiment: self.experiment.clone(),
+            architecture: self.architecture.clone(),
+            task_index: index,
+            task: SupervisedTask {
+                data_dir: self.spec.data.dir.clone(),
+                classes: self.spec.tasks[index].classes,
+                noise: self.spec.data.noise as f32,
+                noise_seed: task_seed(&self.spec, index),
+            },
+            pathway: pathway.layers().to_vec(),
+            minibatches: evolution.minibatches_per_evaluation,
+            batch_size: evolution.batch_size,
+            learning_rate: evolution.learning_rate as f32,
+            data_seed,
+            modules: ids
+                .iter()
+                .map(|&id| (id, net.version(id).expect("ids come from the network")))
+                .collect(),
+            frozen: ids
+                .iter()
+                .copied()
+                .filter(|&id| net.is_frozen(id).unwrap_or(false))
+                .collect(),
+        }
+    }
+}
+
+fn check_outcome(outcome: &JobOutcome) -> Result<(), Refusal> {
+    if !(outcome.fitness.is_finite() && (-1.0..=0.0).contains(&outcome.fitness)) {
+        return Err(Refusal::InvalidOutcome {
+            field: "fitness",
+            value: outcome.fitness,
+            reason: "must be minus a misclassified fraction, in [-1, 0]",
+        });
+    }
+    if !(0.0..=1.0).contains(&outcome.training_accuracy) {
+        return Err(Refusal::InvalidOutcome {
+            field: "training_accuracy",
+            value: outcome.training_accuracy,
+            reason: "must be in [0, 1]",
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! One task's evolution: the population, the tournaments in flight and the evaluations
+//! waiting to be handed out.
+//!
+//! A member takes part in at most one tournament at a time, so the genotypes a tournament
+//! compares cannot be overwritten by another tournament while their evaluations run; that
+//! caps the tournaments in flight at half the population.
+
+use super::EvalId;
+use pathnet_nn::pathnet::{PathNetDims, PathNetError, Pathway, ga};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+struct Member {
+    pathway: Pathway,
+    /// Fitness of this genotype's latest evaluation; reset when it is overwritten.
+    fitness: Option<f64>,
+    busy: bool,
+}
+
+struct Tournament {
+    members: [usize; 2],
+    /// (fitness, training accuracy) of each contestant, once back.
+    results: [Option<(f64, f64)>; 2],
+}
+
+/// An evaluation of one contestant of a tournament.
+struct Pending {
+    tournament: u64,
+    slot: usize,
+    data_seed: u64,
+    /// Handed out and not yet completed or re-queued.
+    outstanding: bool,
+}
+
+/// An evaluation ready to be handed out.
+pub(super) struct Issued {
+    pub id: EvalId,
+    pub pathway: Pathway,
+    pub data_seed: u64,
+}
+
+/// A tournament that has just been resolved.
+pub(super) struct Resolved {
+    pub generation: usize,
+    pub winner_accuracy: f64,
+}
+
+pub(super) struct TaskRun {
+    pub index: usize,
+    members: Vec<Member>,
+    tournaments: BTreeMap<u64, Tournament>,
+    pending: BTreeMap<EvalId, Pending>,
+    queue: VecDeque<EvalId>,
+    next_tournament: u64,
+    pub started: usize,
+    pub resolved: usize,
+    /// The generation whose winner first reached the threshold; no tournament starts after.
+    pub threshold_generation: Option<usize>,
+    pub best: Option<(f64, Pathway)>,
+    best_fitness: Option<f64>,
+    pub accepted: usize,
+    pub frozen_modules: usize,
+    pub clock: Instant,
+}
+
+impl TaskRun {
+    pub fn new(
+        index: usize,
+        population: usize,
+        dims: &PathNetDims,
+        frozen_modules: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self, PathNetError> {
+        let members = (0..population)
+            .map(|_| {
+                Ok(Member {
+                    pathway: Pathway::random_with(dims, rng)?,
+                    fitness: None,
+                    busy: false,
+                })
+            })
+            .collect::<Result<_, PathNetError>>()?;
+        Ok(TaskRun {
+            index,
+            members,
+            tournaments: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            queue: VecDeque::new(),
+            next_tournament: 0,
+            started: 0,
+            resolved: 0,
+            threshold_generation: None,
+            best: None,
+            best_fitness: None,
+            accepted: 0,
+            frozen_modules,
+            clock: Instant::now(),
+        })
+    }
+
+    /// The next evaluation to hand out: a re-queued or waiting one first, else the first
+    /// contestant of a new tournament when `may_start` and two members are free.
+    pub fn next(&mut self, may_start: bool, ids: &mut u64, rng: &mut ChaCha8Rng) -> Option<Issued> {
+        if let Some(id) = self.queue.pop_front() {
+            return Some(self.issue(id));
+        }
+        if !may_start {
+            return None;
+        }
+        let free: Vec<usize> = (0..self.members.len())
+            .filter(|&m| !self.members[m].busy)
+            .collect();
+        if free.len() < 2 {
+            return None;
+        }
+        let first = rng.random_range(0..free.len());
+        let second = (first + rng.random_range(1..free.len())) % free.len();
+        let members = [free[first], free[second]];
+        let tournament = self.next_tournament;
+        self.next_tournament += 1;
+        self.started += 1;
+        self.tournaments.insert(
+            tournament,
+            Tournament {
+                members,
+                results: [None, None],
+            },
+        );
+        for (slot, &member) in members.iter().enumerate() {
+            self.members[member].busy = true;
+            let id = EvalId(*ids);
+            *ids += 1;
+            self.pending.insert(
+                id,
+                Pending {
+                    tournament,
+                    slot,
+                    data_seed: rng.random(),
+                    outstanding: false,
+                },
+            );
+            self.queue.push_back(id);
+        }
+        let id = self
+            .queue
+            .pop_front()
+            .expect("two evaluations were just queued");
+        Some(self.issue(id))
+    }
+
+    fn issue(&mut self, id: EvalId) -> Issued {
+        let pending = self.pending.get_mut(&id).expect("queued ids are pending");
+        pending.outstanding = true;
+        let member = self.tournaments[&pending.tournament].members[pending.slot];
+        Issued {
+            id,
+            pathway: self.members[member].pathway.clone(),
+            data_seed: pending.data_seed,
+        }
+    }
+
+    /// Whether `id` is handed out and awaited: `None` if this task never issued it or it
+    /// was completed already.
+    pub fn outstanding(&self, id: EvalId) -> Option<bool> {
+        self.pending.get(&id).map(|p| p.outstanding)
+    }
+
+    /// The genotype an issued evaluation trains.
+    pub fn pathway(&self, id: EvalId) -> Option<&Pathway> {
+        let pending = self.pending.get(&id)?;
+        let member = self.tournaments[&pending.tournament].members[pending.slot];
+        Some(&self.members[member].pathway)
+    }
+
+    /// Puts an outstanding evaluation back at the head of the queue.
+    pub fn requeue(&mut self, id: EvalId) -> bool {
+        match self.pending.get_mut(&id) {
+            Some(pending) if pending.outstanding => {
+                pending.outstanding = false;
+                self.queue.push_front(id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops every evaluation; returns how many were handed out.
+    pub fn cancel_all(&mut self) -> usize {
+        let outstanding = self.pending.values().filter(|p| p.outstanding).count();
+        self.pending.clear();
+        self.queue.clear();
+        self.tournaments.clear();
+        for member in &mut self.members {
+            member.busy = false;
+        }
+        outstanding
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.tournaments.len()
+    }
+
+    /// Records an outstanding evaluation's result; when it completes its tournament, the
+    /// winner's genotype overwrites the loser's, mutated.
+    pub fn record(
+        &mut self,
+        id: EvalId,
+        fitness: f64,
+        accuracy: f64,
+        dims: &PathNetDims,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Option<Resolved>, PathNetError> {
+        let pending = self.pending.remove(&id).expect("caller checked the id");
+        self.accepted += 1;
+        self.best_fitness = Some(self.best_fitness.map_or(fitness, |b| b.max(fitness)));
+        let tournament = self
+            .tournaments
+            .get_mut(&pending.tournament)
+            .expect("pending evaluations belong to a live tournament");
+        tournament.results[pending.slot] = Some((fitness, accuracy));
+        self.members[tournament.members[pending.slot]].fitness = Some(fitness);
+        let [Some(first), Some(second)] = tournament.results else {
+            return Ok(None);
+        };
+        let [a, b] = tournament.members;
+        self.tournaments.remove(&pending.tournament);
+        let (left, right) = pair_mut(&mut self.members, a, b);
+        let (result, _) = ga::tournament_step(
+            (&mut left.pathway, first.0),
+            (&mut right.pathway, second.0),
+            dims,
+            rng,
+        )?;
+        let (winner, loser, winner_accuracy) = match result.winner {
+            ga::Contestant::First => (a, b, first.1),
+            ga::Contestant::Second => (b, a, second.1),
+        };
+        self.members[loser].fitness = None;
+        self.members[a].busy = false;
+        self.members[b].busy = false;
+        if self
+            .best
+            .as_ref()
+            .is_none_or(|(best, _)| winner_accuracy >= *best)
+        {
+            // The loser now holds a mutated copy; the winner's slot still holds what was evaluated.
+            self.best = Some((winner_accuracy, self.members[winner].pathway.clone()));
+        }
+        self.resolved += 1;
+        Ok(Some(Resolved {
+            generation: self.resolved,
+            winner_accuracy,
+        }))
+    }
+
+    pub fn best_fitness(&self) -> Option<f64> {
+        self.best_fitness
+    }
+
+    /// Mean of the members' latest fitnesses; NaN before any is known.
+    pub fn mean_fitness(&self) -> f64 {
+        let known: Vec<f64> = self.members.iter().filter_map(|m| m.fitness).collect();
+        known.iter().sum::<f64>() / known.len() as f64
+    }
+}
+
+/// Two distinct elements of a slice, mutably.
+fn pair_mut<T>(items: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
+    assert_ne!(i, j, "a tournament needs two different members");
+    if i < j {
+        let (head, tail) = items.split_at_mut(j);
+        (&mut head[i], &mut tail[0])
+    } else {
+        let (head, tail) = items.split_at_mut(i);
+        (&mut tail[0], &mut head[j])
+    }
+}

@@ -1,0 +1,210 @@
+//! The master copy of the super-network's parameters, versioned per module, and the checks
+//! every incoming delta passes before it touches them.
+//!
+//! Deltas are applied Hogwild-style, as in the paper: added to the parameters as they are
+//! now, even when other results changed them since the delta's base version. A result is
+//! checked whole first (modules, tensor counts and shapes, finiteness of the delta and of
+//! the sum), so a refused result changes nothing.
+
+use ndarray::ArrayD;
+use pathnet_agent::{ModuleDelta, ModuleParams};
+use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetError, Pathway};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeltaError {
+    #[error("module {module} does not exist")]
+    UnknownModule { module: ModuleId },
+    #[error("module {module} is frozen and takes no updates")]
+    Frozen { module: ModuleId },
+    #[error("module {module} is not trained by this evaluation")]
+    NotTrained { module: ModuleId },
+    #[error("module {module} appears more than once")]
+    Duplicate { module: ModuleId },
+    #[error("module {module}: base version {base} was never assigned (current version {current})")]
+    BadBaseVersion {
+        module: ModuleId,
+        base: u64,
+        current: u64,
+    },
+    #[error("module {module}: {actual} delta tensors given, the module has {expected}")]
+    TensorCount {
+        module: ModuleId,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("module {module} tensor {tensor}: shape {actual:?} given, expected {expected:?}")]
+    Shape {
+        module: ModuleId,
+        tensor: usize,
+        expected: Vec<usize>,
+        actual: Vec<usize>,
+    },
+    #[error("module {module} tensor {tensor}: element {index} is {value}, not a finite number")]
+    NonFinite {
+        module: ModuleId,
+        tensor: usize,
+        index: usize,
+        value: f32,
+    },
+    #[error("module {module} tensor {tensor}: adding the delta makes element {index} {value}")]
+    Overflow {
+        module: ModuleId,
+        tensor: usize,
+        index: usize,
+        value: f32,
+    },
+}
+
+/// Deltas checked and summed with the current parameters, ready to be committed.
+#[derive(Debug)]
+pub struct PreparedUpdate {
+    modules: Vec<(ModuleId, u64, Vec<ArrayD<f32>>)>,
+}
+
+/// Owns the super-network whose parameters every pathway trains.
+pub struct ParameterStore {
+    net: PathNet<f32>,
+}
+
+impl ParameterStore {
+    /// Takes ownership of `net` and gives every module version 1: on the wire 0 means
+    /// "never assigned", so a replica can use it for placeholders.
+    pub fn new(mut net: PathNet<f32>) -> Result<Self, PathNetError> {
+        for id in net.module_ids().collect::<Vec<_>>() {
+            let tensors: Vec<ArrayD<f32>> = net.params(id)?.iter().map(|p| p.to_owned()).collect();
+            net.load_params(id, &tensors, 1)?;
+        }
+        Ok(ParameterStore { net })
+    }
+
+    pub fn net(&self) -> &PathNet<f32> {
+        &self.net
+    }
+
+    pub fn version(&self, id: ModuleId) -> Result<u64, PathNetError> {
+        self.net.version(id)
+    }
+
+    pub fn is_frozen(&self, id: ModuleId) -> Result<bool, PathNetError> {
+        self.net.is_frozen(id)
+    }
+
+    /// A copy of one module's current parameters and version.
+    pub fn snapshot(&self, id: ModuleId) -> Result<ModuleParams, PathNetError> {
+        Ok(ModuleParams {
+            id,
+            version: self.net.version(id)?,
+            tensors: self.net.params(id)?.iter().map(|p| p.to_owned()).collect(),
+        })
+    }
+
+    /// Checks `deltas` against the modules an evaluation may train and sums them with the
+    /// current parameters, without changing anything yet.
+    pub fn prepare(
+        &self,
+        deltas: &[ModuleDelta],
+        trainable: &[ModuleId],
+    ) -> Result<PreparedUpdate, DeltaError> {
+        let mut modules: Vec<(ModuleId, u64, Vec<ArrayD<f32>>)> = Vec::with_capacity(deltas.len());
+        for delta in deltas {
+            let module = delta.id;
+            let current = self
+                .net
+                .version(module)
+                .map_err(|_| DeltaError::UnknownModule { module })?;
+            if self.net.is_frozen(module).unwrap_or(false) {
+                return Err(DeltaError::Frozen { module });
+            }
+            if !trainable.contains(&module) {
+                return Err(DeltaError::NotTrained { module });
+            }
+            if modules.iter().any(|(id, ..)| *id == module) {
+                return Err(DeltaError::Duplicate { module });
+            }
+            if delta.base_version == 0 || delta.base_version > current {
+                return Err(DeltaError::BadBaseVersion {
+                    module,
+                    base: delta.base_version,
+                    current,
+                });
+            }
+            let params = self
+                .net
+                .params(module)
+                .map_err(|_| DeltaError::UnknownModule { module })?;
+            if params.len() != delta.tensors.len() {
+                return Err(DeltaError::TensorCount {
+                    module,
+                    expected: params.len(),
+                    actual: delta.tensors.len(),
+                });
+            }
+            let mut summed = Vec::with_capacity(params.len());
+            for (tensor, (param, change)) in params.iter().zip(&delta.tensors).enumerate() {
+                if param.shape() != change.shape() {
+                    return Err(DeltaError::Shape {
+                        module,
+                        tensor,
+                        expected: param.shape().to_vec(),
+                        actual: change.shape().to_vec(),
+                    });
+                }
+                if let Some((index, &value)) =
+                    change.iter().enumerate().find(|(_, v)| !v.is_finite())
+                {
+                    return Err(DeltaError::NonFinite {
+                        module,
+                        tensor,
+                        index,
+                        value,
+                    });
+                }
+                let sum = param + change;
+                if let Some((index, &value)) = sum.iter().enumerate().find(|(_, v)| !v.is_finite())
+                {
+                    return Err(DeltaError::Overflow {
+                        module,
+                        tensor,
+                        index,
+                        value,
+                    });
+                }
+                summed.push(sum);
+            }
+            modules.push((module, delta.base_version, summed));
+        }
+        Ok(PreparedUpdate { modules })
+    }
+
+    /// Writes prepared parameters, one version step per module. Returns how many deltas
+    /// were computed against an older version than the one they were added to.
+    pub fn commit(&mut self, update: PreparedUpdate) -> Result<CommitStats, PathNetError> {
+        let mut stats = CommitStats::default();
+        for (id, base, tensors) in update.modules {
+            if self.net.version(id)? != base {
+                stats.stale += 1;
+            }
+            self.net.set_params(id, &tensors)?;
+            stats.modules += 1;
+        }
+        Ok(stats)
+    }
+
+    /// The transfer step: freeze `best`'s modules, draw fresh parameters for every other
+    /// module (heads included) and bump their versions. Returns the re-initialised ids.
+    pub fn transfer(
+        &mut self,
+        best: &Pathway,
+        rng: &mut dyn rand::RngCore,
+    ) -> Result<Vec<ModuleId>, PathNetError> {
+        self.net.freeze_pathway(best)?;
+        Ok(self.net.reinit_unfrozen(rng))
+    }
+}
+
+/// What one commit did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CommitStats {
+    pub modules: u64,
+    pub stale: u64,
+}

@@ -1,0 +1,395 @@
+//! Leases: which agent holds which work until when.
+//!
+//! Every piece of work handed to an agent gets a fresh work id and a deadline; heartbeats
+//! push the deadline out; a lease ends exactly once, by a report, a release, a refusal, a
+//! cancellation or its deadline passing. An overdue lease counts as expired from the moment
+//! its deadline passes, and [`LeaseTable::expire`] hands its work back to be re-queued. Ended
+//! leases are remembered (up to a bound), so a late or repeated report gets a precise answer.
+//!
+//! Time is passed in as [`Millis`] on every call, so tests drive the clock by hand.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// A point on a monotonic clock, in milliseconds from an arbitrary origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    pub fn plus(self, duration: Duration) -> Millis {
+        let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        Millis(self.0.saturating_add(ms))
+    }
+}
+
+/// The process's monotonic clock, counted from its creation.
+#[derive(Debug, Clone, Copy)]
+pub struct MonotonicClock {
+    origin: Instant,
+}
+
+impl MonotonicClock {
+    pub fn start() -> Self {
+        MonotonicClock {
+            origin: Instant::now(),
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        Millis(u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Why a lease ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseEnd {
+    Reported,
+    Expired,
+    Released,
+    /// Its result was refused; the work went back to the queue.
+    Refused,
+    /// The experiment no longer needs the work.
+    Cancelled,
+}
+
+impl fmt::Display for LeaseEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LeaseEnd::Reported => "its result was already accepted",
+            LeaseEnd::Expired => "its lease expired and the work was re-queued",
+            LeaseEnd::Released => "its lease was handed back",
+            LeaseEnd::Refused => "its result was refused and the work was re-queued",
+            LeaseEnd::Cancelled => "it was cancelled: the experiment no longer needs it",
+        })
+    }
+}
+
+/// Why an agent cannot act on a work id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseError {
+    #[error("work `{0}` was never leased (or is too old to be remembered)")]
+    Unknown(String),
+    #[error("work `{work}` is no longer leased: {end}")]
+    Ended { work: String, end: LeaseEnd },
+    #[error("work `{work}` is leased to agent `{holder}`, not to `{agent}`")]
+    NotHolder {
+        work: String,
+        holder: String,
+        agent: String,
+    },
+}
+
+/// A live lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease<T> {
+    pub agent: String,
+    pub deadline: Millis,
+    pub item: T,
+}
+
+/// Totals since the table was created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LeaseCounters {
+    pub granted: u64,
+    pub extended: u64,
+    pub expired: u64,
+    pub released: u64,
+    pub reported: u64,
+    pub refused: u64,
+    pub cancelled: u64,
+}
+
+/// Ended work ids remembered for precise refusals; older ones are forgotten first.
+const ENDED_MEMORY: usize = 100_000;
+
+pub struct LeaseTable<T> {
+    duration: Duration,
+    active: BTreeMap<String, Lease<T>>,
+    ended: HashMap<String, LeaseEnd>,
+    ended_order: VecDeque<String>,
+    next: u64,
+    counters: LeaseCounters,
+}
+
+impl<T> LeaseTable<T> {
+    /// A table whose leases last `duration` after each grant or heartbeat.
+    pub fn new(duration: Duration) -> Self {
+        LeaseTable {
+            duration,
+            active: BTreeMap::new(),
+            ended: HashMap::new(),
+            ended_order: VecDeque::new(),
+            next: 1,
+            counters: LeaseCounters::default(),
+        }
+    }
+
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    pub fn counters(&self) -> &LeaseCounters {
+        &self.counters
+    }
+
+    /// Leases not yet ended (overdue ones included until [`expire`](Self::expire) runs).
+    pub fn outstanding(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Leases `agent` holds.
+    pub fn held_by(&self, agent: &str) -> usize {
+        self.active.values().filter(|l| l.agent == agent).count()
+    }
+
+    /// Leases `item` to `agent` under a new work id; returns the id and the deadline.
+    pub fn grant(&mut self, agent: &str, item: T, now: Millis) -> (String, Millis) {
+        let work = format!("w{}", self.next);
+        self.next += 1;
+        let deadline = now.plus(self.duration);
+        self.active.insert(
+            work.clone(),
+            Lease {
+                agent: agent.to_owned(),
+                deadline,
+                item,
+            },
+        );
+        self.counters.granted += 1;
+        (work, deadline)
+    }
+
+    /// The live lease of `work` if `agent` holds it and it is not overdue.
+    pub fn check(&self, agent: &str, work: &str, now: Millis) -> Result<&Lease<T>, LeaseError> {
+        let Some(lease) = self.active.get(work) else {
+            return Err(match self.ended.get(work) {
+                Some(&end) => LeaseError::Ended {
+                    work: work.to_owned(),
+                    end,
+                },
+                None => LeaseError::Unknown(work.to_owned()),
+            });
+        };
+        if lease.agent != agent {
+            return Err(LeaseError::NotHolder {
+                work: work.to_owned(),
+                holder: lease.agent.clone(),
+                agent: agent.to_owned(),
+            });
+        }
+        if lease.deadline < now {
+            return Err(LeaseError::Ended {
+                work: work.to_owned(),
+                end: LeaseEnd::Expired,
+            });
+        }
+        Ok(lease)
+    }
+
+    /// Extends every listed lease `agent` still holds; the others come back with the reason
+    /// they are not held.
+    pub fn heartbeat(
+        &mut self,
+        agent: &str,
+        works: &[String],
+        now: Millis,
+    ) -> (Vec<(String, Millis)>, Vec<LeaseError>) {
+        let mut extended = Vec::new();
+        let mut lost = Vec::new();
+        for work in works {
+            if let Err(err) = self.check(agent, work, now) {
+                lost.push(err);
+                continue;
+            }
+            let deadline = now.plus(self.duration);
+            if let Some(lease) = self.active.get_mut(work) {
+                lease.deadline = deadline;
+            }
+            self.counters.extended += 1;
+            extended.push((work.clone(), deadline));
+        }
+        (extended, lost)
+    }
+
+    /// Ends every overdue lease; returns their work so it can be re-queued.
+    pub fn expire(&mut self, now: Millis) -> Vec<(String, T)> {
+        let overdue: Vec<String> = self
+            .active
+            .iter()
+            .filter(|(_, lease)| lease.deadline < now)
+            .map(|(work, _)| work.clone())
+            .collect();
+        overdue
+            .into_iter()
+            .filter_map(|work| self.end(&work, LeaseEnd::Expired).map(|l| (work, l.item)))
+            .collect()
+    }
+
+    /// Ends a live lease for `reason`; `None` if it was not live.
+    pub fn end(&mut self, work: &str, reason: LeaseEnd) -> Option<Lease<T>> {
+        let lease = self.active.remove(work)?;
+        let counter = match reason {
+            LeaseEnd::Reported => &mut self.counters.reported,
+            LeaseEnd::Expired => &mut self.counters.expired,
+            LeaseEnd::Released => &mut self.counters.released,
+            LeaseEnd::Refused => &mut self.counters.refused,
+            LeaseEnd::Cancelled => &mut self.counters.cancelled,
+        };
+        *counter += 1;
+        self.remember(work.to_owned(), reason);
+        Some(lease)
+    }
+
+    /// Ends the listed leases `agent` holds (overdue ones too: their work goes back either
+    /// way); returns their work so it can be re-queued.
+    pub fn release(&mut self, agent: &str, works: &[String]) -> Vec<(String, T)> {
+        let held: Vec<&String> = works
+            .iter()
+            .filter(|work| self.active.get(*work).is_some_and(|l| l.agent == agent))
+            .collect();
+        held.into_iter()
+            .filter_map(|work| {
+                self.end(work, LeaseEnd::Released)
+                    .map(|l| (work.clone(), l.item))
+            })
+            .collect()
+    }
+
+    /// Ends every lease `agent` holds, e.g. when it leaves.
+    pub fn release_agent(&mut self, agent: &str) -> Vec<(String, T)> {
+        let works: Vec<String> = self
+            .active
+            .iter()
+            .filter(|(_, l)| l.agent == agent)
+            .map(|(w, _)| w.clone())
+            .collect();
+        self.release(agent, &works)
+    }
+
+    /// Ends every live lease as cancelled.
+    pub fn cancel_all(&mut self) -> Vec<(String, T)> {
+        let works: Vec<String> = self.active.keys().cloned().collect();
+        works
+            .into_iter()
+            .filter_map(|work| self.end(&work, LeaseEnd::Cancelled).map(|l| (work, l.item)))
+            .collect()
+    }
+
+    fn remember(&mut self, work: String, end: LeaseEnd) {
+        if self.ended_order.len() == ENDED_MEMORY
+            && let Some(oldest) = self.ended_order.pop_front()
+        {
+            self.ended.remove(&oldest);
+        }
+        self.ended.insert(work.clone(), end);
+        self.ended_order.push_back(work);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> LeaseTable<&'static str> {
+        LeaseTable::new(Duration::from_millis(100))
+    }
+
+    #[test]
+    fn heartbeat_extends_and_expiry_requeues_only_overdue_work() {
+        let mut t = table();
+        let (a, deadline) = t.grant("agent-1", "a", Millis(0));
+        let (b, _) = t.grant("agent-1", "b", Millis(0));
+        assert_eq!(deadline, Millis(100));
+        let (extended, lost) = t.heartbeat("agent-1", std::slice::from_ref(&a), Millis(90));
+        assert_eq!(extended, [(a.clone(), Millis(190))]);
+        assert!(lost.is_empty());
+        assert!(
+            t.expire(Millis(100)).is_empty(),
+            "not overdue at the deadline itself"
+        );
+        assert_eq!(t.expire(Millis(150)), [(b.clone(), "b")]);
+        assert!(t.check("agent-1", &a, Millis(150)).is_ok());
+        let err = t.check("agent-1", &b, Millis(150)).unwrap_err();
+        assert_eq!(
+            err,
+            LeaseError::Ended {
+                work: b,
+                end: LeaseEnd::Expired
+            }
+        );
+        assert_eq!(t.counters().expired, 1);
+        assert_eq!(t.counters().extended, 1);
+    }
+
+    #[test]
+    fn overdue_lease_is_refused_before_expire_runs_and_then_requeued_once() {
+        let mut t = table();
+        let (w, _) = t.grant("agent-1", "x", Millis(0));
+        let err = t.check("agent-1", &w, Millis(101)).unwrap_err();
+        assert!(err.to_string().contains("expired"), "{err}");
+        let (extended, lost) = t.heartbeat("agent-1", std::slice::from_ref(&w), Millis(101));
+        assert!(extended.is_empty());
+        assert_eq!(lost.len(), 1);
+        assert_eq!(t.expire(Millis(101)).len(), 1);
+        assert!(
+            t.expire(Millis(500)).is_empty(),
+            "expired work is handed back once"
+        );
+    }
+
+    #[test]
+    fn a_lease_ends_once_and_later_reports_name_the_reason() {
+        let mut t = table();
+        let (w, _) = t.grant("agent-1", "x", Millis(0));
+        assert!(t.end(&w, LeaseEnd::Reported).is_some());
+        assert!(t.end(&w, LeaseEnd::Reported).is_none());
+        let err = t.check("agent-1", &w, Millis(1)).unwrap_err();
+        assert!(err.to_string().contains("already accepted"), "{err}");
+        assert_eq!(t.counters().reported, 1);
+        let unknown = t.check("agent-1", "w999", Millis(1)).unwrap_err();
+        assert_eq!(unknown, LeaseError::Unknown("w999".into()));
+    }
+
+    #[test]
+    fn only_the_holder_may_act_on_a_lease() {
+        let mut t = table();
+        let (w, _) = t.grant("agent-1", "x", Millis(0));
+        let err = t.check("agent-2", &w, Millis(1)).unwrap_err();
+        assert!(matches!(err, LeaseError::NotHolder { .. }), "{err}");
+        assert!(t.release("agent-2", std::slice::from_ref(&w)).is_empty());
+        let (extended, lost) = t.heartbeat("agent-2", std::slice::from_ref(&w), Millis(1));
+        assert!(extended.is_empty() && lost.len() == 1);
+        assert_eq!(t.held_by("agent-1"), 1);
+    }
+
+    #[test]
+    fn release_agent_and_cancel_all_hand_work_back() {
+        let mut t = table();
+        t.grant("agent-1", "a", Millis(0));
+        t.grant("agent-2", "b", Millis(0));
+        t.grant("agent-1", "c", Millis(0));
+        let mut back: Vec<_> = t
+            .release_agent("agent-1")
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect();
+        back.sort_unstable();
+        assert_eq!(back, ["a", "c"]);
+        assert_eq!(t.outstanding(), 1);
+        assert_eq!(t.cancel_all().len(), 1);
+        assert_eq!(t.outstanding(), 0);
+        assert_eq!(t.counters().released, 2);
+        assert_eq!(t.counters().cancelled, 1);
+    }
+
+    #[test]
+    fn work_ids_are_never_reused() {
+        let mut t = table();
+        let (first, _) = t.grant("agent-1", "a", Millis(0));
+        t.end(&first, LeaseEnd::Released);
+        let (second, _) = t.grant("agent-1", "a", Millis(0));
+        assert_ne!(first, second);
+    }
+}

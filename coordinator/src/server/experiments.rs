@@ -1,0 +1,116 @@
+//! Experiment control of the runtime: start, stop, status and summary.
+
+use super::runtime::{Experiment, Runtime, unix_now_ms};
+use crate::engine::{Engine, EngineState, RunSummary, TestSplit};
+use crate::lease::LeaseCounters;
+use crate::spec::ExperimentSpec;
+use pathnet_proto::v1;
+use tonic::Status;
+
+impl Runtime {
+    /// Whether a new experiment may start: only when none is running.
+    pub fn may_start(&self) -> Result<(), Status> {
+        match &self.experiment {
+            Some(exp) if exp.engine.is_running() => Err(Status::failed_precondition(format!(
+                "experiment `{}` is still running: stop it first",
+                exp.id
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts an experiment from a validated spec whose test data is already loaded.
+    pub fn start(&mut self, spec: ExperimentSpec, test: TestSplit) -> Result<String, Status> {
+        self.tick();
+        self.may_start()?;
+        for _ in self.leases.cancel_all() {}
+        let id = format!("{}-{}", spec.name, self.next_experiment);
+        self.next_experiment += 1;
+        let features = test.features();
+        let engine = Engine::new(id.clone(), spec, features, Some(Box::new(test)))
+            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let net = engine.parameters();
+        let parameter_bytes = net
+            .module_ids()
+            .filter_map(|id| net.params(id).ok())
+            .flatten()
+            .map(|p| p.len() * 4)
+            .sum();
+        self.experiment = Some(Experiment {
+            id: id.clone(),
+            engine,
+            parameter_bytes,
+            started_unix_ms: unix_now_ms(),
+            error: None,
+        });
+        self.drain_engine_events();
+        self.dirty = true;
+        Ok(id)
+    }
+
+    pub fn stop(&mut self, id: &str) -> Result<v1::ExperimentState, Status> {
+        let exp = self.experiment_mut(id)?;
+        exp.engine.stop();
+        for _ in self.leases.cancel_all() {}
+        Ok(self.state_of(id))
+    }
+
+    fn experiment_mut(&mut self, id: &str) -> Result<&mut Experiment, Status> {
+        self.experiment
+            .as_mut()
+            .filter(|e| e.id == id)
+            .ok_or_else(|| Status::not_found(format!("experiment `{id}` does not exist")))
+    }
+
+    pub fn experiment(&self) -> Option<&Experiment> {
+        self.experiment.as_ref()
+    }
+
+    fn state_of(&self, id: &str) -> v1::ExperimentState {
+        match self.experiment.as_ref().filter(|e| e.id == id) {
+            None => v1::ExperimentState::Unspecified,
+            Some(exp) if exp.error.is_some() => v1::ExperimentState::Failed,
+            Some(exp) => match exp.engine.state() {
+                EngineState::Running => v1::ExperimentState::Running,
+                EngineState::Completed => v1::ExperimentState::Completed,
+                EngineState::Stopped => v1::ExperimentState::Stopped,
+            },
+        }
+    }
+
+    pub fn status(&mut self, id: &str) -> Result<v1::ExperimentStatus, Status> {
+        self.tick();
+        let state = self.state_of(id);
+        let agents = self.agents.len() as u32;
+        let outstanding = self.leases.outstanding() as u32;
+        let expired = self.leases.counters().expired;
+        let refused = self.reports_refused;
+        let exp = self.experiment_mut(id)?;
+        let status = exp.engine.status();
+        let counters = exp.engine.counters();
+        Ok(v1::ExperimentStatus {
+            experiment_id: exp.id.clone(),
+            state: state.into(),
+            task_index: status.task as u32,
+            generation: status.generation as u64,
+            evaluations: counters.results_accepted,
+            best_fitness: status.best_fitness,
+            leases_outstanding: outstanding,
+            agents,
+            started_unix_ms: exp.started_unix_ms,
+            error: exp.error.clone().unwrap_or_default(),
+            evaluations_issued: counters.evaluations_issued,
+            evaluations_requeued: counters.evaluations_requeued,
+            results_refused: refused,
+            tournaments_resolved: counters.tournaments_resolved,
+            leases_expired: expired,
+            tasks_completed: exp.engine.summary().tasks.len() as u32,
+        })
+    }
+
+    /// The summary of the current experiment, with the lease counters.
+    pub fn summary(&self) -> Option<(RunSummary, LeaseCounters)> {
+        let exp = self.experiment.as_ref()?;
+        Some((exp.engine.summary(), self.leases.counters().clone()))
+    }
+}

@@ -1,0 +1,185 @@
+//! The coordinator's gRPC server: `AgentService`, `ParameterService` and
+//! `ExperimentService` of `pathnet.v1`, plus the standard health service.
+//!
+//! [`Coordinator::bind`] starts serving on a socket and a background task that expires
+//! overdue leases; the experiment can be started over gRPC or in-process with
+//! [`Coordinator::start_experiment`], and progress is available to in-process watchers
+//! through [`Coordinator::subscribe`].
+
+mod experiments;
+mod params;
+mod runtime;
+mod services;
+mod staging;
+
+pub use runtime::Limits;
+
+use crate::engine::{Progress, RunSummary};
+use crate::lease::LeaseCounters;
+use crate::spec::ExperimentSpec;
+use pathnet_proto::v1::{
+    agent_service_server::AgentServiceServer, experiment_service_server::ExperimentServiceServer,
+    parameter_service_server::ParameterServiceServer,
+};
+use runtime::Runtime;
+use services::{CoordinatorService, Shared};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::Status;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 4 << 20,
+            lease_duration: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Accepted connections with Nagle's algorithm off: the protocol is many small
+/// request/response pairs, which Nagle plus delayed acknowledgements would stall.
+fn incoming(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|stream| {
+        let stream = stream?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
+}
+
+/// A running coordinator server.
+pub struct Coordinator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    ticker: JoinHandle<()>,
+}
+
+impl Coordinator {
+    /// Binds `addr` (port 0 picks a free port) and starts serving. Must run inside a Tokio
+    /// runtime.
+    pub async fn bind(addr: SocketAddr, limits: Limits) -> std::io::Result<Coordinator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let tick = (limits.lease_duration / 4).max(Duration::from_millis(10));
+        let max = limits.max_message_bytes;
+        let shared = Shared::new(Runtime::new(limits));
+        let service = CoordinatorService {
+            shared: Arc::clone(&shared),
+        };
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<AgentServiceServer<CoordinatorService>>()
+            .await;
+        health
+            .set_serving::<ParameterServiceServer<CoordinatorService>>()
+            .await;
+        health
+            .set_serving::<ExperimentServiceServer<CoordinatorService>>()
+            .await;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(
+                AgentServiceServer::new(service.clone())
+                    .max_decoding_message_size(max)
+                    .max_encoding_message_size(max),
+            )
+            .add_service(
+                ParameterServiceServer::new(service.clone())
+                    .max_decoding_message_size(max)
+                    .max_encoding_message_size(max),
+            )
+            .add_service(
+                ExperimentServiceServer::new(service)
+                    .max_decoding_message_size(max)
+                    .max_encoding_message_size(max),
+            )
+            .serve_with_incoming_shutdown(incoming(listener), async {
+                let _ = stopped.await;
+            });
+        let server = tokio::spawn(server);
+        let ticker_shared = Arc::clone(&shared);
+        let ticker = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                ticker_shared.with(Runtime::tick);
+            }
+        });
+        Ok(Coordinator {
+            shared,
+            addr,
+            stop: Some(stop),
+            server,
+            ticker,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Validates the spec's data and starts the experiment; returns its id.
+    pub async fn start_experiment(&self, spec: ExperimentSpec) -> Result<String, Status> {
+        services::start(&self.shared, spec).await
+    }
+
+    /// Progress of every experiment from now on, tagged with the experiment id.
+    pub fn subscribe(&self) -> broadcast::Receiver<(String, Progress)> {
+        self.shared.subscribe()
+    }
+
+    /// Whether the current experiment (if any) is still running.
+    pub fn running(&self) -> bool {
+        self.shared.with(|rt| {
+            rt.experiment()
+                .is_some_and(|e| e.engine.is_running() && e.error.is_none())
+        })
+    }
+
+    /// The experiment's error, if it failed.
+    pub fn error(&self) -> Option<String> {
+        self.shared
+            .with(|rt| rt.experiment().and_then(|e| e.error.clone()))
+    }
+
+    /// Waits until the current experiment is no longer running.
+    pub async fn wait_until_finished(&self) {
+        let mut events = self.subscribe();
+        while self.running() {
+            if let Err(broadcast::error::RecvError::Closed) = events.recv().await {
+                return;
+            }
+        }
+    }
+
+    /// The current experiment's summary and the lease counters.
+    pub fn summary(&self) -> Option<(RunSummary, LeaseCounters)> {
+        self.shared.with(|rt| rt.summary())
+    }
+
+    /// Ends every lease stream, stops serving and waits for the server to finish.
+    pub async fn shutdown(mut self) -> Result<(), tonic::transport::Error> {
+        self.shared.close();
+        self.ticker.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.server).await {
+            Ok(result) => result,
+            // The server task only ends by returning; a panic inside it is a bug.
+            Err(join) => panic!("the gRPC server task failed: {join}"),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Parameter traffic of the runtime: pulls of module versions and deltas pushed ahead of
+//! their result report.
+
+use super::runtime::Runtime;
+use pathnet_agent::wire;
+use pathnet_proto::v1;
+use tonic::Status;
+
+impl Runtime {
+    /// Stages pushed delta chunks of a held lease.
+    pub fn push(&mut self, request: v1::PushParametersRequest) -> Result<(), Status> {
+        self.tick();
+        self.seen(&request.agent_id)?;
+        let now = self.now();
+        self.leases
+            .check(&request.agent_id, &request.work_id, now)
+            .map_err(|err| Status::failed_precondition(err.to_string()))?;
+        if request.kind != i32::from(v1::ParameterUpdateKind::Delta) {
+            return Err(Status::invalid_argument(format!(
+                "`kind` = {}: only PARAMETER_UPDATE_KIND_DELTA is accepted for pathway training",
+                request.kind
+            )));
+        }
+        let exp = self
+            .experiment
+            .as_ref()
+            .ok_or_else(|| Status::failed_precondition("no experiment is running"))?;
+        let layers = exp.engine.architecture().dims.layers;
+        let chunk = request
+            .chunk
+            .ok_or_else(|| Status::invalid_argument("`chunk` is missing"))?;
+        let (module, base) = wire::module_ref_from_wire(chunk.module.as_ref(), layers)
+            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        exp.engine
+            .parameters()
+            .version(module)
+            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let data = chunk
+            .chunk
+            .ok_or_else(|| Status::invalid_argument("`chunk.chunk` is missing"))?;
+        let limit = exp.parameter_bytes;
+        self.staging
+            .add(&request.work_id, module, base, data, limit)
+            .map_err(|err| Status::invalid_argument(err.to_string()))
+    }
+
+    /// Completes the push of `work`: the modules whose tensors all arrived and are valid.
+    pub fn finish_push(&mut self, work: &str) -> Result<v1::PushParametersResponse, Status> {
+        let layers = self
+            .experiment
+            .as_ref()
+            .map_or(0, |e| e.engine.architecture().dims.layers);
+        let received = self
+            .staging
+            .seal(work)
+            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        Ok(v1::PushParametersResponse {
+            received: received
+                .into_iter()
+                .map(|(id, base)| wire::module_ref(id, base, layers))
+                .collect(),
+        })
+    }
+
+    /// The chunks of the requested modules.
+    pub fn pull(
+        &mut self,
+        request: &v1::PullParametersRequest,
+    ) -> Result<Vec<v1::ParameterChunk>, Status> {
+        self.tick();
+        self.seen(&request.agent_id)?;
+        let exp = self
+            .experiment
+            .as_ref()
+            .ok_or_else(|| Status::not_found("no experiment has been started"))?;
+        let engine = &exp.engine;
+        let layers = engine.architecture().dims.layers;
+        let mut chunks = Vec::new();
+        for module in &request.modules {
+            let (id, wanted) = wire::module_ref_from_wire(Some(module), layers)
+                .map_err(|err| Status::invalid_argument(err.to_string()))?;
+            let params = engine
+                .module_params(id)
+                .map_err(|err| Status::not_found(err.to_string()))?;
+            if wanted > params.version {
+                return Err(Status::not_found(format!(
+                    "module {id}: version {wanted} not yet assigned (current {})",
+                    params.version
+                )));
+            }
+            if wanted < params.version && !request.accept_newer {
+                return Err(Status::not_found(format!(
+                    "module {id}: version {wanted} is no longer kept (current {})",
+                    params.version
+                )));
+            }
+            chunks.extend(
+                wire::params_to_chunks(&params, layers, self.limits.chunk_bytes())
+                    .map_err(|err| Status::internal(err.to_string()))?,
+            );
+        }
+        Ok(chunks)
+    }
+}

@@ -1,0 +1,404 @@
+//! The coordinator's state behind the gRPC services: joined agents, the experiment and its
+//! engine, the lease table and pushed deltas waiting for their report.
+//!
+//! Every method runs under one lock and starts by expiring overdue leases, so a decision is
+//! never taken on a lease that has in fact lapsed. Answers are gRPC statuses because this
+//! is the layer that decides what an agent is told; the rules themselves live in the engine
+//! and the lease table.
+
+use super::staging::Staging;
+use crate::engine::{Engine, EngineError, EvalId, Progress};
+use crate::lease::{LeaseEnd, LeaseError, LeaseTable, Millis, MonotonicClock};
+use pathnet_agent::wire;
+use pathnet_proto::v1;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tonic::Status;
+
+/// Limits and timings of a coordinator, told to every agent at join.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub lease_duration: Duration,
+    pub heartbeat_interval: Duration,
+}
+
+impl Limits {
+    /// Data bytes per tensor chunk: leaves room for the enclosing message's other fields.
+    pub fn chunk_bytes(&self) -> usize {
+        (self.max_message_bytes / 2).max(4)
+    }
+}
+
+pub(super) struct AgentRecord {
+    max_in_flight: usize,
+    last_seen: Millis,
+}
+
+/// Work an agent holds.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    experiment: String,
+    eval: EvalId,
+}
+
+pub struct Experiment {
+    pub id: String,
+    pub engine: Engine,
+    pub started_unix_ms: u64,
+    /// Set when the engine failed internally; the experiment is then stopped.
+    pub error: Option<String>,
+    /// Bytes of all parameters: the most one result can push.
+    pub(super) parameter_bytes: usize,
+}
+
+pub struct Runtime {
+    pub(super) limits: Limits,
+    pub(super) clock: MonotonicClock,
+    pub(super) unix_origin_ms: u64,
+    pub(super) agents: BTreeMap<String, AgentRecord>,
+    pub(super) next_agent: u64,
+    pub(super) next_experiment: u64,
+    pub(super) experiment: Option<Experiment>,
+    pub(super) leases: LeaseTable<Leased>,
+    pub(super) staging: Staging,
+    /// Progress of the current experiment not yet broadcast, tagged with its id.
+    pub(super) events: Vec<(String, Progress)>,
+    /// Set when work may have become available (results, requeues, a new experiment);
+    /// cleared by [`Runtime::take_dirty`].
+    pub(super) dirty: bool,
+    /// Result reports not accepted, whatever the reason (unknown or ended lease, invalid
+    /// result, duplicate).
+    pub(super) reports_refused: u64,
+}
+
+pub(super) fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Runtime {
+    pub fn new(limits: Limits) -> Self {
+        let clock = MonotonicClock::start();
+        Runtime {
+            leases: LeaseTable::new(limits.lease_duration),
+            staging: Staging::default(),
+            limits,
+            unix_origin_ms: unix_now_ms(),
+            clock,
+            agents: BTreeMap::new(),
+            next_agent: 1,
+            next_experiment: 1,
+            experiment: None,
+            events: Vec::new(),
+            dirty: false,
+            reports_refused: 0,
+        }
+    }
+
+    pub(super) fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    fn unix_ms(&self, at: Millis) -> u64 {
+        self.unix_origin_ms.saturating_add(at.0)
+    }
+
+    /// Expires overdue leases (their evaluations go back to the queue) and forgets agents
+    /// silent for three lease durations. Returns whether anything changed.
+    pub fn tick(&mut self) -> bool {
+        let now = self.now();
+        let expired = self.leases.expire(now);
+        let changed = !expired.is_empty();
+        for (work, leased) in expired {
+            self.requeue(&work, &leased);
+        }
+        let silence = self.limits.lease_duration * 3;
+        let gone: Vec<String> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| now > a.last_seen.plus(silence))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for agent in gone {
+            self.forget_agent(&agent);
+        }
+        changed
+    }
+
+    /// Whether work may have become available since the last call.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    fn requeue(&mut self, work: &str, leased: &Leased) {
+        self.dirty = true;
+        self.staging.drop_work(work);
+        if let Some(exp) = self
+            .experiment
+            .as_mut()
+            .filter(|e| e.id == leased.experiment)
+        {
+            exp.engine.requeue(leased.eval);
+        }
+    }
+
+    fn forget_agent(&mut self, agent: &str) {
+        for (work, leased) in self.leases.release_agent(agent) {
+            self.requeue(&work, &leased);
+        }
+        self.agents.remove(agent);
+    }
+
+    pub(super) fn seen(&mut self, agent: &str) -> Result<(), Status> {
+        let now = self.now();
+        match self.agents.get_mut(agent) {
+            Some(record) => {
+                record.last_seen = now;
+                Ok(())
+            }
+            None => Err(Status::not_found(format!(
+                "agent `{agent}` is not joined (the coordinator may have restarted): join again"
+            ))),
+        }
+    }
+
+    pub fn join(&mut self) -> v1::JoinResponse {
+        self.tick();
+        let id = format!("agent-{}", self.next_agent);
+        self.next_agent += 1;
+        let now = self.now();
+        self.agents.insert(
+            id.clone(),
+            AgentRecord {
+                max_in_flight: 1,
+                last_seen: now,
+            },
+        );
+        v1::JoinResponse {
+            agent_id: id,
+            limits: Some(v1::CoordinatorLimits {
+                max_message_bytes: self.limits.max_message_bytes as u64,
+                heartbeat_interval_ms: self.limits.heartbeat_interval.as_millis() as u64,
+                lease_duration_ms: self.limits.lease_duration.as_millis() as u64,
+            }),
+        }
+    }
+
+    pub fn open_stream(&mut self, agent: &str, max_in_flight: u32) -> Result<(), Status> {
+        self.seen(agent)?;
+        if max_in_flight == 0 {
+            return Err(Status::invalid_argument(
+                "`max_in_flight` = 0: an agent must accept at least 1 lease",
+            ));
+        }
+        if let Some(record) = self.agents.get_mut(agent) {
+            record.max_in_flight = max_in_flight as usize;
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Leases the next evaluation to `agent` if it has room and there is work.
+    pub fn next_work(&mut self, agent: &str) -> Result<Option<v1::WorkItem>, Status> {
+        self.tick();
+        self.seen(agent)?;
+        let room = self.agents[agent].max_in_flight;
+        if self.leases.held_by(agent) >= room {
+            return Ok(None);
+        }
+        let Some(exp) = self.experiment.as_mut() else {
+            return Ok(None);
+        };
+        let Some(request) = exp.engine.next_evaluation() else {
+            return Ok(None);
+        };
+        let leased = Leased {
+            experiment: exp.id.clone(),
+            eval: request.id,
+        };
+        let now = self.now();
+        let (work, deadline) = self.leases.grant(agent, leased, now);
+        let item = wire::job_to_work_item(&work, self.unix_ms(deadline), &request.job);
+        Ok(Some(item))
+    }
+
+    /// Hands work that could not be delivered straight back to the queue.
+    pub fn undeliverable(&mut self, agent: &str, work: &str) {
+        for (work, leased) in self.leases.release(agent, &[work.to_owned()]) {
+            self.requeue(&work, &leased);
+        }
+    }
+
+    pub fn heartbeat(
+        &mut self,
+        request: &v1::HeartbeatRequest,
+    ) -> Result<v1::HeartbeatResponse, Status> {
+        self.tick();
+        self.seen(&request.agent_id)?;
+        let now = self.now();
+        let (extended, lost) = self
+            .leases
+            .heartbeat(&request.agent_id, &request.work_ids, now);
+        Ok(v1::HeartbeatResponse {
+            extended: extended
+                .into_iter()
+                .map(|(work_id, deadline)| v1::ExtendedLease {
+                    work_id,
+                    lease_deadline_unix_ms: self.unix_ms(deadline),
+                })
+                .collect(),
+            lost: lost.into_iter().map(lost_lease).collect(),
+        })
+    }
+
+    pub fn release(
+        &mut self,
+        request: &v1::ReleaseLeasesRequest,
+    ) -> Result<v1::ReleaseLeasesResponse, Status> {
+        self.tick();
+        self.seen(&request.agent_id)?;
+        let released = self.leases.release(&request.agent_id, &request.work_ids);
+        let ids = released.iter().map(|(w, _)| w.clone()).collect();
+        for (work, leased) in released {
+            self.requeue(&work, &leased);
+        }
+        if request.reason == i32::from(v1::ReleaseReason::Shutdown) {
+            self.forget_agent(&request.agent_id);
+        }
+        Ok(v1::ReleaseLeasesResponse { released: ids })
+    }
+
+    /// Applies a result at most once. A bad result ends its lease and re-queues its
+    /// evaluation; parameters are untouched.
+    pub fn report(
+        &mut self,
+        request: &v1::ReportResultRequest,
+    ) -> Result<v1::ReportResultResponse, Status> {
+        let answer = self.apply_report(request);
+        let accepted = i32::from(v1::ResultDisposition::Accepted);
+        if answer.as_ref().map_or(true, |r| r.disposition != accepted) {
+            self.reports_refused += 1;
+        }
+        answer
+    }
+
+    fn apply_report(
+        &mut self,
+        request: &v1::ReportResultRequest,
+    ) -> Result<v1::ReportResultResponse, Status> {
+        use v1::ResultDisposition as D;
+        self.tick();
+        self.seen(&request.agent_id)?;
+        let work = &request.work_id;
+        let now = self.now();
+        let leased = match self.leases.check(&request.agent_id, work, now) {
+            Ok(lease) => lease.item.clone(),
+            Err(LeaseError::Ended {
+                end: LeaseEnd::Reported,
+                ..
+            }) => return Ok(disposition(D::Duplicate)),
+            Err(LeaseError::Ended {
+                end: LeaseEnd::Cancelled,
+                ..
+            }) => return Ok(disposition(D::Stale)),
+            Err(err @ LeaseError::Unknown(_)) => return Err(Status::not_found(err.to_string())),
+            Err(err) => return Err(Status::failed_precondition(err.to_string())),
+        };
+        let Some(exp) = self
+            .experiment
+            .as_mut()
+            .filter(|e| e.id == leased.experiment)
+        else {
+            self.leases.end(work, LeaseEnd::Cancelled);
+            return Ok(disposition(D::Stale));
+        };
+        let layers = exp.engine.architecture().dims.layers;
+        let staging = &mut self.staging;
+        let outcome =
+            wire::outcome_from_report(request, layers, |id, base| staging.take(work, id, base));
+        let applied = match outcome {
+            Ok(outcome) => exp
+                .engine
+                .complete(leased.eval, &outcome)
+                .map_err(|err| match err {
+                    EngineError::Refused(refusal) => Ok(refusal.to_string()),
+                    other => Err(other),
+                }),
+            Err(malformed) => Err(Ok(malformed.to_string())),
+        };
+        self.events.extend(
+            exp.engine
+                .drain_events()
+                .into_iter()
+                .map(|e| (exp.id.clone(), e)),
+        );
+        match applied {
+            Ok(()) => {
+                self.dirty = true;
+                self.leases.end(work, LeaseEnd::Reported);
+                self.staging.drop_work(work);
+                Ok(disposition(D::Accepted))
+            }
+            Err(Ok(refusal)) => {
+                self.leases.end(work, LeaseEnd::Refused);
+                self.requeue(work, &leased);
+                Err(Status::invalid_argument(format!(
+                    "result for work `{work}` refused: {refusal}"
+                )))
+            }
+            Err(Err(err)) => {
+                let message = format!("the experiment failed: {err}");
+                exp.error = Some(message.clone());
+                exp.engine.stop();
+                for _ in self.leases.cancel_all() {}
+                Err(Status::internal(message))
+            }
+        }
+    }
+
+    pub(super) fn drain_engine_events(&mut self) {
+        if let Some(exp) = self.experiment.as_mut() {
+            let id = exp.id.clone();
+            self.events.extend(
+                exp.engine
+                    .drain_events()
+                    .into_iter()
+                    .map(|e| (id.clone(), e)),
+            );
+        }
+    }
+
+    /// Progress not yet broadcast, tagged with the experiment id.
+    pub fn take_events(&mut self) -> Vec<(String, Progress)> {
+        self.drain_engine_events();
+        std::mem::take(&mut self.events)
+    }
+}
+
+fn disposition(d: v1::ResultDisposition) -> v1::ReportResultResponse {
+    v1::ReportResultResponse {
+        disposition: d.into(),
+    }
+}
+
+fn lost_lease(err: LeaseError) -> v1::LostLease {
+    use v1::LeaseLossReason as R;
+    let (work_id, reason) = match err {
+        LeaseError::Unknown(work) => (work, R::UnknownWork),
+        LeaseError::NotHolder { work, .. } => (work, R::UnknownWork),
+        LeaseError::Ended { work, end } => (
+            work,
+            match end {
+                LeaseEnd::Expired => R::Expired,
+                LeaseEnd::Cancelled => R::Cancelled,
+                LeaseEnd::Reported | LeaseEnd::Released | LeaseEnd::Refused => R::Unspecified,
+            },
+        ),
+    };
+    v1::LostLease {
+        work_id,
+        reason: reason.into(),
+    }
+}

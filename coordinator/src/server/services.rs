@@ -1,0 +1,286 @@
+//! The three `pathnet.v1` services, thin wrappers that lock the [`Runtime`], act, and wake
+//! lease streams or broadcast progress when something changed.
+
+use super::runtime::Runtime;
+use crate::engine::{Progress, TestSplit};
+use crate::spec::ExperimentSpec;
+use pathnet_proto::v1::{
+    self, agent_service_server::AgentService, experiment_service_server::ExperimentService,
+    parameter_service_server::ParameterService,
+};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+/// State shared by every service and background task of one coordinator.
+pub struct Shared {
+    runtime: Mutex<Runtime>,
+    /// Pinged when work may have become available; holds `true` once the coordinator is
+    /// closing, which ends every lease stream.
+    wake: watch::Sender<bool>,
+    events: broadcast::Sender<(String, Progress)>,
+}
+
+impl Shared {
+    pub fn new(runtime: Runtime) -> Arc<Self> {
+        Arc::new(Shared {
+            runtime: Mutex::new(runtime),
+            wake: watch::channel(false).0,
+            events: broadcast::channel(4096).0,
+        })
+    }
+
+    /// Runs `f` under the lock, then broadcasts progress and wakes lease streams if work
+    /// may have become available.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Runtime) -> R) -> R {
+        let mut runtime = self.runtime.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = f(&mut runtime);
+        let events = runtime.take_events();
+        let dirty = runtime.take_dirty();
+        drop(runtime);
+        for event in events {
+            // No subscriber is fine: progress is only for watchers.
+            let _ = self.events.send(event);
+        }
+        if dirty {
+            self.wake.send_modify(|_| {});
+        }
+        result
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<(String, Progress)> {
+        self.events.subscribe()
+    }
+
+    /// Ends every lease stream; agents told to leave with the coordinator then exit.
+    pub fn close(&self) {
+        self.wake.send_replace(true);
+    }
+
+    fn closing(&self) -> watch::Receiver<bool> {
+        self.wake.subscribe()
+    }
+}
+
+/// Implements every service over one [`Shared`].
+#[derive(Clone)]
+pub struct CoordinatorService {
+    pub shared: Arc<Shared>,
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl AgentService for CoordinatorService {
+    async fn join(
+        &self,
+        _request: Request<v1::JoinRequest>,
+    ) -> Result<Response<v1::JoinResponse>, Status> {
+        Ok(Response::new(self.shared.with(Runtime::join)))
+    }
+
+    type StreamLeasesStream = ReceiverStream<Result<v1::WorkItem, Status>>;
+
+    async fn stream_leases(
+        &self,
+        request: Request<v1::StreamLeasesRequest>,
+    ) -> Result<Response<Self::StreamLeasesStream>, Status> {
+        let v1::StreamLeasesRequest {
+            agent_id,
+            max_in_flight,
+        } = request.into_inner();
+        self.shared
+            .with(|rt| rt.open_stream(&agent_id, max_in_flight))?;
+        let (tx, rx) = mpsc::channel(1);
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            let mut wake = shared.closing();
+            loop {
+                if *wake.borrow_and_update() {
+                    return;
+                }
+                loop {
+                    match shared.with(|rt| rt.next_work(&agent_id)) {
+                        Ok(Some(item)) => {
+                            let work = item.work_id.clone();
+                            if tx.send(Ok(item)).await.is_err() {
+                                shared.with(|rt| rt.undeliverable(&agent_id, &work));
+                                return;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(status) => {
+                            let _ = tx.send(Err(status)).await;
+                            return;
+                        }
+                    }
+                }
+                tokio::select! {
+                    changed = wake.changed() => if changed.is_err() { return },
+                    () = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<v1::HeartbeatRequest>,
+    ) -> Result<Response<v1::HeartbeatResponse>, Status> {
+        let request = request.into_inner();
+        self.shared
+            .with(|rt| rt.heartbeat(&request))
+            .map(Response::new)
+    }
+
+    async fn report_result(
+        &self,
+        request: Request<v1::ReportResultRequest>,
+    ) -> Result<Response<v1::ReportResultResponse>, Status> {
+        let request = request.into_inner();
+        self.shared
+            .with(|rt| rt.report(&request))
+            .map(Response::new)
+    }
+
+    async fn release_leases(
+        &self,
+        request: Request<v1::ReleaseLeasesRequest>,
+    ) -> Result<Response<v1::ReleaseLeasesResponse>, Status> {
+        let request = request.into_inner();
+        self.shared
+            .with(|rt| rt.release(&request))
+            .map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl ParameterService for CoordinatorService {
+    type PullParametersStream = BoxStream<v1::ParameterChunk>;
+
+    async fn pull_parameters(
+        &self,
+        request: Request<v1::PullParametersRequest>,
+    ) -> Result<Response<Self::PullParametersStream>, Status> {
+        let request = request.into_inner();
+        let chunks = self.shared.with(|rt| rt.pull(&request))?;
+        Ok(Response::new(Box::pin(tokio_stream::iter(
+            chunks.into_iter().map(Ok),
+        ))))
+    }
+
+    async fn push_parameters(
+        &self,
+        request: Request<Streaming<v1::PushParametersRequest>>,
+    ) -> Result<Response<v1::PushParametersResponse>, Status> {
+        let mut stream = request.into_inner();
+        let mut work: Option<String> = None;
+        while let Some(message) = stream.next().await {
+            let message = message?;
+            match &work {
+                Some(w) if *w != message.work_id => {
+                    return Err(Status::invalid_argument(format!(
+                        "`work_id` = {}: changed within the stream (was {w})",
+                        message.work_id
+                    )));
+                }
+                Some(_) => {}
+                None => work = Some(message.work_id.clone()),
+            }
+            self.shared.with(|rt| rt.push(message))?;
+        }
+        let work = work.ok_or_else(|| Status::invalid_argument("the push stream was empty"))?;
+        self.shared
+            .with(|rt| rt.finish_push(&work))
+            .map(Response::new)
+    }
+}
+
+#[tonic::async_trait]
+impl ExperimentService for CoordinatorService {
+    async fn start_experiment(
+        &self,
+        request: Request<v1::StartExperimentRequest>,
+    ) -> Result<Response<v1::StartExperimentResponse>, Status> {
+        let spec = ExperimentSpec::from_toml(&request.into_inner().spec_toml)
+            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let experiment_id = start(&self.shared, spec).await?;
+        Ok(Response::new(v1::StartExperimentResponse { experiment_id }))
+    }
+
+    async fn get_experiment_status(
+        &self,
+        request: Request<v1::GetExperimentStatusRequest>,
+    ) -> Result<Response<v1::ExperimentStatus>, Status> {
+        let id = request.into_inner().experiment_id;
+        self.shared.with(|rt| rt.status(&id)).map(Response::new)
+    }
+
+    async fn stop_experiment(
+        &self,
+        request: Request<v1::StopExperimentRequest>,
+    ) -> Result<Response<v1::StopExperimentResponse>, Status> {
+        let request = request.into_inner();
+        tracing::info!(experiment = %request.experiment_id, reason = %request.reason, "stop requested");
+        let state = self.shared.with(|rt| rt.stop(&request.experiment_id))?;
+        Ok(Response::new(v1::StopExperimentResponse {
+            state: state.into(),
+        }))
+    }
+
+    type WatchFitnessStream = BoxStream<v1::FitnessEvent>;
+
+    async fn watch_fitness(
+        &self,
+        request: Request<v1::WatchFitnessRequest>,
+    ) -> Result<Response<Self::WatchFitnessStream>, Status> {
+        let wanted = request.into_inner().experiment_id;
+        let events = tokio_stream::wrappers::BroadcastStream::new(self.shared.subscribe());
+        let stream = events
+            // A watcher too slow to keep up misses events rather than stalling the coordinator.
+            .filter_map(|event| event.ok())
+            .filter(move |(id, _)| wanted.is_empty() || *id == wanted)
+            .take_while(|(_, event)| !matches!(event, Progress::Finished))
+            .filter_map(|(id, event)| match event {
+                Progress::Evaluation(e) => Some(Ok(v1::FitnessEvent {
+                    experiment_id: id,
+                    task_index: e.task as u32,
+                    generation: e.generation as u64,
+                    evaluations: e.evaluations,
+                    best_fitness: e.best_fitness,
+                    mean_fitness: e.mean_fitness,
+                    unix_ms: unix_ms(),
+                })),
+                _ => None,
+            });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Loads the spec's test data (off the async threads: it reads files) and starts it.
+pub async fn start(shared: &Shared, spec: ExperimentSpec) -> Result<String, Status> {
+    if !spec.data.dir.is_dir() {
+        return Err(Status::invalid_argument(format!(
+            "invalid spec: `data.dir` = {}: not a directory on the coordinator",
+            spec.data.dir.display()
+        )));
+    }
+    // Checked before the slow data load too, so a refusal is immediate.
+    shared.with(|rt| rt.may_start())?;
+    let loaded = spec.clone();
+    let test = tokio::task::spawn_blocking(move || TestSplit::load(&loaded))
+        .await
+        .map_err(|err| Status::internal(err.to_string()))?
+        .map_err(|err| Status::invalid_argument(format!("invalid spec: `data.dir`: {err}")))?;
+    shared.with(|rt| rt.start(spec, test))
+}
