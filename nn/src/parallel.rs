@@ -5,6 +5,7 @@
 //! would be sequentially, so results do not depend on the thread count.
 
 use std::ops::Range;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// 0 means "not set": use every available core.
@@ -24,9 +25,16 @@ pub fn set_threads(count: usize) {
 /// number of available cores.
 pub fn threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        0 => available_cores(),
         n => n,
     }
+}
+
+/// Looked up once: `available_parallelism` reads cgroup files on every call (tens of
+/// microseconds), and [`threads`] is asked on every matrix product.
+fn available_cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Splits `items` into contiguous blocks, one per thread, calls `f(indices, block)` on each

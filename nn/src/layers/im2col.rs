@@ -124,9 +124,28 @@ fn im2col_k<F: Float, const K: usize>(x: &[F], cols: &mut [F], spec: &Conv2dSpec
 /// Adds every entry of `cols` (`[P, CKK]`) onto the input position it was copied from, in
 /// `dx` (`[C, H, W]`).
 pub(super) fn col2im<F: Float>(cols: &[F], dx: &mut [F], spec: &Conv2dSpec, g: &Geometry) {
+    match spec.kernel {
+        3 => col2im_k::<F, 3>(cols, dx, spec, g),
+        4 => col2im_k::<F, 4>(cols, dx, spec, g),
+        5 => col2im_k::<F, 5>(cols, dx, spec, g),
+        8 => col2im_k::<F, 8>(cols, dx, spec, g),
+        _ => col2im_k::<F, 0>(cols, dx, spec, g),
+    }
+}
+
+/// [`col2im`] for kernel width `K`, or any width when `K` is 0.
+fn col2im_k<F: Float, const K: usize>(cols: &[F], dx: &mut [F], spec: &Conv2dSpec, g: &Geometry) {
     for_each_run(spec, g, |row, input, len| {
-        for (d, &v) in dx[input..input + len].iter_mut().zip(&cols[row..row + len]) {
-            *d += v;
+        if K > 0 && len == K {
+            let dst: &mut [F; K] = (&mut dx[input..input + K]).try_into().expect("run of K");
+            let src: &[F; K] = cols[row..row + K].try_into().expect("run of K");
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d += v;
+            }
+        } else {
+            for (d, &v) in dx[input..input + len].iter_mut().zip(&cols[row..row + len]) {
+                *d += v;
+            }
         }
     });
 }

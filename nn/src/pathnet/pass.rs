@@ -9,9 +9,7 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 pub struct PathwayCache {
     pathway: Pathway,
     task: usize,
-    /// One cache per active module, in the pathway's order.
-    layers: Vec<Vec<Cache>>,
-    head: Cache,
+    pass: PassCache,
     output_shape: Vec<usize>,
 }
 
@@ -23,6 +21,14 @@ impl PathwayCache {
     pub fn task(&self) -> usize {
         self.task
     }
+}
+
+/// The module caches of one pass, without the pathway they belong to: training runs many
+/// passes of one pathway and need not copy it into each.
+pub(super) struct PassCache {
+    /// One cache per active module, in the pathway's order.
+    layers: Vec<Vec<Cache>>,
+    head: Cache,
 }
 
 pub struct PathwayForward<F> {
@@ -46,6 +52,13 @@ pub struct PathwayGrads<F> {
     pub modules: Vec<ModuleGrads<F>>,
 }
 
+/// Which results a backward pass must produce; whatever no result depends on is skipped.
+#[derive(Clone, Copy)]
+struct Wanted {
+    input_grad: bool,
+    frozen_params: bool,
+}
+
 impl<F: Float> PathNet<F> {
     /// Runs `input` (`[batch, ..input_shape]`) through `pathway`'s active modules and the head
     /// of `task`.
@@ -58,7 +71,7 @@ impl<F: Float> PathNet<F> {
         pathway.validate(&self.dims)?;
         self.check_task(task)?;
         self.check_input(input.shape())?;
-        Ok(self.forward_checked(pathway, task, input))
+        Ok(self.forward_recorded(pathway, task, input))
     }
 
     /// The vector-Jacobian product of the pass `cache` was recorded in: `output_grad` is
@@ -69,17 +82,35 @@ impl<F: Float> PathNet<F> {
         cache: &PathwayCache,
         output_grad: ArrayViewD<'_, F>,
     ) -> Result<PathwayGrads<F>, PathNetError> {
-        if output_grad.shape() != cache.output_shape.as_slice() {
-            return Err(PathNetError::BatchShape {
-                what: "pathway output gradient",
-                expected: format!("{:?}", cache.output_shape),
-                actual: output_grad.shape().to_vec(),
-            });
-        }
-        Ok(self.backward_checked(cache, output_grad))
+        let wanted = Wanted {
+            input_grad: true,
+            frozen_params: true,
+        };
+        let (input_grad, modules) = self.backward_recorded(cache, output_grad, wanted)?;
+        Ok(PathwayGrads {
+            input_grad: input_grad.expect("asked for the input gradient"),
+            modules,
+        })
     }
 
-    fn check_input(&self, shape: &[usize]) -> Result<(), PathNetError> {
+    /// The parameter gradients training applies, and only those: what [`PathNet::backward`]
+    /// gives for the pathway's unfrozen modules and head (bit for bit, in the same order),
+    /// without the input gradient and without the frozen modules. Gradients still flow
+    /// through frozen modules to unfrozen ones below them, but no work is spent below the
+    /// lowest layer that has an unfrozen module.
+    pub fn backward_params(
+        &self,
+        cache: &PathwayCache,
+        output_grad: ArrayViewD<'_, F>,
+    ) -> Result<Vec<ModuleGrads<F>>, PathNetError> {
+        let wanted = Wanted {
+            input_grad: false,
+            frozen_params: false,
+        };
+        Ok(self.backward_recorded(cache, output_grad, wanted)?.1)
+    }
+
+    pub(super) fn check_input(&self, shape: &[usize]) -> Result<(), PathNetError> {
         if shape.len() != self.input_shape.len() + 1 || shape[1..] != self.input_shape[..] {
             return Err(PathNetError::BatchShape {
                 what: "pathway input",
@@ -90,12 +121,47 @@ impl<F: Float> PathNet<F> {
         Ok(())
     }
 
-    fn forward_checked(
+    fn forward_recorded(
         &self,
         pathway: &Pathway,
         task: usize,
         input: ArrayViewD<'_, F>,
     ) -> PathwayForward<F> {
+        let (output, pass) = self.forward_pass(pathway, task, input);
+        PathwayForward {
+            cache: PathwayCache {
+                pathway: pathway.clone(),
+                task,
+                pass,
+                output_shape: output.shape().to_vec(),
+            },
+            output,
+        }
+    }
+
+    fn backward_recorded(
+        &self,
+        cache: &PathwayCache,
+        output_grad: ArrayViewD<'_, F>,
+        wanted: Wanted,
+    ) -> Result<(Option<ArrayD<F>>, Vec<ModuleGrads<F>>), PathNetError> {
+        if output_grad.shape() != cache.output_shape.as_slice() {
+            return Err(PathNetError::BatchShape {
+                what: "pathway output gradient",
+                expected: format!("{:?}", cache.output_shape),
+                actual: output_grad.shape().to_vec(),
+            });
+        }
+        Ok(self.backward_pass(&cache.pathway, cache.task, &cache.pass, output_grad, wanted))
+    }
+
+    /// The forward pass of an already validated pathway, task and input shape.
+    pub(super) fn forward_pass(
+        &self,
+        pathway: &Pathway,
+        task: usize,
+        input: ArrayViewD<'_, F>,
+    ) -> (ArrayD<F>, PassCache) {
         let mut layers = Vec::with_capacity(pathway.num_layers());
         let mut current: Option<ArrayD<F>> = None;
         for (layer, active) in pathway.layers().iter().enumerate() {
@@ -105,74 +171,115 @@ impl<F: Float> PathNet<F> {
             for &index in active {
                 let Forward { output, cache } = self.modules[layer][index].forward(x.view());
                 caches.push(cache);
-                match &mut sum {
-                    None => sum = Some(output),
-                    Some(total) => *total += &output,
-                }
+                accumulate(&mut sum, output);
             }
             layers.push(caches);
             current = Some(sum.expect("a validated pathway has no empty layer"));
         }
         let shared = current.expect("a validated pathway has at least one layer");
         let Forward { output, cache } = self.heads[task].forward(shared.view());
-        PathwayForward {
-            cache: PathwayCache {
-                pathway: pathway.clone(),
-                task,
+        (
+            output,
+            PassCache {
                 layers,
                 head: cache,
-                output_shape: output.shape().to_vec(),
             },
-            output,
-        }
+        )
     }
 
-    fn backward_checked(
+    /// The parameter gradients training applies (see [`PathNet::backward_params`]), for a
+    /// pass of an already validated pathway whose output gradient has the output's shape.
+    pub(super) fn trainable_grads(
         &self,
-        cache: &PathwayCache,
+        pathway: &Pathway,
+        task: usize,
+        pass: &PassCache,
         output_grad: ArrayViewD<'_, F>,
-    ) -> PathwayGrads<F> {
-        let head = self.heads[cache.task].backward(&cache.head, output_grad);
-        let mut grad = head.input_grad;
-        let mut per_layer = Vec::with_capacity(cache.layers.len());
-        for (layer, (active, caches)) in cache
-            .pathway
-            .layers()
-            .iter()
-            .zip(&cache.layers)
-            .enumerate()
-            .rev()
+    ) -> Vec<ModuleGrads<F>> {
+        let wanted = Wanted {
+            input_grad: false,
+            frozen_params: false,
+        };
+        self.backward_pass(pathway, task, pass, output_grad, wanted)
+            .1
+    }
+
+    /// Walks the pathway backwards computing what `wanted` asks for. A layer's input
+    /// gradient is needed only if some wanted parameter lies below it; a module whose input
+    /// gradient is not needed runs the cheaper parameters-only backward, and one whose
+    /// parameters are not wanted either is skipped.
+    fn backward_pass(
+        &self,
+        pathway: &Pathway,
+        task: usize,
+        pass: &PassCache,
+        output_grad: ArrayViewD<'_, F>,
+        wanted: Wanted,
+    ) -> (Option<ArrayD<F>>, Vec<ModuleGrads<F>>) {
+        let wants = |id: ModuleId| wanted.frozen_params || !self.frozen_unchecked(id);
+        // Layers at or below this one need no gradient flowing into them from above.
+        let lowest = if wanted.input_grad {
+            Some(0)
+        } else {
+            pathway
+                .module_ids()
+                .find(|&id| wants(id))
+                .map(|id| id.layer)
+        };
+        let head_id = ModuleId::new(self.dims.layers, task);
+        let head = &self.heads[task];
+        let mut head_grads = None;
+        let mut grad = if lowest.is_some() {
+            let b = head.backward(&pass.head, output_grad);
+            head_grads = wants(head_id).then_some(b.param_grads);
+            Some(b.input_grad)
+        } else {
+            if wants(head_id) {
+                head_grads = Some(head.backward_params(&pass.head, output_grad));
+            }
+            None
+        };
+        let mut per_layer = Vec::with_capacity(pass.layers.len());
+        for (layer, (active, caches)) in pathway.layers().iter().zip(&pass.layers).enumerate().rev()
         {
+            let (Some(dy), Some(lowest)) = (grad.take(), lowest) else {
+                break;
+            };
+            if layer < lowest {
+                break;
+            }
+            let needs_input_grad = wanted.input_grad || layer > lowest;
             // Every active module saw the same input and contributed additively to the
             // output, so each receives the full output gradient and the input gradients add.
             let mut input_grad: Option<ArrayD<F>> = None;
             let mut grads = Vec::with_capacity(active.len());
-            for (&index, module_cache) in active.iter().zip(caches) {
-                let Backward {
-                    input_grad: dx,
-                    param_grads,
-                } = self.modules[layer][index].backward(module_cache, grad.view());
-                grads.push(ModuleGrads {
-                    id: ModuleId::new(layer, index),
-                    grads: param_grads,
-                });
-                match &mut input_grad {
-                    None => input_grad = Some(dx),
-                    Some(total) => *total += &dx,
+            for (&index, cache) in active.iter().zip(caches) {
+                let id = ModuleId::new(layer, index);
+                let module = &self.modules[layer][index];
+                let param_grads = if needs_input_grad {
+                    let b = module.backward(cache, dy.view());
+                    accumulate(&mut input_grad, b.input_grad);
+                    b.param_grads
+                } else if wants(id) {
+                    module.backward_params(cache, dy.view())
+                } else {
+                    continue;
+                };
+                if wants(id) {
+                    grads.push(ModuleGrads {
+                        id,
+                        grads: param_grads,
+                    });
                 }
             }
             per_layer.push(grads);
-            grad = input_grad.expect("a validated pathway has no empty layer");
+            grad = input_grad;
         }
         let mut modules: Vec<ModuleGrads<F>> = per_layer.into_iter().rev().flatten().collect();
-        modules.push(ModuleGrads {
-            id: ModuleId::new(self.dims.layers, cache.task),
-            grads: head.param_grads,
-        });
-        PathwayGrads {
-            input_grad: grad,
-            modules,
+        if let Some(grads) = head_grads {
+            modules.push(ModuleGrads { id: head_id, grads });
         }
+        (grad.filter(|_| wanted.input_grad), modules)
     }
 
     /// Views one pathway of this network as a single [`Layer`], whose parameters are the
@@ -198,6 +305,24 @@ impl<F: Float> PathNet<F> {
     }
 }
 
+/// Adds `term` into `sum`, taking it as the sum when there is none yet. Module outputs and
+/// gradients are fresh, contiguous arrays, so a flat loop does it; ndarray's dynamic-rank
+/// `+=` walks them several times slower.
+fn accumulate<F: Float>(sum: &mut Option<ArrayD<F>>, term: ArrayD<F>) {
+    let Some(total) = sum else {
+        *sum = Some(term);
+        return;
+    };
+    assert_eq!(
+        total.shape(),
+        term.shape(),
+        "the modules of one layer disagree on their output shape"
+    );
+    match (total.as_slice_mut(), term.as_slice()) {
+        (Some(t), Some(x)) => t.iter_mut().zip(x).for_each(|(t, &x)| *t += x),
+        _ => *total += &term,
+    }
+}
 /// A pathway borrowed from its super-network, behaving as one [`Layer`].
 ///
 /// `forward` panics on an input of the wrong shape, as the built-in layers do.
@@ -225,7 +350,7 @@ impl<F: Float> Layer<F> for PathwayLayer<'_, F> {
             panic!("{}: {e}", self.name());
         }
         let PathwayForward { output, cache } =
-            self.net.forward_checked(&self.pathway, self.task, input);
+            self.net.forward_recorded(&self.pathway, self.task, input);
         Forward {
             output,
             cache: Cache::new(cache),
@@ -241,6 +366,20 @@ impl<F: Float> Layer<F> for PathwayLayer<'_, F> {
             input_grad: grads.input_grad,
             param_grads: grads.modules.into_iter().flat_map(|m| m.grads).collect(),
         }
+    }
+
+    fn backward_params(&self, cache: &Cache, output_grad: ArrayViewD<'_, F>) -> Vec<ArrayD<F>> {
+        let wanted = Wanted {
+            input_grad: false,
+            frozen_params: true,
+        };
+        self.net
+            .backward_recorded(cache.get::<PathwayCache>(), output_grad, wanted)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name()))
+            .1
+            .into_iter()
+            .flat_map(|m| m.grads)
+            .collect()
     }
 
     fn params(&self) -> Vec<ArrayViewD<'_, F>> {

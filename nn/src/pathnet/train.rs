@@ -4,7 +4,7 @@
 //! module. Each module has its own optimiser instance (modules are shared between pathways,
 //! so optimiser state such as Adam's moments belongs to the module, not to a pathway).
 
-use super::{ModuleId, PathNet, PathNetError, Pathway, PathwayGrads};
+use super::{ModuleGrads, ModuleId, PathNet, PathNetError, Pathway, PathwayGrads};
 use crate::{Float, Optimizer, cross_entropy};
 use ndarray::{ArrayD, ArrayView2, ArrayViewD, Axis, Ix2};
 use std::collections::BTreeMap;
@@ -132,8 +132,18 @@ impl<F: Float> PathNet<F> {
         grads: &PathwayGrads<F>,
         optimizers: &mut ModuleOptimizers<O>,
     ) -> Result<Vec<ModuleId>, PathNetError> {
+        self.apply_module_grads(&grads.modules, optimizers)
+    }
+
+    /// [`PathNet::apply_grads`] for gradients without an input gradient, such as those of
+    /// [`PathNet::backward_params`].
+    pub fn apply_module_grads<O: Optimizer<F>>(
+        &mut self,
+        modules: &[ModuleGrads<F>],
+        optimizers: &mut ModuleOptimizers<O>,
+    ) -> Result<Vec<ModuleId>, PathNetError> {
         // Check every module first so that a bad id cannot leave a half-applied update.
-        for module in &grads.modules {
+        for module in modules {
             let params = self.params(module.id)?;
             if params.len() != module.grads.len() {
                 return Err(PathNetError::ParamCount {
@@ -154,7 +164,7 @@ impl<F: Float> PathNet<F> {
             }
         }
         let mut updated = Vec::new();
-        for module in &grads.modules {
+        for module in modules {
             if self.frozen_unchecked(module.id) {
                 continue;
             }
@@ -186,16 +196,21 @@ impl<F: Float> PathNet<F> {
             misclassified: 0,
         };
         let mut correct = 0;
+        pathway.validate(&self.dims)?;
+        self.check_task(task)?;
         for batch in batches {
-            let fwd = self.forward(pathway, task, batch.inputs)?;
-            let logits = logits(&fwd.output, task)?;
+            self.check_input(batch.inputs.shape())?;
+            let (output, pass) = self.forward_pass(pathway, task, batch.inputs);
+            let logits = logits(&output, task)?;
             let loss = cross_entropy(logits, batch.labels)
                 .map_err(|source| PathNetError::Loss { task, source })?;
             correct += count_correct(logits, batch.labels);
             report.examples += batch.labels.len();
             report.losses.push(loss.value.to_f64().unwrap_or(f64::NAN));
-            let grads = self.backward(&fwd.cache, loss.grad.view().into_dyn())?;
-            self.apply_grads(&grads, optimizers)?;
+            // The loss gradient has the logits' shape, so the pass needs no further checks;
+            // and training needs neither the input gradient nor frozen modules' gradients.
+            let grads = self.trainable_grads(pathway, task, &pass, loss.grad.view().into_dyn());
+            self.apply_module_grads(&grads, optimizers)?;
         }
         if report.examples == 0 {
             return Err(PathNetError::NoData {
@@ -214,9 +229,12 @@ impl<F: Float> PathNet<F> {
         batches: impl IntoIterator<Item = Batch<'a, F>>,
     ) -> Result<EvalReport, PathNetError> {
         let (mut examples, mut correct, mut loss_sum) = (0, 0, 0.0);
+        pathway.validate(&self.dims)?;
+        self.check_task(task)?;
         for batch in batches {
-            let fwd = self.forward(pathway, task, batch.inputs)?;
-            let logits = logits(&fwd.output, task)?;
+            self.check_input(batch.inputs.shape())?;
+            let (output, _) = self.forward_pass(pathway, task, batch.inputs);
+            let logits = logits(&output, task)?;
             let loss = cross_entropy(logits, batch.labels)
                 .map_err(|source| PathNetError::Loss { task, source })?;
             correct += count_correct(logits, batch.labels);
