@@ -15,17 +15,42 @@ import torch
 from torch import nn
 
 
-class SumOfModules(nn.Module):
-    """A PathNet layer: the sum of several Linear + ReLU modules on the same input."""
+class PathNet(nn.Module):
+    """Shaped as the super-network of `pathnet_nn::pathnet::build::linear` (its initialisation
+    does not matter for timing): `layers` layers of `modules` Linear(->units) + ReLU modules,
+    then one Linear(units->classes) head per task."""
 
-    def __init__(self, inputs, width, count):
+    def __init__(self, layers, modules, units, inputs, head_classes):
         super().__init__()
-        self.mods = nn.ModuleList(
-            nn.Sequential(nn.Linear(inputs, width), nn.ReLU()) for _ in range(count)
+        self.layers = nn.ModuleList(
+            nn.ModuleList(nn.Linear(inputs if layer == 0 else units, units) for _ in range(modules))
+            for layer in range(layers)
         )
+        self.heads = nn.ModuleList(nn.Linear(units, c) for c in head_classes)
+
+
+class Pathway(nn.Module):
+    """One pathway of a PathNet: each layer sums the ReLU outputs of its active modules. It
+    holds only the active modules and the task's head (shared with the super-network), so
+    `parameters()` are exactly what a training step computes gradients for."""
+
+    def __init__(self, net, active, task):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.ModuleList(net.layers[layer][m] for m in indices)
+            for layer, indices in enumerate(active)
+        )
+        self.head = net.heads[task]
 
     def forward(self, x):
-        return sum(m(x) for m in self.mods)
+        for layer in self.layers:
+            x = sum(torch.relu(m(x)) for m in layer)
+        return self.head(x)
+
+
+def parse_pathway(text):
+    """`0,3,7/1,2,5/9,4,8` -> [[0, 3, 7], [1, 2, 5], [9, 4, 8]]"""
+    return [[int(i) for i in layer.split(",")] for layer in text.split("/")]
 
 
 def a3c_conv():
@@ -42,14 +67,11 @@ def a3c_conv():
     return net, torch.rand(32, 4, 84, 84), 6
 
 
-def pathway_mlp():
-    net = nn.Sequential(
-        SumOfModules(784, 20, 3),
-        SumOfModules(20, 20, 3),
-        SumOfModules(20, 20, 3),
-        nn.Linear(20, 2),
-    )
-    return net, torch.rand(16, 784), 2
+def pathnet_pathway(active):
+    """L=3 layers of M=10 20-unit modules on 784 inputs, a 2-class head, and the pathway
+    `active` (the active module indices of each layer) through them."""
+    net = PathNet(layers=3, modules=10, units=20, inputs=784, head_classes=[2])
+    return Pathway(net, active, task=0), torch.rand(16, 784), 2
 
 
 def time_step(net, x, classes, warmup, runs, gen):
@@ -82,13 +104,25 @@ def main():
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--pathway",
+        type=parse_pathway,
+        default="0,1,2/0,1,2/0,1,2",
+        help="active modules per layer, as model_bench passes them: 0,3,7/1,2,5/9,4,8",
+    )
     args = parser.parse_args()
+    if len(args.pathway) != 3 or any(
+        len(set(layer)) != len(layer) or not all(0 <= i < 10 for i in layer) or not layer
+        for layer in args.pathway
+    ):
+        parser.error(f"--pathway needs 3 layers of distinct indices in 0..10, got {args.pathway}")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     models = {}
-    for name, build in [("a3c_conv", a3c_conv), ("pathway_mlp", pathway_mlp)]:
+    builds = [("a3c_conv", a3c_conv), ("pathnet_pathway", lambda: pathnet_pathway(args.pathway))]
+    for name, build in builds:
         net, x, classes = build()
         models[name] = time_step(net, x, classes, args.warmup, args.runs, gen)
     print(

@@ -26,6 +26,10 @@ pub struct CoordinatorArgs {
     /// Write the --spec experiment's final summary as JSON to this file.
     #[arg(long, value_name = "FILE", requires = "spec")]
     pub summary_json: Option<PathBuf>,
+    /// Serve Prometheus metrics (`/metrics`) and `/healthz` over HTTP on this address;
+    /// off unless given. Port 0 picks a free port (the bound address is printed).
+    #[arg(long, env = "PATHNET_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -79,10 +83,13 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         .transpose()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let coordinator = Coordinator::bind(args.listen, limits)
+        let mut coordinator = Coordinator::bind(args.listen, limits)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
         println!("coordinator listening on {}", coordinator.local_addr());
+        if let Some(addr) = args.metrics_listen {
+            serve_metrics(&mut coordinator, addr).await?;
+        }
         std::io::stdout().flush()?;
         if let Some(spec) = spec {
             let id = coordinator
@@ -127,4 +134,15 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Starts the metrics endpoint and prints where it is.
+pub async fn serve_metrics(coordinator: &mut Coordinator, addr: SocketAddr) -> anyhow::Result<()> {
+    let bound = coordinator
+        .serve_metrics(addr)
+        .await
+        .with_context(|| format!("`--metrics-listen` = {addr}: cannot serve metrics there"))?;
+    println!("metrics listening on http://{bound}/metrics");
+    std::io::stdout().flush()?;
+    Ok(())
 }

@@ -7,9 +7,16 @@ mod env_cmd;
 mod progress;
 mod run_cmd;
 mod signals;
+mod watch_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+
+// Layers return fresh multi-hundred-kilobyte tensors every step; glibc's malloc gives such
+// blocks back to the OS and page-faults them in again, which cost up to 40% of a conv-net
+// step (docs/decisions/0001-tensor-layer.md). mimalloc keeps them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +37,8 @@ enum Command {
     Coordinator(coordinator_cmd::CoordinatorArgs),
     /// Execute work for a coordinator.
     Agent(agent_cmd::AgentArgs),
+    /// Follow a coordinator's fitness events as they happen.
+    Watch(watch_cmd::WatchArgs),
     /// Inspect and drive environments.
     #[command(subcommand)]
     Env(env_cmd::EnvCommand),
@@ -42,6 +51,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(args),
         Command::Coordinator(args) => coordinator_cmd::run(args),
         Command::Agent(args) => agent_cmd::run(args),
+        Command::Watch(args) => watch_cmd::run(args),
         Command::Env(command) => env_cmd::run(command),
     };
     match result {

@@ -2,7 +2,8 @@
 //! whether the run is in-process or spread over agents.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use pathnet_coordinator::engine::{Progress, RunSummary};
+use pathnet_coordinator::engine::{Comparison, Progress, RunSummary};
+use pathnet_coordinator::spec::ControlPathway;
 
 /// One bar per task, replaced by a line when the task ends.
 #[derive(Default)]
@@ -55,7 +56,7 @@ impl ProgressDisplay {
                 }
                 println!(
                     "task {} ({}): {} after {} generations ({} evaluations), best train accuracy {:.4}, test accuracy {}, {:.1} s",
-                    task.name,
+                    task.label(),
                     task.description,
                     if task.reached_threshold {
                         "threshold reached"
@@ -85,12 +86,40 @@ pub fn print_summary(summary: &RunSummary) {
             .map(|layer| format!("{layer:?}"))
             .collect();
         println!(
-            "  {:<12} generations {:>5}  test accuracy {}  best pathway {}  frozen modules {}",
-            task.name,
+            "  {:<16} generations {:>5}  test accuracy {}  best pathway {}  frozen modules {}",
+            task.label(),
             task.generations,
             test_accuracy(task.test_accuracy),
             path.join(" "),
             task.frozen_modules
+        );
+    }
+    if let Some(comparison) = &summary.comparison {
+        print_comparison(comparison);
+    }
+}
+
+/// PathNet's transfer against the controls on the last task, one line per arm.
+fn print_comparison(comparison: &Comparison) {
+    println!(
+        "  task {} to training accuracy {} ({} controls):",
+        comparison.task,
+        comparison.accuracy_threshold,
+        match comparison.control_pathway {
+            ControlPathway::Fixed => "fixed-path",
+            ControlPathway::Evolved => "evolved-path",
+        }
+    );
+    for (arm, generations) in &comparison.task_b_generations {
+        let reached = comparison.task_b_reached_threshold.get(arm) == Some(&true);
+        println!(
+            "    {:<18} {}{:>5} generations  {:>6} evaluations on task {}  {:>6} in all",
+            arm.as_str(),
+            if reached { " " } else { ">" },
+            generations,
+            comparison.task_b_evaluations.get(arm).copied().unwrap_or(0),
+            comparison.task,
+            comparison.arm_evaluations.get(arm).copied().unwrap_or(0),
         );
     }
 }

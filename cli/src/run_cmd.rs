@@ -31,6 +31,14 @@ pub struct RunArgs {
     /// process (one evaluation at a time, reproducible bit for bit).
     #[arg(long, env = "PATHNET_AGENTS", default_value_t = 0)]
     pub agents: usize,
+    /// With agents: serve Prometheus metrics (`/metrics`) and `/healthz` over HTTP here.
+    #[arg(
+        long,
+        env = "PATHNET_METRICS_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:0"
+    )]
+    pub metrics_listen: SocketAddr,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -58,9 +66,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let summary = runtime.block_on(async {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let coordinator = Coordinator::bind(addr, limits).await?;
+        let mut coordinator = Coordinator::bind(addr, limits).await?;
         let url = format!("http://{}", coordinator.local_addr());
         println!("coordinator listening on {}", coordinator.local_addr());
+        crate::coordinator_cmd::serve_metrics(&mut coordinator, args.metrics_listen).await?;
         let mut events = coordinator.subscribe();
         coordinator
             .start_experiment(spec)

@@ -5,10 +5,12 @@
 //!   transfer between tasks, counters and progress events;
 //! - [`lease`]: which agent holds which work until when;
 //! - [`local`]: the engine with one in-process executor (`pathnet run`);
-//! - [`server`]: the engine and leases behind the gRPC services.
+//! - [`server`]: the engine and leases behind the gRPC services;
+//! - [`metrics`]: the Prometheus endpoint over the server's counters.
 
 pub mod engine;
 pub mod lease;
 pub mod local;
+pub mod metrics;
 pub mod server;
 pub mod spec;

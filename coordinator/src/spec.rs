@@ -3,7 +3,7 @@
 //! Unknown keys are rejected (a typo must not silently fall back to a default), and every
 //! range check names the field and the offending value.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,55 @@ pub struct ExperimentSpec {
     /// Tasks in the order they are learnt; each later task starts from the previous task's
     /// best pathway frozen.
     pub tasks: Vec<TaskSpec>,
+    /// Controls that learn the last task again without PathNet's transfer.
+    #[serde(default)]
+    pub comparison: ComparisonSpec,
+}
+
+/// Controls run after the PathNet transfer in the same experiment, each a separate run of
+/// the last task ("task B"), so that its generations to threshold can be compared with the
+/// transfer's under the same evolution settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComparisonSpec {
+    pub controls: Vec<Control>,
+    /// What the controls train: see [`ControlPathway`].
+    pub control_pathway: ControlPathway,
+}
+
+/// A run of the last task that PathNet's transfer is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    /// Independent learning: the last task on a freshly initialised network, no task before it.
+    Scratch,
+    /// The earlier tasks learnt with nothing frozen, then the last task trained from their
+    /// parameters, nothing frozen and nothing re-initialised.
+    FineTune,
+}
+
+impl Control {
+    /// The name a spec uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Control::Scratch => "scratch",
+            Control::FineTune => "fine_tune",
+        }
+    }
+}
+
+/// How a control chooses the modules it trains.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlPathway {
+    /// One pathway of the largest size, the first `max_active` modules of every layer, used
+    /// by every evaluation: plain SGD on a fixed network. A generation is two evaluations.
+    #[default]
+    Fixed,
+    /// A population of pathways evolved exactly as PathNet's; only the starting parameters
+    /// differ (fine-tune starts from the PathNet run's parameters as the second-to-last
+    /// task left them, before the transfer step).
+    Evolved,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +226,32 @@ impl ExperimentSpec {
         if self.tasks.is_empty() {
             return Err(invalid("tasks", "[]", "at least one task is needed"));
         }
+        let controls = &self.comparison.controls;
+        let listed = || {
+            let names: Vec<String> = controls
+                .iter()
+                .map(|c| format!("\"{}\"", c.as_str()))
+                .collect();
+            format!("[{}]", names.join(", "))
+        };
+        if !controls.is_empty() && self.tasks.len() < 2 {
+            return Err(invalid(
+                "comparison.controls",
+                listed(),
+                "controls re-learn the last task after the earlier ones: at least two tasks are needed",
+            ));
+        }
+        if let Some(twice) = controls
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| controls[..i].contains(c).then_some(c))
+        {
+            return Err(invalid(
+                "comparison.controls",
+                listed(),
+                format!("\"{}\" is listed more than once", twice.as_str()),
+            ));
+        }
         for (i, task) in self.tasks.iter().enumerate() {
             let [a, b] = task.classes;
             if a == b {
@@ -260,6 +335,44 @@ mod tests {
         let text = MINIMAL.replace("[3, 7]", "[4, 4]");
         let err = ExperimentSpec::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("tasks[0].classes"), "{err}");
+    }
+
+    #[test]
+    fn comparison_is_off_by_default_and_parses_controls() {
+        let spec = ExperimentSpec::from_toml(MINIMAL).unwrap();
+        assert!(spec.comparison.controls.is_empty());
+        let two_tasks = format!(
+            "{MINIMAL}\n[[tasks]]\nname = \"b\"\nclasses = [1, 2]\n[comparison]\ncontrols = [\"scratch\", \"fine_tune\"]\ncontrol_pathway = \"evolved\"\n"
+        );
+        let spec = ExperimentSpec::from_toml(&two_tasks).unwrap();
+        assert_eq!(
+            spec.comparison.controls,
+            vec![Control::Scratch, Control::FineTune]
+        );
+        assert_eq!(spec.comparison.control_pathway, ControlPathway::Evolved);
+    }
+
+    #[test]
+    fn bad_comparisons_name_the_field() {
+        let one_task = format!("{MINIMAL}\n[comparison]\ncontrols = [\"scratch\"]\n");
+        let err = ExperimentSpec::from_toml(&one_task)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("comparison.controls") && err.contains(r#"["scratch"]"#),
+            "{err}"
+        );
+        let twice = format!(
+            "{MINIMAL}\n[[tasks]]\nname = \"b\"\nclasses = [1, 2]\n[comparison]\ncontrols = [\"scratch\", \"scratch\"]\n"
+        );
+        let err = ExperimentSpec::from_toml(&twice).unwrap_err().to_string();
+        assert!(err.contains("more than once"), "{err}");
+        let unknown = format!("{MINIMAL}\n[comparison]\ncontrols = [\"finetune\"]\n");
+        let err = ExperimentSpec::from_toml(&unknown).unwrap_err().to_string();
+        assert!(err.contains("finetune"), "{err}");
+        let pathway = format!("{MINIMAL}\n[comparison]\ncontrol_pathway = \"random\"\n");
+        let err = ExperimentSpec::from_toml(&pathway).unwrap_err().to_string();
+        assert!(err.contains("random"), "{err}");
     }
 
     #[test]

@@ -2,21 +2,25 @@
 //! Rust, then the identical networks in PyTorch on CPU via `benches/torch_models.py`, and
 //! prints both with their ratio as a table and as JSON.
 //!
-//! Models: the A3C Atari conv net at batch 32, and a PathNet-pathway-sized MLP (three layers
-//! that each sum three `Linear(→20) + ReLU` modules, then `Linear(20→2)`) at batch 16. The
-//! input never needs a gradient, as in training, so both sides skip the first layer's input
-//! gradient.
+//! Models: the A3C Atari conv net at batch 32, and one pathway of the paper's supervised PathNet
+//! (`PathNet` built by `build::linear` with L=3 layers of M=10 `Linear(→20) + ReLU` modules, N=3
+//! of them active per layer and summed, 784 inputs, then the `Linear(20→2)` head) at batch 16,
+//! with the same active modules on both sides. The input never needs a gradient, as in
+//! training, so both sides skip the first layer's input gradient (the pathway through
+//! `PathNet::backward_params`, which training uses).
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix2};
+use ndarray::{ArrayD, Ix2};
 use pathnet_bench::{Timing, time_runs};
+use pathnet_nn::pathnet::build::{self, LinearModules};
+use pathnet_nn::pathnet::{ModuleGrads, PathNet, PathNetDims, Pathway};
 use pathnet_nn::{
-    Backward, Cache, Conv2d, Conv2dSpec, Flatten, Forward, Init, Layer, Linear, Relu, Sequential,
-    cross_entropy,
+    Conv2d, Conv2dSpec, Flatten, Forward, Init, Layer, Linear, Relu, Sequential, cross_entropy,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -51,7 +55,7 @@ struct Args {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const MODELS: [&str; 2] = ["a3c_conv", "pathway_mlp"];
+const MODELS: [&str; 2] = ["a3c_conv", "pathnet_pathway"];
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -69,15 +73,16 @@ fn main() -> Result<()> {
     }
     pathnet_nn::set_threads(threads);
 
+    let pathway = PathwayCase::new(args.seed).context("building the PathNet pathway")?;
     let mut rust = Vec::new();
     let mut torch = Vec::new();
     for _ in 0..args.rounds {
-        rust.push([time_a3c_conv(&args), time_pathway(&args)]);
+        rust.push([time_a3c_conv(&args), pathway.time(&args)]);
         if !args.skip_torch {
-            torch.push(run_torch(&args, threads)?);
+            torch.push(run_torch(&args, threads, &pathway.torch_arg())?);
         }
     }
-    report(&rust, &torch, threads)
+    report(&rust, &torch, threads, &pathway.pathway)
 }
 
 fn time_a3c_conv(args: &Args) -> Timing {
@@ -102,22 +107,74 @@ fn time_a3c_conv(args: &Args) -> Timing {
     time_step(&net, &input, 6, &mut rng, args)
 }
 
-fn time_pathway(args: &Args) -> Timing {
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let mut net = Sequential::default();
-    for inputs in [784, 20, 20] {
-        let modules = (0..3)
-            .map(|_| {
-                Sequential::default()
-                    .with(Linear::new(inputs, 20, Init::HeUniform, &mut rng))
-                    .with(Relu)
+/// The benchmarked pathway: a fixed network, pathway, batch and labels from `seed`.
+struct PathwayCase {
+    net: PathNet<f32>,
+    pathway: Pathway,
+    input: ArrayD<f32>,
+    labels: Vec<usize>,
+}
+
+impl PathwayCase {
+    const CLASSES: usize = 2;
+
+    fn new(seed: u64) -> Result<Self> {
+        let dims = PathNetDims::new(3, 10, 3)?;
+        let modules = LinearModules {
+            inputs: 784,
+            units: 20,
+        };
+        let net = build::linear(dims, modules, &[Self::CLASSES], seed)?;
+        let pathway = Pathway::random(&dims, seed)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let input = ArrayD::from_shape_simple_fn(vec![16, 784], || rng.random::<f32>());
+        let labels = (0..16)
+            .map(|_| rng.random_range(0..Self::CLASSES))
+            .collect();
+        let case = PathwayCase {
+            net,
+            pathway,
+            input,
+            labels,
+        };
+        // One checked step up front, so that the timed ones cannot fail.
+        case.step()?;
+        Ok(case)
+    }
+
+    fn step(&self) -> Result<Vec<ModuleGrads<f32>>> {
+        let fwd = self.net.forward(&self.pathway, 0, self.input.view())?;
+        let logits = fwd.output.view().into_dimensionality::<Ix2>()?;
+        let loss = cross_entropy(logits, &self.labels)?;
+        Ok(self
+            .net
+            .backward_params(&fwd.cache, loss.grad.view().into_dyn())?)
+    }
+
+    /// The pathway as `benches/torch_models.py --pathway` takes it: layers separated by `/`,
+    /// module indices by `,`.
+    fn torch_arg(&self) -> String {
+        let layers: Vec<String> = self
+            .pathway
+            .layers()
+            .iter()
+            .map(|active| {
+                let indices: Vec<String> = active.iter().map(usize::to_string).collect();
+                indices.join(",")
             })
             .collect();
-        net.push(Box::new(SumOfModules { modules }));
+        layers.join("/")
     }
-    let net = net.with(Linear::new(20, 2, Init::XavierUniform, &mut rng));
-    let input = ArrayD::from_shape_simple_fn(vec![16, 784], || rng.random::<f32>());
-    time_step(&net, &input, 2, &mut rng, args)
+
+    fn time(&self, args: &Args) -> Timing {
+        time_runs(args.warmup, args.runs, || {
+            black_box(
+                self.step()
+                    .expect("the same step succeeded when the case was built"),
+            );
+        })
+        .expect("runs is at least 1")
+    }
 }
 
 fn time_step(
@@ -136,96 +193,16 @@ fn time_step(
             .into_dimensionality::<Ix2>()
             .expect("the nets end in a linear layer");
         let loss = cross_entropy(logits.view(), &targets).expect("targets are in range");
-        std::hint::black_box(net.backward_params(&cache, loss.grad.into_dyn().view()));
+        black_box(net.backward_params(&cache, loss.grad.into_dyn().view()));
     })
     .expect("runs is at least 1")
-}
-
-/// A PathNet layer: the sum of several modules applied to the same input.
-struct SumOfModules {
-    modules: Vec<Sequential<f32>>,
-}
-
-impl SumOfModules {
-    fn backward_with(
-        &self,
-        cache: &Cache,
-        dy: ArrayViewD<'_, f32>,
-        input_grad: bool,
-    ) -> Backward<f32> {
-        let caches: &Vec<Cache> = cache.get();
-        let mut total: Option<ArrayD<f32>> = None;
-        let mut param_grads = Vec::new();
-        for (module, cache) in self.modules.iter().zip(caches) {
-            if !input_grad {
-                param_grads.extend(module.backward_params(cache, dy.view()));
-                continue;
-            }
-            let b = module.backward(cache, dy.view());
-            total = Some(match total {
-                Some(t) => t + b.input_grad,
-                None => b.input_grad,
-            });
-            param_grads.extend(b.param_grads);
-        }
-        Backward {
-            input_grad: total.unwrap_or_default(),
-            param_grads,
-        }
-    }
-}
-
-impl Layer<f32> for SumOfModules {
-    fn name(&self) -> String {
-        format!("sum of {} modules", self.modules.len())
-    }
-
-    fn forward(&self, input: ArrayViewD<'_, f32>) -> Forward<f32> {
-        let mut caches = Vec::with_capacity(self.modules.len());
-        let mut sum: Option<ArrayD<f32>> = None;
-        for module in &self.modules {
-            let f = module.forward(input.view());
-            caches.push(f.cache);
-            sum = Some(match sum {
-                Some(s) => s + f.output,
-                None => f.output,
-            });
-        }
-        Forward {
-            output: sum.unwrap_or_default(),
-            cache: Cache::new(caches),
-        }
-    }
-
-    fn backward(&self, cache: &Cache, output_grad: ArrayViewD<'_, f32>) -> Backward<f32> {
-        self.backward_with(cache, output_grad, true)
-    }
-
-    fn backward_params(&self, cache: &Cache, output_grad: ArrayViewD<'_, f32>) -> Vec<ArrayD<f32>> {
-        self.backward_with(cache, output_grad, false).param_grads
-    }
-
-    fn params(&self) -> Vec<ArrayViewD<'_, f32>> {
-        self.modules.iter().flat_map(|m| m.params()).collect()
-    }
-
-    fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, f32>> {
-        self.modules
-            .iter_mut()
-            .flat_map(|m| m.params_mut())
-            .collect()
-    }
-
-    fn reinit(&mut self, rng: &mut dyn rand::RngCore) {
-        self.modules.iter_mut().for_each(|m| m.reinit(rng));
-    }
 }
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn run_torch(args: &Args, threads: usize) -> Result<serde_json::Value> {
+fn run_torch(args: &Args, threads: usize, pathway: &str) -> Result<serde_json::Value> {
     let python = args
         .python
         .clone()
@@ -236,6 +213,7 @@ fn run_torch(args: &Args, threads: usize) -> Result<serde_json::Value> {
         .args(["--threads", &threads.to_string()])
         .args(["--warmup", &args.warmup.to_string(), "--runs", &args.runs.to_string()])
         .args(["--seed", &args.seed.to_string()])
+        .args(["--pathway", pathway])
         .output()
         .with_context(|| {
             format!(
@@ -259,7 +237,12 @@ fn run_torch(args: &Args, threads: usize) -> Result<serde_json::Value> {
     })
 }
 
-fn report(rust: &[[Timing; 2]], torch: &[serde_json::Value], threads: usize) -> Result<()> {
+fn report(
+    rust: &[[Timing; 2]],
+    torch: &[serde_json::Value],
+    threads: usize,
+    pathway: &Pathway,
+) -> Result<()> {
     let best = |v: &[f64]| {
         v.iter()
             .copied()
@@ -267,7 +250,7 @@ fn report(rust: &[[Timing; 2]], torch: &[serde_json::Value], threads: usize) -> 
     };
     let fmt = |v: Option<f64>, p: usize| v.map_or("-".into(), |v| format!("{v:.p$}"));
     println!(
-        "{:<12} {:>12} {:>12} {:>12}",
+        "{:<16} {:>12} {:>12} {:>12}",
         "model", "rust ms", "torch ms", "rust/torch"
     );
     let mut models = serde_json::Map::new();
@@ -284,7 +267,7 @@ fn report(rust: &[[Timing; 2]], torch: &[serde_json::Value], threads: usize) -> 
         let (r, t) = (best(&rust_medians), best(&torch_medians));
         let ratio = r.zip(t).map(|(r, t)| r / t);
         println!(
-            "{name:<12} {:>12} {:>12} {:>12}",
+            "{name:<16} {:>12} {:>12} {:>12}",
             fmt(r, 3),
             fmt(t, 3),
             fmt(ratio, 2)
@@ -303,6 +286,7 @@ fn report(rust: &[[Timing; 2]], torch: &[serde_json::Value], threads: usize) -> 
     let summary = serde_json::json!({
         "threads": threads,
         "allocator": "mimalloc",
+        "pathway": pathway.to_string(),
         "torch_version": torch.first().map(|t| t["torch_version"].clone()),
         "models": models,
     });

@@ -11,20 +11,27 @@
 //! ones in flight are allowed to finish (so no issued work is lost), then the task ends:
 //! the best pathway is measured on the test split, its modules are frozen, every other
 //! parameter is re-initialised and a fresh population starts on the next task.
+//!
+//! A spec with a `[comparison]` then runs each control ([`plan`]) through the same loop,
+//! one phase (an arm learning one task) after another, so a distributed run serves them
+//! with no change to the agents.
 
 mod evaluator;
+mod plan;
 mod population;
 mod report;
 mod store;
+mod transition;
 
 pub use evaluator::{TestEvaluator, TestSplit};
-pub use report::{Counters, FitnessEvent, Progress, RunSummary, TaskSummary};
-pub use store::{DeltaError, ParameterStore};
+pub use plan::Arm;
+pub use report::{Comparison, Counters, FitnessEvent, Progress, RunSummary, TaskSummary};
+pub use store::{DeltaError, ModuleTensors, ParameterStore};
 
 use crate::spec::{ExperimentSpec, SpecError};
 use pathnet_agent::{Architecture, JobOutcome, ModuleParams, PathwayJob, SupervisedTask};
-use pathnet_envs::data::Family;
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, PathNetError, Pathway};
+use plan::Phase;
 use population::TaskRun;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -99,6 +106,8 @@ impl fmt::Display for EngineState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineStatus {
     pub state: EngineState,
+    /// The arm whose run is under way (the last one once the experiment is over).
+    pub arm: Arm,
     pub task: usize,
     pub generation: usize,
     pub max_generations: usize,
@@ -113,6 +122,11 @@ pub struct Engine {
     store: ParameterStore,
     rng: ChaCha8Rng,
     evaluator: Option<Box<dyn TestEvaluator>>,
+    plan: Vec<Phase>,
+    /// Index into `plan` of the phase `task` belongs to.
+    phase: usize,
+    /// Parameters kept at the end of a phase for a later one to start from.
+    kept: Option<store::ModuleTensors>,
     task: TaskRun,
     summaries: Vec<TaskSummary>,
     state: EngineState,
@@ -146,12 +160,14 @@ impl Engine {
             head_classes: vec![2; spec.tasks.len()],
         };
         let store = ParameterStore::new(architecture.build(spec.seed)?)?;
+        let plan = plan::plan(&spec, &architecture.dims)?;
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
         let task = TaskRun::new(
-            0,
+            plan[0].task,
             spec.evolution.population,
             &architecture.dims,
             0,
+            plan[0].fixed.clone(),
             &mut rng,
         )?;
         let mut engine = Engine {
@@ -161,6 +177,9 @@ impl Engine {
             store,
             rng,
             evaluator,
+            plan,
+            phase: 0,
+            kept: None,
             task,
             summaries: Vec::new(),
             state: EngineState::Running,
@@ -210,6 +229,7 @@ impl Engine {
     pub fn status(&self) -> EngineStatus {
         EngineStatus {
             state: self.state.clone(),
+            arm: self.plan[self.phase].arm,
             task: self.task.index,
             generation: self.task.resolved,
             max_generations: self.spec.evolution.max_generations,
@@ -229,6 +249,7 @@ impl Engine {
             experiment: self.spec.name.clone(),
             seed: self.spec.seed,
             tasks: self.summaries.clone(),
+            comparison: report::comparison(&self.spec, &self.summaries),
             counters: self.counters.clone(),
             seconds: self.clock.elapsed().as_secs_f64(),
         }
@@ -353,63 +374,6 @@ impl Engine {
             self.finish_task()?;
         }
         Ok(())
-    }
-
-    fn finish_task(&mut self) -> Result<(), EngineError> {
-        let index = self.task.index;
-        let (best_accuracy, best) = self
-            .task
-            .best
-            .clone()
-            .expect("a task ends only after a tournament was resolved");
-        let test_accuracy = match &mut self.evaluator {
-            Some(evaluator) => Some(evaluator.test_accuracy(self.store.net(), &best, index)?),
-            None => None,
-        };
-        let spec = &self.spec.tasks[index];
-        let summary = TaskSummary {
-            task: index,
-            name: spec.name.clone(),
-            classes: spec.classes,
-            description: Family::FashionMnist.describe_pair(spec.classes[0], spec.classes[1]),
-            reached_threshold: self.task.threshold_generation.is_some(),
-            generations: self.task.threshold_generation.unwrap_or(self.task.resolved),
-            tournaments: self.task.resolved,
-            evaluations: self.task.accepted,
-            best_train_accuracy: best_accuracy,
-            test_accuracy,
-            best_pathway: best.layers().to_vec(),
-            frozen_modules: self.task.frozen_modules,
-            seconds: self.task.clock.elapsed().as_secs_f64(),
-        };
-        self.events.push(Progress::TaskFinished(summary.clone()));
-        self.summaries.push(summary);
-        let next = index + 1;
-        if next == self.spec.tasks.len() {
-            self.state = EngineState::Completed;
-            self.events.push(Progress::Finished);
-            return Ok(());
-        }
-        self.store.transfer(&best, &mut self.rng)?;
-        let frozen = self.store.net().frozen_ids().len();
-        self.task = TaskRun::new(
-            next,
-            self.spec.evolution.population,
-            &self.architecture.dims,
-            frozen,
-            &mut self.rng,
-        )?;
-        self.emit_task_started();
-        Ok(())
-    }
-
-    fn emit_task_started(&mut self) {
-        let index = self.task.index;
-        self.events.push(Progress::TaskStarted {
-            task: index,
-            name: self.spec.tasks[index].name.clone(),
-            max_generations: self.spec.evolution.max_generations,
-        });
     }
 
     fn job(&self, pathway: &Pathway, data_seed: u64) -> PathwayJob {

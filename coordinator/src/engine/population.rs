@@ -4,6 +4,10 @@
 //! A member takes part in at most one tournament at a time, so the genotypes a tournament
 //! compares cannot be overwritten by another tournament while their evaluations run; that
 //! caps the tournaments in flight at half the population.
+//!
+//! A fixed-path control uses the same machinery with two members holding the same pathway:
+//! a "tournament" is then two successive evaluations of that pathway, its winner the better
+//! of the two, and nothing is mutated, so generations count training exactly as PathNet's do.
 
 use super::EvalId;
 use pathnet_nn::pathnet::{PathNetDims, PathNetError, Pathway, ga};
@@ -62,26 +66,36 @@ pub(super) struct TaskRun {
     best_fitness: Option<f64>,
     pub accepted: usize,
     pub frozen_modules: usize,
+    /// Whether every member holds one fixed pathway that never mutates.
+    fixed: bool,
     pub clock: Instant,
 }
 
 impl TaskRun {
+    /// A random population of `population` pathways, or, with `fixed`, two members holding
+    /// that pathway.
     pub fn new(
         index: usize,
         population: usize,
         dims: &PathNetDims,
         frozen_modules: usize,
+        fixed: Option<Pathway>,
         rng: &mut ChaCha8Rng,
     ) -> Result<Self, PathNetError> {
-        let members = (0..population)
-            .map(|_| {
-                Ok(Member {
-                    pathway: Pathway::random_with(dims, rng)?,
-                    fitness: None,
-                    busy: false,
-                })
-            })
-            .collect::<Result<_, PathNetError>>()?;
+        let member = |pathway| Member {
+            pathway,
+            fitness: None,
+            busy: false,
+        };
+        let members = match &fixed {
+            Some(pathway) => {
+                pathway.validate(dims)?;
+                vec![member(pathway.clone()), member(pathway.clone())]
+            }
+            None => (0..population)
+                .map(|_| Ok(member(Pathway::random_with(dims, rng)?)))
+                .collect::<Result<_, PathNetError>>()?,
+        };
         Ok(TaskRun {
             index,
             members,
@@ -96,6 +110,7 @@ impl TaskRun {
             best_fitness: None,
             accepted: 0,
             frozen_modules,
+            fixed: fixed.is_some(),
             clock: Instant::now(),
         })
     }
@@ -226,13 +241,18 @@ impl TaskRun {
         };
         let [a, b] = tournament.members;
         self.tournaments.remove(&pending.tournament);
-        let (left, right) = pair_mut(&mut self.members, a, b);
-        let (result, _) = ga::tournament_step(
-            (&mut left.pathway, first.0),
-            (&mut right.pathway, second.0),
-            dims,
-            rng,
-        )?;
+        let result = if self.fixed {
+            ga::tournament(first.0, second.0)
+        } else {
+            let (left, right) = pair_mut(&mut self.members, a, b);
+            ga::tournament_step(
+                (&mut left.pathway, first.0),
+                (&mut right.pathway, second.0),
+                dims,
+                rng,
+            )?
+            .0
+        };
         let (winner, loser, winner_accuracy) = match result.winner {
             ga::Contestant::First => (a, b, first.1),
             ga::Contestant::Second => (b, a, second.1),

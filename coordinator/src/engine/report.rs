@@ -1,7 +1,10 @@
 //! What the engine tells the outside world: progress events as they happen, counters, and
 //! the summary of a finished run.
 
+use super::plan::Arm;
+use crate::spec::{ControlPathway, ExperimentSpec};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Progress of an experiment, emitted by the engine as results are applied, for progress
 /// displays, the fitness watch and logs.
@@ -71,6 +74,8 @@ pub struct Counters {
 pub struct TaskSummary {
     pub task: usize,
     pub name: String,
+    /// The method this run of the task belongs to: PathNet's transfer or a control.
+    pub arm: Arm,
     pub classes: [u8; 2],
     pub description: String,
     pub reached_threshold: bool,
@@ -91,11 +96,82 @@ pub struct TaskSummary {
     pub seconds: f64,
 }
 
+impl TaskSummary {
+    /// The task's name, followed by the arm when it is a control: `B`, `B (scratch)`.
+    pub fn label(&self) -> String {
+        Self::label_of(&self.name, self.arm)
+    }
+
+    pub(super) fn label_of(name: &str, arm: Arm) -> String {
+        match arm {
+            Arm::PathnetTransfer => name.to_owned(),
+            control => format!("{name} ({control})"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub experiment: String,
     pub seed: u64,
+    /// Every task run in the order it finished: PathNet's tasks, then the controls'.
     pub tasks: Vec<TaskSummary>,
+    /// PathNet's transfer against the controls on the last task; absent without controls.
+    pub comparison: Option<Comparison>,
     pub counters: Counters,
     pub seconds: f64,
+}
+
+/// The last task ("task B") as each arm learnt it, keyed by arm (`pathnet_transfer`,
+/// `scratch`, `fine_tune`); an arm appears once its run of the last task has finished.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Name of the last task.
+    pub task: String,
+    pub accuracy_threshold: f64,
+    pub control_pathway: ControlPathway,
+    /// Generations to threshold, or the generation cap where the threshold was not reached.
+    pub task_b_generations: BTreeMap<Arm, usize>,
+    pub task_b_reached_threshold: BTreeMap<Arm, bool>,
+    /// Evaluations accepted on the last task (two per tournament, drained ones included).
+    pub task_b_evaluations: BTreeMap<Arm, usize>,
+    /// Evaluations of every task the arm ran itself. The evolved fine-tune control starts
+    /// from PathNet's earlier tasks and runs only the last one.
+    pub arm_evaluations: BTreeMap<Arm, usize>,
+    pub task_b_test_accuracy: BTreeMap<Arm, Option<f64>>,
+}
+
+pub(super) fn comparison(spec: &ExperimentSpec, tasks: &[TaskSummary]) -> Option<Comparison> {
+    if spec.comparison.controls.is_empty() {
+        return None;
+    }
+    let last = spec.tasks.len() - 1;
+    let mut comparison = Comparison {
+        task: spec.tasks[last].name.clone(),
+        accuracy_threshold: spec.evolution.accuracy_threshold,
+        control_pathway: spec.comparison.control_pathway,
+        task_b_generations: BTreeMap::new(),
+        task_b_reached_threshold: BTreeMap::new(),
+        task_b_evaluations: BTreeMap::new(),
+        arm_evaluations: BTreeMap::new(),
+        task_b_test_accuracy: BTreeMap::new(),
+    };
+    for run in tasks {
+        *comparison.arm_evaluations.entry(run.arm).or_default() += run.evaluations;
+        if run.task == last {
+            comparison
+                .task_b_generations
+                .insert(run.arm, run.generations);
+            comparison
+                .task_b_reached_threshold
+                .insert(run.arm, run.reached_threshold);
+            comparison
+                .task_b_evaluations
+                .insert(run.arm, run.evaluations);
+            comparison
+                .task_b_test_accuracy
+                .insert(run.arm, run.test_accuracy);
+        }
+    }
+    Some(comparison)
 }

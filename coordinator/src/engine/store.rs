@@ -61,6 +61,9 @@ pub struct PreparedUpdate {
     modules: Vec<(ModuleId, u64, Vec<ArrayD<f32>>)>,
 }
 
+/// Parameters of many modules, each with its tensors in the module's `params()` order.
+pub type ModuleTensors = Vec<(ModuleId, Vec<ArrayD<f32>>)>;
+
 /// Owns the super-network whose parameters every pathway trains.
 pub struct ParameterStore {
     net: PathNet<f32>,
@@ -190,6 +193,24 @@ impl ParameterStore {
         Ok(stats)
     }
 
+    /// Every module's parameters, in [`PathNet::module_ids`] order.
+    pub fn capture(&self) -> Result<ModuleTensors, PathNetError> {
+        capture(&self.net)
+    }
+
+    /// Unfreezes every module and overwrites the given ones (as [`capture`] returns them).
+    /// Versions step forward, never back, so a replica holding an older copy of a module
+    /// sees that it must fetch it again.
+    pub fn replace_all(&mut self, modules: &ModuleTensors) -> Result<(), PathNetError> {
+        for id in self.net.frozen_ids() {
+            self.net.unfreeze(id)?;
+        }
+        for (id, tensors) in modules {
+            self.net.set_params(*id, tensors)?;
+        }
+        Ok(())
+    }
+
     /// The transfer step: freeze `best`'s modules, draw fresh parameters for every other
     /// module (heads included) and bump their versions. Returns the re-initialised ids.
     pub fn transfer(
@@ -200,6 +221,13 @@ impl ParameterStore {
         self.net.freeze_pathway(best)?;
         Ok(self.net.reinit_unfrozen(rng))
     }
+}
+
+/// Every module's parameters of `net`, in [`PathNet::module_ids`] order.
+pub fn capture(net: &PathNet<f32>) -> Result<ModuleTensors, PathNetError> {
+    net.module_ids()
+        .map(|id| Ok((id, net.params(id)?.iter().map(|p| p.to_owned()).collect())))
+        .collect()
 }
 
 /// What one commit did.

@@ -43,6 +43,8 @@ impl Runtime {
             started_unix_ms: unix_now_ms(),
             error: None,
         });
+        let now = self.now();
+        self.observed.experiment_started(now);
         self.drain_engine_events();
         self.dirty = true;
         Ok(id)
@@ -52,6 +54,8 @@ impl Runtime {
         let exp = self.experiment_mut(id)?;
         exp.engine.stop();
         for _ in self.leases.cancel_all() {}
+        // Wakes watchers, who end their streams on a stopped experiment.
+        self.dirty = true;
         Ok(self.state_of(id))
     }
 
@@ -84,7 +88,7 @@ impl Runtime {
         let agents = self.agents.len() as u32;
         let outstanding = self.leases.outstanding() as u32;
         let expired = self.leases.counters().expired;
-        let refused = self.reports_refused;
+        let refused = self.observed.refused_total();
         let exp = self.experiment_mut(id)?;
         let status = exp.engine.status();
         let counters = exp.engine.counters();

@@ -4,18 +4,23 @@
 //! [`Coordinator::bind`] starts serving on a socket and a background task that expires
 //! overdue leases; the experiment can be started over gRPC or in-process with
 //! [`Coordinator::start_experiment`], and progress is available to in-process watchers
-//! through [`Coordinator::subscribe`].
+//! through [`Coordinator::subscribe`] and to remote ones through `WatchFitness`.
+//! [`Coordinator::serve_metrics`] adds the Prometheus endpoint on a socket of its own.
 
 mod experiments;
+mod observe;
 mod params;
 mod runtime;
 mod services;
 mod staging;
+mod watch;
 
+pub use observe::RefusalReason;
 pub use runtime::Limits;
 
 use crate::engine::{Progress, RunSummary};
 use crate::lease::LeaseCounters;
+use crate::metrics::MetricsServer;
 use crate::spec::ExperimentSpec;
 use pathnet_proto::v1::{
     agent_service_server::AgentServiceServer, experiment_service_server::ExperimentServiceServer,
@@ -61,6 +66,7 @@ pub struct Coordinator {
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     ticker: JoinHandle<()>,
+    metrics: Option<MetricsServer>,
 }
 
 impl Coordinator {
@@ -122,7 +128,25 @@ impl Coordinator {
             stop: Some(stop),
             server,
             ticker,
+            metrics: None,
         })
+    }
+
+    /// Serves `GET /metrics` (Prometheus text format) and `GET /healthz` on `addr` (port 0
+    /// picks a free port) until shutdown; returns the address bound.
+    pub async fn serve_metrics(&mut self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        if let Some(metrics) = &self.metrics {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("metrics are already served on {}", metrics.local_addr()),
+            ));
+        }
+        let shared = Arc::clone(&self.shared);
+        let server =
+            MetricsServer::bind(addr, move || shared.with(Runtime::metrics_snapshot)).await?;
+        let bound = server.local_addr();
+        self.metrics = Some(server);
+        Ok(bound)
     }
 
     /// The address actually bound.
@@ -169,17 +193,25 @@ impl Coordinator {
         self.shared.with(|rt| rt.summary())
     }
 
-    /// Ends every lease stream, stops serving and waits for the server to finish.
+    /// Ends every lease stream and fitness watch, stops serving and waits for the servers
+    /// to finish.
     pub async fn shutdown(mut self) -> Result<(), tonic::transport::Error> {
         self.shared.close();
         self.ticker.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        match (&mut self.server).await {
+        let served = match (&mut self.server).await {
             Ok(result) => result,
             // The server task only ends by returning; a panic inside it is a bug.
             Err(join) => panic!("the gRPC server task failed: {join}"),
+        };
+        if let Some(metrics) = self.metrics.take()
+            && let Err(err) = metrics.shutdown().await
+        {
+            // Nothing is lost with the metrics endpoint; the gRPC outcome is what matters.
+            tracing::warn!("the metrics endpoint ended with an error: {err}");
         }
+        served
     }
 }

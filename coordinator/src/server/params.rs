@@ -39,6 +39,7 @@ impl Runtime {
             .chunk
             .ok_or_else(|| Status::invalid_argument("`chunk.chunk` is missing"))?;
         let limit = exp.parameter_bytes;
+        self.observed.bytes_pushed += data.data.len() as u64;
         self.staging
             .add(&request.work_id, module, base, data, limit)
             .map_err(|err| Status::invalid_argument(err.to_string()))
@@ -99,6 +100,12 @@ impl Runtime {
                     .map_err(|err| Status::internal(err.to_string()))?,
             );
         }
+        let bytes: usize = chunks
+            .iter()
+            .filter_map(|c| c.chunk.as_ref())
+            .map(|c| c.data.len())
+            .sum();
+        self.observed.bytes_pulled += bytes as u64;
         Ok(chunks)
     }
 }

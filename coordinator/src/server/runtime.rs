@@ -6,6 +6,7 @@
 //! is the layer that decides what an agent is told; the rules themselves live in the engine
 //! and the lease table.
 
+use super::observe::{Observed, RefusalReason};
 use super::staging::Staging;
 use crate::engine::{Engine, EngineError, EvalId, Progress};
 use crate::lease::{LeaseEnd, LeaseError, LeaseTable, Millis, MonotonicClock};
@@ -67,9 +68,8 @@ pub struct Runtime {
     /// Set when work may have become available (results, requeues, a new experiment);
     /// cleared by [`Runtime::take_dirty`].
     pub(super) dirty: bool,
-    /// Result reports not accepted, whatever the reason (unknown or ended lease, invalid
-    /// result, duplicate).
-    pub(super) reports_refused: u64,
+    /// Refusals by reason, parameter traffic, evaluation rate and fitness, for monitoring.
+    pub(super) observed: Observed,
 }
 
 pub(super) fn unix_now_ms() -> u64 {
@@ -93,7 +93,7 @@ impl Runtime {
             experiment: None,
             events: Vec::new(),
             dirty: false,
-            reports_refused: 0,
+            observed: Observed::new(),
         }
     }
 
@@ -109,6 +109,10 @@ impl Runtime {
     /// silent for three lease durations. Returns whether anything changed.
     pub fn tick(&mut self) -> bool {
         let now = self.now();
+        if let Some(exp) = &self.experiment {
+            self.observed
+                .sample(now, exp.engine.counters().results_accepted);
+        }
         let expired = self.leases.expire(now);
         let changed = !expired.is_empty();
         for (work, leased) in expired {
@@ -276,35 +280,34 @@ impl Runtime {
         &mut self,
         request: &v1::ReportResultRequest,
     ) -> Result<v1::ReportResultResponse, Status> {
-        let answer = self.apply_report(request);
-        let accepted = i32::from(v1::ResultDisposition::Accepted);
-        if answer.as_ref().map_or(true, |r| r.disposition != accepted) {
-            self.reports_refused += 1;
+        let inline: usize = request
+            .deltas
+            .iter()
+            .flat_map(|d| &d.chunks)
+            .map(|c| c.data.len())
+            .sum();
+        self.observed.bytes_pushed += inline as u64;
+        match self.apply_report(request) {
+            Ok(()) => Ok(disposition(v1::ResultDisposition::Accepted)),
+            Err((reason, answer)) => {
+                self.observed.refused(reason);
+                answer
+            }
         }
-        answer
     }
 
-    fn apply_report(
-        &mut self,
-        request: &v1::ReportResultRequest,
-    ) -> Result<v1::ReportResultResponse, Status> {
+    /// `Ok` when the result was applied; otherwise why not, and the agent's answer.
+    fn apply_report(&mut self, request: &v1::ReportResultRequest) -> Result<(), Refused> {
+        use RefusalReason as R;
         use v1::ResultDisposition as D;
         self.tick();
-        self.seen(&request.agent_id)?;
+        self.seen(&request.agent_id)
+            .map_err(|status| (R::UnknownAgent, Err(status)))?;
         let work = &request.work_id;
         let now = self.now();
         let leased = match self.leases.check(&request.agent_id, work, now) {
             Ok(lease) => lease.item.clone(),
-            Err(LeaseError::Ended {
-                end: LeaseEnd::Reported,
-                ..
-            }) => return Ok(disposition(D::Duplicate)),
-            Err(LeaseError::Ended {
-                end: LeaseEnd::Cancelled,
-                ..
-            }) => return Ok(disposition(D::Stale)),
-            Err(err @ LeaseError::Unknown(_)) => return Err(Status::not_found(err.to_string())),
-            Err(err) => return Err(Status::failed_precondition(err.to_string())),
+            Err(err) => return Err(lease_refusal(err)),
         };
         let Some(exp) = self
             .experiment
@@ -312,7 +315,7 @@ impl Runtime {
             .filter(|e| e.id == leased.experiment)
         else {
             self.leases.end(work, LeaseEnd::Cancelled);
-            return Ok(disposition(D::Stale));
+            return Err((R::Stale, Ok(disposition(D::Stale))));
         };
         let layers = exp.engine.architecture().dims.layers;
         let staging = &mut self.staging;
@@ -339,21 +342,26 @@ impl Runtime {
                 self.dirty = true;
                 self.leases.end(work, LeaseEnd::Reported);
                 self.staging.drop_work(work);
-                Ok(disposition(D::Accepted))
+                Ok(())
             }
             Err(Ok(refusal)) => {
                 self.leases.end(work, LeaseEnd::Refused);
                 self.requeue(work, &leased);
-                Err(Status::invalid_argument(format!(
-                    "result for work `{work}` refused: {refusal}"
-                )))
+                Err((
+                    R::InvalidResult,
+                    Err(Status::invalid_argument(format!(
+                        "result for work `{work}` refused: {refusal}"
+                    ))),
+                ))
             }
             Err(Err(err)) => {
                 let message = format!("the experiment failed: {err}");
                 exp.error = Some(message.clone());
                 exp.engine.stop();
                 for _ in self.leases.cancel_all() {}
-                Err(Status::internal(message))
+                // Wakes watchers, who end their streams on a failed experiment.
+                self.dirty = true;
+                Err((R::Internal, Err(Status::internal(message))))
             }
         }
     }
@@ -373,7 +381,35 @@ impl Runtime {
     /// Progress not yet broadcast, tagged with the experiment id.
     pub fn take_events(&mut self) -> Vec<(String, Progress)> {
         self.drain_engine_events();
-        std::mem::take(&mut self.events)
+        let events = std::mem::take(&mut self.events);
+        let current = self.experiment.as_ref().map(|e| e.id.as_str());
+        self.observed.progress(
+            events
+                .iter()
+                .filter(|(id, _)| Some(id.as_str()) == current)
+                .map(|(_, event)| event),
+        );
+        events
+    }
+}
+
+/// A report not applied: why, and what the agent is told.
+type Refused = (RefusalReason, Result<v1::ReportResultResponse, Status>);
+
+fn lease_refusal(err: LeaseError) -> Refused {
+    use RefusalReason as R;
+    use v1::ResultDisposition as D;
+    let precondition = |reason| (reason, Err(Status::failed_precondition(err.to_string())));
+    match &err {
+        LeaseError::Unknown(_) => (R::UnknownWork, Err(Status::not_found(err.to_string()))),
+        LeaseError::NotHolder { .. } => precondition(R::NotHolder),
+        LeaseError::Ended { end, .. } => match end {
+            LeaseEnd::Reported => (R::Duplicate, Ok(disposition(D::Duplicate))),
+            LeaseEnd::Cancelled => (R::Stale, Ok(disposition(D::Stale))),
+            LeaseEnd::Expired => precondition(R::LeaseExpired),
+            LeaseEnd::Released => precondition(R::LeaseReleased),
+            LeaseEnd::Refused => precondition(R::LeaseRefused),
+        },
     }
 }
 

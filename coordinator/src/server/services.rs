@@ -35,16 +35,19 @@ impl Shared {
 
     /// Runs `f` under the lock, then broadcasts progress and wakes lease streams if work
     /// may have become available.
+    ///
+    /// Progress is broadcast before the lock is released (sending never waits), so whoever
+    /// takes the lock next and finds the experiment over knows that every event up to
+    /// that point is already in its receiver.
     pub fn with<R>(&self, f: impl FnOnce(&mut Runtime) -> R) -> R {
         let mut runtime = self.runtime.lock().unwrap_or_else(PoisonError::into_inner);
         let result = f(&mut runtime);
-        let events = runtime.take_events();
-        let dirty = runtime.take_dirty();
-        drop(runtime);
-        for event in events {
+        for event in runtime.take_events() {
             // No subscriber is fine: progress is only for watchers.
             let _ = self.events.send(event);
         }
+        let dirty = runtime.take_dirty();
+        drop(runtime);
         if dirty {
             self.wake.send_modify(|_| {});
         }
@@ -60,7 +63,9 @@ impl Shared {
         self.wake.send_replace(true);
     }
 
-    fn closing(&self) -> watch::Receiver<bool> {
+    /// Changes whenever work may have become available or an experiment ended; holds
+    /// `true` once the coordinator is closing.
+    pub(super) fn closing(&self) -> watch::Receiver<bool> {
         self.wake.subscribe()
     }
 }
@@ -232,39 +237,15 @@ impl ExperimentService for CoordinatorService {
         }))
     }
 
-    type WatchFitnessStream = BoxStream<v1::FitnessEvent>;
+    type WatchFitnessStream = ReceiverStream<Result<v1::FitnessEvent, Status>>;
 
     async fn watch_fitness(
         &self,
         request: Request<v1::WatchFitnessRequest>,
     ) -> Result<Response<Self::WatchFitnessStream>, Status> {
         let wanted = request.into_inner().experiment_id;
-        let events = tokio_stream::wrappers::BroadcastStream::new(self.shared.subscribe());
-        let stream = events
-            // A watcher too slow to keep up misses events rather than stalling the coordinator.
-            .filter_map(|event| event.ok())
-            .filter(move |(id, _)| wanted.is_empty() || *id == wanted)
-            .take_while(|(_, event)| !matches!(event, Progress::Finished))
-            .filter_map(|(id, event)| match event {
-                Progress::Evaluation(e) => Some(Ok(v1::FitnessEvent {
-                    experiment_id: id,
-                    task_index: e.task as u32,
-                    generation: e.generation as u64,
-                    evaluations: e.evaluations,
-                    best_fitness: e.best_fitness,
-                    mean_fitness: e.mean_fitness,
-                    unix_ms: unix_ms(),
-                })),
-                _ => None,
-            });
-        Ok(Response::new(Box::pin(stream)))
+        super::watch::fitness(Arc::clone(&self.shared), wanted).map(Response::new)
     }
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Loads the spec's test data (off the async threads: it reads files) and starts it.

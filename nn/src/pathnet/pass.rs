@@ -1,8 +1,12 @@
 //! Forward and backward passes of one pathway through the super-network.
 
+mod pathway_layer;
+
+pub use pathway_layer::PathwayLayer;
+
 use super::{ModuleId, PathNet, PathNetError, Pathway};
-use crate::{Backward, Cache, Float, Forward, Layer};
-use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
+use crate::{Cache, Float, Forward};
+use ndarray::{ArrayD, ArrayViewD};
 
 /// What a pathway's forward pass keeps for its backward pass. It records the pathway and
 /// task it was made for, so a backward pass cannot be paired with the wrong modules.
@@ -52,11 +56,36 @@ pub struct PathwayGrads<F> {
     pub modules: Vec<ModuleGrads<F>>,
 }
 
-/// Which results a backward pass must produce; whatever no result depends on is skipped.
+/// What a backward pass must produce; work that nothing wanted depends on is skipped.
 #[derive(Clone, Copy)]
 struct Wanted {
     input_grad: bool,
-    frozen_params: bool,
+    /// Whether frozen modules' parameter gradients are wanted too.
+    frozen: bool,
+}
+
+impl Wanted {
+    /// [`PathNet::backward`].
+    const EVERYTHING: Wanted = Wanted {
+        input_grad: true,
+        frozen: true,
+    };
+    /// [`PathNet::backward_params`].
+    const TRAINABLE: Wanted = Wanted {
+        input_grad: false,
+        frozen: false,
+    };
+    /// [`Layer::backward_params`] of a [`PathwayLayer`], which knows nothing of freezing.
+    const PARAMS: Wanted = Wanted {
+        input_grad: false,
+        frozen: true,
+    };
+}
+
+/// The results of a backward pass, as [`Wanted`].
+struct Computed<F> {
+    input_grad: Option<ArrayD<F>>,
+    modules: Vec<ModuleGrads<F>>,
 }
 
 impl<F: Float> PathNet<F> {
@@ -82,13 +111,12 @@ impl<F: Float> PathNet<F> {
         cache: &PathwayCache,
         output_grad: ArrayViewD<'_, F>,
     ) -> Result<PathwayGrads<F>, PathNetError> {
-        let wanted = Wanted {
-            input_grad: true,
-            frozen_params: true,
-        };
-        let (input_grad, modules) = self.backward_recorded(cache, output_grad, wanted)?;
+        let Computed {
+            input_grad,
+            modules,
+        } = self.backward_recorded(cache, output_grad, Wanted::EVERYTHING)?;
         Ok(PathwayGrads {
-            input_grad: input_grad.expect("asked for the input gradient"),
+            input_grad: input_grad.expect("the input gradient was asked for"),
             modules,
         })
     }
@@ -103,11 +131,9 @@ impl<F: Float> PathNet<F> {
         cache: &PathwayCache,
         output_grad: ArrayViewD<'_, F>,
     ) -> Result<Vec<ModuleGrads<F>>, PathNetError> {
-        let wanted = Wanted {
-            input_grad: false,
-            frozen_params: false,
-        };
-        Ok(self.backward_recorded(cache, output_grad, wanted)?.1)
+        Ok(self
+            .backward_recorded(cache, output_grad, Wanted::TRAINABLE)?
+            .modules)
     }
 
     pub(super) fn check_input(&self, shape: &[usize]) -> Result<(), PathNetError> {
@@ -144,7 +170,7 @@ impl<F: Float> PathNet<F> {
         cache: &PathwayCache,
         output_grad: ArrayViewD<'_, F>,
         wanted: Wanted,
-    ) -> Result<(Option<ArrayD<F>>, Vec<ModuleGrads<F>>), PathNetError> {
+    ) -> Result<Computed<F>, PathNetError> {
         if output_grad.shape() != cache.output_shape.as_slice() {
             return Err(PathNetError::BatchShape {
                 what: "pathway output gradient",
@@ -196,12 +222,8 @@ impl<F: Float> PathNet<F> {
         pass: &PassCache,
         output_grad: ArrayViewD<'_, F>,
     ) -> Vec<ModuleGrads<F>> {
-        let wanted = Wanted {
-            input_grad: false,
-            frozen_params: false,
-        };
-        self.backward_pass(pathway, task, pass, output_grad, wanted)
-            .1
+        self.backward_pass(pathway, task, pass, output_grad, Wanted::TRAINABLE)
+            .modules
     }
 
     /// Walks the pathway backwards computing what `wanted` asks for. A layer's input
@@ -215,8 +237,8 @@ impl<F: Float> PathNet<F> {
         pass: &PassCache,
         output_grad: ArrayViewD<'_, F>,
         wanted: Wanted,
-    ) -> (Option<ArrayD<F>>, Vec<ModuleGrads<F>>) {
-        let wants = |id: ModuleId| wanted.frozen_params || !self.frozen_unchecked(id);
+    ) -> Computed<F> {
+        let wants = |id: ModuleId| wanted.frozen || !self.frozen_unchecked(id);
         // Layers at or below this one need no gradient flowing into them from above.
         let lowest = if wanted.input_grad {
             Some(0)
@@ -279,29 +301,10 @@ impl<F: Float> PathNet<F> {
         if let Some(grads) = head_grads {
             modules.push(ModuleGrads { id: head_id, grads });
         }
-        (grad.filter(|_| wanted.input_grad), modules)
-    }
-
-    /// Views one pathway of this network as a single [`Layer`], whose parameters are the
-    /// active modules' and the head's (in [`PathwayGrads::modules`] order). Useful wherever a
-    /// generic layer is expected, such as the gradient-check harness.
-    pub fn pathway_layer(
-        &mut self,
-        pathway: Pathway,
-        task: usize,
-    ) -> Result<PathwayLayer<'_, F>, PathNetError> {
-        pathway.validate(&self.dims)?;
-        self.check_task(task)?;
-        let ids = pathway
-            .module_ids()
-            .chain(std::iter::once(ModuleId::new(self.dims.layers, task)))
-            .collect();
-        Ok(PathwayLayer {
-            net: self,
-            pathway,
-            task,
-            ids,
-        })
+        Computed {
+            input_grad: grad.filter(|_| wanted.input_grad),
+            modules,
+        }
     }
 }
 
@@ -321,105 +324,5 @@ fn accumulate<F: Float>(sum: &mut Option<ArrayD<F>>, term: ArrayD<F>) {
     match (total.as_slice_mut(), term.as_slice()) {
         (Some(t), Some(x)) => t.iter_mut().zip(x).for_each(|(t, &x)| *t += x),
         _ => *total += &term,
-    }
-}
-/// A pathway borrowed from its super-network, behaving as one [`Layer`].
-///
-/// `forward` panics on an input of the wrong shape, as the built-in layers do.
-pub struct PathwayLayer<'a, F: Float> {
-    net: &'a mut PathNet<F>,
-    pathway: Pathway,
-    task: usize,
-    ids: Vec<ModuleId>,
-}
-
-impl<F: Float> PathwayLayer<'_, F> {
-    /// The modules whose parameters [`Layer::params`] lists, in that order.
-    pub fn module_ids(&self) -> &[ModuleId] {
-        &self.ids
-    }
-}
-
-impl<F: Float> Layer<F> for PathwayLayer<'_, F> {
-    fn name(&self) -> String {
-        format!("pathway[{}] task {}", self.pathway, self.task)
-    }
-
-    fn forward(&self, input: ArrayViewD<'_, F>) -> Forward<F> {
-        if let Err(e) = self.net.check_input(input.shape()) {
-            panic!("{}: {e}", self.name());
-        }
-        let PathwayForward { output, cache } =
-            self.net.forward_recorded(&self.pathway, self.task, input);
-        Forward {
-            output,
-            cache: Cache::new(cache),
-        }
-    }
-
-    fn backward(&self, cache: &Cache, output_grad: ArrayViewD<'_, F>) -> Backward<F> {
-        let grads = self
-            .net
-            .backward(cache.get::<PathwayCache>(), output_grad)
-            .unwrap_or_else(|e| panic!("{}: {e}", self.name()));
-        Backward {
-            input_grad: grads.input_grad,
-            param_grads: grads.modules.into_iter().flat_map(|m| m.grads).collect(),
-        }
-    }
-
-    fn backward_params(&self, cache: &Cache, output_grad: ArrayViewD<'_, F>) -> Vec<ArrayD<F>> {
-        let wanted = Wanted {
-            input_grad: false,
-            frozen_params: true,
-        };
-        self.net
-            .backward_recorded(cache.get::<PathwayCache>(), output_grad, wanted)
-            .unwrap_or_else(|e| panic!("{}: {e}", self.name()))
-            .1
-            .into_iter()
-            .flat_map(|m| m.grads)
-            .collect()
-    }
-
-    fn params(&self) -> Vec<ArrayViewD<'_, F>> {
-        self.ids
-            .iter()
-            .flat_map(|&id| self.net.layer_ref(id).params())
-            .collect()
-    }
-
-    /// Handing out mutable views counts as an update of every module on the pathway, since
-    /// what the caller writes cannot be observed.
-    fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>> {
-        for &id in &self.ids {
-            self.net.bump(id);
-        }
-        // Split the borrow so that each distinct module is borrowed mutably exactly once.
-        let PathNet { modules, heads, .. } = &mut *self.net;
-        let mut out = Vec::new();
-        for (layer, row) in modules.iter_mut().enumerate() {
-            let active = self.pathway.layer(layer);
-            let mut picked: Vec<(usize, &mut Box<dyn Layer<F>>)> = row
-                .iter_mut()
-                .enumerate()
-                .filter(|(index, _)| active.contains(index))
-                .collect();
-            // Report in pathway order, matching `params` and the gradients.
-            picked.sort_by_key(|(index, _)| active.iter().position(|a| a == index));
-            for (_, module) in picked {
-                out.extend(module.params_mut());
-            }
-        }
-        out.extend(heads[self.task].params_mut());
-        out
-    }
-
-    /// Re-initialises the pathway's modules and head, incrementing their versions.
-    fn reinit(&mut self, rng: &mut dyn rand::RngCore) {
-        for &id in &self.ids {
-            self.net.layer_mut(id).reinit(rng);
-            self.net.bump(id);
-        }
     }
 }

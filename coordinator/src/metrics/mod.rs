@@ -1,0 +1,67 @@
+//! Prometheus metrics of a coordinator: what is measured ([`Snapshot`]), how it is written
+//! in the Prometheus text format ([`encode`]) and the HTTP endpoint serving it with a
+//! health check ([`MetricsServer`]).
+//!
+//! Metrics are read from the coordinator's own counters when scraped, not kept in a second
+//! set of counters: the scrape and the experiment's summary can never disagree. Every
+//! metric is documented in `docs/monitoring.md`.
+
+mod http;
+mod rate;
+mod text;
+
+pub use http::MetricsServer;
+pub use rate::RateWindow;
+pub use text::{CONTENT_TYPE, encode};
+
+use crate::engine::Counters;
+use crate::lease::LeaseCounters;
+
+/// Everything a scrape reports, read at one instant under the coordinator's lock.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Agents joined and heard from within three lease durations.
+    pub agents_connected: u64,
+    pub leases_outstanding: u64,
+    pub leases: LeaseCounters,
+    /// Result reports not accepted, by reason label; every reason is listed, zeros
+    /// included, so that `rate()` sees each series from its start.
+    pub results_refused: Vec<(&'static str, u64)>,
+    /// Tensor bytes sent to agents in parameter pulls.
+    pub parameter_bytes_pulled: u64,
+    /// Delta tensor bytes received from agents, inline in reports or pushed ahead of them.
+    pub parameter_bytes_pushed: u64,
+    /// The current experiment, if one was started.
+    pub experiment: Option<ExperimentMetrics>,
+}
+
+/// The current experiment's measures.
+#[derive(Debug, Clone)]
+pub struct ExperimentMetrics {
+    pub id: String,
+    /// One of [`EXPERIMENT_STATES`].
+    pub state: &'static str,
+    pub counters: Counters,
+    pub tasks_completed: u64,
+    /// Accepted results per second over the last [`RATE_WINDOW_SECONDS`].
+    pub evaluations_per_second: f64,
+    /// Tasks that have had at least one accepted result, in order.
+    pub tasks: Vec<TaskMetrics>,
+}
+
+/// The fitness of one task's population after its latest accepted result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskMetrics {
+    pub index: usize,
+    pub name: String,
+    pub best_fitness: f64,
+    pub mean_fitness: f64,
+    /// Tournaments resolved on the task.
+    pub generation: u64,
+}
+
+/// The values of the `state` label of `pathnet_experiment_state`.
+pub const EXPERIMENT_STATES: [&str; 4] = ["running", "completed", "stopped", "failed"];
+
+/// Span of `pathnet_evaluations_per_second`.
+pub const RATE_WINDOW_SECONDS: u64 = 30;

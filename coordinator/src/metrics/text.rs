@@ -1,0 +1,321 @@
+//! A [`Snapshot`] in the Prometheus text format (0.0.4), through prometheus-client.
+//!
+//! The text format, not OpenMetrics: `promtool check metrics` and every Prometheus server
+//! read it, and its counter families carry their `_total` names, which OpenMetrics splits.
+
+use super::{EXPERIMENT_STATES, ExperimentMetrics, RATE_WINDOW_SECONDS, Snapshot, TaskMetrics};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, prometheus_text};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+use std::fmt;
+
+/// The `Content-Type` of [`encode`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+/// Writes every metric of `snapshot`.
+pub fn encode(snapshot: &Snapshot) -> Result<String, fmt::Error> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Scrape(snapshot.clone())));
+    let mut text = String::new();
+    prometheus_text::encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+#[derive(Debug)]
+struct Scrape(Snapshot);
+
+type Labels = Vec<(&'static str, String)>;
+
+/// One metric family; names are given without the `_total` (counters) and unit suffixes,
+/// which the encoder appends.
+fn family<M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    rows: Vec<(Labels, M)>,
+) -> fmt::Result {
+    let Some((_, first)) = rows.first() else {
+        return Ok(());
+    };
+    let mut metric = encoder.encode_descriptor(name, help, unit, first.metric_type())?;
+    for (labels, value) in &rows {
+        // An empty label set writes no braces.
+        value.encode(metric.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+fn counter(value: u64) -> ConstCounter<u64> {
+    ConstCounter::new(value)
+}
+
+fn gauge_u(value: u64) -> ConstGauge<i64> {
+    ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let s = &self.0;
+        let e = &mut encoder;
+        let none = Labels::new;
+        family(
+            e,
+            "pathnet_agents_connected",
+            "Agents joined and heard from within three lease durations.",
+            None,
+            vec![(none(), gauge_u(s.agents_connected))],
+        )?;
+        family(
+            e,
+            "pathnet_leases_outstanding",
+            "Work items currently leased to agents.",
+            None,
+            vec![(none(), gauge_u(s.leases_outstanding))],
+        )?;
+        family(
+            e,
+            "pathnet_leases_granted",
+            "Leases granted (one per issue of a work item).",
+            None,
+            vec![(none(), counter(s.leases.granted))],
+        )?;
+        family(
+            e,
+            "pathnet_lease_extensions",
+            "Lease deadlines pushed out by agent heartbeats.",
+            None,
+            vec![(none(), counter(s.leases.extended))],
+        )?;
+        let l = &s.leases;
+        let ended = [
+            ("reported", l.reported),
+            ("expired", l.expired),
+            ("released", l.released),
+            ("refused", l.refused),
+            ("cancelled", l.cancelled),
+        ];
+        family(
+            e,
+            "pathnet_leases_ended",
+            "Leases ended, by how: reported, expired (deadline passed, work re-queued), \
+             released (handed back), refused (invalid result, work re-queued), cancelled.",
+            None,
+            ended
+                .iter()
+                .map(|&(how, n)| (vec![("reason", how.to_owned())], counter(n)))
+                .collect(),
+        )?;
+        family(
+            e,
+            "pathnet_results_refused",
+            "Result reports not accepted, by reason.",
+            None,
+            s.results_refused
+                .iter()
+                .map(|&(reason, n)| (vec![("reason", reason.to_owned())], counter(n)))
+                .collect(),
+        )?;
+        family(
+            e,
+            "pathnet_parameters_pulled",
+            "Parameter tensor bytes sent to agents.",
+            Some(&Unit::Bytes),
+            vec![(none(), counter(s.parameter_bytes_pulled))],
+        )?;
+        family(
+            e,
+            "pathnet_parameters_pushed",
+            "Parameter delta tensor bytes received from agents.",
+            Some(&Unit::Bytes),
+            vec![(none(), counter(s.parameter_bytes_pushed))],
+        )?;
+        if let Some(x) = &s.experiment {
+            encode_experiment(e, x)?;
+        }
+        Ok(())
+    }
+}
+
+fn encode_experiment(e: &mut DescriptorEncoder, x: &ExperimentMetrics) -> fmt::Result {
+    let exp = || vec![("experiment", x.id.clone())];
+    family(
+        e,
+        "pathnet_experiment_state",
+        "1 for the experiment's current state, 0 for the others.",
+        None,
+        EXPERIMENT_STATES
+            .iter()
+            .map(|&state| {
+                let mut labels = exp();
+                labels.push(("state", state.to_owned()));
+                (labels, gauge_u(u64::from(state == x.state)))
+            })
+            .collect(),
+    )?;
+    let c = &x.counters;
+    let counters = [
+        (
+            "pathnet_evaluations",
+            "Pathway evaluations whose result was accepted.",
+            c.results_accepted,
+        ),
+        (
+            "pathnet_evaluations_issued",
+            "Evaluations handed out, re-issues of re-queued ones included.",
+            c.evaluations_issued,
+        ),
+        (
+            "pathnet_evaluations_requeued",
+            "Handed-out evaluations put back in the queue.",
+            c.evaluations_requeued,
+        ),
+        (
+            "pathnet_evaluations_cancelled",
+            "Handed-out evaluations dropped because the experiment stopped.",
+            c.evaluations_cancelled,
+        ),
+        (
+            "pathnet_tournaments_started",
+            "Binary tournaments started.",
+            c.tournaments_started,
+        ),
+        (
+            "pathnet_tournaments_resolved",
+            "Binary tournaments resolved (both results in).",
+            c.tournaments_resolved,
+        ),
+        (
+            "pathnet_module_updates",
+            "Module deltas added to the parameters.",
+            c.module_updates,
+        ),
+        (
+            "pathnet_stale_module_updates",
+            "Module deltas added to parameters newer than the ones they were trained from.",
+            c.stale_module_updates,
+        ),
+        (
+            "pathnet_tasks_completed",
+            "Tasks of the experiment finished.",
+            x.tasks_completed,
+        ),
+    ];
+    for (name, help, value) in counters {
+        family(e, name, help, None, vec![(exp(), counter(value))])?;
+    }
+    let help = format!("Accepted evaluations per second over the last {RATE_WINDOW_SECONDS} s.");
+    family(
+        e,
+        "pathnet_evaluations_per_second",
+        &help,
+        None,
+        vec![(exp(), ConstGauge::new(x.evaluations_per_second))],
+    )?;
+    let task_labels = |t: &TaskMetrics| {
+        let mut labels = exp();
+        labels.push(("task", t.index.to_string()));
+        labels.push(("task_name", t.name.clone()));
+        labels
+    };
+    let fitness = [
+        (
+            "pathnet_best_fitness",
+            "Best fitness seen on the task (minus the misclassified fraction; 0 is perfect).",
+            (|t: &TaskMetrics| t.best_fitness) as fn(&TaskMetrics) -> f64,
+        ),
+        (
+            "pathnet_mean_fitness",
+            "Mean of the population members' latest fitnesses on the task.",
+            |t| t.mean_fitness,
+        ),
+    ];
+    for (name, help, value) in fitness {
+        let rows = x
+            .tasks
+            .iter()
+            .map(|t| (t, value(t)))
+            // The text format has NaN, but a gauge that is NaN helps nobody's alerting.
+            .filter(|(_, v)| v.is_finite())
+            .map(|(t, v)| (task_labels(t), ConstGauge::new(v)))
+            .collect();
+        family(e, name, help, None, rows)?;
+    }
+    family(
+        e,
+        "pathnet_task_generation",
+        "Tournaments resolved on the task.",
+        None,
+        x.tasks
+            .iter()
+            .map(|t| (task_labels(t), gauge_u(t.generation)))
+            .collect(),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Counters;
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            agents_connected: 3,
+            leases_outstanding: 2,
+            results_refused: vec![("duplicate", 1), ("unknown_work", 0)],
+            parameter_bytes_pulled: 4096,
+            experiment: Some(ExperimentMetrics {
+                id: "cluster-1".into(),
+                state: "running",
+                counters: Counters {
+                    results_accepted: 12,
+                    tournaments_resolved: 6,
+                    ..Counters::default()
+                },
+                tasks_completed: 0,
+                evaluations_per_second: 2.5,
+                tasks: vec![TaskMetrics {
+                    index: 0,
+                    name: "first \"A\"".into(),
+                    best_fitness: -0.125,
+                    mean_fitness: f64::NAN,
+                    generation: 6,
+                }],
+            }),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn counters_gauges_and_labels_are_written_in_the_text_format() {
+        let text = encode(&snapshot()).unwrap();
+        for line in [
+            "# TYPE pathnet_evaluations_total counter",
+            "pathnet_evaluations_total{experiment=\"cluster-1\"} 12",
+            "pathnet_agents_connected 3",
+            "pathnet_results_refused_total{reason=\"duplicate\"} 1",
+            "pathnet_results_refused_total{reason=\"unknown_work\"} 0",
+            "pathnet_parameters_pulled_bytes_total 4096",
+            "pathnet_evaluations_per_second{experiment=\"cluster-1\"} 2.5",
+            "pathnet_experiment_state{experiment=\"cluster-1\",state=\"running\"} 1",
+            "pathnet_experiment_state{experiment=\"cluster-1\",state=\"failed\"} 0",
+            "pathnet_best_fitness{experiment=\"cluster-1\",task=\"0\",task_name=\"first \\\"A\\\"\"} -0.125",
+            "pathnet_task_generation{experiment=\"cluster-1\",task=\"0\",task_name=\"first \\\"A\\\"\"} 6",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+        }
+        assert!(!text.contains("# EOF"), "{text}");
+        // A NaN mean is left out rather than written.
+        assert!(!text.contains("pathnet_mean_fitness{"), "{text}");
+    }
+
+    #[test]
+    fn without_an_experiment_only_coordinator_metrics_are_written() {
+        let text = encode(&Snapshot::default()).unwrap();
+        assert!(text.contains("pathnet_agents_connected 0"), "{text}");
+        assert!(!text.contains("experiment="), "{text}");
+    }
+}
