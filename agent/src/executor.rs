@@ -178,6 +178,23 @@ impl Executor {
                 tensors,
             });
         }
+        // A run that diverged (a non-finite loss or parameter) earned nothing: it reports
+        // the worst fitness and no deltas. Sending the deltas would only get the result
+        // refused and the work re-queued, to diverge again, forever.
+        let diverged = !report.mean_loss().is_finite()
+            || deltas
+                .iter()
+                .flat_map(|delta| &delta.tensors)
+                .any(|tensor| tensor.iter().any(|v| !v.is_finite()));
+        if diverged {
+            return Ok(JobOutcome {
+                fitness: -1.0,
+                training_accuracy: 0.0,
+                mean_loss: report.mean_loss(),
+                examples: report.examples as u64,
+                deltas: Vec::new(),
+            });
+        }
         Ok(JobOutcome {
             fitness: report.fitness(),
             training_accuracy: 1.0 + report.fitness(),

@@ -162,3 +162,22 @@ fn a_missing_dataset_names_the_directory() {
     load_stale(&mut executor, &master, &job);
     assert!(executor.run(&job).is_ok());
 }
+
+#[test]
+fn a_diverging_run_reports_the_worst_fitness_and_no_deltas() {
+    let master = master();
+    let mut job = job(&master, Vec::new());
+    // Far past any stable step size: the loss overflows within a few minibatches.
+    job.learning_rate = 1e30;
+    let mut executor = Executor::new(TaskDataCache::new(None));
+    load_stale(&mut executor, &master, &job);
+    let outcome = executor.run(&job).unwrap();
+    assert_eq!(outcome.fitness, -1.0);
+    assert_eq!(outcome.training_accuracy, 0.0);
+    assert!(outcome.deltas.is_empty());
+    // The replica went back to the master's parameters, so a sane job still trains.
+    assert_eq!(executor.stale_modules(&job).unwrap(), []);
+    job.learning_rate = 0.05;
+    let sane = executor.run(&job).unwrap();
+    assert!(sane.fitness > -1.0 && !sane.deltas.is_empty());
+}

@@ -55,7 +55,7 @@ pub struct ComparisonSpec {
 }
 
 /// A run of the last task that PathNet's transfer is measured against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Control {
     /// Independent learning: the last task on a freshly initialised network, no task before it.
