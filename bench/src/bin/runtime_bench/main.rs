@@ -16,13 +16,16 @@
 //! times only its evolution loop.
 
 mod proxy;
+mod report;
 mod runs;
 mod torch;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use report::{
+    Marginal, cpu_model, label, load_average, marginal, median, median_marginal, print_table,
+};
 use runs::{RunMeasure, Setup};
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,10 +45,10 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_values_t = [0u8, 6])]
     classes: Vec<u8>,
     /// Generation cap of the full runs (two evaluations per generation).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 1000)]
     generations: usize,
     /// Generation cap of the short runs whose costs are subtracted.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 200)]
     short_generations: usize,
     /// Agent counts to measure, e.g. `1,2`.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2])]
@@ -55,9 +58,17 @@ struct Args {
     rounds: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Threads PyTorch may use [default: available cores]
-    #[arg(long)]
-    torch_threads: Option<usize>,
+    /// SGD learning rate. Throughput does not depend on it, but training must not diverge:
+    /// at 0.1 this network diverges even in-process, and at the example's 0.05 Hogwild
+    /// updates from two agents now and then push it over, so the default stays well below.
+    #[arg(long, default_value_t = 0.01)]
+    learning_rate: f64,
+    /// Threads PyTorch may use. One by default: the products are far too small (16x784 by
+    /// 784x20 at most) to gain from intra-op threads, which only add synchronisation (and
+    /// spin badly on a loaded machine); the Rust side keeps products this small on one
+    /// thread too.
+    #[arg(long, default_value_t = 1)]
+    torch_threads: usize,
     /// Only measure the Rust side.
     #[arg(long)]
     skip_torch: bool,
@@ -65,22 +76,11 @@ struct Args {
     #[arg(long)]
     direct: bool,
     /// Longest a single run may take, in seconds.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 180)]
     timeout_s: u64,
     /// Also write the JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-}
-
-/// One configuration's marginal figures, from one round.
-#[derive(Debug, Clone, Copy, Serialize)]
-struct Marginal {
-    evaluations_per_s: f64,
-    coordinator_cpu_ms_per_result: f64,
-    agents_cpu_ms_per_evaluation: f64,
-    wire_bytes_per_evaluation: Option<f64>,
-    /// Evaluations of the full run over its whole wall time, start-up included.
-    end_to_end_evaluations_per_s: f64,
 }
 
 fn main() -> Result<()> {
@@ -132,7 +132,13 @@ fn validate(args: &Args) -> Result<()> {
             "--agents contains {bad}: agent counts start at 1 (the in-process run is always measured)"
         );
     }
-    if args.torch_threads == Some(0) {
+    if !(args.learning_rate.is_finite() && args.learning_rate > 0.0) {
+        bail!(
+            "--learning-rate = {}: must be a finite number > 0",
+            args.learning_rate
+        );
+    }
+    if args.torch_threads == 0 {
         bail!("--torch-threads = 0: must be at least 1");
     }
     Ok(())
@@ -148,9 +154,7 @@ fn run(args: &Args, pathnet: &Path, work_dir: &Path) -> Result<()> {
         timeout: Duration::from_secs(args.timeout_s),
         relay: !args.direct,
     };
-    let torch_threads = args
-        .torch_threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let torch_threads = args.torch_threads;
     let configs: Vec<usize> = std::iter::once(0)
         .chain(args.agents.iter().copied())
         .collect();
@@ -188,7 +192,8 @@ fn run(args: &Args, pathnet: &Path, work_dir: &Path) -> Result<()> {
             "batch": 16, "minibatches": 50, "population": 64, "accuracy_threshold": 1.0,
             "classes": args.classes, "generations": args.generations,
             "short_generations": args.short_generations, "rounds": args.rounds,
-            "seed": args.seed, "relay": !args.direct, "torch_threads": torch_threads,
+            "seed": args.seed, "learning_rate": args.learning_rate, "relay": !args.direct,
+            "torch_threads": torch_threads,
         },
         "configurations": configs.iter().zip(&figures).zip(&rounds).map(|((&agents, f), r)| {
             serde_json::json!({
@@ -212,14 +217,6 @@ fn run(args: &Args, pathnet: &Path, work_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn label(agents: usize) -> String {
-    match agents {
-        0 => "in-process".into(),
-        1 => "1 agent".into(),
-        n => format!("{n} agents"),
-    }
-}
-
 /// The experiment every run performs, capped at `generations` tournaments.
 fn write_spec(args: &Args, work_dir: &Path, generations: usize) -> Result<PathBuf> {
     let dir = args
@@ -232,9 +229,10 @@ fn write_spec(args: &Args, work_dir: &Path, generations: usize) -> Result<PathBu
         "name = \"runtime-bench\"\nseed = {seed}\n\n[data]\ndir = {dir}\n\n\
          [pathnet]\nlayers = 3\nmodules_per_layer = 10\nmax_active = 3\nmodule_units = 20\n\n\
          [evolution]\npopulation = 64\nminibatches_per_evaluation = 50\nbatch_size = 16\n\
-         learning_rate = 0.05\naccuracy_threshold = 1.0\nmax_generations = {generations}\n\n\
+         learning_rate = {lr:?}\naccuracy_threshold = 1.0\nmax_generations = {generations}\n\n\
          [[tasks]]\nname = \"A\"\nclasses = [{a}, {b}]\n",
         seed = args.seed,
+        lr = args.learning_rate,
         a = args.classes[0],
         b = args.classes[1],
     );
@@ -243,143 +241,9 @@ fn write_spec(args: &Args, work_dir: &Path, generations: usize) -> Result<PathBu
     Ok(path)
 }
 
-fn marginal(short: &RunMeasure, full: &RunMeasure) -> Marginal {
-    let evaluations = (full.evaluations - short.evaluations) as f64;
-    let wire = full.wire.zip(short.wire).map(|(f, s)| {
-        let bytes =
-            (f.to_coordinator + f.to_agents) as f64 - (s.to_coordinator + s.to_agents) as f64;
-        bytes / evaluations
-    });
-    Marginal {
-        evaluations_per_s: evaluations / (full.wall_s - short.wall_s),
-        coordinator_cpu_ms_per_result: (full.coordinator_cpu_s - short.coordinator_cpu_s) * 1e3
-            / evaluations,
-        agents_cpu_ms_per_evaluation: (full.agents_cpu_s - short.agents_cpu_s) * 1e3 / evaluations,
-        wire_bytes_per_evaluation: wire,
-        end_to_end_evaluations_per_s: full.evaluations as f64 / full.wall_s,
-    }
-}
-
-/// Each field's median over rounds, taken separately.
-fn median_marginal(rounds: &[Marginal]) -> Marginal {
-    let of = |f: fn(&Marginal) -> f64| median(rounds.iter().map(f).collect()).unwrap_or(f64::NAN);
-    Marginal {
-        evaluations_per_s: of(|m| m.evaluations_per_s),
-        coordinator_cpu_ms_per_result: of(|m| m.coordinator_cpu_ms_per_result),
-        agents_cpu_ms_per_evaluation: of(|m| m.agents_cpu_ms_per_evaluation),
-        wire_bytes_per_evaluation: median(
-            rounds
-                .iter()
-                .filter_map(|m| m.wire_bytes_per_evaluation)
-                .collect(),
-        ),
-        end_to_end_evaluations_per_s: of(|m| m.end_to_end_evaluations_per_s),
-    }
-}
-
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
-    }
-}
-
-fn print_table(configs: &[usize], figures: &[Marginal], torch: Option<f64>, torch_threads: usize) {
-    let fmt = |v: Option<f64>, p: usize| v.map_or("-".into(), |v| format!("{v:.p$}"));
-    println!(
-        "{:<22} {:>8} {:>8} {:>10} {:>12} {:>10} {:>10}",
-        "configuration",
-        "eval/s",
-        "vs torch",
-        "e2e eval/s",
-        "coord ms/res",
-        "agent ms/ev",
-        "KiB/eval"
-    );
-    for (&agents, f) in configs.iter().zip(figures) {
-        println!(
-            "{:<22} {:>8.1} {:>8} {:>10.1} {:>12.3} {:>10} {:>10}",
-            label(agents),
-            f.evaluations_per_s,
-            fmt(torch.map(|t| f.evaluations_per_s / t), 2),
-            f.end_to_end_evaluations_per_s,
-            f.coordinator_cpu_ms_per_result,
-            fmt((agents > 0).then_some(f.agents_cpu_ms_per_evaluation), 2),
-            fmt(f.wire_bytes_per_evaluation.map(|b| b / 1024.0), 1),
-        );
-    }
-    if let Some(t) = torch {
-        println!(
-            "{:<22} {t:>8.1} {:>8}",
-            format!("PyTorch ({torch_threads} threads)"),
-            "1.00"
-        );
-    }
-}
-
-fn cpu_model() -> Option<String> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    info.lines().find_map(|l| {
-        l.strip_prefix("model name")?
-            .split_once(':')
-            .map(|(_, m)| m.trim().to_owned())
-    })
-}
-
-fn load_average() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn measure(evaluations: u64, wall_s: f64, cpu_s: f64, bytes: u64) -> RunMeasure {
-        RunMeasure {
-            agents: 1,
-            generations: (evaluations / 2) as usize,
-            evaluations,
-            wall_s,
-            coordinator_cpu_s: cpu_s,
-            agents_cpu_s: 2.0 * cpu_s,
-            wire: Some(proxy::WireBytes {
-                to_coordinator: bytes,
-                to_agents: bytes,
-                connections: 1,
-            }),
-            leases_expired: 0,
-            evaluations_requeued: 0,
-        }
-    }
-
-    #[test]
-    fn marginal_figures_subtract_the_short_run() {
-        // 800 more evaluations in 8 more seconds, 0.4 more CPU seconds, 2*800*1000 more bytes.
-        let m = marginal(
-            &measure(200, 3.0, 0.5, 1_000),
-            &measure(1000, 11.0, 0.9, 801_000),
-        );
-        assert!((m.evaluations_per_s - 100.0).abs() < 1e-9);
-        assert!((m.coordinator_cpu_ms_per_result - 0.5).abs() < 1e-9);
-        assert!((m.agents_cpu_ms_per_evaluation - 1.0).abs() < 1e-9);
-        assert_eq!(m.wire_bytes_per_evaluation, Some(2000.0));
-        assert!((m.end_to_end_evaluations_per_s - 1000.0 / 11.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn medians_of_odd_and_even_counts() {
-        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), Some(2.5));
-        assert_eq!(median(Vec::new()), None);
-    }
 
     #[test]
     fn the_spec_quotes_the_data_dir_and_sets_the_cap() {
@@ -397,19 +261,21 @@ mod tests {
         );
         assert!(text.contains("max_generations = 123\n"), "{text}");
         assert!(text.contains("classes = [0, 6]\n"), "{text}");
+        assert!(text.contains("learning_rate = 0.01\n"), "{text}");
     }
 
     #[test]
     fn bad_arguments_name_the_flag() {
         for (flags, wanted) in [
             (
-                vec!["--short-generations", "500"],
-                "--short-generations = 500",
+                vec!["--short-generations", "1000"],
+                "--short-generations = 1000",
             ),
             (vec!["--classes", "3,3"], "--classes = [3, 3]"),
             (vec!["--classes", "1,2,3"], "--classes = [1, 2, 3]"),
             (vec!["--agents", "1,0"], "--agents contains 0"),
             (vec!["--rounds", "0"], "--rounds = 0"),
+            (vec!["--learning-rate", "0"], "--learning-rate = 0"),
         ] {
             let args = Args::try_parse_from(std::iter::once("runtime_bench").chain(flags)).unwrap();
             let err = validate(&args).unwrap_err().to_string();

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,8 @@ pub struct RunMeasure {
     pub wire: Option<WireBytes>,
     pub leases_expired: u64,
     pub evaluations_requeued: u64,
+    /// Of the task's best pathway: a check that the runs learn alike.
+    pub best_train_accuracy: f64,
 }
 
 pub struct Setup<'a> {
@@ -62,6 +64,7 @@ struct Summary {
 struct TaskSummary {
     reached_threshold: bool,
     tournaments: usize,
+    best_train_accuracy: f64,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +139,7 @@ pub fn measure(
         wire,
         leases_expired: summary.leases.map_or(0, |l| l.expired),
         evaluations_requeued: counters.evaluations_requeued,
+        best_train_accuracy: task.best_train_accuracy,
     })
 }
 
@@ -262,7 +266,7 @@ fn check_exit(what: &str, status: ExitStatus) -> Result<()> {
     Ok(())
 }
 
-fn read_summary(path: &PathBuf) -> Result<Summary> {
+fn read_summary(path: &Path) -> Result<Summary> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the run summary {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))

@@ -38,6 +38,7 @@ pub fn run(args: &Args, threads: usize) -> Result<TorchRun> {
         .args(["--generations", &args.generations.to_string()])
         .args(["--threads", &threads.to_string()])
         .args(["--seed", &args.seed.to_string()])
+        .args(["--lr", &args.learning_rate.to_string()])
         .output()
         .with_context(|| {
             format!(
