@@ -16,6 +16,7 @@ mod env;
 mod error;
 #[cfg(feature = "gymnasium-rs")]
 pub mod gymnasium_rs;
+pub mod minatar;
 mod registry;
 mod seeding;
 mod space;
@@ -26,6 +27,7 @@ mod vector;
 pub use classic::{Acrobot, CartPole, MountainCar, Pendulum};
 pub use env::{BoxedEnv, Env, Info, Options, Step};
 pub use error::EnvError;
+pub use minatar::{Breakout, Freeway};
 pub use registry::{EnvSpec, REGISTRY, make, make_unwrapped, make_vec, spec};
 pub use space::{Action, BoxSpace, Discrete, Space};
 pub use time_limit::TimeLimit;
