@@ -18,6 +18,7 @@ pub mod matmul;
 pub mod optim;
 mod parallel;
 pub mod pathnet;
+pub mod safe_mutation;
 pub mod shared;
 
 pub use float::Float;
