@@ -5,10 +5,11 @@
 //! The reinforcement-learning side mirrors Gymnasium 1.4: [`Env`] is `gymnasium.Env`
 //! (`reset(seed) -> (obs, info)`, `step(action) -> (obs, reward, terminated, truncated,
 //! info)`), [`Space`] covers `Discrete` and `Box`, [`TimeLimit`] and [`SyncVectorEnv`] are the
-//! wrapper and vector env of the same names, and [`make`] builds the classic-control
-//! environments by id with their registered time limits. The dynamics are ports that match
+//! wrapper and vector env of the same names, and [`make`] builds environments by id with
+//! their registered time limits. The classic-control dynamics are ports that match
 //! Gymnasium's observations, rewards and flags for the same state and actions; the tests
-//! check this against the Python package itself.
+//! check this against the Python package itself. [`minatar`] holds the MinAtar pixel games
+//! (Breakout, Freeway), registered as `MinAtar/*-v1` without a time limit, as MinAtar does.
 
 mod classic;
 pub mod data;

@@ -1,41 +1,56 @@
-//! `make`: environments by their Gymnasium id, wrapped as `gymnasium.make` wraps them.
+//! `make`: environments by their registered id, wrapped as `gymnasium.make` wraps them.
 
 use crate::classic::{Acrobot, CartPole, MountainCar, Pendulum};
 use crate::env::BoxedEnv;
 use crate::error::EnvError;
+use crate::minatar::{Breakout, Freeway};
 use crate::time_limit::TimeLimit;
 use crate::vector::{AutoresetMode, SyncVectorEnv};
 
-/// A registered environment: its id and the `max_episode_steps` Gymnasium registers for it.
+/// A registered environment: its id and the `max_episode_steps` registered for it.
 #[derive(Debug, Clone, Copy)]
 pub struct EnvSpec {
     pub id: &'static str,
-    pub max_episode_steps: u64,
+    /// `None` where the id is registered without a time limit, so `make` adds no `TimeLimit`.
+    pub max_episode_steps: Option<u64>,
     /// Builds the bare environment.
     pub entry_point: fn() -> BoxedEnv,
 }
 
-/// Everything `make` knows, with Gymnasium 1.4's registered time limits.
-pub const REGISTRY: [EnvSpec; 4] = [
+/// Everything `make` knows: the classic-control ids with Gymnasium 1.4's registered time
+/// limits, and the MinAtar ids as MinAtar registers them.
+pub const REGISTRY: [EnvSpec; 6] = [
     EnvSpec {
         id: "CartPole-v1",
-        max_episode_steps: 500,
+        max_episode_steps: Some(500),
         entry_point: || Box::new(CartPole::new()),
     },
     EnvSpec {
         id: "Acrobot-v1",
-        max_episode_steps: 500,
+        max_episode_steps: Some(500),
         entry_point: || Box::new(Acrobot::new()),
     },
     EnvSpec {
         id: "MountainCar-v0",
-        max_episode_steps: 200,
+        max_episode_steps: Some(200),
         entry_point: || Box::new(MountainCar::new()),
     },
     EnvSpec {
         id: "Pendulum-v1",
-        max_episode_steps: 200,
+        max_episode_steps: Some(200),
         entry_point: || Box::new(Pendulum::new()),
+    },
+    // MinAtar registers its games with no episode limit: Breakout runs until the ball is
+    // lost, and Freeway ends itself after 2500 steps as a termination, not a truncation.
+    EnvSpec {
+        id: "MinAtar/Breakout-v1",
+        max_episode_steps: None,
+        entry_point: || Box::new(Breakout::new()),
+    },
+    EnvSpec {
+        id: "MinAtar/Freeway-v1",
+        max_episode_steps: None,
+        entry_point: || Box::new(Freeway::new()),
     },
 ];
 
@@ -54,12 +69,16 @@ pub fn make_unwrapped(id: &str) -> Result<BoxedEnv, EnvError> {
     Ok((spec(id)?.entry_point)())
 }
 
-/// `gymnasium.make(id)`: the environment inside a `TimeLimit` with its registered limit.
-/// (Gymnasium's `OrderEnforcing` is built into the environments: stepping before a reset is
-/// an error; its `PassiveEnvChecker` has no counterpart, the types already check.)
+/// `gymnasium.make(id)`: the environment inside a `TimeLimit` with its registered limit, or
+/// bare where none is registered. (Gymnasium's `OrderEnforcing` is built into the
+/// environments: stepping before a reset is an error; its `PassiveEnvChecker` has no
+/// counterpart, the types already check.)
 pub fn make(id: &str) -> Result<BoxedEnv, EnvError> {
-    let limit = spec(id)?.max_episode_steps;
-    Ok(Box::new(TimeLimit::new(make_unwrapped(id)?, limit)?))
+    let env = make_unwrapped(id)?;
+    Ok(match spec(id)?.max_episode_steps {
+        Some(limit) => Box::new(TimeLimit::new(env, limit)?),
+        None => env,
+    })
 }
 
 /// `gymnasium.make_vec(id, num_envs, vectorization_mode="sync")`.

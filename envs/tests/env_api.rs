@@ -185,17 +185,19 @@ fn time_limit_truncates_at_the_limit_and_after() {
 
 #[test]
 fn registered_limits_and_unknown_names() {
-    let limits: Vec<(&str, u64)> = REGISTRY
+    let limits: Vec<(&str, Option<u64>)> = REGISTRY
         .iter()
         .map(|s| (s.id, s.max_episode_steps))
         .collect();
     assert_eq!(
         limits,
         [
-            ("CartPole-v1", 500),
-            ("Acrobot-v1", 500),
-            ("MountainCar-v0", 200),
-            ("Pendulum-v1", 200)
+            ("CartPole-v1", Some(500)),
+            ("Acrobot-v1", Some(500)),
+            ("MountainCar-v0", Some(200)),
+            ("Pendulum-v1", Some(200)),
+            ("MinAtar/Breakout-v1", None),
+            ("MinAtar/Freeway-v1", None)
         ]
     );
     let err = make("CartPole-v0").err().expect("not registered");
@@ -223,6 +225,43 @@ fn registered_limits_and_unknown_names() {
             );
         }
         assert!(env.step(&first_action(&*env)).is_ok());
+    }
+}
+
+#[test]
+fn minatar_ids_have_no_time_limit() {
+    // Standing still in Freeway never scores, so only the game's own clock can end it: MinAtar
+    // counts 2500 down and ends once it goes below zero, on step 2501. A TimeLimit would
+    // truncate earlier or on top.
+    let mut env = make("MinAtar/Freeway-v1").unwrap();
+    env.reset(Some(0));
+    let mut ended_at = None;
+    for t in 1..=2600u64 {
+        let s = env.step(&Action::Discrete(0)).unwrap();
+        assert!(!s.truncated, "step {t}");
+        if s.terminated {
+            ended_at = Some(t);
+            break;
+        }
+    }
+    assert_eq!(ended_at, Some(2501));
+
+    // Breakout as made steps exactly like the bare game: no wrapper in between.
+    let mut made = make("MinAtar/Breakout-v1").unwrap();
+    let mut bare = make_unwrapped("MinAtar/Breakout-v1").unwrap();
+    assert_eq!(made.reset(Some(4)).0, bare.reset(Some(4)).0);
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    for _ in 0..300 {
+        let a = made.action_space().sample(&mut rng);
+        let (m, b) = (made.step(&a).unwrap(), bare.step(&a).unwrap());
+        assert_eq!(
+            (m.obs, m.reward, m.terminated, m.truncated),
+            (b.obs, b.reward, b.terminated, b.truncated)
+        );
+        if m.terminated {
+            made.reset(None);
+            bare.reset(None);
+        }
     }
 }
 

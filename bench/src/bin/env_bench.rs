@@ -2,12 +2,14 @@
 //! the TimeLimit wrapper and behind `dyn Env`, and the bare `CartPole`) against Python
 //! Gymnasium stepping `gymnasium.make("CartPole-v1")` and its bare env the same way, via
 //! `benches/gym_cartpole.py`. Both sides step a pre-drawn sequence of random actions and reset
-//! whenever an episode ends. Prints a table and JSON.
+//! whenever an episode ends. Also times MinAtar Breakout and Freeway through `make`, Rust only:
+//! there is no Python reference for them, MinAtar's package is not in the reference
+//! environment. Prints tables and JSON.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use pathnet_bench::{Timing, time_runs};
-use pathnet_envs::{Action, CartPole, Env, make};
+use pathnet_envs::{Action, CartPole, Env, Space, make};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
@@ -17,13 +19,17 @@ use std::process::Command;
 /// Gymnasium's per-step cost is dominated by Python; ours by two transcendental calls.
 const TARGET_RATIO: f64 = 100.0;
 
+const MINATAR_IDS: [&str; 2] = ["MinAtar/Breakout-v1", "MinAtar/Freeway-v1"];
+
 #[derive(Parser, Debug)]
-#[command(about = "Benchmark CartPole-v1 steps/s against Python Gymnasium on this machine")]
+#[command(
+    about = "Benchmark CartPole-v1 steps/s against Python Gymnasium, and MinAtar steps/s, on this machine"
+)]
 struct Args {
     /// Python interpreter with gymnasium 1.4.0 [default: <repo>/.venv-bench/bin/python]
     #[arg(long, env = "PATHNET_BENCH_PYTHON")]
     python: Option<PathBuf>,
-    /// Steps per timed run on the Rust side.
+    /// Steps per timed run on the Rust side (CartPole and each MinAtar game).
     #[arg(long, default_value_t = 2_000_000)]
     steps: usize,
     /// Steps per timed run on the Python side (it is two orders of magnitude slower).
@@ -54,14 +60,30 @@ fn main() -> Result<()> {
     let mut bare = CartPole::new();
     let bare_timing = time_steps(&mut bare, &actions, &args);
     let rust = [("make", made_timing), ("unwrapped", bare_timing)];
+    let minatar = MINATAR_IDS
+        .iter()
+        .map(|&id| Ok((id, time_made(id, &args)?)))
+        .collect::<Result<Vec<_>>>()?;
 
     let python = if args.skip_python {
         None
     } else {
         Some(run_python(&args)?)
     };
-    report(&rust, python.as_ref(), args.steps);
+    report(&rust, python.as_ref(), &minatar, args.steps);
     Ok(())
+}
+
+/// Times `make(id)` on its own seeded random actions, drawn up front so that the draw is not
+/// timed.
+fn time_made(id: &str, args: &Args) -> Result<Timing> {
+    let mut env = make(id)?;
+    let &Space::Discrete(space) = env.action_space() else {
+        bail!("{id}: the step benchmark needs a discrete action space");
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let actions: Vec<i64> = (0..args.steps).map(|_| space.sample(&mut rng)).collect();
+    Ok(time_steps(&mut *env, &actions, args))
 }
 
 /// Generic so that the bare env is timed with static dispatch, as a caller holding a
@@ -125,7 +147,12 @@ fn run_python(args: &Args) -> Result<serde_json::Value> {
     })
 }
 
-fn report(rust: &[(&str, Timing)], python: Option<&serde_json::Value>, steps: usize) {
+fn report(
+    rust: &[(&str, Timing)],
+    python: Option<&serde_json::Value>,
+    minatar: &[(&str, Timing)],
+    steps: usize,
+) {
     let per_s = |t: &Timing| steps as f64 / (t.median_ms / 1e3);
     let fmt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
     println!(
@@ -160,11 +187,31 @@ fn report(rust: &[(&str, Timing)], python: Option<&serde_json::Value>, steps: us
         };
         println!("target >= {TARGET_RATIO}x through make(): {verdict}");
     }
+
+    println!(
+        "{:<20} {:>16}  (through make; rust only, MinAtar's Python package is not installed)",
+        "MinAtar", "rust steps/s"
+    );
+    let mut minatar_rows = serde_json::Map::new();
+    for (id, timing) in minatar {
+        let ours = per_s(timing);
+        println!("{id:<20} {:>16}", format!("{ours:.3e}"));
+        minatar_rows.insert(
+            id.to_string(),
+            serde_json::json!({"rust": {"timing": timing, "steps": steps, "steps_per_s": ours}}),
+        );
+    }
+
     let meta = python.map(|p| {
         serde_json::json!({"gymnasium": p["gymnasium"], "numpy": p["numpy"], "python": p["python"]})
     });
     println!(
         "{}",
-        serde_json::json!({"bench": "env_cartpole", "results": rows, "python_env": meta})
+        serde_json::json!({
+            "bench": "env_cartpole",
+            "results": rows,
+            "python_env": meta,
+            "minatar": minatar_rows,
+        })
     );
 }
