@@ -159,6 +159,16 @@ pub fn params_to_chunks(
 
 /// The work item leasing `job` under `work_id`.
 pub fn job_to_work_item(work_id: &str, deadline_unix_ms: u64, job: &PathwayJob) -> v1::WorkItem {
+    v1::WorkItem {
+        work_id: work_id.to_owned(),
+        experiment_id: job.experiment.clone(),
+        lease_deadline_unix_ms: deadline_unix_ms,
+        payload: Some(pathway_payload(job)),
+    }
+}
+
+/// The work item payload that asks an agent to train `job`'s pathway.
+pub fn pathway_payload(job: &PathwayJob) -> Payload {
     let a = &job.architecture;
     let layers = a.dims.layers;
     let task = &job.task;
@@ -203,12 +213,7 @@ pub fn job_to_work_item(work_id: &str, deadline_unix_ms: u64, job: &PathwayJob) 
             .map(|&id| module_to_wire(id, layers))
             .collect(),
     };
-    v1::WorkItem {
-        work_id: work_id.to_owned(),
-        experiment_id: job.experiment.clone(),
-        lease_deadline_unix_ms: deadline_unix_ms,
-        payload: Some(Payload::PathwayTraining(training)),
-    }
+    Payload::PathwayTraining(training)
 }
 
 fn class(field: &'static str, value: u32) -> Result<u8, WireError> {

@@ -6,7 +6,7 @@ use crate::run_cmd::{DistributedSummary, write_summary};
 use anyhow::{Context, bail};
 use clap::Args;
 use pathnet_coordinator::server::{Coordinator, Limits};
-use pathnet_coordinator::spec::ExperimentSpec;
+use pathnet_coordinator::spec::Spec;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -76,11 +76,7 @@ impl LimitArgs {
 
 pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     let limits = args.limits.limits()?;
-    let spec = args
-        .spec
-        .as_deref()
-        .map(ExperimentSpec::from_file)
-        .transpose()?;
+    let spec = args.spec.as_deref().map(Spec::from_file).transpose()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let mut coordinator = Coordinator::bind(args.listen, limits)

@@ -4,6 +4,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use pathnet_coordinator::engine::{Comparison, Progress, RunSummary};
 use pathnet_coordinator::spec::ControlPathway;
+use pathnet_coordinator::workload::Summary;
 
 /// One bar per task, replaced by a line when the task ends.
 #[derive(Default)]
@@ -74,7 +75,13 @@ impl ProgressDisplay {
     }
 }
 
-pub fn print_summary(summary: &RunSummary) {
+pub fn print_summary(summary: &Summary) {
+    match summary {
+        Summary::PathNet(run) => print_pathnet_summary(run),
+    }
+}
+
+fn print_pathnet_summary(summary: &RunSummary) {
     println!(
         "experiment {} (seed {}) finished in {:.1} s",
         summary.experiment, summary.seed, summary.seconds

@@ -5,11 +5,11 @@ use crate::coordinator_cmd::LimitArgs;
 use crate::progress::{ProgressDisplay, print_summary};
 use anyhow::{Context, bail};
 use clap::Args;
-use pathnet_coordinator::engine::RunSummary;
 use pathnet_coordinator::lease::LeaseCounters;
 use pathnet_coordinator::local;
 use pathnet_coordinator::server::Coordinator;
-use pathnet_coordinator::spec::ExperimentSpec;
+use pathnet_coordinator::spec::Spec;
+use pathnet_coordinator::workload::Summary;
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -47,14 +47,14 @@ pub struct RunArgs {
 #[derive(Serialize)]
 pub struct DistributedSummary {
     #[serde(flatten)]
-    pub run: RunSummary,
+    pub run: Summary,
     pub leases: LeaseCounters,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let mut spec = ExperimentSpec::from_file(&args.spec)?;
+    let mut spec = Spec::from_file(&args.spec)?;
     if let Some(seed) = args.seed {
-        spec.seed = seed;
+        spec.set_seed(seed);
     }
     if args.agents == 0 {
         let mut display = ProgressDisplay::default();

@@ -1,4 +1,5 @@
-//! The single-process run: the [`Engine`] with one in-process executor.
+//! The single-process run of any experiment kind. For PathNet: the [`Engine`] with one
+//! in-process executor.
 //!
 //! The executor is the same one networked agents use: it copies the modules a job needs
 //! from the engine's store into its replica, trains, and hands back deltas that the engine
@@ -6,7 +7,8 @@
 //! the run is a pure function of the spec: same seed, same result.
 
 use crate::engine::{Engine, EngineError, TestSplit};
-use crate::spec::{ExperimentSpec, SpecError};
+use crate::spec::{ExperimentSpec, Spec, SpecError};
+use crate::workload::Summary;
 use pathnet_agent::{ExecError, Executor, TaskDataCache};
 use pathnet_envs::data::DataError;
 use pathnet_nn::pathnet::PathNetError;
@@ -29,8 +31,15 @@ pub enum RunError {
     Stalled,
 }
 
-/// Runs every task of `spec` in order, reporting progress to `observe`.
-pub fn run(
+/// Runs the experiment `spec` describes in this process, reporting progress to `observe`.
+pub fn run(spec: &Spec, observe: &mut dyn FnMut(&Progress)) -> Result<Summary, RunError> {
+    match spec {
+        Spec::PathNet(spec) => run_pathnet(spec, observe).map(Summary::PathNet),
+    }
+}
+
+/// Runs every task of a PathNet `spec` in order, reporting progress to `observe`.
+pub fn run_pathnet(
     spec: &ExperimentSpec,
     observe: &mut dyn FnMut(&Progress),
 ) -> Result<RunSummary, RunError> {

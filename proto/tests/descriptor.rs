@@ -66,7 +66,8 @@ fn parameter_service_methods_and_streaming() {
         methods("ParameterService"),
         expect(&[
             ("PullParameters", false, true),
-            ("PushParameters", true, false)
+            ("PushParameters", true, false),
+            ("ExchangeGradients", false, false),
         ])
     );
 }
@@ -99,13 +100,24 @@ fn work_item_reserves_room_for_future_payloads() {
         .iter()
         .flat_map(|r| r.start()..r.end())
         .collect();
-    assert_eq!(reserved, [11, 12, 13]);
-    assert_eq!(
-        work_item.reserved_name,
-        ["a3c_rollout", "genome_evaluation", "sideways_stage"]
-    );
+    assert_eq!(reserved, [13]);
+    assert_eq!(work_item.reserved_name, ["sideways_stage"]);
     assert_eq!(work_item.oneof_decl.len(), 1);
     assert_eq!(work_item.oneof_decl[0].name(), "payload");
+    let payloads: Vec<(&str, i32)> = work_item
+        .field
+        .iter()
+        .filter(|f| f.oneof_index == Some(0))
+        .map(|f| (f.name(), f.number()))
+        .collect();
+    assert_eq!(
+        payloads,
+        [
+            ("pathway_training", 10),
+            ("a3c_worker", 11),
+            ("genome_evaluation", 12)
+        ]
+    );
 }
 
 #[test]

@@ -132,6 +132,8 @@ fn report_with_inline_delta_round_trips() {
             mean_loss: Some(0.31),
             episodes: None,
             mean_episode_return: None,
+            solved: None,
+            env_steps: None,
         }),
         deltas: vec![ModuleDelta {
             base: Some(layer_module(1, 2, 9)),

@@ -1,9 +1,10 @@
 //! Experiment control of the runtime: start, stop, status and summary.
 
 use super::runtime::{Experiment, Runtime, unix_now_ms};
-use crate::engine::{Engine, EngineState, RunSummary, TestSplit};
+use crate::engine::{Engine, EngineState, TestSplit};
 use crate::lease::LeaseCounters;
-use crate::spec::ExperimentSpec;
+use crate::spec::{ExperimentSpec, Spec};
+use crate::workload::{Summary, Workload};
 use pathnet_proto::v1;
 use tonic::Status;
 
@@ -11,7 +12,7 @@ impl Runtime {
     /// Whether a new experiment may start: only when none is running.
     pub fn may_start(&self) -> Result<(), Status> {
         match &self.experiment {
-            Some(exp) if exp.engine.is_running() => Err(Status::failed_precondition(format!(
+            Some(exp) if exp.workload.is_running() => Err(Status::failed_precondition(format!(
                 "experiment `{}` is still running: stop it first",
                 exp.id
             ))),
@@ -19,26 +20,39 @@ impl Runtime {
         }
     }
 
-    /// Starts an experiment from a validated spec whose test data is already loaded.
+    /// Starts a PathNet experiment from a validated spec whose test data is already loaded.
     pub fn start(&mut self, spec: ExperimentSpec, test: TestSplit) -> Result<String, Status> {
+        self.start_with(&Spec::PathNet(spec.clone()), |id| {
+            let features = test.features();
+            let engine = Engine::new(id.to_owned(), spec, features, Some(Box::new(test)))
+                .map_err(|err| Status::invalid_argument(err.to_string()))?;
+            let net = engine.parameters();
+            let parameter_bytes = net
+                .module_ids()
+                .filter_map(|id| net.params(id).ok())
+                .flatten()
+                .map(|p| p.len() * 4)
+                .sum();
+            Ok((Workload::PathNet(Box::new(engine)), parameter_bytes))
+        })
+    }
+
+    /// Starts an experiment whose workload `build` makes from the experiment id; `build`
+    /// also returns the bytes of all its parameters (the most one result may push).
+    fn start_with(
+        &mut self,
+        spec: &Spec,
+        build: impl FnOnce(&str) -> Result<(Workload, usize), Status>,
+    ) -> Result<String, Status> {
         self.tick();
         self.may_start()?;
         for _ in self.leases.cancel_all() {}
-        let id = format!("{}-{}", spec.name, self.next_experiment);
+        let id = format!("{}-{}", spec.name(), self.next_experiment);
         self.next_experiment += 1;
-        let features = test.features();
-        let engine = Engine::new(id.clone(), spec, features, Some(Box::new(test)))
-            .map_err(|err| Status::invalid_argument(err.to_string()))?;
-        let net = engine.parameters();
-        let parameter_bytes = net
-            .module_ids()
-            .filter_map(|id| net.params(id).ok())
-            .flatten()
-            .map(|p| p.len() * 4)
-            .sum();
+        let (workload, parameter_bytes) = build(&id)?;
         self.experiment = Some(Experiment {
             id: id.clone(),
-            engine,
+            workload,
             parameter_bytes,
             started_unix_ms: unix_now_ms(),
             error: None,
@@ -52,7 +66,7 @@ impl Runtime {
 
     pub fn stop(&mut self, id: &str) -> Result<v1::ExperimentState, Status> {
         let exp = self.experiment_mut(id)?;
-        exp.engine.stop();
+        exp.workload.stop();
         for _ in self.leases.cancel_all() {}
         // Wakes watchers, who end their streams on a stopped experiment.
         self.dirty = true;
@@ -74,7 +88,7 @@ impl Runtime {
         match self.experiment.as_ref().filter(|e| e.id == id) {
             None => v1::ExperimentState::Unspecified,
             Some(exp) if exp.error.is_some() => v1::ExperimentState::Failed,
-            Some(exp) => match exp.engine.state() {
+            Some(exp) => match exp.workload.state() {
                 EngineState::Running => v1::ExperimentState::Running,
                 EngineState::Completed => v1::ExperimentState::Completed,
                 EngineState::Stopped => v1::ExperimentState::Stopped,
@@ -90,13 +104,13 @@ impl Runtime {
         let expired = self.leases.counters().expired;
         let refused = self.observed.refused_total();
         let exp = self.experiment_mut(id)?;
-        let status = exp.engine.status();
-        let counters = exp.engine.counters();
+        let status = exp.workload.status();
+        let counters = exp.workload.counters();
         Ok(v1::ExperimentStatus {
             experiment_id: exp.id.clone(),
             state: state.into(),
             task_index: status.task as u32,
-            generation: status.generation as u64,
+            generation: status.generation,
             evaluations: counters.results_accepted,
             best_fitness: status.best_fitness,
             leases_outstanding: outstanding,
@@ -108,13 +122,13 @@ impl Runtime {
             results_refused: refused,
             tournaments_resolved: counters.tournaments_resolved,
             leases_expired: expired,
-            tasks_completed: exp.engine.summary().tasks.len() as u32,
+            tasks_completed: status.tasks_completed as u32,
         })
     }
 
     /// The summary of the current experiment, with the lease counters.
-    pub fn summary(&self) -> Option<(RunSummary, LeaseCounters)> {
+    pub fn summary(&self) -> Option<(Summary, LeaseCounters)> {
         let exp = self.experiment.as_ref()?;
-        Some((exp.engine.summary(), self.leases.counters().clone()))
+        Some((exp.workload.summary(), self.leases.counters().clone()))
     }
 }

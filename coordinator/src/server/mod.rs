@@ -8,6 +8,7 @@
 //! [`Coordinator::serve_metrics`] adds the Prometheus endpoint on a socket of its own.
 
 mod experiments;
+mod gradients;
 mod observe;
 mod params;
 mod runtime;
@@ -18,10 +19,11 @@ mod watch;
 pub use observe::RefusalReason;
 pub use runtime::Limits;
 
-use crate::engine::{Progress, RunSummary};
+use crate::engine::Progress;
 use crate::lease::LeaseCounters;
 use crate::metrics::MetricsServer;
-use crate::spec::ExperimentSpec;
+use crate::spec::Spec;
+use crate::workload::Summary;
 use pathnet_proto::v1::{
     agent_service_server::AgentServiceServer, experiment_service_server::ExperimentServiceServer,
     parameter_service_server::ParameterServiceServer,
@@ -155,7 +157,8 @@ impl Coordinator {
     }
 
     /// Validates the spec's data and starts the experiment; returns its id.
-    pub async fn start_experiment(&self, spec: ExperimentSpec) -> Result<String, Status> {
+    pub async fn start_experiment(&self, spec: impl Into<Spec>) -> Result<String, Status> {
+        let spec = spec.into();
         services::start(&self.shared, spec).await
     }
 
@@ -168,7 +171,7 @@ impl Coordinator {
     pub fn running(&self) -> bool {
         self.shared.with(|rt| {
             rt.experiment()
-                .is_some_and(|e| e.engine.is_running() && e.error.is_none())
+                .is_some_and(|e| e.workload.is_running() && e.error.is_none())
         })
     }
 
@@ -189,7 +192,7 @@ impl Coordinator {
     }
 
     /// The current experiment's summary and the lease counters.
-    pub fn summary(&self) -> Option<(RunSummary, LeaseCounters)> {
+    pub fn summary(&self) -> Option<(Summary, LeaseCounters)> {
         self.shared.with(|rt| rt.summary())
     }
 

@@ -153,11 +153,12 @@ impl Runtime {
         let leases = self.leases.counters().clone();
         let observed = &self.observed;
         let experiment = self.experiment.as_ref().map(|exp| {
-            let counters = exp.engine.counters().clone();
-            let tasks = &exp.engine.spec().tasks;
+            let counters = exp.workload.counters();
+            let tasks = exp.workload.task_names();
+            let status = exp.workload.status();
             ExperimentMetrics {
                 id: exp.id.clone(),
-                state: match (exp.error.is_some(), exp.engine.state()) {
+                state: match (exp.error.is_some(), status.state) {
                     (true, _) => "failed",
                     (false, EngineState::Running) => "running",
                     (false, EngineState::Completed) => "completed",
@@ -165,13 +166,13 @@ impl Runtime {
                 },
                 evaluations_per_second: observed.rate.per_second(now, counters.results_accepted),
                 counters,
-                tasks_completed: exp.engine.summary().tasks.len() as u64,
+                tasks_completed: status.tasks_completed as u64,
                 tasks: observed
                     .fitness
                     .iter()
                     .map(|(&index, f)| TaskMetrics {
                         index,
-                        name: tasks.get(index).map(|t| t.name.clone()).unwrap_or_default(),
+                        name: tasks.get(index).cloned().unwrap_or_default(),
                         best_fitness: f.best,
                         mean_fitness: f.mean,
                         generation: f.generation,

@@ -1,7 +1,8 @@
 //! Parameter traffic of the runtime: pulls of module versions and deltas pushed ahead of
 //! their result report.
 
-use super::runtime::Runtime;
+use super::runtime::{Experiment, Runtime};
+use crate::engine::Engine;
 use pathnet_agent::wire;
 use pathnet_proto::v1;
 use tonic::Status;
@@ -25,13 +26,14 @@ impl Runtime {
             .experiment
             .as_ref()
             .ok_or_else(|| Status::failed_precondition("no experiment is running"))?;
-        let layers = exp.engine.architecture().dims.layers;
+        let engine = pathnet_engine(exp)?;
+        let layers = engine.architecture().dims.layers;
         let chunk = request
             .chunk
             .ok_or_else(|| Status::invalid_argument("`chunk` is missing"))?;
         let (module, base) = wire::module_ref_from_wire(chunk.module.as_ref(), layers)
             .map_err(|err| Status::invalid_argument(err.to_string()))?;
-        exp.engine
+        engine
             .parameters()
             .version(module)
             .map_err(|err| Status::invalid_argument(err.to_string()))?;
@@ -50,7 +52,8 @@ impl Runtime {
         let layers = self
             .experiment
             .as_ref()
-            .map_or(0, |e| e.engine.architecture().dims.layers);
+            .and_then(|e| e.workload.pathnet())
+            .map_or(0, |e| e.architecture().dims.layers);
         let received = self
             .staging
             .seal(work)
@@ -74,7 +77,7 @@ impl Runtime {
             .experiment
             .as_ref()
             .ok_or_else(|| Status::not_found("no experiment has been started"))?;
-        let engine = &exp.engine;
+        let engine = pathnet_engine(exp)?;
         let layers = engine.architecture().dims.layers;
         let mut chunks = Vec::new();
         for module in &request.modules {
@@ -108,4 +111,15 @@ impl Runtime {
         self.observed.bytes_pulled += bytes as u64;
         Ok(chunks)
     }
+}
+
+/// The experiment's PathNet engine: module parameters are only served for PathNet experiments.
+fn pathnet_engine(exp: &Experiment) -> Result<&Engine, Status> {
+    exp.workload.pathnet().ok_or_else(|| {
+        Status::failed_precondition(format!(
+            "experiment `{}` is of kind `{}`, which has no PathNet modules to pull or push",
+            exp.id,
+            exp.workload.kind()
+        ))
+    })
 }

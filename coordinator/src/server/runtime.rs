@@ -8,8 +8,9 @@
 
 use super::observe::{Observed, RefusalReason};
 use super::staging::Staging;
-use crate::engine::{Engine, EngineError, EvalId, Progress};
+use crate::engine::{EngineError, EvalId, Progress};
 use crate::lease::{LeaseEnd, LeaseError, LeaseTable, Millis, MonotonicClock};
+use crate::workload::Workload;
 use pathnet_agent::wire;
 use pathnet_proto::v1;
 use std::collections::BTreeMap;
@@ -45,7 +46,7 @@ pub struct Leased {
 
 pub struct Experiment {
     pub id: String,
-    pub engine: Engine,
+    pub workload: Workload,
     pub started_unix_ms: u64,
     /// Set when the engine failed internally; the experiment is then stopped.
     pub error: Option<String>,
@@ -111,7 +112,7 @@ impl Runtime {
         let now = self.now();
         if let Some(exp) = &self.experiment {
             self.observed
-                .sample(now, exp.engine.counters().results_accepted);
+                .sample(now, exp.workload.counters().results_accepted);
         }
         let expired = self.leases.expire(now);
         let changed = !expired.is_empty();
@@ -144,7 +145,7 @@ impl Runtime {
             .as_mut()
             .filter(|e| e.id == leased.experiment)
         {
-            exp.engine.requeue(leased.eval);
+            exp.workload.requeue(leased.eval);
         }
     }
 
@@ -215,17 +216,22 @@ impl Runtime {
         let Some(exp) = self.experiment.as_mut() else {
             return Ok(None);
         };
-        let Some(request) = exp.engine.next_evaluation() else {
+        let Some((eval, payload)) = next_payload(&mut exp.workload) else {
             return Ok(None);
         };
         let leased = Leased {
             experiment: exp.id.clone(),
-            eval: request.id,
+            eval,
         };
+        let experiment = exp.id.clone();
         let now = self.now();
         let (work, deadline) = self.leases.grant(agent, leased, now);
-        let item = wire::job_to_work_item(&work, self.unix_ms(deadline), &request.job);
-        Ok(Some(item))
+        Ok(Some(v1::WorkItem {
+            work_id: work,
+            experiment_id: experiment,
+            lease_deadline_unix_ms: self.unix_ms(deadline),
+            payload: Some(payload),
+        }))
     }
 
     /// Hands work that could not be delivered straight back to the queue.
@@ -317,22 +323,28 @@ impl Runtime {
             self.leases.end(work, LeaseEnd::Cancelled);
             return Err((R::Stale, Ok(disposition(D::Stale))));
         };
-        let layers = exp.engine.architecture().dims.layers;
-        let staging = &mut self.staging;
-        let outcome =
-            wire::outcome_from_report(request, layers, |id, base| staging.take(work, id, base));
-        let applied = match outcome {
-            Ok(outcome) => exp
-                .engine
-                .complete(leased.eval, &outcome)
-                .map_err(|err| match err {
-                    EngineError::Refused(refusal) => Ok(refusal.to_string()),
-                    other => Err(other),
-                }),
-            Err(malformed) => Err(Ok(malformed.to_string())),
+        let applied = match &mut exp.workload {
+            Workload::PathNet(engine) => {
+                let layers = engine.architecture().dims.layers;
+                let staging = &mut self.staging;
+                let outcome = wire::outcome_from_report(request, layers, |id, base| {
+                    staging.take(work, id, base)
+                });
+                match outcome {
+                    Ok(outcome) => {
+                        engine
+                            .complete(leased.eval, &outcome)
+                            .map_err(|err| match err {
+                                EngineError::Refused(refusal) => Ok(refusal.to_string()),
+                                other => Err(other.to_string()),
+                            })
+                    }
+                    Err(malformed) => Err(Ok(malformed.to_string())),
+                }
+            }
         };
         self.events.extend(
-            exp.engine
+            exp.workload
                 .drain_events()
                 .into_iter()
                 .map(|e| (exp.id.clone(), e)),
@@ -357,7 +369,7 @@ impl Runtime {
             Err(Err(err)) => {
                 let message = format!("the experiment failed: {err}");
                 exp.error = Some(message.clone());
-                exp.engine.stop();
+                exp.workload.stop();
                 for _ in self.leases.cancel_all() {}
                 // Wakes watchers, who end their streams on a failed experiment.
                 self.dirty = true;
@@ -370,7 +382,7 @@ impl Runtime {
         if let Some(exp) = self.experiment.as_mut() {
             let id = exp.id.clone();
             self.events.extend(
-                exp.engine
+                exp.workload
                     .drain_events()
                     .into_iter()
                     .map(|e| (id.clone(), e)),
@@ -390,6 +402,16 @@ impl Runtime {
                 .map(|(_, event)| event),
         );
         events
+    }
+}
+
+/// The next work the experiment hands out, as it goes on the wire.
+fn next_payload(workload: &mut Workload) -> Option<(EvalId, v1::work_item::Payload)> {
+    match workload {
+        Workload::PathNet(engine) => {
+            let request = engine.next_evaluation()?;
+            Some((request.id, wire::pathway_payload(&request.job)))
+        }
     }
 }
 

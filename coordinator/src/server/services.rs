@@ -3,7 +3,7 @@
 
 use super::runtime::Runtime;
 use crate::engine::{Progress, TestSplit};
-use crate::spec::ExperimentSpec;
+use crate::spec::{ExperimentSpec, Spec};
 use pathnet_proto::v1::{
     self, agent_service_server::AgentService, experiment_service_server::ExperimentService,
     parameter_service_server::ParameterService,
@@ -203,6 +203,16 @@ impl ParameterService for CoordinatorService {
             .with(|rt| rt.finish_push(&work))
             .map(Response::new)
     }
+
+    async fn exchange_gradients(
+        &self,
+        request: Request<v1::GradientPush>,
+    ) -> Result<Response<v1::GradientPushResponse>, Status> {
+        let request = request.into_inner();
+        self.shared
+            .with(|rt| rt.exchange(request))
+            .map(Response::new)
+    }
 }
 
 #[tonic::async_trait]
@@ -211,7 +221,7 @@ impl ExperimentService for CoordinatorService {
         &self,
         request: Request<v1::StartExperimentRequest>,
     ) -> Result<Response<v1::StartExperimentResponse>, Status> {
-        let spec = ExperimentSpec::from_toml(&request.into_inner().spec_toml)
+        let spec = Spec::from_toml(&request.into_inner().spec_toml)
             .map_err(|err| Status::invalid_argument(err.to_string()))?;
         let experiment_id = start(&self.shared, spec).await?;
         Ok(Response::new(v1::StartExperimentResponse { experiment_id }))
@@ -249,7 +259,13 @@ impl ExperimentService for CoordinatorService {
 }
 
 /// Loads the spec's test data (off the async threads: it reads files) and starts it.
-pub async fn start(shared: &Shared, spec: ExperimentSpec) -> Result<String, Status> {
+pub async fn start(shared: &Shared, spec: Spec) -> Result<String, Status> {
+    match spec {
+        Spec::PathNet(spec) => start_pathnet(shared, spec).await,
+    }
+}
+
+async fn start_pathnet(shared: &Shared, spec: ExperimentSpec) -> Result<String, Status> {
     if !spec.data.dir.is_dir() {
         return Err(Status::invalid_argument(format!(
             "invalid spec: `data.dir` = {}: not a directory on the coordinator",

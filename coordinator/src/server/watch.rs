@@ -21,7 +21,7 @@ impl Runtime {
             .experiment()
             .filter(|e| e.id == id)
             .ok_or_else(|| Status::not_found(format!("experiment `{id}` does not exist")))?;
-        Ok(exp.engine.is_running() && exp.error.is_none())
+        Ok(exp.workload.is_running() && exp.error.is_none())
     }
 }
 

@@ -1,27 +1,8 @@
-//! Experiment specs: the TOML a user writes, parsed and validated before anything runs.
-//!
-//! Unknown keys are rejected (a typo must not silently fall back to a default), and every
-//! range check names the field and the offending value.
+//! The spec of a supervised PathNet experiment (`kind = "pathnet"`, the default).
 
+use super::{SpecError, invalid, positive, read_spec};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, thiserror::Error)]
-pub enum SpecError {
-    #[error("cannot read spec {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("invalid spec {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("invalid spec: `{field}` = {value}: {reason}")]
-    Invalid {
-        field: String,
-        value: String,
-        reason: String,
-    },
-}
 
 /// A supervised PathNet experiment: evolve pathways on task A, then transfer to task B.
 #[derive(Debug, Clone, Deserialize)]
@@ -158,22 +139,17 @@ pub struct TaskSpec {
 
 impl ExperimentSpec {
     pub fn from_file(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_toml(&text).map_err(|err| match err {
-            SpecError::Parse { message, .. } => SpecError::Parse {
-                path: path.to_path_buf(),
-                message,
-            },
-            other => other,
-        })
+        let (text, path) = read_spec(path)?;
+        Self::parse(&text, &path)
     }
 
     pub fn from_toml(text: &str) -> Result<Self, SpecError> {
+        Self::parse(text, Path::new("<inline>"))
+    }
+
+    pub(super) fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
         let spec: ExperimentSpec = toml::from_str(text).map_err(|err| SpecError::Parse {
-            path: PathBuf::from("<inline>"),
+            path: path.to_path_buf(),
             message: err.to_string(),
         })?;
         spec.validate()?;
@@ -263,22 +239,6 @@ impl ExperimentSpec {
             }
         }
         Ok(())
-    }
-}
-
-fn positive(field: &str, value: usize) -> Result<(), SpecError> {
-    if value == 0 {
-        Err(invalid(field, value, "must be at least 1"))
-    } else {
-        Ok(())
-    }
-}
-
-fn invalid(field: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> SpecError {
-    SpecError::Invalid {
-        field: field.to_string(),
-        value: value.to_string(),
-        reason: reason.into(),
     }
 }
 

@@ -1,0 +1,188 @@
+//! Experiment specs: the TOML a user writes, parsed and validated before anything runs.
+//!
+//! One file describes one experiment. Its top-level `kind` picks the algorithm and with it
+//! the schema of the rest of the file; a file without `kind` is a supervised PathNet
+//! experiment, so specs written before other kinds existed keep working.
+//!
+//! Unknown keys are rejected (a typo must not silently fall back to a default), and every
+//! range check names the field and the offending value.
+
+mod pathnet;
+
+pub use pathnet::*;
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read spec {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid spec {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid spec: `{field}` = {value}: {reason}")]
+    Invalid {
+        field: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// The algorithms an experiment can run, by the `kind` that selects them.
+pub const KINDS: [&str; 1] = ["pathnet"];
+
+/// An experiment of any kind.
+#[derive(Debug, Clone)]
+pub enum Spec {
+    /// PathNet pathways evolved by binary tournaments on supervised tasks, with transfer.
+    PathNet(ExperimentSpec),
+}
+
+impl Spec {
+    pub fn from_file(path: &Path) -> Result<Self, SpecError> {
+        let (text, path) = read_spec(path)?;
+        Self::parse(&text, &path)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, SpecError> {
+        Self::parse(text, Path::new("<inline>"))
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
+        let parse_error = |message: String| SpecError::Parse {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+        let kind = match table.remove("kind") {
+            None => "pathnet".to_owned(),
+            Some(toml::Value::String(kind)) => kind,
+            Some(other) => return Err(invalid("kind", other, "must be a string")),
+        };
+        // The kind is taken out so each kind's schema can reject unknown keys as usual.
+        match kind.as_str() {
+            "pathnet" => {
+                let spec: ExperimentSpec =
+                    table.try_into().map_err(|e| parse_error(e.to_string()))?;
+                spec.validate()?;
+                Ok(Spec::PathNet(spec))
+            }
+            other => Err(invalid(
+                "kind",
+                format!("\"{other}\""),
+                format!("must be one of {KINDS:?}"),
+            )),
+        }
+    }
+
+    /// The `kind` that selects this spec's algorithm.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Spec::PathNet(_) => "pathnet",
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Spec::PathNet(spec) => &spec.name,
+        }
+    }
+
+    pub fn seed(&self) -> u64 {
+        match self {
+            Spec::PathNet(spec) => spec.seed,
+        }
+    }
+
+    pub fn set_seed(&mut self, seed: u64) {
+        match self {
+            Spec::PathNet(spec) => spec.seed = seed,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), SpecError> {
+        match self {
+            Spec::PathNet(spec) => spec.validate(),
+        }
+    }
+}
+
+impl From<ExperimentSpec> for Spec {
+    fn from(spec: ExperimentSpec) -> Self {
+        Spec::PathNet(spec)
+    }
+}
+
+pub(crate) fn read_spec(path: &Path) -> Result<(String, PathBuf), SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((text, path.to_path_buf()))
+}
+
+pub(crate) fn positive(field: &str, value: usize) -> Result<(), SpecError> {
+    if value == 0 {
+        Err(invalid(field, value, "must be at least 1"))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn invalid(
+    field: &str,
+    value: impl std::fmt::Display,
+    reason: impl Into<String>,
+) -> SpecError {
+    SpecError::Invalid {
+        field: field.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATHNET: &str = r#"
+        name = "t"
+        [data]
+        dir = "/nonexistent"
+        [[tasks]]
+        name = "a"
+        classes = [3, 7]
+    "#;
+
+    #[test]
+    fn a_spec_without_kind_is_pathnet() {
+        let spec = Spec::from_toml(PATHNET).unwrap();
+        assert_eq!(spec.kind(), "pathnet");
+        assert_eq!(spec.name(), "t");
+        let explicit = Spec::from_toml(&format!("kind = \"pathnet\"\n{PATHNET}")).unwrap();
+        assert_eq!(explicit.kind(), "pathnet");
+    }
+
+    #[test]
+    fn unknown_kind_is_named() {
+        let err = Spec::from_toml(&format!("kind = \"pathnett\"\n{PATHNET}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`kind`") && err.contains("pathnett"), "{err}");
+        let err = Spec::from_toml(&format!("kind = 3\n{PATHNET}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`kind`") && err.contains('3'), "{err}");
+    }
+
+    #[test]
+    fn the_kinds_schema_still_rejects_unknown_keys() {
+        let err = Spec::from_toml(&format!("kind = \"pathnet\"\npopulaton = 3\n{PATHNET}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("populaton"), "{err}");
+    }
+}

@@ -1,0 +1,1 @@
+//! Neuroevolution with safe mutations.

@@ -1,0 +1,1 @@
+//! Reinforcement learning on our layers and environments.
