@@ -54,4 +54,9 @@ pub enum EnvError {
 
     #[error("invalid space: {0}")]
     InvalidSpace(String),
+
+    /// A Gymnasium environment run in Python (the `python` feature) failed, or cannot be
+    /// built; `reason` carries the Python traceback where there is one.
+    #[error("{env}: {reason}")]
+    Python { env: String, reason: String },
 }

@@ -10,6 +10,8 @@
 //! Gymnasium's observations, rewards and flags for the same state and actions; the tests
 //! check this against the Python package itself. [`minatar`] holds the MinAtar pixel games
 //! (Breakout, Freeway), registered as `MinAtar/*-v1` without a time limit, as MinAtar does.
+//! With the `python` feature, `make("gymnasium:<id>")` runs any Python Gymnasium environment
+//! (Atari through `ale-py` too) in a Python child process, as a `PythonEnv`.
 
 mod classic;
 pub mod data;
@@ -18,6 +20,8 @@ mod error;
 #[cfg(feature = "gymnasium-rs")]
 pub mod gymnasium_rs;
 pub mod minatar;
+#[cfg(feature = "python")]
+mod python;
 mod registry;
 mod seeding;
 mod space;
@@ -29,7 +33,12 @@ pub use classic::{Acrobot, CartPole, MountainCar, Pendulum};
 pub use env::{BoxedEnv, Env, Info, Options, Step};
 pub use error::EnvError;
 pub use minatar::{Breakout, Freeway};
-pub use registry::{EnvSpec, REGISTRY, make, make_unwrapped, make_vec, spec};
+#[cfg(feature = "python")]
+pub use python::{PYTHON_ENV_VAR, PythonEnv, default_python};
+pub use registry::{
+    EnvSpec, GYMNASIUM_PREFIX, Kwargs, REGISTRY, make, make_unwrapped, make_vec, make_with_kwargs,
+    spec,
+};
 pub use space::{Action, BoxSpace, Discrete, Space};
 pub use time_limit::TimeLimit;
 pub use vector::{AutoresetMode, SyncVectorEnv, VecStep};

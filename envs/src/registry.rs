@@ -7,6 +7,13 @@ use crate::minatar::{Breakout, Freeway};
 use crate::time_limit::TimeLimit;
 use crate::vector::{AutoresetMode, SyncVectorEnv};
 
+/// Ids with this prefix name Python Gymnasium environments: `make("gymnasium:ALE/Pong-v5")`
+/// runs `gymnasium.make("ALE/Pong-v5")` in Python (the `python` feature).
+pub const GYMNASIUM_PREFIX: &str = "gymnasium:";
+
+/// Keyword arguments for `gymnasium.make` (e.g. `{"frameskip": 1, "obs_type": "grayscale"}`).
+pub type Kwargs = serde_json::Map<String, serde_json::Value>;
+
 /// A registered environment: its id and the `max_episode_steps` registered for it.
 #[derive(Debug, Clone, Copy)]
 pub struct EnvSpec {
@@ -73,11 +80,51 @@ pub fn make_unwrapped(id: &str) -> Result<BoxedEnv, EnvError> {
 /// bare where none is registered. (Gymnasium's `OrderEnforcing` is built into the
 /// environments: stepping before a reset is an error; its `PassiveEnvChecker` has no
 /// counterpart, the types already check.)
+///
+/// Ids starting with [`GYMNASIUM_PREFIX`] are made in Python, see [`make_with_kwargs`].
 pub fn make(id: &str) -> Result<BoxedEnv, EnvError> {
+    if id.starts_with(GYMNASIUM_PREFIX) {
+        return make_with_kwargs(id, &Kwargs::new());
+    }
     let env = make_unwrapped(id)?;
     Ok(match spec(id)?.max_episode_steps {
         Some(limit) => Box::new(TimeLimit::new(env, limit)?),
         None => env,
+    })
+}
+
+/// `gymnasium.make(id, **kwargs)` for a `gymnasium:<id>` in Python, in the interpreter named
+/// by `PATHNET_PYTHON` (else `python3`); Gymnasium applies its own time limit there. Needs the
+/// `python` feature. Other ids take no keyword arguments and go to [`make`].
+pub fn make_with_kwargs(id: &str, kwargs: &Kwargs) -> Result<BoxedEnv, EnvError> {
+    match id.strip_prefix(GYMNASIUM_PREFIX) {
+        Some(gym_id) => make_in_python(gym_id, kwargs),
+        None => match kwargs.iter().next() {
+            None => make(id),
+            Some((key, value)) => Err(EnvError::InvalidOption {
+                key: key.clone(),
+                value: value.to_string(),
+                reason: format!(
+                    "{id} takes no make() keyword arguments; only {GYMNASIUM_PREFIX}<id> \
+                     environments do"
+                ),
+            }),
+        },
+    }
+}
+
+#[cfg(feature = "python")]
+fn make_in_python(gym_id: &str, kwargs: &Kwargs) -> Result<BoxedEnv, EnvError> {
+    Ok(Box::new(crate::python::PythonEnv::new(gym_id, kwargs)?))
+}
+
+#[cfg(not(feature = "python"))]
+fn make_in_python(gym_id: &str, _kwargs: &Kwargs) -> Result<BoxedEnv, EnvError> {
+    Err(EnvError::Python {
+        env: format!("{GYMNASIUM_PREFIX}{gym_id}"),
+        reason: "Gymnasium environments run in Python need pathnet-envs built with \
+                 `--features python`"
+            .to_string(),
     })
 }
 
