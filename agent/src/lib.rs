@@ -3,7 +3,8 @@
 //! - [`job`]: what a unit of work and its outcome are, independent of any transport;
 //! - [`data`]: task datasets, loaded once per process;
 //! - [`executor`]: trains a pathway on a local replica and computes parameter deltas;
-//! - [`wire`]: conversions to and from the `pathnet.v1` messages;
+//! - [`wire`]: conversions to and from the `pathnet.v1` messages ([`genome_wire`] for
+//!   neuroevolution's seed-list genomes);
 //! - [`client`]: the networked agent (gRPC).
 //!
 //! The same executor serves the in-process run (the coordinator feeds it parameters
@@ -12,6 +13,7 @@
 pub mod client;
 pub mod data;
 pub mod executor;
+pub mod genome_wire;
 pub mod job;
 pub mod wire;
 

@@ -2,7 +2,9 @@
 //! whether the run is in-process or spread over agents.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use pathnet_coordinator::a3c::A3cSummary;
 use pathnet_coordinator::engine::{Comparison, Progress, RunSummary};
+use pathnet_coordinator::ga::GaSummary;
 use pathnet_coordinator::spec::ControlPathway;
 use pathnet_coordinator::workload::Summary;
 
@@ -20,6 +22,31 @@ impl ProgressDisplay {
             bar: None,
             quiet: true,
         }
+    }
+
+    /// Reinforcement learning: one bar over the environment-step budget.
+    fn show_steps(&mut self, name: &str, steps: u64, max_steps: u64, mean_return: Option<f64>) {
+        let message = mean_return.map_or_else(
+            || "no episode finished yet".to_owned(),
+            |r| format!("mean return {r:.1}"),
+        );
+        if self.quiet {
+            println!("{name}: {steps} env steps, {message}");
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::new(max_steps).with_style(
+                ProgressStyle::with_template(
+                    "{prefix:>12} [{bar:30}] {pos}/{len} env steps  {msg}",
+                )
+                .expect("the template is a valid constant")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(name.to_owned());
+            bar
+        });
+        bar.set_position(steps);
+        bar.set_message(message);
     }
 
     pub fn show(&mut self, event: &Progress) {
@@ -50,7 +77,19 @@ impl ProgressDisplay {
                     bar.set_message(format!("best train accuracy {best_accuracy:.4}"));
                 }
             }
-            Progress::Evaluation(_) | Progress::Finished => {}
+            Progress::Steps {
+                name,
+                env_steps,
+                max_env_steps,
+                mean_return,
+                ..
+            } => self.show_steps(name, *env_steps, *max_env_steps, *mean_return),
+            Progress::Finished => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+            }
+            Progress::Evaluation(_) => {}
             Progress::TaskFinished(task) => {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
@@ -78,7 +117,68 @@ impl ProgressDisplay {
 pub fn print_summary(summary: &Summary) {
     match summary {
         Summary::PathNet(run) => print_pathnet_summary(run),
+        Summary::A3c(run) => print_a3c_summary(run),
+        Summary::Neuroevolution(run) => print_ga_summary(run),
     }
+}
+
+fn print_ga_summary(run: &GaSummary) {
+    let r = &run.run;
+    let outcome = match r.evaluations_to_solve {
+        Some(n) => format!("solved after {n} evaluations"),
+        None => "not solved".to_owned(),
+    };
+    println!(
+        "experiment {} (seed {}, {:?} GA, operator {:?}) finished in {:.1} s: {outcome}",
+        run.experiment, run.seed, r.algorithm, r.operator, run.seconds
+    );
+    println!(
+        "  best fitness {}; {} evaluations ({:.0}/s), {} generations, {} re-queued",
+        r.best_fitness
+            .map_or_else(|| "none".to_owned(), |f| format!("{f:.4}")),
+        r.evaluations,
+        run.evaluations_per_second,
+        r.generations,
+        r.requeued
+    );
+    println!(
+        "  genomes on the wire: {:.1} bytes on average (at most {}) instead of {} bytes of weights",
+        run.genome_bytes_mean, run.genome_bytes_max, run.weight_bytes
+    );
+}
+
+fn print_a3c_summary(run: &A3cSummary) {
+    let mean = run.mean_return.map_or_else(
+        || "none (no episode finished)".to_owned(),
+        |r| format!("{r:.1}"),
+    );
+    let target = run
+        .target_return
+        .map_or_else(String::new, |t| format!(" (target {t})"));
+    println!(
+        "experiment {} (seed {}, {}) finished in {:.1} s: {}",
+        run.experiment,
+        run.seed,
+        run.env,
+        run.seconds,
+        match (run.reached_target, run.target_return) {
+            (true, _) => "target return reached",
+            (false, Some(_)) => "stopped before the target return",
+            (false, None) => "env-step budget used",
+        }
+    );
+    println!(
+        "  mean return over the last {} episodes {mean}{target}; {} env steps ({:.0}/s), {} episodes, {} workers",
+        run.return_window, run.env_steps, run.env_steps_per_second, run.episodes, run.workers
+    );
+    println!(
+        "  {} updates applied, {} dropped as stale (staleness max {}, mean {:.2}), {} after the stop",
+        run.updates_applied,
+        run.dropped_stale,
+        run.max_staleness,
+        run.mean_staleness,
+        run.dropped_after_stop
+    );
 }
 
 fn print_pathnet_summary(summary: &RunSummary) {

@@ -6,14 +6,26 @@
 //! adds to its parameters. With one executor there is exactly one evaluation in flight, so
 //! the run is a pure function of the spec: same seed, same result.
 
+use crate::a3c::A3cSummary;
 use crate::engine::{Engine, EngineError, TestSplit};
-use crate::spec::{ExperimentSpec, Spec, SpecError};
+use crate::ga::{GaRun, GaSummary};
+use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, Spec, SpecError};
 use crate::workload::Summary;
+use pathnet_agent::genome_wire;
 use pathnet_agent::{ExecError, Executor, TaskDataCache};
 use pathnet_envs::data::DataError;
 use pathnet_nn::pathnet::PathNetError;
+use pathnet_rl::RlError;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 pub use crate::engine::{Progress, RunSummary, TaskSummary};
+
+/// Genomes the in-process rebuild cache keeps (parents of upcoming children).
+pub const GENOME_CACHE: usize = 512;
+
+/// How often the in-process A3C run reports its progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -29,13 +41,100 @@ pub enum RunError {
     Exec(#[from] ExecError),
     #[error("the experiment is still running but has nothing to evaluate")]
     Stalled,
+    #[error("A3C: {0}")]
+    Rl(#[from] RlError),
+    #[error("an A3C worker thread panicked")]
+    WorkerPanicked,
+    #[error("neuroevolution: {0}")]
+    Evo(#[from] pathnet_evo::EvoError),
+    #[error("a result was refused: {0}")]
+    Refused(String),
 }
 
 /// Runs the experiment `spec` describes in this process, reporting progress to `observe`.
 pub fn run(spec: &Spec, observe: &mut dyn FnMut(&Progress)) -> Result<Summary, RunError> {
     match spec {
         Spec::PathNet(spec) => run_pathnet(spec, observe).map(Summary::PathNet),
+        Spec::A3c(spec) => run_a3c(spec, observe).map(Summary::A3c),
+        Spec::Neuroevolution(spec) => {
+            run_neuroevolution(spec, observe).map(Summary::Neuroevolution)
+        }
     }
+}
+
+/// Runs a neuroevolution experiment with one in-process executor, one evaluation at a
+/// time: a pure function of the spec. Genomes still go through their wire encoding, so the
+/// summary's bytes per genome are what a distributed run sends.
+pub fn run_neuroevolution(
+    spec: &GaSpec,
+    observe: &mut dyn FnMut(&Progress),
+) -> Result<GaSummary, RunError> {
+    spec.validate()?;
+    // Bit-identical rebuilds on every executor need single-threaded kernels.
+    pathnet_nn::set_threads(1);
+    let mut run = GaRun::new(spec.name.clone(), spec.clone())?;
+    let cache = pathnet_evo::RebuildCache::new(GENOME_CACHE);
+    loop {
+        run.drain_events().iter().for_each(&mut *observe);
+        let Some((id, job)) = run.next_evaluation(|job| genome_wire::genome_bytes(&job.genome()))
+        else {
+            break;
+        };
+        let outcome = pathnet_evo::evaluate(&job, &cache)?;
+        run.complete(id, &outcome)
+            .map_err(|refusal| RunError::Refused(refusal.to_string()))?;
+    }
+    run.drain_events().iter().for_each(&mut *observe);
+    if run.state() == crate::engine::EngineState::Running {
+        return Err(RunError::Stalled);
+    }
+    Ok(run.summary())
+}
+
+/// Runs A3C with `spec.a3c.workers` worker threads over one in-process parameter server.
+/// With one worker the run is a pure function of the spec.
+pub fn run_a3c(spec: &A3cSpec, observe: &mut dyn FnMut(&Progress)) -> Result<A3cSummary, RunError> {
+    spec.validate()?;
+    let config = &spec.a3c;
+    // The workers are the parallelism: a layer call splitting one observation's products
+    // over the cores would only add overhead and oversubscribe them.
+    pathnet_nn::set_threads(1);
+    let server = pathnet_rl::local_server(config, spec.seed)?;
+    let started = Instant::now();
+    let show = |observe: &mut dyn FnMut(&Progress), stats: &pathnet_rl::ServerStats| {
+        observe(&Progress::Steps {
+            task: 0,
+            name: config.env.clone(),
+            env_steps: stats.env_steps,
+            max_env_steps: config.stop.max_env_steps,
+            mean_return: stats.mean_return,
+        })
+    };
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let reports = std::thread::scope(|scope| {
+        let workers = scope.spawn(|| {
+            let result =
+                pathnet_rl::run_workers(config, &server, spec.seed, 0..config.workers as u64);
+            drop(done_tx);
+            result
+        });
+        // Progress until the workers hang up; the timeout only paces the display.
+        while let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(PROGRESS_EVERY) {
+            show(observe, &server.stats());
+        }
+        workers.join()
+    })
+    .map_err(|_| RunError::WorkerPanicked)??;
+    let stats = server.stats();
+    show(observe, &stats);
+    observe(&Progress::Finished);
+    Ok(A3cSummary::new(
+        &spec.name,
+        spec,
+        &stats,
+        reports.len() as u64,
+        started.elapsed().as_secs_f64(),
+    ))
 }
 
 /// Runs every task of a PathNet `spec` in order, reporting progress to `observe`.

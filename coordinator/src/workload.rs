@@ -3,12 +3,16 @@
 //! monitoring and the CLI treat them alike. Networking stays out: the wire conversions of
 //! each kind's work live in the server.
 
+use crate::a3c::{A3cRun, A3cSummary};
 use crate::engine::{Counters, Engine, EngineState, EvalId, Progress, RunSummary};
+use crate::ga::{GaRun, GaSummary};
 use serde::Serialize;
 
 /// The experiment's algorithm and its state.
 pub enum Workload {
     PathNet(Box<Engine>),
+    A3c(Box<A3cRun>),
+    Neuroevolution(Box<GaRun>),
 }
 
 /// The final (or current) summary of an experiment, shaped by its kind.
@@ -16,6 +20,8 @@ pub enum Workload {
 #[serde(untagged)]
 pub enum Summary {
     PathNet(RunSummary),
+    A3c(A3cSummary),
+    Neuroevolution(GaSummary),
 }
 
 /// Where an experiment stands, in the terms every kind shares.
@@ -34,6 +40,8 @@ impl Workload {
     pub fn kind(&self) -> &'static str {
         match self {
             Workload::PathNet(_) => "pathnet",
+            Workload::A3c(_) => "a3c",
+            Workload::Neuroevolution(_) => "neuroevolution",
         }
     }
 
@@ -44,6 +52,8 @@ impl Workload {
     pub fn state(&self) -> EngineState {
         match self {
             Workload::PathNet(engine) => engine.state().clone(),
+            Workload::A3c(run) => run.state(),
+            Workload::Neuroevolution(run) => run.state(),
         }
     }
 
@@ -53,6 +63,8 @@ impl Workload {
             Workload::PathNet(engine) => {
                 engine.stop();
             }
+            Workload::A3c(run) => run.stop(),
+            Workload::Neuroevolution(run) => run.stop(),
         }
     }
 
@@ -62,24 +74,32 @@ impl Workload {
             Workload::PathNet(engine) => {
                 engine.requeue(id);
             }
+            Workload::A3c(run) => run.requeue(id),
+            Workload::Neuroevolution(run) => run.requeue(id),
         }
     }
 
     pub fn counters(&self) -> Counters {
         match self {
             Workload::PathNet(engine) => engine.counters().clone(),
+            Workload::A3c(run) => run.counters().clone(),
+            Workload::Neuroevolution(run) => run.counters().clone(),
         }
     }
 
     pub fn drain_events(&mut self) -> Vec<Progress> {
         match self {
             Workload::PathNet(engine) => engine.drain_events(),
+            Workload::A3c(run) => run.drain_events(),
+            Workload::Neuroevolution(run) => run.drain_events(),
         }
     }
 
     pub fn summary(&self) -> Summary {
         match self {
             Workload::PathNet(engine) => Summary::PathNet(engine.summary()),
+            Workload::A3c(run) => Summary::A3c(run.summary()),
+            Workload::Neuroevolution(run) => Summary::Neuroevolution(run.summary()),
         }
     }
 
@@ -95,6 +115,26 @@ impl Workload {
                     tasks_completed: engine.summary().tasks.len(),
                 }
             }
+            Workload::A3c(run) => {
+                let stats = run.stats();
+                WorkloadStatus {
+                    state: run.state(),
+                    task: 0,
+                    generation: stats.updates_applied,
+                    best_fitness: run.best_mean_return(),
+                    tasks_completed: usize::from(!run.state().eq(&EngineState::Running)),
+                }
+            }
+            Workload::Neuroevolution(run) => {
+                let status = run.status();
+                WorkloadStatus {
+                    state: run.state(),
+                    task: 0,
+                    generation: status.generation,
+                    best_fitness: status.best_fitness,
+                    tasks_completed: usize::from(!run.state().eq(&EngineState::Running)),
+                }
+            }
         }
     }
 
@@ -104,6 +144,10 @@ impl Workload {
             Workload::PathNet(engine) => {
                 engine.spec().tasks.iter().map(|t| t.name.clone()).collect()
             }
+            Workload::A3c(run) => vec![run.spec().a3c.env.clone()],
+            Workload::Neuroevolution(run) => {
+                vec![format!("{:?}", run.spec().ga.task).to_lowercase()]
+            }
         }
     }
 
@@ -111,12 +155,14 @@ impl Workload {
     pub fn pathnet(&self) -> Option<&Engine> {
         match self {
             Workload::PathNet(engine) => Some(engine),
+            _ => None,
         }
     }
 
     pub fn pathnet_mut(&mut self) -> Option<&mut Engine> {
         match self {
             Workload::PathNet(engine) => Some(engine),
+            _ => None,
         }
     }
 }

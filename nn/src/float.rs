@@ -44,14 +44,17 @@ pub trait Float:
 impl Float for f32 {
     type Atomic = AtomicU32;
 
+    #[inline]
     fn to_atomic(self) -> AtomicU32 {
         AtomicU32::new(self.to_bits())
     }
 
+    #[inline]
     fn load(atomic: &AtomicU32) -> f32 {
         f32::from_bits(atomic.load(Ordering::Relaxed))
     }
 
+    #[inline]
     fn store(atomic: &AtomicU32, value: f32) {
         atomic.store(value.to_bits(), Ordering::Relaxed);
     }
@@ -60,14 +63,17 @@ impl Float for f32 {
 impl Float for f64 {
     type Atomic = AtomicU64;
 
+    #[inline]
     fn to_atomic(self) -> AtomicU64 {
         AtomicU64::new(self.to_bits())
     }
 
+    #[inline]
     fn load(atomic: &AtomicU64) -> f64 {
         f64::from_bits(atomic.load(Ordering::Relaxed))
     }
 
+    #[inline]
     fn store(atomic: &AtomicU64, value: f64) {
         atomic.store(value.to_bits(), Ordering::Relaxed);
     }

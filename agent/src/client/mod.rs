@@ -2,7 +2,9 @@
 //! work on a stream, runs up to `workers` items at once, keeps its leases alive with
 //! heartbeats, and on shutdown hands back whatever it has not finished.
 
+mod a3c;
 mod connect;
+mod genome;
 mod session;
 mod worker;
 

@@ -67,6 +67,10 @@ pub struct SessionContext {
     pub max_message_bytes: usize,
     pub data: TaskDataCache,
     pub held: Held,
+    /// The newest A3C parameters this agent has received, shared by its workers.
+    pub a3c: super::a3c::A3cCopies,
+    /// Recently built genomes, shared by the session's workers.
+    pub genomes: pathnet_evo::RebuildCache,
 }
 
 impl SessionContext {
@@ -137,6 +141,8 @@ pub async fn run(
             .max_encoding_message_size(max),
         max_message_bytes: max,
         data: data.clone(),
+        a3c: Default::default(),
+        genomes: pathnet_evo::RebuildCache::new(super::genome::CACHE_GENOMES),
         held: Held {
             works: Mutex::default(),
             stats: Arc::clone(stats),

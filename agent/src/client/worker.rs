@@ -6,7 +6,7 @@ use crate::executor::Executor;
 use crate::job::{ModuleParams, PathwayJob};
 use crate::wire;
 use pathnet_nn::pathnet::ModuleId;
-use pathnet_proto::v1::{self, TensorChunk};
+use pathnet_proto::v1::{self, TensorChunk, work_item::Payload};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,9 +25,17 @@ pub async fn run(
             return;
         };
         let work = item.work_id.clone();
-        let outcome = match wire::job_from_work_item(&item) {
-            Ok(job) => execute(&ctx, &mut executor, &work, job).await,
-            Err(err) => Err(Failure::Unsupported(err.to_string())),
+        let outcome = match &item.payload {
+            Some(Payload::A3cWorker(worker)) => {
+                super::a3c::run(&ctx, &work, &item.experiment_id, worker).await
+            }
+            Some(Payload::GenomeEvaluation(evaluation)) => {
+                super::genome::run(&ctx, &work, evaluation).await
+            }
+            _ => match wire::job_from_work_item(&item) {
+                Ok(job) => execute(&ctx, &mut executor, &work, job).await,
+                Err(err) => Err(Failure::Unsupported(err.to_string())),
+            },
         };
         match outcome {
             Ok(()) => {}
@@ -45,7 +53,7 @@ pub async fn run(
     }
 }
 
-enum Failure {
+pub(super) enum Failure {
     Lost,
     Unsupported(String),
     Failed(String),

@@ -27,6 +27,15 @@ pub enum Progress {
         best_accuracy: f64,
     },
     TaskFinished(TaskSummary),
+    /// Reinforcement learning's progress through its environment-step budget.
+    Steps {
+        task: usize,
+        name: String,
+        env_steps: u64,
+        max_env_steps: u64,
+        /// Mean return over the experiment's window of recent episodes.
+        mean_return: Option<f64>,
+    },
     /// Every task is done.
     Finished,
 }

@@ -47,6 +47,24 @@ pub struct ExperimentMetrics {
     pub evaluations_per_second: f64,
     /// Tasks that have had at least one accepted result, in order.
     pub tasks: Vec<TaskMetrics>,
+    /// The parameter server's measures, for A3C experiments.
+    pub a3c: Option<A3cMetrics>,
+}
+
+/// An A3C experiment's parameter server, read when scraped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct A3cMetrics {
+    pub env_steps: u64,
+    pub episodes: u64,
+    pub updates_applied: u64,
+    pub dropped_stale: u64,
+    pub dropped_after_stop: u64,
+    /// Updates applied between a gradient's base version and its arrival, over all pushes.
+    pub staleness_max: u64,
+    pub staleness_mean: f64,
+    /// Mean return over the experiment's window of recent episodes.
+    pub mean_return: Option<f64>,
+    pub learning_rate: f64,
 }
 
 /// The fitness of one task's population after its latest accepted result.

@@ -3,7 +3,9 @@
 //! The text format, not OpenMetrics: `promtool check metrics` and every Prometheus server
 //! read it, and its counter families carry their `_total` names, which OpenMetrics splits.
 
-use super::{EXPERIMENT_STATES, ExperimentMetrics, RATE_WINDOW_SECONDS, Snapshot, TaskMetrics};
+use super::{
+    A3cMetrics, EXPERIMENT_STATES, ExperimentMetrics, RATE_WINDOW_SECONDS, Snapshot, TaskMetrics,
+};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, prometheus_text};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -253,6 +255,84 @@ fn encode_experiment(e: &mut DescriptorEncoder, x: &ExperimentMetrics) -> fmt::R
             .map(|t| (task_labels(t), gauge_u(t.generation)))
             .collect(),
     )?;
+    if let Some(a3c) = &x.a3c {
+        encode_a3c(e, &exp(), a3c)?;
+    }
+    Ok(())
+}
+
+fn encode_a3c(e: &mut DescriptorEncoder, exp: &Labels, a: &A3cMetrics) -> fmt::Result {
+    let counters = [
+        (
+            "pathnet_a3c_env_steps",
+            "Environment steps taken by the A3C workers.",
+            a.env_steps,
+        ),
+        (
+            "pathnet_a3c_episodes",
+            "Episodes the A3C workers finished.",
+            a.episodes,
+        ),
+        (
+            "pathnet_a3c_gradient_updates",
+            "Pushed gradients applied to the parameters.",
+            a.updates_applied,
+        ),
+    ];
+    for (name, help, value) in counters {
+        family(e, name, help, None, vec![(exp.clone(), counter(value))])?;
+    }
+    let dropped = [
+        ("stale", a.dropped_stale),
+        ("after_stop", a.dropped_after_stop),
+    ]
+    .into_iter()
+    .map(|(reason, value)| {
+        let mut labels = exp.clone();
+        labels.push(("reason", reason.to_owned()));
+        (labels, counter(value))
+    })
+    .collect();
+    family(
+        e,
+        "pathnet_a3c_gradients_dropped",
+        "Pushed gradients not applied: too stale, or after the stop rule held.",
+        None,
+        dropped,
+    )?;
+    let mut gauges = vec![
+        (
+            "pathnet_a3c_staleness_max",
+            "Most updates applied between a gradient's base version and its arrival.",
+            a.staleness_max as f64,
+        ),
+        (
+            "pathnet_a3c_staleness_mean",
+            "Mean updates applied between a gradient's base version and its arrival.",
+            a.staleness_mean,
+        ),
+        (
+            "pathnet_a3c_learning_rate",
+            "The learning rate the next update uses (annealed with env steps).",
+            a.learning_rate,
+        ),
+    ];
+    if let Some(mean) = a.mean_return.filter(|m| m.is_finite()) {
+        gauges.push((
+            "pathnet_a3c_mean_return",
+            "Mean undiscounted return over the experiment's window of recent episodes.",
+            mean,
+        ));
+    }
+    for (name, help, value) in gauges {
+        family(
+            e,
+            name,
+            help,
+            None,
+            vec![(exp.clone(), ConstGauge::new(value))],
+        )?;
+    }
     Ok(())
 }
 
@@ -284,6 +364,17 @@ mod tests {
                     mean_fitness: f64::NAN,
                     generation: 6,
                 }],
+                a3c: Some(A3cMetrics {
+                    env_steps: 5000,
+                    episodes: 40,
+                    updates_applied: 250,
+                    dropped_stale: 3,
+                    dropped_after_stop: 1,
+                    staleness_max: 7,
+                    staleness_mean: 0.5,
+                    mean_return: None,
+                    learning_rate: 0.001,
+                }),
             }),
             ..Snapshot::default()
         }
@@ -304,6 +395,11 @@ mod tests {
             "pathnet_experiment_state{experiment=\"cluster-1\",state=\"failed\"} 0",
             "pathnet_best_fitness{experiment=\"cluster-1\",task=\"0\",task_name=\"first \\\"A\\\"\"} -0.125",
             "pathnet_task_generation{experiment=\"cluster-1\",task=\"0\",task_name=\"first \\\"A\\\"\"} 6",
+            "pathnet_a3c_env_steps_total{experiment=\"cluster-1\"} 5000",
+            "pathnet_a3c_gradient_updates_total{experiment=\"cluster-1\"} 250",
+            "pathnet_a3c_gradients_dropped_total{experiment=\"cluster-1\",reason=\"stale\"} 3",
+            "pathnet_a3c_staleness_max{experiment=\"cluster-1\"} 7.0",
+            "pathnet_a3c_staleness_mean{experiment=\"cluster-1\"} 0.5",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
         }

@@ -1,9 +1,11 @@
 //! Experiment control of the runtime: start, stop, status and summary.
 
 use super::runtime::{Experiment, Runtime, unix_now_ms};
+use crate::a3c::A3cRun;
 use crate::engine::{Engine, EngineState, TestSplit};
+use crate::ga::GaRun;
 use crate::lease::LeaseCounters;
-use crate::spec::{ExperimentSpec, Spec};
+use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, Spec};
 use crate::workload::{Summary, Workload};
 use pathnet_proto::v1;
 use tonic::Status;
@@ -34,6 +36,33 @@ impl Runtime {
                 .map(|p| p.len() * 4)
                 .sum();
             Ok((Workload::PathNet(Box::new(engine)), parameter_bytes))
+        })
+    }
+
+    /// Starts an A3C experiment. Its parameters must fit one push answer.
+    pub fn start_a3c(&mut self, spec: A3cSpec) -> Result<String, Status> {
+        let limit = self.limits.max_message_bytes;
+        self.start_with(&Spec::A3c(spec.clone()), |id| {
+            let run = A3cRun::new(id.to_owned(), spec)
+                .map_err(|err| Status::invalid_argument(format!("invalid spec: {err}")))?;
+            let bytes = run.parameter_bytes();
+            // Chunk headers and the answer's other fields need room too.
+            if bytes + bytes / 8 + 1024 > limit {
+                return Err(Status::invalid_argument(format!(
+                    "invalid spec: `a3c.policy`: the network's {bytes} parameter bytes do not fit \
+                     the coordinator's max message size of {limit} bytes (raise --max-message-bytes)"
+                )));
+            }
+            Ok((Workload::A3c(Box::new(run)), bytes))
+        })
+    }
+
+    /// Starts a neuroevolution experiment: genomes travel as seed lists, so no parameters.
+    pub fn start_neuroevolution(&mut self, spec: GaSpec) -> Result<String, Status> {
+        self.start_with(&Spec::Neuroevolution(spec.clone()), |id| {
+            let run = GaRun::new(id.to_owned(), spec)
+                .map_err(|err| Status::invalid_argument(format!("invalid spec: {err}")))?;
+            Ok((Workload::Neuroevolution(Box::new(run)), 0))
         })
     }
 

@@ -1,8 +1,13 @@
 //! `ParameterService.ExchangeGradients`: A3C workers' gradient pushes, each answered with
 //! the newest parameters.
 
+use super::observe::RefusalReason;
 use super::runtime::Runtime;
+use crate::a3c::Disposition;
+use crate::workload::Workload;
+use pathnet_agent::wire;
 use pathnet_proto::v1;
+use pathnet_rl::GradientUpdate;
 use tonic::Status;
 
 impl Runtime {
@@ -15,17 +20,71 @@ impl Runtime {
         self.tick();
         self.seen(&request.agent_id)?;
         let now = self.now();
-        self.leases
+        let leased = self
+            .leases
             .check(&request.agent_id, &request.work_id, now)
-            .map_err(|err| Status::failed_precondition(err.to_string()))?;
+            .map_err(|err| {
+                self.observed.refused(RefusalReason::LeaseExpired);
+                Status::failed_precondition(err.to_string())
+            })?
+            .item
+            .clone();
+        let pushed: usize = request.gradients.iter().map(|c| c.data.len()).sum();
+        self.observed.bytes_pushed += pushed as u64;
+        let chunk_bytes = self.limits.chunk_bytes();
         let exp = self
             .experiment
-            .as_ref()
-            .ok_or_else(|| Status::failed_precondition("no experiment is running"))?;
-        Err(Status::failed_precondition(format!(
-            "experiment `{}` is of kind `{}`, which takes no gradient pushes",
-            exp.id,
-            exp.workload.kind()
-        )))
+            .as_mut()
+            .filter(|e| e.id == leased.experiment)
+            .ok_or_else(|| Status::failed_precondition("the lease's experiment is over"))?;
+        let Workload::A3c(run) = &mut exp.workload else {
+            return Err(Status::failed_precondition(format!(
+                "experiment `{}` is of kind `{}`, which takes no gradient pushes",
+                exp.id,
+                exp.workload.kind()
+            )));
+        };
+        let update = if request.gradients.is_empty() {
+            None
+        } else {
+            let grads = wire::tensors_from_chunks(request.gradients)
+                .map_err(|err| Status::invalid_argument(format!("`gradients`: {err}")))?;
+            Some(GradientUpdate {
+                base_version: request.base_version,
+                grads,
+                env_steps: request.env_steps,
+                episode_returns: request.episode_returns,
+            })
+        };
+        let answer = run
+            .exchange(leased.eval, request.sequence, update)
+            .map_err(|err| {
+                self.observed.refused(RefusalReason::InvalidResult);
+                Status::invalid_argument(err.to_string())
+            })?;
+        if answer.stop {
+            // Wakes watchers and the run loop, who end on a finished experiment.
+            self.dirty = true;
+        }
+        let parameters = wire::tensors_to_chunks(&answer.parameters, chunk_bytes)
+            .map_err(|err| Status::internal(err.to_string()))?;
+        let pulled: usize = parameters.iter().map(|c| c.data.len()).sum();
+        self.observed.bytes_pulled += pulled as u64;
+        use v1::GradientDisposition as D;
+        Ok(v1::GradientPushResponse {
+            disposition: match answer.disposition {
+                Disposition::Applied => D::Applied,
+                Disposition::Stale => D::Stale,
+                Disposition::Duplicate => D::Duplicate,
+                Disposition::FetchOnly => D::FetchOnly,
+                Disposition::TrainingOver => D::TrainingOver,
+            }
+            .into(),
+            version: answer.version,
+            parameters,
+            stop: answer.stop,
+            staleness: answer.staleness,
+            pathway: None,
+        })
     }
 }

@@ -5,7 +5,10 @@
 use super::runtime::Runtime;
 use crate::engine::{EngineState, Progress};
 use crate::lease::Millis;
-use crate::metrics::{ExperimentMetrics, RATE_WINDOW_SECONDS, RateWindow, Snapshot, TaskMetrics};
+use crate::metrics::{
+    A3cMetrics, ExperimentMetrics, RATE_WINDOW_SECONDS, RateWindow, Snapshot, TaskMetrics,
+};
+use crate::workload::Workload;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -138,7 +141,10 @@ impl Observed {
                         f.generation = *generation as u64;
                     }
                 }
-                Progress::TaskStarted { .. } | Progress::TaskFinished(_) | Progress::Finished => {}
+                Progress::TaskStarted { .. }
+                | Progress::TaskFinished(_)
+                | Progress::Steps { .. }
+                | Progress::Finished => {}
             }
         }
     }
@@ -167,6 +173,23 @@ impl Runtime {
                 evaluations_per_second: observed.rate.per_second(now, counters.results_accepted),
                 counters,
                 tasks_completed: status.tasks_completed as u64,
+                a3c: match &exp.workload {
+                    Workload::A3c(run) => {
+                        let s = run.stats();
+                        Some(A3cMetrics {
+                            env_steps: s.env_steps,
+                            episodes: s.episodes,
+                            updates_applied: s.updates_applied,
+                            dropped_stale: s.dropped_stale,
+                            dropped_after_stop: s.dropped_after_stop,
+                            staleness_max: s.max_staleness,
+                            staleness_mean: s.mean_staleness,
+                            mean_return: s.mean_return,
+                            learning_rate: s.learning_rate,
+                        })
+                    }
+                    _ => None,
+                },
                 tasks: observed
                     .fitness
                     .iter()

@@ -11,7 +11,7 @@ use super::staging::Staging;
 use crate::engine::{EngineError, EvalId, Progress};
 use crate::lease::{LeaseEnd, LeaseError, LeaseTable, Millis, MonotonicClock};
 use crate::workload::Workload;
-use pathnet_agent::wire;
+use pathnet_agent::{genome_wire, wire};
 use pathnet_proto::v1;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,8 +40,8 @@ pub(super) struct AgentRecord {
 /// Work an agent holds.
 #[derive(Debug, Clone)]
 pub struct Leased {
-    experiment: String,
-    eval: EvalId,
+    pub(super) experiment: String,
+    pub(super) eval: EvalId,
 }
 
 pub struct Experiment {
@@ -342,6 +342,15 @@ impl Runtime {
                     Err(malformed) => Err(Ok(malformed.to_string())),
                 }
             }
+            // The worker's episodes were counted as they were pushed; the report only ends
+            // the lease.
+            Workload::A3c(run) => run.complete(leased.eval).map_err(|err| Ok(err.to_string())),
+            Workload::Neuroevolution(run) => match genome_wire::outcome_from_report(request) {
+                Ok(outcome) => run
+                    .complete(leased.eval, &outcome)
+                    .map_err(|refusal| Ok(refusal.to_string())),
+                Err(malformed) => Err(Ok(malformed.to_string())),
+            },
         };
         self.events.extend(
             exp.workload
@@ -411,6 +420,22 @@ fn next_payload(workload: &mut Workload) -> Option<(EvalId, v1::work_item::Paylo
         Workload::PathNet(engine) => {
             let request = engine.next_evaluation()?;
             Some((request.id, wire::pathway_payload(&request.job)))
+        }
+        Workload::A3c(run) => {
+            let (id, worker) = run.next_worker()?;
+            Some((
+                id,
+                v1::work_item::Payload::A3cWorker(v1::A3cWorker {
+                    config_toml: worker.config_toml,
+                    worker_index: worker.worker_index,
+                    seed: worker.seed,
+                    pathway: None,
+                }),
+            ))
+        }
+        Workload::Neuroevolution(run) => {
+            let (id, job) = run.next_evaluation(|job| genome_wire::genome_bytes(&job.genome()))?;
+            Some((id, genome_wire::job_payload(&job)))
         }
     }
 }

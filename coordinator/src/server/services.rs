@@ -262,6 +262,8 @@ impl ExperimentService for CoordinatorService {
 pub async fn start(shared: &Shared, spec: Spec) -> Result<String, Status> {
     match spec {
         Spec::PathNet(spec) => start_pathnet(shared, spec).await,
+        Spec::A3c(spec) => shared.with(|rt| rt.start_a3c(spec)),
+        Spec::Neuroevolution(spec) => shared.with(|rt| rt.start_neuroevolution(spec)),
     }
 }
 

@@ -103,9 +103,10 @@ async fn send(tx: &Sender, wanted: &str, (id, event): (String, Progress)) -> boo
     match event {
         Progress::Evaluation(e) => tx.send(Ok(to_wire(id, &e))).await.is_ok(),
         Progress::Finished => wanted.is_empty(),
-        Progress::TaskStarted { .. } | Progress::Generation { .. } | Progress::TaskFinished(_) => {
-            true
-        }
+        Progress::TaskStarted { .. }
+        | Progress::Generation { .. }
+        | Progress::Steps { .. }
+        | Progress::TaskFinished(_) => true,
     }
 }
 

@@ -7,8 +7,12 @@
 //! Unknown keys are rejected (a typo must not silently fall back to a default), and every
 //! range check names the field and the offending value.
 
+mod a3c;
+mod ga;
 mod pathnet;
 
+pub use a3c::A3cSpec;
+pub use ga::GaSpec;
 pub use pathnet::*;
 
 use std::path::{Path, PathBuf};
@@ -31,13 +35,17 @@ pub enum SpecError {
 }
 
 /// The algorithms an experiment can run, by the `kind` that selects them.
-pub const KINDS: [&str; 1] = ["pathnet"];
+pub const KINDS: [&str; 3] = ["pathnet", "a3c", "neuroevolution"];
 
 /// An experiment of any kind.
 #[derive(Debug, Clone)]
 pub enum Spec {
     /// PathNet pathways evolved by binary tournaments on supervised tasks, with transfer.
     PathNet(ExperimentSpec),
+    /// Asynchronous advantage actor-critic with the coordinator as parameter server.
+    A3c(A3cSpec),
+    /// A genetic algorithm with safe mutations over seed-list genomes.
+    Neuroevolution(GaSpec),
 }
 
 impl Spec {
@@ -70,6 +78,16 @@ impl Spec {
                 spec.validate()?;
                 Ok(Spec::PathNet(spec))
             }
+            "a3c" => {
+                let spec: A3cSpec = table.try_into().map_err(|e| parse_error(e.to_string()))?;
+                spec.validate()?;
+                Ok(Spec::A3c(spec))
+            }
+            "neuroevolution" => {
+                let spec: GaSpec = table.try_into().map_err(|e| parse_error(e.to_string()))?;
+                spec.validate()?;
+                Ok(Spec::Neuroevolution(spec))
+            }
             other => Err(invalid(
                 "kind",
                 format!("\"{other}\""),
@@ -82,30 +100,40 @@ impl Spec {
     pub fn kind(&self) -> &'static str {
         match self {
             Spec::PathNet(_) => "pathnet",
+            Spec::A3c(_) => "a3c",
+            Spec::Neuroevolution(_) => "neuroevolution",
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
             Spec::PathNet(spec) => &spec.name,
+            Spec::A3c(spec) => &spec.name,
+            Spec::Neuroevolution(spec) => &spec.name,
         }
     }
 
     pub fn seed(&self) -> u64 {
         match self {
             Spec::PathNet(spec) => spec.seed,
+            Spec::A3c(spec) => spec.seed,
+            Spec::Neuroevolution(spec) => spec.seed,
         }
     }
 
     pub fn set_seed(&mut self, seed: u64) {
         match self {
             Spec::PathNet(spec) => spec.seed = seed,
+            Spec::A3c(spec) => spec.seed = seed,
+            Spec::Neuroevolution(spec) => spec.seed = seed,
         }
     }
 
     pub fn validate(&self) -> Result<(), SpecError> {
         match self {
             Spec::PathNet(spec) => spec.validate(),
+            Spec::A3c(spec) => spec.validate(),
+            Spec::Neuroevolution(spec) => spec.validate(),
         }
     }
 }
@@ -164,6 +192,36 @@ mod tests {
         assert_eq!(spec.name(), "t");
         let explicit = Spec::from_toml(&format!("kind = \"pathnet\"\n{PATHNET}")).unwrap();
         assert_eq!(explicit.kind(), "pathnet");
+    }
+
+    const A3C: &str = r#"
+        kind = "a3c"
+        name = "cartpole"
+        [a3c]
+        env = "CartPole-v1"
+    "#;
+
+    #[test]
+    fn an_a3c_spec_takes_the_rl_defaults_and_names_bad_fields() {
+        let Spec::A3c(spec) = Spec::from_toml(A3C).unwrap() else {
+            panic!("expected an A3C spec");
+        };
+        assert_eq!(spec.a3c.env, "CartPole-v1");
+        assert_eq!(spec.max_workers, 64);
+        let round_trip: pathnet_rl::A3cConfig = toml::from_str(&spec.config_toml()).unwrap();
+        assert_eq!(round_trip, spec.a3c);
+        let err = Spec::from_toml(&format!("{A3C}gamma = 1.5\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a3c.gamma") && err.contains("1.5"), "{err}");
+        let err = Spec::from_toml(&format!("{A3C}t_maks = 5\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t_maks"), "{err}");
+        let err = Spec::from_toml(&A3C.replace("CartPole-v1", "CartPole-v9"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CartPole-v9"), "{err}");
     }
 
     #[test]

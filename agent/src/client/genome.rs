@@ -1,0 +1,46 @@
+//! A neuroevolution lease: rebuild the genome from its seed list (a recently built parent
+//! makes that one mutation) and report its fitness. Weights never cross the wire.
+
+use super::session::SessionContext;
+use super::worker::Failure;
+use crate::genome_wire;
+use pathnet_proto::v1;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Genomes one agent keeps built: the parents its next evaluations are likely to extend.
+pub const CACHE_GENOMES: usize = 512;
+
+pub async fn run(
+    ctx: &Arc<SessionContext>,
+    work: &str,
+    evaluation: &v1::GenomeEvaluation,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let job = genome_wire::job_from_payload(evaluation)
+        .map_err(|err| Failure::Unsupported(err.to_string()))?;
+    let cache = Arc::clone(ctx);
+    let outcome = tokio::task::spawn_blocking(move || {
+        // Every agent must rebuild a genome bit for bit: single-threaded kernels.
+        pathnet_nn::set_threads(1);
+        pathnet_evo::evaluate(&job, &cache.genomes)
+    })
+    .await
+    .map_err(|err| Failure::Failed(format!("evaluation thread: {err}")))?
+    .map_err(|err| Failure::Failed(err.to_string()))?;
+    if ctx.held.is_lost(work) {
+        return Err(Failure::Lost);
+    }
+    let report = genome_wire::outcome_to_report(
+        &ctx.agent_id,
+        work,
+        &outcome,
+        started.elapsed().as_millis() as u64,
+    );
+    let answer = ctx.agent.clone().report_result(report).await?;
+    let disposition = answer.into_inner().disposition();
+    tracing::debug!(%work, ?disposition, fitness = outcome.fitness, "genome reported");
+    ctx.held
+        .count_report(disposition == v1::ResultDisposition::Accepted);
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! A3C with the coordinator as parameter server, as real processes on 127.0.0.1: the
+//! CartPole example learnt by two agents within its step budget, and an agent killed
+//! mid-training whose lease lapses while the other agent trains on.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const RUN_DEADLINE: Duration = Duration::from_secs(300);
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/a3c_cartpole.toml")
+}
+
+fn n(summary: &serde_json::Value, key: &str) -> u64 {
+    summary[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key}: {summary}"))
+}
+
+/// The example's stop rule and budget, read from the example itself so the test follows it.
+fn budget() -> (f64, u64) {
+    let text = std::fs::read_to_string(example()).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let stop = &table["a3c"]["stop"];
+    (
+        stop["target_return"].as_float().unwrap(),
+        stop["max_env_steps"].as_integer().unwrap() as u64,
+    )
+}
+
+#[test]
+fn two_agents_learn_cartpole_to_the_target_return_within_the_step_budget() {
+    let dir = scratch_dir("a3c-two");
+    let out = dir.join("summary.json");
+    let mut run = spawn(
+        "run",
+        &[
+            "run",
+            example().to_str().unwrap(),
+            "--agents",
+            "2",
+            "--summary-json",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(run.wait(RUN_DEADLINE).success(), "{}", run.drain_stderr());
+    let summary = read_json(&out);
+    let (target, max_steps) = budget();
+    assert_eq!(summary["kind"], "a3c", "{summary}");
+    assert_eq!(summary["reached_target"], true, "{summary}");
+    assert!(
+        summary["mean_return"].as_f64().unwrap() >= target,
+        "{summary}"
+    );
+    assert!(n(&summary, "env_steps") <= max_steps, "{summary}");
+    assert_eq!(n(&summary, "workers"), 2, "{summary}");
+    // Both workers ended by reporting; nothing was lost or refused.
+    assert_eq!(n(&summary["leases"], "granted"), 2, "{summary}");
+    assert_eq!(n(&summary["leases"], "reported"), 2, "{summary}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_killed_agent_does_not_stall_the_other_and_its_lease_lapses() {
+    let dir = scratch_dir("a3c-kill");
+    let out = dir.join("summary.json");
+    let (mut coordinator, url) = coordinator(&[
+        "--spec",
+        example().to_str().unwrap(),
+        "--exit-when-done",
+        "--summary-json",
+        out.to_str().unwrap(),
+        "--lease-ms",
+        "1500",
+        "--heartbeat-ms",
+        "300",
+    ]);
+    let debug = [("PATHNET_LOG", "pathnet_agent=debug")];
+    let mut victim = agent("victim", &url, &debug);
+    victim.stderr_line("A3C worker started", Duration::from_secs(60));
+    let mut survivor = agent("survivor", &url, &debug);
+    survivor.stderr_line("A3C worker started", Duration::from_secs(60));
+    victim.kill9();
+    assert!(coordinator.wait(RUN_DEADLINE).success());
+    assert!(survivor.wait(Duration::from_secs(30)).success());
+    let summary = read_json(&out);
+    let (_, max_steps) = budget();
+    assert_eq!(summary["reached_target"], true, "{summary}");
+    assert!(n(&summary, "env_steps") <= max_steps, "{summary}");
+    let leases = &summary["leases"];
+    assert_eq!(n(leases, "granted"), 2, "{summary}");
+    assert_eq!(n(leases, "expired"), 1, "{summary}");
+    assert_eq!(n(leases, "reported"), 1, "{summary}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,406 @@
+//! An A3C experiment with the coordinator as parameter server, with no networking.
+//!
+//! Every A3C worker is one lease. The run hands out worker leases while training goes on
+//! (each gets a new worker number, which with the experiment seed seeds the worker's
+//! environment), takes the workers' gradient pushes into the reinforcement-learning crate's
+//! [`ParameterServer`] (shared RMSProp, versions, bounded staleness, stop rule) and answers
+//! each with the newest parameters. Pushes carry a per-lease sequence number so a repeated
+//! push is never applied twice; a lease that is lost (its agent died) simply stops pushing,
+//! and whatever it had not pushed is gone with it, which A3C tolerates by design.
+
+use crate::engine::{Counters, EngineState, EvalId, FitnessEvent, Progress};
+use crate::spec::A3cSpec;
+use ndarray::ArrayD;
+use pathnet_rl::{
+    GradientUpdate, ParameterServer, RlError, ServerConfig, ServerStats, SharedParameters,
+    StopReason, initial_policy,
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Progress events per run: one every this fraction of the env-step budget.
+const PROGRESS_STEPS: u64 = 200;
+
+/// What a worker lease asks an agent to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerAssignment {
+    pub worker_index: u32,
+    pub seed: u64,
+    /// The `[a3c]` table, as agents parse it.
+    pub config_toml: String,
+}
+
+/// What became of one push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    Applied,
+    /// Computed against parameters more than `max_staleness` updates old.
+    Stale,
+    /// The sequence number was not above every earlier one of the lease.
+    Duplicate,
+    /// The push carried no gradient.
+    FetchOnly,
+    /// The stop rule already held.
+    TrainingOver,
+}
+
+/// The answer to a push: what became of it and the newest parameters.
+#[derive(Debug, Clone)]
+pub struct ExchangeAnswer {
+    pub disposition: Disposition,
+    pub version: u64,
+    pub parameters: Vec<ArrayD<f32>>,
+    pub stop: bool,
+    pub staleness: u64,
+}
+
+/// A push refused outright; nothing was recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error("{0} is not a worker lease of this experiment")]
+    UnknownWorker(EvalId),
+    #[error("`sequence` = 0: sequence numbers start at 1")]
+    ZeroSequence,
+    #[error(transparent)]
+    Invalid(#[from] RlError),
+}
+
+/// The summary of an A3C run, in-process or distributed.
+#[derive(Debug, Clone, Serialize)]
+pub struct A3cSummary {
+    pub experiment: String,
+    pub kind: &'static str,
+    pub seed: u64,
+    pub env: String,
+    /// Whether the mean return over the last `return_window` episodes reached the target.
+    pub reached_target: bool,
+    pub target_return: Option<f64>,
+    pub return_window: usize,
+    /// Mean undiscounted return over the last `return_window` finished episodes.
+    pub mean_return: Option<f64>,
+    pub env_steps: u64,
+    pub episodes: u64,
+    pub updates_applied: u64,
+    pub dropped_stale: u64,
+    pub dropped_after_stop: u64,
+    pub max_staleness: u64,
+    pub mean_staleness: f64,
+    pub stop_reason: Option<StopReason>,
+    /// Workers that trained: threads in-process, worker leases when distributed.
+    pub workers: u64,
+    pub seconds: f64,
+    pub env_steps_per_second: f64,
+}
+
+impl A3cSummary {
+    pub fn new(
+        experiment: &str,
+        spec: &A3cSpec,
+        stats: &ServerStats,
+        workers: u64,
+        seconds: f64,
+    ) -> Self {
+        let stop = &spec.a3c.stop;
+        A3cSummary {
+            experiment: experiment.to_owned(),
+            kind: "a3c",
+            seed: spec.seed,
+            env: spec.a3c.env.clone(),
+            reached_target: stats.stop == Some(StopReason::TargetReturn),
+            target_return: stop.target_return,
+            return_window: stop.window,
+            mean_return: stats.mean_return,
+            env_steps: stats.env_steps,
+            episodes: stats.episodes,
+            updates_applied: stats.updates_applied,
+            dropped_stale: stats.dropped_stale,
+            dropped_after_stop: stats.dropped_after_stop,
+            max_staleness: stats.max_staleness,
+            mean_staleness: stats.mean_staleness,
+            stop_reason: stats.stop,
+            workers,
+            seconds,
+            env_steps_per_second: if seconds > 0.0 {
+                stats.env_steps as f64 / seconds
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// A worker lease: the highest push sequence number received so far.
+struct Lease {
+    last_sequence: u64,
+}
+
+pub struct A3cRun {
+    experiment: String,
+    spec: A3cSpec,
+    config_toml: String,
+    server: ParameterServer,
+    leases: BTreeMap<EvalId, Lease>,
+    next_id: u64,
+    next_worker: u32,
+    state: EngineState,
+    counters: Counters,
+    events: Vec<Progress>,
+    best_mean_return: Option<f64>,
+    next_progress_at: u64,
+    clock: Instant,
+    seconds: Option<f64>,
+}
+
+impl A3cRun {
+    pub fn new(experiment: String, spec: A3cSpec) -> Result<Self, RlError> {
+        let policy = initial_policy(&spec.a3c, spec.seed)?;
+        let server = ParameterServer::new(ServerConfig::from(&spec.a3c), &policy.params())?;
+        let config_toml = spec.config_toml();
+        let events = vec![Progress::Steps {
+            task: 0,
+            name: spec.a3c.env.clone(),
+            env_steps: 0,
+            max_env_steps: spec.a3c.stop.max_env_steps,
+            mean_return: None,
+        }];
+        Ok(A3cRun {
+            experiment,
+            config_toml,
+            server,
+            leases: BTreeMap::new(),
+            next_id: 1,
+            next_worker: 0,
+            state: EngineState::Running,
+            counters: Counters::default(),
+            events,
+            best_mean_return: None,
+            next_progress_at: 0,
+            clock: Instant::now(),
+            seconds: None,
+            spec,
+        })
+    }
+
+    pub fn spec(&self) -> &A3cSpec {
+        &self.spec
+    }
+
+    /// Bytes of all parameters: what every push answer carries.
+    pub fn parameter_bytes(&self) -> usize {
+        self.server
+            .shapes()
+            .iter()
+            .map(|s| s.iter().product::<usize>() * 4)
+            .sum()
+    }
+
+    pub fn state(&self) -> EngineState {
+        self.state.clone()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// A copy of the current parameters.
+    pub fn parameters(&self) -> Vec<ArrayD<f32>> {
+        self.server.parameters()
+    }
+
+    pub fn stats(&self) -> ServerStats {
+        self.server.stats()
+    }
+
+    /// A new worker lease, while training goes on and fewer than `max_workers` are out.
+    pub fn next_worker(&mut self) -> Option<(EvalId, WorkerAssignment)> {
+        if self.state != EngineState::Running
+            || self.seconds.is_some()
+            || self.leases.len() >= self.spec.max_workers
+        {
+            return None;
+        }
+        let id = EvalId(self.next_id);
+        self.next_id += 1;
+        let worker_index = self.next_worker;
+        self.next_worker += 1;
+        self.leases.insert(id, Lease { last_sequence: 0 });
+        self.counters.evaluations_issued += 1;
+        Some((
+            id,
+            WorkerAssignment {
+                worker_index,
+                seed: self.spec.seed,
+                config_toml: self.config_toml.clone(),
+            },
+        ))
+    }
+
+    /// A worker lease ended without its final report (expired, released, agent gone): its
+    /// slot is free for a new worker. Pushes it made were applied already; nothing is
+    /// replayed.
+    pub fn requeue(&mut self, id: EvalId) {
+        if self.leases.remove(&id).is_some() {
+            self.counters.evaluations_requeued += 1;
+        }
+        self.complete_when_drained();
+    }
+
+    /// Takes one push of worker lease `id`. `update` is `None` for a fetch-only push.
+    pub fn exchange(
+        &mut self,
+        id: EvalId,
+        sequence: u64,
+        update: Option<GradientUpdate>,
+    ) -> Result<ExchangeAnswer, ExchangeError> {
+        if sequence == 0 {
+            return Err(ExchangeError::ZeroSequence);
+        }
+        let lease = self
+            .leases
+            .get_mut(&id)
+            .ok_or(ExchangeError::UnknownWorker(id))?;
+        let duplicate = sequence <= lease.last_sequence;
+        let (disposition, staleness) = match update {
+            _ if duplicate => (Disposition::Duplicate, 0),
+            None => {
+                lease.last_sequence = sequence;
+                (Disposition::FetchOnly, 0)
+            }
+            Some(update) => {
+                let staleness = self.server.version().saturating_sub(update.base_version);
+                let episodes = update.episode_returns.clone();
+                let outcome = self.server.push(update)?;
+                lease.last_sequence = sequence;
+                let disposition = if outcome.applied {
+                    self.counters.results_accepted += 1;
+                    self.counters.module_updates += 1;
+                    if staleness > 0 {
+                        self.counters.stale_module_updates += 1;
+                    }
+                    Disposition::Applied
+                } else if outcome.stop {
+                    Disposition::TrainingOver
+                } else {
+                    self.counters.results_refused += 1;
+                    Disposition::Stale
+                };
+                self.observe(&episodes);
+                (disposition, staleness)
+            }
+        };
+        if duplicate {
+            self.counters.results_refused += 1;
+        }
+        let stop = self.server.stop_reason().is_some();
+        if stop && self.seconds.is_none() {
+            self.seconds = Some(self.clock.elapsed().as_secs_f64());
+        }
+        let version = self.server.version();
+        Ok(ExchangeAnswer {
+            disposition,
+            version,
+            parameters: self.server.parameters(),
+            stop,
+            staleness,
+        })
+    }
+
+    /// A worker's final report: its lease ends normally.
+    pub fn complete(&mut self, id: EvalId) -> Result<(), ExchangeError> {
+        self.leases
+            .remove(&id)
+            .ok_or(ExchangeError::UnknownWorker(id))?;
+        self.complete_when_drained();
+        Ok(())
+    }
+
+    /// Once the stop rule holds and every worker has reported (or lost its lease), the
+    /// experiment is complete: like a PathNet run, it ends only when nothing is in flight,
+    /// so no agent is left reporting to a coordinator that has moved on.
+    fn complete_when_drained(&mut self) {
+        if self.state == EngineState::Running
+            && self.server.stop_reason().is_some()
+            && self.leases.is_empty()
+        {
+            self.finish(EngineState::Completed);
+        }
+    }
+
+    /// Ends training now: every later push is answered with `stop`.
+    pub fn stop(&mut self) {
+        self.server.request_stop();
+        if self.state == EngineState::Running {
+            self.finish(EngineState::Stopped);
+        }
+        self.counters.evaluations_cancelled += self.leases.len() as u64;
+        self.leases.clear();
+    }
+
+    pub fn drain_events(&mut self) -> Vec<Progress> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn summary(&self) -> A3cSummary {
+        let seconds = self
+            .seconds
+            .unwrap_or_else(|| self.clock.elapsed().as_secs_f64());
+        A3cSummary::new(
+            &self.experiment,
+            &self.spec,
+            &self.server.stats(),
+            u64::from(self.next_worker),
+            seconds,
+        )
+    }
+
+    pub fn best_mean_return(&self) -> Option<f64> {
+        self.best_mean_return
+    }
+
+    fn finish(&mut self, state: EngineState) {
+        self.state = state;
+        let elapsed = self.clock.elapsed().as_secs_f64();
+        self.seconds.get_or_insert(elapsed);
+        let stats = self.server.stats();
+        self.events.push(Progress::Steps {
+            task: 0,
+            name: self.spec.a3c.env.clone(),
+            env_steps: stats.env_steps,
+            max_env_steps: self.spec.a3c.stop.max_env_steps,
+            mean_return: stats.mean_return,
+        });
+        self.events.push(Progress::Finished);
+    }
+
+    /// Fitness events for finished episodes and a step-progress event now and then.
+    fn observe(&mut self, episode_returns: &[f64]) {
+        let stats = self.server.stats();
+        if let Some(mean) = stats.mean_return {
+            self.best_mean_return = Some(self.best_mean_return.map_or(mean, |b| b.max(mean)));
+        }
+        if !episode_returns.is_empty() {
+            let fitness = episode_returns.iter().sum::<f64>() / episode_returns.len() as f64;
+            self.events.push(Progress::Evaluation(FitnessEvent {
+                task: 0,
+                generation: stats.updates_applied as usize,
+                evaluations: stats.episodes,
+                fitness,
+                training_accuracy: 0.0,
+                best_fitness: self.best_mean_return.unwrap_or(fitness),
+                mean_fitness: stats.mean_return.unwrap_or(fitness),
+            }));
+        }
+        if stats.env_steps >= self.next_progress_at {
+            let budget = self.spec.a3c.stop.max_env_steps;
+            self.next_progress_at = stats.env_steps + (budget / PROGRESS_STEPS).max(1);
+            self.events.push(Progress::Steps {
+                task: 0,
+                name: self.spec.a3c.env.clone(),
+                env_steps: stats.env_steps,
+                max_env_steps: budget,
+                mean_return: stats.mean_return,
+            });
+        }
+    }
+}

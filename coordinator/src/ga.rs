@@ -1,0 +1,176 @@
+//! A neuroevolution experiment (steady-state or truncation GA with safe mutations) on the
+//! lease scheduler, with no networking.
+//!
+//! The neuroevolution crate's engine decides everything; this wraps it with the runtime's
+//! ids, counters, progress events and summary, and measures what genomes cost on the wire:
+//! every evaluation ships a seed list, never weights.
+
+use crate::engine::{Counters, EngineState, EvalId, FitnessEvent, Progress};
+use crate::spec::GaSpec;
+use pathnet_evo::engine::{EngineState as GaState, Refusal};
+use pathnet_evo::{EvoError, GaEngine, Job, Outcome};
+use serde::Serialize;
+use std::time::Instant;
+
+/// The summary of a neuroevolution run, in-process or distributed.
+#[derive(Debug, Clone, Serialize)]
+pub struct GaSummary {
+    pub experiment: String,
+    pub kind: &'static str,
+    pub seed: u64,
+    #[serde(flatten)]
+    pub run: pathnet_evo::Summary,
+    pub seconds: f64,
+    pub evaluations_per_second: f64,
+    /// Mean encoded size of the genomes sent (the seed list), and of the weights they stand for.
+    pub genome_bytes_mean: f64,
+    pub genome_bytes_max: u64,
+    pub weight_bytes: u64,
+}
+
+pub struct GaRun {
+    experiment: String,
+    spec: GaSpec,
+    engine: GaEngine,
+    counters: Counters,
+    events: Vec<Progress>,
+    clock: Instant,
+    seconds: Option<f64>,
+    weight_bytes: u64,
+    genome_bytes_sum: u64,
+    genome_bytes_max: u64,
+    genomes_sent: u64,
+}
+
+impl GaRun {
+    pub fn new(experiment: String, spec: GaSpec) -> Result<Self, EvoError> {
+        let config = spec.config();
+        let engine = GaEngine::new(&config)?;
+        let weight_bytes = config.problem().network.weight_bytes() as u64;
+        let events = vec![Progress::TaskStarted {
+            task: 0,
+            name: format!("{:?}", config.task).to_lowercase(),
+            max_generations: (config.max_evaluations / config.population as u64) as usize,
+        }];
+        Ok(GaRun {
+            experiment,
+            spec,
+            engine,
+            counters: Counters::default(),
+            events,
+            clock: Instant::now(),
+            seconds: None,
+            weight_bytes,
+            genome_bytes_sum: 0,
+            genome_bytes_max: 0,
+            genomes_sent: 0,
+        })
+    }
+
+    pub fn spec(&self) -> &GaSpec {
+        &self.spec
+    }
+
+    pub fn state(&self) -> EngineState {
+        match self.engine.status().state {
+            GaState::Running => EngineState::Running,
+            GaState::Solved | GaState::Exhausted => EngineState::Completed,
+            GaState::Stopped => EngineState::Stopped,
+        }
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn status(&self) -> pathnet_evo::engine::Status {
+        self.engine.status()
+    }
+
+    /// The next genome to evaluate; `encoded_genome_bytes` is what its seed list costs on
+    /// the wire, counted for the summary.
+    pub fn next_evaluation(
+        &mut self,
+        encoded_genome_bytes: impl Fn(&Job) -> usize,
+    ) -> Option<(EvalId, Job)> {
+        let request = self.engine.next_evaluation()?;
+        let bytes = encoded_genome_bytes(&request.job) as u64;
+        self.genome_bytes_sum += bytes;
+        self.genome_bytes_max = self.genome_bytes_max.max(bytes);
+        self.genomes_sent += 1;
+        self.counters.evaluations_issued += 1;
+        Some((EvalId(request.id.0), request.job))
+    }
+
+    pub fn requeue(&mut self, id: EvalId) {
+        if self.engine.requeue(pathnet_evo::EvalId(id.0)) {
+            self.counters.evaluations_requeued += 1;
+        }
+    }
+
+    pub fn complete(&mut self, id: EvalId, outcome: &Outcome) -> Result<(), Refusal> {
+        let completed = self.engine.complete(pathnet_evo::EvalId(id.0), outcome);
+        if completed.is_err() {
+            self.counters.results_refused += 1;
+        }
+        completed?;
+        self.counters.results_accepted += 1;
+        let status = self.engine.status();
+        self.events.push(Progress::Evaluation(FitnessEvent {
+            task: 0,
+            generation: status.generation as usize,
+            evaluations: status.evaluations_completed,
+            fitness: outcome.fitness,
+            training_accuracy: 0.0,
+            best_fitness: status.best_fitness.unwrap_or(outcome.fitness),
+            mean_fitness: outcome.fitness,
+        }));
+        if self.state() != EngineState::Running {
+            self.finish();
+        }
+        Ok(())
+    }
+
+    pub fn stop(&mut self) {
+        let cancelled = self.engine.stop();
+        self.counters.evaluations_cancelled += cancelled as u64;
+        if self.seconds.is_none() {
+            self.finish();
+        }
+    }
+
+    pub fn drain_events(&mut self) -> Vec<Progress> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn summary(&self) -> GaSummary {
+        let seconds = self
+            .seconds
+            .unwrap_or_else(|| self.clock.elapsed().as_secs_f64());
+        let run = self.engine.summary();
+        GaSummary {
+            experiment: self.experiment.clone(),
+            kind: "neuroevolution",
+            seed: self.spec.seed,
+            evaluations_per_second: if seconds > 0.0 {
+                run.evaluations as f64 / seconds
+            } else {
+                0.0
+            },
+            run,
+            seconds,
+            genome_bytes_mean: if self.genomes_sent == 0 {
+                0.0
+            } else {
+                self.genome_bytes_sum as f64 / self.genomes_sent as f64
+            },
+            genome_bytes_max: self.genome_bytes_max,
+            weight_bytes: self.weight_bytes,
+        }
+    }
+
+    fn finish(&mut self) {
+        self.seconds = Some(self.clock.elapsed().as_secs_f64());
+        self.events.push(Progress::Finished);
+    }
+}

@@ -1,0 +1,160 @@
+//! The coordinator's A3C parameter server, without networking: worker leases, pushes applied
+//! at most once, leases that lapse, the stop rule and the drain before completion.
+
+use ndarray::ArrayD;
+use pathnet_coordinator::a3c::{A3cRun, Disposition, ExchangeError};
+use pathnet_coordinator::engine::{EngineState, EvalId};
+use pathnet_coordinator::spec::{A3cSpec, Spec};
+use pathnet_rl::GradientUpdate;
+
+fn spec(extra: &str) -> A3cSpec {
+    let text = format!(
+        "kind = \"a3c\"\nname = \"t\"\nmax_workers = 2\n[a3c]\nenv = \"CartPole-v1\"\n{extra}"
+    );
+    match Spec::from_toml(&text).unwrap() {
+        Spec::A3c(spec) => spec,
+        other => panic!("expected an A3C spec, got {}", other.kind()),
+    }
+}
+
+fn run(extra: &str) -> A3cRun {
+    A3cRun::new("t-1".into(), spec(extra)).unwrap()
+}
+
+/// A gradient of ones for `run`'s parameters, computed against `base_version`.
+fn update(run: &A3cRun, base_version: u64, steps: u64, returns: &[f64]) -> GradientUpdate {
+    GradientUpdate {
+        base_version,
+        grads: run
+            .parameters()
+            .iter()
+            .map(|p| ArrayD::ones(p.shape()))
+            .collect(),
+        env_steps: steps,
+        episode_returns: returns.to_vec(),
+    }
+}
+
+#[test]
+fn leases_are_capped_and_a_lapsed_one_frees_its_slot() {
+    let mut run = run("");
+    let (a, first) = run.next_worker().unwrap();
+    let (b, second) = run.next_worker().unwrap();
+    assert_ne!(first.worker_index, second.worker_index);
+    assert!(run.next_worker().is_none(), "max_workers = 2");
+    run.requeue(a);
+    let (_, third) = run.next_worker().unwrap();
+    assert_eq!(
+        third.worker_index, 2,
+        "a replacement worker gets a new number"
+    );
+    // The lapsed lease can no longer push.
+    let err = run
+        .exchange(a, 1, Some(update(&run, 0, 5, &[])))
+        .unwrap_err();
+    assert!(
+        matches!(err, ExchangeError::UnknownWorker(id) if id == a),
+        "{err}"
+    );
+    assert_eq!(run.stats().updates_applied, 0);
+    assert!(run.exchange(b, 1, None).is_ok());
+    assert_eq!(run.counters().evaluations_requeued, 1);
+    let round_trip: pathnet_rl::A3cConfig = toml::from_str(&first.config_toml).unwrap();
+    assert_eq!(round_trip, spec("").a3c);
+}
+
+#[test]
+fn a_push_is_applied_once_and_a_repeat_is_answered_without_effect() {
+    let mut run = run("");
+    let (id, _) = run.next_worker().unwrap();
+    let fetched = run.exchange(id, 1, None).unwrap();
+    assert_eq!(fetched.disposition, Disposition::FetchOnly);
+    assert_eq!(fetched.version, 0);
+    let applied = run.exchange(id, 2, Some(update(&run, 0, 5, &[]))).unwrap();
+    assert_eq!(applied.disposition, Disposition::Applied);
+    assert_eq!(applied.version, 1);
+    assert_ne!(applied.parameters, fetched.parameters);
+    // The same push again (a retry after a lost answer) changes nothing.
+    let repeat = run.exchange(id, 2, Some(update(&run, 0, 5, &[]))).unwrap();
+    assert_eq!(repeat.disposition, Disposition::Duplicate);
+    assert_eq!(repeat.version, 1);
+    assert_eq!(repeat.parameters, applied.parameters);
+    assert_eq!(
+        run.stats().env_steps,
+        5,
+        "a duplicate's steps are not counted"
+    );
+    let older = run.exchange(id, 1, Some(update(&run, 1, 5, &[]))).unwrap();
+    assert_eq!(older.disposition, Disposition::Duplicate);
+    assert!(matches!(
+        run.exchange(id, 0, None),
+        Err(ExchangeError::ZeroSequence)
+    ));
+    assert_eq!(run.counters().results_accepted, 1);
+}
+
+#[test]
+fn a_gradient_too_stale_is_dropped() {
+    let mut run = run("max_staleness = 1");
+    let (a, _) = run.next_worker().unwrap();
+    let (b, _) = run.next_worker().unwrap();
+    for seq in 1..=2 {
+        let answer = run
+            .exchange(a, seq, Some(update(&run, seq - 1, 1, &[])))
+            .unwrap();
+        assert_eq!(answer.disposition, Disposition::Applied);
+    }
+    let late = run.exchange(b, 1, Some(update(&run, 0, 1, &[]))).unwrap();
+    assert_eq!(late.disposition, Disposition::Stale);
+    assert_eq!(late.staleness, 2);
+    assert_eq!(late.version, 2);
+    assert_eq!(run.stats().dropped_stale, 1);
+}
+
+#[test]
+fn a_malformed_gradient_is_refused_and_nothing_changes() {
+    let mut run = run("");
+    let (id, _) = run.next_worker().unwrap();
+    let mut bad = update(&run, 0, 5, &[]);
+    bad.grads[0].fill(f32::NAN);
+    assert!(matches!(
+        run.exchange(id, 1, Some(bad)),
+        Err(ExchangeError::Invalid(_))
+    ));
+    let mut short = update(&run, 0, 5, &[]);
+    short.grads.pop();
+    assert!(run.exchange(id, 2, Some(short)).is_err());
+    assert_eq!(run.stats().version, 0);
+    assert_eq!(run.stats().env_steps, 0);
+}
+
+#[test]
+fn the_stop_rule_ends_leasing_and_the_run_completes_once_workers_have_reported() {
+    let mut run = run("stop = { target_return = 10.0, window = 2, max_env_steps = 1000 }");
+    let (a, _) = run.next_worker().unwrap();
+    let (b, _) = run.next_worker().unwrap();
+    let answer = run
+        .exchange(a, 1, Some(update(&run, 0, 20, &[12.0, 11.0])))
+        .unwrap();
+    assert!(answer.stop);
+    assert!(
+        run.next_worker().is_none(),
+        "no new workers once training is over"
+    );
+    assert_eq!(run.state(), EngineState::Running, "b has not reported yet");
+    let late = run.exchange(b, 1, Some(update(&run, 0, 3, &[]))).unwrap();
+    assert_eq!(late.disposition, Disposition::TrainingOver);
+    assert!(late.stop);
+    run.complete(a).unwrap();
+    assert_eq!(run.state(), EngineState::Running);
+    run.requeue(b);
+    assert_eq!(run.state(), EngineState::Completed);
+    let summary = run.summary();
+    assert!(summary.reached_target);
+    assert_eq!(summary.mean_return, Some(11.5));
+    assert_eq!(summary.workers, 2);
+    assert!(matches!(
+        run.complete(EvalId(99)),
+        Err(ExchangeError::UnknownWorker(_))
+    ));
+}

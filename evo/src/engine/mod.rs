@@ -1,0 +1,235 @@
+//! The genetic algorithms, as engines with no networking: a scheduler pulls evaluations with
+//! `next_evaluation`, has them executed anywhere (see [`crate::evaluate`]), and hands the
+//! outcome to `complete`; an evaluation that will not come back goes back with `requeue`.
+//! Many evaluations can be out at once.
+//!
+//! - [`SteadyState`]: the paper's GA (population 250, tournament size 5, no crossover);
+//! - [`Truncation`]: generations, the top T parents breed the next, elites carried over (the
+//!   deep-neuroevolution GA of Such et al. 2017).
+//!
+//! An engine's decisions are a pure function of its seed and the order of calls, so a run
+//! with one evaluation at a time is reproducible. Once a result solves the task the run is
+//! over: evaluations still out are cancelled and their results refused as
+//! [`Refusal::NotRunning`].
+
+mod ledger;
+mod steady_state;
+mod truncation;
+
+pub use steady_state::SteadyState;
+pub use truncation::Truncation;
+
+use crate::EvoError;
+use crate::config::{Algorithm, SafeMutationConfig};
+use crate::executor::{Job, Outcome};
+use crate::genome::Genome;
+use crate::operator::Operator;
+use serde::Serialize;
+use std::fmt;
+
+/// Identifies one evaluation for the whole run; a requeued evaluation keeps its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct EvalId(pub u64);
+
+impl fmt::Display for EvalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "evaluation {}", self.0)
+    }
+}
+
+/// An evaluation to execute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub id: EvalId,
+    pub job: Job,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineState {
+    Running,
+    /// An evaluation solved the task.
+    Solved,
+    /// `max_evaluations` were completed without solving it.
+    Exhausted,
+    /// [`GaEngine::stop`] was called.
+    Stopped,
+}
+
+impl fmt::Display for EngineState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EngineState::Running => "running",
+            EngineState::Solved => "solved",
+            EngineState::Exhausted => "out of evaluations",
+            EngineState::Stopped => "stopped",
+        })
+    }
+}
+
+/// Why a result was refused; the engine is unchanged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0} was never issued")]
+    Unknown(EvalId),
+    #[error("{0} is not out with an executor (completed, cancelled or waiting to be re-issued)")]
+    NotOutstanding(EvalId),
+    #[error("the run is {0}")]
+    NotRunning(EngineState),
+    #[error("`fitness` = {0}: must be finite")]
+    NonFiniteFitness(f64),
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    pub state: EngineState,
+    /// Truncation: the generation being evaluated. Steady state: children completed divided
+    /// by the population size.
+    pub generation: u64,
+    pub evaluations_issued: u64,
+    pub evaluations_completed: u64,
+    /// Issued and not completed: out with executors or waiting to be re-issued.
+    pub in_flight: usize,
+    pub best_fitness: Option<f64>,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub algorithm: Algorithm,
+    pub operator: Operator,
+    pub state: EngineState,
+    pub solved: bool,
+    /// Evaluations completed up to and including the one that solved the task.
+    pub evaluations_to_solve: Option<u64>,
+    pub best_fitness: Option<f64>,
+    /// The best genome so far (the solver, once solved).
+    pub best_genome: Option<Genome>,
+    /// As [`Status::generation`].
+    pub generations: u64,
+    pub evaluations: u64,
+    pub requeued: u64,
+    /// Rebuild work the executors reported (see [`Outcome`]).
+    pub replayed_mutations: u64,
+    pub replayed_evaluations: u64,
+    pub unchanged_mutations: u64,
+}
+
+/// What both engines record about completed evaluations.
+#[derive(Debug, Clone)]
+struct Tally {
+    state: EngineState,
+    best: Option<(f64, Genome)>,
+    evaluations_to_solve: Option<u64>,
+    replayed_mutations: u64,
+    replayed_evaluations: u64,
+    unchanged_mutations: u64,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Tally {
+            state: EngineState::Running,
+            best: None,
+            evaluations_to_solve: None,
+            replayed_mutations: 0,
+            replayed_evaluations: 0,
+            unchanged_mutations: 0,
+        }
+    }
+
+    fn running(&self) -> Result<(), Refusal> {
+        match self.state {
+            EngineState::Running => Ok(()),
+            other => Err(Refusal::NotRunning(other)),
+        }
+    }
+
+    /// Records an accepted outcome; `completed` counts it. Returns whether it solved the task.
+    fn record(&mut self, genome: &Genome, outcome: &Outcome, completed: u64) -> bool {
+        self.replayed_mutations += outcome.replayed_mutations;
+        self.replayed_evaluations += outcome.replayed_evaluations;
+        self.unchanged_mutations += u64::from(outcome.mutation_unchanged);
+        if self.best.as_ref().is_none_or(|(f, _)| outcome.fitness > *f) || outcome.solved {
+            self.best = Some((outcome.fitness, genome.clone()));
+        }
+        if outcome.solved {
+            self.state = EngineState::Solved;
+            self.evaluations_to_solve = Some(completed);
+        }
+        outcome.solved
+    }
+
+    fn best_fitness(&self) -> Option<f64> {
+        self.best.as_ref().map(|b| b.0)
+    }
+}
+
+fn check_outcome(outcome: &Outcome) -> Result<(), Refusal> {
+    if outcome.fitness.is_finite() {
+        Ok(())
+    } else {
+        Err(Refusal::NonFiniteFitness(outcome.fitness))
+    }
+}
+
+/// Either GA, chosen by the configuration's `algorithm`.
+#[derive(Debug)]
+pub enum GaEngine {
+    SteadyState(SteadyState),
+    Truncation(Truncation),
+}
+
+macro_rules! both {
+    ($self:ident, $e:ident => $body:expr) => {
+        match $self {
+            GaEngine::SteadyState($e) => $body,
+            GaEngine::Truncation($e) => $body,
+        }
+    };
+}
+
+impl GaEngine {
+    pub fn new(config: &SafeMutationConfig) -> Result<Self, EvoError> {
+        config.validate()?;
+        Ok(match config.algorithm {
+            Algorithm::SteadyState => GaEngine::SteadyState(SteadyState::new(config)?),
+            Algorithm::Truncation => GaEngine::Truncation(Truncation::new(config)?),
+        })
+    }
+
+    /// The next evaluation to execute, or `None` when none can start now (the run is over,
+    /// every evaluation of the budget is issued, or the GA waits for results).
+    pub fn next_evaluation(&mut self) -> Option<Request> {
+        both!(self, e => e.next_evaluation())
+    }
+
+    /// Accepts the outcome of an outstanding evaluation; a refusal changes nothing.
+    pub fn complete(&mut self, id: EvalId, outcome: &Outcome) -> Result<(), Refusal> {
+        both!(self, e => e.complete(id, outcome))
+    }
+
+    /// Puts an outstanding evaluation back to be issued again (its lease expired or its
+    /// result was refused). Returns false if it was not outstanding.
+    pub fn requeue(&mut self, id: EvalId) -> bool {
+        both!(self, e => e.requeue(id))
+    }
+
+    /// Ends the run; returns how many evaluations out with executors were cancelled.
+    pub fn stop(&mut self) -> usize {
+        both!(self, e => e.stop())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.status().state == EngineState::Running
+    }
+
+    pub fn status(&self) -> Status {
+        both!(self, e => e.status())
+    }
+
+    pub fn summary(&self) -> Summary {
+        both!(self, e => e.summary())
+    }
+}

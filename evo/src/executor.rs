@@ -1,0 +1,108 @@
+//! What an executor (an agent, or a thread of the in-process runner) does with a job: rebuild
+//! the genome, evaluate it, and keep it in its rebuild cache in case it becomes a parent.
+
+use crate::EvoError;
+use crate::genome::Genome;
+use crate::network::NetworkSpec;
+use crate::operator::Mutation;
+use crate::rebuild::{RebuildCache, rebuild};
+use crate::task::TaskSpec;
+use serde::{Deserialize, Serialize};
+
+/// Everything fixed for a whole run: the task, the network, how much experience to keep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Problem {
+    pub task: TaskSpec,
+    pub network: NetworkSpec,
+    /// The most inputs kept from an evaluation for the safe-mutation operators (the paper: 100).
+    pub max_experience: usize,
+}
+
+impl Problem {
+    pub fn validate(&self) -> Result<(), EvoError> {
+        self.task.validate()?;
+        self.network.validate()?;
+        self.task.check_network(&self.network)?;
+        if self.max_experience == 0 {
+            return Err(EvoError::invalid(
+                "experience",
+                self.max_experience,
+                "must be at least 1: the safe-mutation operators need stored inputs",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One evaluation: a fresh genome (`mutation: None`), or a child of `parent`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub problem: Problem,
+    pub parent: Genome,
+    pub mutation: Option<Mutation>,
+}
+
+impl Job {
+    /// The genome this job evaluates.
+    pub fn genome(&self) -> Genome {
+        match self.mutation {
+            Some(m) => self.parent.child(m),
+            None => self.parent.clone(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), EvoError> {
+        self.problem.validate()?;
+        let genome = self.genome();
+        for (index, m) in genome.mutations.iter().enumerate() {
+            if !(m.magnitude.is_finite() && m.magnitude > 0.0) {
+                return Err(EvoError::invalid(
+                    "mutation magnitude",
+                    m.magnitude,
+                    format!("mutation {index} must have a finite, positive magnitude"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The result of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub fitness: f64,
+    pub solved: bool,
+    /// Rebuild work: mutations applied (1 when the parent was cached) and ancestors evaluated
+    /// again for their experience (0 when the parent was cached).
+    pub replayed_mutations: u64,
+    pub replayed_evaluations: u64,
+    /// The child's own mutation left the parent's weights unchanged (SM-R found no step).
+    pub mutation_unchanged: bool,
+}
+
+/// Rebuilds and evaluates the job's genome, storing it in `cache`.
+///
+/// Deterministic: the same job gives the same outcome whatever the cache holds. Bit-identical
+/// weights across processes also need identical floating-point kernels: run evaluations with
+/// `pathnet_nn::set_threads(1)` (large matrix products are otherwise split by core count) on
+/// machines of one instruction-set family.
+pub fn evaluate(job: &Job, cache: &RebuildCache) -> Result<Outcome, EvoError> {
+    job.validate()?;
+    let genome = job.genome();
+    let rebuilt = rebuild(&job.problem, &genome, cache)?;
+    let mutation_unchanged = job.mutation.is_some() && rebuilt.last_unchanged;
+    let evaluation = job
+        .problem
+        .task
+        .evaluate(&*rebuilt.net, job.problem.max_experience);
+    cache.store(&genome, &*rebuilt.net, &evaluation.experience);
+    Ok(Outcome {
+        fitness: evaluation.fitness,
+        solved: evaluation.solved,
+        replayed_mutations: rebuilt.replayed_mutations as u64,
+        replayed_evaluations: rebuilt.replayed_evaluations as u64,
+        mutation_unchanged,
+    })
+}

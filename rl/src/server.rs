@@ -1,0 +1,365 @@
+//! The in-process [`SharedParameters`]: the master copy of the parameters, updated Hogwild
+//! style by many workers with shared RMSProp statistics, as in A3C, plus the bookkeeping the
+//! coordinator reports (versions, staleness, steps, episode returns) and the stop rule.
+//!
+//! Nothing on the update path takes a lock: parameters and RMSProp statistics are
+//! [`AtomicTensors`] and counters are atomics. Only pushes that carry finished episodes take a
+//! short mutex around the window of recent returns. Concurrent updates of one element may
+//! lose one of them, which Hogwild accepts; with one worker everything is deterministic.
+
+use crate::config::{A3cConfig, StopConfig};
+use crate::error::RlError;
+use crate::shared::{GradientUpdate, PushOutcome, SharedParameters};
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
+use pathnet_nn::{AtomicTensors, RmsProp, RmsPropConfig};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+/// What the server needs from an experiment's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// The shared optimiser; `lr` is the starting rate when annealing.
+    pub rmsprop: RmsPropConfig,
+    /// Anneal the rate linearly to 0 at `stop.max_env_steps`.
+    pub anneal_learning_rate: bool,
+    pub max_staleness: u64,
+    pub stop: StopConfig,
+}
+
+impl From<&A3cConfig> for ServerConfig {
+    fn from(c: &A3cConfig) -> Self {
+        ServerConfig {
+            rmsprop: c.rmsprop(),
+            anneal_learning_rate: c.anneal_learning_rate,
+            max_staleness: c.max_staleness,
+            stop: c.stop.clone(),
+        }
+    }
+}
+
+/// Why training stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The mean return over the last `stop.window` episodes reached `stop.target_return`.
+    TargetReturn,
+    /// `stop.max_env_steps` environment steps were taken.
+    EnvStepBudget,
+    /// [`ParameterServer::request_stop`] was called.
+    Requested,
+}
+
+impl StopReason {
+    const NONE: u8 = 0;
+
+    fn code(self) -> u8 {
+        match self {
+            StopReason::TargetReturn => 1,
+            StopReason::EnvStepBudget => 2,
+            StopReason::Requested => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(StopReason::TargetReturn),
+            2 => Some(StopReason::EnvStepBudget),
+            3 => Some(StopReason::Requested),
+            _ => None,
+        }
+    }
+}
+
+/// A snapshot of the counters. Under concurrent pushes the fields are each current but not
+/// necessarily from the same instant.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ServerStats {
+    /// Updates applied so far; the version of the parameters.
+    pub version: u64,
+    pub updates_applied: u64,
+    pub dropped_stale: u64,
+    /// Updates that arrived after the stop rule held.
+    pub dropped_after_stop: u64,
+    pub env_steps: u64,
+    pub episodes: u64,
+    /// Mean undiscounted return of the last `window` episodes (fewer while fewer finished).
+    pub mean_return: Option<f64>,
+    /// Staleness (versions between fetch and push) over every push received.
+    pub max_staleness: u64,
+    pub mean_staleness: f64,
+    /// The learning rate the next update would use.
+    pub learning_rate: f64,
+    pub stop: Option<StopReason>,
+}
+
+#[derive(Debug, Default)]
+struct EpisodeWindow {
+    recent: VecDeque<f64>,
+}
+
+#[derive(Debug)]
+pub struct ParameterServer {
+    config: ServerConfig,
+    params: AtomicTensors<f32>,
+    rmsprop: RmsProp<f32>,
+    version: AtomicU64,
+    env_steps: AtomicU64,
+    episodes: AtomicU64,
+    dropped_stale: AtomicU64,
+    dropped_after_stop: AtomicU64,
+    pushes: AtomicU64,
+    staleness_sum: AtomicU64,
+    staleness_max: AtomicU64,
+    stop: AtomicU8,
+    window: Mutex<EpisodeWindow>,
+}
+
+impl ParameterServer {
+    /// A server whose parameters start as copies of `initial` (e.g. a fresh policy's
+    /// `params()`), with zero RMSProp statistics.
+    pub fn new(config: ServerConfig, initial: &[ArrayViewD<'_, f32>]) -> Result<Self, RlError> {
+        config.rmsprop.validate().map_err(|e| {
+            let field = match e.field {
+                "lr" => "learning_rate",
+                "alpha" => "rmsprop_alpha",
+                _ => "rmsprop_eps",
+            };
+            RlError::config(field, e.value, e.expected)
+        })?;
+        config.stop.validate()?;
+        let params = AtomicTensors::from_views(initial);
+        let rmsprop =
+            RmsProp::new(config.rmsprop, params.shapes()).expect("settings validated just above");
+        Ok(ParameterServer {
+            config,
+            params,
+            rmsprop,
+            version: AtomicU64::new(0),
+            env_steps: AtomicU64::new(0),
+            episodes: AtomicU64::new(0),
+            dropped_stale: AtomicU64::new(0),
+            dropped_after_stop: AtomicU64::new(0),
+            pushes: AtomicU64::new(0),
+            staleness_sum: AtomicU64::new(0),
+            staleness_max: AtomicU64::new(0),
+            stop: AtomicU8::new(StopReason::NONE),
+            window: Mutex::new(EpisodeWindow::default()),
+        })
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub fn shapes(&self) -> &[Vec<usize>] {
+        self.params.shapes()
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(Relaxed)
+    }
+
+    /// A copy of the current parameters.
+    pub fn parameters(&self) -> Vec<ArrayD<f32>> {
+        self.params.to_arrays()
+    }
+
+    /// The shared RMSProp statistics (mean squared gradients), in parameter order.
+    pub fn rmsprop_statistics(&self) -> Vec<ArrayD<f32>> {
+        self.rmsprop.statistics().to_arrays()
+    }
+
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        StopReason::from_code(self.stop.load(Relaxed))
+    }
+
+    /// Ends training: every later push is dropped and answered with `stop`.
+    pub fn request_stop(&self) {
+        self.set_stop(StopReason::Requested);
+    }
+
+    pub fn stats(&self) -> ServerStats {
+        let pushes = self.pushes.load(Relaxed);
+        let version = self.version.load(Relaxed);
+        ServerStats {
+            version,
+            updates_applied: version,
+            dropped_stale: self.dropped_stale.load(Relaxed),
+            dropped_after_stop: self.dropped_after_stop.load(Relaxed),
+            env_steps: self.env_steps.load(Relaxed),
+            episodes: self.episodes.load(Relaxed),
+            mean_return: mean(&self.lock_window().recent),
+            max_staleness: self.staleness_max.load(Relaxed),
+            mean_staleness: if pushes == 0 {
+                0.0
+            } else {
+                self.staleness_sum.load(Relaxed) as f64 / pushes as f64
+            },
+            learning_rate: self.learning_rate(self.env_steps.load(Relaxed)),
+            stop: self.stop_reason(),
+        }
+    }
+
+    /// The rate after `env_steps` steps: linearly annealed to 0 at `stop.max_env_steps`.
+    fn learning_rate(&self, env_steps: u64) -> f64 {
+        let lr = self.config.rmsprop.lr;
+        if !self.config.anneal_learning_rate {
+            return lr;
+        }
+        let max = self.config.stop.max_env_steps as f64;
+        lr * (1.0 - env_steps as f64 / max).max(0.0)
+    }
+
+    fn set_stop(&self, reason: StopReason) {
+        // The first reason sticks.
+        let _ = self
+            .stop
+            .compare_exchange(StopReason::NONE, reason.code(), Relaxed, Relaxed);
+    }
+
+    fn lock_window(&self) -> std::sync::MutexGuard<'_, EpisodeWindow> {
+        // A panic elsewhere while holding the lock leaves a valid deque; keep going.
+        self.window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records finished episodes; returns the window mean once the window is full.
+    fn record_episodes(&self, returns: &[f64]) -> Option<f64> {
+        if returns.is_empty() {
+            return None;
+        }
+        self.episodes.fetch_add(returns.len() as u64, Relaxed);
+        let window = self.config.stop.window;
+        let mut w = self.lock_window();
+        for &r in returns {
+            if w.recent.len() == window {
+                w.recent.pop_front();
+            }
+            w.recent.push_back(r);
+        }
+        (w.recent.len() == window)
+            .then(|| mean(&w.recent))
+            .flatten()
+    }
+
+    fn check(&self, update: &GradientUpdate) -> Result<(), RlError> {
+        let shapes = self.params.shapes();
+        if update.grads.len() != shapes.len() {
+            return Err(RlError::TensorCount {
+                what: "gradient update",
+                expected: shapes.len(),
+                got: update.grads.len(),
+            });
+        }
+        for (index, (g, shape)) in update.grads.iter().zip(shapes).enumerate() {
+            if g.shape() != shape.as_slice() {
+                return Err(RlError::Shape {
+                    what: "gradient update",
+                    index,
+                    expected: shape.clone(),
+                    got: g.shape().to_vec(),
+                });
+            }
+            // A fold rather than `any`: no early exit, so it vectorises.
+            let finite = match g.as_slice_memory_order() {
+                Some(s) => s.iter().fold(true, |ok, v| ok & v.is_finite()),
+                None => g.iter().all(|v| v.is_finite()),
+            };
+            if !finite {
+                return Err(RlError::NonFiniteGradient { index });
+            }
+        }
+        if let Some(r) = update.episode_returns.iter().find(|r| !r.is_finite()) {
+            return Err(RlError::NonFiniteReturn { value: *r });
+        }
+        Ok(())
+    }
+}
+
+fn mean(values: &VecDeque<f64>) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+impl SharedParameters for ParameterServer {
+    fn fetch(&self, into: &mut [ArrayViewMutD<'_, f32>]) -> Result<u64, RlError> {
+        let shapes = self.params.shapes();
+        if into.len() != shapes.len() {
+            return Err(RlError::TensorCount {
+                what: "parameter fetch",
+                expected: shapes.len(),
+                got: into.len(),
+            });
+        }
+        if let Some(index) = into
+            .iter()
+            .zip(shapes)
+            .position(|(t, s)| t.shape() != s.as_slice())
+        {
+            return Err(RlError::Shape {
+                what: "parameter fetch",
+                index,
+                expected: shapes[index].clone(),
+                got: into[index].shape().to_vec(),
+            });
+        }
+        // The version is read first, so parameters may be newer than it says, never older:
+        // staleness is over- rather than underestimated.
+        let version = self.version.load(Relaxed);
+        self.params.load_into(into);
+        Ok(version)
+    }
+
+    fn push(&self, update: GradientUpdate) -> Result<PushOutcome, RlError> {
+        self.check(&update)?;
+        let current = self.version.load(Relaxed);
+        if update.base_version > current {
+            return Err(RlError::FutureVersion {
+                base_version: update.base_version,
+                current,
+            });
+        }
+        let staleness = current - update.base_version;
+        self.pushes.fetch_add(1, Relaxed);
+        self.staleness_sum.fetch_add(staleness, Relaxed);
+        self.staleness_max.fetch_max(staleness, Relaxed);
+        let env_steps = self.env_steps.fetch_add(update.env_steps, Relaxed) + update.env_steps;
+        let window_mean = self.record_episodes(&update.episode_returns);
+
+        if env_steps >= self.config.stop.max_env_steps {
+            self.set_stop(StopReason::EnvStepBudget);
+        }
+        if let (Some(mean), Some(target)) = (window_mean, self.config.stop.target_return)
+            && mean >= target
+        {
+            self.set_stop(StopReason::TargetReturn);
+        }
+        // Once the rule holds nothing more is applied, so the final parameters are those the
+        // deciding episodes were played with (up to updates already in flight).
+        let applied = if self.stop_reason().is_some() {
+            self.dropped_after_stop.fetch_add(1, Relaxed);
+            false
+        } else if staleness > self.config.max_staleness {
+            self.dropped_stale.fetch_add(1, Relaxed);
+            false
+        } else {
+            let lr = self.learning_rate(env_steps);
+            let rmsprop = RmsPropConfig {
+                lr,
+                ..self.config.rmsprop
+            };
+            // Sharing the statistics, only the rate differs from the server's optimiser.
+            RmsProp::with_statistics(rmsprop, Arc::clone(self.rmsprop.statistics()))
+                .expect("validated settings; the annealed rate is positive before the budget")
+                .step_shared(&self.params, &update.grads);
+            self.version.fetch_add(1, Relaxed);
+            true
+        };
+        Ok(PushOutcome {
+            applied,
+            stop: self.stop_reason().is_some(),
+            version: self.version.load(Relaxed),
+        })
+    }
+}
