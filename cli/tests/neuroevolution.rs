@@ -21,13 +21,17 @@ fn n(summary: &serde_json::Value, key: &str) -> u64 {
 }
 
 fn run(name: &str, agents: &str) -> serde_json::Value {
+    run_spec(name, &example(), agents)
+}
+
+fn run_spec(name: &str, spec: &std::path::Path, agents: &str) -> serde_json::Value {
     let dir = scratch_dir(name);
     let out = dir.join("summary.json");
     let mut run = spawn(
         "run",
         &[
             "run",
-            example().to_str().unwrap(),
+            spec.to_str().unwrap(),
             "--agents",
             agents,
             "--summary-json",
@@ -73,4 +77,22 @@ fn the_in_process_run_is_a_function_of_its_seed() {
     for key in ["evaluations_to_solve", "best_fitness", "best_genome"] {
         assert_eq!(first[key], second[key], "{key}: {first} vs {second}");
     }
+}
+
+#[test]
+fn the_truncation_ga_runs_on_the_lease_scheduler_too() {
+    let dir = scratch_dir("ga-truncation-spec");
+    let spec = dir.join("truncation.toml");
+    let text = std::fs::read_to_string(example())
+        .unwrap()
+        .replace("\"steady_state\"", "\"truncation\"")
+        .replace("tournament_size = 5", "parents = 20\nelites = 1")
+        .replace("population = 250", "population = 100");
+    assert!(text.contains("\"truncation\""));
+    std::fs::write(&spec, text).unwrap();
+    let summary = run_spec("ga-truncation", &spec, "2");
+    assert_eq!(summary["algorithm"], "truncation", "{summary}");
+    assert_eq!(summary["solved"], true, "{summary}");
+    assert!(n(&summary, "generations") >= 1, "{summary}");
+    std::fs::remove_dir_all(dir).ok();
 }
