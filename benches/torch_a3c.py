@@ -30,6 +30,7 @@ scheduler's, as in the paper.
 
 import argparse
 import json
+import math
 import threading
 import time
 
@@ -182,11 +183,12 @@ def train(rank, args, shared, optimiser, progress, barrier):
     obs, _ = env.reset(seed=args.seed + rank)
     local = ActorCritic(obs.shape[0], args.hidden, env.action_space.n, args.activation)
     local_params = list(local.parameters())
+    shared_params = list(shared.parameters())
     episode_return = 0.0
     barrier.wait()
     while not progress.stop.is_set():
         with torch.no_grad():
-            for lp, sp in zip(local_params, shared.parameters()):
+            for lp, sp in zip(local_params, shared_params):
                 lp.copy_(sp)
         observations, actions, rewards = [], [], []
         terminated = truncated = False
@@ -235,35 +237,47 @@ def parse_args():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    # Defaults are the settings of examples/a3c_cartpole.toml; it also anneals (--lr-anneal).
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--t-max", type=int, default=20)
+    parser.add_argument("--t-max", type=int, default=5)
     parser.add_argument("--gamma", type=float, default=0.99)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--learning-rate", type=float, default=5e-3)
     parser.add_argument("--rmsprop-alpha", type=float, default=0.99)
-    parser.add_argument("--rmsprop-eps", type=float, default=1e-5)
+    parser.add_argument("--rmsprop-eps", type=float, default=0.1)
     parser.add_argument("--entropy-beta", type=float, default=0.01)
     parser.add_argument("--value-coef", type=float, default=0.5)
     parser.add_argument("--max-grad-norm", type=float, default=40.0)
     parser.add_argument("--hidden", type=hidden_widths, default=[128], help="e.g. 128 or 64,64")
-    parser.add_argument("--activation", choices=["relu", "tanh"], default="relu")
+    parser.add_argument("--activation", choices=["relu", "tanh"], default="tanh")
     parser.add_argument("--target-return", type=float, default=475.0)
     parser.add_argument("--window", type=int, default=100)
-    parser.add_argument("--max-env-steps", type=int, default=2_000_000)
-    parser.add_argument("--lr-anneal", action="store_true")
+    parser.add_argument("--max-env-steps", type=int, default=300_000)
+    parser.add_argument(
+        "--lr-anneal", action="store_true", help="anneal to 0 at --max-env-steps, as the paper does"
+    )
     parser.add_argument("--json", metavar="OUT", help="also write the result to this file")
     args = parser.parse_args()
-    positive = ["workers", "t_max", "window", "max_env_steps", "learning_rate", "max_grad_norm"]
-    for name in positive:
-        if not getattr(args, name) > 0:
-            parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
-    for name in ["gamma", "rmsprop_alpha"]:
-        if not 0.0 <= getattr(args, name) <= 1.0:
-            parser.error(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(args, name)}")
-    for name in ["rmsprop_eps", "entropy_beta", "value_coef"]:
-        if not getattr(args, name) >= 0.0:
-            parser.error(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    # The same rules as our `[a3c]` schema, so neither side accepts what the other refuses.
+    rules = [
+        ("workers", lambda v: v >= 1, "at least 1"),
+        ("t_max", lambda v: v >= 1, "at least 1"),
+        ("window", lambda v: v >= 1, "at least 1"),
+        ("max_env_steps", lambda v: v >= 1, "at least 1"),
+        ("learning_rate", lambda v: v > 0.0, "positive"),
+        ("gamma", lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+        ("rmsprop_alpha", lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+        ("rmsprop_eps", lambda v: v > 0.0, "positive"),
+        ("entropy_beta", lambda v: v >= 0.0, "at least 0"),
+        ("value_coef", lambda v: v >= 0.0, "at least 0"),
+        ("max_grad_norm", lambda v: v > 0.0, "positive"),
+        ("target_return", lambda v: True, "finite"),
+    ]
+    for name, ok, what in rules:
+        value = getattr(args, name)
+        if not (math.isfinite(value) and ok(value)):
+            parser.error(f"--{name.replace('_', '-')} must be {what}, got {value}")
     return parser, args
 
 
