@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 mod local;
 pub mod loss;
+pub mod pathnet_a3c;
 pub mod policy;
 pub mod returns;
 pub mod server;

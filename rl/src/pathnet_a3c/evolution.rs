@@ -1,0 +1,229 @@
+//! The evolution of PathNet-A3C, without any networking so that a coordinator can own it and
+//! answer workers over the wire: one genotype (pathway) per worker, each worker's latest
+//! fitness, the tournaments, and the start of a new task.
+//!
+//! After every `T` episodes a worker reports its fitness (the mean return of those
+//! episodes). It is compared with the latest fitness of `B` other workers drawn at random
+//! from those that have one on the current task; if the best of them is strictly better, the
+//! worker takes that worker's pathway, mutated as in [`ga::mutate`] (each of the `N * L`
+//! entries with probability `1 / (N * L)`, by an offset in `[-2, 2]` wrapping modulo `M`).
+//! A worker that takes a new pathway has no fitness until it has played it for `T`
+//! episodes, so nobody copies a genotype on the strength of another one's score.
+
+use super::error::PathNetA3cError;
+use pathnet_nn::pathnet::ga::{self, Contestant};
+use pathnet_nn::pathnet::{PathNetDims, Pathway};
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_chacha::ChaCha8Rng;
+use std::sync::Mutex;
+
+/// One worker's genotype and its latest fitness on the current task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub pathway: Pathway,
+    pub fitness: Option<f64>,
+}
+
+/// Counters of the current task.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EvolutionStats {
+    /// Fitness reports received.
+    pub reports: u64,
+    /// Reports after which the worker took another worker's pathway.
+    pub adoptions: u64,
+    /// Genotype entries that mutation changed, over all adoptions.
+    pub mutated_entries: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Evolution {
+    dims: PathNetDims,
+    tournament_size: usize,
+    seed: u64,
+    task: usize,
+    rng: ChaCha8Rng,
+    members: Vec<Member>,
+    stats: EvolutionStats,
+}
+
+impl Evolution {
+    /// A population of `workers` genotypes, set up for task 0 (see [`Evolution::begin_task`]).
+    pub fn new(
+        dims: PathNetDims,
+        workers: usize,
+        tournament_size: usize,
+        seed: u64,
+    ) -> Result<Self, PathNetA3cError> {
+        dims.validate()?;
+        if workers == 0 {
+            return Err(PathNetA3cError::config("workers", 0, "at least 1"));
+        }
+        let mut evolution = Evolution {
+            dims,
+            tournament_size,
+            seed,
+            task: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            members: Vec::new(),
+            stats: EvolutionStats::default(),
+        };
+        evolution.start(0, workers);
+        Ok(evolution)
+    }
+
+    /// Starts `task`: every worker gets a fresh random pathway and no fitness, and the
+    /// counters restart. The draws depend only on the seed and `task`, so a run that starts
+    /// at `task` directly (the from-scratch control) gets the same genotypes.
+    pub fn begin_task(&mut self, task: usize) {
+        self.start(task, self.members.len());
+    }
+
+    fn start(&mut self, task: usize, workers: usize) {
+        self.task = task;
+        self.rng = ChaCha8Rng::seed_from_u64(self.seed);
+        self.rng.set_stream(task as u64);
+        self.stats = EvolutionStats::default();
+        self.members = (0..workers)
+            .map(|_| Member {
+                pathway: Pathway::random_with(&self.dims, &mut self.rng)
+                    .expect("dims validated in new"),
+                fitness: None,
+            })
+            .collect();
+    }
+
+    pub fn task(&self) -> usize {
+        self.task
+    }
+
+    pub fn dims(&self) -> &PathNetDims {
+        &self.dims
+    }
+
+    pub fn workers(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    pub fn stats(&self) -> &EvolutionStats {
+        &self.stats
+    }
+
+    pub fn pathway(&self, worker: usize) -> Result<&Pathway, PathNetA3cError> {
+        Ok(&self.member(worker)?.pathway)
+    }
+
+    /// The pathway with the highest latest fitness on the current task (the lowest worker
+    /// index among equals), with its worker and fitness; `None` before any report.
+    pub fn best(&self) -> Option<(usize, &Pathway, f64)> {
+        let mut best: Option<(usize, &Member, f64)> = None;
+        for (worker, member) in self.members.iter().enumerate() {
+            if let Some(f) = member.fitness
+                && best.is_none_or(|(_, _, b)| f > b)
+            {
+                best = Some((worker, member, f));
+            }
+        }
+        best.map(|(worker, member, f)| (worker, &member.pathway, f))
+    }
+
+    pub fn best_pathway(&self) -> Option<&Pathway> {
+        self.best().map(|(_, pathway, _)| pathway)
+    }
+
+    /// Records `worker`'s fitness and runs its tournament. Returns the worker's new pathway
+    /// when it lost, `None` when it keeps its own.
+    pub fn report_fitness(
+        &mut self,
+        worker: usize,
+        fitness: f64,
+    ) -> Result<Option<Pathway>, PathNetA3cError> {
+        self.member(worker)?;
+        if !fitness.is_finite() {
+            return Err(PathNetA3cError::InvalidFitness {
+                worker,
+                value: fitness,
+            });
+        }
+        self.stats.reports += 1;
+        self.members[worker].fitness = Some(fitness);
+        let rivals: Vec<usize> = (0..self.members.len())
+            .filter(|&w| w != worker && self.members[w].fitness.is_some())
+            .collect();
+        let count = self.tournament_size.min(rivals.len());
+        let mut winner: Option<(usize, f64)> = None;
+        for k in sample(&mut self.rng, rivals.len(), count) {
+            let rival = rivals[k];
+            let f = self.members[rival].fitness.expect("rivals have a fitness");
+            if winner.is_none_or(|(w, best)| f > best || (f == best && rival < w)) {
+                winner = Some((rival, f));
+            }
+        }
+        let Some((rival, rival_fitness)) = winner else {
+            return Ok(None);
+        };
+        // The reporting worker is the first contestant, so a tie keeps its pathway.
+        if ga::tournament(fitness, rival_fitness).winner == Contestant::First {
+            return Ok(None);
+        }
+        let mut child = self.members[rival].pathway.clone();
+        let report = ga::mutate(&mut child, &self.dims, &mut self.rng)?;
+        self.stats.adoptions += 1;
+        self.stats.mutated_entries += report.changed() as u64;
+        self.members[worker] = Member {
+            pathway: child.clone(),
+            fitness: None,
+        };
+        Ok(Some(child))
+    }
+
+    fn member(&self, worker: usize) -> Result<&Member, PathNetA3cError> {
+        self.members
+            .get(worker)
+            .ok_or(PathNetA3cError::UnknownWorker {
+                worker,
+                workers: self.members.len(),
+            })
+    }
+}
+
+/// Where a worker learns its genotype and reports its fitness: an [`Evolution`] in this
+/// process, or a coordinator that owns one.
+pub trait PathwaySelection: Send + Sync {
+    /// The current task and `worker`'s pathway on it.
+    fn assignment(&self, worker: usize) -> Result<(usize, Pathway), PathNetA3cError>;
+
+    /// See [`Evolution::report_fitness`].
+    fn report_fitness(
+        &self,
+        worker: usize,
+        fitness: f64,
+    ) -> Result<Option<Pathway>, PathNetA3cError>;
+}
+
+impl PathwaySelection for Mutex<Evolution> {
+    fn assignment(&self, worker: usize) -> Result<(usize, Pathway), PathNetA3cError> {
+        let evolution = lock(self);
+        Ok((evolution.task(), evolution.pathway(worker)?.clone()))
+    }
+
+    fn report_fitness(
+        &self,
+        worker: usize,
+        fitness: f64,
+    ) -> Result<Option<Pathway>, PathNetA3cError> {
+        lock(self).report_fitness(worker, fitness)
+    }
+}
+
+fn lock(evolution: &Mutex<Evolution>) -> std::sync::MutexGuard<'_, Evolution> {
+    // Every update of the population completes before it is visible; a panicking worker
+    // cannot leave it half-written.
+    evolution
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,217 @@
+//! PathNet-A3C in one process: worker threads over one [`ParameterServer`] per task and one
+//! [`Evolution`] behind a mutex; the transfer step between tasks; and the from-scratch
+//! control that trains the last task alone with the same settings.
+
+use super::config::PathNetA3cConfig;
+use super::error::PathNetA3cError;
+use super::evolution::{Evolution, EvolutionStats};
+use super::network::PathNetActorCritic;
+use super::worker::{PathNetWorker, PathNetWorkerReport};
+use crate::server::{ParameterServer, ServerConfig, ServerStats, StopReason};
+use crate::shared::SharedParameters;
+use ndarray::ArrayD;
+use pathnet_nn::pathnet::{ModuleId, Pathway};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Streams of the run's seed (workers use streams from 2^32 up).
+const NETWORK_STREAM: u64 = 0;
+const EVOLUTION_STREAM: u64 = 1;
+const TRANSFER_STREAM: u64 = 2;
+
+/// What training one task did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TaskReport {
+    pub task: usize,
+    pub env: String,
+    pub stop: Option<StopReason>,
+    pub stats: ServerStats,
+    /// Seconds from the first worker's start to the last one's end.
+    pub wall_seconds: f64,
+    /// The best pathway at the end of the task, with its fitness; `None` when no worker
+    /// finished `T` episodes.
+    pub best: Option<(Pathway, f64)>,
+    /// Modules that were frozen while this task trained.
+    pub frozen: Vec<ModuleId>,
+    pub evolution: EvolutionStats,
+    pub workers: Vec<PathNetWorkerReport>,
+}
+
+impl TaskReport {
+    /// Environment steps to the target return, or `None` when the budget ran out first.
+    pub fn steps_to_target(&self) -> Option<u64> {
+        (self.stop == Some(StopReason::TargetReturn)).then_some(self.stats.env_steps)
+    }
+}
+
+/// A super-network, its population and the tasks trained on it so far.
+pub struct PathNetA3c {
+    config: PathNetA3cConfig,
+    seed: u64,
+    net: PathNetActorCritic<f32>,
+    evolution: Evolution,
+    transfer_rng: ChaCha8Rng,
+    /// The best pathway of the last task trained, which the next task starts by freezing.
+    previous: Option<Pathway>,
+    rmsprop_statistics: Vec<ArrayD<f32>>,
+}
+
+impl PathNetA3c {
+    pub fn new(config: &PathNetA3cConfig, seed: u64) -> Result<Self, PathNetA3cError> {
+        config.validate()?;
+        let net = PathNetActorCritic::new(
+            config.dims(),
+            config.units,
+            config.task_shapes()?,
+            stream(seed, NETWORK_STREAM).next_u64(),
+        )?;
+        let evolution = Evolution::new(
+            config.dims(),
+            config.workers,
+            config.tournament_size,
+            stream(seed, EVOLUTION_STREAM).next_u64(),
+        )?;
+        Ok(PathNetA3c {
+            config: config.clone(),
+            seed,
+            net,
+            evolution,
+            transfer_rng: stream(seed, TRANSFER_STREAM),
+            previous: None,
+            rmsprop_statistics: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &PathNetA3cConfig {
+        &self.config
+    }
+
+    pub fn network(&self) -> &PathNetActorCritic<f32> {
+        &self.net
+    }
+
+    pub fn evolution(&self) -> &Evolution {
+        &self.evolution
+    }
+
+    /// The shared RMSProp statistics at the end of the last task, in parameter order.
+    pub fn rmsprop_statistics(&self) -> &[ArrayD<f32>] {
+        &self.rmsprop_statistics
+    }
+
+    /// Trains `task` until its stop rule holds. When a task was trained before, this first
+    /// freezes that task's best pathway and re-initialises every other parameter.
+    pub fn train_task(&mut self, task: usize) -> Result<TaskReport, PathNetA3cError> {
+        let a3c = self.config.a3c(task)?;
+        if let Some(best) = self.previous.take() {
+            self.net.transfer(&best, &mut self.transfer_rng)?;
+        }
+        self.evolution.begin_task(task);
+        let server = ParameterServer::new(ServerConfig::from(&a3c), &self.net.params())?;
+        let frozen = self.net.frozen_ids();
+        let selection = Mutex::new(self.evolution.clone());
+        let started = Instant::now();
+        let workers = run_workers(&self.config, &frozen, &server, &selection, self.seed)?;
+        let wall_seconds = started.elapsed().as_secs_f64();
+        self.evolution = selection
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.net.load_all(&server.parameters())?;
+        self.rmsprop_statistics = server.rmsprop_statistics();
+        let best = self
+            .evolution
+            .best()
+            .map(|(_, pathway, fitness)| (pathway.clone(), fitness));
+        self.previous = best.as_ref().map(|(p, _)| p.clone());
+        if self.previous.is_none() && task + 1 < self.config.tasks.len() {
+            return Err(PathNetA3cError::NoBestPathway {
+                task,
+                episodes: self.config.episodes_per_fitness,
+            });
+        }
+        Ok(TaskReport {
+            task,
+            env: a3c.env,
+            stop: server.stop_reason(),
+            stats: server.stats(),
+            wall_seconds,
+            best,
+            frozen,
+            evolution: self.evolution.stats().clone(),
+            workers,
+        })
+    }
+}
+
+/// Every task in order, each after the transfer step from the one before.
+pub fn run_transfer(
+    config: &PathNetA3cConfig,
+    seed: u64,
+) -> Result<Vec<TaskReport>, PathNetA3cError> {
+    let mut run = PathNetA3c::new(config, seed)?;
+    (0..config.tasks.len())
+        .map(|task| run.train_task(task))
+        .collect()
+}
+
+/// The control: the last task alone on a fresh super-network, with the same settings, seed
+/// and worker streams as in [`run_transfer`].
+pub fn run_scratch(config: &PathNetA3cConfig, seed: u64) -> Result<TaskReport, PathNetA3cError> {
+    let last = config.tasks.len().saturating_sub(1);
+    PathNetA3c::new(config, seed)?.train_task(last)
+}
+
+/// Runs `config.workers` workers (one thread each) against `shared` until it answers
+/// `stop`. When one fails the others finish their segment and stop, and the first error
+/// (by index) is returned.
+pub fn run_workers(
+    config: &PathNetA3cConfig,
+    frozen: &[ModuleId],
+    shared: &dyn SharedParameters,
+    selection: &Mutex<Evolution>,
+    seed: u64,
+) -> Result<Vec<PathNetWorkerReport>, PathNetA3cError> {
+    let mut workers = (0..config.workers)
+        .map(|i| PathNetWorker::new(config, frozen, selection, seed, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cancel = AtomicBool::new(false);
+    let results: Vec<Result<PathNetWorkerReport, PathNetA3cError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .iter_mut()
+            .map(|worker| {
+                let cancel = &cancel;
+                let index = worker.report().worker;
+                let handle = scope.spawn(move || {
+                    let result = worker.run(shared, selection, cancel);
+                    if result.is_err() {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                    result
+                });
+                (index, handle)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(worker, handle)| {
+                handle.join().unwrap_or_else(|_| {
+                    cancel.store(true, Ordering::Relaxed);
+                    Err(crate::error::RlError::WorkerPanicked {
+                        worker: worker as u64,
+                    }
+                    .into())
+                })
+            })
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
