@@ -82,6 +82,32 @@ fn rmsprop_handles_share_statistics() {
 }
 
 #[test]
+fn rmsprop_shared_leaves_tensors_without_gradient_alone() {
+    let cfg = RmsPropConfig {
+        lr: 0.01,
+        alpha: 0.9,
+        eps: 1e-3,
+    };
+    let opt = RmsProp::<f64>::new(cfg, &[vec![2], vec![2]]).unwrap();
+    let shared = AtomicTensors::from_views(&[
+        arr1(&[1.0, 1.0]).into_dyn().view(),
+        arr1(&[2.0, 2.0]).into_dyn().view(),
+    ]);
+    let used = arr1(&[1.0, 1.0]).into_dyn();
+    opt.step_shared(&shared, &[used.clone(), used.clone()]);
+    let before = opt.statistics().to_arrays();
+    // The second tensor's module is not on this update's path: all-zero gradient.
+    let unused = arr1(&[0.0, 0.0]).into_dyn();
+    opt.step_shared(&shared, &[used, unused]);
+    let after = opt.statistics().to_arrays();
+    close(&after[1], before[1].as_slice().unwrap());
+    assert!(after[0][0] > before[0][0], "the used tensor's statistics still move");
+    let p = shared.to_arrays();
+    let stepped = 2.0 - 0.01 / (0.1f64 + 1e-3).sqrt();
+    close(&p[1], &[stepped, stepped]);
+}
+
+#[test]
 fn rmsprop_workers_update_concurrently() {
     // Lock-free updates may overwrite each other, so the exact result depends on the
     // interleaving. What holds for every interleaving: each stored statistic is the result of

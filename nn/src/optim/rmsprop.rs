@@ -91,6 +91,12 @@ impl<F: Float> RmsProp<F> {
         self.square_avg
             .check_shapes(grads.iter().map(|g| g.shape()));
         for (i, g) in grads.iter().enumerate() {
+            // A tensor without any gradient belongs to a module the update did not use (a
+            // PathNet module off the worker's pathway, or a frozen one). Decaying its
+            // statistics would make its first steps once it is used again far too large.
+            if g.iter().all(|v| *v == F::zero()) {
+                continue;
+            }
             let g = g.as_standard_layout();
             let targets = params.elements(i).iter().zip(self.square_avg.elements(i));
             for ((p, s), &g) in targets.zip(g.iter()) {
