@@ -101,7 +101,10 @@ fn rmsprop_shared_leaves_tensors_without_gradient_alone() {
     opt.step_shared(&shared, &[used, unused]);
     let after = opt.statistics().to_arrays();
     close(&after[1], before[1].as_slice().unwrap());
-    assert!(after[0][0] > before[0][0], "the used tensor's statistics still move");
+    assert!(
+        after[0][0] > before[0][0],
+        "the used tensor's statistics still move"
+    );
     let p = shared.to_arrays();
     let stepped = 2.0 - 0.01 / (0.1f64 + 1e-3).sqrt();
     close(&p[1], &[stepped, stepped]);
