@@ -5,6 +5,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pathnet_coordinator::a3c::A3cSummary;
 use pathnet_coordinator::engine::{Comparison, Progress, RunSummary};
 use pathnet_coordinator::ga::GaSummary;
+use pathnet_coordinator::pathnet_a3c::{PathNetA3cSummary, PathNetA3cTask};
 use pathnet_coordinator::spec::ControlPathway;
 use pathnet_coordinator::workload::Summary;
 
@@ -119,6 +120,36 @@ pub fn print_summary(summary: &Summary) {
         Summary::PathNet(run) => print_pathnet_summary(run),
         Summary::A3c(run) => print_a3c_summary(run),
         Summary::Neuroevolution(run) => print_ga_summary(run),
+        Summary::PathNetA3c(run) => print_pathnet_a3c_summary(run),
+    }
+}
+
+fn print_pathnet_a3c_summary(run: &PathNetA3cSummary) {
+    println!(
+        "experiment {} (seed {}) finished in {:.1} s",
+        run.experiment, run.seed, run.seconds
+    );
+    let line = |label: String, t: &PathNetA3cTask| {
+        println!(
+            "  {label:<24} {}  {} env steps  mean return {}  best pathway {}  frozen modules {}",
+            t.steps_to_target.map_or_else(
+                || "target not reached".to_owned(),
+                |s| format!("target after {s} steps")
+            ),
+            t.env_steps,
+            t.mean_return
+                .map_or_else(|| "none".to_owned(), |r| format!("{r:.1}")),
+            t.best_pathway
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |p| format!("{p:?}")),
+            t.frozen_modules
+        )
+    };
+    for task in &run.tasks {
+        line(task.env.clone(), task);
+    }
+    if let Some(scratch) = &run.scratch {
+        line(format!("{} (scratch)", scratch.env), scratch);
     }
 }
 

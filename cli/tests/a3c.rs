@@ -97,3 +97,52 @@ fn a_killed_agent_does_not_stall_the_other_and_its_lease_lapses() {
     assert_eq!(n(leases, "reported"), 1, "{summary}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn pathnet_a3c_transfers_in_process_and_is_refused_over_agents() {
+    let dir = scratch_dir("pathnet-a3c");
+    let spec = dir.join("spec.toml");
+    let out = dir.join("summary.json");
+    let example =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/pathnet_a3c_transfer.toml");
+    // The example's tasks with small budgets: this checks the machinery, not learning.
+    let text = std::fs::read_to_string(example)
+        .unwrap()
+        .replace("max_env_steps = 1000000", "max_env_steps = 20000");
+    assert!(text.contains("max_env_steps = 20000"));
+    std::fs::write(&spec, text).unwrap();
+    let mut run = spawn(
+        "run",
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--summary-json",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(run.wait(RUN_DEADLINE).success(), "{}", run.drain_stderr());
+    let summary = read_json(&out);
+    assert_eq!(summary["kind"], "pathnet_a3c", "{summary}");
+    let tasks = summary["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2, "{summary}");
+    assert_eq!(n(&tasks[0], "frozen_modules"), 0, "{summary}");
+    // Task B trains with task A's best pathway frozen: N modules in each of L layers.
+    assert_eq!(n(&tasks[1], "frozen_modules"), 9, "{summary}");
+    assert!(n(&tasks[1], "env_steps") >= 20000, "{summary}");
+    assert_eq!(summary["scratch"]["env"], "Acrobot-v1", "{summary}");
+    assert_eq!(n(&summary["scratch"], "frozen_modules"), 0, "{summary}");
+
+    let mut distributed = spawn(
+        "run-agents",
+        &["run", spec.to_str().unwrap(), "--agents", "1"],
+        &[],
+    );
+    assert!(!distributed.wait(RUN_DEADLINE).success());
+    let err = distributed.drain_stderr();
+    assert!(
+        err.contains("pathnet_a3c") && err.contains("--agents 0"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -49,6 +49,8 @@ pub enum RunError {
     Evo(#[from] pathnet_evo::EvoError),
     #[error("a result was refused: {0}")]
     Refused(String),
+    #[error("PathNet-A3C: {0}")]
+    PathNetA3c(Box<pathnet_rl::pathnet_a3c::PathNetA3cError>),
 }
 
 /// Runs the experiment `spec` describes in this process, reporting progress to `observe`.
@@ -58,6 +60,14 @@ pub fn run(spec: &Spec, observe: &mut dyn FnMut(&Progress)) -> Result<Summary, R
         Spec::A3c(spec) => run_a3c(spec, observe).map(Summary::A3c),
         Spec::Neuroevolution(spec) => {
             run_neuroevolution(spec, observe).map(Summary::Neuroevolution)
+        }
+        Spec::PathNetA3c(spec) => {
+            spec.validate()?;
+            // The workers are the parallelism.
+            pathnet_nn::set_threads(1);
+            crate::pathnet_a3c::run(spec, observe)
+                .map(Summary::PathNetA3c)
+                .map_err(|err| RunError::PathNetA3c(Box::new(err)))
         }
     }
 }

@@ -6,6 +6,7 @@
 use crate::a3c::{A3cRun, A3cSummary};
 use crate::engine::{Counters, Engine, EngineState, EvalId, Progress, RunSummary};
 use crate::ga::{GaRun, GaSummary};
+use crate::pathnet_a3c::PathNetA3cSummary;
 use serde::Serialize;
 
 /// The experiment's algorithm and its state.
@@ -22,6 +23,7 @@ pub enum Summary {
     PathNet(RunSummary),
     A3c(A3cSummary),
     Neuroevolution(GaSummary),
+    PathNetA3c(PathNetA3cSummary),
 }
 
 /// Where an experiment stands, in the terms every kind shares.

@@ -10,10 +10,12 @@
 mod a3c;
 mod ga;
 mod pathnet;
+mod pathnet_a3c;
 
 pub use a3c::A3cSpec;
 pub use ga::GaSpec;
 pub use pathnet::*;
+pub use pathnet_a3c::PathNetA3cSpec;
 
 use std::path::{Path, PathBuf};
 
@@ -35,7 +37,7 @@ pub enum SpecError {
 }
 
 /// The algorithms an experiment can run, by the `kind` that selects them.
-pub const KINDS: [&str; 3] = ["pathnet", "a3c", "neuroevolution"];
+pub const KINDS: [&str; 4] = ["pathnet", "a3c", "neuroevolution", "pathnet_a3c"];
 
 /// An experiment of any kind.
 #[derive(Debug, Clone)]
@@ -46,6 +48,8 @@ pub enum Spec {
     A3c(A3cSpec),
     /// A genetic algorithm with safe mutations over seed-list genomes.
     Neuroevolution(GaSpec),
+    /// PathNet pathways evolved by A3C workers, with transfer between tasks (in one process).
+    PathNetA3c(PathNetA3cSpec),
 }
 
 impl Spec {
@@ -88,6 +92,12 @@ impl Spec {
                 spec.validate()?;
                 Ok(Spec::Neuroevolution(spec))
             }
+            "pathnet_a3c" => {
+                let spec: PathNetA3cSpec =
+                    table.try_into().map_err(|e| parse_error(e.to_string()))?;
+                spec.validate()?;
+                Ok(Spec::PathNetA3c(spec))
+            }
             other => Err(invalid(
                 "kind",
                 format!("\"{other}\""),
@@ -102,6 +112,7 @@ impl Spec {
             Spec::PathNet(_) => "pathnet",
             Spec::A3c(_) => "a3c",
             Spec::Neuroevolution(_) => "neuroevolution",
+            Spec::PathNetA3c(_) => "pathnet_a3c",
         }
     }
 
@@ -110,6 +121,7 @@ impl Spec {
             Spec::PathNet(spec) => &spec.name,
             Spec::A3c(spec) => &spec.name,
             Spec::Neuroevolution(spec) => &spec.name,
+            Spec::PathNetA3c(spec) => &spec.name,
         }
     }
 
@@ -118,6 +130,7 @@ impl Spec {
             Spec::PathNet(spec) => spec.seed,
             Spec::A3c(spec) => spec.seed,
             Spec::Neuroevolution(spec) => spec.seed,
+            Spec::PathNetA3c(spec) => spec.seed,
         }
     }
 
@@ -126,6 +139,7 @@ impl Spec {
             Spec::PathNet(spec) => spec.seed = seed,
             Spec::A3c(spec) => spec.seed = seed,
             Spec::Neuroevolution(spec) => spec.seed = seed,
+            Spec::PathNetA3c(spec) => spec.seed = seed,
         }
     }
 
@@ -134,6 +148,7 @@ impl Spec {
             Spec::PathNet(spec) => spec.validate(),
             Spec::A3c(spec) => spec.validate(),
             Spec::Neuroevolution(spec) => spec.validate(),
+            Spec::PathNetA3c(spec) => spec.validate(),
         }
     }
 }
