@@ -93,6 +93,10 @@ impl SessionContext {
                 let released = answer.into_inner().released.len() as u64;
                 self.held.stats(|s| s.released += released);
             }
+            // A coordinator that has gone (it finished and shut down) takes its leases with it.
+            Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
+                tracing::info!(%status, "coordinator gone; its leases lapse with it")
+            }
             Ok(Err(status)) => tracing::warn!(%status, "releasing leases failed"),
             Err(_) => tracing::warn!("releasing leases timed out"),
         }

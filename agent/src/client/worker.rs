@@ -44,6 +44,11 @@ pub async fn run(
                 ctx.release(&work, v1::ReleaseReason::Unsupported, &detail)
                     .await
             }
+            // Typically the coordinator finished and shut down while this work was out;
+            // handing it back would fail the same way, and the lease lapses anyway.
+            Err(Failure::Unreachable(detail)) => {
+                tracing::info!(%work, %detail, "coordinator unreachable; result dropped")
+            }
             Err(Failure::Failed(detail)) => {
                 tracing::warn!(%work, %detail, "work failed");
                 ctx.release(&work, v1::ReleaseReason::Failed, &detail).await
@@ -57,10 +62,15 @@ pub(super) enum Failure {
     Lost,
     Unsupported(String),
     Failed(String),
+    /// The coordinator could not be reached.
+    Unreachable(String),
 }
 
 impl From<Status> for Failure {
     fn from(status: Status) -> Self {
+        if status.code() == tonic::Code::Unavailable {
+            return Failure::Unreachable(status.message().to_owned());
+        }
         Failure::Failed(format!("{}: {}", status.code(), status.message()))
     }
 }
