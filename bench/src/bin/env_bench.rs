@@ -4,7 +4,9 @@
 //! `benches/gym_cartpole.py`. Both sides step a pre-drawn sequence of random actions and reset
 //! whenever an episode ends. Also times MinAtar Breakout and Freeway through `make`, Rust only:
 //! there is no Python reference for them, MinAtar's package is not in the reference
-//! environment. Prints tables and JSON.
+//! environment. Built with `--features python`, also times Gymnasium's own CartPole-v1 driven
+//! from Rust through the subprocess bridge (`gymnasium:CartPole-v1`), next to the same env
+//! stepped in Python. Prints tables and JSON.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -71,7 +73,52 @@ fn main() -> Result<()> {
         Some(run_python(&args)?)
     };
     report(&rust, python.as_ref(), &minatar, args.steps);
+    #[cfg(feature = "python")]
+    if !args.skip_python {
+        report_bridge(&time_bridge(&args, &actions)?, python.as_ref(), &args);
+    }
     Ok(())
+}
+
+/// Gymnasium's CartPole-v1 stepped from Rust through the bridge, on the first
+/// `--python-steps` of the same actions: the Python env's own cost plus one round trip per step.
+#[cfg(feature = "python")]
+fn time_bridge(args: &Args, actions: &[i64]) -> Result<Timing> {
+    let mut env = pathnet_envs::PythonEnv::with_python(
+        &python_path(args),
+        "CartPole-v1",
+        &Default::default(),
+    )?;
+    let steps = args.python_steps.min(actions.len());
+    Ok(time_steps(&mut env, &actions[..steps], args))
+}
+
+#[cfg(feature = "python")]
+fn report_bridge(bridge: &Timing, python: Option<&serde_json::Value>, args: &Args) {
+    let steps = args.python_steps.min(args.steps);
+    let ours = steps as f64 / (bridge.median_ms / 1e3);
+    let theirs = python.and_then(|p| p["make"]["steps_per_s"].as_f64());
+    let overhead_us = theirs.map(|t| (1.0 / ours - 1.0 / t) * 1e6);
+    println!(
+        "gymnasium:CartPole-v1 through the bridge: {ours:.3e} steps/s; in Python: {}; bridge cost per step: {}",
+        theirs.map_or("-".into(), |t| format!("{t:.3e} steps/s")),
+        overhead_us.map_or("-".into(), |us| format!("{us:.1} us")),
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "python_bridge",
+            "bridge": {"timing": bridge, "steps": steps, "steps_per_s": ours},
+            "python_steps_per_s": theirs,
+            "overhead_us_per_step": overhead_us,
+        })
+    );
+}
+
+fn python_path(args: &Args) -> PathBuf {
+    args.python
+        .clone()
+        .unwrap_or_else(|| repo_root().join(".venv-bench/bin/python"))
 }
 
 /// Times `make(id)` on its own seeded random actions, drawn up front so that the draw is not
@@ -113,10 +160,7 @@ fn repo_root() -> &'static Path {
 }
 
 fn run_python(args: &Args) -> Result<serde_json::Value> {
-    let python = args
-        .python
-        .clone()
-        .unwrap_or_else(|| repo_root().join(".venv-bench/bin/python"));
+    let python = python_path(args);
     let script = repo_root().join("benches/gym_cartpole.py");
     let out = Command::new(&python)
         .arg(&script)
