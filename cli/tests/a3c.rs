@@ -14,12 +14,6 @@ fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/a3c_cartpole.toml")
 }
 
-fn n(summary: &serde_json::Value, key: &str) -> u64 {
-    summary[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key}: {summary}"))
-}
-
 /// The example's stop rule and budget, read from the example itself so the test follows it.
 fn budget() -> (f64, u64) {
     let text = std::fs::read_to_string(example()).unwrap();
@@ -33,22 +27,7 @@ fn budget() -> (f64, u64) {
 
 #[test]
 fn two_agents_learn_cartpole_to_the_target_return_within_the_step_budget() {
-    let dir = scratch_dir("a3c-two");
-    let out = dir.join("summary.json");
-    let mut run = spawn(
-        "run",
-        &[
-            "run",
-            example().to_str().unwrap(),
-            "--agents",
-            "2",
-            "--summary-json",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(run.wait(RUN_DEADLINE).success(), "{}", run.drain_stderr());
-    let summary = read_json(&out);
+    let summary = run_summary("a3c-two", &example(), &["--agents", "2"], RUN_DEADLINE);
     let (target, max_steps) = budget();
     assert_eq!(summary["kind"], "a3c", "{summary}");
     assert_eq!(summary["reached_target"], true, "{summary}");
@@ -56,29 +35,22 @@ fn two_agents_learn_cartpole_to_the_target_return_within_the_step_budget() {
         summary["mean_return"].as_f64().unwrap() >= target,
         "{summary}"
     );
-    assert!(n(&summary, "env_steps") <= max_steps, "{summary}");
-    assert_eq!(n(&summary, "workers"), 2, "{summary}");
+    assert!(u64_at(&summary, "env_steps") <= max_steps, "{summary}");
+    assert_eq!(u64_at(&summary, "workers"), 2, "{summary}");
     // Both workers ended by reporting; nothing was lost or refused.
-    assert_eq!(n(&summary["leases"], "granted"), 2, "{summary}");
-    assert_eq!(n(&summary["leases"], "reported"), 2, "{summary}");
-    std::fs::remove_dir_all(dir).ok();
+    assert_eq!(u64_at(&summary["leases"], "granted"), 2, "{summary}");
+    assert_eq!(u64_at(&summary["leases"], "reported"), 2, "{summary}");
 }
 
 #[test]
 fn a_killed_agent_does_not_stall_the_other_and_its_lease_lapses() {
     let dir = scratch_dir("a3c-kill");
     let out = dir.join("summary.json");
-    let (mut coordinator, url) = coordinator(&[
-        "--spec",
-        example().to_str().unwrap(),
-        "--exit-when-done",
-        "--summary-json",
-        out.to_str().unwrap(),
-        "--lease-ms",
-        "1500",
-        "--heartbeat-ms",
-        "300",
-    ]);
+    let (mut coordinator, url) = coordinator_running(
+        &example(),
+        &out,
+        &["--lease-ms", "1500", "--heartbeat-ms", "300"],
+    );
     let debug = [("PATHNET_LOG", "pathnet_agent=debug")];
     let mut victim = agent("victim", &url, &debug);
     victim.stderr_line("A3C worker started", Duration::from_secs(60));
@@ -90,11 +62,11 @@ fn a_killed_agent_does_not_stall_the_other_and_its_lease_lapses() {
     let summary = read_json(&out);
     let (_, max_steps) = budget();
     assert_eq!(summary["reached_target"], true, "{summary}");
-    assert!(n(&summary, "env_steps") <= max_steps, "{summary}");
+    assert!(u64_at(&summary, "env_steps") <= max_steps, "{summary}");
     let leases = &summary["leases"];
-    assert_eq!(n(leases, "granted"), 2, "{summary}");
-    assert_eq!(n(leases, "expired"), 1, "{summary}");
-    assert_eq!(n(leases, "reported"), 1, "{summary}");
+    assert_eq!(u64_at(leases, "granted"), 2, "{summary}");
+    assert_eq!(u64_at(leases, "expired"), 1, "{summary}");
+    assert_eq!(u64_at(leases, "reported"), 1, "{summary}");
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -102,7 +74,6 @@ fn a_killed_agent_does_not_stall_the_other_and_its_lease_lapses() {
 fn pathnet_a3c_transfers_in_process_and_is_refused_over_agents() {
     let dir = scratch_dir("pathnet-a3c");
     let spec = dir.join("spec.toml");
-    let out = dir.join("summary.json");
     let example =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/pathnet_a3c_transfer.toml");
     // The example's tasks with small budgets: this checks the machinery, not learning.
@@ -111,27 +82,20 @@ fn pathnet_a3c_transfers_in_process_and_is_refused_over_agents() {
         .replace("max_env_steps = 1000000", "max_env_steps = 20000");
     assert!(text.contains("max_env_steps = 20000"));
     std::fs::write(&spec, text).unwrap();
-    let mut run = spawn(
-        "run",
-        &[
-            "run",
-            spec.to_str().unwrap(),
-            "--summary-json",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(run.wait(RUN_DEADLINE).success(), "{}", run.drain_stderr());
-    let summary = read_json(&out);
+    let summary = run_summary("pathnet-a3c-run", &spec, &[], RUN_DEADLINE);
     assert_eq!(summary["kind"], "pathnet_a3c", "{summary}");
     let tasks = summary["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 2, "{summary}");
-    assert_eq!(n(&tasks[0], "frozen_modules"), 0, "{summary}");
+    assert_eq!(u64_at(&tasks[0], "frozen_modules"), 0, "{summary}");
     // Task B trains with task A's best pathway frozen: N modules in each of L layers.
-    assert_eq!(n(&tasks[1], "frozen_modules"), 9, "{summary}");
-    assert!(n(&tasks[1], "env_steps") >= 20000, "{summary}");
+    assert_eq!(u64_at(&tasks[1], "frozen_modules"), 9, "{summary}");
+    assert!(u64_at(&tasks[1], "env_steps") >= 20000, "{summary}");
     assert_eq!(summary["scratch"]["env"], "Acrobot-v1", "{summary}");
-    assert_eq!(n(&summary["scratch"], "frozen_modules"), 0, "{summary}");
+    assert_eq!(
+        u64_at(&summary["scratch"], "frozen_modules"),
+        0,
+        "{summary}"
+    );
 
     let mut distributed = spawn(
         "run-agents",

@@ -31,13 +31,7 @@ fn three_agents_finish_an_experiment_with_every_result_applied_once() {
     let spec = dir.join("spec.toml");
     let out = dir.join("summary.json");
     std::fs::write(&spec, common::spec(&fashion_dir(), 8, 10, 8)).unwrap();
-    let (mut coordinator, url) = coordinator(&[
-        "--spec",
-        spec.to_str().unwrap(),
-        "--exit-when-done",
-        "--summary-json",
-        out.to_str().unwrap(),
-    ]);
+    let (mut coordinator, url) = coordinator_running(&spec, &out, &[]);
     let log = [("PATHNET_LOG", "pathnet=info")];
     // One of them runs two work items at once.
     let mut agents: Vec<Proc> = (0..3)
@@ -73,17 +67,11 @@ fn a_killed_agents_lease_expires_and_its_work_is_redone() {
     let out = dir.join("summary.json");
     // Long evaluations, so the agent is surely mid-training when it is killed.
     std::fs::write(&spec, common::spec(&fashion_dir(), 3, 300, 32)).unwrap();
-    let (mut coordinator, url) = coordinator(&[
-        "--spec",
-        spec.to_str().unwrap(),
-        "--exit-when-done",
-        "--summary-json",
-        out.to_str().unwrap(),
-        "--lease-ms",
-        "1500",
-        "--heartbeat-ms",
-        "300",
-    ]);
+    let (mut coordinator, url) = coordinator_running(
+        &spec,
+        &out,
+        &["--lease-ms", "1500", "--heartbeat-ms", "300"],
+    );
     let debug = [("PATHNET_LOG", "pathnet_agent=debug")];
     let mut victim = agent("victim", &url, &debug);
     victim.stderr_line("training", Duration::from_secs(120));
@@ -115,15 +103,7 @@ fn sigterm_hands_unfinished_leases_back_without_waiting_for_expiry() {
     let out = dir.join("summary.json");
     std::fs::write(&spec, common::spec(&fashion_dir(), 3, 300, 32)).unwrap();
     // A lease far longer than the test: only a release can bring the work back in time.
-    let (mut coordinator, url) = coordinator(&[
-        "--spec",
-        spec.to_str().unwrap(),
-        "--exit-when-done",
-        "--summary-json",
-        out.to_str().unwrap(),
-        "--lease-ms",
-        "600000",
-    ]);
+    let (mut coordinator, url) = coordinator_running(&spec, &out, &["--lease-ms", "600000"]);
     let debug = [("PATHNET_LOG", "pathnet_agent=debug")];
     let mut leaving = agent("leaving", &url, &debug);
     leaving.stderr_line("training", Duration::from_secs(120));

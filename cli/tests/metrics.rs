@@ -101,17 +101,11 @@ async fn a_live_scrape_mid_experiment_passes_promtool_and_agrees_with_the_summar
     let out = dir.join("summary.json");
     std::fs::write(&spec, common::spec(&fashion_dir(), 4, 20, 8)).unwrap();
     // A lease far longer than the test: the held one cannot expire behind its back.
-    let (mut coordinator, url) = coordinator(&[
-        "--spec",
-        spec.to_str().unwrap(),
-        "--exit-when-done",
-        "--summary-json",
-        out.to_str().unwrap(),
-        "--metrics-listen",
-        "127.0.0.1:0",
-        "--lease-ms",
-        "600000",
-    ]);
+    let (mut coordinator, url) = coordinator_running(
+        &spec,
+        &out,
+        &["--metrics-listen", "127.0.0.1:0", "--lease-ms", "600000"],
+    );
     let line = coordinator.stdout_line("metrics listening on http://", Duration::from_secs(30));
     let metrics = line
         .rsplit("http://")

@@ -14,35 +14,8 @@ fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/sm_parity.toml")
 }
 
-fn n(summary: &serde_json::Value, key: &str) -> u64 {
-    summary[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key}: {summary}"))
-}
-
 fn run(name: &str, agents: &str) -> serde_json::Value {
-    run_spec(name, &example(), agents)
-}
-
-fn run_spec(name: &str, spec: &std::path::Path, agents: &str) -> serde_json::Value {
-    let dir = scratch_dir(name);
-    let out = dir.join("summary.json");
-    let mut run = spawn(
-        "run",
-        &[
-            "run",
-            spec.to_str().unwrap(),
-            "--agents",
-            agents,
-            "--summary-json",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(run.wait(RUN_DEADLINE).success(), "{}", run.drain_stderr());
-    let summary = read_json(&out);
-    std::fs::remove_dir_all(dir).ok();
-    summary
+    run_summary(name, &example(), &["--agents", agents], RUN_DEADLINE)
 }
 
 #[test]
@@ -50,21 +23,21 @@ fn two_agents_solve_parity_from_seed_lists() {
     let summary = run("ga-two", "2");
     assert_eq!(summary["kind"], "neuroevolution", "{summary}");
     assert_eq!(summary["solved"], true, "{summary}");
-    let evaluations = n(&summary, "evaluations");
+    let evaluations = u64_at(&summary, "evaluations");
     assert_eq!(
-        n(&summary, "evaluations_to_solve"),
+        u64_at(&summary, "evaluations_to_solve"),
         evaluations,
         "{summary}"
     );
     // Every evaluation handed out was reported once, except those in flight at the end.
     let leases = &summary["leases"];
-    assert_eq!(n(leases, "reported"), evaluations, "{summary}");
-    assert!(n(leases, "granted") >= evaluations, "{summary}");
+    assert_eq!(u64_at(leases, "reported"), evaluations, "{summary}");
+    assert!(u64_at(leases, "granted") >= evaluations, "{summary}");
     // Seed lists, not weights, crossed the wire.
     let genome = summary["genome_bytes_mean"].as_f64().unwrap();
     assert!(genome > 0.0, "{summary}");
     assert!(
-        genome * 4.0 < n(&summary, "weight_bytes") as f64,
+        genome * 4.0 < u64_at(&summary, "weight_bytes") as f64,
         "{summary}"
     );
 }
@@ -90,9 +63,9 @@ fn the_truncation_ga_runs_on_the_lease_scheduler_too() {
         .replace("population = 250", "population = 100");
     assert!(text.contains("\"truncation\""));
     std::fs::write(&spec, text).unwrap();
-    let summary = run_spec("ga-truncation", &spec, "2");
+    let summary = run_summary("ga-truncation", &spec, &["--agents", "2"], RUN_DEADLINE);
     assert_eq!(summary["algorithm"], "truncation", "{summary}");
     assert_eq!(summary["solved"], true, "{summary}");
-    assert!(n(&summary, "generations") >= 1, "{summary}");
+    assert!(u64_at(&summary, "generations") >= 1, "{summary}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -24,13 +24,7 @@ fn watch_follows_an_experiment_as_it_happens_and_exits_when_it_ends() {
     let spec = dir.join("spec.toml");
     let out = dir.join("summary.json");
     std::fs::write(&spec, common::spec(&fashion_dir(), 4, 10, 8)).unwrap();
-    let (mut coordinator, url) = coordinator(&[
-        "--spec",
-        spec.to_str().unwrap(),
-        "--exit-when-done",
-        "--summary-json",
-        out.to_str().unwrap(),
-    ]);
+    let (mut coordinator, url) = coordinator_running(&spec, &out, &[]);
     let line = coordinator.stdout_line("started", Duration::from_secs(60));
     let experiment = line.split(' ').nth(1).unwrap().to_owned();
 

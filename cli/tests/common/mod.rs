@@ -210,6 +210,41 @@ pub fn agent_with(name: &str, url: &str, extra: &[&str], envs: &[(&str, &str)]) 
     spawn(name, &args, envs)
 }
 
+/// `pathnet coordinator` running `spec` to its end and writing its summary to `out`, with
+/// `extra` flags; returns it and its URL.
+pub fn coordinator_running(spec: &Path, out: &Path, extra: &[&str]) -> (Proc, String) {
+    let mut args = vec![
+        "--spec",
+        spec.to_str().unwrap(),
+        "--exit-when-done",
+        "--summary-json",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    coordinator(&args)
+}
+
+/// `pathnet run SPEC` with `extra` flags, which must succeed within `within`; its summary.
+pub fn run_summary(name: &str, spec: &Path, extra: &[&str], within: Duration) -> serde_json::Value {
+    let dir = scratch_dir(name);
+    let out = dir.join("summary.json");
+    let mut args = vec!["run", spec.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--summary-json", out.to_str().unwrap()]);
+    let mut run = spawn(name, &args, &[]);
+    assert!(run.wait(within).success(), "{}", run.drain_stderr());
+    let summary = read_json(&out);
+    std::fs::remove_dir_all(dir).ok();
+    summary
+}
+
+/// The unsigned integer at `key` of a summary object.
+pub fn u64_at(summary: &serde_json::Value, key: &str) -> u64 {
+    summary[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key}: {summary}"))
+}
+
 pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
