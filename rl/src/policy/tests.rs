@@ -27,6 +27,12 @@ fn policy(kind: PolicyKind, activation: Activation, hidden: Vec<usize>) -> Polic
 /// Checks every parameter's gradient of the segment loss of `net` on random data.
 fn check_network(mut net: ActorCritic<f64>, obs_dim: usize, rng: &mut ChaCha8Rng) {
     use rand::Rng;
+    // Biases start at zero, so an observation that silences every unit of a ReLU layer would
+    // put the next layer exactly on its kinks; jittering every parameter keeps the probe off them.
+    for mut param in net.params_mut() {
+        let jitter = random_normal(param.shape(), rng) * 0.1;
+        param += &jitter;
+    }
     let steps = 4;
     let obs = random_normal(&[steps, obs_dim], rng)
         .into_dimensionality::<Ix2>()
