@@ -1,11 +1,14 @@
-//! Optimiser steps against hand-computed values, shared-statistics behaviour and clipping.
+//! Optimiser steps against hand-computed values, shared-statistics behaviour and clipping, and
+//! copies into and out of shared tensors.
 
 use ndarray::{ArrayD, arr1};
 use pathnet_nn::optim::{OptimError, global_norm};
 use pathnet_nn::{
-    Adam, AdamConfig, AtomicTensors, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+    Adam, AdamConfig, AtomicTensors, Float, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
     clip_grad_norm,
 };
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
 fn close(got: &ArrayD<f64>, want: &[f64]) {
@@ -108,6 +111,146 @@ fn rmsprop_shared_leaves_tensors_without_gradient_alone() {
     let p = shared.to_arrays();
     let stepped = 2.0 - 0.01 / (0.1f64 + 1e-3).sqrt();
     close(&p[1], &[stepped, stepped]);
+}
+
+/// The A3C RMSProp update written out element by element over plain vectors, in the formula's
+/// order of operations; tensors whose gradient is all zero are skipped.
+fn rmsprop_reference<F: Float>(
+    cfg: &RmsPropConfig,
+    params: &mut [Vec<F>],
+    square_avg: &mut [Vec<F>],
+    grads: &[ArrayD<F>],
+) {
+    for ((p, s), g) in params.iter_mut().zip(square_avg.iter_mut()).zip(grads) {
+        if g.iter().all(|v| *v == F::zero()) {
+            continue;
+        }
+        for ((p, s), &g) in p.iter_mut().zip(s.iter_mut()).zip(g.iter()) {
+            let alpha = F::of(cfg.alpha);
+            let avg = alpha * *s + (F::one() - alpha) * g * g;
+            *s = avg;
+            *p -= F::of(cfg.lr) * g / (avg + F::of(cfg.eps)).sqrt();
+        }
+    }
+}
+
+/// Shared steps, local steps and the reference agree bit for bit over several steps, for
+/// tensor lengths on both sides of the chunk size, a 2-D tensor whose gradient arrives
+/// transposed (not in standard layout), single zero gradient elements (still updated) and a
+/// tensor whose gradient is all zero on every other step (left alone then).
+fn rmsprop_matches_reference<F: Float>(bits: fn(F) -> u64) {
+    let cfg = RmsPropConfig {
+        lr: 0.05,
+        alpha: 0.9,
+        eps: 1e-3,
+    };
+    let shapes = [
+        vec![1],
+        vec![63],
+        vec![64],
+        vec![65],
+        vec![1000],
+        vec![13, 11],
+        vec![130],
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut random = |shape: &[usize]| {
+        ArrayD::from_shape_simple_fn(shape, || match rng.random_range(0..10) {
+            0 => F::zero(),
+            _ => F::of(rng.random_range(-2.0..2.0)),
+        })
+    };
+    let init: Vec<ArrayD<F>> = shapes.iter().map(|s| random(s)).collect();
+    let views: Vec<_> = init.iter().map(|a| a.view()).collect();
+    let shared = AtomicTensors::from_views(&views);
+    let shared_opt = RmsProp::<F>::new(cfg, &shapes).unwrap();
+    let mut local = init.clone();
+    let mut local_opt = RmsProp::<F>::new(cfg, &shapes).unwrap();
+    let mut params: Vec<Vec<F>> = init.iter().map(|a| a.iter().copied().collect()).collect();
+    let mut square_avg: Vec<Vec<F>> = init.iter().map(|a| vec![F::zero(); a.len()]).collect();
+    let as_bits = |tensors: &[ArrayD<F>]| -> Vec<Vec<u64>> {
+        tensors
+            .iter()
+            .map(|t| t.iter().map(|&v| bits(v)).collect())
+            .collect()
+    };
+    let vec_bits = |tensors: &[Vec<F>]| -> Vec<Vec<u64>> {
+        tensors
+            .iter()
+            .map(|t| t.iter().map(|&v| bits(v)).collect())
+            .collect()
+    };
+    for step in 0..4 {
+        let mut grads: Vec<ArrayD<F>> = shapes.iter().map(|s| random(s)).collect();
+        let transposed = random(&[11, 13]).reversed_axes();
+        assert!(!transposed.is_standard_layout());
+        grads[5] = transposed;
+        if step % 2 == 1 {
+            // Signed zeros count as no gradient too.
+            grads[6] = ArrayD::from_shape_fn(vec![130], |i| {
+                if i[0] % 2 == 0 { F::zero() } else { -F::zero() }
+            });
+        }
+        rmsprop_reference(&cfg, &mut params, &mut square_avg, &grads);
+        shared_opt.step_shared(&shared, &grads);
+        let mut views: Vec<_> = local.iter_mut().map(|a| a.view_mut()).collect();
+        local_opt.step(&mut views, &grads);
+
+        let want = (vec_bits(&params), vec_bits(&square_avg));
+        let got_shared = (
+            as_bits(&shared.to_arrays()),
+            as_bits(&shared_opt.statistics().to_arrays()),
+        );
+        assert!(
+            got_shared == want,
+            "shared step {step} differs from the reference"
+        );
+        // The local step has no skip: it decays the statistics of the sometimes-unused
+        // tensor (the last) too, so it agrees with the reference on the others only.
+        let got_local = (
+            as_bits(&local),
+            as_bits(&local_opt.statistics().to_arrays()),
+        );
+        assert!(
+            got_local.0[..6] == want.0[..6] && got_local.1[..6] == want.1[..6],
+            "local step {step} differs from the reference"
+        );
+    }
+    assert_ne!(
+        vec_bits(&square_avg)[6],
+        vec![0; 130],
+        "the sometimes-unused tensor was updated on its used steps"
+    );
+}
+
+#[test]
+fn rmsprop_shared_step_is_bit_identical_to_reference_f32() {
+    rmsprop_matches_reference::<f32>(|v| u64::from(v.to_bits()));
+}
+
+#[test]
+fn rmsprop_shared_step_is_bit_identical_to_reference_f64() {
+    rmsprop_matches_reference::<f64>(f64::to_bits);
+}
+
+#[test]
+fn shared_tensors_copy_in_and_out_in_logical_order() {
+    let values = ndarray::Array2::from_shape_fn((2, 3), |(i, j)| (10 * i + j) as f32).into_dyn();
+    let shared = AtomicTensors::<f32>::zeros(&[vec![2, 3], vec![2, 3]]);
+    // The second source is a transposed view: not contiguous in logical order.
+    let transposed_values = values.t().as_standard_layout().into_owned();
+    let source = transposed_values.t();
+    assert!(source.as_slice().is_none());
+    shared.store_from(&[values.view(), source]);
+    assert_eq!(shared.to_arrays(), vec![values.clone(), values.clone()]);
+
+    let mut contiguous = ArrayD::<f32>::zeros(vec![2, 3]);
+    let mut storage = ArrayD::<f32>::zeros(vec![3, 2]);
+    let mut transposed = storage.view_mut().reversed_axes();
+    assert!(transposed.as_slice_mut().is_none());
+    shared.load_into(&mut [contiguous.view_mut(), transposed]);
+    assert_eq!(contiguous, values);
+    assert_eq!(storage.t(), values);
 }
 
 #[test]
