@@ -42,10 +42,10 @@ pub trait Env {
         options: Option<&Options>,
     ) -> Result<(&[f32], Info), EnvError>;
 
-    /// `env.reset(seed=...)`.
-    fn reset(&mut self, seed: Option<u64>) -> (&[f32], Info) {
+    /// `env.reset(seed=...)`. The native environments never fail here; an environment run
+    /// elsewhere (a Python process) can.
+    fn reset(&mut self, seed: Option<u64>) -> Result<(&[f32], Info), EnvError> {
         self.reset_with_options(seed, None)
-            .expect("a reset without options has nothing to reject")
     }
 
     /// `env.step(action)`. Actions outside the action space are an error, except that

@@ -1,5 +1,6 @@
 //! The one error type for everything an environment can reject.
 
+use std::time::Duration;
 use thiserror::Error;
 
 /// Why an environment call was refused. Every variant names the offending value so the
@@ -59,4 +60,13 @@ pub enum EnvError {
     /// built; `reason` carries the Python traceback where there is one.
     #[error("{env}: {reason}")]
     Python { env: String, reason: String },
+
+    /// A Gymnasium environment run in Python gave no reply to `call` (`gymnasium.make`,
+    /// `reset`, `step`, ...) within `limit`. Its process was killed; later calls fail.
+    #[error("{env}: no reply to {call} within {limit:?}; the Python process was killed")]
+    Timeout {
+        env: String,
+        call: &'static str,
+        limit: Duration,
+    },
 }

@@ -34,7 +34,10 @@ pub use env::{BoxedEnv, Env, Info, Options, Step};
 pub use error::EnvError;
 pub use minatar::{Breakout, Freeway};
 #[cfg(feature = "python")]
-pub use python::{PYTHON_ENV_VAR, PythonEnv, default_python};
+pub use python::{
+    DEFAULT_REPLY_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, PYTHON_ENV_VAR, PythonEnv, PythonEnvBuilder,
+    REPLY_TIMEOUT_VAR, STARTUP_TIMEOUT_VAR, default_python,
+};
 pub use registry::{
     EnvSpec, GYMNASIUM_PREFIX, Kwargs, REGISTRY, make, make_unwrapped, make_vec, make_with_kwargs,
     spec,

@@ -87,7 +87,7 @@ fn parse_action(v: &str, env_id: &str, space: &Space) -> Result<Action, EnvError
 /// at 0 when the state is set.
 pub fn trace(id: &str, state: &[f64], actions: &[Action]) -> Result<Vec<TraceStep>, EnvError> {
     let mut env = make(id)?;
-    env.reset(Some(0));
+    env.reset(Some(0))?;
     env.set_state(state)?;
     let mut steps = Vec::new();
     for action in actions {

@@ -137,9 +137,13 @@ impl SyncVectorEnv {
     }
 
     /// Resets every sub-environment; with a seed, sub-environment `i` gets `seed + i`.
-    pub fn reset(&mut self, seed: Option<u64>) -> (&[f32], &[Info]) {
+    ///
+    /// If a sub-environment fails to reset, the error is returned and the vector env must be
+    /// reset again before stepping.
+    pub fn reset(&mut self, seed: Option<u64>) -> Result<(&[f32], &[Info]), EnvError> {
+        self.ready = false;
         for (i, env) in self.envs.iter_mut().enumerate() {
-            let (obs, info) = env.reset(seed.map(|s| s.wrapping_add(i as u64)));
+            let (obs, info) = env.reset(seed.map(|s| s.wrapping_add(i as u64)))?;
             self.obs[i * self.obs_dim..(i + 1) * self.obs_dim].copy_from_slice(obs);
             self.infos[i] = info;
         }
@@ -147,13 +151,14 @@ impl SyncVectorEnv {
         self.truncations.fill(false);
         self.autoreset.fill(false);
         self.ready = true;
-        (&self.obs, &self.infos)
+        Ok((&self.obs, &self.infos))
     }
 
     /// Steps every sub-environment with its action (one per sub-environment).
     ///
-    /// If a sub-environment rejects its action, the ones before it have already stepped;
-    /// the error is returned and the vector env must be reset before stepping again.
+    /// If a sub-environment rejects its action (or fails to step or to reset automatically),
+    /// the ones before it have already stepped; the error is returned and the vector env must
+    /// be reset before stepping again.
     pub fn step(&mut self, actions: &[Action]) -> Result<VecStep<'_>, EnvError> {
         if actions.len() != self.envs.len() {
             return Err(EnvError::ActionCount {
@@ -170,7 +175,7 @@ impl SyncVectorEnv {
         for (i, (env, action)) in self.envs.iter_mut().zip(actions).enumerate() {
             let row = i * self.obs_dim..(i + 1) * self.obs_dim;
             if self.mode == AutoresetMode::NextStep && self.autoreset[i] {
-                let (obs, info) = env.reset(None);
+                let (obs, info) = env.reset(None)?;
                 self.obs[row].copy_from_slice(obs);
                 self.infos[i] = info;
                 self.rewards[i] = 0.0;
@@ -186,7 +191,7 @@ impl SyncVectorEnv {
             if self.mode == AutoresetMode::SameStep && ended {
                 self.final_obs[row.clone()].copy_from_slice(step.obs);
                 self.final_infos[i] = step.info;
-                let (obs, info) = env.reset(None);
+                let (obs, info) = env.reset(None)?;
                 self.obs[row].copy_from_slice(obs);
                 self.infos[i] = info;
             } else {

@@ -3,8 +3,8 @@
 
 use pathnet_envs::trace::{parse_actions, parse_state, trace, trace_text};
 use pathnet_envs::{
-    Action, AutoresetMode, Env, EnvError, Options, REGISTRY, Space, SyncVectorEnv, TimeLimit, make,
-    make_unwrapped, make_vec,
+    Action, AutoresetMode, BoxSpace, BoxedEnv, CartPole, Env, EnvError, Info, Options, REGISTRY,
+    Space, Step, SyncVectorEnv, TimeLimit, make, make_unwrapped, make_vec,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -22,14 +22,14 @@ fn same_seed_same_episode_and_seeds_matter() {
     for spec in REGISTRY {
         let run = |seed| {
             let mut env = make(spec.id).unwrap();
-            let mut obs = env.reset(Some(seed)).0.to_vec();
+            let mut obs = env.reset(Some(seed)).unwrap().0.to_vec();
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             for _ in 0..50 {
                 let a = env.action_space().sample(&mut rng);
                 let s = env.step(&a).unwrap();
                 obs.extend_from_slice(s.obs);
                 if s.terminated || s.truncated {
-                    obs.extend_from_slice(env.reset(None).0);
+                    obs.extend_from_slice(env.reset(None).unwrap().0);
                 }
             }
             obs
@@ -44,7 +44,7 @@ fn initial_states_follow_gymnasium_distributions() {
     use std::f64::consts::PI;
     for seed in 0..300 {
         let mut cp = make("CartPole-v1").unwrap();
-        cp.reset(Some(seed));
+        cp.reset(Some(seed)).unwrap();
         assert!(
             cp.state()
                 .unwrap()
@@ -53,7 +53,7 @@ fn initial_states_follow_gymnasium_distributions() {
         );
 
         let mut ac = make("Acrobot-v1").unwrap();
-        ac.reset(Some(seed));
+        ac.reset(Some(seed)).unwrap();
         for &v in ac.state().unwrap() {
             assert!((-0.1..=0.1).contains(&v));
             assert_eq!(
@@ -64,12 +64,12 @@ fn initial_states_follow_gymnasium_distributions() {
         }
 
         let mut mc = make("MountainCar-v0").unwrap();
-        mc.reset(Some(seed));
+        mc.reset(Some(seed)).unwrap();
         let s = mc.state().unwrap();
         assert!((-0.6..-0.4).contains(&s[0]) && s[1] == 0.0, "{s:?}");
 
         let mut pe = make("Pendulum-v1").unwrap();
-        let obs = pe.reset(Some(seed)).0.to_vec();
+        let obs = pe.reset(Some(seed)).unwrap().0.to_vec();
         assert!(pe.observation_space().contains(&obs));
         let s = pe.state().unwrap();
         assert!(
@@ -121,7 +121,7 @@ fn bad_input_is_an_error_not_a_panic() {
         "CartPole-v1: state must have 4 values, got 3"
     );
 
-    env.reset(Some(0));
+    env.reset(Some(0)).unwrap();
     for bad in [
         Action::Discrete(2),
         Action::Discrete(-1),
@@ -132,7 +132,7 @@ fn bad_input_is_an_error_not_a_panic() {
     }
 
     let mut pe = make("Pendulum-v1").unwrap();
-    pe.reset(Some(0));
+    pe.reset(Some(0)).unwrap();
     for bad in [
         Action::Continuous(vec![]),
         Action::Continuous(vec![1.0, 1.0]),
@@ -147,7 +147,7 @@ fn bad_input_is_an_error_not_a_panic() {
 fn pendulum_clips_torque_like_gymnasium() {
     let run = |u: f32| {
         let mut env = make("Pendulum-v1").unwrap();
-        env.reset(Some(0));
+        env.reset(Some(0)).unwrap();
         env.set_state(&[1.0, 0.5]).unwrap();
         let s = env.step(&Action::Continuous(vec![u])).unwrap();
         (s.obs.to_vec(), s.reward)
@@ -160,7 +160,7 @@ fn pendulum_clips_torque_like_gymnasium() {
 #[test]
 fn time_limit_truncates_at_the_limit_and_after() {
     let mut env = make("Pendulum-v1").unwrap();
-    env.reset(Some(0));
+    env.reset(Some(0)).unwrap();
     let a = Action::Continuous(vec![0.0]);
     for t in 1..=203 {
         let s = env.step(&a).unwrap();
@@ -170,11 +170,11 @@ fn time_limit_truncates_at_the_limit_and_after() {
     // set_state leaves the counter alone, like assigning env.unwrapped.state.
     env.set_state(&[0.0, 0.0]).unwrap();
     assert!(env.step(&a).unwrap().truncated);
-    env.reset(None);
+    env.reset(None).unwrap();
     assert!(!env.step(&a).unwrap().truncated);
 
     let mut short = TimeLimit::new(make_unwrapped("CartPole-v1").unwrap(), 3).unwrap();
-    short.reset(Some(0));
+    short.reset(Some(0)).unwrap();
     let flags: Vec<bool> = (0..4)
         .map(|_| short.step(&Action::Discrete(0)).unwrap().truncated)
         .collect();
@@ -209,7 +209,7 @@ fn registered_limits_and_unknown_names() {
     for spec in REGISTRY {
         let mut env = make(spec.id).unwrap();
         assert_eq!(env.id(), spec.id);
-        let (obs, info) = env.reset(Some(3));
+        let (obs, info) = env.reset(Some(3)).unwrap();
         assert!(info.is_empty());
         let obs = obs.to_vec();
         assert!(
@@ -234,7 +234,7 @@ fn minatar_ids_have_no_time_limit() {
     // counts 2500 down and ends once it goes below zero, on step 2501. A TimeLimit would
     // truncate earlier or on top.
     let mut env = make("MinAtar/Freeway-v1").unwrap();
-    env.reset(Some(0));
+    env.reset(Some(0)).unwrap();
     let mut ended_at = None;
     for t in 1..=2600u64 {
         let s = env.step(&Action::Discrete(0)).unwrap();
@@ -249,7 +249,10 @@ fn minatar_ids_have_no_time_limit() {
     // Breakout as made steps exactly like the bare game: no wrapper in between.
     let mut made = make("MinAtar/Breakout-v1").unwrap();
     let mut bare = make_unwrapped("MinAtar/Breakout-v1").unwrap();
-    assert_eq!(made.reset(Some(4)).0, bare.reset(Some(4)).0);
+    assert_eq!(
+        made.reset(Some(4)).unwrap().0,
+        bare.reset(Some(4)).unwrap().0
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     for _ in 0..300 {
         let a = made.action_space().sample(&mut rng);
@@ -259,8 +262,8 @@ fn minatar_ids_have_no_time_limit() {
             (b.obs, b.reward, b.terminated, b.truncated)
         );
         if m.terminated {
-            made.reset(None);
-            bare.reset(None);
+            made.reset(None).unwrap();
+            bare.reset(None).unwrap();
         }
     }
 }
@@ -275,14 +278,14 @@ struct NextStepModel {
 fn vector_next_step_autoreset_matches_the_rule() {
     let n = 3;
     let mut venv = make_vec("CartPole-v1", n, AutoresetMode::NextStep).unwrap();
-    let (obs, infos) = venv.reset(Some(10));
+    let (obs, infos) = venv.reset(Some(10)).unwrap();
     assert_eq!(infos.len(), n);
     // Sub-environment i is seeded with seed + i, as in Gymnasium.
     let mut expected_obs = Vec::new();
     let mut models: Vec<NextStepModel> = (0..n)
         .map(|i| {
             let mut env = make("CartPole-v1").unwrap();
-            expected_obs.extend_from_slice(env.reset(Some(10 + i as u64)).0);
+            expected_obs.extend_from_slice(env.reset(Some(10 + i as u64)).unwrap().0);
             NextStepModel {
                 env,
                 pending_reset: false,
@@ -301,7 +304,7 @@ fn vector_next_step_autoreset_matches_the_rule() {
             let (o, r, term, trunc) = if m.pending_reset {
                 saw_autoreset = true;
                 m.pending_reset = false;
-                (m.env.reset(None).0.to_vec(), 0.0, false, false)
+                (m.env.reset(None).unwrap().0.to_vec(), 0.0, false, false)
             } else {
                 let s = m.env.step(&actions[i]).unwrap();
                 m.pending_reset = s.terminated || s.truncated;
@@ -325,11 +328,11 @@ fn vector_same_step_autoreset_keeps_the_final_observation() {
     let mut singles: Vec<_> = (0..n)
         .map(|i| {
             let mut env = make("CartPole-v1").unwrap();
-            env.reset(Some(5 + i as u64));
+            env.reset(Some(5 + i as u64)).unwrap();
             env
         })
         .collect();
-    venv.reset(Some(5));
+    venv.reset(Some(5)).unwrap();
     let mut endings = 0;
     for t in 0..200 {
         let actions: Vec<Action> = (0..n)
@@ -343,7 +346,7 @@ fn vector_same_step_autoreset_keeps_the_final_observation() {
             if done {
                 endings += 1;
                 assert_eq!(step.final_obs(i), Some(&last[..]));
-                assert_eq!(step.obs_of(i), env.reset(None).0, "t {t} env {i}");
+                assert_eq!(step.obs_of(i), env.reset(None).unwrap().0, "t {t} env {i}");
             } else {
                 assert_eq!(step.final_obs(i), None);
                 assert_eq!(step.obs_of(i), &last[..]);
@@ -359,7 +362,7 @@ fn vector_env_rejects_misuse() {
     assert_eq!(venv.autoreset_mode(), AutoresetMode::NextStep);
     let two = [Action::Discrete(1), Action::Discrete(1)];
     assert!(matches!(venv.step(&two), Err(EnvError::NeedsReset { .. })));
-    venv.reset(Some(0));
+    venv.reset(Some(0)).unwrap();
     assert!(matches!(
         venv.step(&two[..1]),
         Err(EnvError::ActionCount {
@@ -373,12 +376,96 @@ fn vector_env_rejects_misuse() {
             .is_err()
     );
     assert!(matches!(venv.step(&two), Err(EnvError::NeedsReset { .. })));
-    venv.reset(None);
+    venv.reset(None).unwrap();
     assert!(venv.step(&two).is_ok());
 
     let mixed = vec![make("CartPole-v1").unwrap(), make("Acrobot-v1").unwrap()];
     assert!(SyncVectorEnv::new(mixed, AutoresetMode::NextStep).is_err());
     assert!(SyncVectorEnv::new(Vec::new(), AutoresetMode::NextStep).is_err());
+}
+
+/// A CartPole whose resets fail once `resets` are used up, as a bridged environment's do
+/// once its Python process is gone.
+struct FailingReset {
+    env: CartPole,
+    resets: u32,
+}
+
+impl Env for FailingReset {
+    fn id(&self) -> &str {
+        self.env.id()
+    }
+    fn observation_space(&self) -> &BoxSpace {
+        self.env.observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        self.env.action_space()
+    }
+    fn reset_with_options(
+        &mut self,
+        seed: Option<u64>,
+        options: Option<&Options>,
+    ) -> Result<(&[f32], Info), EnvError> {
+        if self.resets == 0 {
+            return Err(EnvError::Unsupported {
+                env: "FailingReset".into(),
+                operation: "reset",
+            });
+        }
+        self.resets -= 1;
+        self.env.reset_with_options(seed, options)
+    }
+    fn step(&mut self, action: &Action) -> Result<Step<'_>, EnvError> {
+        self.env.step(action)
+    }
+    fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
+        self.env.set_state(state)
+    }
+    fn state(&self) -> Option<&[f64]> {
+        self.env.state()
+    }
+}
+
+#[test]
+fn reset_errors_reach_the_caller() {
+    let failing = |resets| -> BoxedEnv {
+        Box::new(FailingReset {
+            env: CartPole::new(),
+            resets,
+        })
+    };
+    let mut single = failing(1);
+    single.reset(Some(0)).unwrap();
+    let err = single.reset(None).unwrap_err();
+    assert!(matches!(err, EnvError::Unsupported { .. }), "{err}");
+
+    // The first sub-environment has one reset, used by the vector env's own reset; the
+    // second has plenty.
+    let mut venv =
+        SyncVectorEnv::new(vec![failing(1), failing(100)], AutoresetMode::NextStep).unwrap();
+    venv.reset(Some(0)).unwrap();
+    let right = [Action::Discrete(1), Action::Discrete(1)];
+    let mut ended = false;
+    for _ in 0..500 {
+        let step = venv.step(&right).unwrap();
+        if step.terminations[0] || step.truncations[0] {
+            ended = true;
+            break;
+        }
+    }
+    assert!(ended, "pushing right always ends a CartPole episode");
+    // The next step autoresets the first sub-environment, which fails.
+    let err = venv.step(&right).unwrap_err();
+    assert!(matches!(err, EnvError::Unsupported { .. }), "{err}");
+    assert!(matches!(
+        venv.step(&right),
+        Err(EnvError::NeedsReset { .. })
+    ));
+    assert!(venv.reset(None).is_err());
+    assert!(matches!(
+        venv.step(&right),
+        Err(EnvError::NeedsReset { .. })
+    ));
 }
 
 #[test]

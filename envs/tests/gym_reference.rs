@@ -145,7 +145,7 @@ fn to_action(env: &str, a: f64) -> Action {
 
 fn run_ours(case: &Case) -> Vec<Outcome> {
     let mut env = make(case.env).unwrap();
-    env.reset(Some(0));
+    env.reset(Some(0)).unwrap();
     env.set_state(&case.state).unwrap();
     let mut steps = Vec::new();
     for &a in &case.actions {
@@ -244,7 +244,7 @@ fn uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
 /// so that long episodes (up to the time limit and past it) get exercised.
 fn policy_actions(id: &str, state: &[f64], len: usize, policy: impl Fn(&[f64]) -> f64) -> Vec<f64> {
     let mut env = make(id).unwrap();
-    env.reset(Some(0));
+    env.reset(Some(0)).unwrap();
     env.set_state(state).unwrap();
     (0..len)
         .map(|_| {

@@ -7,7 +7,7 @@
 fn our_cartpole_obs(seed: u64, actions: &[i64]) -> Vec<Vec<f32>> {
     use pathnet_envs::{Action, CartPole, Env};
     let mut env = CartPole::new();
-    let mut out = vec![env.reset(Some(seed)).0.to_vec()];
+    let mut out = vec![env.reset(Some(seed)).unwrap().0.to_vec()];
     for &a in actions {
         out.push(env.step(&Action::Discrete(a)).unwrap().obs.to_vec());
     }
@@ -78,8 +78,8 @@ mod theirs_behind_our_trait {
         assert_eq!(env.id(), "gymnasium-rs/CartPole");
         assert_eq!(env.observation_space().dim(), 4);
         assert!(matches!(env.action_space(), Space::Discrete(d) if d.n == 2));
-        let first = env.reset(Some(1)).0.to_vec();
-        assert_eq!(env.reset(Some(1)).0, &first[..]);
+        let first = env.reset(Some(1)).unwrap().0.to_vec();
+        assert_eq!(env.reset(Some(1)).unwrap().0, &first[..]);
         assert!(env.step(&Action::Discrete(1)).is_ok());
         let err = env.step(&Action::Discrete(2)).unwrap_err();
         assert!(err.to_string().contains("invalid action 2"), "{err}");

@@ -17,7 +17,7 @@ fn channel_sum(obs: &[f32], c: usize) -> f32 {
 /// A Breakout without sticky actions, in the given position with no bricks.
 fn breakout(ball: (i64, i64), dir: usize, paddle: i64) -> (Breakout, BreakoutState) {
     let mut env = Breakout::with_sticky_action_prob(0.0).unwrap();
-    env.reset(Some(0));
+    env.reset(Some(0)).unwrap();
     let s = BreakoutState {
         ball_x: ball.0,
         ball_y: ball.1,
@@ -46,7 +46,7 @@ fn ball(env: &Breakout) -> (i64, i64, usize) {
 #[test]
 fn breakout_reset_observation_has_the_four_channels() {
     let mut env = Breakout::new();
-    let obs = env.reset(Some(1)).0.to_vec();
+    let obs = env.reset(Some(1)).unwrap().0.to_vec();
     assert_eq!(obs.len(), 4 * GRID * GRID);
     assert!(env.observation_space().contains(&obs));
     assert_eq!(at(&obs, 0, 9, 4), 1.0);
@@ -65,7 +65,7 @@ fn breakout_reset_observation_has_the_four_channels() {
     // Both starting corners occur across seeds.
     let starts: Vec<i64> = (0..20)
         .map(|s| {
-            env.reset(Some(s));
+            env.reset(Some(s)).unwrap();
             env.game().unwrap().ball_x
         })
         .collect();
@@ -185,7 +185,7 @@ fn breakout_paddle_moves_and_stops_at_the_edges() {
 fn sticky_actions_repeat_the_previous_action() {
     // With probability 1 the initial no-op is repeated forever.
     let mut env = Breakout::with_sticky_action_prob(1.0).unwrap();
-    env.reset(Some(3));
+    env.reset(Some(3)).unwrap();
     for _ in 0..3 {
         step(&mut env, 2);
     }
@@ -194,7 +194,7 @@ fn sticky_actions_repeat_the_previous_action() {
     // At 0.1, the same seed repeats the same substitutions; they do happen.
     let paddles = |seed, p| {
         let mut env = Breakout::with_sticky_action_prob(p).unwrap();
-        env.reset(Some(seed));
+        env.reset(Some(seed)).unwrap();
         let mut path = vec![];
         for i in 0..8 {
             let (_, done) = step(&mut env, [1, 2][i % 2]);
@@ -217,7 +217,7 @@ fn sticky_actions_repeat_the_previous_action() {
 }
 
 fn trajectory(env: &mut dyn Env, seed: u64) -> Vec<f32> {
-    let mut out = env.reset(Some(seed)).0.to_vec();
+    let mut out = env.reset(Some(seed)).unwrap().0.to_vec();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for _ in 0..300 {
         let a = env.action_space().sample(&mut rng);
@@ -225,7 +225,7 @@ fn trajectory(env: &mut dyn Env, seed: u64) -> Vec<f32> {
         out.extend_from_slice(s.obs);
         out.push(s.reward as f32);
         if s.terminated {
-            out.extend_from_slice(env.reset(None).0);
+            out.extend_from_slice(env.reset(None).unwrap().0);
         }
     }
     out
@@ -254,7 +254,7 @@ fn bad_actions_states_and_order_are_errors() {
         env.step(&Action::Discrete(0)),
         Err(EnvError::NeedsReset { .. })
     ));
-    env.reset(Some(0));
+    env.reset(Some(0)).unwrap();
     let err = env.step(&Action::Discrete(3)).unwrap_err();
     assert!(matches!(err, EnvError::InvalidAction { .. }), "{err}");
     let mut s = env.state().unwrap().to_vec();
@@ -265,7 +265,7 @@ fn bad_actions_states_and_order_are_errors() {
     assert!(env.set_state(&s[..5]).is_err());
 
     let mut fw = Freeway::new();
-    fw.reset(Some(0));
+    fw.reset(Some(0)).unwrap();
     let mut s = fw.state().unwrap().to_vec();
     s[5 + 2] = 0.0;
     let msg = fw.set_state(&s).unwrap_err().to_string();
@@ -274,7 +274,7 @@ fn bad_actions_states_and_order_are_errors() {
 
 fn freeway(chicken_y: i64, move_timer: i64, cars: [Car; 8]) -> Freeway {
     let mut env = Freeway::with_sticky_action_prob(0.0).unwrap();
-    env.reset(Some(0));
+    env.reset(Some(0)).unwrap();
     let s = FreewayState {
         chicken_y,
         move_timer,
@@ -300,7 +300,7 @@ fn parked() -> [Car; 8] {
 #[test]
 fn freeway_reset_observation_shows_chicken_cars_and_speeds() {
     let mut env = Freeway::new();
-    let obs = env.reset(Some(2)).0.to_vec();
+    let obs = env.reset(Some(2)).unwrap().0.to_vec();
     assert_eq!(obs.len(), 7 * GRID * GRID);
     assert!(env.observation_space().contains(&obs));
     assert_eq!(at(&obs, 0, 9, 4), 1.0);

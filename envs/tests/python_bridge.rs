@@ -1,6 +1,6 @@
 //! The Python Gymnasium bridge (`--features python`): bridged CartPole against our native
-//! port and against Gymnasium run directly, the errors it turns failures into, and Atari Pong
-//! through `ale-py`.
+//! port and against Gymnasium run directly, the errors it turns failures into (time limits
+//! included), and Atari Pong through `ale-py`.
 //!
 //! The interpreter is the reference one, as in `gym_reference.rs`: `PATHNET_REF_PYTHON`, else
 //! `<workspace>/.venv-ref/bin/python` (made by `scripts/setup-python-ref`). Where neither
@@ -25,7 +25,8 @@ mod bridged {
     use rand_chacha::ChaCha8Rng;
     use serde_json::{Value, json};
     use std::path::{Path, PathBuf};
-    use std::process::Command;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
 
     /// As in `gym_reference.rs`: the ports match Gymnasium bit for bit on one machine; this
     /// leaves room only for a platform whose C library rounds a cosine differently.
@@ -215,7 +216,7 @@ print(json.dumps(out))
         let mut env = bridged(&python, "CartPole-v1");
         let before = env.step(&Action::Discrete(0)).unwrap_err();
         assert!(matches!(before, EnvError::NeedsReset { .. }), "{before}");
-        env.reset(Some(0));
+        env.reset(Some(0)).unwrap();
         for bad in [
             Action::Discrete(2),
             Action::Discrete(-1),
@@ -256,7 +257,7 @@ print(json.dumps(out))
             return;
         };
         let mut env = bridged(&python, "CartPole-v1");
-        env.reset(Some(0));
+        env.reset(Some(0)).unwrap();
         let pid = env.pid().expect("running").to_string();
         let killed = Command::new("kill").args(["-9", &pid]).status().unwrap();
         assert!(killed.success());
@@ -338,6 +339,147 @@ print(json.dumps(out))
                 "{err}"
             );
         }
+    }
+
+    /// A Gymnasium environment that sleeps for `seconds` in `gymnasium.make` or in `reset`
+    /// (the `sleep_in` keyword), then creates `woke_file` if given. The sleep is far longer
+    /// than the limits the tests set, and finite, so that a limit that does not work fails
+    /// the test instead of hanging it.
+    const SLEEPY_ENV: &str = r#"
+import time
+import gymnasium as gym
+import numpy as np
+
+
+class Sleepy(gym.Env):
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, sleep_in="reset", seconds=20.0, woke_file=None):
+        self.sleep_in, self.seconds, self.woke_file = sleep_in, seconds, woke_file
+        if sleep_in == "make":
+            self.sleep()
+
+    def sleep(self):
+        time.sleep(self.seconds)
+        if self.woke_file is not None:
+            open(self.woke_file, "w").close()
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        if self.sleep_in == "reset":
+            self.sleep()
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 0.0, False, False, {}
+
+
+gym.register("Sleepy-v0", entry_point=Sleepy)
+"#;
+
+    /// An interpreter that can import `sleepy_env` (so that `gymnasium.make` can load
+    /// `sleepy_env:Sleepy-v0`): a wrapper in the new directory `name` that puts the module
+    /// there on `PYTHONPATH` and runs the reference Python in its own process.
+    #[cfg(unix)]
+    fn python_with_sleepy_env(python: &Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("sleepy_env.py"), SLEEPY_ENV).unwrap();
+        let wrapper = dir.join("python");
+        let script = format!(
+            "#!/bin/sh\nPYTHONPATH='{}' exec '{}' \"$@\"\n",
+            dir.display(),
+            python.display()
+        );
+        std::fs::write(&wrapper, script).unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        wrapper
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_late_reply_is_a_timeout_that_ends_the_process() {
+        let Some(python) = reference_python() else {
+            return;
+        };
+        let python = python_with_sleepy_env(&python, "bridge-sleepy-reset");
+        let woke = python.with_file_name("woke");
+        let limit = Duration::from_millis(200);
+        let mut env = PythonEnv::builder("sleepy_env:Sleepy-v0")
+            .python(&python)
+            .kwargs(json!({"woke_file": woke}).as_object().unwrap())
+            .reply_timeout(limit)
+            .build()
+            .unwrap();
+        assert_eq!(env.reply_timeout(), limit);
+        let pid = env.pid().expect("running").to_string();
+        let err = env.reset(Some(0)).unwrap_err();
+        assert_eq!(
+            err,
+            EnvError::Timeout {
+                env: "gymnasium:sleepy_env:Sleepy-v0".into(),
+                call: "reset",
+                limit,
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "gymnasium:sleepy_env:Sleepy-v0: no reply to reset within 200ms; the Python \
+             process was killed"
+        );
+        assert_eq!(env.pid(), None);
+        // `kill -0` only asks whether the process exists: it was killed and reaped.
+        let exists = Command::new("kill")
+            .args(["-0", &pid])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!exists.success(), "process {pid} is still there");
+        // Killed at the limit, not after it finished the reset in its own time.
+        assert!(!woke.exists(), "the reset slept to the end");
+        let later = [
+            env.reset(None).unwrap_err(),
+            env.step(&Action::Discrete(0)).err().unwrap(),
+            env.set_state(&[0.0]).unwrap_err(),
+        ];
+        for err in later {
+            let message = err.to_string();
+            assert!(
+                message.contains("the Python process is gone")
+                    && message.contains("reset got no reply within 200ms"),
+                "{message}"
+            );
+        }
+        assert!(env.close().is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_make_that_does_not_finish_in_time_is_a_timeout() {
+        let Some(python) = reference_python() else {
+            return;
+        };
+        let python = python_with_sleepy_env(&python, "bridge-sleepy-make");
+        let limit = Duration::from_millis(200);
+        let err = PythonEnv::builder("sleepy_env:Sleepy-v0")
+            .python(&python)
+            .kwargs(json!({"sleep_in": "make"}).as_object().unwrap())
+            .startup_timeout(limit)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            EnvError::Timeout {
+                env: "gymnasium:sleepy_env:Sleepy-v0".into(),
+                call: "gymnasium.make",
+                limit,
+            }
+        );
     }
 
     #[test]

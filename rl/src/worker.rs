@@ -157,7 +157,7 @@ impl Worker {
     pub fn run_segment(&mut self, shared: &dyn SharedParameters) -> Result<PushOutcome, RlError> {
         let version = shared.fetch(&mut self.policy.params_mut())?;
         if self.needs_reset {
-            let (obs, _) = self.env.reset(self.first_reset.take());
+            let (obs, _) = self.env.reset(self.first_reset.take())?;
             self.obs.copy_from_slice(obs);
             self.memory.reset();
             self.episode_return = 0.0;
@@ -278,6 +278,67 @@ fn sample_categorical(logits: &[f32], rng: &mut impl Rng) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::ArrayViewMutD;
+    use pathnet_envs::{BoxSpace, CartPole, EnvError, Info, Options, Step};
+
+    /// CartPole whose reset fails, as a Python environment's does once its process is gone.
+    struct BrokenReset(CartPole);
+
+    impl Env for BrokenReset {
+        fn id(&self) -> &str {
+            "BrokenReset"
+        }
+        fn observation_space(&self) -> &BoxSpace {
+            self.0.observation_space()
+        }
+        fn action_space(&self) -> &Space {
+            self.0.action_space()
+        }
+        fn reset_with_options(
+            &mut self,
+            _seed: Option<u64>,
+            _options: Option<&Options>,
+        ) -> Result<(&[f32], Info), EnvError> {
+            Err(EnvError::Python {
+                env: "BrokenReset".into(),
+                reason: "the process is gone".into(),
+            })
+        }
+        fn step(&mut self, action: &Action) -> Result<Step<'_>, EnvError> {
+            self.0.step(action)
+        }
+        fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
+            self.0.set_state(state)
+        }
+        fn state(&self) -> Option<&[f64]> {
+            self.0.state()
+        }
+    }
+
+    /// Serves zeros; a push would mean the worker went on after the failed reset.
+    struct Zeros;
+
+    impl SharedParameters for Zeros {
+        fn fetch(&self, _into: &mut [ArrayViewMutD<'_, f32>]) -> Result<u64, RlError> {
+            Ok(0)
+        }
+        fn push(&self, _update: GradientUpdate) -> Result<PushOutcome, RlError> {
+            Err(RlError::Remote("pushed after a failed reset".into()))
+        }
+    }
+
+    #[test]
+    fn a_failed_reset_is_the_workers_error() {
+        let config = A3cConfig::new("CartPole-v1");
+        let env = Box::new(BrokenReset(CartPole::new()));
+        let mut worker = Worker::with_env(&config, env, 0, 0).unwrap();
+        let err = worker.run_segment(&Zeros).unwrap_err();
+        assert!(
+            matches!(&err, RlError::Env(EnvError::Python { env, .. }) if env == "BrokenReset"),
+            "{err}"
+        );
+        assert_eq!(worker.report().env_steps, 0);
+    }
 
     #[test]
     fn categorical_sampling_follows_the_softmax() {

@@ -11,7 +11,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use pathnet_bench::{Timing, time_runs};
-use pathnet_envs::{Action, CartPole, Env, Space, make};
+use pathnet_envs::{Action, CartPole, Env, EnvError, Space, make};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
@@ -58,9 +58,9 @@ fn main() -> Result<()> {
     let actions: Vec<i64> = (0..args.steps).map(|_| rng.random_range(0..2)).collect();
 
     let mut made = make("CartPole-v1")?;
-    let made_timing = time_steps(&mut *made, &actions, &args);
+    let made_timing = time_steps(&mut *made, &actions, &args)?;
     let mut bare = CartPole::new();
-    let bare_timing = time_steps(&mut bare, &actions, &args);
+    let bare_timing = time_steps(&mut bare, &actions, &args)?;
     let rust = [("make", made_timing), ("unwrapped", bare_timing)];
     let minatar = MINATAR_IDS
         .iter()
@@ -90,7 +90,7 @@ fn time_bridge(args: &Args, actions: &[i64]) -> Result<Timing> {
         &Default::default(),
     )?;
     let steps = args.python_steps.min(actions.len());
-    Ok(time_steps(&mut env, &actions[..steps], args))
+    time_steps(&mut env, &actions[..steps], args)
 }
 
 #[cfg(feature = "python")]
@@ -130,27 +130,42 @@ fn time_made(id: &str, args: &Args) -> Result<Timing> {
     };
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let actions: Vec<i64> = (0..args.steps).map(|_| space.sample(&mut rng)).collect();
-    Ok(time_steps(&mut *env, &actions, args))
+    time_steps(&mut *env, &actions, args)
 }
 
 /// Generic so that the bare env is timed with static dispatch, as a caller holding a
-/// `CartPole` would get it.
-fn time_steps<E: Env + ?Sized>(env: &mut E, actions: &[i64], args: &Args) -> Timing {
-    time_runs(args.warmup, args.runs, || {
-        env.reset(Some(args.seed));
-        let mut checksum = 0.0f32;
-        for &a in actions {
-            let step = env
-                .step(&Action::Discrete(a))
-                .expect("actions are drawn from the action space");
-            checksum += step.obs[0];
-            if step.terminated || step.truncated {
-                env.reset(None);
+/// `CartPole` would get it. The first failure (a bridged env's process can die) ends the
+/// timing with an error; later runs are skipped.
+fn time_steps<E: Env + ?Sized>(env: &mut E, actions: &[i64], args: &Args) -> Result<Timing> {
+    let mut failure = None;
+    let timing = time_runs(args.warmup, args.runs, || {
+        if failure.is_none() {
+            match step_through(env, actions, args.seed) {
+                Ok(checksum) => {
+                    black_box(checksum);
+                }
+                Err(e) => failure = Some(e),
             }
         }
-        black_box(checksum);
-    })
-    .expect("at least one run")
+    });
+    if let Some(e) = failure {
+        return Err(e).with_context(|| format!("stepping {}", env.id()));
+    }
+    timing.context("no timed runs")
+}
+
+/// One timed run: a seeded reset, then `actions`, resetting whenever an episode ends.
+fn step_through<E: Env + ?Sized>(env: &mut E, actions: &[i64], seed: u64) -> Result<f32, EnvError> {
+    env.reset(Some(seed))?;
+    let mut checksum = 0.0f32;
+    for &a in actions {
+        let step = env.step(&Action::Discrete(a))?;
+        checksum += step.obs[0];
+        if step.terminated || step.truncated {
+            env.reset(None)?;
+        }
+    }
+    Ok(checksum)
 }
 
 fn repo_root() -> &'static Path {

@@ -4,42 +4,42 @@
 //! The child runs an embedded script that calls `gymnasium.make(id, **kwargs)` and serves
 //! reset/step requests in a small binary protocol, one write and one read per call. The
 //! environment is exactly Gymnasium's, wrappers included (its own `TimeLimit`, so nothing is
-//! added here); observations arrive flattened to `f32`.
+//! added here); observations arrive flattened to `f32`. Every call has a time limit, so an
+//! environment that hangs becomes an error instead of a stuck caller.
 
+mod options;
 mod process;
 mod protocol;
+mod watchdog;
 
 use crate::env::{Env, Info, Options, Step, invalid_action};
 use crate::error::EnvError;
 use crate::registry::{GYMNASIUM_PREFIX, Kwargs};
 use crate::space::{Action, BoxSpace, Discrete, Space};
-use process::Process;
+pub use options::{
+    DEFAULT_REPLY_TIMEOUT, DEFAULT_STARTUP_TIMEOUT, PYTHON_ENV_VAR, PythonEnvBuilder,
+    REPLY_TIMEOUT_VAR, STARTUP_TIMEOUT_VAR, default_python,
+};
+use process::{CallError, Process};
 use protocol::{ActionDescription, Status};
 use std::io;
 use std::path::{Path, PathBuf};
-
-/// The variable that names the Python interpreter when no path is given.
-pub const PYTHON_ENV_VAR: &str = "PATHNET_PYTHON";
+use std::time::Duration;
 
 const SCRIPT: &str = include_str!("../../python/gymnasium_bridge.py");
-
-/// The interpreter used when none is given: `$PATHNET_PYTHON`, else `python3` from `PATH`.
-pub fn default_python() -> PathBuf {
-    std::env::var_os(PYTHON_ENV_VAR)
-        .filter(|p| !p.is_empty())
-        .map_or_else(|| PathBuf::from("python3"), PathBuf::from)
-}
 
 /// A Gymnasium environment living in a Python process. The process is killed when this is
 /// dropped; [`PythonEnv::close`] closes the environment properly first.
 ///
 /// Errors name the environment as `gymnasium:<id>`. A Python exception comes back as an
-/// error with its traceback and leaves the environment usable; a dead process or a reply
-/// that cannot be read ends it, and every later call says so.
+/// error with its traceback and leaves the environment usable; a dead process, a reply that
+/// cannot be read or one that does not come in time ([`EnvError::Timeout`]; the process is
+/// then killed) ends it, and every later call says so.
 pub struct PythonEnv {
     /// `gymnasium:<id>`, the name `make` accepts.
     id: String,
     python: PathBuf,
+    reply_timeout: Duration,
     /// `None` once the process failed (the reason is in `failure`) or was closed.
     process: Option<Process>,
     failure: String,
@@ -60,19 +60,36 @@ impl std::fmt::Debug for PythonEnv {
             .field("id", &self.id)
             .field("python", &self.python)
             .field("pid", &self.pid())
+            .field("reply_timeout", &self.reply_timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl PythonEnv {
-    /// `gymnasium.make(id, **kwargs)` in the [`default_python`] interpreter. `id` is a
-    /// Gymnasium id such as `"ALE/Pong-v5"`; a leading `gymnasium:` is accepted and dropped.
+    /// `gymnasium.make(id, **kwargs)` in the [`default_python`] interpreter, with the
+    /// [`PythonEnvBuilder`]'s default time limits. `id` is a Gymnasium id such as
+    /// `"ALE/Pong-v5"`; a leading `gymnasium:` is accepted and dropped.
     pub fn new(id: &str, kwargs: &Kwargs) -> Result<Self, EnvError> {
-        Self::with_python(&default_python(), id, kwargs)
+        Self::builder(id).kwargs(kwargs).build()
     }
 
     /// [`PythonEnv::new`] in the interpreter at `python`.
     pub fn with_python(python: &Path, id: &str, kwargs: &Kwargs) -> Result<Self, EnvError> {
+        Self::builder(id).python(python).kwargs(kwargs).build()
+    }
+
+    /// For the interpreter, the keyword arguments and the time limits together.
+    pub fn builder(id: &str) -> PythonEnvBuilder {
+        PythonEnvBuilder::new(id)
+    }
+
+    fn start(
+        python: &Path,
+        id: &str,
+        kwargs: &Kwargs,
+        startup_timeout: Duration,
+        reply_timeout: Duration,
+    ) -> Result<Self, EnvError> {
         let gym_id = id.strip_prefix(GYMNASIUM_PREFIX).unwrap_or(id);
         let name = format!("{GYMNASIUM_PREFIX}{gym_id}");
         let process = Process::spawn(python, SCRIPT).map_err(|e| EnvError::Python {
@@ -85,6 +102,7 @@ impl PythonEnv {
         let mut env = PythonEnv {
             id: name,
             python: python.to_path_buf(),
+            reply_timeout,
             process: Some(process),
             failure: String::new(),
             gymnasium_version: String::new(),
@@ -98,7 +116,7 @@ impl PythonEnv {
             reply: Vec::new(),
         };
         protocol::make_request(&mut env.request, gym_id, kwargs);
-        env.exchange("gymnasium.make")?;
+        env.exchange("gymnasium.make", startup_timeout)?;
         let description = protocol::description(&env.reply[1..])
             .and_then(|d| env.adopt(d))
             .map_err(|reason| env.fail("gymnasium.make", reason));
@@ -149,6 +167,16 @@ impl PythonEnv {
         &self.python
     }
 
+    /// How long each call waits for its reply.
+    pub fn reply_timeout(&self) -> Duration {
+        self.reply_timeout
+    }
+
+    /// Changes how long each later call waits for its reply (`Duration::MAX`: for ever).
+    pub fn set_reply_timeout(&mut self, limit: Duration) {
+        self.reply_timeout = limit;
+    }
+
     /// `gymnasium.__version__` in the child.
     pub fn gymnasium_version(&self) -> &str {
         &self.gymnasium_version
@@ -165,37 +193,46 @@ impl PythonEnv {
         &self.observation_shape
     }
 
-    /// `env.close()` in Python, then waits for the process to exit.
+    /// `env.close()` in Python, then waits (within the reply limit) for the process to exit.
     pub fn close(mut self) -> Result<(), EnvError> {
+        let limit = self.reply_timeout;
         protocol::close_request(&mut self.request);
-        self.exchange("close")?;
-        let waited = self.process.take().map_or(Ok(()), Process::wait);
-        waited.map_err(|e| EnvError::Python {
-            env: self.id.clone(),
-            reason: format!("close: could not wait for the Python process: {e}"),
+        self.exchange("close", limit)?;
+        let waited = self.process.take().map_or(Ok(()), |p| p.wait(limit));
+        waited.map_err(|e| match e {
+            CallError::TimedOut => self.timed_out("close", limit),
+            CallError::Send(e) | CallError::Receive(e) => EnvError::Python {
+                env: self.id.clone(),
+                reason: format!("close: could not wait for the Python process: {e}"),
+            },
         })
     }
 
-    /// Sends `self.request`, reads the reply into `self.reply` and checks that it is a
-    /// success; the payload is then `self.reply[1..]`.
-    fn exchange(&mut self, what: &'static str) -> Result<(), EnvError> {
+    /// The error for a call on an environment whose process has ended.
+    fn gone(&self, what: &str) -> EnvError {
+        EnvError::Python {
+            env: self.id.clone(),
+            reason: format!("{what}: the Python process is gone ({})", self.failure),
+        }
+    }
+
+    /// Sends `self.request`, reads the reply into `self.reply` within `limit` and checks that
+    /// it is a success; the payload is then `self.reply[1..]`.
+    fn exchange(&mut self, what: &'static str, limit: Duration) -> Result<(), EnvError> {
         let Some(process) = self.process.as_mut() else {
-            return Err(EnvError::Python {
-                env: self.id.clone(),
-                reason: format!("{what}: the Python process is gone ({})", self.failure),
-            });
+            return Err(self.gone(what));
         };
-        let io = match process.send(&self.request) {
-            Err(e) => Err(format!("could not send the request ({e})")),
-            Ok(()) => process
-                .receive(&mut self.reply)
-                .map_err(|e| match e.kind() {
-                    io::ErrorKind::UnexpectedEof => "no complete reply".to_string(),
-                    io::ErrorKind::InvalidData => e.to_string(),
-                    _ => format!("could not read the reply ({e})"),
-                }),
+        let problem = match process.call(&self.request, &mut self.reply, limit) {
+            Ok(()) => None,
+            Err(CallError::TimedOut) => return Err(self.timed_out(what, limit)),
+            Err(CallError::Send(e)) => Some(format!("could not send the request ({e})")),
+            Err(CallError::Receive(e)) => Some(match e.kind() {
+                io::ErrorKind::UnexpectedEof => "no complete reply".to_string(),
+                io::ErrorKind::InvalidData => e.to_string(),
+                _ => format!("could not read the reply ({e})"),
+            }),
         };
-        if let Err(problem) = io {
+        if let Some(problem) = problem {
             let report = process.post_mortem();
             return Err(self.fail(what, format!("{problem}; {report}")));
         }
@@ -214,6 +251,17 @@ impl PythonEnv {
                 reason: format!("{what}: {message}"),
             }),
             Err(reason) => Err(self.fail(what, reason)),
+        }
+    }
+
+    /// Gives up on the process (killing it) after `what` got no reply within `limit`.
+    fn timed_out(&mut self, what: &'static str, limit: Duration) -> EnvError {
+        self.process = None;
+        self.failure = format!("{what} got no reply within {limit:?}, so the process was killed");
+        EnvError::Timeout {
+            env: self.id.clone(),
+            call: what,
+            limit,
         }
     }
 
@@ -247,7 +295,7 @@ impl Env for PythonEnv {
         options: Option<&Options>,
     ) -> Result<(&[f32], Info), EnvError> {
         protocol::reset_request(&mut self.request, seed, options);
-        self.exchange("reset")?;
+        self.exchange("reset", self.reply_timeout)?;
         let info = protocol::reset_reply(
             &self.reply[1..],
             &mut self.obs,
@@ -258,19 +306,13 @@ impl Env for PythonEnv {
         Ok((&self.obs, info))
     }
 
-    /// # Panics
-    /// If the reset fails (the process died, or Python raised): the trait's `reset` has no
-    /// way to return an error. Call `reset_with_options(seed, None)` to get it instead.
-    fn reset(&mut self, seed: Option<u64>) -> (&[f32], Info) {
-        match self.reset_with_options(seed, None) {
-            Ok(reset) => reset,
-            Err(e) => panic!("{e} (call reset_with_options to handle errors)"),
-        }
-    }
-
     /// Discrete actions outside the space are refused here; continuous actions go to Python
     /// as they are (of the right length), where the environment clips or rejects them.
     fn step(&mut self, action: &Action) -> Result<Step<'_>, EnvError> {
+        if self.process.is_none() {
+            // Said before anything else: no reset can help.
+            return Err(self.gone("step"));
+        }
         if self.needs_reset {
             // Gymnasium's OrderEnforcing would raise the same; no need to ask.
             return Err(EnvError::NeedsReset {
@@ -286,7 +328,7 @@ impl Env for PythonEnv {
             }
             _ => return Err(invalid_action(&self.id, action, &self.action_space)),
         }
-        self.exchange("step")?;
+        self.exchange("step", self.reply_timeout)?;
         let reply = protocol::step_reply(
             &self.reply[1..],
             &mut self.obs,
@@ -306,7 +348,7 @@ impl Env for PythonEnv {
     /// the Gymnasium reference tests do. `Unsupported` for environments without a `state`.
     fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
         protocol::set_state_request(&mut self.request, state);
-        self.exchange("set_state")
+        self.exchange("set_state", self.reply_timeout)
     }
 
     /// Always `None`: reading the state would cost a round trip per call.

@@ -1,11 +1,14 @@
-//! The Python child process: framed request/reply over its stdin/stdout, its stderr kept.
+//! The Python child process: framed request/reply over its stdin/stdout with a time limit on
+//! each call, its stderr kept.
 
+use super::watchdog::{Watchdog, lock};
 use std::collections::VecDeque;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Replies larger than this are treated as garbage rather than allocated: the largest real
 /// ones (a space description with per-pixel bounds) are a few megabytes.
@@ -14,13 +17,27 @@ pub(super) const MAX_FRAME: usize = 1 << 30;
 /// How much of the child's stderr is kept for error messages (a Python traceback fits).
 const STDERR_TAIL: usize = 16 * 1024;
 
+/// Why a call got no reply.
+#[derive(Debug)]
+pub(super) enum CallError {
+    /// The limit passed; the process has been killed.
+    TimedOut,
+    /// The request could not be written; see [`Process::post_mortem`].
+    Send(io::Error),
+    /// The reply could not be read, or was unreadable; see [`Process::post_mortem`].
+    Receive(io::Error),
+}
+
 /// A running interpreter. Dropping it kills the process.
 pub(super) struct Process {
-    child: Child,
+    /// Shared with the watchdog, which kills it.
+    child: Arc<Mutex<Child>>,
+    pid: u32,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     stderr_tail: Arc<Mutex<VecDeque<u8>>>,
     stderr_thread: Option<JoinHandle<()>>,
+    watchdog: Watchdog,
 }
 
 impl Process {
@@ -55,26 +72,69 @@ impl Process {
                 return Err(e);
             }
         };
+        let pid = child.id();
+        let child = Arc::new(Mutex::new(child));
+        let watchdog = match Watchdog::spawn(Arc::clone(&child)) {
+            Ok(watchdog) => watchdog,
+            Err(e) => {
+                let mut child = lock(&child);
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         Ok(Process {
             child,
+            pid,
             stdin,
             stdout: BufReader::with_capacity(64 * 1024, stdout),
             stderr_tail,
             stderr_thread: Some(stderr_thread),
+            watchdog,
         })
     }
 
     pub(super) fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
-    /// Writes one whole frame (length prefix included) in a single call.
-    pub(super) fn send(&mut self, frame: &[u8]) -> io::Result<()> {
-        self.stdin.write_all(frame)
+    /// Sends `request` (a whole frame, length prefix included) and reads the reply's payload
+    /// into `reply`, all within `limit`.
+    pub(super) fn call(
+        &mut self,
+        request: &[u8],
+        reply: &mut Vec<u8>,
+        limit: Duration,
+    ) -> Result<(), CallError> {
+        self.watchdog.arm(limit);
+        // A child that stops reading can block the write as well as the read.
+        let io = match self.stdin.write_all(request) {
+            Ok(()) => self.receive(reply).map_err(CallError::Receive),
+            Err(e) => Err(CallError::Send(e)),
+        };
+        if self.watchdog.disarm() {
+            return Err(CallError::TimedOut);
+        }
+        io
+    }
+
+    /// Waits, within `limit`, for the process to exit by itself (after it acknowledged a
+    /// close): its stdout ends when it does.
+    pub(super) fn wait(mut self, limit: Duration) -> Result<(), CallError> {
+        self.watchdog.arm(limit);
+        let drained = io::copy(&mut self.stdout, &mut io::sink());
+        if self.watchdog.disarm() {
+            return Err(CallError::TimedOut);
+        }
+        drained.map_err(CallError::Receive)?;
+        lock(&self.child)
+            .wait()
+            .map(|_| ())
+            .map_err(CallError::Receive)
     }
 
     /// Reads one frame's payload into `buf`, replacing its contents.
-    pub(super) fn receive(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+    fn receive(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
         let mut head = [0u8; 4];
         self.stdout.read_exact(&mut head)?;
         let len = u32::from_le_bytes(head) as usize;
@@ -93,8 +153,12 @@ impl Process {
     /// Called once the pipes have failed, when the process is usually dead already (then the
     /// kill changes nothing and the status is its own).
     pub(super) fn post_mortem(&mut self) -> String {
-        let _ = self.child.kill();
-        let status = match self.child.wait() {
+        let status = {
+            let mut child = lock(&self.child);
+            let _ = child.kill();
+            child.wait()
+        };
+        let status = match status {
             Ok(status) => status.to_string(),
             Err(e) => format!("status unknown: {e}"),
         };
@@ -115,18 +179,14 @@ impl Process {
             format!("the Python process ended ({status}); the end of its stderr:\n{tail}")
         }
     }
-
-    /// Waits for the process to exit by itself (after it acknowledged a close).
-    pub(super) fn wait(mut self) -> io::Result<()> {
-        self.child.wait().map(|_| ())
-    }
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
         // A no-op for a process that already exited and was waited for.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut child = lock(&self.child);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 

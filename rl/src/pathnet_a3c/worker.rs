@@ -193,7 +193,10 @@ impl PathNetWorker {
         };
         self.net.load(&self.fetched, self.modules.iter().copied())?;
         if self.needs_reset {
-            let (obs, _) = self.env.reset(self.first_reset.take());
+            let (obs, _) = self
+                .env
+                .reset(self.first_reset.take())
+                .map_err(RlError::from)?;
             self.obs[..obs.len()].copy_from_slice(obs);
             self.episode_return = 0.0;
             self.needs_reset = false;
