@@ -4,7 +4,7 @@
 //! - [`data`]: task datasets, loaded once per process;
 //! - [`executor`]: trains a pathway on a local replica and computes parameter deltas;
 //! - [`wire`]: conversions to and from the `pathnet.v1` messages ([`genome_wire`] for
-//!   neuroevolution's seed-list genomes);
+//!   neuroevolution's seed-list genomes, [`pathnet_a3c_wire`] for PathNet-A3C workers);
 //! - [`client`]: the networked agent (gRPC).
 //!
 //! The same executor serves the in-process run (the coordinator feeds it parameters
@@ -15,6 +15,7 @@ pub mod data;
 pub mod executor;
 pub mod genome_wire;
 pub mod job;
+pub mod pathnet_a3c_wire;
 pub mod wire;
 
 pub use data::{TaskData, TaskDataCache};

@@ -1,6 +1,7 @@
 //! A3C with the coordinator as parameter server, as real processes on 127.0.0.1: the
-//! CartPole example learnt by two agents within its step budget, and an agent killed
-//! mid-training whose lease lapses while the other agent trains on.
+//! CartPole example learnt by two agents within its step budget, an agent killed
+//! mid-training whose lease lapses while the other agent trains on, and PathNet-A3C's
+//! transfer run in one process and over two agents.
 
 mod common;
 
@@ -70,43 +71,59 @@ fn a_killed_agent_does_not_stall_the_other_and_its_lease_lapses() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-#[test]
-fn pathnet_a3c_transfers_in_process_and_is_refused_over_agents() {
-    let dir = scratch_dir("pathnet-a3c");
+/// The PathNet-A3C example's tasks with small budgets: these check the machinery, not
+/// learning.
+fn small_pathnet_a3c_spec(dir: &std::path::Path) -> PathBuf {
     let spec = dir.join("spec.toml");
     let example =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/pathnet_a3c_transfer.toml");
-    // The example's tasks with small budgets: this checks the machinery, not learning.
     let text = std::fs::read_to_string(example)
         .unwrap()
         .replace("max_env_steps = 1000000", "max_env_steps = 20000");
     assert!(text.contains("max_env_steps = 20000"));
     std::fs::write(&spec, text).unwrap();
-    let summary = run_summary("pathnet-a3c-run", &spec, &[], RUN_DEADLINE);
+    spec
+}
+
+/// Task B trained with task A's best pathway frozen, and the control with nothing frozen.
+fn assert_transfer_summary(summary: &serde_json::Value) {
     assert_eq!(summary["kind"], "pathnet_a3c", "{summary}");
     let tasks = summary["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 2, "{summary}");
     assert_eq!(u64_at(&tasks[0], "frozen_modules"), 0, "{summary}");
-    // Task B trains with task A's best pathway frozen: N modules in each of L layers.
+    // N modules in each of L layers.
     assert_eq!(u64_at(&tasks[1], "frozen_modules"), 9, "{summary}");
-    assert!(u64_at(&tasks[1], "env_steps") >= 20000, "{summary}");
+    assert!(
+        tasks.iter().all(|t| u64_at(t, "env_steps") >= 20000),
+        "{summary}"
+    );
+    assert!(u64_at(&tasks[0], "tournaments") > 0, "{summary}");
     assert_eq!(summary["scratch"]["env"], "Acrobot-v1", "{summary}");
     assert_eq!(
         u64_at(&summary["scratch"], "frozen_modules"),
         0,
         "{summary}"
     );
+}
 
-    let mut distributed = spawn(
-        "run-agents",
-        &["run", spec.to_str().unwrap(), "--agents", "1"],
-        &[],
+#[test]
+fn pathnet_a3c_transfers_in_process_and_over_agents() {
+    let dir = scratch_dir("pathnet-a3c");
+    let spec = small_pathnet_a3c_spec(&dir);
+    let summary = run_summary("pathnet-a3c-run", &spec, &[], RUN_DEADLINE);
+    assert_transfer_summary(&summary);
+
+    let summary = run_summary(
+        "pathnet-a3c-agents",
+        &spec,
+        &["--agents", "2"],
+        RUN_DEADLINE,
     );
-    assert!(!distributed.wait(RUN_DEADLINE).success());
-    let err = distributed.drain_stderr();
-    assert!(
-        err.contains("pathnet_a3c") && err.contains("--agents 0"),
-        "{err}"
-    );
+    assert_transfer_summary(&summary);
+    // Three phases, each with one worker lease per agent, every one ended by its report.
+    let leases = &summary["leases"];
+    assert_eq!(u64_at(leases, "granted"), 6, "{summary}");
+    assert_eq!(u64_at(leases, "reported"), 6, "{summary}");
+    assert_eq!(u64_at(&summary, "workers"), 6, "{summary}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -11,6 +11,8 @@
 use crate::engine::{Counters, EngineState, EvalId, FitnessEvent, Progress};
 use crate::spec::A3cSpec;
 use ndarray::ArrayD;
+use pathnet_nn::pathnet::Pathway;
+use pathnet_rl::pathnet_a3c::PathNetA3cError;
 use pathnet_rl::{
     GradientUpdate, ParameterServer, RlError, ServerConfig, ServerStats, SharedParameters,
     StopReason, initial_policy,
@@ -53,6 +55,9 @@ pub struct ExchangeAnswer {
     pub parameters: Vec<ArrayD<f32>>,
     pub stop: bool,
     pub staleness: u64,
+    /// PathNet-A3C: the pathway the worker plays from now on, when its fitness report
+    /// lost a tournament.
+    pub pathway: Option<Pathway>,
 }
 
 /// A push refused outright; nothing was recorded.
@@ -64,6 +69,8 @@ pub enum ExchangeError {
     ZeroSequence,
     #[error(transparent)]
     Invalid(#[from] RlError),
+    #[error(transparent)]
+    PathNet(#[from] PathNetA3cError),
 }
 
 /// The summary of an A3C run, in-process or distributed.
@@ -253,56 +260,31 @@ impl A3cRun {
         sequence: u64,
         update: Option<GradientUpdate>,
     ) -> Result<ExchangeAnswer, ExchangeError> {
-        if sequence == 0 {
-            return Err(ExchangeError::ZeroSequence);
-        }
         let lease = self
             .leases
             .get_mut(&id)
             .ok_or(ExchangeError::UnknownWorker(id))?;
-        let duplicate = sequence <= lease.last_sequence;
-        let (disposition, staleness) = match update {
-            _ if duplicate => (Disposition::Duplicate, 0),
-            None => {
-                lease.last_sequence = sequence;
-                (Disposition::FetchOnly, 0)
-            }
-            Some(update) => {
-                let staleness = self.server.version().saturating_sub(update.base_version);
-                let episodes = update.episode_returns.clone();
-                let outcome = self.server.push(update)?;
-                lease.last_sequence = sequence;
-                let disposition = if outcome.applied {
-                    self.counters.results_accepted += 1;
-                    self.counters.module_updates += 1;
-                    if staleness > 0 {
-                        self.counters.stale_module_updates += 1;
-                    }
-                    Disposition::Applied
-                } else if outcome.stop {
-                    Disposition::TrainingOver
-                } else {
-                    self.counters.results_refused += 1;
-                    Disposition::Stale
-                };
-                self.observe(&episodes);
-                (disposition, staleness)
-            }
-        };
-        if duplicate {
-            self.counters.results_refused += 1;
+        let push = apply_push(
+            &self.server,
+            &mut lease.last_sequence,
+            sequence,
+            update,
+            &mut self.counters,
+        )?;
+        if let Some(episodes) = &push.episodes {
+            self.observe(episodes);
         }
         let stop = self.server.stop_reason().is_some();
         if stop && self.seconds.is_none() {
             self.seconds = Some(self.clock.elapsed().as_secs_f64());
         }
-        let version = self.server.version();
         Ok(ExchangeAnswer {
-            disposition,
-            version,
+            disposition: push.disposition,
+            version: self.server.version(),
             parameters: self.server.parameters(),
             stop,
-            staleness,
+            staleness: push.staleness,
+            pathway: None,
         })
     }
 
@@ -403,4 +385,65 @@ impl A3cRun {
             });
         }
     }
+}
+
+/// What [`apply_push`] did with one push.
+pub(crate) struct Push {
+    pub disposition: Disposition,
+    pub staleness: u64,
+    /// The returns of the episodes a gradient push reported; `None` for a duplicate or a
+    /// fetch.
+    pub episodes: Option<Vec<f64>>,
+}
+
+/// Applies one push of a worker lease whose highest sequence number so far is
+/// `last_sequence`, at most once per sequence number, counting it in `counters`.
+pub(crate) fn apply_push(
+    server: &ParameterServer,
+    last_sequence: &mut u64,
+    sequence: u64,
+    update: Option<GradientUpdate>,
+    counters: &mut Counters,
+) -> Result<Push, ExchangeError> {
+    if sequence == 0 {
+        return Err(ExchangeError::ZeroSequence);
+    }
+    if sequence <= *last_sequence {
+        counters.results_refused += 1;
+        return Ok(Push {
+            disposition: Disposition::Duplicate,
+            staleness: 0,
+            episodes: None,
+        });
+    }
+    let Some(update) = update else {
+        *last_sequence = sequence;
+        return Ok(Push {
+            disposition: Disposition::FetchOnly,
+            staleness: 0,
+            episodes: None,
+        });
+    };
+    let staleness = server.version().saturating_sub(update.base_version);
+    let episodes = update.episode_returns.clone();
+    let outcome = server.push(update)?;
+    *last_sequence = sequence;
+    let disposition = if outcome.applied {
+        counters.results_accepted += 1;
+        counters.module_updates += 1;
+        if staleness > 0 {
+            counters.stale_module_updates += 1;
+        }
+        Disposition::Applied
+    } else if outcome.stop {
+        Disposition::TrainingOver
+    } else {
+        counters.results_refused += 1;
+        Disposition::Stale
+    };
+    Ok(Push {
+        disposition,
+        staleness,
+        episodes: Some(episodes),
+    })
 }

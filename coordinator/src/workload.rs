@@ -6,7 +6,7 @@
 use crate::a3c::{A3cRun, A3cSummary};
 use crate::engine::{Counters, Engine, EngineState, EvalId, Progress, RunSummary};
 use crate::ga::{GaRun, GaSummary};
-use crate::pathnet_a3c::PathNetA3cSummary;
+use crate::pathnet_a3c::{PathNetA3cRun, PathNetA3cSummary};
 use serde::Serialize;
 
 /// The experiment's algorithm and its state.
@@ -14,6 +14,7 @@ pub enum Workload {
     PathNet(Box<Engine>),
     A3c(Box<A3cRun>),
     Neuroevolution(Box<GaRun>),
+    PathNetA3c(Box<PathNetA3cRun>),
 }
 
 /// The final (or current) summary of an experiment, shaped by its kind.
@@ -44,6 +45,7 @@ impl Workload {
             Workload::PathNet(_) => "pathnet",
             Workload::A3c(_) => "a3c",
             Workload::Neuroevolution(_) => "neuroevolution",
+            Workload::PathNetA3c(_) => "pathnet_a3c",
         }
     }
 
@@ -56,6 +58,7 @@ impl Workload {
             Workload::PathNet(engine) => engine.state().clone(),
             Workload::A3c(run) => run.state(),
             Workload::Neuroevolution(run) => run.state(),
+            Workload::PathNetA3c(run) => run.state(),
         }
     }
 
@@ -67,6 +70,7 @@ impl Workload {
             }
             Workload::A3c(run) => run.stop(),
             Workload::Neuroevolution(run) => run.stop(),
+            Workload::PathNetA3c(run) => run.stop(),
         }
     }
 
@@ -78,6 +82,7 @@ impl Workload {
             }
             Workload::A3c(run) => run.requeue(id),
             Workload::Neuroevolution(run) => run.requeue(id),
+            Workload::PathNetA3c(run) => run.requeue(id),
         }
     }
 
@@ -86,6 +91,7 @@ impl Workload {
             Workload::PathNet(engine) => engine.counters().clone(),
             Workload::A3c(run) => run.counters().clone(),
             Workload::Neuroevolution(run) => run.counters().clone(),
+            Workload::PathNetA3c(run) => run.counters().clone(),
         }
     }
 
@@ -94,6 +100,7 @@ impl Workload {
             Workload::PathNet(engine) => engine.drain_events(),
             Workload::A3c(run) => run.drain_events(),
             Workload::Neuroevolution(run) => run.drain_events(),
+            Workload::PathNetA3c(run) => run.drain_events(),
         }
     }
 
@@ -102,6 +109,7 @@ impl Workload {
             Workload::PathNet(engine) => Summary::PathNet(engine.summary()),
             Workload::A3c(run) => Summary::A3c(run.summary()),
             Workload::Neuroevolution(run) => Summary::Neuroevolution(run.summary()),
+            Workload::PathNetA3c(run) => Summary::PathNetA3c(run.summary()),
         }
     }
 
@@ -137,6 +145,13 @@ impl Workload {
                     tasks_completed: usize::from(!run.state().eq(&EngineState::Running)),
                 }
             }
+            Workload::PathNetA3c(run) => WorkloadStatus {
+                state: run.state(),
+                task: run.phase(),
+                generation: run.stats().map_or(0, |s| s.updates_applied),
+                best_fitness: run.best_fitness(),
+                tasks_completed: run.phases_completed(),
+            },
         }
     }
 
@@ -150,6 +165,7 @@ impl Workload {
             Workload::Neuroevolution(run) => {
                 vec![format!("{:?}", run.spec().ga.task).to_lowercase()]
             }
+            Workload::PathNetA3c(run) => run.phase_names(),
         }
     }
 

@@ -115,7 +115,8 @@ fn work_item_reserves_room_for_future_payloads() {
         [
             ("pathway_training", 10),
             ("a3c_worker", 11),
-            ("genome_evaluation", 12)
+            ("genome_evaluation", 12),
+            ("pathnet_a3c_worker", 14)
         ]
     );
 }

@@ -50,14 +50,16 @@ pub struct A3cCopies {
 }
 
 impl A3cCopies {
-    fn of(&self, experiment: &str) -> Arc<LatestParameters> {
+    /// The copy of `parameters` (an experiment, or one phase of it, whose parameters are
+    /// unrelated to any other's).
+    pub(super) fn of(&self, parameters: &str) -> Arc<LatestParameters> {
         let mut map = self
             .by_experiment
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // One experiment runs at a time; older copies are dead weight.
-        map.retain(|id, _| id == experiment);
-        Arc::clone(map.entry(experiment.to_owned()).or_default())
+        // One experiment (phase) runs at a time; older copies are dead weight.
+        map.retain(|id, _| id == parameters);
+        Arc::clone(map.entry(parameters.to_owned()).or_default())
     }
 }
 
@@ -74,13 +76,7 @@ pub async fn run(
         .map_err(|err| Failure::Unsupported(format!("`config_toml`: {err}")))?;
     let mut worker = Worker::new(&config, item.seed, u64::from(item.worker_index))
         .map_err(|err| Failure::Unsupported(err.to_string()))?;
-    let remote = Remote {
-        ctx: Arc::clone(ctx),
-        handle: Handle::current(),
-        work: work.to_owned(),
-        sequence: AtomicU64::new(0),
-        latest: ctx.a3c.of(experiment),
-    };
+    let remote = Remote::new(ctx, work, ctx.a3c.of(experiment));
     // Each worker acts on one observation at a time; the workers are the parallelism.
     pathnet_nn::set_threads(1);
     tracing::debug!(%work, worker = item.worker_index, env = %config.env, "A3C worker started");
@@ -95,9 +91,26 @@ pub async fn run(
         Err(_) if ctx.held.is_lost(work) => return Err(Failure::Lost),
         Err(err) => return Err(Failure::Failed(err.to_string())),
     };
-    let episodes = report.episode_returns.len();
-    let mean_return =
-        (episodes > 0).then(|| report.episode_returns.iter().sum::<f64>() / episodes as f64);
+    report_episodes(
+        ctx,
+        work,
+        started,
+        &report.episode_returns,
+        report.env_steps,
+    )
+    .await
+}
+
+/// Ends a worker lease with its result: fitness = the mean return of its finished episodes.
+pub(super) async fn report_episodes(
+    ctx: &SessionContext,
+    work: &str,
+    started: Instant,
+    episode_returns: &[f64],
+    env_steps: u64,
+) -> Result<(), Failure> {
+    let episodes = episode_returns.len();
+    let mean_return = (episodes > 0).then(|| episode_returns.iter().sum::<f64>() / episodes as f64);
     let request = v1::ReportResultRequest {
         agent_id: ctx.agent_id.clone(),
         work_id: work.to_owned(),
@@ -106,7 +119,7 @@ pub async fn run(
         evaluation: Some(v1::EvaluationStats {
             episodes: Some(episodes as u64),
             mean_episode_return: mean_return,
-            env_steps: Some(report.env_steps),
+            env_steps: Some(env_steps),
             ..Default::default()
         }),
         deltas: Vec::new(),
@@ -114,14 +127,14 @@ pub async fn run(
     };
     let answer = ctx.agent.clone().report_result(request).await?;
     let disposition = answer.into_inner().disposition();
-    tracing::debug!(%work, ?disposition, steps = report.env_steps, "A3C worker reported");
+    tracing::debug!(%work, ?disposition, env_steps, "A3C worker reported");
     ctx.held
         .count_report(disposition == v1::ResultDisposition::Accepted);
     Ok(())
 }
 
 /// The coordinator as [`SharedParameters`], called from the worker's blocking thread.
-struct Remote {
+pub(super) struct Remote {
     ctx: Arc<SessionContext>,
     handle: Handle,
     work: String,
@@ -130,9 +143,27 @@ struct Remote {
 }
 
 impl Remote {
-    fn exchange(
+    /// The coordinator as seen by the worker of lease `work`, keeping the freshest
+    /// parameters in `latest`. Call from within the tokio runtime.
+    pub(super) fn new(
+        ctx: &Arc<SessionContext>,
+        work: &str,
+        latest: Arc<LatestParameters>,
+    ) -> Self {
+        Remote {
+            ctx: Arc::clone(ctx),
+            handle: Handle::current(),
+            work: work.to_owned(),
+            sequence: AtomicU64::new(0),
+            latest,
+        }
+    }
+
+    /// One push: a gradient (`update`), a fitness report (`fitness`), or neither (a fetch).
+    pub(super) fn exchange(
         &self,
         update: Option<GradientUpdate>,
+        fitness: Option<f64>,
     ) -> Result<v1::GradientPushResponse, RlError> {
         if self.ctx.held.is_lost(&self.work) {
             return Err(remote_error(format!("lease {} was lost", self.work)));
@@ -142,6 +173,7 @@ impl Remote {
             agent_id: self.ctx.agent_id.clone(),
             work_id: self.work.clone(),
             sequence,
+            fitness,
             ..Default::default()
         };
         if let Some(update) = update {
@@ -164,14 +196,14 @@ impl Remote {
     }
 }
 
-fn remote_error(message: String) -> RlError {
+pub(super) fn remote_error(message: String) -> RlError {
     RlError::Remote(message.into())
 }
 
 impl SharedParameters for Remote {
     fn fetch(&self, into: &mut [ArrayViewMutD<'_, f32>]) -> Result<u64, RlError> {
         if self.latest.tensors.get().is_none() {
-            self.exchange(None)?;
+            self.exchange(None, None)?;
         }
         let held = self
             .latest
@@ -204,7 +236,7 @@ impl SharedParameters for Remote {
     }
 
     fn push(&self, update: GradientUpdate) -> Result<PushOutcome, RlError> {
-        let answer = self.exchange(Some(update))?;
+        let answer = self.exchange(Some(update), None)?;
         Ok(PushOutcome {
             applied: answer.disposition() == v1::GradientDisposition::Applied,
             stop: answer.stop,

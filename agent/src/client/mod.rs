@@ -5,6 +5,7 @@
 mod a3c;
 mod connect;
 mod genome;
+mod pathnet_a3c;
 mod session;
 mod worker;
 

@@ -29,6 +29,9 @@ pub async fn run(
             Some(Payload::A3cWorker(worker)) => {
                 super::a3c::run(&ctx, &work, &item.experiment_id, worker).await
             }
+            Some(Payload::PathnetA3cWorker(worker)) => {
+                super::pathnet_a3c::run(&ctx, &work, &item.experiment_id, worker).await
+            }
             Some(Payload::GenomeEvaluation(evaluation)) => {
                 super::genome::run(&ctx, &work, evaluation).await
             }

@@ -1,9 +1,6 @@
-//! PathNet-A3C experiments, run in this process: every task in order with the transfer step
-//! between them, then (by default) the last task from scratch as the control.
-//!
-//! The coordinator does not serve this kind to agents yet; the reinforcement-learning crate's
-//! pieces (one parameter list behind `SharedParameters`, a networking-free `Evolution`) are
-//! what a distributed version will wrap.
+//! PathNet-A3C experiments: every task in order with the transfer step between them, then
+//! (by default) the last task from scratch as the control. [`run`] trains with threads in
+//! this process; [`served::PathNetA3cRun`] serves the workers to agents.
 
 use crate::engine::Progress;
 use crate::spec::PathNetA3cSpec;
@@ -11,6 +8,10 @@ use pathnet_rl::StopReason;
 use pathnet_rl::pathnet_a3c::{PathNetA3cError, TaskReport, run_scratch, run_transfer};
 use serde::Serialize;
 use std::time::Instant;
+
+pub mod served;
+
+pub use served::{PathNetA3cAssignment, PathNetA3cRun};
 
 /// One task as a PathNet-A3C run learnt it.
 #[derive(Debug, Clone, Serialize)]
@@ -63,6 +64,12 @@ pub struct PathNetA3cSummary {
     pub tasks: Vec<PathNetA3cTask>,
     /// The last task alone on a fresh super-network (the control), when asked for.
     pub scratch: Option<PathNetA3cTask>,
+    /// Workers that trained: threads per task in-process, worker leases when served.
+    pub workers: u64,
+    /// Why the run ended early, when it did (e.g. no worker finished `T` episodes of a task
+    /// that a later one transfers from).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub seconds: f64,
 }
 
@@ -89,6 +96,8 @@ pub fn run(
         seed: spec.seed,
         tasks,
         scratch,
+        workers: config.workers as u64,
+        error: None,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -5,7 +5,8 @@ use crate::a3c::A3cRun;
 use crate::engine::{Engine, EngineState, TestSplit};
 use crate::ga::GaRun;
 use crate::lease::LeaseCounters;
-use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, Spec};
+use crate::pathnet_a3c::PathNetA3cRun;
+use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, PathNetA3cSpec, Spec};
 use crate::workload::{Summary, Workload};
 use pathnet_proto::v1;
 use tonic::Status;
@@ -46,14 +47,20 @@ impl Runtime {
             let run = A3cRun::new(id.to_owned(), spec)
                 .map_err(|err| Status::invalid_argument(format!("invalid spec: {err}")))?;
             let bytes = run.parameter_bytes();
-            // Chunk headers and the answer's other fields need room too.
-            if bytes + bytes / 8 + 1024 > limit {
-                return Err(Status::invalid_argument(format!(
-                    "invalid spec: `a3c.policy`: the network's {bytes} parameter bytes do not fit \
-                     the coordinator's max message size of {limit} bytes (raise --max-message-bytes)"
-                )));
-            }
+            check_fits("a3c.policy", bytes, limit)?;
             Ok((Workload::A3c(Box::new(run)), bytes))
+        })
+    }
+
+    /// Starts a PathNet-A3C experiment. Its parameters must fit one push answer.
+    pub fn start_pathnet_a3c(&mut self, spec: PathNetA3cSpec) -> Result<String, Status> {
+        let limit = self.limits.max_message_bytes;
+        self.start_with(&Spec::PathNetA3c(spec.clone()), |id| {
+            let run = PathNetA3cRun::new(id.to_owned(), spec)
+                .map_err(|err| Status::invalid_argument(format!("invalid spec: {err}")))?;
+            let bytes = run.parameter_bytes();
+            check_fits("pathnet_a3c", bytes, limit)?;
+            Ok((Workload::PathNetA3c(Box::new(run)), bytes))
         })
     }
 
@@ -160,4 +167,16 @@ impl Runtime {
         let exp = self.experiment.as_ref()?;
         Some((exp.workload.summary(), self.leases.counters().clone()))
     }
+}
+
+/// Whether `bytes` of parameters fit a push answer under the coordinator's message limit;
+/// chunk headers and the answer's other fields need room too.
+fn check_fits(field: &str, bytes: usize, limit: usize) -> Result<(), Status> {
+    if bytes + bytes / 8 + 1024 > limit {
+        return Err(Status::invalid_argument(format!(
+            "invalid spec: `{field}`: the network's {bytes} parameter bytes do not fit the \
+             coordinator's max message size of {limit} bytes (raise --max-message-bytes)"
+        )));
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@ use super::observe::RefusalReason;
 use super::runtime::Runtime;
 use crate::a3c::Disposition;
 use crate::workload::Workload;
-use pathnet_agent::wire;
+use pathnet_agent::{pathnet_a3c_wire, wire};
 use pathnet_proto::v1;
 use pathnet_rl::GradientUpdate;
 use tonic::Status;
@@ -37,13 +37,6 @@ impl Runtime {
             .as_mut()
             .filter(|e| e.id == leased.experiment)
             .ok_or_else(|| Status::failed_precondition("the lease's experiment is over"))?;
-        let Workload::A3c(run) = &mut exp.workload else {
-            return Err(Status::failed_precondition(format!(
-                "experiment `{}` is of kind `{}`, which takes no gradient pushes",
-                exp.id,
-                exp.workload.kind()
-            )));
-        };
         let update = if request.gradients.is_empty() {
             None
         } else {
@@ -56,12 +49,34 @@ impl Runtime {
                 episode_returns: request.episode_returns,
             })
         };
-        let answer = run
-            .exchange(leased.eval, request.sequence, update)
-            .map_err(|err| {
-                self.observed.refused(RefusalReason::InvalidResult);
-                Status::invalid_argument(err.to_string())
-            })?;
+        let answer = match &mut exp.workload {
+            Workload::A3c(run) if request.fitness.is_none() => {
+                run.exchange(leased.eval, request.sequence, update)
+            }
+            Workload::A3c(_) => {
+                return Err(Status::invalid_argument(
+                    "`fitness`: only PathNet-A3C workers report a fitness",
+                ));
+            }
+            Workload::PathNetA3c(run) => {
+                run.exchange(leased.eval, request.sequence, update, request.fitness)
+            }
+            other => {
+                return Err(Status::failed_precondition(format!(
+                    "experiment `{}` is of kind `{}`, which takes no gradient pushes",
+                    exp.id,
+                    other.kind()
+                )));
+            }
+        }
+        .map_err(|err| {
+            self.observed.refused(RefusalReason::InvalidResult);
+            Status::invalid_argument(err.to_string())
+        })?;
+        let pathway = answer
+            .pathway
+            .as_ref()
+            .map(pathnet_a3c_wire::pathway_to_wire);
         if answer.stop {
             // Wakes watchers and the run loop, who end on a finished experiment.
             self.dirty = true;
@@ -84,7 +99,7 @@ impl Runtime {
             parameters,
             stop: answer.stop,
             staleness: answer.staleness,
-            pathway: None,
+            pathway,
         })
     }
 }

@@ -174,22 +174,21 @@ impl Runtime {
                 counters,
                 tasks_completed: status.tasks_completed as u64,
                 a3c: match &exp.workload {
-                    Workload::A3c(run) => {
-                        let s = run.stats();
-                        Some(A3cMetrics {
-                            env_steps: s.env_steps,
-                            episodes: s.episodes,
-                            updates_applied: s.updates_applied,
-                            dropped_stale: s.dropped_stale,
-                            dropped_after_stop: s.dropped_after_stop,
-                            staleness_max: s.max_staleness,
-                            staleness_mean: s.mean_staleness,
-                            mean_return: s.mean_return,
-                            learning_rate: s.learning_rate,
-                        })
-                    }
+                    Workload::A3c(run) => Some(run.stats()),
+                    Workload::PathNetA3c(run) => run.stats(),
                     _ => None,
-                },
+                }
+                .map(|s| A3cMetrics {
+                    env_steps: s.env_steps,
+                    episodes: s.episodes,
+                    updates_applied: s.updates_applied,
+                    dropped_stale: s.dropped_stale,
+                    dropped_after_stop: s.dropped_after_stop,
+                    staleness_max: s.max_staleness,
+                    staleness_mean: s.mean_staleness,
+                    mean_return: s.mean_return,
+                    learning_rate: s.learning_rate,
+                }),
                 tasks: observed
                     .fitness
                     .iter()

@@ -11,7 +11,7 @@ use super::staging::Staging;
 use crate::engine::{EngineError, EvalId, Progress};
 use crate::lease::{LeaseEnd, LeaseError, LeaseTable, Millis, MonotonicClock};
 use crate::workload::Workload;
-use pathnet_agent::{genome_wire, wire};
+use pathnet_agent::{genome_wire, pathnet_a3c_wire, wire};
 use pathnet_proto::v1;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -345,6 +345,9 @@ impl Runtime {
             // The worker's episodes were counted as they were pushed; the report only ends
             // the lease.
             Workload::A3c(run) => run.complete(leased.eval).map_err(|err| Ok(err.to_string())),
+            Workload::PathNetA3c(run) => {
+                run.complete(leased.eval).map_err(|err| Ok(err.to_string()))
+            }
             Workload::Neuroevolution(run) => match genome_wire::outcome_from_report(request) {
                 Ok(outcome) => run
                     .complete(leased.eval, &outcome)
@@ -429,7 +432,26 @@ fn next_payload(workload: &mut Workload) -> Option<(EvalId, v1::work_item::Paylo
                     config_toml: worker.config_toml,
                     worker_index: worker.worker_index,
                     seed: worker.seed,
-                    pathway: None,
+                }),
+            ))
+        }
+        Workload::PathNetA3c(run) => {
+            let layers = run.spec().pathnet_a3c.layers;
+            let (id, worker) = run.next_worker()?;
+            Some((
+                id,
+                v1::work_item::Payload::PathnetA3cWorker(v1::PathNetA3cWorker {
+                    config_toml: worker.config_toml,
+                    worker_index: worker.worker_index,
+                    seed: worker.seed,
+                    task: worker.task as u32,
+                    phase: worker.phase as u32,
+                    pathway: Some(pathnet_a3c_wire::pathway_to_wire(&worker.pathway)),
+                    frozen: worker
+                        .frozen
+                        .iter()
+                        .map(|&m| wire::module_to_wire(m, layers))
+                        .collect(),
                 }),
             ))
         }

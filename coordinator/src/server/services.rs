@@ -264,10 +264,7 @@ pub async fn start(shared: &Shared, spec: Spec) -> Result<String, Status> {
         Spec::PathNet(spec) => start_pathnet(shared, spec).await,
         Spec::A3c(spec) => shared.with(|rt| rt.start_a3c(spec)),
         Spec::Neuroevolution(spec) => shared.with(|rt| rt.start_neuroevolution(spec)),
-        Spec::PathNetA3c(_) => Err(Status::invalid_argument(
-            "invalid spec: `kind` = \"pathnet_a3c\": runs in one process only for now \
-             (`pathnet run SPEC --agents 0`); the coordinator does not serve it to agents yet",
-        )),
+        Spec::PathNetA3c(spec) => shared.with(|rt| rt.start_pathnet_a3c(spec)),
     }
 }
 

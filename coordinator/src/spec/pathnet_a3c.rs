@@ -27,6 +27,11 @@ impl PathNetA3cSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         self.pathnet_a3c.validate().map_err(spec_error)
     }
+
+    /// The `[pathnet_a3c]` table as TOML text, as agents receive it.
+    pub fn config_toml(&self) -> String {
+        toml::to_string(&self.pathnet_a3c).expect("a PathNet-A3C config is plain TOML data")
+    }
 }
 
 /// An error of the `[pathnet_a3c]` table, named by its path in the spec.

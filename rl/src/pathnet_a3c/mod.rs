@@ -28,5 +28,5 @@ pub use config::{PathNetA3cConfig, TaskConfig, TaskShape};
 pub use error::PathNetA3cError;
 pub use evolution::{Evolution, EvolutionStats, Member, PathwaySelection};
 pub use network::PathNetActorCritic;
-pub use run::{PathNetA3c, TaskReport, run_scratch, run_transfer, run_workers};
+pub use run::{PathNetA3c, TaskReport, TaskStart, run_scratch, run_transfer, run_workers};
 pub use worker::{PathNetWorker, PathNetWorkerReport};

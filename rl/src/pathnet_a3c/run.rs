@@ -102,23 +102,54 @@ impl PathNetA3c {
         &self.rmsprop_statistics
     }
 
-    /// Trains `task` until its stop rule holds. When a task was trained before, this first
-    /// freezes that task's best pathway and re-initialises every other parameter.
+    /// Trains `task` until its stop rule holds, with worker threads in this process.
     pub fn train_task(&mut self, task: usize) -> Result<TaskReport, PathNetA3cError> {
+        let TaskStart {
+            server,
+            evolution,
+            frozen,
+        } = self.begin_task(task)?;
+        let selection = Mutex::new(evolution);
+        let started = Instant::now();
+        let workers = run_workers(&self.config, &frozen, &server, &selection, self.seed)?;
+        let wall_seconds = started.elapsed().as_secs_f64();
+        let evolution = selection
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.finish_task(task, &server, evolution, wall_seconds, workers)
+    }
+
+    /// Sets up `task` for workers wherever they run: when a task was trained before, this
+    /// first freezes that task's best pathway and re-initialises every other parameter.
+    /// The workers' shared parameters and their population are handed out; give them back
+    /// to [`PathNetA3c::finish_task`] when the server's stop rule holds.
+    pub fn begin_task(&mut self, task: usize) -> Result<TaskStart, PathNetA3cError> {
         let a3c = self.config.a3c(task)?;
         if let Some(best) = self.previous.take() {
             self.net.transfer(&best, &mut self.transfer_rng)?;
         }
         self.evolution.begin_task(task);
         let server = ParameterServer::new(ServerConfig::from(&a3c), &self.net.params())?;
-        let frozen = self.net.frozen_ids();
-        let selection = Mutex::new(self.evolution.clone());
-        let started = Instant::now();
-        let workers = run_workers(&self.config, &frozen, &server, &selection, self.seed)?;
-        let wall_seconds = started.elapsed().as_secs_f64();
-        self.evolution = selection
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(TaskStart {
+            server,
+            evolution: self.evolution.clone(),
+            frozen: self.net.frozen_ids(),
+        })
+    }
+
+    /// Takes back what [`PathNetA3c::begin_task`] handed out once training `task` ended:
+    /// the trained parameters, the statistics and the population whose best pathway the
+    /// next task freezes.
+    pub fn finish_task(
+        &mut self,
+        task: usize,
+        server: &ParameterServer,
+        evolution: Evolution,
+        wall_seconds: f64,
+        workers: Vec<PathNetWorkerReport>,
+    ) -> Result<TaskReport, PathNetA3cError> {
+        let a3c = self.config.a3c(task)?;
+        self.evolution = evolution;
         self.net.load_all(&server.parameters())?;
         self.rmsprop_statistics = server.rmsprop_statistics();
         let best = self
@@ -139,11 +170,19 @@ impl PathNetA3c {
             stats: server.stats(),
             wall_seconds,
             best,
-            frozen,
+            frozen: self.net.frozen_ids(),
             evolution: self.evolution.stats().clone(),
             workers,
         })
     }
+}
+
+/// What workers of one task share: the parameters (with their optimiser and stop rule), the
+/// population of pathways, and the modules frozen by earlier tasks.
+pub struct TaskStart {
+    pub server: ParameterServer,
+    pub evolution: Evolution,
+    pub frozen: Vec<ModuleId>,
 }
 
 /// Every task in order, each after the transfer step from the one before.

@@ -1,0 +1,452 @@
+//! A PathNet-A3C experiment served to agents, with no networking: the coordinator owns the
+//! super-network's parameters (one parameter server per training phase) and the population
+//! of pathways, and every worker is one lease.
+//!
+//! The phases are the tasks in order, each after the transfer step from the one before,
+//! then (by default) the last task alone on a fresh super-network, the control. A phase
+//! hands out at most `workers` leases at once, one per member of the population (a slot):
+//! a lease that is lost frees its slot, and the next lease plays that member's pathway. A
+//! worker reports its fitness every `T` episodes with a push that carries no gradient; the
+//! tournament runs here and the answer carries the worker's new pathway when it lost. Once
+//! the phase's stop rule holds and every worker has reported (or lost its lease), the phase
+//! ends: the best pathway is kept for the next task's transfer, and the next phase begins.
+
+use super::PathNetA3cTask;
+use crate::a3c::{ExchangeAnswer, ExchangeError, apply_push};
+use crate::engine::{Counters, EngineState, EvalId, FitnessEvent, Progress};
+use crate::spec::PathNetA3cSpec;
+use ndarray::ArrayD;
+use pathnet_nn::pathnet::{ModuleId, Pathway};
+use pathnet_rl::pathnet_a3c::{Evolution, PathNetA3c, PathNetA3cError, TaskStart};
+use pathnet_rl::{GradientUpdate, ParameterServer, ServerStats};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+/// Step-progress events per phase.
+const PROGRESS_STEPS: u64 = 200;
+
+/// What a PathNet-A3C worker lease asks an agent to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathNetA3cAssignment {
+    pub worker_index: u32,
+    pub seed: u64,
+    pub task: usize,
+    pub phase: usize,
+    /// The `[pathnet_a3c]` table, as agents parse it.
+    pub config_toml: String,
+    pub pathway: Pathway,
+    pub frozen: Vec<ModuleId>,
+}
+
+/// One training phase: a task, with or without the earlier tasks' transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Phase {
+    task: usize,
+    /// The control: the task alone on a fresh super-network.
+    scratch: bool,
+}
+
+struct Lease {
+    slot: usize,
+    last_sequence: u64,
+}
+
+/// The phase being trained.
+struct Current {
+    server: ParameterServer,
+    evolution: Evolution,
+    frozen: Vec<ModuleId>,
+    leases: BTreeMap<EvalId, Lease>,
+    free_slots: BTreeSet<usize>,
+    started: Instant,
+    next_progress_at: u64,
+}
+
+pub struct PathNetA3cRun {
+    experiment: String,
+    spec: PathNetA3cSpec,
+    config_toml: String,
+    phases: Vec<Phase>,
+    phase: usize,
+    network: PathNetA3c,
+    current: Option<Current>,
+    next_id: u64,
+    next_worker: u32,
+    state: EngineState,
+    counters: Counters,
+    events: Vec<Progress>,
+    tasks: Vec<PathNetA3cTask>,
+    scratch: Option<PathNetA3cTask>,
+    best_fitness: Option<f64>,
+    error: Option<String>,
+    clock: Instant,
+    seconds: Option<f64>,
+}
+
+impl PathNetA3cRun {
+    pub fn new(experiment: String, spec: PathNetA3cSpec) -> Result<Self, PathNetA3cError> {
+        let config = &spec.pathnet_a3c;
+        let last = config.tasks.len().saturating_sub(1);
+        let mut phases: Vec<Phase> = (0..config.tasks.len())
+            .map(|task| Phase {
+                task,
+                scratch: false,
+            })
+            .collect();
+        if spec.scratch_control {
+            phases.push(Phase {
+                task: last,
+                scratch: true,
+            });
+        }
+        let network = PathNetA3c::new(config, spec.seed)?;
+        let mut run = PathNetA3cRun {
+            experiment,
+            config_toml: spec.config_toml(),
+            phases,
+            phase: 0,
+            network,
+            current: None,
+            next_id: 1,
+            next_worker: 0,
+            state: EngineState::Running,
+            counters: Counters::default(),
+            events: Vec::new(),
+            tasks: Vec::new(),
+            scratch: None,
+            best_fitness: None,
+            error: None,
+            clock: Instant::now(),
+            seconds: None,
+            spec,
+        };
+        run.begin_phase()?;
+        Ok(run)
+    }
+
+    pub fn spec(&self) -> &PathNetA3cSpec {
+        &self.spec
+    }
+
+    pub fn state(&self) -> EngineState {
+        self.state.clone()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Why the run stopped early, when it did.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Bytes of all parameters: what every push answer carries.
+    pub fn parameter_bytes(&self) -> usize {
+        self.network
+            .network()
+            .params()
+            .iter()
+            .map(|p| p.len() * 4)
+            .sum()
+    }
+
+    /// The phase being trained (or the last one), as an index into [`Self::phase_names`].
+    pub fn phase(&self) -> usize {
+        self.phase.min(self.phases.len().saturating_sub(1))
+    }
+
+    /// Phases finished so far.
+    pub fn phases_completed(&self) -> usize {
+        self.tasks.len() + usize::from(self.scratch.is_some())
+    }
+
+    /// One name per phase: the task's environment, and the control's marked as such.
+    pub fn phase_names(&self) -> Vec<String> {
+        self.phases
+            .iter()
+            .map(|phase| {
+                let env = &self.spec.pathnet_a3c.tasks[phase.task].env;
+                if phase.scratch {
+                    format!("{env} (scratch)")
+                } else {
+                    env.clone()
+                }
+            })
+            .collect()
+    }
+
+    /// Statistics of the phase being trained; `None` once the run is over.
+    pub fn stats(&self) -> Option<ServerStats> {
+        self.current.as_ref().map(|c| c.server.stats())
+    }
+
+    pub fn best_fitness(&self) -> Option<f64> {
+        self.best_fitness
+    }
+
+    /// A new worker lease on a free member of the population, while the phase trains.
+    pub fn next_worker(&mut self) -> Option<(EvalId, PathNetA3cAssignment)> {
+        if self.state != EngineState::Running {
+            return None;
+        }
+        let phase = self.phases[self.phase];
+        let current = self.current.as_mut()?;
+        if current.server.stop_reason().is_some() {
+            return None;
+        }
+        let slot = current.free_slots.pop_first()?;
+        let pathway = current
+            .evolution
+            .pathway(slot)
+            .expect("free slots index the population")
+            .clone();
+        let id = EvalId(self.next_id);
+        self.next_id += 1;
+        let worker_index = self.next_worker;
+        self.next_worker += 1;
+        current.leases.insert(
+            id,
+            Lease {
+                slot,
+                last_sequence: 0,
+            },
+        );
+        self.counters.evaluations_issued += 1;
+        Some((
+            id,
+            PathNetA3cAssignment {
+                worker_index,
+                seed: self.spec.seed,
+                task: phase.task,
+                phase: self.phase,
+                config_toml: self.config_toml.clone(),
+                pathway,
+                frozen: current.frozen.clone(),
+            },
+        ))
+    }
+
+    /// Takes one push of worker lease `id`: a gradient, a fetch, or (with `fitness`) the
+    /// worker's fitness report, whose tournament may hand it a new pathway.
+    pub fn exchange(
+        &mut self,
+        id: EvalId,
+        sequence: u64,
+        update: Option<GradientUpdate>,
+        fitness: Option<f64>,
+    ) -> Result<ExchangeAnswer, ExchangeError> {
+        let phase = self.phase;
+        let phase_name = self.phase_names().swap_remove(phase);
+        let budget = self.spec.pathnet_a3c.tasks[self.phases[phase].task]
+            .stop
+            .max_env_steps;
+        let current = self
+            .current
+            .as_mut()
+            .ok_or(ExchangeError::UnknownWorker(id))?;
+        let lease = current
+            .leases
+            .get_mut(&id)
+            .ok_or(ExchangeError::UnknownWorker(id))?;
+        let slot = lease.slot;
+        let push = apply_push(
+            &current.server,
+            &mut lease.last_sequence,
+            sequence,
+            update,
+            &mut self.counters,
+        )?;
+        // A duplicate's fitness was taken with the original push.
+        let taken = push.disposition != crate::a3c::Disposition::Duplicate;
+        let pathway = match fitness {
+            Some(f) if taken => {
+                let adopted = current.evolution.report_fitness(slot, f)?;
+                self.counters.tournaments_resolved += 1;
+                self.best_fitness = Some(self.best_fitness.map_or(f, |b| b.max(f)));
+                let stats = current.server.stats();
+                self.events.push(Progress::Evaluation(FitnessEvent {
+                    task: phase,
+                    generation: current.evolution.stats().reports as usize,
+                    evaluations: stats.episodes,
+                    fitness: f,
+                    training_accuracy: 0.0,
+                    best_fitness: self.best_fitness.unwrap_or(f),
+                    mean_fitness: stats.mean_return.unwrap_or(f),
+                }));
+                adopted
+            }
+            _ => None,
+        };
+        if push.episodes.is_some() {
+            let stats = current.server.stats();
+            if stats.env_steps >= current.next_progress_at {
+                current.next_progress_at = stats.env_steps + (budget / PROGRESS_STEPS).max(1);
+                self.events.push(Progress::Steps {
+                    task: phase,
+                    name: phase_name,
+                    env_steps: stats.env_steps,
+                    max_env_steps: budget,
+                    mean_return: stats.mean_return,
+                });
+            }
+        }
+        Ok(ExchangeAnswer {
+            disposition: push.disposition,
+            version: current.server.version(),
+            parameters: current.server.parameters(),
+            stop: current.server.stop_reason().is_some(),
+            staleness: push.staleness,
+            pathway,
+        })
+    }
+
+    /// A worker's final report: its lease ends normally.
+    pub fn complete(&mut self, id: EvalId) -> Result<(), ExchangeError> {
+        self.end_lease(id).ok_or(ExchangeError::UnknownWorker(id))?;
+        self.end_phase_when_drained();
+        Ok(())
+    }
+
+    /// A worker lease ended without its final report: its member of the population is free
+    /// for the next lease. Pushes it made were applied already; nothing is replayed.
+    pub fn requeue(&mut self, id: EvalId) {
+        if self.end_lease(id).is_some() {
+            self.counters.evaluations_requeued += 1;
+        }
+        self.end_phase_when_drained();
+    }
+
+    /// Ends training now: every later push is refused and no phase follows.
+    pub fn stop(&mut self) {
+        if let Some(current) = self.current.take() {
+            current.server.request_stop();
+            self.counters.evaluations_cancelled += current.leases.len() as u64;
+        }
+        if self.state == EngineState::Running {
+            self.finish(EngineState::Stopped);
+        }
+    }
+
+    pub fn drain_events(&mut self) -> Vec<Progress> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn summary(&self) -> super::PathNetA3cSummary {
+        super::PathNetA3cSummary {
+            experiment: self.experiment.clone(),
+            kind: "pathnet_a3c",
+            seed: self.spec.seed,
+            tasks: self.tasks.clone(),
+            scratch: self.scratch.clone(),
+            workers: u64::from(self.next_worker),
+            error: self.error.clone(),
+            seconds: self
+                .seconds
+                .unwrap_or_else(|| self.clock.elapsed().as_secs_f64()),
+        }
+    }
+
+    fn end_lease(&mut self, id: EvalId) -> Option<()> {
+        let current = self.current.as_mut()?;
+        let lease = current.leases.remove(&id)?;
+        current.free_slots.insert(lease.slot);
+        Some(())
+    }
+
+    /// Sets up the phase `self.phase`: the transfer step (or a fresh super-network for the
+    /// control), fresh pathways, and a parameter server.
+    fn begin_phase(&mut self) -> Result<(), PathNetA3cError> {
+        let phase = self.phases[self.phase];
+        if phase.scratch {
+            self.network = PathNetA3c::new(&self.spec.pathnet_a3c, self.spec.seed)?;
+        }
+        let TaskStart {
+            server,
+            evolution,
+            frozen,
+        } = self.network.begin_task(phase.task)?;
+        let workers = evolution.workers();
+        let budget = self.spec.pathnet_a3c.tasks[phase.task].stop.max_env_steps;
+        self.events.push(Progress::Steps {
+            task: self.phase,
+            name: self.phase_names()[self.phase].clone(),
+            env_steps: 0,
+            max_env_steps: budget,
+            mean_return: None,
+        });
+        self.current = Some(Current {
+            server,
+            evolution,
+            frozen,
+            leases: BTreeMap::new(),
+            free_slots: (0..workers).collect(),
+            started: Instant::now(),
+            next_progress_at: 0,
+        });
+        Ok(())
+    }
+
+    /// Once the phase's stop rule holds and no worker is out, records the phase and starts
+    /// the next one (or completes the run).
+    fn end_phase_when_drained(&mut self) {
+        let drained = self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.server.stop_reason().is_some() && c.leases.is_empty());
+        if self.state != EngineState::Running || !drained {
+            return;
+        }
+        if let Err(err) = self.end_phase() {
+            self.error = Some(err.to_string());
+            self.current = None;
+            self.finish(EngineState::Stopped);
+        }
+    }
+
+    fn end_phase(&mut self) -> Result<(), PathNetA3cError> {
+        let current = self.current.take().expect("checked by the caller");
+        let phase = self.phases[self.phase];
+        let wall_seconds = current.started.elapsed().as_secs_f64();
+        let report = self.network.finish_task(
+            phase.task,
+            &current.server,
+            current.evolution,
+            wall_seconds,
+            Vec::new(),
+        )?;
+        let stats = &report.stats;
+        self.events.push(Progress::Steps {
+            task: self.phase,
+            name: self.phase_names()[self.phase].clone(),
+            env_steps: stats.env_steps,
+            max_env_steps: self.spec.pathnet_a3c.tasks[phase.task].stop.max_env_steps,
+            mean_return: stats.mean_return,
+        });
+        let task = PathNetA3cTask::from(&report);
+        if phase.scratch {
+            self.scratch = Some(task);
+        } else {
+            self.tasks.push(task);
+        }
+        self.phase += 1;
+        if self.phase < self.phases.len() {
+            self.begin_phase()
+        } else {
+            self.finish(EngineState::Completed);
+            Ok(())
+        }
+    }
+
+    fn finish(&mut self, state: EngineState) {
+        self.state = state;
+        let elapsed = self.clock.elapsed().as_secs_f64();
+        self.seconds.get_or_insert(elapsed);
+        self.events.push(Progress::Finished);
+    }
+
+    /// The current parameters of the phase being trained.
+    pub fn parameters(&self) -> Option<Vec<ArrayD<f32>>> {
+        self.current.as_ref().map(|c| c.server.parameters())
+    }
+}
