@@ -2,7 +2,8 @@
 //! pathway through a shared PathNet super-network, with the pathways evolved by tournaments
 //! among the workers, and transfer from one task to the next by freezing the best pathway.
 //!
-//! - [`config`]: the `[pathnet_a3c]` table (tasks, `L`, `M`, `N`, units, `T`, `B`, A3C keys).
+//! - [`config`]: the `[pathnet_a3c]` table (tasks, `L`, `M`, `N`, linear or conv modules, `T`,
+//!   `B`, A3C keys).
 //! - [`network`]: the super-network as an actor-critic whose parameters are ONE ordered
 //!   list of tensors, so [`crate::ParameterServer`] and [`crate::SharedParameters`] serve it
 //!   exactly as they serve plain A3C.
@@ -24,9 +25,9 @@ pub mod run;
 mod tests;
 pub mod worker;
 
-pub use config::{PathNetA3cConfig, TaskConfig, TaskShape};
+pub use config::{ModuleKind, PathNetA3cConfig, TaskConfig, TaskShape};
 pub use error::PathNetA3cError;
 pub use evolution::{Evolution, EvolutionStats, Member, PathwaySelection};
-pub use network::PathNetActorCritic;
+pub use network::{ConvSpec, ModuleSpec, PathNetActorCritic};
 pub use run::{PathNetA3c, TaskReport, TaskStart, run_scratch, run_transfer, run_workers};
 pub use worker::{PathNetWorker, PathNetWorkerReport};

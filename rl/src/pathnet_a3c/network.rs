@@ -1,5 +1,6 @@
-//! The PathNet actor-critic: nn's [`PathNet`] super-network of `Linear + ReLU` modules with
-//! one head per task, `Linear(units, actions + 1)`, whose outputs are the policy logits
+//! The PathNet actor-critic: nn's [`PathNet`] super-network of `Linear + ReLU` or
+//! `Conv2d + ReLU` modules ([`ModuleSpec`]) with one head per task, `Linear(features,
+//! actions + 1)` (after a `Flatten` for convolutions), whose outputs are the policy logits
 //! followed by the value.
 //!
 //! Its parameters travel as ONE ordered list of tensors, every module's in
@@ -10,21 +11,75 @@
 //!
 //! Observations narrower than the widest task are padded with zeros: the first layer's
 //! modules see the widest width, and the weights of a task's padding inputs get no gradient
-//! from that task (their inputs are 0).
+//! from that task (their inputs are 0). Convolutional modules read channel-first
+//! `channels x 10 x 10` grids (MinAtar's layout here), so padding the flat observation at
+//! its end adds whole zero channels: a task with fewer channels than the widest feeds zeros
+//! to the first layer's extra input channels.
 
 use super::config::TaskShape;
 use super::error::PathNetA3cError;
 use crate::error::RlError;
 use crate::loss::{Actions, LossCoefs, LossParts, Outputs, actor_critic_loss};
-use ndarray::{Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Axis, Ix2, Slice};
-use pathnet_nn::Float;
-use pathnet_nn::pathnet::build::{self, LinearModules};
+use ndarray::{
+    Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD, Axis, CowArray, Ix2, IxDyn, Slice,
+};
+use pathnet_envs::minatar::GRID;
+use pathnet_nn::pathnet::build::{self, ConvModules, LinearModules};
 use pathnet_nn::pathnet::{ModuleGrads, ModuleId, PathNet, PathNetDims, PathNetError, Pathway};
+use pathnet_nn::{Conv2dSpec, Float};
 use std::ops::Range;
 
 /// The policy logits start this much smaller than the head's initialiser draws them, so the
 /// first policy of every task is close to uniform (as [`crate::ActorCritic`] does).
 const POLICY_INIT_SCALE: f64 = 0.01;
+
+/// The kind and size of the shared modules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleSpec {
+    /// `Linear(in, units) + ReLU` over flat observations.
+    Linear { units: usize },
+    /// `Conv2d + ReLU` over channel-first `GRID x GRID` grids.
+    Conv(ConvSpec),
+}
+
+/// The convolution of every conv module: `filters` output channels, a square `kernel`, and
+/// the same `stride` and zero `padding` on both axes, in every layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvSpec {
+    pub filters: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvSpec {
+    /// Height and width of the feature maps after `layers` layers on a `GRID x GRID` grid,
+    /// or the first layer whose input is smaller than the kernel, with that input's size.
+    pub fn output_grid(&self, layers: usize) -> Result<(usize, usize), (usize, usize, usize)> {
+        // The channel counts do not change the size of the maps.
+        let spec = Conv2dSpec {
+            in_channels: 1,
+            out_channels: self.filters,
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+        };
+        let (mut height, mut width) = (GRID, GRID);
+        for layer in 0..layers {
+            (height, width) = spec
+                .output_size(height, width)
+                .ok_or((layer, height, width))?;
+        }
+        Ok((height, width))
+    }
+}
+
+/// Channels of a channel-first `GRID x GRID` observation of `obs_dim` values; `None` when
+/// the observation is not such a grid.
+pub fn grid_channels(obs_dim: usize) -> Option<usize> {
+    let cells = GRID * GRID;
+    (obs_dim > 0 && obs_dim.is_multiple_of(cells)).then_some(obs_dim / cells)
+}
 
 pub struct PathNetActorCritic<F: Float> {
     net: PathNet<F>,
@@ -36,21 +91,39 @@ pub struct PathNetActorCritic<F: Float> {
 }
 
 impl<F: Float> PathNetActorCritic<F> {
-    /// A super-network of `dims` modules of `units` units, with a head per task, every
-    /// parameter drawn from `seed`.
+    /// A super-network of `dims` modules as `modules` says, with a head per task, every
+    /// parameter drawn from `seed`. Conv modules need every task to observe a grid (see
+    /// [`grid_channels`]); the first layer takes the most channels any task has.
     pub fn new(
         dims: PathNetDims,
-        units: usize,
+        modules: ModuleSpec,
         tasks: Vec<TaskShape>,
         seed: u64,
-    ) -> Result<Self, PathNetError> {
+    ) -> Result<Self, PathNetA3cError> {
         let input_dim = tasks.iter().map(|t| t.obs_dim).max().unwrap_or(0);
         let outputs: Vec<usize> = tasks.iter().map(|t| t.actions + 1).collect();
-        let modules = LinearModules {
-            inputs: input_dim,
-            units,
+        let net = match modules {
+            ModuleSpec::Linear { units } => {
+                let modules = LinearModules {
+                    inputs: input_dim,
+                    units,
+                };
+                build::linear(dims, modules, &outputs, seed)?
+            }
+            ModuleSpec::Conv(conv) => {
+                check_grids(&tasks)?;
+                let modules = ConvModules {
+                    channels: grid_channels(input_dim).unwrap_or(0),
+                    height: GRID,
+                    width: GRID,
+                    filters: conv.filters,
+                    kernel: conv.kernel,
+                    stride: conv.stride,
+                    padding: conv.padding,
+                };
+                build::conv(dims, modules, &outputs, seed)?
+            }
         };
-        let net = build::linear(dims, modules, &outputs, seed)?;
         let mut starts = vec![0];
         let mut shapes = Vec::new();
         for id in net.module_ids() {
@@ -83,7 +156,8 @@ impl<F: Float> PathNetActorCritic<F> {
         &self.tasks
     }
 
-    /// Width of the padded observations every task feeds in.
+    /// Width of the padded (flat) observations every task feeds in; conv modules see them
+    /// as [`PathNet::input_shape`].
     pub fn input_dim(&self) -> usize {
         self.input_dim
     }
@@ -210,7 +284,10 @@ impl<F: Float> PathNetActorCritic<F> {
         obs: &[F],
     ) -> Result<(Vec<F>, F), PathNetA3cError> {
         let input = ArrayView2::from_shape((1, obs.len()), obs).expect("one row");
-        let out = self.net.forward(pathway, task, input.into_dyn())?.output;
+        let out = self
+            .net
+            .forward(pathway, task, self.batch(&input)?.view())?
+            .output;
         let mut logits: Vec<F> = out.iter().copied().collect();
         let value = logits.pop().expect("a head has the value output");
         Ok((logits, value))
@@ -227,7 +304,7 @@ impl<F: Float> PathNetActorCritic<F> {
         returns: ArrayView1<'_, F>,
         coefs: LossCoefs,
     ) -> Result<(LossParts, Vec<ArrayD<F>>), PathNetA3cError> {
-        let pass = self.net.forward(pathway, task, obs.into_dyn())?;
+        let pass = self.net.forward(pathway, task, self.batch(&obs)?.view())?;
         let out = pass
             .output
             .view()
@@ -249,6 +326,22 @@ impl<F: Float> PathNetActorCritic<F> {
             .net
             .backward_params(&pass.cache, d_out.view().into_dyn())?;
         Ok((parts, self.scatter(module_grads)))
+    }
+
+    /// Padded observations (`[batch, input_dim]`) in the shape the super-network takes: as
+    /// they are for linear modules, `[batch, channels, GRID, GRID]` for conv modules (a
+    /// reshape, no copy, when `obs` is in standard layout).
+    fn batch<'a>(
+        &self,
+        obs: &'a ArrayView2<'_, F>,
+    ) -> Result<CowArray<'a, F, IxDyn>, PathNetError> {
+        let mut shape = vec![obs.nrows()];
+        shape.extend_from_slice(self.net.input_shape());
+        obs.to_shape(shape).map_err(|_| PathNetError::BatchShape {
+            what: "observations",
+            expected: format!("[batch, {}]", self.input_dim),
+            actual: obs.shape().to_vec(),
+        })
     }
 
     /// A full gradient list: the given modules' gradients in place, zeros elsewhere.
@@ -276,6 +369,26 @@ impl<F: Float> PathNetActorCritic<F> {
             .slice_axis_mut(Axis(1), Slice::from(..actions))
             .mapv_inplace(|w| w * F::of(POLICY_INIT_SCALE));
         self.net.set_params(id, &params).map(drop)
+    }
+}
+
+/// Conv modules read every task's observations as channel-first `GRID x GRID` grids.
+pub(super) fn check_grids(tasks: &[TaskShape]) -> Result<(), PathNetA3cError> {
+    match tasks
+        .iter()
+        .enumerate()
+        .find(|(_, t)| grid_channels(t.obs_dim).is_none())
+    {
+        None => Ok(()),
+        Some((task, shape)) => Err(PathNetA3cError::config(
+            format!("tasks[{task}].env"),
+            format!("{:?}", shape.env),
+            format!(
+                "an environment with channel-first {GRID}x{GRID} grid observations for \
+                 module_kind = \"conv\"; it observes {} values",
+                shape.obs_dim
+            ),
+        )),
     }
 }
 

@@ -64,7 +64,7 @@ impl PathNetA3c {
         config.validate()?;
         let net = PathNetActorCritic::new(
             config.dims(),
-            config.units,
+            config.module_spec(),
             config.task_shapes()?,
             stream(seed, NETWORK_STREAM).next_u64(),
         )?;

@@ -107,7 +107,7 @@ impl PathNetWorker {
         let mut rng = worker_stream(seed, task, index);
         let mut net = PathNetActorCritic::new(
             config.dims(),
-            config.units,
+            config.module_spec(),
             config.task_shapes()?,
             rng.next_u64(),
         )?;

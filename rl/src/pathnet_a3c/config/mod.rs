@@ -1,6 +1,6 @@
-//! The `[pathnet_a3c]` table: the tasks in training order, the super-network's size, the
-//! evolution's `T` and `B`, and the A3C settings (the same keys, defaults and checks as the
-//! `[a3c]` table, see [`A3cConfig`]).
+//! The `[pathnet_a3c]` table: the tasks in training order, the super-network's size and
+//! module kind, the evolution's `T` and `B`, and the A3C settings (the same keys, defaults
+//! and checks as the `[a3c]` table, see [`A3cConfig`]).
 //!
 //! Unknown keys are rejected; [`PathNetA3cConfig::validate`] names the field and the bad
 //! value. Each task is a table of its own because each has its own stop rule:
@@ -11,8 +11,17 @@
 //!     { env = "Acrobot-v1", stop = { target_return = -100.0, max_env_steps = 300000 } },
 //! ]
 //! ```
+//!
+//! Conv modules, for pixel tasks (MinAtar's channel-first 10x10 grids):
+//!
+//! ```toml
+//! module_kind = "conv"
+//! conv_filters = 8     # output channels of every module
+//! conv_kernel = 3
+//! ```
 
 use super::error::PathNetA3cError;
+use super::network::{ConvSpec, ModuleSpec, check_grids};
 use crate::config::{A3cConfig, StopConfig};
 use crate::error::RlError;
 use pathnet_envs::Space;
@@ -40,6 +49,18 @@ impl TaskConfig {
     }
 }
 
+/// What the shared modules are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModuleKind {
+    /// `Linear(.., units) + ReLU`, over any flat observations.
+    #[default]
+    Linear,
+    /// `Conv2d + ReLU` over channel-first 10x10 grids (MinAtar); the heads flatten the last
+    /// layer's maps.
+    Conv,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PathNetA3cConfig {
@@ -52,8 +73,18 @@ pub struct PathNetA3cConfig {
     pub modules: usize,
     /// `N`: most active modules per layer in a pathway.
     pub max_active: usize,
-    /// Units of every `Linear + ReLU` module.
+    pub module_kind: ModuleKind,
+    /// Units of every `Linear + ReLU` module (`module_kind = "linear"` only).
     pub units: usize,
+    /// Output channels of every conv module; only with `module_kind = "conv"` (default 8).
+    pub conv_filters: Option<usize>,
+    /// Side of the square kernels; only with `module_kind = "conv"` (default 3).
+    pub conv_kernel: Option<usize>,
+    /// Only with `module_kind = "conv"` (default 1).
+    pub conv_stride: Option<usize>,
+    /// Zero padding on every side; only with `module_kind = "conv"` (default 0, so a 3x3
+    /// kernel shrinks the 10x10 grid by 2 per layer).
+    pub conv_padding: Option<usize>,
     /// `T`: episodes a pathway is played for; its fitness is their mean return.
     pub episodes_per_fitness: usize,
     /// `B`: how many other workers' latest fitnesses a worker compares itself with (all of
@@ -85,7 +116,12 @@ impl Default for PathNetA3cConfig {
             layers: 3,
             modules: 10,
             max_active: 3,
-            units: 20,
+            module_kind: ModuleKind::Linear,
+            units: Self::DEFAULT_UNITS,
+            conv_filters: None,
+            conv_kernel: None,
+            conv_stride: None,
+            conv_padding: None,
             episodes_per_fitness: 5,
             tournament_size: 2,
             workers: 4,
@@ -115,6 +151,30 @@ pub struct TaskShape {
 }
 
 impl PathNetA3cConfig {
+    pub const DEFAULT_UNITS: usize = 20;
+    pub const DEFAULT_CONV: ConvSpec = ConvSpec {
+        filters: 8,
+        kernel: 3,
+        stride: 1,
+        padding: 0,
+    };
+
+    /// The modules `module_kind` and its keys ask for, with the defaults filled in.
+    pub fn module_spec(&self) -> ModuleSpec {
+        match self.module_kind {
+            ModuleKind::Linear => ModuleSpec::Linear { units: self.units },
+            ModuleKind::Conv => {
+                let d = Self::DEFAULT_CONV;
+                ModuleSpec::Conv(ConvSpec {
+                    filters: self.conv_filters.unwrap_or(d.filters),
+                    kernel: self.conv_kernel.unwrap_or(d.kernel),
+                    stride: self.conv_stride.unwrap_or(d.stride),
+                    padding: self.conv_padding.unwrap_or(d.padding),
+                })
+            }
+        }
+    }
+
     pub fn dims(&self) -> PathNetDims {
         PathNetDims {
             layers: self.layers,
@@ -190,18 +250,83 @@ impl PathNetA3cConfig {
             } => PathNetA3cError::config(field, value, reason),
             other => other.into(),
         })?;
-        for (field, value) in [
-            ("units", self.units),
-            ("episodes_per_fitness", self.episodes_per_fitness),
-        ] {
-            if value == 0 {
-                return Err(PathNetA3cError::config(field, value, "at least 1"));
-            }
+        if self.episodes_per_fitness == 0 {
+            return Err(PathNetA3cError::config(
+                "episodes_per_fitness",
+                0,
+                "at least 1",
+            ));
         }
+        self.validate_modules()?;
         for task in 0..self.tasks.len() {
             self.a3c(task)?.validate().map_err(|e| in_task(task, e))?;
         }
-        self.task_shapes().map(drop)
+        let shapes = self.task_shapes()?;
+        if self.module_kind == ModuleKind::Conv {
+            check_grids(&shapes)?;
+        }
+        Ok(())
+    }
+
+    /// The keys of the module kind: set only for their kind, positive, and conv maps that
+    /// stay at least as large as the kernel through every layer.
+    fn validate_modules(&self) -> Result<(), PathNetA3cError> {
+        let conv = self.module_kind == ModuleKind::Conv;
+        let conv_keys = [
+            ("conv_filters", self.conv_filters),
+            ("conv_kernel", self.conv_kernel),
+            ("conv_stride", self.conv_stride),
+            ("conv_padding", self.conv_padding),
+        ];
+        if !conv && let Some((field, Some(value))) = conv_keys.iter().find(|(_, v)| v.is_some()) {
+            return Err(PathNetA3cError::config(
+                *field,
+                value,
+                "only allowed with module_kind = \"conv\"",
+            ));
+        }
+        // `units` has a default in the table, so only a changed value can be told apart.
+        if conv && self.units != Self::DEFAULT_UNITS {
+            return Err(PathNetA3cError::config(
+                "units",
+                self.units,
+                "only used with module_kind = \"linear\"; conv modules have conv_filters \
+                 channels",
+            ));
+        }
+        let spec = match self.module_spec() {
+            ModuleSpec::Linear { units } => {
+                return if units == 0 {
+                    Err(PathNetA3cError::config("units", 0, "at least 1"))
+                } else {
+                    Ok(())
+                };
+            }
+            ModuleSpec::Conv(spec) => spec,
+        };
+        for (field, value) in [
+            ("conv_filters", spec.filters),
+            ("conv_kernel", spec.kernel),
+            ("conv_stride", spec.stride),
+        ] {
+            if value == 0 {
+                return Err(PathNetA3cError::config(field, 0, "at least 1"));
+            }
+        }
+        spec.output_grid(self.layers)
+            .map(drop)
+            .map_err(|(layer, height, width)| {
+                PathNetA3cError::config(
+                    "conv_kernel",
+                    spec.kernel,
+                    format!(
+                        "a kernel that fits the maps of every layer: layer {layer} of {} gets \
+                         {height}x{width} maps (padding {}, stride {}); use fewer layers, a \
+                         smaller kernel or stride, or more conv_padding",
+                        self.layers, spec.padding, spec.stride
+                    ),
+                )
+            })
     }
 }
 
@@ -230,83 +355,4 @@ fn in_task(task: usize, error: RlError) -> PathNetA3cError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_task_list_and_dims_parse() {
-        let c: PathNetA3cConfig = toml::from_str(
-            r#"
-            tasks = [{ env = "CartPole-v1", stop = { target_return = 400.0 } }, { env = "Acrobot-v1" }]
-            layers = 2
-            tournament_size = 3
-            "#,
-        )
-        .unwrap();
-        c.validate().unwrap();
-        assert_eq!(c.tasks[0].stop.target_return, Some(400.0));
-        assert_eq!(c.tasks[1].env, "Acrobot-v1");
-        assert_eq!(c.dims(), PathNetDims::new(2, 10, 3).unwrap());
-        let shapes = c.task_shapes().unwrap();
-        assert_eq!((shapes[0].obs_dim, shapes[0].actions), (4, 2));
-        assert_eq!((shapes[1].obs_dim, shapes[1].actions), (6, 3));
-    }
-
-    #[test]
-    fn unknown_keys_are_rejected() {
-        let e = toml::from_str::<PathNetA3cConfig>("tasks = []\nmodule = 3").unwrap_err();
-        assert!(e.to_string().contains("module"), "{e}");
-        let e = toml::from_str::<PathNetA3cConfig>("tasks = [{ env = \"CartPole-v1\", t = 1 }]")
-            .unwrap_err();
-        assert!(e.to_string().contains('t'), "{e}");
-    }
-
-    #[test]
-    fn validation_names_the_field_and_value() {
-        let base = PathNetA3cConfig {
-            tasks: vec![
-                TaskConfig::new("CartPole-v1", StopConfig::default()),
-                TaskConfig::new("Acrobot-v1", StopConfig::default()),
-            ],
-            ..PathNetA3cConfig::default()
-        };
-        base.validate().unwrap();
-        type Edit = Box<dyn Fn(&mut PathNetA3cConfig)>;
-        let cases: Vec<(Edit, &str, &str)> = vec![
-            (Box::new(|c| c.tasks.clear()), "`tasks`", "[]"),
-            (
-                Box::new(|c| c.tasks[1].env = "Pendulum-v1".into()),
-                "`tasks[1].env`",
-                "Pendulum-v1",
-            ),
-            (
-                Box::new(|c| c.tasks[0].env = "Nope-v0".into()),
-                "`tasks[0].env`",
-                "Nope-v0",
-            ),
-            (
-                Box::new(|c| c.tasks[1].stop.window = 0),
-                "`tasks[1].stop.window`",
-                "= 0",
-            ),
-            (Box::new(|c| c.layers = 0), "`layers`", "= 0"),
-            (Box::new(|c| c.max_active = 11), "`max_active`", "= 11"),
-            (Box::new(|c| c.units = 0), "`units`", "= 0"),
-            (
-                Box::new(|c| c.episodes_per_fitness = 0),
-                "`episodes_per_fitness`",
-                "= 0",
-            ),
-            (Box::new(|c| c.workers = 0), "`workers`", "= 0"),
-            (Box::new(|c| c.gamma = 2.0), "`gamma`", "= 2"),
-            (Box::new(|c| c.t_max = 0), "`t_max`", "= 0"),
-        ];
-        for (edit, field, value) in cases {
-            let mut c = base.clone();
-            edit(&mut c);
-            let message = c.validate().unwrap_err().to_string();
-            assert!(message.contains(field), "{message} lacks {field}");
-            assert!(message.contains(value), "{message} lacks {value}");
-        }
-    }
-}
+mod tests;
