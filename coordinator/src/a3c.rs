@@ -7,6 +7,9 @@
 //! each with the newest parameters. Pushes carry a per-lease sequence number so a repeated
 //! push is never applied twice; a lease that is lost (its agent died) simply stops pushing,
 //! and whatever it had not pushed is gone with it, which A3C tolerates by design.
+//!
+//! A push can be taken in halves ([`push`]), so that a caller keeping the run behind a lock
+//! holds it only to admit and to count the push, not while the gradient is applied.
 
 use crate::engine::{Counters, EngineState, EvalId, FitnessEvent, Progress};
 use crate::spec::A3cSpec;
@@ -14,12 +17,16 @@ use ndarray::ArrayD;
 use pathnet_nn::pathnet::Pathway;
 use pathnet_rl::pathnet_a3c::PathNetA3cError;
 use pathnet_rl::{
-    GradientUpdate, ParameterServer, RlError, ServerConfig, ServerStats, SharedParameters,
-    StopReason, initial_policy,
+    GradientUpdate, ParameterServer, RlError, ServerConfig, ServerStats, StopReason, initial_policy,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
+
+pub mod push;
+
+pub use push::{PushDone, PushTicket};
 
 /// Progress events per run: one every this fraction of the env-step budget.
 const PROGRESS_STEPS: u64 = 200;
@@ -71,6 +78,9 @@ pub enum ExchangeError {
     Invalid(#[from] RlError),
     #[error(transparent)]
     PathNet(#[from] PathNetA3cError),
+    /// The push could not be read (e.g. its gradient's chunks do not assemble).
+    #[error("{0}")]
+    Malformed(String),
 }
 
 /// The summary of an A3C run, in-process or distributed.
@@ -146,7 +156,7 @@ pub struct A3cRun {
     experiment: String,
     spec: A3cSpec,
     config_toml: String,
-    server: ParameterServer,
+    server: Arc<ParameterServer>,
     leases: BTreeMap<EvalId, Lease>,
     next_id: u64,
     next_worker: u32,
@@ -162,7 +172,10 @@ pub struct A3cRun {
 impl A3cRun {
     pub fn new(experiment: String, spec: A3cSpec) -> Result<Self, RlError> {
         let policy = initial_policy(&spec.a3c, spec.seed)?;
-        let server = ParameterServer::new(ServerConfig::from(&spec.a3c), &policy.params())?;
+        let server = Arc::new(ParameterServer::new(
+            ServerConfig::from(&spec.a3c),
+            &policy.params(),
+        )?);
         let config_toml = spec.config_toml();
         let events = vec![Progress::Steps {
             task: 0,
@@ -260,32 +273,44 @@ impl A3cRun {
         sequence: u64,
         update: Option<GradientUpdate>,
     ) -> Result<ExchangeAnswer, ExchangeError> {
+        let ticket = self.begin_exchange(id, sequence)?;
+        self.finish_exchange(ticket.apply(update))
+    }
+
+    /// Admits push `sequence` of worker lease `id` (see [`push`]): apply the ticket, then
+    /// hand it back to [`Self::finish_exchange`].
+    pub fn begin_exchange(
+        &mut self,
+        id: EvalId,
+        sequence: u64,
+    ) -> Result<PushTicket, ExchangeError> {
         let lease = self
             .leases
             .get_mut(&id)
             .ok_or(ExchangeError::UnknownWorker(id))?;
-        let push = apply_push(
-            &self.server,
-            &mut lease.last_sequence,
-            sequence,
-            update,
-            &mut self.counters,
-        )?;
-        if let Some(episodes) = &push.episodes {
+        PushTicket::admit(&self.server, id, &mut lease.last_sequence, sequence, None)
+    }
+
+    /// Counts a push its ticket carried out and answers it. Its lease may have ended
+    /// meanwhile: what the server did is counted all the same.
+    pub fn finish_exchange(&mut self, done: PushDone) -> Result<ExchangeAnswer, ExchangeError> {
+        let last_sequence = self
+            .leases
+            .get_mut(&done.lease())
+            .map(|lease| &mut lease.last_sequence);
+        let settled = done.settle(last_sequence, &mut self.counters);
+        // The ticket is gone: the run may be drained now.
+        self.complete_when_drained();
+        let settled = settled?;
+        if let Some(episodes) = &settled.episodes
+            && self.state == EngineState::Running
+        {
             self.observe(episodes);
         }
-        let stop = self.server.stop_reason().is_some();
-        if stop && self.seconds.is_none() {
+        if settled.answer.stop && self.seconds.is_none() {
             self.seconds = Some(self.clock.elapsed().as_secs_f64());
         }
-        Ok(ExchangeAnswer {
-            disposition: push.disposition,
-            version: self.server.version(),
-            parameters: self.server.parameters(),
-            stop,
-            staleness: push.staleness,
-            pathway: None,
-        })
+        Ok(settled.answer)
     }
 
     /// A worker's final report: its lease ends normally.
@@ -299,11 +324,13 @@ impl A3cRun {
 
     /// Once the stop rule holds and every worker has reported (or lost its lease), the
     /// experiment is complete: like a PathNet run, it ends only when nothing is in flight,
-    /// so no agent is left reporting to a coordinator that has moved on.
+    /// so no agent is left reporting to a coordinator that has moved on. A push still being
+    /// applied holds a clone of the server, so the summary waits for it too.
     fn complete_when_drained(&mut self) {
         if self.state == EngineState::Running
             && self.server.stop_reason().is_some()
             && self.leases.is_empty()
+            && Arc::strong_count(&self.server) == 1
         {
             self.finish(EngineState::Completed);
         }
@@ -385,65 +412,4 @@ impl A3cRun {
             });
         }
     }
-}
-
-/// What [`apply_push`] did with one push.
-pub(crate) struct Push {
-    pub disposition: Disposition,
-    pub staleness: u64,
-    /// The returns of the episodes a gradient push reported; `None` for a duplicate or a
-    /// fetch.
-    pub episodes: Option<Vec<f64>>,
-}
-
-/// Applies one push of a worker lease whose highest sequence number so far is
-/// `last_sequence`, at most once per sequence number, counting it in `counters`.
-pub(crate) fn apply_push(
-    server: &ParameterServer,
-    last_sequence: &mut u64,
-    sequence: u64,
-    update: Option<GradientUpdate>,
-    counters: &mut Counters,
-) -> Result<Push, ExchangeError> {
-    if sequence == 0 {
-        return Err(ExchangeError::ZeroSequence);
-    }
-    if sequence <= *last_sequence {
-        counters.results_refused += 1;
-        return Ok(Push {
-            disposition: Disposition::Duplicate,
-            staleness: 0,
-            episodes: None,
-        });
-    }
-    let Some(update) = update else {
-        *last_sequence = sequence;
-        return Ok(Push {
-            disposition: Disposition::FetchOnly,
-            staleness: 0,
-            episodes: None,
-        });
-    };
-    let staleness = server.version().saturating_sub(update.base_version);
-    let episodes = update.episode_returns.clone();
-    let outcome = server.push(update)?;
-    *last_sequence = sequence;
-    let disposition = if outcome.applied {
-        counters.results_accepted += 1;
-        counters.module_updates += 1;
-        if staleness > 0 {
-            counters.stale_module_updates += 1;
-        }
-        Disposition::Applied
-    } else if outcome.stop {
-        Disposition::TrainingOver
-    } else {
-        counters.results_refused += 1;
-        Disposition::Stale
-    };
-    Ok(Push {
-        disposition,
-        staleness,
-        episodes: Some(episodes),
-    })
 }

@@ -158,3 +158,88 @@ fn the_stop_rule_ends_leasing_and_the_run_completes_once_workers_have_reported()
         Err(ExchangeError::UnknownWorker(_))
     ));
 }
+
+#[test]
+fn a_repeat_arriving_while_the_push_is_applied_is_a_duplicate() {
+    let mut run = run("");
+    let (id, _) = run.next_worker().unwrap();
+    let first = run.begin_exchange(id, 1).unwrap();
+    let repeat = run.begin_exchange(id, 1).unwrap();
+    let repeat = run
+        .finish_exchange(repeat.apply(Some(update(&run, 0, 5, &[]))))
+        .unwrap();
+    assert_eq!(repeat.disposition, Disposition::Duplicate);
+    assert_eq!(run.stats().version, 0, "the repeat applied nothing");
+    let first = run
+        .finish_exchange(first.apply(Some(update(&run, 0, 5, &[]))))
+        .unwrap();
+    assert_eq!(first.disposition, Disposition::Applied);
+    assert_eq!(first.version, 1);
+    assert_eq!(run.stats().env_steps, 5);
+    assert_eq!(run.counters().results_accepted, 1);
+    assert_eq!(run.counters().results_refused, 1);
+}
+
+#[test]
+fn a_refused_push_gives_its_sequence_number_back() {
+    let mut run = run("");
+    let (id, _) = run.next_worker().unwrap();
+    let mut bad = update(&run, 0, 5, &[]);
+    bad.grads[1].fill(f32::INFINITY);
+    let ticket = run.begin_exchange(id, 1).unwrap();
+    assert!(matches!(
+        run.finish_exchange(ticket.apply(Some(bad))),
+        Err(ExchangeError::Invalid(_))
+    ));
+    let ticket = run.begin_exchange(id, 1).unwrap();
+    let err = run
+        .finish_exchange(ticket.refuse("`gradients`: cut short".into()))
+        .unwrap_err();
+    assert!(matches!(&err, ExchangeError::Malformed(_)), "{err}");
+    assert_eq!((run.stats().version, run.stats().env_steps), (0, 0));
+    let retried = run.exchange(id, 1, Some(update(&run, 0, 5, &[]))).unwrap();
+    assert_eq!(retried.disposition, Disposition::Applied);
+    // A refusal after a later push was admitted leaves the later one's number in place.
+    let refused = run.begin_exchange(id, 2).unwrap();
+    let later = run.begin_exchange(id, 3).unwrap();
+    assert!(run.finish_exchange(refused.refuse("bad".into())).is_err());
+    run.finish_exchange(later.apply(None)).unwrap();
+    let again = run.exchange(id, 3, None).unwrap();
+    assert_eq!(again.disposition, Disposition::Duplicate);
+}
+
+#[test]
+fn a_push_whose_lease_lapses_meanwhile_is_counted_and_completion_waits_for_it() {
+    let mut run = run("stop = { max_env_steps = 10 }");
+    let (a, _) = run.next_worker().unwrap();
+    let (b, _) = run.next_worker().unwrap();
+    let in_flight = run.begin_exchange(a, 1).unwrap();
+    run.requeue(a);
+    let applied = run
+        .finish_exchange(in_flight.apply(Some(update(&run, 0, 4, &[]))))
+        .unwrap();
+    assert_eq!(applied.disposition, Disposition::Applied);
+    assert_eq!(run.counters().results_accepted, 1);
+    assert!(
+        matches!(
+            run.begin_exchange(a, 2),
+            Err(ExchangeError::UnknownWorker(_))
+        ),
+        "a lapsed lease pushes no more"
+    );
+    let in_flight = run.begin_exchange(b, 1).unwrap();
+    let spent = run.exchange(b, 2, Some(update(&run, 1, 6, &[]))).unwrap();
+    assert!(spent.stop, "the budget is spent");
+    run.complete(b).unwrap();
+    assert_eq!(
+        run.state(),
+        EngineState::Running,
+        "a push is still being applied"
+    );
+    let late = run
+        .finish_exchange(in_flight.apply(Some(update(&run, 1, 2, &[]))))
+        .unwrap();
+    assert_eq!(late.disposition, Disposition::TrainingOver);
+    assert_eq!(run.state(), EngineState::Completed);
+    assert_eq!(run.summary().env_steps, 12);
+}

@@ -199,3 +199,51 @@ fn stopping_cancels_the_leases() {
     assert!(run.exchange(a, 1, None, None).is_err());
     assert!(run.next_worker().is_none());
 }
+
+#[test]
+fn a_phase_ends_only_once_its_pushes_are_in_and_they_stay_on_its_server() {
+    let budget = 100;
+    let mut run = run(budget, false);
+    let ids: Vec<EvalId> = (0..2).map(|_| run.next_worker().unwrap().0).collect();
+    run.exchange(ids[0], 1, None, Some(30.0)).unwrap();
+    let in_flight = run.begin_exchange(ids[1], 1, Some(40.0)).unwrap();
+    let spent = run
+        .exchange(ids[0], 2, Some(ones(&run, 0, budget)), None)
+        .unwrap();
+    assert!(spent.stop);
+    for &id in &ids {
+        run.complete(id).unwrap();
+    }
+    assert_eq!(run.phases_completed(), 0, "a push is still being applied");
+    let late = run
+        .finish_exchange(in_flight.apply(Some(ones(&run, 0, 7))))
+        .unwrap();
+    assert_eq!(late.disposition, Disposition::TrainingOver);
+    assert!(late.pathway.is_none());
+    assert_eq!(
+        run.counters().tournaments_resolved,
+        1,
+        "the fitness of a lease that ended is dropped with it"
+    );
+    assert_eq!(run.phases_completed(), 1);
+    let summary = run.summary();
+    assert_eq!(summary.tasks[0].env_steps, budget + 7, "on its own phase");
+    assert_eq!(summary.tasks[0].best_fitness, Some(30.0));
+    let next = run.stats().expect("the next phase trains");
+    assert_eq!((next.env_steps, next.dropped_after_stop), (0, 0));
+}
+
+#[test]
+fn a_refused_push_or_fitness_report_leaves_its_lease_as_it_was() {
+    let mut run = run(1000, false);
+    let (a, _) = run.next_worker().unwrap();
+    assert!(run.exchange(a, 1, None, Some(f64::INFINITY)).is_err());
+    let mut bad = ones(&run, 0, 5);
+    bad.grads.pop();
+    assert!(run.exchange(a, 1, Some(bad), Some(10.0)).is_err());
+    assert_eq!(run.counters().tournaments_resolved, 0);
+    assert_eq!(run.stats().unwrap().env_steps, 0);
+    let taken = run.exchange(a, 1, None, Some(10.0)).unwrap();
+    assert_eq!(taken.disposition, Disposition::FetchOnly);
+    assert_eq!(run.counters().tournaments_resolved, 1);
+}

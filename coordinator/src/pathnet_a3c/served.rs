@@ -12,7 +12,8 @@
 //! ends: the best pathway is kept for the next task's transfer, and the next phase begins.
 
 use super::PathNetA3cTask;
-use crate::a3c::{ExchangeAnswer, ExchangeError, apply_push};
+use crate::a3c::push::Settled;
+use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::engine::{Counters, EngineState, EvalId, FitnessEvent, Progress};
 use crate::spec::PathNetA3cSpec;
 use ndarray::ArrayD;
@@ -20,6 +21,7 @@ use pathnet_nn::pathnet::{ModuleId, Pathway};
 use pathnet_rl::pathnet_a3c::{Evolution, PathNetA3c, PathNetA3cError, TaskStart};
 use pathnet_rl::{GradientUpdate, ParameterServer, ServerStats};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Step-progress events per phase.
@@ -53,7 +55,7 @@ struct Lease {
 
 /// The phase being trained.
 struct Current {
-    server: ParameterServer,
+    server: Arc<ParameterServer>,
     evolution: Evolution,
     frozen: Vec<ModuleId>,
     leases: BTreeMap<EvalId, Lease>,
@@ -236,11 +238,18 @@ impl PathNetA3cRun {
         update: Option<GradientUpdate>,
         fitness: Option<f64>,
     ) -> Result<ExchangeAnswer, ExchangeError> {
-        let phase = self.phase;
-        let phase_name = self.phase_names().swap_remove(phase);
-        let budget = self.spec.pathnet_a3c.tasks[self.phases[phase].task]
-            .stop
-            .max_env_steps;
+        let ticket = self.begin_exchange(id, sequence, fitness)?;
+        self.finish_exchange(ticket.apply(update))
+    }
+
+    /// Admits push `sequence` of worker lease `id` (see [`crate::a3c::push`]): the ticket
+    /// holds the server of the lease's phase, so whatever it applies goes to that phase.
+    pub fn begin_exchange(
+        &mut self,
+        id: EvalId,
+        sequence: u64,
+        fitness: Option<f64>,
+    ) -> Result<PushTicket, ExchangeError> {
         let current = self
             .current
             .as_mut()
@@ -249,56 +258,83 @@ impl PathNetA3cRun {
             .leases
             .get_mut(&id)
             .ok_or(ExchangeError::UnknownWorker(id))?;
-        let slot = lease.slot;
-        let push = apply_push(
+        // Refused before the sequence number is reserved: the push then has no effect.
+        if let Some(value) = fitness.filter(|f| !f.is_finite()) {
+            return Err(PathNetA3cError::InvalidFitness {
+                worker: lease.slot,
+                value,
+            }
+            .into());
+        }
+        PushTicket::admit(
             &current.server,
+            id,
             &mut lease.last_sequence,
             sequence,
-            update,
-            &mut self.counters,
-        )?;
-        // A duplicate's fitness was taken with the original push.
-        let taken = push.disposition != crate::a3c::Disposition::Duplicate;
-        let pathway = match fitness {
-            Some(f) if taken => {
-                let adopted = current.evolution.report_fitness(slot, f)?;
-                self.counters.tournaments_resolved += 1;
-                self.best_fitness = Some(self.best_fitness.map_or(f, |b| b.max(f)));
-                let stats = current.server.stats();
-                self.events.push(Progress::Evaluation(FitnessEvent {
-                    task: phase,
-                    generation: current.evolution.stats().reports as usize,
-                    evaluations: stats.episodes,
-                    fitness: f,
-                    training_accuracy: 0.0,
-                    best_fitness: self.best_fitness.unwrap_or(f),
-                    mean_fitness: stats.mean_return.unwrap_or(f),
-                }));
-                adopted
-            }
-            _ => None,
+            fitness,
+        )
+    }
+
+    /// Counts a push its ticket carried out, runs the tournament of the fitness it reported
+    /// and answers it. When its lease ended meanwhile, what the server did is counted but the fitness
+    /// is dropped with the lease's member.
+    pub fn finish_exchange(&mut self, done: PushDone) -> Result<ExchangeAnswer, ExchangeError> {
+        let lease = self
+            .current
+            .as_mut()
+            .and_then(|c| c.leases.get_mut(&done.lease()));
+        let slot = lease.as_ref().map(|l| l.slot);
+        let settled = done.settle(lease.map(|l| &mut l.last_sequence), &mut self.counters);
+        let answer = settled.and_then(|settled| self.record(slot, settled));
+        // The ticket is gone: the phase may be drained now.
+        self.end_phase_when_drained();
+        answer
+    }
+
+    /// Records a push of the lease on `slot` of the current phase (`None` once the lease is
+    /// gone): its fitness report and progress.
+    fn record(
+        &mut self,
+        slot: Option<usize>,
+        settled: Settled,
+    ) -> Result<ExchangeAnswer, ExchangeError> {
+        let mut answer = settled.answer;
+        let (Some(slot), Some(current)) = (slot, self.current.as_mut()) else {
+            return Ok(answer);
         };
-        if push.episodes.is_some() {
+        let phase = self.phase;
+        if let Some(f) = settled.fitness {
+            answer.pathway = current.evolution.report_fitness(slot, f)?;
+            self.counters.tournaments_resolved += 1;
+            self.best_fitness = Some(self.best_fitness.map_or(f, |b| b.max(f)));
+            let stats = current.server.stats();
+            self.events.push(Progress::Evaluation(FitnessEvent {
+                task: phase,
+                generation: current.evolution.stats().reports as usize,
+                evaluations: stats.episodes,
+                fitness: f,
+                training_accuracy: 0.0,
+                best_fitness: self.best_fitness.unwrap_or(f),
+                mean_fitness: stats.mean_return.unwrap_or(f),
+            }));
+        }
+        if settled.episodes.is_some() {
             let stats = current.server.stats();
             if stats.env_steps >= current.next_progress_at {
+                let budget = self.spec.pathnet_a3c.tasks[self.phases[phase].task]
+                    .stop
+                    .max_env_steps;
                 current.next_progress_at = stats.env_steps + (budget / PROGRESS_STEPS).max(1);
                 self.events.push(Progress::Steps {
                     task: phase,
-                    name: phase_name,
+                    name: self.phase_names().swap_remove(phase),
                     env_steps: stats.env_steps,
                     max_env_steps: budget,
                     mean_return: stats.mean_return,
                 });
             }
         }
-        Ok(ExchangeAnswer {
-            disposition: push.disposition,
-            version: current.server.version(),
-            parameters: current.server.parameters(),
-            stop: current.server.stop_reason().is_some(),
-            staleness: push.staleness,
-            pathway,
-        })
+        Ok(answer)
     }
 
     /// A worker's final report: its lease ends normally.
@@ -376,7 +412,7 @@ impl PathNetA3cRun {
             mean_return: None,
         });
         self.current = Some(Current {
-            server,
+            server: Arc::new(server),
             evolution,
             frozen,
             leases: BTreeMap::new(),
@@ -387,13 +423,15 @@ impl PathNetA3cRun {
         Ok(())
     }
 
-    /// Once the phase's stop rule holds and no worker is out, records the phase and starts
-    /// the next one (or completes the run).
+    /// Once the phase's stop rule holds, no worker is out and no push is still being applied
+    /// (each holds a clone of the server), records the phase and starts the next one (or
+    /// completes the run).
     fn end_phase_when_drained(&mut self) {
-        let drained = self
-            .current
-            .as_ref()
-            .is_some_and(|c| c.server.stop_reason().is_some() && c.leases.is_empty());
+        let drained = self.current.as_ref().is_some_and(|c| {
+            c.server.stop_reason().is_some()
+                && c.leases.is_empty()
+                && Arc::strong_count(&c.server) == 1
+        });
         if self.state != EngineState::Running || !drained {
             return;
         }

@@ -209,9 +209,25 @@ impl ParameterService for CoordinatorService {
         request: Request<v1::GradientPush>,
     ) -> Result<Response<v1::GradientPushResponse>, Status> {
         let request = request.into_inner();
-        self.shared
-            .with(|rt| rt.exchange(request))
-            .map(Response::new)
+        let pending = self.shared.with(|rt| rt.begin_exchange(request))?;
+        let pending_is_light = pending.is_light();
+        let shared = Arc::clone(&self.shared);
+        // Carried out without the lock, so other RPCs go on meanwhile, and on a blocking
+        // thread unless the push is too small to be worth the hand-over. An admitted push is
+        // always finished and counted, even when this call is dropped: nothing awaits before
+        // the blocking task is spawned, and a spawned one runs to its end.
+        let finish = move || {
+            let carried = pending.carry_out();
+            shared.with(|rt| rt.finish_exchange(carried))
+        };
+        if pending_is_light {
+            finish()
+        } else {
+            tokio::task::spawn_blocking(finish)
+                .await
+                .map_err(|err| Status::internal(format!("the gradient push failed: {err}")))?
+        }
+        .map(Response::new)
     }
 }
 
