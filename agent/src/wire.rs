@@ -96,14 +96,24 @@ pub fn tensors_to_chunks(
     tensors: &[ArrayD<f32>],
     max_chunk_bytes: usize,
 ) -> Result<Vec<TensorChunk>, ChunkError> {
+    indexed_tensors_to_chunks(tensors.iter().enumerate(), max_chunk_bytes)
+}
+
+/// Splits some tensors of a list into chunks named by their positions in the list
+/// (`param<position>`), so that the receiver knows which ones came.
+pub fn indexed_tensors_to_chunks<'a>(
+    tensors: impl IntoIterator<Item = (usize, &'a ArrayD<f32>)>,
+    max_chunk_bytes: usize,
+) -> Result<Vec<TensorChunk>, ChunkError> {
     let mut chunks = Vec::new();
-    for (i, tensor) in tensors.iter().enumerate() {
+    for (i, tensor) in tensors {
         let shape: Vec<u64> = tensor.shape().iter().map(|&d| d as u64).collect();
-        let data: Vec<f32> = tensor.iter().copied().collect();
+        let standard = tensor.as_standard_layout();
+        let data = standard.as_slice().expect("standard layout is contiguous");
         chunks.extend(split_tensor(
             &format!("param{i}"),
             &shape,
-            &data,
+            data,
             max_chunk_bytes,
         )?);
     }
@@ -114,6 +124,22 @@ pub fn tensors_to_chunks(
 pub fn tensors_from_chunks(
     chunks: impl IntoIterator<Item = TensorChunk>,
 ) -> Result<Vec<ArrayD<f32>>, WireError> {
+    let named = indexed_tensors_from_chunks(chunks)?;
+    if let Some((position, (index, _))) = named.iter().enumerate().find(|(p, (i, _))| p != i) {
+        return Err(invalid(
+            "tensor_name",
+            format!("param{index}"),
+            format!("tensor param{position} is missing"),
+        ));
+    }
+    Ok(named.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Reassembles tensors named `param<position>`, sorted by position; a position may come
+/// at most once, and any may be absent.
+pub fn indexed_tensors_from_chunks(
+    chunks: impl IntoIterator<Item = TensorChunk>,
+) -> Result<Vec<(usize, ArrayD<f32>)>, WireError> {
     let mut named: Vec<(usize, ArrayD<f32>)> = Vec::new();
     for tensor in assemble_tensors(chunks)? {
         let index = tensor
@@ -131,14 +157,14 @@ pub fn tensors_from_chunks(
         named.push((index, array));
     }
     named.sort_by_key(|(i, _)| *i);
-    if let Some((position, (index, _))) = named.iter().enumerate().find(|(p, (i, _))| p != i) {
+    if let Some(pair) = named.windows(2).find(|pair| pair[0].0 == pair[1].0) {
         return Err(invalid(
             "tensor_name",
-            format!("param{index}"),
-            format!("tensor param{position} is missing or repeated"),
+            format!("param{}", pair[0].0),
+            "repeated",
         ));
     }
-    Ok(named.into_iter().map(|(_, t)| t).collect())
+    Ok(named)
 }
 
 /// A module's parameters as the chunks of a pull stream.

@@ -98,16 +98,21 @@ impl<F: Float> AtomicTensors<F> {
     pub fn store_from(&self, sources: &[ArrayViewD<'_, F>]) {
         self.check_shapes(sources.iter().map(|t| t.shape()));
         for (source, data) in sources.iter().zip(&self.data) {
-            // As in `load_into`: slices where the source is contiguous.
-            match source.as_slice() {
-                Some(slice) => store_slice(data, slice),
-                None => {
-                    for (&s, a) in source.iter().zip(data.iter()) {
-                        F::store(a, s);
-                    }
-                }
-            }
+            store_view(data, source);
         }
+    }
+
+    /// Overwrites tensor `index` with `source`.
+    ///
+    /// # Panics
+    /// If `index` is out of range or `source` does not have that tensor's shape.
+    pub fn store_one(&self, index: usize, source: ArrayViewD<'_, F>) {
+        assert_eq!(
+            source.shape(),
+            self.shapes[index].as_slice(),
+            "tensor {index} has another shape"
+        );
+        store_view(&self.data[index], &source);
     }
 
     pub(crate) fn check_shapes<'a>(&self, shapes: impl ExactSizeIterator<Item = &'a [usize]>) {
@@ -144,5 +149,18 @@ pub(crate) fn store_slice<F: Float>(shared: &[F::Atomic], local: &[F]) {
     debug_assert_eq!(shared.len(), local.len());
     for (a, &l) in shared.iter().zip(local) {
         F::store(a, l);
+    }
+}
+
+/// Relaxed stores of `source` (in logical order) into `shared`: as in `load_into`, a slice
+/// copy where the source is contiguous.
+fn store_view<F: Float>(shared: &[F::Atomic], source: &ArrayViewD<'_, F>) {
+    match source.as_slice() {
+        Some(slice) => store_slice(shared, slice),
+        None => {
+            for (&s, a) in source.iter().zip(shared.iter()) {
+                F::store(a, s);
+            }
+        }
     }
 }

@@ -145,7 +145,16 @@ impl TensorAssembler {
         if next < self.len {
             return Err(self.missing(next, self.len));
         }
-        let data = self.parts.into_values().flatten().collect();
+        // One part is the common case (a tensor within one chunk): no copy at all.
+        let data = if self.parts.len() == 1 {
+            self.parts.into_values().next().unwrap_or_default()
+        } else {
+            let mut data = Vec::with_capacity(self.len as usize);
+            for part in self.parts.into_values() {
+                data.extend_from_slice(&part);
+            }
+            data
+        };
         Ok(Tensor {
             name: self.name,
             shape: self.shape,

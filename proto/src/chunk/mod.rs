@@ -81,7 +81,7 @@ pub fn split_tensor(
         shape: shape.to_vec(),
         dtype: Dtype::F32.into(),
         offset: offset as u64,
-        data: elements.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        data: le_bytes(elements),
     };
     if data.is_empty() {
         return Ok(vec![chunk(0, &[])]);
@@ -114,4 +114,14 @@ fn check_finite(tensor: &str, offset: u64, values: &[f32]) -> Result<(), ChunkEr
         }),
         None => Ok(()),
     }
+}
+
+/// `values` as little-endian bytes. Sized up front and filled value by value, which compiles
+/// to plain stores; collecting a `flat_map` of byte arrays grows the vector byte by byte.
+fn le_bytes(values: &[f32]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(values.len() * F32_BYTES);
+    for v in values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    bytes
 }
