@@ -60,6 +60,9 @@ pub struct ExchangeAnswer {
     pub disposition: Disposition,
     pub version: u64,
     pub parameters: Vec<ArrayD<f32>>,
+    /// Positions of `parameters` in the whole list; `None` when they are all of it, in
+    /// order. PathNet-A3C answers a gradient push with its pathway's and head's tensors.
+    pub parameter_indices: Option<Vec<usize>>,
     pub stop: bool,
     pub staleness: u64,
     /// PathNet-A3C: the pathway the worker plays from now on, when its fitness report
@@ -288,7 +291,14 @@ impl A3cRun {
             .leases
             .get_mut(&id)
             .ok_or(ExchangeError::UnknownWorker(id))?;
-        PushTicket::admit(&self.server, id, &mut lease.last_sequence, sequence, None)
+        PushTicket::admit(
+            &self.server,
+            id,
+            &mut lease.last_sequence,
+            sequence,
+            None,
+            None,
+        )
     }
 
     /// Counts a push its ticket carried out and answers it. Its lease may have ended

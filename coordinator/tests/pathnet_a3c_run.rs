@@ -247,3 +247,32 @@ fn a_refused_push_or_fitness_report_leaves_its_lease_as_it_was() {
     assert_eq!(taken.disposition, Disposition::FetchOnly);
     assert_eq!(run.counters().tournaments_resolved, 1);
 }
+
+#[test]
+fn a_gradient_is_answered_with_the_pathway_and_head_and_a_fetch_or_fitness_with_everything() {
+    let mut run = run(1000, true);
+    let (id, worker) = run.next_worker().unwrap();
+    let all = run.parameters().unwrap().len();
+    let fetched = run.exchange(id, 1, None, None).unwrap();
+    assert_eq!(
+        (fetched.parameter_indices, fetched.parameters.len()),
+        (None, all)
+    );
+    let applied = run.exchange(id, 2, Some(ones(&run, 0, 5)), None).unwrap();
+    let indices = applied
+        .parameter_indices
+        .expect("a subset after a gradient");
+    // Weight and bias of each active module, and of the task's head.
+    let modules: usize = worker.pathway.layers().iter().map(Vec::len).sum();
+    assert_eq!(indices.len(), 2 * (modules + 1));
+    assert_eq!(applied.parameters.len(), indices.len());
+    let everything = run.parameters().unwrap();
+    for (&i, tensor) in indices.iter().zip(&applied.parameters) {
+        assert_eq!(tensor, &everything[i]);
+    }
+    let reported = run.exchange(id, 3, None, Some(1.0)).unwrap();
+    assert_eq!(
+        (reported.parameter_indices, reported.parameters.len()),
+        (None, all)
+    );
+}

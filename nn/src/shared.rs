@@ -61,14 +61,19 @@ impl<F: Float> AtomicTensors<F> {
 
     /// A snapshot of every tensor.
     pub fn to_arrays(&self) -> Vec<ArrayD<F>> {
-        self.shapes
-            .iter()
-            .zip(&self.data)
-            .map(|(shape, data)| {
-                ArrayD::from_shape_vec(shape.as_slice(), data.iter().map(F::load).collect())
-                    .expect("element count matches shape")
-            })
-            .collect()
+        (0..self.len()).map(|i| self.to_array(i)).collect()
+    }
+
+    /// A copy of tensor `index`.
+    ///
+    /// # Panics
+    /// If `index` is out of range.
+    pub fn to_array(&self, index: usize) -> ArrayD<F> {
+        let data = &self.data[index];
+        let mut values = vec![F::zero(); data.len()];
+        load_slice(data, &mut values);
+        ArrayD::from_shape_vec(self.shapes[index].as_slice(), values)
+            .expect("element count matches shape")
     }
 
     /// Copies the shared values into `targets` (a worker syncing its local network).

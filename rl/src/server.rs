@@ -165,6 +165,11 @@ impl ParameterServer {
         self.params.to_arrays()
     }
 
+    /// A copy of the current parameter tensors at `indices` (each below `shapes().len()`).
+    pub fn parameters_at(&self, indices: &[usize]) -> Vec<ArrayD<f32>> {
+        indices.iter().map(|&i| self.params.to_array(i)).collect()
+    }
+
     /// The shared RMSProp statistics (mean squared gradients), in parameter order.
     pub fn rmsprop_statistics(&self) -> Vec<ArrayD<f32>> {
         self.rmsprop.statistics().to_arrays()

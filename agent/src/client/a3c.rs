@@ -22,24 +22,56 @@ use tokio::runtime::Handle;
 /// The newest parameters this agent has of one experiment.
 #[derive(Default)]
 pub struct LatestParameters {
+    /// The newest version any answer carried.
     version: AtomicU64,
     tensors: OnceLock<AtomicTensors<f32>>,
+    /// The version each tensor was last stored at: answers may carry only some tensors.
+    versions: OnceLock<Vec<AtomicU64>>,
 }
 
 impl LatestParameters {
-    /// Keeps `tensors` unless a newer version is already held. Two workers storing at once
+    /// Keeps each tensor of `tensors` (position, values) unless a newer version of it is
+    /// already held. The first answer must carry every tensor. Two workers storing at once
     /// may interleave elements, which Hogwild accepts.
-    fn offer(&self, version: u64, tensors: &[ArrayD<f32>]) {
-        let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
-        let mut fresh = false;
-        let held = self.tensors.get_or_init(|| {
-            fresh = true;
-            AtomicTensors::from_views(&views)
-        });
-        if !fresh && self.version.load(Relaxed) <= version {
-            held.store_from(&views);
+    fn offer(&self, version: u64, tensors: &[(usize, ArrayD<f32>)]) -> Result<(), RlError> {
+        let held = match self.tensors.get() {
+            Some(held) => held,
+            None => {
+                if tensors.iter().enumerate().any(|(p, (i, _))| p != *i) {
+                    return Err(remote_error(
+                        "the coordinator's first answer lacks parameter tensors".into(),
+                    ));
+                }
+                let views: Vec<_> = tensors.iter().map(|(_, t)| t.view()).collect();
+                self.tensors
+                    .get_or_init(|| AtomicTensors::from_views(&views))
+            }
+        };
+        let versions = self
+            .versions
+            .get_or_init(|| (0..held.len()).map(|_| AtomicU64::new(version)).collect());
+        for (index, tensor) in tensors {
+            let Some(shape) = held.shapes().get(*index) else {
+                return Err(remote_error(format!(
+                    "parameters: tensor param{index} beyond the {} of the network",
+                    held.len()
+                )));
+            };
+            if tensor.shape() != shape.as_slice() {
+                return Err(RlError::Shape {
+                    what: "parameters from the coordinator",
+                    index: *index,
+                    expected: shape.clone(),
+                    got: tensor.shape().to_vec(),
+                });
+            }
+            if versions[*index].load(Relaxed) <= version {
+                held.store_one(*index, tensor.view());
+                versions[*index].fetch_max(version, Relaxed);
+            }
         }
         self.version.fetch_max(version, Relaxed);
+        Ok(())
     }
 }
 
@@ -178,8 +210,11 @@ impl Remote {
         };
         if let Some(update) = update {
             request.base_version = update.base_version;
-            request.gradients = wire::tensors_to_chunks(&update.grads, self.ctx.chunk_bytes())
-                .map_err(|err| remote_error(err.to_string()))?;
+            request.gradients = wire::indexed_tensors_to_chunks(
+                sent_gradients(&update.grads),
+                self.ctx.chunk_bytes(),
+            )
+            .map_err(|err| remote_error(err.to_string()))?;
             request.env_steps = update.env_steps;
             request.episode_returns = update.episode_returns;
         }
@@ -189,11 +224,25 @@ impl Remote {
             .block_on(client.exchange_gradients(request))
             .map_err(|status| remote_error(format!("{}: {}", status.code(), status.message())))?
             .into_inner();
-        let tensors = wire::tensors_from_chunks(std::mem::take(&mut answer.parameters))
+        let tensors = wire::indexed_tensors_from_chunks(std::mem::take(&mut answer.parameters))
             .map_err(|err| remote_error(format!("parameters: {err}")))?;
-        self.latest.offer(answer.version, &tensors);
+        self.latest.offer(answer.version, &tensors)?;
         Ok(answer)
     }
+}
+
+/// The gradient tensors a push carries: entirely zero ones (a PathNet-A3C worker's modules
+/// off its pathway) are left out, and the coordinator reads them as zeros. At least one is
+/// sent, since a push without gradients is a fetch.
+fn sent_gradients(grads: &[ArrayD<f32>]) -> impl Iterator<Item = (usize, &ArrayD<f32>)> {
+    let any = grads
+        .iter()
+        .position(|g| g.iter().any(|&v| v != 0.0))
+        .unwrap_or(0);
+    grads
+        .iter()
+        .enumerate()
+        .filter(move |(i, g)| *i == any || g.iter().any(|&v| v != 0.0))
 }
 
 pub(super) fn remote_error(message: String) -> RlError {
@@ -242,5 +291,50 @@ impl SharedParameters for Remote {
             stop: answer.stop,
             version: answer.version,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(shape: &[usize], value: f32) -> ArrayD<f32> {
+        ArrayD::from_elem(shape, value)
+    }
+
+    fn held(latest: &LatestParameters) -> Vec<ArrayD<f32>> {
+        latest.tensors.get().unwrap().to_arrays()
+    }
+
+    #[test]
+    fn answers_update_only_the_tensors_they_carry_and_never_with_older_ones() {
+        let latest = LatestParameters::default();
+        let partial = [(1, filled(&[2], 1.0))];
+        assert!(
+            latest.offer(1, &partial).is_err(),
+            "the first answer must be whole"
+        );
+        let whole = [(0, filled(&[3], 0.0)), (1, filled(&[2], 0.0))];
+        latest.offer(1, &whole).unwrap();
+        latest.offer(5, &[(1, filled(&[2], 5.0))]).unwrap();
+        assert_eq!(held(&latest), [filled(&[3], 0.0), filled(&[2], 5.0)]);
+        // Another worker's answer, older for tensor 1 but newer for tensor 0.
+        latest
+            .offer(3, &[(0, filled(&[3], 3.0)), (1, filled(&[2], 3.0))])
+            .unwrap();
+        assert_eq!(held(&latest), [filled(&[3], 3.0), filled(&[2], 5.0)]);
+        assert_eq!(latest.version.load(Relaxed), 5);
+        assert!(latest.offer(6, &[(2, filled(&[1], 0.0))]).is_err());
+        assert!(latest.offer(6, &[(0, filled(&[2], 0.0))]).is_err());
+    }
+
+    #[test]
+    fn zero_gradient_tensors_stay_home_but_a_push_always_carries_one() {
+        let grads = [filled(&[2], 0.0), filled(&[3], 0.5), filled(&[1], 0.0)];
+        let sent: Vec<usize> = sent_gradients(&grads).map(|(i, _)| i).collect();
+        assert_eq!(sent, [1]);
+        let zeros = [filled(&[2], 0.0), filled(&[1], 0.0)];
+        let sent: Vec<usize> = sent_gradients(&zeros).map(|(i, _)| i).collect();
+        assert_eq!(sent, [0]);
     }
 }

@@ -27,6 +27,9 @@ pub struct PushTicket {
     prior: Option<u64>,
     server: Arc<ParameterServer>,
     fitness: Option<f64>,
+    /// The parameter tensors a gradient push's answer carries (positions in the list); all
+    /// of them when `None`, and always for a fetch or a fitness report.
+    answer_tensors: Option<Vec<usize>>,
 }
 
 /// A push applied (or refused) on the server, for its run to count.
@@ -43,6 +46,8 @@ struct Pushed {
     episodes: Option<Vec<f64>>,
     version: u64,
     parameters: Vec<ArrayD<f32>>,
+    /// Positions of `parameters` in the whole list; `None` when they are all of it.
+    parameter_indices: Option<Vec<usize>>,
     stop: bool,
 }
 
@@ -64,6 +69,7 @@ impl PushTicket {
         last_sequence: &mut u64,
         sequence: u64,
         fitness: Option<f64>,
+        answer_tensors: Option<Vec<usize>>,
     ) -> Result<Self, ExchangeError> {
         if sequence == 0 {
             return Err(ExchangeError::ZeroSequence);
@@ -75,7 +81,13 @@ impl PushTicket {
             prior,
             server: Arc::clone(server),
             fitness,
+            answer_tensors,
         })
+    }
+
+    /// The shapes of the parameter tensors, which a gradient must have.
+    pub fn shapes(&self) -> &[Vec<usize>] {
+        self.server.shapes()
     }
 
     /// The worker lease that pushed.
@@ -87,6 +99,10 @@ impl PushTicket {
     /// newest parameters. Needs no run: other pushes may be applied meanwhile.
     pub fn apply(self, update: Option<GradientUpdate>) -> PushDone {
         let server = &self.server;
+        let subset = match (&update, self.fitness) {
+            (Some(_), None) => self.answer_tensors.clone(),
+            _ => None,
+        };
         let pushed = match (self.prior, update) {
             (None, _) => Ok((Disposition::Duplicate, 0, None)),
             (Some(_), None) => Ok((Disposition::FetchOnly, 0, None)),
@@ -111,12 +127,17 @@ impl PushTicket {
                 // The version is read first, so the parameters may be newer than it says,
                 // never older, as with a worker's own fetch.
                 let version = server.version();
+                let parameters = match &subset {
+                    Some(indices) => server.parameters_at(indices),
+                    None => server.parameters(),
+                };
                 Pushed {
                     disposition,
                     staleness,
                     episodes,
                     version,
-                    parameters: server.parameters(),
+                    parameters,
+                    parameter_indices: subset,
                     stop: server.stop_reason().is_some(),
                 }
             })
@@ -147,6 +168,15 @@ impl PushDone {
         self.outcome
             .as_ref()
             .map_or(&[], |pushed| pushed.parameters.as_slice())
+    }
+
+    /// Positions of [`PushDone::parameters`] in the whole list; `None` when they are all
+    /// of it, in order.
+    pub fn parameter_indices(&self) -> Option<&[usize]> {
+        self.outcome
+            .as_ref()
+            .ok()
+            .and_then(|pushed| pushed.parameter_indices.as_deref())
     }
 
     /// Counts the push in `counters`; a refused one gives its reserved sequence number back
@@ -187,6 +217,7 @@ impl PushDone {
                 disposition: pushed.disposition,
                 version: pushed.version,
                 parameters: pushed.parameters,
+                parameter_indices: pushed.parameter_indices,
                 stop: pushed.stop,
                 staleness: pushed.staleness,
                 pathway: None,

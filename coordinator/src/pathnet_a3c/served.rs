@@ -250,28 +250,44 @@ impl PathNetA3cRun {
         sequence: u64,
         fitness: Option<f64>,
     ) -> Result<PushTicket, ExchangeError> {
+        let task = self.phases[self.phase].task;
         let current = self
             .current
             .as_mut()
             .ok_or(ExchangeError::UnknownWorker(id))?;
-        let lease = current
+        let slot = current
             .leases
-            .get_mut(&id)
-            .ok_or(ExchangeError::UnknownWorker(id))?;
+            .get(&id)
+            .ok_or(ExchangeError::UnknownWorker(id))?
+            .slot;
         // Refused before the sequence number is reserved: the push then has no effect.
         if let Some(value) = fitness.filter(|f| !f.is_finite()) {
             return Err(PathNetA3cError::InvalidFitness {
-                worker: lease.slot,
+                worker: slot,
                 value,
             }
             .into());
         }
+        // A worker reads only its pathway's modules and its task's head, so only those
+        // travel back after a gradient.
+        let network = self.network.network();
+        let pathway = current.evolution.pathway(slot)?;
+        let answer_tensors: Vec<usize> = network
+            .pathway_modules(pathway, task)?
+            .into_iter()
+            .flat_map(|module| network.tensors(module))
+            .collect();
+        let lease = current
+            .leases
+            .get_mut(&id)
+            .ok_or(ExchangeError::UnknownWorker(id))?;
         PushTicket::admit(
             &current.server,
             id,
             &mut lease.last_sequence,
             sequence,
             fitness,
+            Some(answer_tensors),
         )
     }
 

@@ -13,6 +13,7 @@ use super::observe::RefusalReason;
 use super::runtime::Runtime;
 use crate::a3c::{Disposition, ExchangeError, PushDone, PushTicket};
 use crate::workload::Workload;
+use ndarray::ArrayD;
 use pathnet_agent::{pathnet_a3c_wire, wire};
 use pathnet_proto::v1;
 use pathnet_rl::GradientUpdate;
@@ -60,7 +61,7 @@ impl PendingExchange {
         let done = if request.gradients.is_empty() {
             ticket.apply(None)
         } else {
-            match wire::tensors_from_chunks(request.gradients) {
+            match dense_gradients(request.gradients, ticket.shapes()) {
                 Ok(grads) => ticket.apply(Some(GradientUpdate {
                     base_version: request.base_version,
                     grads,
@@ -70,14 +71,44 @@ impl PendingExchange {
                 Err(err) => ticket.refuse(format!("`gradients`: {err}")),
             }
         };
-        let parameters = wire::tensors_to_chunks(done.parameters(), chunk_bytes)
-            .map_err(|err| Status::internal(err.to_string()));
+        let parameters = match done.parameter_indices() {
+            Some(indices) => wire::indexed_tensors_to_chunks(
+                indices.iter().copied().zip(done.parameters()),
+                chunk_bytes,
+            ),
+            None => wire::tensors_to_chunks(done.parameters(), chunk_bytes),
+        }
+        .map_err(|err| Status::internal(err.to_string()));
         CarriedExchange {
             experiment,
             done,
             parameters,
         }
     }
+}
+
+/// The gradient tensors a push carries, with the ones it left out (entirely zero: modules
+/// off a PathNet-A3C worker's pathway) filled in as zeros of the parameters' `shapes`.
+fn dense_gradients(
+    chunks: Vec<v1::TensorChunk>,
+    shapes: &[Vec<usize>],
+) -> Result<Vec<ArrayD<f32>>, String> {
+    let sent = wire::indexed_tensors_from_chunks(chunks).map_err(|err| err.to_string())?;
+    if let Some((index, _)) = sent.iter().find(|(i, _)| *i >= shapes.len()) {
+        return Err(format!(
+            "tensor param{index}: the network has {} parameter tensors",
+            shapes.len()
+        ));
+    }
+    let mut grads: Vec<Option<ArrayD<f32>>> = vec![None; shapes.len()];
+    for (index, tensor) in sent {
+        grads[index] = Some(tensor);
+    }
+    Ok(grads
+        .into_iter()
+        .zip(shapes)
+        .map(|(g, shape)| g.unwrap_or_else(|| ArrayD::zeros(shape.as_slice())))
+        .collect())
 }
 
 impl Runtime {
@@ -287,5 +318,26 @@ mod tests {
         };
         let applied = exchange(&mut rt, whole).unwrap();
         assert_eq!(applied.disposition(), v1::GradientDisposition::Applied);
+    }
+
+    #[test]
+    fn tensors_left_out_of_a_push_are_zeros_and_unknown_ones_are_refused() {
+        let shapes = vec![vec![2, 3], vec![3], vec![2]];
+        let only_bias =
+            wire::indexed_tensors_to_chunks([(1, &ArrayD::from_elem(vec![3], 1.0f32))], 1 << 16)
+                .unwrap();
+        let grads = dense_gradients(only_bias, &shapes).unwrap();
+        assert_eq!(grads.len(), 3);
+        assert_eq!(grads[0], ArrayD::<f32>::zeros(vec![2, 3]));
+        assert_eq!(grads[1], ArrayD::from_elem(vec![3], 1.0f32));
+        assert_eq!(grads[2], ArrayD::<f32>::zeros(vec![2]));
+        let beyond =
+            wire::indexed_tensors_to_chunks([(3, &ArrayD::from_elem(vec![2], 1.0f32))], 1 << 16)
+                .unwrap();
+        let err = dense_gradients(beyond, &shapes).unwrap_err();
+        assert!(
+            err.contains("param3") && err.contains("3 parameter tensors"),
+            "{err}"
+        );
     }
 }
