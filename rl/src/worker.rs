@@ -261,7 +261,7 @@ impl Worker {
 }
 
 /// An index drawn from `softmax(logits)`.
-fn sample_categorical(logits: &[f32], rng: &mut impl Rng) -> usize {
+pub(crate) fn sample_categorical(logits: &[f32], rng: &mut impl Rng) -> usize {
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &l| m.max(l));
     let total: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
     let mut u = rng.random::<f64>() * total;

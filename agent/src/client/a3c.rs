@@ -112,29 +112,37 @@ pub async fn run(
     // Each worker acts on one observation at a time; the workers are the parallelism.
     pathnet_nn::set_threads(1);
     tracing::debug!(%work, worker = item.worker_index, env = %config.env, "A3C worker started");
-    let trained = tokio::task::spawn_blocking(move || {
+    train_and_report(ctx, work, started, "A3C", move || {
         let cancel = AtomicBool::new(false);
-        worker.run(&remote, &cancel)
+        worker
+            .run(&remote, &cancel)
+            .map(|report| (report.episode_returns, report.env_steps))
     })
-    .await
-    .map_err(|err| Failure::Failed(format!("A3C worker thread: {err}")))?;
-    let report = match trained {
-        Ok(report) => report,
-        Err(_) if ctx.held.is_lost(work) => return Err(Failure::Lost),
-        Err(err) => return Err(Failure::Failed(err.to_string())),
-    };
-    report_episodes(
-        ctx,
-        work,
-        started,
-        &report.episode_returns,
-        report.env_steps,
-    )
     .await
 }
 
+/// Runs `train` (a worker, until the coordinator says training is over) on a blocking
+/// thread, then ends the lease with the returns and env steps it gives back.
+pub(super) async fn train_and_report<E: std::fmt::Display + Send + 'static>(
+    ctx: &SessionContext,
+    work: &str,
+    started: Instant,
+    what: &str,
+    train: impl FnOnce() -> Result<(Vec<f64>, u64), E> + Send + 'static,
+) -> Result<(), Failure> {
+    let trained = tokio::task::spawn_blocking(train)
+        .await
+        .map_err(|err| Failure::Failed(format!("{what} worker thread: {err}")))?;
+    let (episode_returns, env_steps) = match trained {
+        Ok(trained) => trained,
+        Err(_) if ctx.held.is_lost(work) => return Err(Failure::Lost),
+        Err(err) => return Err(Failure::Failed(err.to_string())),
+    };
+    report_episodes(ctx, work, started, &episode_returns, env_steps).await
+}
+
 /// Ends a worker lease with its result: fitness = the mean return of its finished episodes.
-pub(super) async fn report_episodes(
+async fn report_episodes(
     ctx: &SessionContext,
     work: &str,
     started: Instant,

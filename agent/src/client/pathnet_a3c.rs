@@ -6,7 +6,7 @@
 //! plays next when it lost its tournament. The agent's parameter copy is per experiment
 //! phase: the phases of a transfer run share no parameters.
 
-use super::a3c::{Remote, remote_error, report_episodes};
+use super::a3c::{Remote, remote_error, train_and_report};
 use super::session::SessionContext;
 use super::worker::Failure;
 use crate::pathnet_a3c_wire::{self, PathNetA3cWorkerJob};
@@ -40,24 +40,12 @@ pub async fn run(
     // Each worker acts on one observation at a time; the workers are the parallelism.
     pathnet_nn::set_threads(1);
     tracing::debug!(%work, worker = job.worker_index, task = job.task, "PathNet-A3C worker started");
-    let trained = tokio::task::spawn_blocking(move || {
+    train_and_report(ctx, work, started, "PathNet-A3C", move || {
         let cancel = AtomicBool::new(false);
-        worker.run(&lease.remote, &lease, &cancel)
+        worker
+            .run(&lease.remote, &lease, &cancel)
+            .map(|report| (report.episode_returns, report.env_steps))
     })
-    .await
-    .map_err(|err| Failure::Failed(format!("PathNet-A3C worker thread: {err}")))?;
-    let report = match trained {
-        Ok(report) => report,
-        Err(_) if ctx.held.is_lost(work) => return Err(Failure::Lost),
-        Err(err) => return Err(Failure::Failed(err.to_string())),
-    };
-    report_episodes(
-        ctx,
-        work,
-        started,
-        &report.episode_returns,
-        report.env_steps,
-    )
     .await
 }
 

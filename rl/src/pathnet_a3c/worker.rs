@@ -15,11 +15,12 @@ use crate::error::RlError;
 use crate::loss::{LossCoefs, LossParts};
 use crate::returns::{SegmentEnd, n_step_returns_into};
 use crate::shared::{GradientUpdate, PushOutcome, SharedParameters};
+use crate::worker::sample_categorical;
 use ndarray::{Array1, ArrayD, ArrayView2, ArrayViewMutD};
 use pathnet_envs::{Action, BoxedEnv, Space};
 use pathnet_nn::clip_grad_norm;
 use pathnet_nn::pathnet::{ModuleId, Pathway};
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -294,19 +295,4 @@ impl PathNetWorker {
             next_value: f64::from(next_value),
         })
     }
-}
-
-/// An index drawn from `softmax(logits)` (as the plain A3C worker draws it).
-fn sample_categorical(logits: &[f32], rng: &mut impl Rng) -> usize {
-    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &l| m.max(l));
-    let total: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-    let mut u = rng.random::<f64>() * total;
-    for (k, &l) in logits.iter().enumerate() {
-        u -= f64::from(l - max).exp();
-        if u < 0.0 {
-            return k;
-        }
-    }
-    // Round-off can leave `u` a hair above 0 after the last term.
-    logits.len() - 1
 }
