@@ -2,15 +2,12 @@
 //! ball into three rows of bricks.
 
 use super::state::Fields;
-use super::{DEFAULT_STICKY_ACTION_PROB, GRID, cell, check_sticky, sticky};
-use crate::env::{Env, Info, Options, Step, invalid_action};
+use super::{GRID, Game, MinAtarEnv, cell};
 use crate::error::EnvError;
-use crate::seeding::EnvRng;
-use crate::space::{Action, BoxSpace, Discrete, Space};
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
 const ID: &str = "MinAtar/Breakout-v1";
-const CHANNELS: usize = 4;
 const PADDLE: usize = 0;
 const BALL: usize = 1;
 const TRAIL: usize = 2;
@@ -96,9 +93,45 @@ impl BreakoutState {
             *row = [true; GRID];
         }
     }
+}
 
-    /// One step of `Env.act` after the sticky-action rule; returns the reward.
-    fn act(&mut self, action: usize) -> f64 {
+/// MinAtar Breakout with the minimal action set: 0 no-op, 1 left, 2 right. Observation
+/// channels: 0 paddle, 1 ball, 2 trail (the ball's previous cell), 3 bricks. Reward +1 per
+/// brick; the episode terminates when the ball reaches the bottom row missing the paddle.
+/// There is no time limit, as in MinAtar.
+pub type Breakout = MinAtarEnv<BreakoutState>;
+
+impl Game for BreakoutState {
+    const ID: &'static str = ID;
+    const ACTIONS: usize = 3;
+    const CHANNELS: &'static [&'static str] = &["paddle", "ball", "trail", "brick"];
+
+    #[inline]
+    fn start(rng: &mut ChaCha8Rng) -> Self {
+        // The ball starts on row 3 in a top corner column, heading down and inwards.
+        let (ball_x, ball_dir) = if rng.random_range(0..2) == 0 {
+            (0, 2)
+        } else {
+            (LAST, 3)
+        };
+        let mut state = BreakoutState {
+            ball_x,
+            ball_y: 3,
+            ball_dir,
+            paddle: 4,
+            last_x: ball_x,
+            last_y: 3,
+            strike: false,
+            terminal: false,
+            last_action: 0,
+            bricks: [[false; GRID]; GRID],
+        };
+        state.refill_bricks();
+        state
+    }
+
+    #[inline]
+    fn act(&mut self, action: usize, _rng: &mut ChaCha8Rng) -> f64 {
         let mut reward = 0.0;
         match action {
             1 => self.paddle = (self.paddle - 1).max(0),
@@ -151,6 +184,17 @@ impl BreakoutState {
         reward
     }
 
+    #[inline]
+    fn terminal(&self) -> bool {
+        self.terminal
+    }
+
+    #[inline]
+    fn last_action(&mut self) -> &mut usize {
+        &mut self.last_action
+    }
+
+    #[inline]
     fn render(&self, obs: &mut [f32]) {
         obs.fill(0.0);
         let at = |c, y: i64, x: i64| cell(c, y as usize, x as usize);
@@ -165,143 +209,13 @@ impl BreakoutState {
             }
         }
     }
-}
 
-/// MinAtar Breakout with the minimal action set: 0 no-op, 1 left, 2 right. Observation
-/// channels: 0 paddle, 1 ball, 2 trail (the ball's previous cell), 3 bricks. Reward +1 per
-/// brick; the episode terminates when the ball reaches the bottom row missing the paddle.
-/// There is no time limit, as in MinAtar.
-#[derive(Debug, Clone)]
-pub struct Breakout {
-    state: Option<BreakoutState>,
-    flat: Vec<f64>,
-    obs: Vec<f32>,
-    sticky_action_prob: f64,
-    rng: EnvRng,
-    observation_space: BoxSpace,
-    action_space: Space,
-}
-
-impl Default for Breakout {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Breakout {
-    /// With MinAtar's default sticky-action probability of 0.1.
-    pub fn new() -> Self {
-        Self::with_sticky_action_prob(DEFAULT_STICKY_ACTION_PROB)
-            .expect("the default probability is valid")
+    #[inline]
+    fn to_state(&self) -> Vec<f64> {
+        self.to_vec()
     }
 
-    /// `sticky_action_prob` must lie in `[0, 1]`.
-    pub fn with_sticky_action_prob(sticky_action_prob: f64) -> Result<Self, EnvError> {
-        let n = CHANNELS * GRID * GRID;
-        Ok(Breakout {
-            state: None,
-            flat: Vec::new(),
-            obs: vec![0.0; n],
-            sticky_action_prob: check_sticky(ID, sticky_action_prob)?,
-            rng: EnvRng::default(),
-            observation_space: BoxSpace::new(vec![0.0; n], vec![1.0; n]),
-            action_space: Space::Discrete(Discrete::new(3)),
-        })
-    }
-
-    pub fn sticky_action_prob(&self) -> f64 {
-        self.sticky_action_prob
-    }
-
-    /// The game state, `None` before the first reset.
-    pub fn game(&self) -> Option<&BreakoutState> {
-        self.state.as_ref()
-    }
-
-    fn install(&mut self, state: BreakoutState) {
-        state.render(&mut self.obs);
-        self.flat = state.to_vec();
-        self.state = Some(state);
-    }
-}
-
-impl Env for Breakout {
-    fn id(&self) -> &str {
-        ID
-    }
-
-    fn observation_space(&self) -> &BoxSpace {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
-
-    fn reset_with_options(
-        &mut self,
-        seed: Option<u64>,
-        _options: Option<&Options>,
-    ) -> Result<(&[f32], Info), EnvError> {
-        let rng = self.rng.on_reset(seed);
-        // The ball starts on row 3 in a top corner column, heading down and inwards.
-        let (ball_x, ball_dir) = if rng.random_range(0..2) == 0 {
-            (0, 2)
-        } else {
-            (LAST, 3)
-        };
-        let mut state = BreakoutState {
-            ball_x,
-            ball_y: 3,
-            ball_dir,
-            paddle: 4,
-            last_x: ball_x,
-            last_y: 3,
-            strike: false,
-            terminal: false,
-            last_action: 0,
-            bricks: [[false; GRID]; GRID],
-        };
-        state.refill_bricks();
-        self.install(state);
-        Ok((&self.obs, Info::new()))
-    }
-
-    fn step(&mut self, action: &Action) -> Result<Step<'_>, EnvError> {
-        let chosen = match action {
-            Action::Discrete(a @ 0..=2) => *a as usize,
-            _ => return Err(invalid_action(ID, action, &self.action_space)),
-        };
-        let mut state = match self.state.take() {
-            Some(s) if !s.terminal => s,
-            Some(s) => {
-                self.state = Some(s);
-                return Err(super::after_terminal(ID));
-            }
-            None => return Err(EnvError::NeedsReset { env: ID.into() }),
-        };
-        let rng = self.rng.on_reset(None);
-        let a = sticky(rng, self.sticky_action_prob, chosen, &mut state.last_action);
-        let reward = state.act(a);
-        let terminated = state.terminal;
-        self.install(state);
-        Ok(Step {
-            obs: &self.obs,
-            reward,
-            terminated,
-            truncated: false,
-            info: Info::new(),
-        })
-    }
-
-    /// Takes [`BreakoutState::to_vec`]'s layout.
-    fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
-        let state = BreakoutState::from_slice(state)?;
-        self.install(state);
-        Ok(())
-    }
-
-    fn state(&self) -> Option<&[f64]> {
-        self.state.as_ref().map(|_| self.flat.as_slice())
+    fn from_state(state: &[f64]) -> Result<Self, EnvError> {
+        Self::from_slice(state)
     }
 }

@@ -2,17 +2,12 @@
 //! row to the top.
 
 use super::state::Fields;
-use super::{DEFAULT_STICKY_ACTION_PROB, GRID, cell, check_sticky, sticky};
-use crate::env::{Env, Info, Options, Step, invalid_action};
+use super::{GRID, Game, MinAtarEnv, cell};
 use crate::error::EnvError;
-use crate::seeding::EnvRng;
-use crate::space::{Action, BoxSpace, Discrete, Space};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 const ID: &str = "MinAtar/Freeway-v1";
-/// Channel 0 chicken, 1 cars, then 2..=6 a car's trail by speed 1..=5.
-const CHANNELS: usize = 7;
 const CHICKEN: usize = 0;
 const CAR: usize = 1;
 const SPEED1: usize = 2;
@@ -105,8 +100,61 @@ impl FreewayState {
             cars,
         })
     }
+}
 
-    /// One step of `Env.act` after the sticky-action rule; returns the reward.
+/// MinAtar's `_randomize_cars`: all eight speeds (1..=5) are drawn, then all eight
+/// directions; each car's timer restarts at its new speed. Positions are kept.
+fn randomize_speeds(rng: &mut ChaCha8Rng, cars: &mut [Car; LANES]) {
+    let speeds: [i64; LANES] = std::array::from_fn(|_| rng.random_range(1..=MAX_SPEED));
+    let dirs: [i64; LANES] = std::array::from_fn(|_| if rng.random::<bool>() { 1 } else { -1 });
+    for ((car, s), d) in cars.iter_mut().zip(speeds).zip(dirs) {
+        car.speed = s * d;
+        car.timer = s;
+    }
+}
+
+/// MinAtar Freeway with the minimal action set: 0 no-op, 1 up, 2 down. Observation
+/// channels: 0 chicken, 1 cars, 2..=6 the cell behind a car of speed 1..=5 (showing its
+/// direction and speed). Reward +1 for reaching the top row, which sends the chicken back to
+/// the bottom and re-draws the cars' speeds; a car hitting the chicken also sends it back.
+/// MinAtar ends the game after 2500 steps and reports it as termination (not truncation);
+/// so does this.
+pub type Freeway = MinAtarEnv<FreewayState>;
+
+impl Game for FreewayState {
+    const ID: &'static str = ID;
+    const ACTIONS: usize = 3;
+    const CHANNELS: &'static [&'static str] = &[
+        "chicken",
+        "car",
+        "trail speed 1",
+        "trail speed 2",
+        "trail speed 3",
+        "trail speed 4",
+        "trail speed 5",
+    ];
+
+    #[inline]
+    fn start(rng: &mut ChaCha8Rng) -> Self {
+        // Every car starts at the left edge, lane i on row i + 1.
+        let mut cars: [Car; LANES] = std::array::from_fn(|i| Car {
+            x: 0,
+            y: i as i64 + 1,
+            speed: 1,
+            timer: 1,
+        });
+        randomize_speeds(rng, &mut cars);
+        FreewayState {
+            chicken_y: BOTTOM,
+            move_timer: PLAYER_SPEED,
+            terminate_timer: TIME_LIMIT,
+            terminal: false,
+            last_action: 0,
+            cars,
+        }
+    }
+
+    #[inline]
     fn act(&mut self, action: usize, rng: &mut ChaCha8Rng) -> f64 {
         let mut reward = 0.0;
         if self.move_timer == 0 {
@@ -152,6 +200,17 @@ impl FreewayState {
         reward
     }
 
+    #[inline]
+    fn terminal(&self) -> bool {
+        self.terminal
+    }
+
+    #[inline]
+    fn last_action(&mut self) -> &mut usize {
+        &mut self.last_action
+    }
+
+    #[inline]
     fn render(&self, obs: &mut [f32]) {
         obs.fill(0.0);
         obs[cell(CHICKEN, self.chicken_y as usize, CHICKEN_X as usize)] = 1.0;
@@ -163,152 +222,13 @@ impl FreewayState {
             obs[cell(trail, y, back_x)] = 1.0;
         }
     }
-}
 
-/// MinAtar's `_randomize_cars`: all eight speeds (1..=5) are drawn, then all eight
-/// directions; each car's timer restarts at its new speed. Positions are kept.
-fn randomize_speeds(rng: &mut ChaCha8Rng, cars: &mut [Car; LANES]) {
-    let speeds: [i64; LANES] = std::array::from_fn(|_| rng.random_range(1..=MAX_SPEED));
-    let dirs: [i64; LANES] = std::array::from_fn(|_| if rng.random::<bool>() { 1 } else { -1 });
-    for ((car, s), d) in cars.iter_mut().zip(speeds).zip(dirs) {
-        car.speed = s * d;
-        car.timer = s;
-    }
-}
-
-/// MinAtar Freeway with the minimal action set: 0 no-op, 1 up, 2 down. Observation
-/// channels: 0 chicken, 1 cars, 2..=6 the cell behind a car of speed 1..=5 (showing its
-/// direction and speed). Reward +1 for reaching the top row, which sends the chicken back to
-/// the bottom and re-draws the cars' speeds; a car hitting the chicken also sends it back.
-/// MinAtar ends the game after 2500 steps and reports it as termination (not truncation);
-/// so does this.
-#[derive(Debug, Clone)]
-pub struct Freeway {
-    state: Option<FreewayState>,
-    flat: Vec<f64>,
-    obs: Vec<f32>,
-    sticky_action_prob: f64,
-    rng: EnvRng,
-    observation_space: BoxSpace,
-    action_space: Space,
-}
-
-impl Default for Freeway {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Freeway {
-    /// With MinAtar's default sticky-action probability of 0.1.
-    pub fn new() -> Self {
-        Self::with_sticky_action_prob(DEFAULT_STICKY_ACTION_PROB)
-            .expect("the default probability is valid")
+    #[inline]
+    fn to_state(&self) -> Vec<f64> {
+        self.to_vec()
     }
 
-    /// `sticky_action_prob` must lie in `[0, 1]`.
-    pub fn with_sticky_action_prob(sticky_action_prob: f64) -> Result<Self, EnvError> {
-        let n = CHANNELS * GRID * GRID;
-        Ok(Freeway {
-            state: None,
-            flat: Vec::new(),
-            obs: vec![0.0; n],
-            sticky_action_prob: check_sticky(ID, sticky_action_prob)?,
-            rng: EnvRng::default(),
-            observation_space: BoxSpace::new(vec![0.0; n], vec![1.0; n]),
-            action_space: Space::Discrete(Discrete::new(3)),
-        })
-    }
-
-    pub fn sticky_action_prob(&self) -> f64 {
-        self.sticky_action_prob
-    }
-
-    /// The game state, `None` before the first reset.
-    pub fn game(&self) -> Option<&FreewayState> {
-        self.state.as_ref()
-    }
-
-    fn install(&mut self, state: FreewayState) {
-        state.render(&mut self.obs);
-        self.flat = state.to_vec();
-        self.state = Some(state);
-    }
-}
-
-impl Env for Freeway {
-    fn id(&self) -> &str {
-        ID
-    }
-
-    fn observation_space(&self) -> &BoxSpace {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
-
-    fn reset_with_options(
-        &mut self,
-        seed: Option<u64>,
-        _options: Option<&Options>,
-    ) -> Result<(&[f32], Info), EnvError> {
-        let rng = self.rng.on_reset(seed);
-        // Every car starts at the left edge, lane i on row i + 1.
-        let mut cars: [Car; LANES] = std::array::from_fn(|i| Car {
-            x: 0,
-            y: i as i64 + 1,
-            speed: 1,
-            timer: 1,
-        });
-        randomize_speeds(rng, &mut cars);
-        self.install(FreewayState {
-            chicken_y: BOTTOM,
-            move_timer: PLAYER_SPEED,
-            terminate_timer: TIME_LIMIT,
-            terminal: false,
-            last_action: 0,
-            cars,
-        });
-        Ok((&self.obs, Info::new()))
-    }
-
-    fn step(&mut self, action: &Action) -> Result<Step<'_>, EnvError> {
-        let chosen = match action {
-            Action::Discrete(a @ 0..=2) => *a as usize,
-            _ => return Err(invalid_action(ID, action, &self.action_space)),
-        };
-        let mut state = match self.state.take() {
-            Some(s) if !s.terminal => s,
-            Some(s) => {
-                self.state = Some(s);
-                return Err(super::after_terminal(ID));
-            }
-            None => return Err(EnvError::NeedsReset { env: ID.into() }),
-        };
-        let rng = self.rng.on_reset(None);
-        let a = sticky(rng, self.sticky_action_prob, chosen, &mut state.last_action);
-        let reward = state.act(a, rng);
-        let terminated = state.terminal;
-        self.install(state);
-        Ok(Step {
-            obs: &self.obs,
-            reward,
-            terminated,
-            truncated: false,
-            info: Info::new(),
-        })
-    }
-
-    /// Takes [`FreewayState::to_vec`]'s layout.
-    fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
-        let state = FreewayState::from_slice(state)?;
-        self.install(state);
-        Ok(())
-    }
-
-    fn state(&self) -> Option<&[f64]> {
-        self.state.as_ref().map(|_| self.flat.as_slice())
+    fn from_state(state: &[f64]) -> Result<Self, EnvError> {
+        Self::from_slice(state)
     }
 }

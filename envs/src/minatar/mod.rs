@@ -1,6 +1,8 @@
 //! MinAtar games (Young & Tian 2019, github.com/kenjyoung/MinAtar): 10x10 miniatures of Atari
 //! games with binary multi-channel observations, ported rule for rule from MinAtar's
-//! `environments/breakout.py` and `environments/freeway.py`.
+//! `environments/breakout.py` and `environments/freeway.py`. A game's rules are a [`Game`];
+//! [`MinAtarEnv`] gives any of them the Gymnasium API, seeding and sticky actions, and
+//! [`Breakout`] and [`Freeway`] name the two instances.
 //!
 //! What matches MinAtar: the game rules and the order of updates within a step, the minimal
 //! action sets of the `MinAtar/<Game>-v1` Gym ids (the action here is the index into that
@@ -21,53 +23,18 @@
 
 mod breakout;
 mod freeway;
+mod game;
 mod state;
 
 pub use breakout::{Breakout, BreakoutState};
 pub use freeway::{Car, Freeway, FreewayState};
-
-use crate::error::EnvError;
-use rand::Rng;
-use rand_chacha::ChaCha8Rng;
+pub use game::{Game, MinAtarEnv};
 
 /// Width and height of every MinAtar grid.
 pub const GRID: usize = 10;
 
 /// MinAtar's default probability of repeating the previous action.
 pub const DEFAULT_STICKY_ACTION_PROB: f64 = 0.1;
-
-/// Checks a sticky-action probability given by the user.
-fn check_sticky(env: &str, p: f64) -> Result<f64, EnvError> {
-    if (0.0..=1.0).contains(&p) {
-        Ok(p)
-    } else {
-        Err(EnvError::InvalidOption {
-            key: "sticky_action_prob".to_string(),
-            value: p.to_string(),
-            reason: format!("{env}: must be a probability in [0, 1]"),
-        })
-    }
-}
-
-/// MinAtar's sticky-action rule: one uniform draw per step, always taken (even when the
-/// probability is 0) so that the random stream does not depend on the setting's value.
-fn sticky(rng: &mut ChaCha8Rng, p: f64, chosen: usize, last: &mut usize) -> usize {
-    let a = if rng.random::<f64>() < p {
-        *last
-    } else {
-        chosen
-    };
-    *last = a;
-    a
-}
-
-/// MinAtar raises when a finished game is stepped; so do these.
-fn after_terminal(env: &str) -> EnvError {
-    EnvError::Unsupported {
-        env: env.to_string(),
-        operation: "stepping a terminated episode (reset first)",
-    }
-}
 
 /// Index of cell `(channel, y, x)` in a channel-first observation.
 const fn cell(channel: usize, y: usize, x: usize) -> usize {

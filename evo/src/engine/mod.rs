@@ -12,6 +12,7 @@
 //! over: evaluations still out are cancelled and their results refused as
 //! [`Refusal::NotRunning`].
 
+mod books;
 mod ledger;
 mod steady_state;
 mod truncation;
@@ -114,64 +115,6 @@ pub struct Summary {
     pub replayed_mutations: u64,
     pub replayed_evaluations: u64,
     pub unchanged_mutations: u64,
-}
-
-/// What both engines record about completed evaluations.
-#[derive(Debug, Clone)]
-struct Tally {
-    state: EngineState,
-    best: Option<(f64, Genome)>,
-    evaluations_to_solve: Option<u64>,
-    replayed_mutations: u64,
-    replayed_evaluations: u64,
-    unchanged_mutations: u64,
-}
-
-impl Tally {
-    fn new() -> Self {
-        Tally {
-            state: EngineState::Running,
-            best: None,
-            evaluations_to_solve: None,
-            replayed_mutations: 0,
-            replayed_evaluations: 0,
-            unchanged_mutations: 0,
-        }
-    }
-
-    fn running(&self) -> Result<(), Refusal> {
-        match self.state {
-            EngineState::Running => Ok(()),
-            other => Err(Refusal::NotRunning(other)),
-        }
-    }
-
-    /// Records an accepted outcome; `completed` counts it. Returns whether it solved the task.
-    fn record(&mut self, genome: &Genome, outcome: &Outcome, completed: u64) -> bool {
-        self.replayed_mutations += outcome.replayed_mutations;
-        self.replayed_evaluations += outcome.replayed_evaluations;
-        self.unchanged_mutations += u64::from(outcome.mutation_unchanged);
-        if self.best.as_ref().is_none_or(|(f, _)| outcome.fitness > *f) || outcome.solved {
-            self.best = Some((outcome.fitness, genome.clone()));
-        }
-        if outcome.solved {
-            self.state = EngineState::Solved;
-            self.evaluations_to_solve = Some(completed);
-        }
-        outcome.solved
-    }
-
-    fn best_fitness(&self) -> Option<f64> {
-        self.best.as_ref().map(|b| b.0)
-    }
-}
-
-fn check_outcome(outcome: &Outcome) -> Result<(), Refusal> {
-    if outcome.fitness.is_finite() {
-        Ok(())
-    } else {
-        Err(Refusal::NonFiniteFitness(outcome.fitness))
-    }
 }
 
 /// Either GA, chosen by the configuration's `algorithm`.

@@ -7,8 +7,8 @@
 //! child was issued, which matters once many children are in flight. The initial population
 //! is evaluated completely before the first child is issued.
 
-use super::ledger::Ledger;
-use super::{EngineState, EvalId, Refusal, Request, Status, Summary, Tally, check_outcome};
+use super::books::{Accepted, Books, Next};
+use super::{EvalId, Refusal, Request, Status, Summary};
 use crate::EvoError;
 use crate::config::{Algorithm, SafeMutationConfig};
 use crate::executor::{Job, Outcome, Problem};
@@ -31,12 +31,10 @@ pub struct SteadyState {
     sigma: f64,
     population: usize,
     tournament_size: usize,
-    max_evaluations: u64,
     rng: ChaCha8Rng,
-    ledger: Ledger<()>,
+    books: Books<()>,
     members: Vec<Member>,
     fresh_issued: usize,
-    tally: Tally,
 }
 
 impl SteadyState {
@@ -48,22 +46,16 @@ impl SteadyState {
             sigma: config.sigma,
             population: config.population,
             tournament_size: config.tournament_size(),
-            max_evaluations: config.max_evaluations,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
-            ledger: Ledger::new(),
+            books: Books::new(config.max_evaluations),
             members: Vec::with_capacity(config.population),
             fresh_issued: 0,
-            tally: Tally::new(),
         })
     }
 
     pub fn next_evaluation(&mut self) -> Option<Request> {
-        self.tally.running().ok()?;
-        if let Some(request) = self.ledger.reissue() {
-            return Some(request);
-        }
-        if self.ledger.issued >= self.max_evaluations {
-            return None;
+        if let Next::Decided(request) = self.books.next() {
+            return request;
         }
         let job = if self.fresh_issued < self.population {
             self.fresh_issued += 1;
@@ -86,19 +78,13 @@ impl SteadyState {
                 }),
             }
         };
-        Some(self.ledger.issue(job, ()))
+        Some(self.books.issue(job, ()))
     }
 
     pub fn complete(&mut self, id: EvalId, outcome: &Outcome) -> Result<(), Refusal> {
-        self.tally.running()?;
-        self.ledger.check(id)?;
-        check_outcome(outcome)?;
-        let (job, ()) = self.ledger.take(id)?;
-        let genome = job.genome();
-        if self.tally.record(&genome, outcome, self.ledger.completed) {
-            self.ledger.cancel_all();
+        let Some(Accepted { job, genome, .. }) = self.books.complete(id, outcome)? else {
             return Ok(());
-        }
+        };
         let member = Member {
             genome,
             fitness: outcome.fitness,
@@ -109,51 +95,24 @@ impl SteadyState {
             let victim = self.tournament(|a, b| a < b);
             self.members[victim] = member;
         }
-        if self.ledger.issued >= self.max_evaluations && self.ledger.in_flight() == 0 {
-            self.tally.state = EngineState::Exhausted;
-        }
         Ok(())
     }
 
     pub fn requeue(&mut self, id: EvalId) -> bool {
-        self.tally.state == EngineState::Running && self.ledger.requeue(id)
+        self.books.requeue(id)
     }
 
     pub fn stop(&mut self) -> usize {
-        if self.tally.state != EngineState::Running {
-            return 0;
-        }
-        self.tally.state = EngineState::Stopped;
-        self.ledger.cancel_all()
+        self.books.stop()
     }
 
     pub fn status(&self) -> Status {
-        Status {
-            state: self.tally.state,
-            generation: self.generation(),
-            evaluations_issued: self.ledger.issued,
-            evaluations_completed: self.ledger.completed,
-            in_flight: self.ledger.in_flight(),
-            best_fitness: self.tally.best_fitness(),
-        }
+        self.books.status(self.generation())
     }
 
     pub fn summary(&self) -> Summary {
-        Summary {
-            algorithm: Algorithm::SteadyState,
-            operator: self.operator,
-            state: self.tally.state,
-            solved: self.tally.state == EngineState::Solved,
-            evaluations_to_solve: self.tally.evaluations_to_solve,
-            best_fitness: self.tally.best_fitness(),
-            best_genome: self.tally.best.as_ref().map(|b| b.1.clone()),
-            generations: self.generation(),
-            evaluations: self.ledger.completed,
-            requeued: self.ledger.requeued,
-            replayed_mutations: self.tally.replayed_mutations,
-            replayed_evaluations: self.tally.replayed_evaluations,
-            unchanged_mutations: self.tally.unchanged_mutations,
-        }
+        self.books
+            .summary(Algorithm::SteadyState, self.operator, self.generation())
     }
 
     /// Evaluated members, for tests and reports.
@@ -162,7 +121,10 @@ impl SteadyState {
     }
 
     fn generation(&self) -> u64 {
-        self.ledger.completed.saturating_sub(self.population as u64) / self.population as u64
+        self.books
+            .completed()
+            .saturating_sub(self.population as u64)
+            / self.population as u64
     }
 
     /// Draws `tournament_size` distinct members and returns the index of the one `better`

@@ -3,8 +3,8 @@
 //! drawn uniformly, and its best `elites` are carried over unchanged. The tasks here are
 //! deterministic, so elites keep their fitness and are not evaluated again.
 
-use super::ledger::Ledger;
-use super::{EngineState, EvalId, Refusal, Request, Status, Summary, Tally, check_outcome};
+use super::books::{Accepted, Books, Next};
+use super::{EvalId, Refusal, Request, Status, Summary};
 use crate::EvoError;
 use crate::config::{Algorithm, SafeMutationConfig};
 use crate::executor::{Job, Outcome, Problem};
@@ -36,15 +36,13 @@ pub struct Truncation {
     sigma: f64,
     parents: usize,
     elites: usize,
-    max_evaluations: u64,
     rng: ChaCha8Rng,
-    ledger: Ledger<usize>,
+    books: Books<usize>,
     generation: u64,
     /// The current generation; elites come first and are already evaluated.
     slots: Vec<Slot>,
     /// The next slot to issue.
     next_slot: usize,
-    tally: Tally,
 }
 
 impl Truncation {
@@ -64,22 +62,19 @@ impl Truncation {
             sigma: config.sigma,
             parents: config.parents(),
             elites: config.elites(),
-            max_evaluations: config.max_evaluations,
             rng,
-            ledger: Ledger::new(),
+            books: Books::new(config.max_evaluations),
             generation: 0,
             slots,
             next_slot: 0,
-            tally: Tally::new(),
         })
     }
 
     pub fn next_evaluation(&mut self) -> Option<Request> {
-        self.tally.running().ok()?;
-        if let Some(request) = self.ledger.reissue() {
-            return Some(request);
+        if let Next::Decided(request) = self.books.next() {
+            return request;
         }
-        if self.ledger.issued >= self.max_evaluations || self.next_slot >= self.slots.len() {
+        if self.next_slot >= self.slots.len() {
             return None;
         }
         let slot = &self.slots[self.next_slot];
@@ -88,72 +83,37 @@ impl Truncation {
             parent: slot.parent.clone(),
             mutation: slot.mutation,
         };
-        let request = self.ledger.issue(job, self.next_slot);
+        let request = self.books.issue(job, self.next_slot);
         self.next_slot += 1;
         Some(request)
     }
 
     pub fn complete(&mut self, id: EvalId, outcome: &Outcome) -> Result<(), Refusal> {
-        self.tally.running()?;
-        self.ledger.check(id)?;
-        check_outcome(outcome)?;
-        let (job, slot) = self.ledger.take(id)?;
-        if self
-            .tally
-            .record(&job.genome(), outcome, self.ledger.completed)
-        {
-            self.ledger.cancel_all();
+        let Some(Accepted { tag: slot, .. }) = self.books.complete(id, outcome)? else {
             return Ok(());
-        }
+        };
         self.slots[slot].fitness = Some(outcome.fitness);
         if self.slots.iter().all(|s| s.fitness.is_some()) {
             self.breed();
-        }
-        if self.ledger.issued >= self.max_evaluations && self.ledger.in_flight() == 0 {
-            self.tally.state = EngineState::Exhausted;
         }
         Ok(())
     }
 
     pub fn requeue(&mut self, id: EvalId) -> bool {
-        self.tally.state == EngineState::Running && self.ledger.requeue(id)
+        self.books.requeue(id)
     }
 
     pub fn stop(&mut self) -> usize {
-        if self.tally.state != EngineState::Running {
-            return 0;
-        }
-        self.tally.state = EngineState::Stopped;
-        self.ledger.cancel_all()
+        self.books.stop()
     }
 
     pub fn status(&self) -> Status {
-        Status {
-            state: self.tally.state,
-            generation: self.generation,
-            evaluations_issued: self.ledger.issued,
-            evaluations_completed: self.ledger.completed,
-            in_flight: self.ledger.in_flight(),
-            best_fitness: self.tally.best_fitness(),
-        }
+        self.books.status(self.generation)
     }
 
     pub fn summary(&self) -> Summary {
-        Summary {
-            algorithm: Algorithm::Truncation,
-            operator: self.operator,
-            state: self.tally.state,
-            solved: self.tally.state == EngineState::Solved,
-            evaluations_to_solve: self.tally.evaluations_to_solve,
-            best_fitness: self.tally.best_fitness(),
-            best_genome: self.tally.best.as_ref().map(|b| b.1.clone()),
-            generations: self.generation,
-            evaluations: self.ledger.completed,
-            requeued: self.ledger.requeued,
-            replayed_mutations: self.tally.replayed_mutations,
-            replayed_evaluations: self.tally.replayed_evaluations,
-            unchanged_mutations: self.tally.unchanged_mutations,
-        }
+        self.books
+            .summary(Algorithm::Truncation, self.operator, self.generation)
     }
 
     /// Replaces the evaluated generation by the next: elites first, then children.
