@@ -5,10 +5,11 @@ use crate::progress::{ProgressDisplay, print_summary};
 use crate::run_cmd::{DistributedSummary, write_summary};
 use anyhow::{Context, bail};
 use clap::Args;
-use pathnet_coordinator::server::{Coordinator, Limits};
+use pathnet_coordinator::server::{Coordinator, DEFAULT_MAX_FAILURES_PER_WORK, Limits};
 use pathnet_coordinator::spec::Spec;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -46,6 +47,14 @@ pub struct LimitArgs {
     /// Largest gRPC message accepted or sent, in bytes; tensors are chunked below it.
     #[arg(long, env = "PATHNET_MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
     pub max_message_bytes: usize,
+    /// Failures of the same work (handed back as failed by its agent, or its result
+    /// refused) after which the experiment fails, naming the work and the last error.
+    #[arg(
+        long,
+        env = "PATHNET_MAX_FAILURES_PER_WORK",
+        default_value_t = DEFAULT_MAX_FAILURES_PER_WORK
+    )]
+    pub max_failures_per_work: u32,
 }
 
 impl LimitArgs {
@@ -72,16 +81,24 @@ impl LimitArgs {
             heartbeat_interval: Duration::from_millis(heartbeat_ms),
         })
     }
+
+    /// `--max-failures-per-work`, checked.
+    pub fn max_failures_per_work(&self) -> anyhow::Result<NonZeroU32> {
+        NonZeroU32::new(self.max_failures_per_work)
+            .context("`--max-failures-per-work` = 0: must be at least 1")
+    }
 }
 
 pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     let limits = args.limits.limits()?;
+    let max_failures = args.limits.max_failures_per_work()?;
     let spec = args.spec.as_deref().map(Spec::from_file).transpose()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let mut coordinator = Coordinator::bind(args.listen, limits)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
+        coordinator.set_max_failures_per_work(max_failures);
         println!("coordinator listening on {}", coordinator.local_addr());
         if let Some(addr) = args.metrics_listen {
             serve_metrics(&mut coordinator, addr).await?;

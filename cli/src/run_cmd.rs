@@ -67,6 +67,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let summary = runtime.block_on(async {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let mut coordinator = Coordinator::bind(addr, limits).await?;
+        coordinator.set_max_failures_per_work(args.limits.max_failures_per_work()?);
         let url = format!("http://{}", coordinator.local_addr());
         println!("coordinator listening on {}", coordinator.local_addr());
         crate::coordinator_cmd::serve_metrics(&mut coordinator, args.metrics_listen).await?;

@@ -292,6 +292,9 @@ impl Engine {
         let cancelled = self.task.cancel_all();
         self.counters.evaluations_cancelled += cancelled as u64;
         self.state = EngineState::Stopped;
+        // Whoever waits on progress (a coordinator exiting when its experiment is done)
+        // learns that it is over, as it does when the other kinds stop.
+        self.events.push(Progress::Finished);
         cancelled
     }
 

@@ -31,6 +31,9 @@ pub struct Snapshot {
     pub parameter_bytes_pulled: u64,
     /// Delta tensor bytes received from agents, inline in reports or pushed ahead of them.
     pub parameter_bytes_pushed: u64,
+    /// Leases handed back as failed by their agent, and results refused: the failures that
+    /// count towards the coordinator's limit per work.
+    pub work_failures: u64,
     /// The current experiment, if one was started.
     pub experiment: Option<ExperimentMetrics>,
 }

@@ -122,6 +122,14 @@ impl Collector for Scrape {
         )?;
         family(
             e,
+            "pathnet_work_failures",
+            "Leases handed back as failed by their agent, and results refused: the failures \
+             counted towards the limit per work (--max-failures-per-work).",
+            None,
+            vec![(none(), counter(s.work_failures))],
+        )?;
+        family(
+            e,
             "pathnet_parameters_pulled",
             "Parameter tensor bytes sent to agents.",
             Some(&Unit::Bytes),
@@ -347,6 +355,7 @@ mod tests {
             leases_outstanding: 2,
             results_refused: vec![("duplicate", 1), ("unknown_work", 0)],
             parameter_bytes_pulled: 4096,
+            work_failures: 2,
             experiment: Some(ExperimentMetrics {
                 id: "cluster-1".into(),
                 state: "running",
@@ -390,6 +399,7 @@ mod tests {
             "pathnet_results_refused_total{reason=\"duplicate\"} 1",
             "pathnet_results_refused_total{reason=\"unknown_work\"} 0",
             "pathnet_parameters_pulled_bytes_total 4096",
+            "pathnet_work_failures_total 2",
             "pathnet_evaluations_per_second{experiment=\"cluster-1\"} 2.5",
             "pathnet_experiment_state{experiment=\"cluster-1\",state=\"running\"} 1",
             "pathnet_experiment_state{experiment=\"cluster-1\",state=\"failed\"} 0",

@@ -17,7 +17,7 @@ mod staging;
 mod watch;
 
 pub use observe::RefusalReason;
-pub use runtime::Limits;
+pub use runtime::{DEFAULT_MAX_FAILURES_PER_WORK, Limits};
 
 use crate::engine::Progress;
 use crate::lease::LeaseCounters;
@@ -31,6 +31,7 @@ use pathnet_proto::v1::{
 use runtime::Runtime;
 use services::{CoordinatorService, Shared};
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, oneshot};
@@ -149,6 +150,13 @@ impl Coordinator {
         let bound = server.local_addr();
         self.metrics = Some(server);
         Ok(bound)
+    }
+
+    /// How many times the same work may fail (handed back as failed by its agent, or its
+    /// result refused) before its experiment fails naming it;
+    /// [`DEFAULT_MAX_FAILURES_PER_WORK`] unless set.
+    pub fn set_max_failures_per_work(&self, max: NonZeroU32) {
+        self.shared.with(|rt| rt.set_max_failures_per_work(max));
     }
 
     /// The address actually bound.

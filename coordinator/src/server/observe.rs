@@ -85,6 +85,9 @@ pub(super) struct Observed {
     refused: [u64; RefusalReason::ALL.len()],
     pub(super) bytes_pulled: u64,
     pub(super) bytes_pushed: u64,
+    /// Failures of leased work counted towards the limit per work: leases handed back as
+    /// failed and results refused.
+    pub(super) work_failures: u64,
     /// Accepted results of the current experiment per second.
     rate: RateWindow,
     /// The current experiment's tasks by index.
@@ -97,6 +100,7 @@ impl Observed {
             refused: [0; RefusalReason::ALL.len()],
             bytes_pulled: 0,
             bytes_pushed: 0,
+            work_failures: 0,
             rate: RateWindow::new(Duration::from_secs(RATE_WINDOW_SECONDS)),
             fitness: BTreeMap::new(),
         }
@@ -212,6 +216,7 @@ impl Runtime {
                 .collect(),
             parameter_bytes_pulled: observed.bytes_pulled,
             parameter_bytes_pushed: observed.bytes_pushed,
+            work_failures: observed.work_failures,
             experiment,
         }
     }

@@ -4,16 +4,26 @@
 //! Every method runs under one lock and starts by expiring overdue leases, so a decision is
 //! never taken on a lease that has in fact lapsed. Answers are gRPC statuses because this
 //! is the layer that decides what an agent is told; the rules themselves live in the engine
-//! and the lease table.
+//! and the lease table; [`failures`] decides when work that keeps failing fails its
+//! experiment.
+
+mod failures;
+#[cfg(test)]
+mod tests;
+
+pub use failures::DEFAULT_MAX_FAILURES_PER_WORK;
 
 use super::observe::{Observed, RefusalReason};
 use super::staging::Staging;
 use crate::engine::{EngineError, EvalId, Progress};
 use crate::lease::{LeaseEnd, LeaseError, LeaseTable, Millis, MonotonicClock};
 use crate::workload::Workload;
+use failures::FailureTally;
 use pathnet_agent::{genome_wire, pathnet_a3c_wire, wire};
 use pathnet_proto::v1;
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tonic::Status;
 
@@ -42,13 +52,16 @@ pub(super) struct AgentRecord {
 pub struct Leased {
     pub(super) experiment: String,
     pub(super) eval: EvalId,
+    /// The work as an error names it: kind, evaluation or worker, task or genome.
+    pub(super) what: Arc<str>,
 }
 
 pub struct Experiment {
     pub id: String,
     pub workload: Workload,
     pub started_unix_ms: u64,
-    /// Set when the engine failed internally; the experiment is then stopped.
+    /// Set when the experiment failed (the engine failed internally, or the same work
+    /// failed too often); it is then stopped.
     pub error: Option<String>,
     /// Bytes of all parameters: the most one result can push.
     pub(super) parameter_bytes: usize,
@@ -71,6 +84,7 @@ pub struct Runtime {
     pub(super) dirty: bool,
     /// Refusals by reason, parameter traffic, evaluation rate and fitness, for monitoring.
     pub(super) observed: Observed,
+    failures: FailureTally,
 }
 
 pub(super) fn unix_now_ms() -> u64 {
@@ -95,7 +109,16 @@ impl Runtime {
             events: Vec::new(),
             dirty: false,
             observed: Observed::new(),
+            failures: FailureTally::new(
+                NonZeroU32::new(DEFAULT_MAX_FAILURES_PER_WORK).expect("the default is not 0"),
+            ),
         }
+    }
+
+    /// How many times the same work may fail (handed back as failed by its agent, or its
+    /// result refused) before its experiment fails; see [`failures`].
+    pub fn set_max_failures_per_work(&mut self, max: NonZeroU32) {
+        self.failures.set_max(max);
     }
 
     pub(super) fn now(&self) -> Millis {
@@ -109,7 +132,11 @@ impl Runtime {
     /// Expires overdue leases (their evaluations go back to the queue) and forgets agents
     /// silent for three lease durations. Returns whether anything changed.
     pub fn tick(&mut self) -> bool {
-        let now = self.now();
+        self.tick_at(self.now())
+    }
+
+    /// [`tick`](Self::tick) as of `now`, which tests set ahead to expire leases.
+    fn tick_at(&mut self, now: Millis) -> bool {
         if let Some(exp) = &self.experiment {
             self.observed
                 .sample(now, exp.workload.counters().results_accepted);
@@ -216,12 +243,13 @@ impl Runtime {
         let Some(exp) = self.experiment.as_mut() else {
             return Ok(None);
         };
-        let Some((eval, payload)) = next_payload(&mut exp.workload) else {
+        let Some((eval, payload, what)) = next_payload(&mut exp.workload) else {
             return Ok(None);
         };
         let leased = Leased {
             experiment: exp.id.clone(),
             eval,
+            what: what.into(),
         };
         let experiment = exp.id.clone();
         let now = self.now();
@@ -271,8 +299,12 @@ impl Runtime {
         self.seen(&request.agent_id)?;
         let released = self.leases.release(&request.agent_id, &request.work_ids);
         let ids = released.iter().map(|(w, _)| w.clone()).collect();
+        let failed = request.reason == i32::from(v1::ReleaseReason::Failed);
         for (work, leased) in released {
             self.requeue(&work, &leased);
+            if failed {
+                self.work_failed(&leased, &request.agent_id, &request.detail);
+            }
         }
         if request.reason == i32::from(v1::ReleaseReason::Shutdown) {
             self.forget_agent(&request.agent_id);
@@ -366,11 +398,14 @@ impl Runtime {
                 self.dirty = true;
                 self.leases.end(work, LeaseEnd::Reported);
                 self.staging.drop_work(work);
+                self.failures.succeeded(&leased);
                 Ok(())
             }
             Err(Ok(refusal)) => {
                 self.leases.end(work, LeaseEnd::Refused);
                 self.requeue(work, &leased);
+                let detail = format!("its result was refused: {refusal}");
+                self.work_failed(&leased, &request.agent_id, &detail);
                 Err((
                     R::InvalidResult,
                     Err(Status::invalid_argument(format!(
@@ -380,14 +415,41 @@ impl Runtime {
             }
             Err(Err(err)) => {
                 let message = format!("the experiment failed: {err}");
-                exp.error = Some(message.clone());
-                exp.workload.stop();
-                for _ in self.leases.cancel_all() {}
-                // Wakes watchers, who end their streams on a failed experiment.
-                self.dirty = true;
+                self.fail_experiment(message.clone());
                 Err((R::Internal, Err(Status::internal(message))))
             }
         }
+    }
+
+    /// Counts a failure of `leased`'s work on `agent`; the experiment fails once the same
+    /// work has failed too often.
+    fn work_failed(&mut self, leased: &Leased, agent: &str, detail: &str) {
+        let Some(exp) = self
+            .experiment
+            .as_ref()
+            .filter(|e| e.id == leased.experiment && e.error.is_none())
+        else {
+            return;
+        };
+        self.observed.work_failures += 1;
+        tracing::warn!(experiment = %exp.id, work = %leased.what, %agent, %detail, "work failed");
+        if let Some(error) = self.failures.failed(&exp.workload, leased, agent, detail) {
+            self.fail_experiment(format!("the experiment failed: {error}"));
+        }
+    }
+
+    /// Stops the current experiment with `message` as its error; its leases are cancelled.
+    fn fail_experiment(&mut self, message: String) {
+        let Some(exp) = self.experiment.as_mut() else {
+            return;
+        };
+        exp.error = Some(message);
+        exp.workload.stop();
+        for (work, _) in self.leases.cancel_all() {
+            self.staging.drop_work(&work);
+        }
+        // Wakes watchers, who end their streams on a failed experiment.
+        self.dirty = true;
     }
 
     pub(super) fn drain_engine_events(&mut self) {
@@ -417,15 +479,19 @@ impl Runtime {
     }
 }
 
-/// The next work the experiment hands out, as it goes on the wire.
-fn next_payload(workload: &mut Workload) -> Option<(EvalId, v1::work_item::Payload)> {
+/// The next work the experiment hands out, as it goes on the wire, and as an error would
+/// name it.
+fn next_payload(workload: &mut Workload) -> Option<(EvalId, v1::work_item::Payload, String)> {
     match workload {
         Workload::PathNet(engine) => {
             let request = engine.next_evaluation()?;
-            Some((request.id, wire::pathway_payload(&request.job)))
+            let task = &engine.spec().tasks[request.job.task_index].name;
+            let what = failures::describe_pathway(&request, task);
+            Some((request.id, wire::pathway_payload(&request.job), what))
         }
         Workload::A3c(run) => {
             let (id, worker) = run.next_worker()?;
+            let what = format!("a3c worker {}", worker.worker_index);
             Some((
                 id,
                 v1::work_item::Payload::A3cWorker(v1::A3cWorker {
@@ -433,11 +499,16 @@ fn next_payload(workload: &mut Workload) -> Option<(EvalId, v1::work_item::Paylo
                     worker_index: worker.worker_index,
                     seed: worker.seed,
                 }),
+                what,
             ))
         }
         Workload::PathNetA3c(run) => {
             let layers = run.spec().pathnet_a3c.layers;
             let (id, worker) = run.next_worker()?;
+            let what = format!(
+                "pathnet_a3c worker {} (phase {}, task {})",
+                worker.worker_index, worker.phase, worker.task
+            );
             Some((
                 id,
                 v1::work_item::Payload::PathnetA3cWorker(v1::PathNetA3cWorker {
@@ -453,11 +524,13 @@ fn next_payload(workload: &mut Workload) -> Option<(EvalId, v1::work_item::Paylo
                         .map(|&m| wire::module_to_wire(m, layers))
                         .collect(),
                 }),
+                what,
             ))
         }
         Workload::Neuroevolution(run) => {
             let (id, job) = run.next_evaluation(|job| genome_wire::genome_bytes(&job.genome()))?;
-            Some((id, genome_wire::job_payload(&job)))
+            let what = failures::describe_genome(id, &job);
+            Some((id, genome_wire::job_payload(&job), what))
         }
     }
 }

@@ -1,0 +1,143 @@
+//! Work that keeps failing: an evaluation whose agent hands its lease back as failed, or
+//! whose result is refused, goes back to the queue, and one that fails every time (a data
+//! file unreadable, a genome that trips a bug) would otherwise be re-issued forever. After
+//! the coordinator's limit of failures of the same evaluation the experiment fails instead,
+//! naming the evaluation, the count and the agent's last word on it.
+//!
+//! A3C and PathNet-A3C workers are never re-issued: a failed worker's slot goes to a new
+//! worker. For them the failures of the experiment's workers in a row count, with no
+//! update applied in between: parameters that move mean the work can succeed.
+//!
+//! An expired lease (its agent died) and a shutdown release (its agent is leaving) say
+//! nothing about the work and are not counted.
+
+use super::Leased;
+use crate::engine::{EvalId, EvaluationRequest};
+use crate::workload::Workload;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+
+/// Failures of one evaluation after which its experiment fails, unless configured.
+pub const DEFAULT_MAX_FAILURES_PER_WORK: u32 = 3;
+
+/// Failures of a running experiment's work so far.
+pub(super) struct FailureTally {
+    max: NonZeroU32,
+    /// The experiment counted; another one starts from nothing.
+    experiment: String,
+    /// Failures of each evaluation not yet completed.
+    evaluations: HashMap<EvalId, u32>,
+    /// Worker leases failed in a row, and the accepted results when the last one failed.
+    worker_streak: u32,
+    worker_progress: u64,
+}
+
+impl FailureTally {
+    pub(super) fn new(max: NonZeroU32) -> Self {
+        FailureTally {
+            max,
+            experiment: String::new(),
+            evaluations: HashMap::new(),
+            worker_streak: 0,
+            worker_progress: 0,
+        }
+    }
+
+    pub(super) fn set_max(&mut self, max: NonZeroU32) {
+        self.max = max;
+    }
+
+    /// Counts one failure of `leased`'s work on `agent`, `detail` being what went wrong;
+    /// returns the experiment's error once the limit is reached.
+    pub(super) fn failed(
+        &mut self,
+        workload: &Workload,
+        leased: &Leased,
+        agent: &str,
+        detail: &str,
+    ) -> Option<String> {
+        self.follow(&leased.experiment);
+        let detail = if detail.trim().is_empty() {
+            "(the agent gave no detail)"
+        } else {
+            detail
+        };
+        let max = self.max.get();
+        if is_worker(workload) {
+            let progress = workload.counters().results_accepted;
+            if progress != self.worker_progress {
+                self.worker_streak = 0;
+                self.worker_progress = progress;
+            }
+            self.worker_streak += 1;
+            return (self.worker_streak >= max).then(|| {
+                format!(
+                    "{} {} worker leases failed in a row with no update applied in between \
+                     (the limit set by --max-failures-per-work); the last, {} on agent \
+                     `{agent}`: {detail}",
+                    self.worker_streak,
+                    workload.kind(),
+                    leased.what
+                )
+            });
+        }
+        let failures = self.evaluations.entry(leased.eval).or_default();
+        *failures += 1;
+        (*failures >= max).then(|| {
+            let times = if *failures == 1 { "time" } else { "times" };
+            format!(
+                "{} failed {failures} {times} (the limit set by --max-failures-per-work); the \
+                 last failure, on agent `{agent}`: {detail}",
+                leased.what
+            )
+        })
+    }
+
+    /// `leased`'s work was done: its earlier failures no longer count.
+    pub(super) fn succeeded(&mut self, leased: &Leased) {
+        if leased.experiment == self.experiment {
+            self.evaluations.remove(&leased.eval);
+            self.worker_streak = 0;
+        }
+    }
+
+    fn follow(&mut self, experiment: &str) {
+        if self.experiment != experiment {
+            self.experiment = experiment.to_owned();
+            self.evaluations.clear();
+            self.worker_streak = 0;
+            self.worker_progress = 0;
+        }
+    }
+}
+
+/// Whether the experiment's work is workers, replaced rather than re-issued when they fail.
+fn is_worker(workload: &Workload) -> bool {
+    matches!(workload, Workload::A3c(_) | Workload::PathNetA3c(_))
+}
+
+/// A PathNet evaluation, as failure messages name it.
+pub(super) fn describe_pathway(request: &EvaluationRequest, task_name: &str) -> String {
+    format!(
+        "pathnet {} (task {} `{task_name}`, pathway {:?})",
+        request.id, request.job.task_index, request.job.pathway
+    )
+}
+
+/// A genome evaluation, as failure messages name it: the genome by its initial seed and
+/// last mutation, the seed list itself being as long as its ancestry.
+pub(super) fn describe_genome(id: EvalId, job: &pathnet_evo::Job) -> String {
+    let parent = &job.parent;
+    let mutations = parent.mutations.len() + usize::from(job.mutation.is_some());
+    let last = job
+        .mutation
+        .as_ref()
+        .or(parent.mutations.last())
+        .map_or(String::new(), |m| {
+            format!(", last mutation seed {}", m.seed)
+        });
+    format!(
+        "neuroevolution {id} (genome with initial seed {}, {mutations} mutations{last})",
+        parent.init_seed
+    )
+}

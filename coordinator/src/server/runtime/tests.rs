@@ -1,0 +1,289 @@
+//! The runtime without networking, driven as agents would drive it: work that keeps
+//! failing fails its experiment, naming the work; expiries and shutdowns do not count.
+
+use super::{Limits, Runtime};
+use crate::spec::Spec;
+use pathnet_proto::v1;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+const LEASE: Duration = Duration::from_secs(60);
+
+fn runtime() -> Runtime {
+    Runtime::new(Limits {
+        max_message_bytes: 1 << 20,
+        lease_duration: LEASE,
+        heartbeat_interval: Duration::from_secs(10),
+    })
+}
+
+/// A runtime serving a small neuroevolution experiment, with one agent taking `slots`
+/// leases at a time.
+fn neuroevolution(slots: u32) -> (Runtime, String) {
+    let mut rt = runtime();
+    let spec = r#"
+kind = "neuroevolution"
+name = "failing"
+seed = 4
+[ga]
+task = "parity"
+operator = "sm_g_sum"
+sigma = 0.005
+population = 8
+tournament_size = 2
+max_evaluations = 1000
+"#;
+    let Spec::Neuroevolution(spec) = Spec::from_toml(spec).unwrap() else {
+        panic!("a neuroevolution spec");
+    };
+    rt.start_neuroevolution(spec).unwrap();
+    let agent = joined(&mut rt, slots);
+    (rt, agent)
+}
+
+fn joined(rt: &mut Runtime, slots: u32) -> String {
+    let agent = rt.join().agent_id;
+    rt.open_stream(&agent, slots).unwrap();
+    agent
+}
+
+fn lease(rt: &mut Runtime, agent: &str) -> v1::WorkItem {
+    rt.next_work(agent).unwrap().expect("work to lease")
+}
+
+fn release(rt: &mut Runtime, agent: &str, work: &str, reason: v1::ReleaseReason, detail: &str) {
+    let answer = rt
+        .release(&v1::ReleaseLeasesRequest {
+            agent_id: agent.to_owned(),
+            work_ids: vec![work.to_owned()],
+            reason: reason.into(),
+            detail: detail.to_owned(),
+        })
+        .unwrap();
+    assert_eq!(answer.released, [work], "the lease was held");
+}
+
+fn report(rt: &mut Runtime, agent: &str, work: &str, fitness: f64) -> Result<(), tonic::Status> {
+    rt.report(&v1::ReportResultRequest {
+        agent_id: agent.to_owned(),
+        work_id: work.to_owned(),
+        fitness,
+        evaluation: Some(v1::EvaluationStats {
+            solved: Some(false),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .map(|_| ())
+}
+
+fn error(rt: &Runtime) -> Option<String> {
+    rt.experiment().and_then(|e| e.error.clone())
+}
+
+#[test]
+fn an_evaluation_failing_three_times_fails_the_experiment_and_expiries_do_not_count() {
+    let (mut rt, agent) = neuroevolution(1);
+    let first = lease(&mut rt, &agent);
+    release(
+        &mut rt,
+        &agent,
+        &first.work_id,
+        v1::ReleaseReason::Failed,
+        "disk on fire",
+    );
+
+    // Re-queued work is issued first: the same genome, under a new work id.
+    let second = lease(&mut rt, &agent);
+    assert_eq!(second.payload, first.payload);
+    assert_ne!(second.work_id, first.work_id);
+    // Its lease expires (its agent went silent for a while): not the work's fault.
+    let later = rt.now().plus(LEASE + Duration::from_millis(1));
+    assert!(rt.tick_at(later));
+    assert!(rt.leases.outstanding() == 0);
+
+    // The agent leaves cleanly holding it: not the work's fault either.
+    let third = lease(&mut rt, &agent);
+    assert_eq!(third.payload, first.payload);
+    release(
+        &mut rt,
+        &agent,
+        &third.work_id,
+        v1::ReleaseReason::Shutdown,
+        "stopping",
+    );
+    let agent = joined(&mut rt, 1);
+
+    let fourth = lease(&mut rt, &agent);
+    assert_eq!(fourth.payload, first.payload);
+    let refused = report(&mut rt, &agent, &fourth.work_id, f64::NAN).unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert_eq!(error(&rt), None, "two failures so far");
+
+    let fifth = lease(&mut rt, &agent);
+    assert_eq!(fifth.payload, first.payload);
+    release(
+        &mut rt,
+        &agent,
+        &fifth.work_id,
+        v1::ReleaseReason::Failed,
+        "disk still on fire",
+    );
+
+    let error = error(&rt).expect("the experiment failed");
+    for part in [
+        "the experiment failed: neuroevolution evaluation 0 (genome with initial seed",
+        "failed 3 times",
+        "--max-failures-per-work",
+        &format!("on agent `{agent}`: disk still on fire"),
+    ] {
+        assert!(error.contains(part), "no `{part}` in: {error}");
+    }
+    let exp = rt.experiment().unwrap();
+    assert!(!exp.workload.is_running());
+    let id = exp.id.clone();
+    let status = rt.status(&id).unwrap();
+    assert_eq!(status.state(), v1::ExperimentState::Failed);
+    assert_eq!(status.error, error);
+    assert!(
+        rt.next_work(&agent).unwrap().is_none(),
+        "nothing more is handed out"
+    );
+    assert_eq!(rt.metrics_snapshot().work_failures, 3);
+}
+
+#[test]
+fn failures_count_per_evaluation_and_a_success_clears_them() {
+    let (mut rt, agent) = neuroevolution(2);
+    // Two evaluations fail twice each: four failures, none of them the third of its work.
+    let mut failed = Vec::new();
+    for _ in 0..2 {
+        let items = [lease(&mut rt, &agent), lease(&mut rt, &agent)];
+        for item in &items {
+            failed.push(what(&rt, &agent, &item.work_id));
+            release(
+                &mut rt,
+                &agent,
+                &item.work_id,
+                v1::ReleaseReason::Failed,
+                "flaky",
+            );
+        }
+    }
+    assert_eq!(error(&rt), None);
+    failed.sort();
+    failed.dedup();
+    assert_eq!(
+        failed.len(),
+        2,
+        "the same two evaluations were re-issued: {failed:?}"
+    );
+    // One succeeds at its third try, the other fails a third time.
+    let done = lease(&mut rt, &agent);
+    report(&mut rt, &agent, &done.work_id, -1.0).unwrap();
+    let doomed = lease(&mut rt, &agent);
+    let doomed_what = what(&rt, &agent, &doomed.work_id);
+    assert!(failed.contains(&doomed_what), "{doomed_what}");
+    release(
+        &mut rt,
+        &agent,
+        &doomed.work_id,
+        v1::ReleaseReason::Failed,
+        "flaky",
+    );
+    let error = error(&rt).expect("the other evaluation failed a third time");
+    assert!(
+        error.contains(&format!("{doomed_what} failed 3 times")),
+        "{error}"
+    );
+}
+
+/// How the runtime names the work leased as `work`.
+fn what(rt: &Runtime, agent: &str, work: &str) -> String {
+    let lease = rt.leases.check(agent, work, rt.now()).unwrap();
+    lease.item.what.to_string()
+}
+
+#[test]
+fn the_limit_is_configurable() {
+    let (mut rt, agent) = neuroevolution(1);
+    rt.set_max_failures_per_work(NonZeroU32::new(1).unwrap());
+    let item = lease(&mut rt, &agent);
+    release(
+        &mut rt,
+        &agent,
+        &item.work_id,
+        v1::ReleaseReason::Unsupported,
+        "old agent",
+    );
+    assert_eq!(
+        error(&rt),
+        None,
+        "an agent lacking a kind of work says nothing of it"
+    );
+    let item = lease(&mut rt, &agent);
+    release(
+        &mut rt,
+        &agent,
+        &item.work_id,
+        v1::ReleaseReason::Failed,
+        "once",
+    );
+    let error = error(&rt).expect("one failure is the limit");
+    assert!(
+        error.contains("failed 1 time (") && error.contains("once"),
+        "{error}"
+    );
+}
+
+/// A3C workers are replaced, not re-issued: failed worker leases in a row count.
+#[test]
+fn worker_leases_failing_in_a_row_fail_the_experiment() {
+    let mut rt = runtime();
+    let spec = "kind = \"a3c\"\nname = \"t\"\nmax_workers = 1\n[a3c]\nenv = \"CartPole-v1\"\n";
+    let Spec::A3c(spec) = Spec::from_toml(spec).unwrap() else {
+        panic!("an A3C spec");
+    };
+    rt.start_a3c(spec).unwrap();
+    let agent = joined(&mut rt, 1);
+    for _ in 0..2 {
+        let worker = lease(&mut rt, &agent);
+        release(
+            &mut rt,
+            &agent,
+            &worker.work_id,
+            v1::ReleaseReason::Failed,
+            "env crashed",
+        );
+    }
+    // A worker that finishes ends the streak.
+    let worker = lease(&mut rt, &agent);
+    report(&mut rt, &agent, &worker.work_id, 0.0).unwrap();
+    for _ in 0..2 {
+        let worker = lease(&mut rt, &agent);
+        release(
+            &mut rt,
+            &agent,
+            &worker.work_id,
+            v1::ReleaseReason::Failed,
+            "env crashed",
+        );
+    }
+    assert_eq!(error(&rt), None);
+    let worker = lease(&mut rt, &agent);
+    release(
+        &mut rt,
+        &agent,
+        &worker.work_id,
+        v1::ReleaseReason::Failed,
+        "env crashed again",
+    );
+    let error = error(&rt).expect("three worker leases failed in a row");
+    for part in [
+        "3 a3c worker leases failed in a row",
+        "a3c worker 5 on agent",
+        "env crashed again",
+    ] {
+        assert!(error.contains(part), "no `{part}` in: {error}");
+    }
+}
