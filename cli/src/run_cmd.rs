@@ -62,6 +62,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         print_summary(&summary);
         return write_summary(&summary, args.summary_json.as_deref());
     }
+    let agent_workers = agent_workers(&spec, args.agents);
     let limits = args.limits.limits()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let summary = runtime.block_on(async {
@@ -76,7 +77,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             .start_experiment(spec)
             .await
             .map_err(|status| anyhow::anyhow!("{}", status.message()))?;
-        let mut agents = Agents::spawn(args.agents, &url)?;
+        let mut agents = Agents::spawn(args.agents, &url, agent_workers)?;
         let mut display = ProgressDisplay::default();
         let mut check = tokio::time::interval(Duration::from_millis(500));
         let outcome = loop {
@@ -118,18 +119,36 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     )
 }
 
+/// Worker slots per agent: a PathNet-A3C population trains one worker lease per genotype,
+/// so the agents together get enough for all of it; other kinds keep the agent's default
+/// (one, or `PATHNET_WORKERS`). An explicit `PATHNET_WORKERS` always wins.
+fn agent_workers(spec: &Spec, agents: usize) -> Option<usize> {
+    match spec {
+        Spec::PathNetA3c(spec) if std::env::var_os("PATHNET_WORKERS").is_none() && agents > 0 => {
+            Some(spec.pathnet_a3c.workers.div_ceil(agents))
+        }
+        _ => None,
+    }
+}
+
 /// Agent processes started by `run`, stopped with it.
 struct Agents {
     children: Vec<Child>,
 }
 
 impl Agents {
-    fn spawn(count: usize, url: &str) -> anyhow::Result<Agents> {
+    /// `count` agents, each running `workers` items at once (the agent's own default, or
+    /// `PATHNET_WORKERS`, when `None`).
+    fn spawn(count: usize, url: &str, workers: Option<usize>) -> anyhow::Result<Agents> {
         let exe = std::env::current_exe().context("locating the pathnet binary")?;
         let children = (0..count)
             .map(|i| {
-                Command::new(&exe)
-                    .args(["agent", "--coordinator", url, "--leave-with-coordinator"])
+                let mut command = Command::new(&exe);
+                command.args(["agent", "--coordinator", url, "--leave-with-coordinator"]);
+                if let Some(workers) = workers {
+                    command.args(["--workers", &workers.to_string()]);
+                }
+                command
                     .env(
                         "PATHNET_LOG",
                         std::env::var("PATHNET_LOG").unwrap_or("warn".into()),

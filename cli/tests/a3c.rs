@@ -120,10 +120,11 @@ fn pathnet_a3c_transfers_in_process_and_over_agents() {
         RUN_DEADLINE,
     );
     assert_transfer_summary(&summary);
-    // Three phases, each with one worker lease per agent, every one ended by its report.
+    // `pathnet run` gives the 2 agents 2 worker slots each, so the example's 4 genotypes
+    // train at once: three phases of 4 worker leases, every one ended by its report.
     let leases = &summary["leases"];
-    assert_eq!(u64_at(leases, "granted"), 6, "{summary}");
-    assert_eq!(u64_at(leases, "reported"), 6, "{summary}");
-    assert_eq!(u64_at(&summary, "workers"), 6, "{summary}");
+    assert_eq!(u64_at(leases, "granted"), 12, "{summary}");
+    assert_eq!(u64_at(leases, "reported"), 12, "{summary}");
+    assert_eq!(u64_at(&summary, "workers"), 12, "{summary}");
     std::fs::remove_dir_all(dir).ok();
 }
