@@ -61,20 +61,42 @@ pub fn run_workers(
     let mut workers = indices
         .map(|i| Worker::new(config, seed, i))
         .collect::<Result<Vec<_>, _>>()?;
+    run_threads(
+        &mut workers,
+        |worker| worker.report().worker,
+        |worker, cancel| worker.run(shared, cancel),
+    )
+}
+
+/// Runs `run` on every worker, one scoped thread each, with a shared cancel flag: when one
+/// worker fails (or panics) the flag is set, so the others finish their segment and stop.
+/// The first error by position is returned; a panic as [`RlError::WorkerPanicked`] naming
+/// the worker's `index`.
+pub(crate) fn run_threads<W, R, E>(
+    workers: &mut [W],
+    index: impl Fn(&W) -> u64,
+    run: impl Fn(&mut W, &AtomicBool) -> Result<R, E> + Sync,
+) -> Result<Vec<R>, E>
+where
+    W: Send,
+    R: Send,
+    E: Send + From<RlError>,
+{
     let cancel = AtomicBool::new(false);
-    let results: Vec<Result<WorkerReport, RlError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<R, E>> = std::thread::scope(|scope| {
         let handles: Vec<_> = workers
             .iter_mut()
             .map(|worker| {
-                let (cancel, index) = (&cancel, worker.report().worker);
+                let worker_index = index(worker);
+                let (cancel, run) = (&cancel, &run);
                 let handle = scope.spawn(move || {
-                    let result = worker.run(shared, cancel);
+                    let result = run(worker, cancel);
                     if result.is_err() {
                         cancel.store(true, Ordering::Relaxed);
                     }
                     result
                 });
-                (index, handle)
+                (worker_index, handle)
             })
             .collect();
         handles
@@ -82,7 +104,7 @@ pub fn run_workers(
             .map(|(worker, handle)| {
                 handle.join().unwrap_or_else(|_| {
                     cancel.store(true, Ordering::Relaxed);
-                    Err(RlError::WorkerPanicked { worker })
+                    Err(RlError::WorkerPanicked { worker }.into())
                 })
             })
             .collect()

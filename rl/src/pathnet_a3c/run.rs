@@ -14,7 +14,6 @@ use pathnet_nn::pathnet::{ModuleId, Pathway};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Streams of the run's seed (workers use streams from 2^32 up).
@@ -216,37 +215,11 @@ pub fn run_workers(
     let mut workers = (0..config.workers)
         .map(|i| PathNetWorker::new(config, frozen, selection, seed, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let cancel = AtomicBool::new(false);
-    let results: Vec<Result<PathNetWorkerReport, PathNetA3cError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = workers
-            .iter_mut()
-            .map(|worker| {
-                let cancel = &cancel;
-                let index = worker.report().worker;
-                let handle = scope.spawn(move || {
-                    let result = worker.run(shared, selection, cancel);
-                    if result.is_err() {
-                        cancel.store(true, Ordering::Relaxed);
-                    }
-                    result
-                });
-                (index, handle)
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|(worker, handle)| {
-                handle.join().unwrap_or_else(|_| {
-                    cancel.store(true, Ordering::Relaxed);
-                    Err(crate::error::RlError::WorkerPanicked {
-                        worker: worker as u64,
-                    }
-                    .into())
-                })
-            })
-            .collect()
-    });
-    results.into_iter().collect()
+    crate::local::run_threads(
+        &mut workers,
+        |worker| worker.report().worker as u64,
+        |worker, cancel| worker.run(shared, selection, cancel),
+    )
 }
 
 fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
