@@ -63,6 +63,11 @@ fn release(rt: &mut Runtime, agent: &str, work: &str, reason: v1::ReleaseReason,
     assert_eq!(answer.released, [work], "the lease was held");
 }
 
+/// The agent hands `work` back as failed: what counts against the work.
+fn fail(rt: &mut Runtime, agent: &str, work: &str, detail: &str) {
+    release(rt, agent, work, v1::ReleaseReason::Failed, detail);
+}
+
 fn report(rt: &mut Runtime, agent: &str, work: &str, fitness: f64) -> Result<(), tonic::Status> {
     rt.report(&v1::ReportResultRequest {
         agent_id: agent.to_owned(),
@@ -85,13 +90,7 @@ fn error(rt: &Runtime) -> Option<String> {
 fn an_evaluation_failing_three_times_fails_the_experiment_and_expiries_do_not_count() {
     let (mut rt, agent) = neuroevolution(1);
     let first = lease(&mut rt, &agent);
-    release(
-        &mut rt,
-        &agent,
-        &first.work_id,
-        v1::ReleaseReason::Failed,
-        "disk on fire",
-    );
+    fail(&mut rt, &agent, &first.work_id, "disk on fire");
 
     // Re-queued work is issued first: the same genome, under a new work id.
     let second = lease(&mut rt, &agent);
@@ -122,13 +121,7 @@ fn an_evaluation_failing_three_times_fails_the_experiment_and_expiries_do_not_co
 
     let fifth = lease(&mut rt, &agent);
     assert_eq!(fifth.payload, first.payload);
-    release(
-        &mut rt,
-        &agent,
-        &fifth.work_id,
-        v1::ReleaseReason::Failed,
-        "disk still on fire",
-    );
+    fail(&mut rt, &agent, &fifth.work_id, "disk still on fire");
 
     let error = error(&rt).expect("the experiment failed");
     for part in [
@@ -161,13 +154,7 @@ fn failures_count_per_evaluation_and_a_success_clears_them() {
         let items = [lease(&mut rt, &agent), lease(&mut rt, &agent)];
         for item in &items {
             failed.push(what(&rt, &agent, &item.work_id));
-            release(
-                &mut rt,
-                &agent,
-                &item.work_id,
-                v1::ReleaseReason::Failed,
-                "flaky",
-            );
+            fail(&mut rt, &agent, &item.work_id, "flaky");
         }
     }
     assert_eq!(error(&rt), None);
@@ -184,13 +171,7 @@ fn failures_count_per_evaluation_and_a_success_clears_them() {
     let doomed = lease(&mut rt, &agent);
     let doomed_what = what(&rt, &agent, &doomed.work_id);
     assert!(failed.contains(&doomed_what), "{doomed_what}");
-    release(
-        &mut rt,
-        &agent,
-        &doomed.work_id,
-        v1::ReleaseReason::Failed,
-        "flaky",
-    );
+    fail(&mut rt, &agent, &doomed.work_id, "flaky");
     let error = error(&rt).expect("the other evaluation failed a third time");
     assert!(
         error.contains(&format!("{doomed_what} failed 3 times")),
@@ -222,13 +203,7 @@ fn the_limit_is_configurable() {
         "an agent lacking a kind of work says nothing of it"
     );
     let item = lease(&mut rt, &agent);
-    release(
-        &mut rt,
-        &agent,
-        &item.work_id,
-        v1::ReleaseReason::Failed,
-        "once",
-    );
+    fail(&mut rt, &agent, &item.work_id, "once");
     let error = error(&rt).expect("one failure is the limit");
     assert!(
         error.contains("failed 1 time (") && error.contains("once"),
@@ -248,36 +223,18 @@ fn worker_leases_failing_in_a_row_fail_the_experiment() {
     let agent = joined(&mut rt, 1);
     for _ in 0..2 {
         let worker = lease(&mut rt, &agent);
-        release(
-            &mut rt,
-            &agent,
-            &worker.work_id,
-            v1::ReleaseReason::Failed,
-            "env crashed",
-        );
+        fail(&mut rt, &agent, &worker.work_id, "env crashed");
     }
     // A worker that finishes ends the streak.
     let worker = lease(&mut rt, &agent);
     report(&mut rt, &agent, &worker.work_id, 0.0).unwrap();
     for _ in 0..2 {
         let worker = lease(&mut rt, &agent);
-        release(
-            &mut rt,
-            &agent,
-            &worker.work_id,
-            v1::ReleaseReason::Failed,
-            "env crashed",
-        );
+        fail(&mut rt, &agent, &worker.work_id, "env crashed");
     }
     assert_eq!(error(&rt), None);
     let worker = lease(&mut rt, &agent);
-    release(
-        &mut rt,
-        &agent,
-        &worker.work_id,
-        v1::ReleaseReason::Failed,
-        "env crashed again",
-    );
+    fail(&mut rt, &agent, &worker.work_id, "env crashed again");
     let error = error(&rt).expect("three worker leases failed in a row");
     for part in [
         "3 a3c worker leases failed in a row",
