@@ -1,7 +1,8 @@
 //! Work that fails every time, with real processes on 127.0.0.1: the coordinator reads the
-//! dataset, its only agent is pointed at a directory without it, so every evaluation fails
-//! on the agent. The experiment must fail, naming the evaluation and the agent's error,
-//! instead of re-issuing the evaluation forever.
+//! dataset, an agent is pointed at a directory without it, so every evaluation fails on
+//! that agent. Alone, it must fail the experiment, naming the evaluation and the agent's
+//! error, instead of re-issuing the evaluation forever; beside a healthy agent, it must be
+//! quarantined and the experiment finish.
 
 mod common;
 
@@ -44,6 +45,39 @@ fn an_evaluation_failing_on_every_try_fails_the_experiment_naming_it() {
     assert!(!out.exists(), "a failed experiment writes no summary");
     // The agent leaves with the coordinator.
     assert!(agent.wait(Duration::from_secs(30)).success());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_broken_agent_beside_a_healthy_one_is_quarantined_and_the_experiment_finishes() {
+    let dir = scratch_dir("broken-agent");
+    let spec = dir.join("spec.toml");
+    let out = dir.join("summary.json");
+    let missing = dir.join("no-dataset-here");
+    // Evaluations long enough that the healthy agent is still busy when the broken one
+    // joins; the population of 6 leaves it evaluations to fail.
+    std::fs::write(&spec, common::spec(&fashion_dir(), 4, 40, 16)).unwrap();
+    let (mut coordinator, url) = coordinator_running(&spec, &out, &[]);
+    let mut healthy = agent("healthy", &url, &[("PATHNET_LOG", "info")]);
+    healthy.stderr_line("joined", Duration::from_secs(60));
+    let mut broken = agent_with(
+        "broken",
+        &url,
+        &["--data-dir", missing.to_str().unwrap()],
+        &[],
+    );
+
+    let status = coordinator.wait(DEADLINE);
+    let stderr = coordinator.drain_stderr();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("agent quarantined") && stderr.contains("agent-2"),
+        "{stderr}"
+    );
+    let summary = read_json(&out);
+    assert_exactly_once(&summary);
+    assert!(healthy.wait(Duration::from_secs(30)).success());
+    assert!(broken.wait(Duration::from_secs(30)).success());
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -34,6 +34,8 @@ pub struct Snapshot {
     /// Leases handed back as failed by their agent, and results refused: the failures that
     /// count towards the coordinator's limit per work.
     pub work_failures: u64,
+    /// Joined agents given no new work because their last leases all failed.
+    pub agents_quarantined: u64,
     /// The current experiment, if one was started.
     pub experiment: Option<ExperimentMetrics>,
 }

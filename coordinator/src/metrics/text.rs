@@ -72,6 +72,14 @@ impl Collector for Scrape {
         )?;
         family(
             e,
+            "pathnet_agents_quarantined",
+            "Joined agents given no new work because their last leases all failed (up to \
+             --max-failures-per-work in a row) while other agents can take it.",
+            None,
+            vec![(none(), gauge_u(s.agents_quarantined))],
+        )?;
+        family(
+            e,
             "pathnet_leases_outstanding",
             "Work items currently leased to agents.",
             None,
@@ -352,6 +360,7 @@ mod tests {
     fn snapshot() -> Snapshot {
         Snapshot {
             agents_connected: 3,
+            agents_quarantined: 1,
             leases_outstanding: 2,
             results_refused: vec![("duplicate", 1), ("unknown_work", 0)],
             parameter_bytes_pulled: 4096,
@@ -396,6 +405,7 @@ mod tests {
             "# TYPE pathnet_evaluations_total counter",
             "pathnet_evaluations_total{experiment=\"cluster-1\"} 12",
             "pathnet_agents_connected 3",
+            "pathnet_agents_quarantined 1",
             "pathnet_results_refused_total{reason=\"duplicate\"} 1",
             "pathnet_results_refused_total{reason=\"unknown_work\"} 0",
             "pathnet_parameters_pulled_bytes_total 4096",

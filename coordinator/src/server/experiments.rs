@@ -86,6 +86,7 @@ impl Runtime {
         let id = format!("{}-{}", spec.name(), self.next_experiment);
         self.next_experiment += 1;
         let (workload, parameter_bytes) = build(&id)?;
+        self.count_failures_of(&id);
         self.experiment = Some(Experiment {
             id: id.clone(),
             workload,
@@ -104,6 +105,7 @@ impl Runtime {
         let exp = self.experiment_mut(id)?;
         exp.workload.stop();
         for _ in self.leases.cancel_all() {}
+        self.count_failures_of(id);
         // Wakes watchers, who end their streams on a stopped experiment.
         self.dirty = true;
         Ok(self.state_of(id))

@@ -208,6 +208,7 @@ impl Runtime {
         });
         Snapshot {
             agents_connected: self.agents.len() as u64,
+            agents_quarantined: self.agents_quarantined() as u64,
             leases_outstanding: self.leases.outstanding() as u64,
             leases,
             results_refused: RefusalReason::ALL

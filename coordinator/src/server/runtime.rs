@@ -8,6 +8,7 @@
 //! experiment.
 
 mod failures;
+mod quarantine;
 #[cfg(test)]
 mod tests;
 
@@ -85,6 +86,17 @@ pub struct Runtime {
     /// Refusals by reason, parameter traffic, evaluation rate and fitness, for monitoring.
     pub(super) observed: Observed,
     failures: FailureTally,
+    /// Work taken from the experiment for an agent that had failed it, waiting for another
+    /// agent (see [`failures`]).
+    passed_over: Vec<PassedOver>,
+}
+
+/// Work waiting in [`Runtime::passed_over`].
+struct PassedOver {
+    experiment: String,
+    eval: EvalId,
+    payload: v1::work_item::Payload,
+    what: String,
 }
 
 pub(super) fn unix_now_ms() -> u64 {
@@ -112,6 +124,7 @@ impl Runtime {
             failures: FailureTally::new(
                 NonZeroU32::new(DEFAULT_MAX_FAILURES_PER_WORK).expect("the default is not 0"),
             ),
+            passed_over: Vec::new(),
         }
     }
 
@@ -176,11 +189,26 @@ impl Runtime {
         }
     }
 
+    /// Failures start counting for `experiment`; work passed over for an earlier one, or
+    /// for one that ended, is dropped with it.
+    pub(super) fn count_failures_of(&mut self, experiment: &str) {
+        self.passed_over.clear();
+        self.failures.follow(experiment);
+    }
+
+    /// Joined agents in quarantine for failing everything (see [`failures`]).
+    pub(super) fn agents_quarantined(&self) -> usize {
+        self.failures.quarantined(&self.agents)
+    }
+
     fn forget_agent(&mut self, agent: &str) {
         for (work, leased) in self.leases.release_agent(agent) {
             self.requeue(&work, &leased);
         }
         self.agents.remove(agent);
+        self.failures.forget_agent(agent);
+        // Work passed over, or agents in quarantine, may have been waiting for this one.
+        self.dirty = true;
     }
 
     pub(super) fn seen(&mut self, agent: &str) -> Result<(), Status> {
@@ -240,11 +268,40 @@ impl Runtime {
         if self.leases.held_by(agent) >= room {
             return Ok(None);
         }
+        if !self.failures.may_lease(agent, &self.agents) {
+            return Ok(None);
+        }
         let Some(exp) = self.experiment.as_mut() else {
             return Ok(None);
         };
-        let Some((eval, payload, what)) = next_payload(&mut exp.workload) else {
-            return Ok(None);
+        if !exp.workload.is_running() {
+            // Held work of an experiment that ended is not wanted any more.
+            self.passed_over.clear();
+        }
+        let waiting = self.passed_over.iter().position(|p| {
+            p.experiment == exp.id && !self.failures.pass_over(p.eval, agent, &self.agents)
+        });
+        let (eval, payload, what) = match waiting {
+            Some(index) => {
+                let p = self.passed_over.remove(index);
+                (p.eval, p.payload, p.what)
+            }
+            None => loop {
+                let Some((eval, payload, what)) = next_payload(&mut exp.workload) else {
+                    return Ok(None);
+                };
+                if !self.failures.pass_over(eval, agent, &self.agents) {
+                    break (eval, payload, what);
+                }
+                self.passed_over.push(PassedOver {
+                    experiment: exp.id.clone(),
+                    eval,
+                    payload,
+                    what,
+                });
+                // Another agent's stream is to take it.
+                self.dirty = true;
+            },
         };
         let leased = Leased {
             experiment: exp.id.clone(),
@@ -398,7 +455,7 @@ impl Runtime {
                 self.dirty = true;
                 self.leases.end(work, LeaseEnd::Reported);
                 self.staging.drop_work(work);
-                self.failures.succeeded(&leased);
+                self.failures.succeeded(&leased, &request.agent_id);
                 Ok(())
             }
             Err(Ok(refusal)) => {
@@ -433,7 +490,18 @@ impl Runtime {
         };
         self.observed.work_failures += 1;
         tracing::warn!(experiment = %exp.id, work = %leased.what, %agent, %detail, "work failed");
-        if let Some(error) = self.failures.failed(&exp.workload, leased, agent, detail) {
+        let verdict = self
+            .failures
+            .failed(&exp.workload, leased, agent, detail, &self.agents);
+        if verdict.quarantined {
+            tracing::warn!(
+                experiment = %exp.id,
+                %agent,
+                "agent quarantined: its last leases all failed; it gets no new work while \
+                 other agents can take it"
+            );
+        }
+        if let Some(error) = verdict.error {
             self.fail_experiment(format!("the experiment failed: {error}"));
         }
     }
@@ -445,6 +513,7 @@ impl Runtime {
         };
         exp.error = Some(message);
         exp.workload.stop();
+        self.passed_over.clear();
         for (work, _) in self.leases.cancel_all() {
             self.staging.drop_work(&work);
         }

@@ -244,3 +244,78 @@ fn worker_leases_failing_in_a_row_fail_the_experiment() {
         assert!(error.contains(part), "no `{part}` in: {error}");
     }
 }
+
+/// One agent failing everything must not fail the experiment while another can do the work:
+/// what it failed goes to the other, and after three failures in a row it gets nothing new.
+#[test]
+fn a_broken_agent_is_quarantined_and_its_failed_work_goes_to_another() {
+    let (mut rt, broken) = neuroevolution(1);
+    let healthy = joined(&mut rt, 1);
+    let first = lease(&mut rt, &broken);
+    fail(&mut rt, &broken, &first.work_id, "no such file");
+    // The re-queued evaluation is left for the healthy agent.
+    let second = lease(&mut rt, &broken);
+    assert_ne!(second.payload, first.payload);
+    fail(&mut rt, &broken, &second.work_id, "no such file");
+    let third = lease(&mut rt, &broken);
+    assert_ne!(third.payload, first.payload);
+    assert_ne!(third.payload, second.payload);
+    fail(&mut rt, &broken, &third.work_id, "no such file");
+    assert_eq!(rt.agents_quarantined(), 1);
+    assert!(
+        rt.next_work(&broken).unwrap().is_none(),
+        "a quarantined agent gets no new work"
+    );
+
+    // The healthy agent does all three, oldest first, and the experiment goes on.
+    for failed in [&first, &second, &third] {
+        let item = lease(&mut rt, &healthy);
+        assert_eq!(item.payload, failed.payload);
+        report(&mut rt, &healthy, &item.work_id, -1.0).unwrap();
+    }
+    assert_eq!(error(&rt), None);
+    assert_eq!(rt.metrics_snapshot().agents_quarantined, 1);
+
+    // With the healthy agent gone, the quarantined one is all there is: it works again,
+    // and a success ends its quarantine.
+    let held = lease(&mut rt, &healthy);
+    release(
+        &mut rt,
+        &healthy,
+        &held.work_id,
+        v1::ReleaseReason::Shutdown,
+        "stopping",
+    );
+    let item = lease(&mut rt, &broken);
+    assert_eq!(item.payload, held.payload);
+    report(&mut rt, &broken, &item.work_id, -1.0).unwrap();
+    assert_eq!(rt.agents_quarantined(), 0);
+    let _newcomer = joined(&mut rt, 1);
+    lease(&mut rt, &broken);
+}
+
+/// Broken work still fails the experiment: it fails on one agent after another.
+#[test]
+fn work_failing_on_every_agent_fails_the_experiment() {
+    let (mut rt, a) = neuroevolution(1);
+    let b = joined(&mut rt, 1);
+    let c = joined(&mut rt, 1);
+    let first = lease(&mut rt, &a);
+    fail(&mut rt, &a, &first.work_id, "bad genome on a");
+    let on_b = lease(&mut rt, &b);
+    assert_eq!(on_b.payload, first.payload, "passed over by a, taken by b");
+    fail(&mut rt, &b, &on_b.work_id, "bad genome on b");
+    // a and b failed it; c has not.
+    let other = lease(&mut rt, &a);
+    assert_ne!(other.payload, first.payload);
+    let on_c = lease(&mut rt, &c);
+    assert_eq!(on_c.payload, first.payload);
+    assert_eq!(error(&rt), None);
+    fail(&mut rt, &c, &on_c.work_id, "bad genome on c");
+    let error = error(&rt).expect("failed on three agents");
+    assert!(
+        error.contains("failed 3 times") && error.contains("bad genome on c"),
+        "{error}"
+    );
+    assert_eq!(rt.agents_quarantined(), 0, "no agent failed three in a row");
+}
