@@ -4,7 +4,9 @@
 //! ones a job needs fresher, the caller loads them (from the network or straight from the
 //! coordinator's store), and [`Executor::run`] trains the pathway and reports the change of
 //! every trainable module as a delta. The replica is put back to the versions it trained
-//! from afterwards, so it always mirrors some version the coordinator assigned.
+//! from afterwards, so it always mirrors some version the coordinator assigned. Once the
+//! coordinator says which deltas it added to their own base version,
+//! [`Executor::adopt`] moves those modules to the version that made, without a pull.
 
 use crate::data::TaskDataCache;
 use crate::job::{Architecture, JobOutcome, ModuleDelta, ModuleParams, PathwayJob};
@@ -92,6 +94,49 @@ impl Executor {
             .net
             .load_params(params.id, &params.tensors, params.version)?;
         Ok(())
+    }
+
+    /// Moves each module in `updated` (id, version), as the coordinator names those whose
+    /// delta it added to the delta's own base version, from that base to `version` by
+    /// adding the delta: the same float32 sum the coordinator made, so the replica again
+    /// mirrors a version the coordinator assigned. Modules the replica no longer holds at
+    /// the delta's base, or with no delta in `deltas`, are left to be pulled. Returns how
+    /// many modules moved.
+    pub fn adopt(
+        &mut self,
+        experiment: &str,
+        deltas: &[ModuleDelta],
+        updated: &[(ModuleId, u64)],
+    ) -> Result<usize, ExecError> {
+        let Some(replica) = self.replica.as_mut().filter(|r| r.experiment == experiment) else {
+            return Ok(0);
+        };
+        let mut adopted = 0;
+        for &(id, version) in updated {
+            let Some(delta) = deltas.iter().find(|d| d.id == id) else {
+                continue;
+            };
+            if replica.net.version(id)? != delta.base_version || version <= delta.base_version {
+                continue;
+            }
+            let params = replica.net.params(id)?;
+            let fits = params.len() == delta.tensors.len()
+                && params
+                    .iter()
+                    .zip(&delta.tensors)
+                    .all(|(base, change)| base.shape() == change.shape());
+            if !fits {
+                continue;
+            }
+            let tensors: Vec<ArrayD<f32>> = params
+                .iter()
+                .zip(&delta.tensors)
+                .map(|(base, change)| base + change)
+                .collect();
+            replica.net.load_params(id, &tensors, version)?;
+            adopted += 1;
+        }
+        Ok(adopted)
     }
 
     /// Trains the job's pathway for `T` minibatches on its task and returns fitness,

@@ -181,3 +181,72 @@ fn a_diverging_run_reports_the_worst_fitness_and_no_deltas() {
     let sane = executor.run(&job).unwrap();
     assert!(sane.fitness > -1.0 && !sane.deltas.is_empty());
 }
+
+/// After the coordinator added our deltas to their own base versions, the replica moves
+/// those modules to the new versions itself, holding exactly what the master holds: the
+/// next job pulls only what someone else changed, and trains as a fresh replica would.
+#[test]
+fn adopted_modules_equal_the_master_without_a_pull() {
+    let mut master = master();
+    let first = job(&master, Vec::new());
+    let mut executor = Executor::new(TaskDataCache::new(None));
+    load_stale(&mut executor, &master, &first);
+    let outcome = executor.run(&first).unwrap();
+
+    // The coordinator's side: each delta added to the master at version 3, making 4, except
+    // one module another result changed first (its delta lands on 4, making 5).
+    let contested = ModuleId::new(1, 1);
+    let mut updated = Vec::new();
+    for delta in &outcome.deltas {
+        let mut base: Vec<_> = master
+            .params(delta.id)
+            .unwrap()
+            .iter()
+            .map(|p| p.to_owned())
+            .collect();
+        let mut version = 3;
+        if delta.id == contested {
+            base.iter_mut().for_each(|t| t.mapv_inplace(|v| v + 0.25));
+            version += 1;
+        }
+        let summed: Vec<_> = base
+            .iter()
+            .zip(&delta.tensors)
+            .map(|(b, d)| b + d)
+            .collect();
+        master.load_params(delta.id, &summed, version + 1).unwrap();
+        if delta.id != contested {
+            updated.push((delta.id, version + 1));
+        }
+    }
+    // Names it cannot use are skipped: a version not past the base, a module it sent no
+    // delta for.
+    let mut told = updated.clone();
+    told.push((ModuleId::new(0, 1), 4));
+    told.push((contested, 3));
+    assert_eq!(
+        executor.adopt("exp", &outcome.deltas, &told).unwrap(),
+        updated.len()
+    );
+    assert_eq!(updated.len(), 3);
+
+    let next = job(&master, Vec::new());
+    assert_eq!(
+        executor.stale_modules(&next).unwrap(),
+        [(contested, 5)],
+        "only the module changed by someone else is pulled"
+    );
+    load_stale(&mut executor, &master, &next);
+    let mut fresh = Executor::new(TaskDataCache::new(None));
+    load_stale(&mut fresh, &master, &next);
+    assert_eq!(
+        executor.run(&next).unwrap(),
+        fresh.run(&next).unwrap(),
+        "the kept modules hold exactly the master's parameters"
+    );
+    // Another experiment's replica keeps nothing.
+    assert_eq!(
+        executor.adopt("other", &outcome.deltas, &updated).unwrap(),
+        0
+    );
+}

@@ -2,7 +2,7 @@
 //! can join; optionally start an experiment at boot and exit when it is done.
 
 use crate::progress::{ProgressDisplay, print_summary};
-use crate::run_cmd::{DistributedSummary, write_summary};
+use crate::run_cmd::write_summary;
 use anyhow::{Context, bail};
 use clap::Args;
 use pathnet_coordinator::server::{Coordinator, DEFAULT_MAX_FAILURES_PER_WORK, Limits};
@@ -138,11 +138,10 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         if let Some(error) = error {
             bail!("{error}");
         }
-        if let Some((run, leases)) = summary
+        if let Some(summary) = summary
             && args.exit_when_done
         {
-            print_summary(&run);
-            let summary = DistributedSummary { run, leases };
+            print_summary(&summary.run);
             write_summary(&summary, args.summary_json.as_deref())?;
         }
         Ok(())

@@ -5,11 +5,9 @@ use crate::coordinator_cmd::LimitArgs;
 use crate::progress::{ProgressDisplay, print_summary};
 use anyhow::{Context, bail};
 use clap::Args;
-use pathnet_coordinator::lease::LeaseCounters;
 use pathnet_coordinator::local;
 use pathnet_coordinator::server::Coordinator;
 use pathnet_coordinator::spec::Spec;
-use pathnet_coordinator::workload::Summary;
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -41,14 +39,6 @@ pub struct RunArgs {
     pub metrics_listen: SocketAddr,
     #[command(flatten)]
     pub limits: LimitArgs,
-}
-
-/// The summary of a run on a coordinator: the engine's, plus what the leases saw.
-#[derive(Serialize)]
-pub struct DistributedSummary {
-    #[serde(flatten)]
-    pub run: Summary,
-    pub leases: LeaseCounters,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -111,12 +101,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         summary.context("the coordinator has no experiment")
     })?;
-    let (run, leases) = summary;
-    print_summary(&run);
-    write_summary(
-        &DistributedSummary { run, leases },
-        args.summary_json.as_deref(),
-    )
+    print_summary(&summary.run);
+    write_summary(&summary, args.summary_json.as_deref())
 }
 
 /// Worker slots per agent: a PathNet-A3C population trains one worker lease per genotype,

@@ -205,3 +205,35 @@ fn a_small_message_limit_chunks_pulls_and_pushes_deltas_ahead_of_reports() {
     assert_eq!(summary["counters"]["tournaments_resolved"], 6, "{summary}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// With one agent training one pathway at a time, every delta lands on the version it was
+/// computed from, so the agent keeps what it trained and pulls each module at most once
+/// per task (the transfer re-initialises all but the frozen ones): never its own updates.
+#[test]
+fn one_agent_pulls_each_module_at_most_once_per_task() {
+    let summary = run_summary(
+        "one-agent-pulls",
+        &write_spec("one-agent-pulls", 6),
+        &["--agents", "1"],
+        RUN_DEADLINE,
+    );
+    assert_exactly_once(&summary);
+    // common::spec's network in f32: 4 modules of 784x8 + 8 in the first layer, 4 of
+    // 8x8 + 8 in the second, two 8x2 + 2 heads.
+    let network_bytes = 4 * (4 * (784 * 8 + 8) + 4 * (8 * 8 + 8) + 2 * (8 * 2 + 2));
+    let pulled = summary["parameter_bytes"]["pulled"].as_u64().unwrap();
+    let evaluations = u64_at(&summary["counters"], "results_accepted");
+    assert!(
+        pulled <= 2 * network_bytes,
+        "{pulled} bytes pulled over {evaluations} evaluations: more than one network per \
+         task ({network_bytes} bytes)\n{summary}"
+    );
+    assert!(summary["parameter_bytes"]["pushed"].as_u64().unwrap() > 0);
+}
+
+fn write_spec(name: &str, generations: usize) -> std::path::PathBuf {
+    let dir = scratch_dir(name);
+    let spec = dir.join("spec.toml");
+    std::fs::write(&spec, common::spec(&fashion_dir(), generations, 10, 8)).unwrap();
+    spec
+}

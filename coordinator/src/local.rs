@@ -172,7 +172,9 @@ pub fn run_pathnet(
             executor.load(engine.experiment(), &engine.module_params(id)?)?;
         }
         let outcome = executor.run(&request.job)?;
-        engine.complete(request.id, &outcome)?;
+        let from_base = engine.complete(request.id, &outcome)?;
+        // As an agent does: what it trained need not be copied back from the store.
+        executor.adopt(engine.experiment(), &outcome.deltas, &from_base)?;
     }
     if engine.is_running() {
         return Err(RunError::Stalled);

@@ -191,10 +191,24 @@ fn deltas_are_added_to_the_current_parameters_and_bump_versions() {
     );
     let head = shared[shared.len() - 1];
     let before = engine.module_params(head).unwrap();
+    let mut from_base = Vec::new();
     for request in [&first, &second] {
         let result = outcome(&engine, request);
-        engine.complete(request.id, &result).unwrap();
+        from_base.push(engine.complete(request.id, &result).unwrap());
     }
+    // The first result landed on its own base everywhere; the second only where the first
+    // did not change the module: there the evaluator's copy plus its delta is the store's.
+    let on_base = |request: &EvaluationRequest, skip: &[ModuleId]| -> Vec<(ModuleId, u64)> {
+        request
+            .job
+            .modules
+            .iter()
+            .filter(|(id, _)| !skip.contains(id))
+            .map(|&(id, version)| (id, version + 1))
+            .collect()
+    };
+    assert_eq!(from_base[0], on_base(&first, &[]));
+    assert_eq!(from_base[1], on_base(&second, &shared));
     // The second delta was computed against version 1 but lands on version 2: both count.
     let after = engine.module_params(head).unwrap();
     assert_eq!(after.version, before.version + 2);

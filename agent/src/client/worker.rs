@@ -3,7 +3,7 @@
 
 use super::session::{Held, SessionContext};
 use crate::executor::Executor;
-use crate::job::{ModuleParams, PathwayJob};
+use crate::job::{ModuleDelta, ModuleParams, PathwayJob};
 use crate::wire;
 use pathnet_nn::pathnet::ModuleId;
 use pathnet_proto::v1::{self, TensorChunk, work_item::Payload};
@@ -126,12 +126,39 @@ async fn execute(
     if report.encoded_len() > ctx.max_message_bytes {
         push(ctx, work, &mut report).await?;
     }
-    let answer = ctx.agent.clone().report_result(report).await?;
-    let disposition = answer.into_inner().disposition();
+    let answer = ctx.agent.clone().report_result(report).await?.into_inner();
+    let disposition = answer.disposition();
     tracing::debug!(%work, ?disposition, fitness = outcome.fitness, "reported");
-    ctx.held
-        .count_report(disposition == v1::ResultDisposition::Accepted);
+    let accepted = disposition == v1::ResultDisposition::Accepted;
+    ctx.held.count_report(accepted);
+    if accepted {
+        keep_trained_modules(executor, &job, &outcome.deltas, &answer.updated_from_base);
+    }
     Ok(())
+}
+
+/// Moves the modules the coordinator updated from exactly this replica's base to their new
+/// version locally, so the next job using them need not pull them. The result is already
+/// accepted: a module that cannot be kept is simply pulled again later.
+fn keep_trained_modules(
+    executor: &mut Executor,
+    job: &PathwayJob,
+    deltas: &[ModuleDelta],
+    updated: &[v1::ModuleRef],
+) {
+    let layers = job.architecture.dims.layers;
+    let updated: Result<Vec<_>, _> = updated
+        .iter()
+        .map(|r| wire::module_ref_from_wire(Some(r), layers))
+        .collect();
+    let kept = updated.map_err(|err| err.to_string()).and_then(|updated| {
+        executor
+            .adopt(&job.experiment, deltas, &updated)
+            .map_err(|err| err.to_string())
+    });
+    if let Err(err) = kept {
+        tracing::warn!(%err, "updated modules not kept; they will be pulled");
+    }
 }
 
 /// Pulls the stale modules (any newer version will do) and reassembles them.

@@ -300,12 +300,18 @@ impl Engine {
 
     /// Applies an outstanding evaluation's outcome: its deltas are added to the current
     /// parameters, its fitness recorded, its tournament resolved once both results are in,
-    /// and the task or the experiment finished when its end condition holds.
+    /// and the task or the experiment finished when its end condition holds. Returns the
+    /// modules whose delta landed on its own base version, with the version that made
+    /// (the evaluator's copy plus its delta is that version; see [`store::CommitStats`]).
     ///
     /// # Errors
     /// [`EngineError::Refused`] for a result that cannot be accepted (nothing changes);
     /// other variants only for internal failures.
-    pub fn complete(&mut self, id: EvalId, outcome: &JobOutcome) -> Result<(), EngineError> {
+    pub fn complete(
+        &mut self,
+        id: EvalId,
+        outcome: &JobOutcome,
+    ) -> Result<Vec<(ModuleId, u64)>, EngineError> {
         let result = self.apply(id, outcome);
         if matches!(result, Err(EngineError::Refused(_))) {
             self.counters.results_refused += 1;
@@ -313,7 +319,11 @@ impl Engine {
         result
     }
 
-    fn apply(&mut self, id: EvalId, outcome: &JobOutcome) -> Result<(), EngineError> {
+    fn apply(
+        &mut self,
+        id: EvalId,
+        outcome: &JobOutcome,
+    ) -> Result<Vec<(ModuleId, u64)>, EngineError> {
         if !self.is_running() {
             return Err(Refusal::NotRunning(self.state.clone()).into());
         }
@@ -376,7 +386,7 @@ impl Engine {
         if drained || self.task.resolved >= self.spec.evolution.max_generations {
             self.finish_task()?;
         }
-        Ok(())
+        Ok(stats.from_base)
     }
 
     fn job(&self, pathway: &Pathway, data_seed: u64) -> PathwayJob {

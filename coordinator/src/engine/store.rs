@@ -184,11 +184,14 @@ impl ParameterStore {
     pub fn commit(&mut self, update: PreparedUpdate) -> Result<CommitStats, PathNetError> {
         let mut stats = CommitStats::default();
         for (id, base, tensors) in update.modules {
-            if self.net.version(id)? != base {
-                stats.stale += 1;
-            }
+            let on_base = self.net.version(id)? == base;
             self.net.set_params(id, &tensors)?;
             stats.modules += 1;
+            if on_base {
+                stats.from_base.push((id, self.net.version(id)?));
+            } else {
+                stats.stale += 1;
+            }
         }
         Ok(stats)
     }
@@ -231,8 +234,11 @@ pub fn capture(net: &PathNet<f32>) -> Result<ModuleTensors, PathNetError> {
 }
 
 /// What one commit did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CommitStats {
     pub modules: u64,
     pub stale: u64,
+    /// The modules whose delta was added to its own base version, with the version that
+    /// made: their parameters are now exactly base + delta.
+    pub from_base: Vec<(ModuleId, u64)>,
 }

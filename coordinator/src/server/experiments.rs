@@ -9,6 +9,7 @@ use crate::pathnet_a3c::PathNetA3cRun;
 use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, PathNetA3cSpec, Spec};
 use crate::workload::{Summary, Workload};
 use pathnet_proto::v1;
+use serde::Serialize;
 use tonic::Status;
 
 impl Runtime {
@@ -164,11 +165,37 @@ impl Runtime {
         })
     }
 
-    /// The summary of the current experiment, with the lease counters.
-    pub fn summary(&self) -> Option<(Summary, LeaseCounters)> {
+    /// The summary of the current experiment, with the lease counters and the parameter
+    /// traffic.
+    pub fn summary(&self) -> Option<CoordinatorSummary> {
         let exp = self.experiment.as_ref()?;
-        Some((exp.workload.summary(), self.leases.counters().clone()))
+        Some(CoordinatorSummary {
+            run: exp.workload.summary(),
+            leases: self.leases.counters().clone(),
+            parameter_bytes: ParameterBytes {
+                pulled: self.observed.bytes_pulled,
+                pushed: self.observed.bytes_pushed,
+            },
+        })
     }
+}
+
+/// What a run on a coordinator did: its experiment's summary, what the leases saw and the
+/// parameter bytes that crossed the wire.
+#[derive(Debug, Serialize)]
+pub struct CoordinatorSummary {
+    #[serde(flatten)]
+    pub run: Summary,
+    pub leases: LeaseCounters,
+    pub parameter_bytes: ParameterBytes,
+}
+
+/// Parameter tensor bytes sent to agents (pulls, and answers to gradient pushes) and
+/// received from them (deltas and gradients), since the coordinator started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ParameterBytes {
+    pub pulled: u64,
+    pub pushed: u64,
 }
 
 /// Whether `bytes` of parameters fit a push answer under the coordinator's message limit;

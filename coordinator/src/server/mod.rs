@@ -16,14 +16,13 @@ mod services;
 mod staging;
 mod watch;
 
+pub use experiments::{CoordinatorSummary, ParameterBytes};
 pub use observe::RefusalReason;
 pub use runtime::{DEFAULT_MAX_FAILURES_PER_WORK, Limits};
 
 use crate::engine::Progress;
-use crate::lease::LeaseCounters;
 use crate::metrics::MetricsServer;
 use crate::spec::Spec;
-use crate::workload::Summary;
 use pathnet_proto::v1::{
     agent_service_server::AgentServiceServer, experiment_service_server::ExperimentServiceServer,
     parameter_service_server::ParameterServiceServer,
@@ -199,8 +198,8 @@ impl Coordinator {
         }
     }
 
-    /// The current experiment's summary and the lease counters.
-    pub fn summary(&self) -> Option<(Summary, LeaseCounters)> {
+    /// The current experiment's summary, the lease counters and the parameter traffic.
+    pub fn summary(&self) -> Option<CoordinatorSummary> {
         self.shared.with(|rt| rt.summary())
     }
 

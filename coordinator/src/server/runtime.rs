@@ -383,7 +383,10 @@ impl Runtime {
             .sum();
         self.observed.bytes_pushed += inline as u64;
         match self.apply_report(request) {
-            Ok(()) => Ok(disposition(v1::ResultDisposition::Accepted)),
+            Ok(updated_from_base) => Ok(v1::ReportResultResponse {
+                disposition: v1::ResultDisposition::Accepted.into(),
+                updated_from_base,
+            }),
             Err((reason, answer)) => {
                 self.observed.refused(reason);
                 answer
@@ -391,8 +394,12 @@ impl Runtime {
         }
     }
 
-    /// `Ok` when the result was applied; otherwise why not, and the agent's answer.
-    fn apply_report(&mut self, request: &v1::ReportResultRequest) -> Result<(), Refused> {
+    /// The modules the agent may keep (see `updated_from_base`) when the result was
+    /// applied; otherwise why not, and the agent's answer.
+    fn apply_report(
+        &mut self,
+        request: &v1::ReportResultRequest,
+    ) -> Result<Vec<v1::ModuleRef>, Refused> {
         use RefusalReason as R;
         use v1::ResultDisposition as D;
         self.tick();
@@ -420,26 +427,35 @@ impl Runtime {
                     staging.take(work, id, base)
                 });
                 match outcome {
-                    Ok(outcome) => {
-                        engine
-                            .complete(leased.eval, &outcome)
-                            .map_err(|err| match err {
-                                EngineError::Refused(refusal) => Ok(refusal.to_string()),
-                                other => Err(other.to_string()),
-                            })
-                    }
+                    Ok(outcome) => engine
+                        .complete(leased.eval, &outcome)
+                        .map(|from_base| {
+                            from_base
+                                .into_iter()
+                                .map(|(id, version)| wire::module_ref(id, version, layers))
+                                .collect()
+                        })
+                        .map_err(|err| match err {
+                            EngineError::Refused(refusal) => Ok(refusal.to_string()),
+                            other => Err(other.to_string()),
+                        }),
                     Err(malformed) => Err(Ok(malformed.to_string())),
                 }
             }
             // The worker's episodes were counted as they were pushed; the report only ends
             // the lease.
-            Workload::A3c(run) => run.complete(leased.eval).map_err(|err| Ok(err.to_string())),
-            Workload::PathNetA3c(run) => {
-                run.complete(leased.eval).map_err(|err| Ok(err.to_string()))
-            }
+            Workload::A3c(run) => run
+                .complete(leased.eval)
+                .map(|()| Vec::new())
+                .map_err(|err| Ok(err.to_string())),
+            Workload::PathNetA3c(run) => run
+                .complete(leased.eval)
+                .map(|()| Vec::new())
+                .map_err(|err| Ok(err.to_string())),
             Workload::Neuroevolution(run) => match genome_wire::outcome_from_report(request) {
                 Ok(outcome) => run
                     .complete(leased.eval, &outcome)
+                    .map(|()| Vec::new())
                     .map_err(|refusal| Ok(refusal.to_string())),
                 Err(malformed) => Err(Ok(malformed.to_string())),
             },
@@ -451,12 +467,12 @@ impl Runtime {
                 .map(|e| (exp.id.clone(), e)),
         );
         match applied {
-            Ok(()) => {
+            Ok(updated_from_base) => {
                 self.dirty = true;
                 self.leases.end(work, LeaseEnd::Reported);
                 self.staging.drop_work(work);
                 self.failures.succeeded(&leased, &request.agent_id);
-                Ok(())
+                Ok(updated_from_base)
             }
             Err(Ok(refusal)) => {
                 self.leases.end(work, LeaseEnd::Refused);
@@ -627,6 +643,7 @@ fn lease_refusal(err: LeaseError) -> Refused {
 fn disposition(d: v1::ResultDisposition) -> v1::ReportResultResponse {
     v1::ReportResultResponse {
         disposition: d.into(),
+        updated_from_base: Vec::new(),
     }
 }
 
