@@ -46,6 +46,8 @@ impl Limits {
 pub(super) struct AgentRecord {
     max_in_flight: usize,
     last_seen: Millis,
+    /// It opened a lease stream: it takes work (a client that only joined does not).
+    streaming: bool,
 }
 
 /// Work an agent holds.
@@ -234,6 +236,7 @@ impl Runtime {
             AgentRecord {
                 max_in_flight: 1,
                 last_seen: now,
+                streaming: false,
             },
         );
         v1::JoinResponse {
@@ -255,6 +258,7 @@ impl Runtime {
         }
         if let Some(record) = self.agents.get_mut(agent) {
             record.max_in_flight = max_in_flight as usize;
+            record.streaming = true;
         }
         self.dirty = true;
         Ok(())

@@ -2,8 +2,8 @@
 //! dataset would otherwise take work after work, fail each, and — since the queue hands
 //! re-queued work out first — exhaust one evaluation's failure limit on its own while the
 //! rest of the cluster is healthy. So an agent whose last `max` leases of the experiment all
-//! failed is quarantined: it gets no new leases while some agent outside quarantine is
-//! joined to take them. The quarantine is lifted by a success (the agent is told nothing;
+//! failed is quarantined: it gets no new leases while some agent outside quarantine has a
+//! lease stream open to take them. The quarantine is lifted by a success (the agent is told nothing;
 //! it idles and shows in the logs and `pathnet_agents_quarantined`); an agent that restarts
 //! joins under a new id and starts clean.
 //!
@@ -46,23 +46,26 @@ impl Quarantine {
         self.quarantined.remove(agent);
     }
 
-    /// Whether `agent` may take new work: it is not quarantined, or no joined agent outside
+    /// Whether `agent` may take new work: it is not quarantined, or no other agent outside
     /// quarantine is left to take it.
     pub(super) fn may_lease(&self, agent: &str, agents: &BTreeMap<String, AgentRecord>) -> bool {
         !self.quarantined.contains(agent) || !self.anyone_else(agent, agents, |_| true)
     }
 
-    /// Whether a joined agent other than `agent`, outside quarantine and accepted by
-    /// `eligible`, could take work.
+    /// Whether a joined agent other than `agent` with a lease stream, outside quarantine
+    /// and accepted by `eligible`, could take work.
     pub(super) fn anyone_else(
         &self,
         agent: &str,
         agents: &BTreeMap<String, AgentRecord>,
         eligible: impl Fn(&str) -> bool,
     ) -> bool {
-        agents
-            .keys()
-            .any(|other| other != agent && !self.quarantined.contains(other) && eligible(other))
+        agents.iter().any(|(other, record)| {
+            other != agent
+                && record.streaming
+                && !self.quarantined.contains(other)
+                && eligible(other)
+        })
     }
 
     /// Joined agents in quarantine.

@@ -319,3 +319,15 @@ fn work_failing_on_every_agent_fails_the_experiment() {
     );
     assert_eq!(rt.agents_quarantined(), 0, "no agent failed three in a row");
 }
+
+/// A client that joined without opening a lease stream takes no work: failed work is not
+/// held back for it.
+#[test]
+fn only_agents_streaming_leases_count_as_another_to_take_the_work() {
+    let (mut rt, agent) = neuroevolution(1);
+    let _watcher = rt.join().agent_id;
+    let first = lease(&mut rt, &agent);
+    fail(&mut rt, &agent, &first.work_id, "flaky");
+    let again = lease(&mut rt, &agent);
+    assert_eq!(again.payload, first.payload);
+}
