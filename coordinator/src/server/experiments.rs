@@ -106,7 +106,6 @@ impl Runtime {
         let exp = self.experiment_mut(id)?;
         exp.workload.stop();
         for _ in self.leases.cancel_all() {}
-        self.count_failures_of(id);
         // Wakes watchers, who end their streams on a stopped experiment.
         self.dirty = true;
         Ok(self.state_of(id))

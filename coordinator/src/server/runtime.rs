@@ -88,14 +88,13 @@ pub struct Runtime {
     /// Refusals by reason, parameter traffic, evaluation rate and fitness, for monitoring.
     pub(super) observed: Observed,
     failures: FailureTally,
-    /// Work taken from the experiment for an agent that had failed it, waiting for another
-    /// agent (see [`failures`]).
+    /// Work taken from the current experiment for an agent that had failed it, waiting for
+    /// another agent (see [`failures`]); emptied when an experiment starts or has ended.
     passed_over: Vec<PassedOver>,
 }
 
 /// Work waiting in [`Runtime::passed_over`].
 struct PassedOver {
-    experiment: String,
     eval: EvalId,
     payload: v1::work_item::Payload,
     what: String,
@@ -191,8 +190,8 @@ impl Runtime {
         }
     }
 
-    /// Failures start counting for `experiment`; work passed over for an earlier one, or
-    /// for one that ended, is dropped with it.
+    /// Failures start counting for `experiment`; work passed over for an earlier one is
+    /// dropped.
     pub(super) fn count_failures_of(&mut self, experiment: &str) {
         self.passed_over.clear();
         self.failures.follow(experiment);
@@ -282,9 +281,10 @@ impl Runtime {
             // Held work of an experiment that ended is not wanted any more.
             self.passed_over.clear();
         }
-        let waiting = self.passed_over.iter().position(|p| {
-            p.experiment == exp.id && !self.failures.pass_over(p.eval, agent, &self.agents)
-        });
+        let waiting = self
+            .passed_over
+            .iter()
+            .position(|p| !self.failures.pass_over(p.eval, agent, &self.agents));
         let (eval, payload, what) = match waiting {
             Some(index) => {
                 let p = self.passed_over.remove(index);
@@ -298,7 +298,6 @@ impl Runtime {
                     break (eval, payload, what);
                 }
                 self.passed_over.push(PassedOver {
-                    experiment: exp.id.clone(),
                     eval,
                     payload,
                     what,
@@ -533,7 +532,6 @@ impl Runtime {
         };
         exp.error = Some(message);
         exp.workload.stop();
-        self.passed_over.clear();
         for (work, _) in self.leases.cancel_all() {
             self.staging.drop_work(&work);
         }
