@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
-use pathnet_agent::client::{self, AgentConfig, Backoff};
+use pathnet_agent::{AgentConfig, Backoff};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,7 +57,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         labels,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let stats = runtime.block_on(client::run(config, crate::signals::shutdown()));
+    let stats = runtime.block_on(pathnet_agent::run(config, crate::signals::shutdown()));
     // Training threads still running for abandoned leases must not hold up the exit.
     runtime.shutdown_background();
     let stats = stats?;

@@ -11,11 +11,11 @@ use crate::engine::{Engine, EngineError, TestSplit};
 use crate::ga::{GaRun, GaSummary};
 use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, Spec, SpecError};
 use crate::workload::Summary;
-use pathnet_agent::genome_wire;
-use pathnet_agent::{ExecError, Executor, TaskDataCache};
 use pathnet_envs::data::DataError;
 use pathnet_nn::pathnet::PathNetError;
 use pathnet_rl::RlError;
+use pathnet_work::genome_wire;
+use pathnet_work::{ExecError, Executor, TaskDataCache};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 

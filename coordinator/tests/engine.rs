@@ -2,12 +2,12 @@
 //! rule about issuing, applying, refusing and moving between tasks is checked directly.
 
 use ndarray::ArrayD;
-use pathnet_agent::{JobOutcome, ModuleDelta, PathwayJob};
 use pathnet_coordinator::engine::{
     DeltaError, Engine, EngineError, EngineState, EvalId, EvaluationRequest, Progress, Refusal,
 };
 use pathnet_coordinator::spec::ExperimentSpec;
 use pathnet_nn::pathnet::ModuleId;
+use pathnet_work::{JobOutcome, ModuleDelta, PathwayJob};
 
 fn spec(seed: u64, population: usize, max_generations: usize, threshold: f64) -> ExperimentSpec {
     ExperimentSpec::from_toml(&format!(

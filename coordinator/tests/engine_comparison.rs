@@ -4,10 +4,10 @@
 //! evaluations of one pathway, and the summary reports every arm under its key.
 
 use ndarray::ArrayD;
-use pathnet_agent::{JobOutcome, ModuleDelta};
 use pathnet_coordinator::engine::{Arm, Engine, EngineState, EvaluationRequest, RunSummary};
 use pathnet_coordinator::spec::ExperimentSpec;
 use pathnet_nn::pathnet::ModuleId;
+use pathnet_work::{JobOutcome, ModuleDelta};
 
 type Params = Vec<(ModuleId, Vec<ArrayD<f32>>)>;
 

@@ -21,4 +21,6 @@ pub mod v1 {
     tonic::include_proto!("pathnet.v1");
 }
 
-pub use chunk::{ChunkError, Tensor, TensorAssembler, assemble_tensors, split_tensor};
+pub use chunk::{
+    ChunkError, Tensor, TensorAssembler, assemble_tensors, chunk_data_bytes, split_tensor,
+};

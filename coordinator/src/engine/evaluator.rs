@@ -2,9 +2,9 @@
 
 use super::task_seed;
 use crate::spec::ExperimentSpec;
-use pathnet_agent::{SupervisedTask, TaskData};
 use pathnet_envs::data::{DataError, Split};
 use pathnet_nn::pathnet::{PathNet, PathNetError, Pathway, batches};
+use pathnet_work::{SupervisedTask, TaskData};
 
 /// Measures a pathway on a task's held-out data. The engine calls it when a task ends,
 /// before the parameters are re-initialised for the next task.

@@ -29,8 +29,8 @@ pub use report::{Comparison, Counters, FitnessEvent, Progress, RunSummary, TaskS
 pub use store::{DeltaError, ModuleTensors, ParameterStore};
 
 use crate::spec::{ExperimentSpec, SpecError};
-use pathnet_agent::{Architecture, JobOutcome, ModuleParams, PathwayJob, SupervisedTask};
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, PathNetError, Pathway};
+use pathnet_work::{Architecture, JobOutcome, ModuleParams, PathwayJob, SupervisedTask};
 use plan::Phase;
 use population::TaskRun;
 use rand::SeedableRng;

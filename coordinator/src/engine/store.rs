@@ -7,8 +7,8 @@
 //! the sum), so a refused result changes nothing.
 
 use ndarray::ArrayD;
-use pathnet_agent::{ModuleDelta, ModuleParams};
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetError, Pathway};
+use pathnet_work::{ModuleDelta, ModuleParams};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DeltaError {

@@ -14,9 +14,9 @@ use super::runtime::Runtime;
 use crate::a3c::{Disposition, ExchangeError, PushDone, PushTicket};
 use crate::workload::Workload;
 use ndarray::ArrayD;
-use pathnet_agent::{pathnet_a3c_wire, wire};
 use pathnet_proto::v1;
 use pathnet_rl::GradientUpdate;
+use pathnet_work::{pathnet_a3c_wire, wire};
 use tonic::Status;
 
 /// Tensor bytes (gradient in, parameters out) up to which a push is light enough to carry

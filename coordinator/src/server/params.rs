@@ -3,8 +3,8 @@
 
 use super::runtime::{Experiment, Runtime};
 use crate::engine::Engine;
-use pathnet_agent::wire;
 use pathnet_proto::v1;
+use pathnet_work::wire;
 use tonic::Status;
 
 impl Runtime {

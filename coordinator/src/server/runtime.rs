@@ -20,8 +20,8 @@ use crate::engine::{EngineError, EvalId, Progress};
 use crate::lease::{LeaseEnd, LeaseError, LeaseTable, Millis, MonotonicClock};
 use crate::workload::Workload;
 use failures::FailureTally;
-use pathnet_agent::{genome_wire, pathnet_a3c_wire, wire};
 use pathnet_proto::v1;
+use pathnet_work::{genome_wire, pathnet_a3c_wire, wire};
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ pub struct Limits {
 impl Limits {
     /// Data bytes per tensor chunk: leaves room for the enclosing message's other fields.
     pub fn chunk_bytes(&self) -> usize {
-        (self.max_message_bytes / 2).max(4)
+        pathnet_proto::chunk_data_bytes(self.max_message_bytes)
     }
 }
 

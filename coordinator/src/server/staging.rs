@@ -2,9 +2,9 @@
 //! work id until the report commits them or the lease ends.
 
 use ndarray::ArrayD;
-use pathnet_agent::wire::{self, WireError};
 use pathnet_nn::pathnet::ModuleId;
 use pathnet_proto::v1::TensorChunk;
+use pathnet_work::wire::{self, WireError};
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,13 @@ use crate::v1::{Dtype, TensorChunk};
 /// Bytes per element of [`Dtype::F32`].
 const F32_BYTES: usize = 4;
 
+/// Data bytes per tensor chunk for messages of at most `max_message_bytes`: half the message,
+/// which leaves room for the chunk's name and shape and the enclosing message's other fields
+/// (at least one element, so a tiny limit still moves data).
+pub fn chunk_data_bytes(max_message_bytes: usize) -> usize {
+    (max_message_bytes / 2).max(F32_BYTES)
+}
+
 /// A whole named tensor: row-major `f32` data of the given shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {

@@ -19,14 +19,6 @@ pub struct PathNetA3cWorkerJob {
     pub frozen: Vec<ModuleId>,
 }
 
-fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>) -> WireError {
-    WireError::Invalid {
-        field,
-        value: value.to_string(),
-        reason: reason.into(),
-    }
-}
-
 pub fn pathway_to_wire(pathway: &Pathway) -> v1::Pathway {
     v1::Pathway {
         layers: pathway
@@ -51,20 +43,20 @@ pub fn pathway_from_wire(
         .map(|l| l.module_indices.iter().map(|&m| m as usize).collect())
         .collect();
     Pathway::new(layers.clone(), dims)
-        .map_err(|err| invalid(field, format!("{layers:?}"), err.to_string()))
+        .map_err(|err| WireError::invalid(field, format!("{layers:?}"), err.to_string()))
 }
 
 /// Decodes a PathNet-A3C worker lease: the table must parse and validate, the task must be
 /// one of its tasks, and the pathway and frozen modules must fit its super-network.
 pub fn worker_from_payload(item: &v1::PathNetA3cWorker) -> Result<PathNetA3cWorkerJob, WireError> {
     let config: PathNetA3cConfig = toml::from_str(&item.config_toml)
-        .map_err(|err| invalid("config_toml", "(TOML text)", err.to_string()))?;
+        .map_err(|err| WireError::invalid("config_toml", "(TOML text)", err.to_string()))?;
     config
         .validate()
-        .map_err(|err| invalid("config_toml", "(TOML text)", err.to_string()))?;
+        .map_err(|err| WireError::invalid("config_toml", "(TOML text)", err.to_string()))?;
     let task = item.task as usize;
     if task >= config.tasks.len() {
-        return Err(invalid(
+        return Err(WireError::invalid(
             "task",
             item.task,
             format!("the config has {} tasks", config.tasks.len()),
@@ -79,7 +71,7 @@ pub fn worker_from_payload(item: &v1::PathNetA3cWorker) -> Result<PathNetA3cWork
         .map(|m| {
             let id = module_from_wire(Some(m), dims.layers)?;
             if id.layer >= dims.layers || id.index >= dims.modules {
-                return Err(invalid(
+                return Err(WireError::invalid(
                     "frozen",
                     format!("{id:?}"),
                     "not a module of the super-network's hidden layers",

@@ -1,15 +1,11 @@
 //! A neuroevolution lease: rebuild the genome from its seed list (a recently built parent
 //! makes that one mutation) and report its fitness. Weights never cross the wire.
 
-use super::session::SessionContext;
-use super::worker::Failure;
-use crate::genome_wire;
+use crate::context::{Failure, SessionContext};
 use pathnet_proto::v1;
+use pathnet_work::genome_wire;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Genomes one agent keeps built: the parents its next evaluations are likely to extend.
-pub const CACHE_GENOMES: usize = 512;
 
 pub async fn run(
     ctx: &Arc<SessionContext>,

@@ -1,112 +1,21 @@
 //! One session with a coordinator: join, stream leases into the workers, heartbeat, and on
 //! the way out hand back whatever is unfinished.
 
-use super::{AgentConfig, AgentError, AgentStats, worker};
-use crate::data::TaskDataCache;
-use crate::executor::Executor;
+use crate::config::AgentConfig;
+use crate::context::{AgentStats, CACHE_GENOMES, Held, SessionContext};
+use crate::worker;
 use pathnet_proto::v1::{
     self, agent_service_client::AgentServiceClient,
     parameter_service_client::ParameterServiceClient,
 };
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use pathnet_work::{Executor, TaskDataCache};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tonic::transport::Channel;
 
 /// How long a closing session waits for workers to finish what they are doing.
 const WORKER_GRACE: Duration = Duration::from_secs(5);
-
-/// Work ids this agent holds, and whether the coordinator has since taken them back.
-pub struct Held {
-    works: Mutex<BTreeMap<String, bool>>,
-    stats: Arc<Mutex<AgentStats>>,
-}
-
-impl Held {
-    fn hold(&self, work: &str) {
-        self.lock().insert(work.to_owned(), false);
-    }
-
-    pub fn forget(&self, work: &str) {
-        self.lock().remove(work);
-    }
-
-    pub fn is_lost(&self, work: &str) -> bool {
-        self.lock().get(work).is_none_or(|&lost| lost)
-    }
-
-    fn mark_lost(&self, work: &str) {
-        if let Some(lost) = self.lock().get_mut(work) {
-            *lost = true;
-        }
-    }
-
-    fn live(&self) -> Vec<String> {
-        self.lock()
-            .iter()
-            .filter(|(_, lost)| !**lost)
-            .map(|(w, _)| w.clone())
-            .collect()
-    }
-
-    pub fn stats(&self, f: impl FnOnce(&mut AgentStats)) {
-        f(&mut self.stats.lock().unwrap_or_else(PoisonError::into_inner));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {
-        self.works.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// What every worker of a session needs.
-pub struct SessionContext {
-    pub agent_id: String,
-    pub agent: AgentServiceClient<Channel>,
-    pub parameters: ParameterServiceClient<Channel>,
-    pub max_message_bytes: usize,
-    pub data: TaskDataCache,
-    pub held: Held,
-    /// The newest A3C parameters this agent has received, shared by its workers.
-    pub a3c: super::a3c::A3cCopies,
-    /// Recently built genomes, shared by the session's workers.
-    pub genomes: pathnet_evo::RebuildCache,
-}
-
-impl SessionContext {
-    /// Data bytes per tensor chunk, leaving room for the rest of the message.
-    pub fn chunk_bytes(&self) -> usize {
-        (self.max_message_bytes / 2).max(4)
-    }
-
-    /// Hands leases back; failures are only logged, the lease lapses anyway.
-    pub async fn release_all(&self, works: Vec<String>, reason: v1::ReleaseReason, detail: &str) {
-        let request = v1::ReleaseLeasesRequest {
-            agent_id: self.agent_id.clone(),
-            work_ids: works,
-            reason: reason.into(),
-            detail: detail.to_owned(),
-        };
-        let mut agent = self.agent.clone();
-        match tokio::time::timeout(Duration::from_secs(5), agent.release_leases(request)).await {
-            Ok(Ok(answer)) => {
-                let released = answer.into_inner().released.len() as u64;
-                self.held.stats(|s| s.released += released);
-            }
-            // A coordinator that has gone (it finished and shut down) takes its leases with it.
-            Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
-                tracing::info!(%status, "coordinator gone; its leases lapse with it")
-            }
-            Ok(Err(status)) => tracing::warn!(%status, "releasing leases failed"),
-            Err(_) => tracing::warn!("releasing leases timed out"),
-        }
-    }
-
-    pub async fn release(&self, work: &str, reason: v1::ReleaseReason, detail: &str) {
-        self.release_all(vec![work.to_owned()], reason, detail)
-            .await;
-    }
-}
 
 /// How a session ended.
 pub enum SessionEnd {
@@ -124,11 +33,11 @@ pub async fn run(
     data: &TaskDataCache,
     stats: &Arc<Mutex<AgentStats>>,
     stop: &mut watch::Receiver<bool>,
-) -> Result<SessionEnd, AgentError> {
+) -> SessionEnd {
     let mut agent = AgentServiceClient::new(channel.clone());
     let joined = match agent.join(join_request(config)).await {
         Ok(joined) => joined.into_inner(),
-        Err(status) => return Ok(SessionEnd::Broken(status)),
+        Err(status) => return SessionEnd::Broken(status),
     };
     let limits = joined.limits.unwrap_or_default();
     let max = usize::try_from(limits.max_message_bytes)
@@ -146,11 +55,8 @@ pub async fn run(
         max_message_bytes: max,
         data: data.clone(),
         a3c: Default::default(),
-        genomes: pathnet_evo::RebuildCache::new(super::genome::CACHE_GENOMES),
-        held: Held {
-            works: Mutex::default(),
-            stats: Arc::clone(stats),
-        },
+        genomes: pathnet_evo::RebuildCache::new(CACHE_GENOMES),
+        held: Held::new(Arc::clone(stats)),
     });
 
     let (queue_tx, queue_rx) = mpsc::channel::<v1::WorkItem>(config.workers);
@@ -217,7 +123,7 @@ pub async fn run(
         ctx.release_all(Vec::new(), v1::ReleaseReason::Shutdown, "agent stopping")
             .await;
     }
-    Ok(end)
+    end
 }
 
 async fn heartbeat(ctx: Arc<SessionContext>, interval: Duration) {

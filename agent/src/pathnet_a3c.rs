@@ -6,13 +6,12 @@
 //! plays next when it lost its tournament. The agent's parameter copy is per experiment
 //! phase: the phases of a transfer run share no parameters.
 
-use super::a3c::{Remote, remote_error, train_and_report};
-use super::session::SessionContext;
-use super::worker::Failure;
-use crate::pathnet_a3c_wire::{self, PathNetA3cWorkerJob};
+use crate::context::{Failure, SessionContext};
+use crate::remote::{Remote, remote_error, train_and_report};
 use pathnet_nn::pathnet::{PathNetDims, Pathway};
 use pathnet_proto::v1;
 use pathnet_rl::pathnet_a3c::{PathNetA3cError, PathNetWorker, PathwaySelection};
+use pathnet_work::pathnet_a3c_wire::{self, PathNetA3cWorkerJob};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;

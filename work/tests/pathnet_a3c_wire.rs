@@ -1,11 +1,11 @@
 //! PathNet-A3C worker leases on the wire: what the coordinator sends decodes to the same
 //! job, and whatever does not fit the table's super-network is refused, naming the field.
 
-use pathnet_agent::pathnet_a3c_wire::{pathway_from_wire, pathway_to_wire, worker_from_payload};
-use pathnet_agent::wire::{WireError, module_to_wire};
 use pathnet_nn::pathnet::{ModuleId, Pathway};
 use pathnet_proto::v1;
 use pathnet_rl::pathnet_a3c::PathNetA3cConfig;
+use pathnet_work::pathnet_a3c_wire::{pathway_from_wire, pathway_to_wire, worker_from_payload};
+use pathnet_work::wire::{WireError, module_to_wire};
 
 const TABLE: &str = r#"
 tasks = [{ env = "CartPole-v1" }, { env = "Acrobot-v1" }]

@@ -1,84 +1,17 @@
-//! One worker: takes leased items, pulls the modules its replica lacks, trains on a
-//! blocking thread and reports.
+//! A pathway-training lease: pull the modules the replica lacks, train on a blocking thread,
+//! report the deltas, and keep the modules the coordinator updated from this replica's base.
 
-use super::session::{Held, SessionContext};
-use crate::executor::Executor;
-use crate::job::{ModuleDelta, ModuleParams, PathwayJob};
-use crate::wire;
+use crate::context::{Failure, SessionContext};
 use pathnet_nn::pathnet::ModuleId;
-use pathnet_proto::v1::{self, TensorChunk, work_item::Payload};
+use pathnet_proto::v1::{self, TensorChunk};
+use pathnet_work::{Executor, ModuleDelta, ModuleParams, PathwayJob, wire};
 use prost::Message;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{Mutex, mpsc};
-use tonic::Status;
 
-/// Runs until the queue closes.
-pub async fn run(
-    ctx: Arc<SessionContext>,
-    queue: Arc<Mutex<mpsc::Receiver<v1::WorkItem>>>,
-    mut executor: Executor,
-) {
-    loop {
-        let Some(item) = queue.lock().await.recv().await else {
-            return;
-        };
-        let work = item.work_id.clone();
-        let outcome = match &item.payload {
-            Some(Payload::A3cWorker(worker)) => {
-                super::a3c::run(&ctx, &work, &item.experiment_id, worker).await
-            }
-            Some(Payload::PathnetA3cWorker(worker)) => {
-                super::pathnet_a3c::run(&ctx, &work, &item.experiment_id, worker).await
-            }
-            Some(Payload::GenomeEvaluation(evaluation)) => {
-                super::genome::run(&ctx, &work, evaluation).await
-            }
-            _ => match wire::job_from_work_item(&item) {
-                Ok(job) => execute(&ctx, &mut executor, &work, job).await,
-                Err(err) => Err(Failure::Unsupported(err.to_string())),
-            },
-        };
-        match outcome {
-            Ok(()) => {}
-            Err(Failure::Lost) => tracing::info!(%work, "lease lost; result dropped"),
-            Err(Failure::Unsupported(detail)) => {
-                ctx.release(&work, v1::ReleaseReason::Unsupported, &detail)
-                    .await
-            }
-            // Typically the coordinator finished and shut down while this work was out;
-            // handing it back would fail the same way, and the lease lapses anyway.
-            Err(Failure::Unreachable(detail)) => {
-                tracing::info!(%work, %detail, "coordinator unreachable; result dropped")
-            }
-            Err(Failure::Failed(detail)) => {
-                tracing::warn!(%work, %detail, "work failed");
-                ctx.release(&work, v1::ReleaseReason::Failed, &detail).await
-            }
-        }
-        ctx.held.forget(&work);
-    }
-}
-
-pub(super) enum Failure {
-    Lost,
-    Unsupported(String),
-    Failed(String),
-    /// The coordinator could not be reached.
-    Unreachable(String),
-}
-
-impl From<Status> for Failure {
-    fn from(status: Status) -> Self {
-        if status.code() == tonic::Code::Unavailable {
-            return Failure::Unreachable(status.message().to_owned());
-        }
-        Failure::Failed(format!("{}: {}", status.code(), status.message()))
-    }
-}
-
-async fn execute(
+/// Trains the pathway of one lease on `executor`'s replica, pulling the modules it lacks
+/// first, and reports the deltas (pushed ahead when the report would be too large).
+pub(crate) async fn run(
     ctx: &SessionContext,
     executor: &mut Executor,
     work: &str,
@@ -241,16 +174,4 @@ async fn push(
         )));
     }
     Ok(())
-}
-
-impl Held {
-    pub fn count_report(&self, accepted: bool) {
-        self.stats(|s| {
-            if accepted {
-                s.accepted += 1;
-            } else {
-                s.not_accepted += 1;
-            }
-        });
-    }
 }

@@ -1,129 +1,23 @@
-//! An A3C worker lease: the reinforcement-learning crate's worker, acting on this agent,
-//! with the coordinator as its shared parameters.
+//! What the two A3C kinds' leases share: the coordinator as the worker's
+//! [`SharedParameters`], called from the worker's blocking thread, and the end of the lease.
 //!
 //! Every push travels to the coordinator, whose optimiser applies it, and the answer's fresh
-//! parameters land in one copy per experiment that all worker threads of this agent read and
-//! overwrite without a lock (Hogwild): a worker always acts on the newest parameters any
-//! worker of the agent has received, and fetching costs no round trip.
+//! parameters land in the agent's copy for the experiment, so fetching costs no round trip.
 
-use super::session::SessionContext;
-use super::worker::Failure;
-use crate::wire;
+use crate::context::{Failure, SessionContext};
+use crate::copies::LatestParameters;
 use ndarray::{ArrayD, ArrayViewMutD};
-use pathnet_nn::AtomicTensors;
 use pathnet_proto::v1;
-use pathnet_rl::{A3cConfig, GradientUpdate, PushOutcome, RlError, SharedParameters, Worker};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use pathnet_rl::{GradientUpdate, PushOutcome, RlError, SharedParameters};
+use pathnet_work::wire;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 use tokio::runtime::Handle;
 
-/// The newest parameters this agent has of one experiment.
-#[derive(Default)]
-pub struct LatestParameters {
-    /// The newest version any answer carried.
-    version: AtomicU64,
-    tensors: OnceLock<AtomicTensors<f32>>,
-    /// The version each tensor was last stored at: answers may carry only some tensors.
-    versions: OnceLock<Vec<AtomicU64>>,
-}
-
-impl LatestParameters {
-    /// Keeps each tensor of `tensors` (position, values) unless a newer version of it is
-    /// already held. The first answer must carry every tensor. Two workers storing at once
-    /// may interleave elements, which Hogwild accepts.
-    fn offer(&self, version: u64, tensors: &[(usize, ArrayD<f32>)]) -> Result<(), RlError> {
-        let held = match self.tensors.get() {
-            Some(held) => held,
-            None => {
-                if tensors.iter().enumerate().any(|(p, (i, _))| p != *i) {
-                    return Err(remote_error(
-                        "the coordinator's first answer lacks parameter tensors".into(),
-                    ));
-                }
-                let views: Vec<_> = tensors.iter().map(|(_, t)| t.view()).collect();
-                self.tensors
-                    .get_or_init(|| AtomicTensors::from_views(&views))
-            }
-        };
-        let versions = self
-            .versions
-            .get_or_init(|| (0..held.len()).map(|_| AtomicU64::new(version)).collect());
-        for (index, tensor) in tensors {
-            let Some(shape) = held.shapes().get(*index) else {
-                return Err(remote_error(format!(
-                    "parameters: tensor param{index} beyond the {} of the network",
-                    held.len()
-                )));
-            };
-            if tensor.shape() != shape.as_slice() {
-                return Err(RlError::Shape {
-                    what: "parameters from the coordinator",
-                    index: *index,
-                    expected: shape.clone(),
-                    got: tensor.shape().to_vec(),
-                });
-            }
-            if versions[*index].load(Relaxed) <= version {
-                held.store_one(*index, tensor.view());
-                versions[*index].fetch_max(version, Relaxed);
-            }
-        }
-        self.version.fetch_max(version, Relaxed);
-        Ok(())
-    }
-}
-
-/// Per-experiment parameter copies of one agent session.
-#[derive(Default)]
-pub struct A3cCopies {
-    by_experiment: Mutex<HashMap<String, Arc<LatestParameters>>>,
-}
-
-impl A3cCopies {
-    /// The copy of `parameters` (an experiment, or one phase of it, whose parameters are
-    /// unrelated to any other's).
-    pub(super) fn of(&self, parameters: &str) -> Arc<LatestParameters> {
-        let mut map = self
-            .by_experiment
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // One experiment (phase) runs at a time; older copies are dead weight.
-        map.retain(|id, _| id == parameters);
-        Arc::clone(map.entry(parameters.to_owned()).or_default())
-    }
-}
-
-/// Runs the worker of one A3C lease until the coordinator says training is over, then
-/// reports the worker's episodes.
-pub async fn run(
-    ctx: &Arc<SessionContext>,
-    work: &str,
-    experiment: &str,
-    item: &v1::A3cWorker,
-) -> Result<(), Failure> {
-    let started = Instant::now();
-    let config: A3cConfig = toml::from_str(&item.config_toml)
-        .map_err(|err| Failure::Unsupported(format!("`config_toml`: {err}")))?;
-    let mut worker = Worker::new(&config, item.seed, u64::from(item.worker_index))
-        .map_err(|err| Failure::Unsupported(err.to_string()))?;
-    let remote = Remote::new(ctx, work, ctx.a3c.of(experiment));
-    // Each worker acts on one observation at a time; the workers are the parallelism.
-    pathnet_nn::set_threads(1);
-    tracing::debug!(%work, worker = item.worker_index, env = %config.env, "A3C worker started");
-    train_and_report(ctx, work, started, "A3C", move || {
-        let cancel = AtomicBool::new(false);
-        worker
-            .run(&remote, &cancel)
-            .map(|report| (report.episode_returns, report.env_steps))
-    })
-    .await
-}
-
 /// Runs `train` (a worker, until the coordinator says training is over) on a blocking
 /// thread, then ends the lease with the returns and env steps it gives back.
-pub(super) async fn train_and_report<E: std::fmt::Display + Send + 'static>(
+pub(crate) async fn train_and_report<E: std::fmt::Display + Send + 'static>(
     ctx: &SessionContext,
     work: &str,
     started: Instant,
@@ -174,7 +68,7 @@ async fn report_episodes(
 }
 
 /// The coordinator as [`SharedParameters`], called from the worker's blocking thread.
-pub(super) struct Remote {
+pub(crate) struct Remote {
     ctx: Arc<SessionContext>,
     handle: Handle,
     work: String,
@@ -185,7 +79,7 @@ pub(super) struct Remote {
 impl Remote {
     /// The coordinator as seen by the worker of lease `work`, keeping the freshest
     /// parameters in `latest`. Call from within the tokio runtime.
-    pub(super) fn new(
+    pub(crate) fn new(
         ctx: &Arc<SessionContext>,
         work: &str,
         latest: Arc<LatestParameters>,
@@ -200,7 +94,7 @@ impl Remote {
     }
 
     /// One push: a gradient (`update`), a fitness report (`fitness`), or neither (a fetch).
-    pub(super) fn exchange(
+    pub(crate) fn exchange(
         &self,
         update: Option<GradientUpdate>,
         fitness: Option<f64>,
@@ -253,19 +147,18 @@ fn sent_gradients(grads: &[ArrayD<f32>]) -> impl Iterator<Item = (usize, &ArrayD
         .filter(move |(i, g)| *i == any || g.iter().any(|&v| v != 0.0))
 }
 
-pub(super) fn remote_error(message: String) -> RlError {
+pub(crate) fn remote_error(message: String) -> RlError {
     RlError::Remote(message.into())
 }
 
 impl SharedParameters for Remote {
     fn fetch(&self, into: &mut [ArrayViewMutD<'_, f32>]) -> Result<u64, RlError> {
-        if self.latest.tensors.get().is_none() {
+        if self.latest.tensors().is_none() {
             self.exchange(None, None)?;
         }
         let held = self
             .latest
-            .tensors
-            .get()
+            .tensors()
             .ok_or_else(|| remote_error("the coordinator sent no parameters".into()))?;
         if held.len() != into.len() {
             return Err(RlError::TensorCount {
@@ -287,7 +180,7 @@ impl SharedParameters for Remote {
             });
         }
         // Version first: the tensors may be newer than it says, never older.
-        let version = self.latest.version.load(Relaxed);
+        let version = self.latest.version();
         held.load_into(into);
         Ok(version)
     }
@@ -308,32 +201,6 @@ mod tests {
 
     fn filled(shape: &[usize], value: f32) -> ArrayD<f32> {
         ArrayD::from_elem(shape, value)
-    }
-
-    fn held(latest: &LatestParameters) -> Vec<ArrayD<f32>> {
-        latest.tensors.get().unwrap().to_arrays()
-    }
-
-    #[test]
-    fn answers_update_only_the_tensors_they_carry_and_never_with_older_ones() {
-        let latest = LatestParameters::default();
-        let partial = [(1, filled(&[2], 1.0))];
-        assert!(
-            latest.offer(1, &partial).is_err(),
-            "the first answer must be whole"
-        );
-        let whole = [(0, filled(&[3], 0.0)), (1, filled(&[2], 0.0))];
-        latest.offer(1, &whole).unwrap();
-        latest.offer(5, &[(1, filled(&[2], 5.0))]).unwrap();
-        assert_eq!(held(&latest), [filled(&[3], 0.0), filled(&[2], 5.0)]);
-        // Another worker's answer, older for tensor 1 but newer for tensor 0.
-        latest
-            .offer(3, &[(0, filled(&[3], 3.0)), (1, filled(&[2], 3.0))])
-            .unwrap();
-        assert_eq!(held(&latest), [filled(&[3], 3.0), filled(&[2], 5.0)]);
-        assert_eq!(latest.version.load(Relaxed), 5);
-        assert!(latest.offer(6, &[(2, filled(&[1], 0.0))]).is_err());
-        assert!(latest.offer(6, &[(0, filled(&[2], 0.0))]).is_err());
     }
 
     #[test]

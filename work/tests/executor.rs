@@ -2,8 +2,8 @@
 //! pathway, reports deltas for trainable modules only, and goes back to the versions it
 //! trained from.
 
-use pathnet_agent::{Architecture, Executor, PathwayJob, SupervisedTask, TaskDataCache};
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims};
+use pathnet_work::{Architecture, Executor, PathwayJob, SupervisedTask, TaskDataCache};
 use std::path::PathBuf;
 
 fn fashion_dir() -> PathBuf {
@@ -72,7 +72,7 @@ fn master() -> PathNet<f32> {
 fn load_stale(executor: &mut Executor, master: &PathNet<f32>, job: &PathwayJob) -> usize {
     let stale = executor.stale_modules(job).unwrap();
     for &(id, _) in &stale {
-        let params = pathnet_agent::ModuleParams {
+        let params = pathnet_work::ModuleParams {
             id,
             version: master.version(id).unwrap(),
             tensors: master
@@ -137,7 +137,7 @@ fn another_experiment_starts_a_fresh_replica() {
     let mut second = first.clone();
     second.experiment = "other".into();
     assert_eq!(executor.stale_modules(&second).unwrap().len(), 4);
-    let params = pathnet_agent::ModuleParams {
+    let params = pathnet_work::ModuleParams {
         id: ModuleId::new(0, 0),
         version: 3,
         tensors: Vec::new(),

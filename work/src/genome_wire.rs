@@ -6,14 +6,6 @@ use crate::wire::WireError;
 use pathnet_evo::{Genome, Job, Mutation, Operator, Outcome, executor::Problem};
 use pathnet_proto::v1::{self, work_item::Payload};
 
-fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>) -> WireError {
-    WireError::Invalid {
-        field,
-        value: value.to_string(),
-        reason: reason.into(),
-    }
-}
-
 fn operator_to_wire(operator: Operator) -> v1::MutationOperator {
     match operator {
         Operator::Control => v1::MutationOperator::Gaussian,
@@ -31,7 +23,7 @@ fn operator_from_wire(value: i32) -> Result<Operator, WireError> {
         Ok(v1::MutationOperator::SmGSum) => Ok(Operator::SmGSum),
         Ok(v1::MutationOperator::SmGAbs) => Ok(Operator::SmGAbs),
         Ok(v1::MutationOperator::SmGSo) => Ok(Operator::SmGSo),
-        Ok(v1::MutationOperator::Unspecified) | Err(_) => Err(invalid(
+        Ok(v1::MutationOperator::Unspecified) | Err(_) => Err(WireError::invalid(
             "mutations.operator",
             value,
             "not a mutation operator",
@@ -64,7 +56,7 @@ pub fn genome_from_wire(genome: &v1::Genome) -> Result<Genome, WireError> {
     let mut rebuilt = Genome::fresh(genome.initial_seed);
     for m in &genome.mutations {
         if !(m.sigma.is_finite() && m.sigma > 0.0) {
-            return Err(invalid(
+            return Err(WireError::invalid(
                 "mutations.sigma",
                 m.sigma,
                 "must be finite and positive",
@@ -91,7 +83,7 @@ pub fn job_payload(job: &Job) -> Payload {
 /// the rest is its parent (which the agent may hold in its rebuild cache).
 pub fn job_from_payload(evaluation: &v1::GenomeEvaluation) -> Result<Job, WireError> {
     let problem: Problem = toml::from_str(&evaluation.config_toml)
-        .map_err(|err| invalid("config_toml", "(the problem)", err.to_string()))?;
+        .map_err(|err| WireError::invalid("config_toml", "(the problem)", err.to_string()))?;
     let genome = genome_from_wire(
         evaluation
             .genome
@@ -108,7 +100,7 @@ pub fn job_from_payload(evaluation: &v1::GenomeEvaluation) -> Result<Job, WireEr
         mutation,
     };
     job.validate()
-        .map_err(|err| invalid("genome_evaluation", "(the job)", err.to_string()))?;
+        .map_err(|err| WireError::invalid("genome_evaluation", "(the job)", err.to_string()))?;
     Ok(job)
 }
 
@@ -136,7 +128,11 @@ pub fn outcome_to_report(
 /// The outcome a genome evaluation report carries. Rebuild statistics stay with the agent.
 pub fn outcome_from_report(report: &v1::ReportResultRequest) -> Result<Outcome, WireError> {
     if !report.fitness.is_finite() {
-        return Err(invalid("fitness", report.fitness, "must be finite"));
+        return Err(WireError::invalid(
+            "fitness",
+            report.fitness,
+            "must be finite",
+        ));
     }
     let solved = report
         .evaluation

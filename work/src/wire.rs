@@ -26,16 +26,20 @@ pub enum WireError {
     Chunk(#[from] ChunkError),
 }
 
-fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>) -> WireError {
-    WireError::Invalid {
-        field,
-        value: value.to_string(),
-        reason: reason.into(),
+impl WireError {
+    /// `field` came with `value`, which is wrong for `reason`.
+    pub fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+        WireError::Invalid {
+            field,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
     }
 }
 
 fn usize_of(field: &'static str, value: u64) -> Result<usize, WireError> {
-    usize::try_from(value).map_err(|_| invalid(field, value, "too large for this machine"))
+    usize::try_from(value)
+        .map_err(|_| WireError::invalid(field, value, "too large for this machine"))
 }
 
 /// The wire address of a module of a network with `layers` hidden layers (heads are the
@@ -62,7 +66,7 @@ pub fn module_from_wire(id: Option<&v1::ModuleId>, layers: usize) -> Result<Modu
         Some(Address::LayerModule(m)) if (m.layer as usize) < layers => {
             Ok(ModuleId::new(m.layer as usize, m.index as usize))
         }
-        Some(Address::LayerModule(m)) => Err(invalid(
+        Some(Address::LayerModule(m)) => Err(WireError::invalid(
             "module.layer_module.layer",
             m.layer,
             format!("the network has {layers} hidden layers"),
@@ -86,7 +90,11 @@ pub fn module_ref_from_wire(
 ) -> Result<(ModuleId, u64), WireError> {
     let r = r.ok_or(WireError::Missing("module"))?;
     if r.version == 0 {
-        return Err(invalid("module.version", 0, "version 0 is never assigned"));
+        return Err(WireError::invalid(
+            "module.version",
+            0,
+            "version 0 is never assigned",
+        ));
     }
     Ok((module_from_wire(r.module.as_ref(), layers)?, r.version))
 }
@@ -126,7 +134,7 @@ pub fn tensors_from_chunks(
 ) -> Result<Vec<ArrayD<f32>>, WireError> {
     let named = indexed_tensors_from_chunks(chunks)?;
     if let Some((position, (index, _))) = named.iter().enumerate().find(|(p, (i, _))| p != i) {
-        return Err(invalid(
+        return Err(WireError::invalid(
             "tensor_name",
             format!("param{index}"),
             format!("tensor param{position} is missing"),
@@ -146,19 +154,21 @@ pub fn indexed_tensors_from_chunks(
             .name
             .strip_prefix("param")
             .and_then(|i| i.parse::<usize>().ok())
-            .ok_or_else(|| invalid("tensor_name", &tensor.name, "expected `param<N>`"))?;
+            .ok_or_else(|| {
+                WireError::invalid("tensor_name", &tensor.name, "expected `param<N>`")
+            })?;
         let shape = tensor
             .shape
             .iter()
             .map(|&d| usize_of("shape", d))
             .collect::<Result<Vec<_>, _>>()?;
         let array = ArrayD::from_shape_vec(IxDyn(&shape), tensor.data)
-            .map_err(|err| invalid("shape", format!("{shape:?}"), err.to_string()))?;
+            .map_err(|err| WireError::invalid("shape", format!("{shape:?}"), err.to_string()))?;
         named.push((index, array));
     }
     named.sort_by_key(|(i, _)| *i);
     if let Some(pair) = named.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-        return Err(invalid(
+        return Err(WireError::invalid(
             "tensor_name",
             format!("param{}", pair[0].0),
             "repeated",
@@ -243,7 +253,7 @@ pub fn pathway_payload(job: &PathwayJob) -> Payload {
 }
 
 fn class(field: &'static str, value: u32) -> Result<u8, WireError> {
-    u8::try_from(value).map_err(|_| invalid(field, value, "not a dataset class"))
+    u8::try_from(value).map_err(|_| WireError::invalid(field, value, "not a dataset class"))
 }
 
 /// Decodes a leased work item into a job.
@@ -260,11 +270,15 @@ pub fn job_from_work_item(item: &v1::WorkItem) -> Result<PathwayJob, WireError> 
         a.modules_per_layer as usize,
         a.max_active as usize,
     )
-    .map_err(|err| invalid("architecture", format!("{a:?}"), err.to_string()))?;
+    .map_err(|err| WireError::invalid("architecture", format!("{a:?}"), err.to_string()))?;
     let layers = dims.layers;
     let task = t.task.as_ref().ok_or(WireError::Missing("task"))?;
     if !(0.0..=1.0).contains(&task.noise) {
-        return Err(invalid("task.noise", task.noise, "must be in [0, 1]"));
+        return Err(WireError::invalid(
+            "task.noise",
+            task.noise,
+            "must be in [0, 1]",
+        ));
     }
     let pathway = t.pathway.as_ref().ok_or(WireError::Missing("pathway"))?;
     Ok(PathwayJob {
@@ -361,7 +375,7 @@ pub fn outcome_from_report(
             let (id, base_version) = module_ref_from_wire(d.base.as_ref(), layers)?;
             let tensors = if d.pushed {
                 pushed(id, base_version).ok_or_else(|| {
-                    invalid(
+                    WireError::invalid(
                         "deltas.pushed",
                         true,
                         format!("no complete push for module {id} at version {base_version}"),

@@ -1,13 +1,13 @@
 //! Seed-list genomes on the wire: round trips, the parent/child split an agent's rebuild
 //! cache relies on, and refusals of malformed evaluations.
 
-use pathnet_agent::genome_wire::{
-    genome_bytes, genome_from_wire, genome_to_wire, job_from_payload, job_payload,
-    outcome_from_report, outcome_to_report,
-};
 use pathnet_evo::config::TaskKind;
 use pathnet_evo::{Genome, Job, Mutation, Operator, Outcome, SafeMutationConfig};
 use pathnet_proto::v1::{self, work_item::Payload};
+use pathnet_work::genome_wire::{
+    genome_bytes, genome_from_wire, genome_to_wire, job_from_payload, job_payload,
+    outcome_from_report, outcome_to_report,
+};
 
 fn genome() -> Genome {
     let ops = [

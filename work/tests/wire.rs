@@ -2,10 +2,10 @@
 //! messages are refused with the field named.
 
 use ndarray::{ArrayD, IxDyn};
-use pathnet_agent::wire::{self, WireError};
-use pathnet_agent::{Architecture, JobOutcome, ModuleDelta, PathwayJob, SupervisedTask};
 use pathnet_nn::pathnet::{ModuleId, PathNetDims};
 use pathnet_proto::v1::{self, work_item::Payload};
+use pathnet_work::wire::{self, WireError};
+use pathnet_work::{Architecture, JobOutcome, ModuleDelta, PathwayJob, SupervisedTask};
 
 fn job() -> PathwayJob {
     PathwayJob {
