@@ -7,6 +7,7 @@
 //! backward passes from one forward) and Sideways (per-stage backward with overwritten
 //! activations) all need. See `docs/decisions/0001-tensor-layer.md`.
 
+pub mod atomic_tensors;
 pub mod float;
 pub mod gradcheck;
 pub mod init;
@@ -19,8 +20,8 @@ pub mod optim;
 mod parallel;
 pub mod pathnet;
 pub mod safe_mutation;
-pub mod shared;
 
+pub use atomic_tensors::AtomicTensors;
 pub use float::Float;
 pub use init::Init;
 pub use layer::{Backward, Cache, Forward, Layer};
@@ -33,4 +34,3 @@ pub use optim::{
     Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig, clip_grad_norm,
 };
 pub use parallel::{set_threads, threads};
-pub use shared::AtomicTensors;

@@ -3,8 +3,8 @@
 
 use crate::config::A3cConfig;
 use crate::error::RlError;
-use crate::server::{ParameterServer, ServerConfig, ServerStats, StopReason};
-use crate::shared::SharedParameters;
+use crate::parameter_server::{ParameterServer, ServerConfig, ServerStats, StopReason};
+use crate::shared_parameters::SharedParameters;
 use crate::worker::{Worker, WorkerReport, initial_policy};
 use ndarray::ArrayD;
 use std::ops::Range;

@@ -9,7 +9,7 @@
 
 use crate::config::{A3cConfig, StopConfig};
 use crate::error::RlError;
-use crate::shared::{GradientUpdate, PushOutcome, SharedParameters};
+use crate::shared_parameters::{GradientUpdate, PushOutcome, SharedParameters};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 use pathnet_nn::{AtomicTensors, RmsProp, RmsPropConfig};
 use std::collections::VecDeque;

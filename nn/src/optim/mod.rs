@@ -1,7 +1,7 @@
 //! Optimisers over a list of parameter tensors, in the order of [`crate::Layer::params`].
 //!
 //! [`Sgd`] and [`Adam`] keep private per-tensor state created on the first step. [`RmsProp`]
-//! keeps its statistics in [`AtomicTensors`](crate::shared::AtomicTensors) behind an `Arc`, so
+//! keeps its statistics in [`AtomicTensors`](crate::atomic_tensors::AtomicTensors) behind an `Arc`, so
 //! that several A3C workers can share one set of statistics and update it (and the shared
 //! parameters) concurrently without a lock.
 

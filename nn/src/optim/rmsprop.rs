@@ -6,7 +6,7 @@
 //! another handle onto the same statistics, and [`RmsProp::step_shared`] takes `&self`, so A3C
 //! workers each hold a handle (or one `Arc<RmsProp>`) and update the shared parameters and
 //! statistics concurrently, with no lock, as in the A3C paper's shared RMSProp. Concurrent
-//! updates to the same element may race; see [`crate::shared`].
+//! updates to the same element may race; see [`crate::atomic_tensors`].
 //!
 //! The shared step works through each tensor in chunks of 64 elements. It copies a chunk's
 //! statistics out of the atomics into a stack buffer, computes the new statistics and the
@@ -18,7 +18,7 @@
 
 use super::{OptimError, Optimizer, check_pairs, require};
 use crate::Float;
-use crate::shared::{AtomicTensors, load_slice};
+use crate::atomic_tensors::{AtomicTensors, load_slice};
 use ndarray::{ArrayD, ArrayViewMutD};
 use std::sync::Arc;
 
