@@ -259,198 +259,221 @@ fn random_discrete(rng: &mut ChaCha8Rng, n: i64, len: usize) -> Vec<f64> {
     (0..len).map(|_| rng.random_range(0..n) as f64).collect()
 }
 
-#[test]
-fn cartpole_matches_gymnasium() {
-    let id = "CartPole-v1";
-    let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let mut cases = Vec::new();
-    for i in 0..300 {
-        let state = if i % 3 == 0 {
-            // Near the start distribution: long random episodes.
-            (0..4).map(|_| uniform(&mut rng, -0.05, 0.05)).collect()
-        } else {
-            vec![
-                uniform(&mut rng, -2.4, 2.4),
-                uniform(&mut rng, -2.0, 2.0),
-                uniform(&mut rng, -0.21, 0.21),
-                uniform(&mut rng, -2.0, 2.0),
-            ]
-        };
-        let actions = random_discrete(&mut rng, 2, 520);
-        cases.push(Case {
-            env: id,
-            state,
-            actions,
-            stop_on_done: i % 10 != 0,
-        });
+/// How one environment is checked: which cases go to both sides, and which endings they must
+/// reach between them so that both termination and truncation are exercised.
+struct Suite {
+    id: &'static str,
+    seed: u64,
+    /// Cases from random states with random actions: how many, the `i`-th start state, its
+    /// actions, and whether it stops at the first episode end or runs on past it.
+    random: usize,
+    random_state: fn(usize, &mut ChaCha8Rng) -> Vec<f64>,
+    random_actions: fn(&mut ChaCha8Rng) -> Vec<f64>,
+    random_stops: fn(usize) -> bool,
+    /// Cases driven by a controller that reaches an episode's end (a goal or the time limit):
+    /// how many, the start state, the steps, the controller, and whether the `i`-th stops.
+    driven: usize,
+    driven_state: fn(&mut ChaCha8Rng) -> Vec<f64>,
+    driven_steps: usize,
+    controller: fn(&[f64]) -> f64,
+    driven_stops: fn(usize) -> bool,
+    /// States on and past the edges (thresholds, walls, wrapping), each run with `edge_actions`
+    /// and never stopped.
+    edges: Vec<Vec<f64>>,
+    edge_actions: Vec<f64>,
+    /// Whether the cases ending terminated and truncated cover what this environment must.
+    coverage: fn(usize, usize) -> bool,
+}
+
+impl Suite {
+    /// Every case, drawn from the suite's seed in a fixed order.
+    fn cases(&self) -> Vec<Case> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut cases = Vec::new();
+        for i in 0..self.random {
+            let state = (self.random_state)(i, &mut rng);
+            let actions = (self.random_actions)(&mut rng);
+            cases.push(Case {
+                env: self.id,
+                state,
+                actions,
+                stop_on_done: (self.random_stops)(i),
+            });
+        }
+        for i in 0..self.driven {
+            let state = (self.driven_state)(&mut rng);
+            let actions = policy_actions(self.id, &state, self.driven_steps, self.controller);
+            cases.push(Case {
+                env: self.id,
+                state,
+                actions,
+                stop_on_done: (self.driven_stops)(i),
+            });
+        }
+        for state in &self.edges {
+            cases.push(Case {
+                env: self.id,
+                state: state.clone(),
+                actions: self.edge_actions.clone(),
+                stop_on_done: false,
+            });
+        }
+        cases
     }
-    // A balancing controller reaches the 500-step limit; some of these run 40 steps past it.
-    let balance =
-        |s: &[f64]| f64::from(u8::from(s[2] * 10.0 + s[3] + 0.1 * s[0] + 0.5 * s[1] > 0.0));
-    for i in 0..20 {
-        let state: Vec<f64> = (0..4).map(|_| uniform(&mut rng, -0.05, 0.05)).collect();
-        let actions = policy_actions(id, &state, 540, balance);
-        cases.push(Case {
-            env: id,
-            state,
-            actions,
-            stop_on_done: i % 2 == 0,
-        });
-    }
-    // On and just past the termination thresholds.
+}
+
+fn suites() -> Vec<Suite> {
+    // CartPole's pole-angle threshold.
     let edge = 12.0 * 2.0 * PI / 360.0;
-    for state in [
-        [2.4, 0.0, 0.0, 0.0],
-        [-2.4, -0.1, 0.0, 0.0],
-        [0.0, 0.0, edge, 0.0],
-        [0.0, 0.0, -edge, -0.01],
-    ] {
-        cases.push(Case {
-            env: id,
-            state: state.to_vec(),
-            actions: vec![0.0, 1.0, 1.0],
-            stop_on_done: false,
-        });
-    }
-    let (terminated, truncated) = compare_with_gymnasium(&cases);
-    assert!(
-        terminated > 100 && truncated >= 10,
-        "coverage: {terminated} terminated, {truncated} truncated"
-    );
+    vec![
+        Suite {
+            id: "CartPole-v1",
+            seed: 11,
+            random: 300,
+            random_state: |i, rng| {
+                if i % 3 == 0 {
+                    // Near the start distribution: long random episodes.
+                    (0..4).map(|_| uniform(rng, -0.05, 0.05)).collect()
+                } else {
+                    vec![
+                        uniform(rng, -2.4, 2.4),
+                        uniform(rng, -2.0, 2.0),
+                        uniform(rng, -0.21, 0.21),
+                        uniform(rng, -2.0, 2.0),
+                    ]
+                }
+            },
+            random_actions: |rng| random_discrete(rng, 2, 520),
+            random_stops: |i| i % 10 != 0,
+            // A balancing controller reaches the 500-step limit; some of these run 40 steps
+            // past it.
+            driven: 20,
+            driven_state: |rng| (0..4).map(|_| uniform(rng, -0.05, 0.05)).collect(),
+            driven_steps: 540,
+            controller: |s| f64::from(u8::from(s[2] * 10.0 + s[3] + 0.1 * s[0] + 0.5 * s[1] > 0.0)),
+            driven_stops: |i| i % 2 == 0,
+            // On and just past the termination thresholds.
+            edges: vec![
+                vec![2.4, 0.0, 0.0, 0.0],
+                vec![-2.4, -0.1, 0.0, 0.0],
+                vec![0.0, 0.0, edge, 0.0],
+                vec![0.0, 0.0, -edge, -0.01],
+            ],
+            edge_actions: vec![0.0, 1.0, 1.0],
+            coverage: |terminated, truncated| terminated > 100 && truncated >= 10,
+        },
+        Suite {
+            id: "Acrobot-v1",
+            seed: 12,
+            random: 150,
+            random_state: |i, rng| {
+                if i % 2 == 0 {
+                    (0..4).map(|_| uniform(rng, -0.1, 0.1)).collect()
+                } else {
+                    vec![
+                        uniform(rng, -PI, PI),
+                        uniform(rng, -PI, PI),
+                        uniform(rng, -4.0 * PI, 4.0 * PI),
+                        uniform(rng, -9.0 * PI, 9.0 * PI),
+                    ]
+                }
+            },
+            random_actions: |rng| random_discrete(rng, 3, 520),
+            random_stops: |i| i % 10 != 1,
+            // Pumping energy with the second link swings up and terminates.
+            driven: 20,
+            driven_state: |rng| (0..4).map(|_| uniform(rng, -0.1, 0.1)).collect(),
+            driven_steps: 520,
+            controller: |s| if s[2] > 0.0 { 2.0 } else { 0.0 },
+            driven_stops: |_| true,
+            // Angles outside [-pi, pi] exercise the wrapping loops; velocities past the
+            // bounds, the clipping.
+            edges: vec![
+                vec![7.0, -7.0, 20.0, -40.0],
+                vec![-20.0, 13.0, 0.0, 0.0],
+                vec![PI, -PI, 4.0 * PI, 9.0 * PI],
+            ],
+            edge_actions: vec![0.0, 1.0, 2.0, 2.0],
+            coverage: |terminated, truncated| terminated > 20 && truncated > 10,
+        },
+        Suite {
+            id: "MountainCar-v0",
+            seed: 13,
+            random: 200,
+            random_state: |_, rng| vec![uniform(rng, -1.2, 0.6), uniform(rng, -0.07, 0.07)],
+            random_actions: |rng| random_discrete(rng, 3, 230),
+            random_stops: |i| i % 10 != 0,
+            // Pushing along the velocity reaches the goal well within 200 steps.
+            driven: 30,
+            driven_state: |rng| vec![uniform(rng, -0.6, -0.4), 0.0],
+            driven_steps: 230,
+            controller: |s| if s[1] < 0.0 { 0.0 } else { 2.0 },
+            driven_stops: |_| true,
+            // The inelastic left wall, and the goal edge.
+            edges: vec![
+                vec![-1.2, -0.07],
+                vec![-1.19, -0.05],
+                vec![0.5, 0.0],
+                vec![0.49, 0.07],
+                vec![0.6, 0.07],
+            ],
+            edge_actions: vec![0.0, 0.0, 1.0, 2.0],
+            coverage: |terminated, truncated| terminated > 20 && truncated > 50,
+        },
+        Suite {
+            id: "Pendulum-v1",
+            seed: 14,
+            random: 150,
+            random_state: |_, rng| vec![uniform(rng, -3.0 * PI, 3.0 * PI), uniform(rng, -8.0, 8.0)],
+            // Torques beyond +-2 check the clipping; f32 values so both sides see the same
+            // action.
+            random_actions: |rng| {
+                (0..220)
+                    .map(|_| match rng.random_range(0..10) {
+                        0 => 2.0,
+                        1 => -2.0,
+                        2 => 0.0,
+                        _ => f64::from(rng.random_range(-3.0f32..3.0)),
+                    })
+                    .collect()
+            },
+            random_stops: |i| i % 10 != 0,
+            driven: 0,
+            driven_state: |_| Vec::new(),
+            driven_steps: 0,
+            controller: |_| 0.0,
+            driven_stops: |_| true,
+            edges: Vec::new(),
+            edge_actions: Vec::new(),
+            // Pendulum never terminates; every case runs into the time limit.
+            coverage: |terminated, truncated| terminated == 0 && truncated == 150,
+        },
+    ]
 }
 
 #[test]
-fn acrobot_matches_gymnasium() {
-    let id = "Acrobot-v1";
-    let mut rng = ChaCha8Rng::seed_from_u64(12);
-    let mut cases = Vec::new();
-    for i in 0..150 {
-        let state = if i % 2 == 0 {
-            (0..4).map(|_| uniform(&mut rng, -0.1, 0.1)).collect()
-        } else {
-            vec![
-                uniform(&mut rng, -PI, PI),
-                uniform(&mut rng, -PI, PI),
-                uniform(&mut rng, -4.0 * PI, 4.0 * PI),
-                uniform(&mut rng, -9.0 * PI, 9.0 * PI),
-            ]
-        };
-        let actions = random_discrete(&mut rng, 3, 520);
-        cases.push(Case {
-            env: id,
-            state,
-            actions,
-            stop_on_done: i % 10 != 1,
-        });
-    }
-    // Pumping energy with the second link swings up and terminates.
-    let pump = |s: &[f64]| if s[2] > 0.0 { 2.0 } else { 0.0 };
-    for _ in 0..20 {
-        let state: Vec<f64> = (0..4).map(|_| uniform(&mut rng, -0.1, 0.1)).collect();
-        let actions = policy_actions(id, &state, 520, pump);
-        cases.push(Case {
-            env: id,
-            state,
-            actions,
-            stop_on_done: true,
-        });
-    }
-    // Angles outside [-pi, pi] exercise the wrapping loops; velocities past the bounds, the clipping.
-    for state in [
-        [7.0, -7.0, 20.0, -40.0],
-        [-20.0, 13.0, 0.0, 0.0],
-        [PI, -PI, 4.0 * PI, 9.0 * PI],
-    ] {
-        cases.push(Case {
-            env: id,
-            state: state.to_vec(),
-            actions: vec![0.0, 1.0, 2.0, 2.0],
-            stop_on_done: false,
-        });
-    }
-    let (terminated, truncated) = compare_with_gymnasium(&cases);
-    assert!(
-        terminated > 20 && truncated > 10,
-        "coverage: {terminated} terminated, {truncated} truncated"
-    );
-}
-
-#[test]
-fn mountain_car_matches_gymnasium() {
-    let id = "MountainCar-v0";
-    let mut rng = ChaCha8Rng::seed_from_u64(13);
-    let mut cases = Vec::new();
-    for i in 0..200 {
-        let state = vec![uniform(&mut rng, -1.2, 0.6), uniform(&mut rng, -0.07, 0.07)];
-        let actions = random_discrete(&mut rng, 3, 230);
-        cases.push(Case {
-            env: id,
-            state,
-            actions,
-            stop_on_done: i % 10 != 0,
-        });
-    }
-    // Pushing along the velocity reaches the goal well within 200 steps.
-    let swing = |s: &[f64]| if s[1] < 0.0 { 0.0 } else { 2.0 };
-    for _ in 0..30 {
-        let state = vec![uniform(&mut rng, -0.6, -0.4), 0.0];
-        let actions = policy_actions(id, &state, 230, swing);
-        cases.push(Case {
-            env: id,
-            state,
-            actions,
-            stop_on_done: true,
-        });
-    }
-    // The inelastic left wall, and the goal edge.
-    for state in [
-        [-1.2, -0.07],
-        [-1.19, -0.05],
-        [0.5, 0.0],
-        [0.49, 0.07],
-        [0.6, 0.07],
-    ] {
-        cases.push(Case {
-            env: id,
-            state: state.to_vec(),
-            actions: vec![0.0, 0.0, 1.0, 2.0],
-            stop_on_done: false,
-        });
-    }
-    let (terminated, truncated) = compare_with_gymnasium(&cases);
-    assert!(
-        terminated > 20 && truncated > 50,
-        "coverage: {terminated} terminated, {truncated} truncated"
-    );
-}
-
-#[test]
-fn pendulum_matches_gymnasium() {
-    let id = "Pendulum-v1";
-    let mut rng = ChaCha8Rng::seed_from_u64(14);
-    let mut cases = Vec::new();
-    for i in 0..150 {
-        let state = vec![
-            uniform(&mut rng, -3.0 * PI, 3.0 * PI),
-            uniform(&mut rng, -8.0, 8.0),
-        ];
-        // Torques beyond +-2 check the clipping; f32 values so both sides see the same action.
-        let actions = (0..220)
-            .map(|_| match rng.random_range(0..10) {
-                0 => 2.0,
-                1 => -2.0,
-                2 => 0.0,
-                _ => f64::from(rng.random_range(-3.0f32..3.0)),
+fn every_environment_matches_gymnasium() {
+    let suites = suites();
+    // One reference process per environment, side by side.
+    std::thread::scope(|scope| {
+        let checks: Vec<_> = suites
+            .iter()
+            .map(|suite| {
+                scope.spawn(move || {
+                    let (terminated, truncated) = compare_with_gymnasium(&suite.cases());
+                    assert!(
+                        (suite.coverage)(terminated, truncated),
+                        "{} coverage: {terminated} terminated, {truncated} truncated",
+                        suite.id
+                    );
+                })
             })
             .collect();
-        cases.push(Case {
-            env: id,
-            state,
-            actions,
-            stop_on_done: i % 10 != 0,
-        });
-    }
-    let (terminated, truncated) = compare_with_gymnasium(&cases);
-    assert_eq!(terminated, 0, "Pendulum never terminates");
-    assert_eq!(truncated, 150);
+        let failed: Vec<&str> = suites
+            .iter()
+            .zip(checks)
+            .filter_map(|(suite, check)| check.join().is_err().then_some(suite.id))
+            .collect();
+        assert!(failed.is_empty(), "differ from Gymnasium: {failed:?}");
+    });
 }

@@ -1,14 +1,15 @@
 //! Acrobot-v1, a line-by-line port of `gymnasium/envs/classic_control/acrobot.py` (1.4):
 //! `book` dynamics, one rk4 step of 0.2 s, angle wrapping and velocity bounds.
 
+use super::control::{Control, Physics};
 use super::square::py_square;
-use crate::env::{Env, Info, Options, Step, check_state_len, invalid_action, reset_bounds};
+use crate::env::{Options, reset_bounds};
 use crate::error::EnvError;
-use crate::seeding::{EnvRng, uniform};
+use crate::seeding::uniform;
 use crate::space::{Action, BoxSpace, Discrete, Space};
+use rand_chacha::ChaCha8Rng;
 use std::f64::consts::PI;
 
-const ID: &str = "Acrobot-v1";
 const DT: f64 = 0.2;
 const LINK_LENGTH_1: f64 = 1.0;
 const LINK_MASS_1: f64 = 1.0;
@@ -21,42 +22,66 @@ const MAX_VEL_2: f64 = 9.0 * PI;
 const AVAIL_TORQUE: [f64; 3] = [-1.0, 0.0, 1.0];
 
 /// The two-link underactuated swing-up task.
-#[derive(Debug, Clone)]
-pub struct Acrobot {
-    state: Option<[f64; 4]>,
-    obs: [f32; 6],
-    rng: EnvRng,
-    observation_space: BoxSpace,
-    action_space: Space,
-}
+pub type Acrobot = Control<AcrobotPhysics>;
 
-impl Default for Acrobot {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+#[derive(Debug, Clone, Default)]
+pub struct AcrobotPhysics;
 
-impl Acrobot {
-    pub fn new() -> Self {
+impl Physics for AcrobotPhysics {
+    const ID: &'static str = "Acrobot-v1";
+    type State = [f64; 4];
+    type Obs = [f32; 6];
+    /// The torque on the joint between the links.
+    type Input = f64;
+
+    fn observation_space() -> BoxSpace {
         let high = [1.0, 1.0, 1.0, 1.0, MAX_VEL_1 as f32, MAX_VEL_2 as f32];
-        Acrobot {
-            state: None,
-            obs: [0.0; 6],
-            rng: EnvRng::default(),
-            observation_space: BoxSpace::new(high.map(|h| -h).to_vec(), high.to_vec()),
-            action_space: Space::Discrete(Discrete::new(3)),
+        BoxSpace::new(high.map(|h| -h).to_vec(), high.to_vec())
+    }
+
+    fn action_space() -> Space {
+        Space::Discrete(Discrete::new(3))
+    }
+
+    fn reset_bounds(options: Option<&Options>) -> Result<(f64, f64), EnvError> {
+        reset_bounds(options, -0.1, 0.1)
+    }
+
+    fn start(&mut self, (low, high): (f64, f64), rng: &mut ChaCha8Rng) -> [f64; 4] {
+        // Gymnasium casts the initial state to float32 (`.astype(np.float32)`).
+        [(); 4].map(|()| f64::from(uniform(rng, low, high) as f32))
+    }
+
+    #[inline]
+    fn input(action: &Action) -> Option<f64> {
+        match action {
+            Action::Discrete(a @ 0..=2) => Some(AVAIL_TORQUE[*a as usize]),
+            _ => None,
         }
     }
 
-    fn set_obs(&mut self, s: [f64; 4]) {
-        self.obs = [
+    #[inline]
+    fn step(&mut self, s: [f64; 4], torque: f64) -> ([f64; 4], f64, bool) {
+        let mut ns = rk4([s[0], s[1], s[2], s[3], torque], DT);
+        ns[0] = wrap(ns[0], -PI, PI);
+        ns[1] = wrap(ns[1], -PI, PI);
+        ns[2] = bound(ns[2], -MAX_VEL_1, MAX_VEL_1);
+        ns[3] = bound(ns[3], -MAX_VEL_2, MAX_VEL_2);
+        let terminated = -ns[0].cos() - (ns[1] + ns[0]).cos() > 1.0;
+        let reward = if terminated { 0.0 } else { -1.0 };
+        (ns, reward, terminated)
+    }
+
+    #[inline]
+    fn observe(s: &[f64; 4]) -> [f32; 6] {
+        [
             s[0].cos() as f32,
             s[0].sin() as f32,
             s[1].cos() as f32,
             s[1].sin() as f32,
             s[2] as f32,
             s[3] as f32,
-        ];
+        ]
     }
 }
 
@@ -127,72 +152,6 @@ fn wrap(mut x: f64, m: f64, big_m: f64) -> f64 {
 fn bound(x: f64, m: f64, big_m: f64) -> f64 {
     let x = if m > x { m } else { x };
     if big_m < x { big_m } else { x }
-}
-
-impl Env for Acrobot {
-    fn id(&self) -> &str {
-        ID
-    }
-
-    fn observation_space(&self) -> &BoxSpace {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
-
-    fn reset_with_options(
-        &mut self,
-        seed: Option<u64>,
-        options: Option<&Options>,
-    ) -> Result<(&[f32], Info), EnvError> {
-        let (low, high) = reset_bounds(options, -0.1, 0.1)?;
-        let rng = self.rng.on_reset(seed);
-        // Gymnasium casts the initial state to float32 (`.astype(np.float32)`).
-        let s = [(); 4].map(|()| f64::from(uniform(rng, low, high) as f32));
-        self.state = Some(s);
-        self.set_obs(s);
-        Ok((&self.obs, Info::new()))
-    }
-
-    fn step(&mut self, action: &Action) -> Result<Step<'_>, EnvError> {
-        let torque = match action {
-            Action::Discrete(a @ 0..=2) => AVAIL_TORQUE[*a as usize],
-            _ => return Err(invalid_action(ID, action, &self.action_space)),
-        };
-        let Some(s) = self.state else {
-            return Err(EnvError::NeedsReset { env: ID.into() });
-        };
-        let mut ns = rk4([s[0], s[1], s[2], s[3], torque], DT);
-        ns[0] = wrap(ns[0], -PI, PI);
-        ns[1] = wrap(ns[1], -PI, PI);
-        ns[2] = bound(ns[2], -MAX_VEL_1, MAX_VEL_1);
-        ns[3] = bound(ns[3], -MAX_VEL_2, MAX_VEL_2);
-        self.state = Some(ns);
-        let terminated = -ns[0].cos() - (ns[1] + ns[0]).cos() > 1.0;
-        let reward = if terminated { 0.0 } else { -1.0 };
-        self.set_obs(ns);
-        Ok(Step {
-            obs: &self.obs,
-            reward,
-            terminated,
-            truncated: false,
-            info: Info::new(),
-        })
-    }
-
-    fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
-        check_state_len(ID, state, 4)?;
-        let s = [state[0], state[1], state[2], state[3]];
-        self.state = Some(s);
-        self.set_obs(s);
-        Ok(())
-    }
-
-    fn state(&self) -> Option<&[f64]> {
-        self.state.as_ref().map(|s| s.as_slice())
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! CartPole-v1, a line-by-line port of `gymnasium/envs/classic_control/cartpole.py` (1.4).
 
-use crate::env::{Env, Info, Options, Step, check_state_len, invalid_action, reset_bounds};
+use super::control::{Control, Physics};
+use crate::env::{Options, reset_bounds};
 use crate::error::EnvError;
-use crate::seeding::{EnvRng, uniform};
+use crate::seeding::uniform;
 use crate::space::{Action, BoxSpace, Discrete, Space};
+use rand_chacha::ChaCha8Rng;
 
-const ID: &str = "CartPole-v1";
 const GRAVITY: f64 = 9.8;
 const MASSCART: f64 = 1.0;
 const MASSPOLE: f64 = 0.1;
@@ -21,82 +22,59 @@ const X_THRESHOLD: f64 = 2.4;
 
 /// The cart-pole balancing task with Gymnasium's default settings (euler integration,
 /// reward 1 per step including the terminating one).
-#[derive(Debug, Clone)]
-pub struct CartPole {
-    state: Option<[f64; 4]>,
-    obs: [f32; 4],
+pub type CartPole = Control<CartPolePhysics>;
+
+#[derive(Debug, Clone, Default)]
+pub struct CartPolePhysics {
     // Gymnasium's `steps_beyond_terminated`: stepping on after termination pays 0, not 1.
     steps_beyond_terminated: Option<u64>,
-    rng: EnvRng,
-    observation_space: BoxSpace,
-    action_space: Space,
 }
 
-impl Default for CartPole {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+impl Physics for CartPolePhysics {
+    const ID: &'static str = "CartPole-v1";
+    type State = [f64; 4];
+    type Obs = [f32; 4];
+    /// Push right.
+    type Input = bool;
 
-impl CartPole {
-    pub fn new() -> Self {
+    fn observation_space() -> BoxSpace {
         let high = [
             (X_THRESHOLD * 2.0) as f32,
             f32::INFINITY,
             (THETA_THRESHOLD_RADIANS * 2.0) as f32,
             f32::INFINITY,
         ];
-        CartPole {
-            state: None,
-            obs: [0.0; 4],
-            steps_beyond_terminated: None,
-            rng: EnvRng::default(),
-            observation_space: BoxSpace::new(high.map(|h| -h).to_vec(), high.to_vec()),
-            action_space: Space::Discrete(Discrete::new(2)),
+        BoxSpace::new(high.map(|h| -h).to_vec(), high.to_vec())
+    }
+
+    fn action_space() -> Space {
+        Space::Discrete(Discrete::new(2))
+    }
+
+    fn reset_bounds(options: Option<&Options>) -> Result<(f64, f64), EnvError> {
+        reset_bounds(options, -0.05, 0.05)
+    }
+
+    fn start(&mut self, (low, high): (f64, f64), rng: &mut ChaCha8Rng) -> [f64; 4] {
+        self.steps_beyond_terminated = None;
+        [(); 4].map(|()| uniform(rng, low, high))
+    }
+
+    #[inline]
+    fn input(action: &Action) -> Option<bool> {
+        match action {
+            Action::Discrete(1) => Some(true),
+            Action::Discrete(0) => Some(false),
+            _ => None,
         }
     }
 
-    fn set_obs(&mut self, s: [f64; 4]) {
-        self.obs = s.map(|v| v as f32);
-    }
-}
-
-impl Env for CartPole {
-    fn id(&self) -> &str {
-        ID
-    }
-
-    fn observation_space(&self) -> &BoxSpace {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
-
-    fn reset_with_options(
+    #[inline]
+    fn step(
         &mut self,
-        seed: Option<u64>,
-        options: Option<&Options>,
-    ) -> Result<(&[f32], Info), EnvError> {
-        let (low, high) = reset_bounds(options, -0.05, 0.05)?;
-        let rng = self.rng.on_reset(seed);
-        let s = [(); 4].map(|()| uniform(rng, low, high));
-        self.state = Some(s);
-        self.steps_beyond_terminated = None;
-        self.set_obs(s);
-        Ok((&self.obs, Info::new()))
-    }
-
-    fn step(&mut self, action: &Action) -> Result<Step<'_>, EnvError> {
-        let push_right = match action {
-            Action::Discrete(1) => true,
-            Action::Discrete(0) => false,
-            _ => return Err(invalid_action(ID, action, &self.action_space)),
-        };
-        let Some([x, x_dot, theta, theta_dot]) = self.state else {
-            return Err(EnvError::NeedsReset { env: ID.into() });
-        };
+        [x, x_dot, theta, theta_dot]: [f64; 4],
+        push_right: bool,
+    ) -> ([f64; 4], f64, bool) {
         let force = if push_right { FORCE_MAG } else { -FORCE_MAG };
         let costheta = theta.cos();
         let sintheta = theta.sin();
@@ -109,8 +87,6 @@ impl Env for CartPole {
         let x_dot = x_dot + TAU * xacc;
         let theta = theta + TAU * theta_dot;
         let theta_dot = theta_dot + TAU * thetaacc;
-        let s = [x, x_dot, theta, theta_dot];
-        self.state = Some(s);
 
         // Not `!range.contains(..)`: a NaN state must not count as terminated, as in Python.
         #[allow(clippy::manual_range_contains)]
@@ -127,25 +103,11 @@ impl Env for CartPole {
             self.steps_beyond_terminated = Some(0);
             1.0
         };
-        self.set_obs(s);
-        Ok(Step {
-            obs: &self.obs,
-            reward,
-            terminated,
-            truncated: false,
-            info: Info::new(),
-        })
+        ([x, x_dot, theta, theta_dot], reward, terminated)
     }
 
-    fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
-        check_state_len(ID, state, 4)?;
-        let s = [state[0], state[1], state[2], state[3]];
-        self.state = Some(s);
-        self.set_obs(s);
-        Ok(())
-    }
-
-    fn state(&self) -> Option<&[f64]> {
-        self.state.as_ref().map(|s| s.as_slice())
+    #[inline]
+    fn observe(s: &[f64; 4]) -> [f32; 4] {
+        s.map(|v| v as f32)
     }
 }

@@ -1,12 +1,13 @@
 //! MountainCar-v0, a line-by-line port of `gymnasium/envs/classic_control/mountain_car.py`
 //! (1.4), including the velocity/position clipping and the inelastic left wall.
 
-use crate::env::{Env, Info, Options, Step, check_state_len, invalid_action, reset_bounds};
+use super::control::{Control, Physics};
+use crate::env::{Options, reset_bounds};
 use crate::error::EnvError;
-use crate::seeding::{EnvRng, uniform};
+use crate::seeding::uniform;
 use crate::space::{Action, BoxSpace, Discrete, Space};
+use rand_chacha::ChaCha8Rng;
 
-const ID: &str = "MountainCar-v0";
 const MIN_POSITION: f64 = -1.2;
 const MAX_POSITION: f64 = 0.6;
 const MAX_SPEED: f64 = 0.07;
@@ -16,73 +17,47 @@ const FORCE: f64 = 0.001;
 const GRAVITY: f64 = 0.0025;
 
 /// The under-powered car that must rock back and forth to reach the flag.
-#[derive(Debug, Clone)]
-pub struct MountainCar {
-    state: Option<[f64; 2]>,
-    obs: [f32; 2],
-    rng: EnvRng,
-    observation_space: BoxSpace,
-    action_space: Space,
-}
+pub type MountainCar = Control<MountainCarPhysics>;
 
-impl Default for MountainCar {
-    fn default() -> Self {
-        Self::new()
+#[derive(Debug, Clone, Default)]
+pub struct MountainCarPhysics;
+
+impl Physics for MountainCarPhysics {
+    const ID: &'static str = "MountainCar-v0";
+    type State = [f64; 2];
+    type Obs = [f32; 2];
+    /// The push: -1, 0 or 1.
+    type Input = f64;
+
+    fn observation_space() -> BoxSpace {
+        BoxSpace::new(
+            vec![MIN_POSITION as f32, -MAX_SPEED as f32],
+            vec![MAX_POSITION as f32, MAX_SPEED as f32],
+        )
     }
-}
 
-impl MountainCar {
-    pub fn new() -> Self {
-        MountainCar {
-            state: None,
-            obs: [0.0; 2],
-            rng: EnvRng::default(),
-            observation_space: BoxSpace::new(
-                vec![MIN_POSITION as f32, -MAX_SPEED as f32],
-                vec![MAX_POSITION as f32, MAX_SPEED as f32],
-            ),
-            action_space: Space::Discrete(Discrete::new(3)),
+    fn action_space() -> Space {
+        Space::Discrete(Discrete::new(3))
+    }
+
+    fn reset_bounds(options: Option<&Options>) -> Result<(f64, f64), EnvError> {
+        reset_bounds(options, -0.6, -0.4)
+    }
+
+    fn start(&mut self, (low, high): (f64, f64), rng: &mut ChaCha8Rng) -> [f64; 2] {
+        [uniform(rng, low, high), 0.0]
+    }
+
+    #[inline]
+    fn input(action: &Action) -> Option<f64> {
+        match action {
+            Action::Discrete(a @ 0..=2) => Some((a - 1) as f64),
+            _ => None,
         }
     }
 
-    fn set_obs(&mut self, s: [f64; 2]) {
-        self.obs = s.map(|v| v as f32);
-    }
-}
-
-impl Env for MountainCar {
-    fn id(&self) -> &str {
-        ID
-    }
-
-    fn observation_space(&self) -> &BoxSpace {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
-
-    fn reset_with_options(
-        &mut self,
-        seed: Option<u64>,
-        options: Option<&Options>,
-    ) -> Result<(&[f32], Info), EnvError> {
-        let (low, high) = reset_bounds(options, -0.6, -0.4)?;
-        let s = [uniform(self.rng.on_reset(seed), low, high), 0.0];
-        self.state = Some(s);
-        self.set_obs(s);
-        Ok((&self.obs, Info::new()))
-    }
-
-    fn step(&mut self, action: &Action) -> Result<Step<'_>, EnvError> {
-        let push = match action {
-            Action::Discrete(a @ 0..=2) => (a - 1) as f64,
-            _ => return Err(invalid_action(ID, action, &self.action_space)),
-        };
-        let Some([position, velocity]) = self.state else {
-            return Err(EnvError::NeedsReset { env: ID.into() });
-        };
+    #[inline]
+    fn step(&mut self, [position, velocity]: [f64; 2], push: f64) -> ([f64; 2], f64, bool) {
         // `np.clip` on a scalar; `clamp` agrees, NaN included.
         let velocity = (velocity + (push * FORCE + (3.0 * position).cos() * (-GRAVITY)))
             .clamp(-MAX_SPEED, MAX_SPEED);
@@ -93,27 +68,11 @@ impl Env for MountainCar {
             velocity
         };
         let terminated = position >= GOAL_POSITION && velocity >= GOAL_VELOCITY;
-        let s = [position, velocity];
-        self.state = Some(s);
-        self.set_obs(s);
-        Ok(Step {
-            obs: &self.obs,
-            reward: -1.0,
-            terminated,
-            truncated: false,
-            info: Info::new(),
-        })
+        ([position, velocity], -1.0, terminated)
     }
 
-    fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
-        check_state_len(ID, state, 2)?;
-        let s = [state[0], state[1]];
-        self.state = Some(s);
-        self.set_obs(s);
-        Ok(())
-    }
-
-    fn state(&self) -> Option<&[f64]> {
-        self.state.as_ref().map(|s| s.as_slice())
+    #[inline]
+    fn observe(s: &[f64; 2]) -> [f32; 2] {
+        s.map(|v| v as f32)
     }
 }

@@ -4,14 +4,15 @@
 //! the torque terms are computed in f32 exactly as Gymnasium does before joining the f64
 //! state arithmetic.
 
+use super::control::{Control, Physics};
 use super::square::{py_square, py_square_f32};
-use crate::env::{Env, Info, Options, Step, check_state_len, invalid_action, number_option};
+use crate::env::{Options, number_option};
 use crate::error::EnvError;
-use crate::seeding::{EnvRng, uniform};
+use crate::seeding::uniform;
 use crate::space::{Action, BoxSpace, Space};
+use rand_chacha::ChaCha8Rng;
 use std::f64::consts::PI;
 
-const ID: &str = "Pendulum-v1";
 const MAX_SPEED: f64 = 8.0;
 const MAX_TORQUE: f32 = 2.0;
 const DT: f64 = 0.05;
@@ -20,82 +21,58 @@ const M: f64 = 1.0;
 const L: f64 = 1.0;
 
 /// The inverted-pendulum swing-up task (never terminates; the time limit ends it).
-#[derive(Debug, Clone)]
-pub struct Pendulum {
-    state: Option<[f64; 2]>,
-    obs: [f32; 3],
-    rng: EnvRng,
-    observation_space: BoxSpace,
-    action_space: Space,
-}
+pub type Pendulum = Control<PendulumPhysics>;
 
-impl Default for Pendulum {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+#[derive(Debug, Clone, Default)]
+pub struct PendulumPhysics;
 
 /// Gymnasium's `angle_normalize`: `((x + pi) % (2 pi)) - pi`, with Python's floored modulo.
 fn angle_normalize(x: f64) -> f64 {
     (x + PI).rem_euclid(2.0 * PI) - PI
 }
 
-impl Pendulum {
-    pub fn new() -> Self {
+impl Physics for PendulumPhysics {
+    const ID: &'static str = "Pendulum-v1";
+    type State = [f64; 2];
+    type Obs = [f32; 3];
+    /// The torque, clipped.
+    type Input = f32;
+
+    fn observation_space() -> BoxSpace {
         let high = [1.0, 1.0, MAX_SPEED as f32];
-        Pendulum {
-            state: None,
-            obs: [0.0; 3],
-            rng: EnvRng::default(),
-            observation_space: BoxSpace::new(high.map(|h| -h).to_vec(), high.to_vec()),
-            action_space: Space::Box(BoxSpace::new(vec![-MAX_TORQUE], vec![MAX_TORQUE])),
+        BoxSpace::new(high.map(|h| -h).to_vec(), high.to_vec())
+    }
+
+    fn action_space() -> Space {
+        Space::Box(BoxSpace::new(vec![-MAX_TORQUE], vec![MAX_TORQUE]))
+    }
+
+    /// `x_init` and `y_init`: the start angle and velocity are drawn from `[-x, x]` and
+    /// `[-y, y]` (Gymnasium enforces symmetric limits: low = -high).
+    fn reset_bounds(options: Option<&Options>) -> Result<(f64, f64), EnvError> {
+        Ok((
+            number_option(options, "x_init", PI)?,
+            number_option(options, "y_init", 1.0)?,
+        ))
+    }
+
+    fn start(&mut self, (x, y): (f64, f64), rng: &mut ChaCha8Rng) -> [f64; 2] {
+        [uniform(rng, -x, x), uniform(rng, -y, y)]
+    }
+
+    #[inline]
+    fn input(action: &Action) -> Option<f32> {
+        // Out-of-range torques are clipped, as in Gymnasium; NaN has no clipped value.
+        match action {
+            Action::Continuous(v) if v.len() == 1 && !v[0].is_nan() => {
+                Some(v[0].clamp(-MAX_TORQUE, MAX_TORQUE))
+            }
+            _ => None,
         }
     }
 
-    fn set_obs(&mut self, [theta, thetadot]: [f64; 2]) {
-        self.obs = [theta.cos() as f32, theta.sin() as f32, thetadot as f32];
-    }
-}
-
-impl Env for Pendulum {
-    fn id(&self) -> &str {
-        ID
-    }
-
-    fn observation_space(&self) -> &BoxSpace {
-        &self.observation_space
-    }
-
-    fn action_space(&self) -> &Space {
-        &self.action_space
-    }
-
-    fn reset_with_options(
-        &mut self,
-        seed: Option<u64>,
-        options: Option<&Options>,
-    ) -> Result<(&[f32], Info), EnvError> {
-        let x = number_option(options, "x_init", PI)?;
-        let y = number_option(options, "y_init", 1.0)?;
-        let rng = self.rng.on_reset(seed);
-        // Gymnasium enforces symmetric limits: low = -high.
-        let s = [uniform(rng, -x, x), uniform(rng, -y, y)];
-        self.state = Some(s);
-        self.set_obs(s);
-        Ok((&self.obs, Info::new()))
-    }
-
-    fn step(&mut self, action: &Action) -> Result<Step<'_>, EnvError> {
-        // Out-of-range torques are clipped, as in Gymnasium; NaN has no clipped value.
-        let u = match action {
-            Action::Continuous(v) if v.len() == 1 && !v[0].is_nan() => {
-                v[0].clamp(-MAX_TORQUE, MAX_TORQUE)
-            }
-            _ => return Err(invalid_action(ID, action, &self.action_space)),
-        };
-        let Some([th, thdot]) = self.state else {
-            return Err(EnvError::NeedsReset { env: ID.into() });
-        };
+    #[inline]
+    fn step(&mut self, [th, thdot]: [f64; 2], u: f32) -> ([f64; 2], f64, bool) {
         let costs = py_square(angle_normalize(th))
             + 0.1 * py_square(thdot)
             + f64::from(0.001f32 * py_square_f32(u));
@@ -103,28 +80,12 @@ impl Env for Pendulum {
         let newthdot = thdot + (3.0 * G / (2.0 * L) * th.sin() + torque_term) * DT;
         let newthdot = newthdot.clamp(-MAX_SPEED, MAX_SPEED);
         let newth = th + newthdot * DT;
-        let s = [newth, newthdot];
-        self.state = Some(s);
-        self.set_obs(s);
-        Ok(Step {
-            obs: &self.obs,
-            reward: -costs,
-            terminated: false,
-            truncated: false,
-            info: Info::new(),
-        })
+        ([newth, newthdot], -costs, false)
     }
 
-    fn set_state(&mut self, state: &[f64]) -> Result<(), EnvError> {
-        check_state_len(ID, state, 2)?;
-        let s = [state[0], state[1]];
-        self.state = Some(s);
-        self.set_obs(s);
-        Ok(())
-    }
-
-    fn state(&self) -> Option<&[f64]> {
-        self.state.as_ref().map(|s| s.as_slice())
+    #[inline]
+    fn observe(&[theta, thetadot]: &[f64; 2]) -> [f32; 3] {
+        [theta.cos() as f32, theta.sin() as f32, thetadot as f32]
     }
 }
 
