@@ -1,26 +1,11 @@
 //! `pathnet run` end to end: the real binary on real Fashion-MNIST, its summary file and its
 //! refusals of bad specs.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{fashion_dir, scratch_dir};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn fashion_dir() -> PathBuf {
-    let dir = std::env::var_os("PATHNET_FASHION_MNIST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
-    assert!(
-        dir.is_dir(),
-        "Fashion-MNIST not found at {}: run scripts/setup-data (apt-get install dataset-fashion-mnist)",
-        dir.display()
-    );
-    dir
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pathnet-run-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn small_spec(data_dir: &Path, seed: u64) -> String {
     format!(
@@ -79,7 +64,7 @@ fn run_summary(dir: &Path, spec_text: &str, tag: &str) -> serde_json::Value {
 
 #[test]
 fn transfer_run_writes_a_summary_and_freezes_the_first_pathway() {
-    let dir = scratch_dir("ok");
+    let dir = scratch_dir("run-ok");
     let summary = run_summary(&dir, &small_spec(&fashion_dir(), 3), "a");
     let tasks = summary["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 2);
@@ -99,7 +84,7 @@ fn transfer_run_writes_a_summary_and_freezes_the_first_pathway() {
 
 #[test]
 fn same_seed_same_run() {
-    let dir = scratch_dir("seed");
+    let dir = scratch_dir("run-seed");
     let strip = |mut v: serde_json::Value| {
         // Wall-clock fields are the only ones allowed to differ.
         v["seconds"] = 0.into();
@@ -116,7 +101,7 @@ fn same_seed_same_run() {
 
 #[test]
 fn bad_specs_exit_2_naming_the_problem() {
-    let dir = scratch_dir("bad");
+    let dir = scratch_dir("run-bad");
     let good = small_spec(&fashion_dir(), 1);
     let cases = [
         (

@@ -2,9 +2,11 @@
 //! parameter gradients, without frozen modules, and without work nothing depends on (the
 //! first layer's input gradient, modules below the lowest unfrozen one).
 
+mod common;
+
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Ix2};
 use pathnet_nn::gradcheck;
-use pathnet_nn::pathnet::build::{self, ConvModules, LinearModules};
+use pathnet_nn::pathnet::build::{self, LinearModules};
 use pathnet_nn::pathnet::{
     Batch, ModuleGrads, ModuleId, ModuleOptimizers, PathNet, PathNetDims, PathNetError, Pathway,
 };
@@ -82,16 +84,7 @@ fn params_only_equals_the_full_backward_bit_for_bit() {
         assert_eq!(bits(&params), bits(&full), "pathway {pathway}");
     }
 
-    let dims = PathNetDims::new(2, 4, 2).unwrap();
-    let modules = ConvModules {
-        channels: 2,
-        height: 7,
-        width: 6,
-        filters: 3,
-        kernel: 3,
-        stride: 2,
-        padding: 1,
-    };
+    let (dims, modules) = common::small_conv();
     let net = build::conv::<f64>(dims, modules, &[2], 2).unwrap();
     let pathway = Pathway::new(vec![vec![1, 3], vec![0]], &dims).unwrap();
     let (full, params) = both(&net, &pathway, 0, &input_for(&net, 3, 9));

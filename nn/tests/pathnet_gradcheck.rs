@@ -1,6 +1,8 @@
 //! Finite-difference checks of whole pathways in f64: the input gradient and the gradient of
 //! every active module's and the head's parameters.
 
+mod common;
+
 use ndarray::ArrayD;
 use pathnet_nn::Layer;
 use pathnet_nn::gradcheck::{self, Config};
@@ -70,16 +72,7 @@ fn linear_pathway_gradients_match_finite_differences() {
 
 #[test]
 fn conv_pathway_gradients_match_finite_differences() {
-    let dims = PathNetDims::new(2, 4, 2).unwrap();
-    let modules = ConvModules {
-        channels: 2,
-        height: 7,
-        width: 6,
-        filters: 3,
-        kernel: 3,
-        stride: 2,
-        padding: 1,
-    };
+    let (dims, modules) = common::small_conv();
     let mut net = build::conv::<f64>(dims, modules, &[2, 4], 2).unwrap();
     let pathway = Pathway::new(vec![vec![1, 3], vec![0]], &dims).unwrap();
     assert_eq!(check(&mut net, pathway, 1, 2), 2 * (2 + 1 + 1));

@@ -1,16 +1,15 @@
 //! A3C learns: one worker, a fixed seed, a budget of environment steps (never wall time).
 //! The hyperparameters are the tuned ones documented in `docs/a3c.md`.
 
+mod common;
+
+use common::mean;
 use pathnet_rl::{A3cConfig, RunReport, StopReason, run_local};
 
 fn parse(text: &str) -> A3cConfig {
     let config: A3cConfig = toml::from_str(text).expect("valid [a3c] table");
     config.validate().expect("valid settings");
     config
-}
-
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
 }
 
 /// Mean returns of the first and of the last `n` episodes of the one worker.

@@ -1,6 +1,9 @@
 //! PathNet-A3C: the evolution's bookkeeping, determinism, learning, and the transfer step.
 //! Learning runs use one worker (deterministic) and budgets of environment steps.
 
+mod common;
+
+use common::mean;
 use pathnet_nn::pathnet::{ModuleId, PathNetDims};
 use pathnet_rl::StopConfig;
 use pathnet_rl::pathnet_a3c::{
@@ -158,10 +161,6 @@ fn config(tasks: Vec<TaskConfig>) -> PathNetA3cConfig {
         reward_scale: 0.1,
         ..PathNetA3cConfig::default()
     }
-}
-
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
 }
 
 /// A report with its wall time removed, the one field that may differ between equal runs.
