@@ -4,6 +4,8 @@
 //! (created by `scripts/setup-python-ref`). Without one the tests fail: a reference test that
 //! silently skips would pass on every machine that cannot check anything.
 
+mod common;
+
 use pathnet_envs::{Action, Env, make};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -43,31 +45,14 @@ struct Outcome {
     state: Vec<f64>,
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the envs crate sits inside the workspace")
-        .to_path_buf()
-}
-
 fn reference_python() -> PathBuf {
-    if let Some(p) = std::env::var_os("PATHNET_REF_PYTHON") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.exists(),
-            "PATHNET_REF_PYTHON={} does not exist; run scripts/setup-python-ref or fix the variable",
-            p.display()
-        );
-        return p;
-    }
-    let p = workspace_root().join(".venv-ref/bin/python");
-    assert!(
-        p.exists(),
-        "no reference Python with gymnasium 1.4.0: run scripts/setup-python-ref \
-         (creates {}) or set PATHNET_REF_PYTHON to an interpreter that has it",
-        p.display()
-    );
-    p
+    common::reference_python().unwrap_or_else(|| {
+        panic!(
+            "no reference Python with gymnasium 1.4.0: run scripts/setup-python-ref \
+             (creates {}) or set PATHNET_REF_PYTHON to an interpreter that has it",
+            common::default_reference_python().display()
+        )
+    })
 }
 
 fn run_python(cases: &[Case]) -> Vec<Vec<Outcome>> {

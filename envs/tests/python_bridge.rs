@@ -7,6 +7,8 @@
 //! exists the bridged tests print why and return; a `PATHNET_REF_PYTHON` that points nowhere
 //! fails them. Without the feature only the routing error is tested.
 
+mod common;
+
 #[cfg(not(feature = "python"))]
 #[test]
 fn gymnasium_ids_ask_for_the_python_feature() {
@@ -20,6 +22,7 @@ fn gymnasium_ids_ask_for_the_python_feature() {
 
 #[cfg(feature = "python")]
 mod bridged {
+    use super::common;
     use pathnet_envs::{Action, Env, EnvError, Kwargs, PythonEnv, Space, make, make_with_kwargs};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -33,23 +36,13 @@ mod bridged {
     const OBS_TOL: f32 = 1e-5;
 
     fn reference_python() -> Option<PathBuf> {
-        if let Some(p) = std::env::var_os("PATHNET_REF_PYTHON") {
-            let p = PathBuf::from(p);
-            assert!(
-                p.exists(),
-                "PATHNET_REF_PYTHON={} does not exist",
-                p.display()
+        let python = common::reference_python();
+        if python.is_none() {
+            eprintln!(
+                "skipped: no reference Python (set PATHNET_REF_PYTHON or run scripts/setup-python-ref)"
             );
-            return Some(p);
         }
-        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-ref/bin/python");
-        if p.exists() {
-            return Some(p);
-        }
-        eprintln!(
-            "skipped: no reference Python (set PATHNET_REF_PYTHON or run scripts/setup-python-ref)"
-        );
-        None
+        python
     }
 
     fn bridged(python: &Path, id: &str) -> PythonEnv {
