@@ -1,0 +1,250 @@
+"""Consistency of the rendered Kubernetes manifests: the things a schema cannot see.
+
+Selectors match the labels of the pods they mean, probes speak gRPC health on the gRPC port,
+scrape targets point at the metrics port, the agents' coordinator URL names the Service, and
+every pod is locked down. Reads the renderings that deploy/tests/check-manifests writes
+(one YAML file per overlay, in the directory named by PATHNET_RENDERED).
+
+    PATHNET_RENDERED=DIR python -m unittest deploy/tests/manifests_test.py
+"""
+
+import os
+import re
+import unittest
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+RENDERED = Path(os.environ.get("PATHNET_RENDERED", "rendered"))
+OVERLAYS = ("base", "local", "gpu")
+COORDINATOR = {"app.kubernetes.io/name": "pathnet", "app.kubernetes.io/component": "coordinator"}
+AGENT = {"app.kubernetes.io/name": "pathnet", "app.kubernetes.io/component": "agent"}
+
+
+def load(overlay):
+    path = RENDERED / f"{overlay}.yaml"
+    with path.open() as f:
+        return [doc for doc in yaml.safe_load_all(f) if doc]
+
+
+def one(docs, kind, name_prefix=""):
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].startswith(name_prefix)]
+    assert len(found) == 1, f"expected one {kind} {name_prefix!r}, found {len(found)}"
+    return found[0]
+
+
+def selects(selector, labels):
+    """Whether a label selector (matchLabels form, or a plain map) picks these labels."""
+    match = selector.get("matchLabels", selector) if selector else {}
+    assert "matchExpressions" not in (selector or {}), "matchExpressions are not checked here"
+    return bool(match) and all(labels.get(k) == v for k, v in match.items())
+
+
+def workloads(docs):
+    return [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+
+
+def pod_labels(docs):
+    return [(w, w["spec"]["template"]["metadata"]["labels"]) for w in workloads(docs)]
+
+
+def containers(workload):
+    return workload["spec"]["template"]["spec"]["containers"]
+
+
+def port_named(container, name):
+    ports = [p for p in container.get("ports", []) if p.get("name") == name]
+    assert len(ports) == 1, f"container {container['name']} has no port named {name!r}"
+    return ports[0]["containerPort"]
+
+
+def flag(container, name):
+    """The value of `--name=VALUE` in the container's args (the form the manifests use)."""
+    values = [a.split("=", 1)[1] for a in container.get("args", []) if a.startswith(f"--{name}=")]
+    assert len(values) == 1, f"container {container['name']}: expected one --{name}=, got {values}"
+    return values[0]
+
+
+class Manifests(unittest.TestCase):
+    def each(self):
+        for overlay in OVERLAYS:
+            with self.subTest(overlay=overlay):
+                yield overlay, load(overlay)
+
+    def test_workload_selectors_match_their_own_pods_and_no_other(self):
+        for _, docs in self.each():
+            for workload, labels in pod_labels(docs):
+                selector = workload["spec"]["selector"]
+                self.assertTrue(selects(selector, labels), workload["metadata"]["name"])
+                others = [w for w, l in pod_labels(docs) if w is not workload and selects(selector, l)]
+                self.assertEqual(others, [], f"{workload['metadata']['name']} also selects others")
+
+    def test_services_pdbs_and_policies_select_exactly_the_intended_pods(self):
+        intended = {"coordinator": COORDINATOR, "agent": AGENT}
+        for _, docs in self.each():
+            for doc in docs:
+                kind = doc["kind"]
+                if kind == "Service":
+                    selector = doc["spec"]["selector"]
+                elif kind == "PodDisruptionBudget":
+                    selector = doc["spec"]["selector"]
+                elif kind == "NetworkPolicy":
+                    selector = doc["spec"]["podSelector"]
+                else:
+                    continue
+                component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+                picked = [w["metadata"]["name"] for w, l in pod_labels(docs) if selects(selector, l)]
+                wanted = [
+                    w["metadata"]["name"]
+                    for w, l in pod_labels(docs)
+                    if selects(intended[component], l)
+                ]
+                self.assertEqual(picked, wanted, f"{kind} {doc['metadata']['name']}")
+                self.assertEqual(len(picked), 1, f"{kind} {doc['metadata']['name']}")
+
+    def test_statefulset_names_its_headless_service(self):
+        for _, docs in self.each():
+            sts = one(docs, "StatefulSet", "pathnet-coordinator")
+            service = one(docs, "Service", sts["spec"]["serviceName"])
+            self.assertEqual(service["spec"].get("clusterIP"), "None")
+            self.assertEqual(sts["spec"]["replicas"], 1)
+
+    def test_coordinator_listens_where_its_ports_and_probes_say(self):
+        for _, docs in self.each():
+            sts = one(docs, "StatefulSet", "pathnet-coordinator")
+            (container,) = containers(sts)
+            grpc = port_named(container, "grpc")
+            metrics = port_named(container, "metrics")
+            self.assertEqual(int(flag(container, "listen").rsplit(":", 1)[1]), grpc)
+            self.assertEqual(int(flag(container, "metrics-listen").rsplit(":", 1)[1]), metrics)
+            for probe in ("readinessProbe", "livenessProbe"):
+                spec = container[probe]
+                # gRPC probes take a number: it must be the port named "grpc".
+                self.assertEqual(set(spec) & {"grpc", "httpGet", "tcpSocket", "exec"}, {"grpc"})
+                self.assertEqual(spec["grpc"]["port"], grpc, probe)
+                # The empty service name asks for the server as a whole.
+                self.assertEqual(spec["grpc"].get("service", ""), "", probe)
+
+    def test_service_ports_reach_the_named_container_ports(self):
+        for _, docs in self.each():
+            service = one(docs, "Service", "pathnet-coordinator")
+            (container,) = containers(one(docs, "StatefulSet", "pathnet-coordinator"))
+            names = {p["name"] for p in service["spec"]["ports"]}
+            self.assertEqual(names, {"grpc", "metrics"})
+            for port in service["spec"]["ports"]:
+                self.assertEqual(port["targetPort"], port["name"])
+                # Headless: clients dial the pod itself, so the numbers must agree too.
+                self.assertEqual(port["port"], port_named(container, port["name"]))
+
+    def test_agents_dial_the_coordinator_service_on_its_grpc_port(self):
+        for _, docs in self.each():
+            service = one(docs, "Service", "pathnet-coordinator")
+            (container,) = containers(one(docs, "Deployment", "pathnet-agent"))
+            url = urlparse(flag(container, "coordinator"))
+            self.assertEqual(url.scheme, "http")
+            self.assertEqual(url.hostname, service["metadata"]["name"])
+            grpc = [p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc"]
+            self.assertEqual([url.port], grpc)
+            # Same namespace, so the short name resolves.
+            self.assertEqual(
+                service["metadata"]["namespace"],
+                one(docs, "Deployment", "pathnet-agent")["metadata"]["namespace"],
+            )
+
+    def test_scrape_targets_point_at_the_metrics_port(self):
+        for _, docs in self.each():
+            sts = one(docs, "StatefulSet", "pathnet-coordinator")
+            (container,) = containers(sts)
+            metrics = port_named(container, "metrics")
+            notes = sts["spec"]["template"]["metadata"]["annotations"]
+            self.assertEqual(notes["prometheus.io/scrape"], "true")
+            self.assertEqual(int(notes["prometheus.io/port"]), metrics)
+            self.assertEqual(notes["prometheus.io/path"], "/metrics")
+
+            monitor = one(docs, "ServiceMonitor")
+            service = one(docs, "Service", "pathnet-coordinator")
+            self.assertTrue(selects(monitor["spec"]["selector"], service["metadata"]["labels"]))
+            self.assertEqual(monitor["metadata"]["namespace"], service["metadata"]["namespace"])
+            for endpoint in monitor["spec"]["endpoints"]:
+                (port,) = [p for p in service["spec"]["ports"] if p["name"] == endpoint["port"]]
+                self.assertEqual(port["targetPort"], "metrics")
+                self.assertEqual(endpoint["path"], "/metrics")
+
+    def test_network_policy_lets_agents_reach_grpc_and_prometheus_metrics(self):
+        for _, docs in self.each():
+            policy = one(docs, "NetworkPolicy", "pathnet-coordinator")
+            (container,) = containers(one(docs, "StatefulSet", "pathnet-coordinator"))
+            agent_labels = one(docs, "Deployment", "pathnet-agent")["spec"]["template"]["metadata"]["labels"]
+            rules = policy["spec"]["ingress"]
+            self.assertEqual(len(rules), 2)
+            by_port = {rule["ports"][0]["port"]: rule for rule in rules}
+            self.assertEqual(set(by_port), {"grpc", "metrics"})
+            for name in by_port:
+                port_named(container, name)
+            (peer,) = by_port["grpc"]["from"]
+            self.assertEqual(set(peer), {"podSelector"})
+            self.assertTrue(selects(peer["podSelector"], agent_labels))
+            (peer,) = by_port["metrics"]["from"]
+            self.assertEqual(peer["podSelector"]["matchLabels"], {"app.kubernetes.io/name": "prometheus"})
+            self.assertIn("namespaceSelector", peer)
+
+    def test_experiment_spec_is_mounted_where_the_coordinator_reads_it(self):
+        for _, docs in self.each():
+            sts = one(docs, "StatefulSet", "pathnet-coordinator")
+            (container,) = containers(sts)
+            spec_path = Path(flag(container, "spec"))
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            volume_name = mounts[str(spec_path.parent)]
+            volumes = {v["name"]: v for v in sts["spec"]["template"]["spec"]["volumes"]}
+            config_map = one(docs, "ConfigMap", volumes[volume_name]["configMap"]["name"])
+            self.assertEqual(config_map["metadata"]["name"], volumes[volume_name]["configMap"]["name"])
+            self.assertIn(spec_path.name, config_map["data"])
+            # The state volume is in place for checkpoints.
+            self.assertEqual(mounts["/var/lib/pathnet"], "state")
+            claims = [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]]
+            self.assertEqual(claims, ["state"])
+
+    def test_every_pod_runs_unprivileged_with_a_read_only_root_and_bounded_resources(self):
+        for _, docs in self.each():
+            for workload in workloads(docs):
+                pod = workload["spec"]["template"]["spec"]
+                self.assertIs(pod["securityContext"]["runAsNonRoot"], True)
+                self.assertNotEqual(pod["securityContext"].get("runAsUser"), 0)
+                self.assertIs(pod["automountServiceAccountToken"], False)
+                for container in pod["containers"]:
+                    context = container["securityContext"]
+                    self.assertIs(context["allowPrivilegeEscalation"], False)
+                    self.assertIs(context["readOnlyRootFilesystem"], True)
+                    self.assertEqual(context["capabilities"]["drop"], ["ALL"])
+                    for bound in ("requests", "limits"):
+                        self.assertEqual(
+                            {"cpu", "memory"} - set(container["resources"][bound]), set(), bound
+                        )
+
+    def test_gpu_overlay_puts_agents_on_gpu_nodes_and_leaves_the_coordinator(self):
+        docs = load("gpu")
+        agent = one(docs, "Deployment", "pathnet-agent")["spec"]["template"]["spec"]
+        (container,) = agent["containers"]
+        self.assertEqual(container["resources"]["limits"]["nvidia.com/gpu"], "1")
+        self.assertEqual(container["resources"]["requests"]["nvidia.com/gpu"], "1")
+        self.assertEqual(agent["nodeSelector"], {"nvidia.com/gpu.present": "true"})
+        coordinator = one(docs, "StatefulSet", "pathnet-coordinator")["spec"]["template"]["spec"]
+        self.assertNotIn("nodeSelector", coordinator)
+        for overlay in ("base", "local"):
+            (container,) = containers(one(load(overlay), "Deployment", "pathnet-agent"))
+            self.assertNotIn("nvidia.com/gpu", container["resources"]["limits"])
+
+    def test_alerts_only_name_metrics_the_coordinator_documents(self):
+        documented = set(re.findall(r"`(pathnet_\w+)`", Path("docs/monitoring.md").read_text()))
+        for _, docs in self.each():
+            rule = one(docs, "PrometheusRule")
+            for group in rule["spec"]["groups"]:
+                for alert in group["rules"]:
+                    used = set(re.findall(r"\bpathnet_\w+", alert["expr"]))
+                    self.assertTrue(used, alert["alert"])
+                    self.assertEqual(used - documented, set(), alert["alert"])
+
+
+if __name__ == "__main__":
+    unittest.main()
