@@ -16,6 +16,7 @@ Run it with the venv of deploy/tests/setup-venv; it needs `prometheus` (Debian p
 
 import argparse
 import json
+import math
 import os
 import queue
 import re
@@ -129,7 +130,9 @@ def check_queries(prometheus_url, variables, queries, deadline):
             if kind == "variable":
                 found = variable_values(prometheus_url, expr)
             else:
-                found = api(prometheus_url, "/api/v1/query", {"query": substitute(expr)})["result"]
+                result = api(prometheus_url, "/api/v1/query", {"query": substitute(expr)})["result"]
+                # Data means a number: a ratio of two idle rates (NaN) does not count.
+                found = result if any(math.isfinite(float(r["value"][1])) for r in result) else []
             if found:
                 answers[name] = len(found)
                 del pending[name]
@@ -263,6 +266,8 @@ def main():
     parser.add_argument("--pathnet", default=str(ROOT / "target/debug/pathnet"), help="the pathnet binary")
     parser.add_argument("--prometheus", help="only run the queries against this Prometheus URL")
     args = parser.parse_args()
+    if not args.prometheus and not os.access(args.pathnet, os.X_OK):
+        parser.error(f"{args.pathnet} not found: build it (cargo build -p pathnet) or give --pathnet")
 
     variables, queries = load_dashboard()
     print(f"ok    {DASHBOARD.name} loads: {len(queries)} queries, {len(variables)} query variables")
