@@ -22,14 +22,11 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import yaml
@@ -38,6 +35,7 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.cog.runtime import UnknownDataquery
 from grafana_foundation_sdk.models import prometheus
 from grafana_foundation_sdk.models.dashboard import Dashboard, Panel, RowPanel
+from local_prometheus import LocalPrometheus, api
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy/grafana/pathnet-cluster.json"
@@ -105,14 +103,6 @@ def substitute(expr):
     return expr
 
 
-def api(prometheus_url, path, params):
-    url = f"{prometheus_url}{path}?{urllib.parse.urlencode(params, doseq=True)}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]
-
-
 def variable_values(prometheus_url, query):
     match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query)
     assert match, f"only label_values(metric, label) variables are supported: {query}"
@@ -164,7 +154,8 @@ class Process:
     def __init__(self, name, argv, log_dir):
         self.name = name
         self.lines = queue.Queue()
-        self.log = open(log_dir / f"{name}.log", "w")
+        self.log_path = log_dir / f"{name}.log"
+        self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, text=True)
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -198,12 +189,6 @@ class Process:
         self.log.close()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def spec_copy(source, work, data_dir):
     """The spec with its data directory pointed at this machine's Fashion-MNIST."""
     text = re.sub(r'(?m)^dir = ".*"$', f'dir = "{data_dir}"', source.read_text())
@@ -213,7 +198,7 @@ def spec_copy(source, work, data_dir):
 
 
 def run_stack(binary, work, processes):
-    """Starts coordinators, agents and Prometheus; returns Prometheus' URL."""
+    """Starts coordinators, agents and Prometheus (all added to processes); returns its URL."""
     deadline = time.monotonic() + 60
     data_dir = os.environ.get("PATHNET_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
 
@@ -227,9 +212,8 @@ def run_stack(binary, work, processes):
         return grpc, metrics
 
     # The local overlay's spec must be accepted; its run is the runtime test's business.
-    local_grpc, _ = coordinator("coordinator-local", spec_copy(LOCAL_SPEC, work, data_dir))
+    coordinator("coordinator-local", spec_copy(LOCAL_SPEC, work, data_dir))
     processes.pop().stop()
-    del local_grpc
 
     pathnet_grpc, pathnet_metrics = coordinator("coordinator-pathnet", spec_copy(BASE_SPEC, work, data_dir))
     a3c_grpc, a3c_metrics = coordinator("coordinator-a3c", A3C_SPEC)
@@ -237,28 +221,10 @@ def run_stack(binary, work, processes):
         processes.append(Process(name, [binary, "agent", "--coordinator", f"http://{grpc}",
                                         "--workers", str(workers), "--leave-with-coordinator"], work))
 
-    port = free_port()
-    config = work / "prometheus.yml"
-    config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{"job_name": "pathnet",
-                            "static_configs": [{"targets": [pathnet_metrics, a3c_metrics]}]}],
-    }))
-    processes.append(Process("prometheus", [
-        shutil.which("prometheus") or "/usr/bin/prometheus", f"--config.file={config}",
-        f"--storage.tsdb.path={work / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-    ], work))
-    url = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-                if response.status == 200:
-                    return url
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("Prometheus did not become ready")
-        time.sleep(0.2)  # polling readiness, bounded by the deadline
+    prometheus = LocalPrometheus(work, [pathnet_metrics, a3c_metrics])
+    processes.append(prometheus)
+    prometheus.wait_ready(deadline)
+    return prometheus.url
 
 
 def main():
@@ -284,7 +250,7 @@ def main():
         failed += 1
         for proc in processes:
             proc.log.flush()
-            print(f"--- {proc.name} log ---\n{Path(proc.log.name).read_text()[-3000:]}", file=sys.stderr)
+            print(f"--- {proc.name} log ---\n{proc.log_path.read_text()[-3000:]}", file=sys.stderr)
         raise
     finally:
         for proc in reversed(processes):

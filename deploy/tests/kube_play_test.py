@@ -18,21 +18,18 @@ at the end: pods, volume, network, Prometheus.
 """
 
 import argparse
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from local_prometheus import LocalPrometheus, free_port, poll
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAY = ROOT / "deploy/kubernetes/overlays/local"
@@ -56,12 +53,6 @@ def container_log(name, tail=None):
     """Both streams: podman gives the container's stderr (where logs go) on its own stderr."""
     argv = ["podman", "logs"] + (["--tail", str(tail)] if tail else []) + [name]
     return subprocess.run(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def playable(rendered, agents, grpc_port, metrics_port):
@@ -99,17 +90,6 @@ def playable(rendered, agents, grpc_port, metrics_port):
     return docs
 
 
-def wait(what, deadline, probe):
-    """Polls probe() until it returns something truthy; bounded by the deadline."""
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.25)
-
-
 def health(address):
     try:
         with grpc.insecure_channel(address) as channel:
@@ -117,51 +97,6 @@ def health(address):
             return answer.status == health_pb2.HealthCheckResponse.SERVING
     except grpc.RpcError:
         return False
-
-
-class Prometheus:
-    def __init__(self, work, target):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = work / "prometheus.yml"
-        config.write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [{"job_name": "pathnet", "static_configs": [{"targets": [target]}]}],
-        }))
-        self.log = open(work / "prometheus.log", "w")
-        self.proc = subprocess.Popen([
-            shutil.which("prometheus") or "/usr/bin/prometheus", f"--config.file={config}",
-            f"--storage.tsdb.path={work / 'tsdb'}", f"--web.listen-address=127.0.0.1:{self.port}",
-        ], stdout=self.log, stderr=subprocess.STDOUT)
-
-    def query(self, expr):
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                body = json.load(response)
-        except OSError:
-            return []
-        return [(r["metric"], float(r["value"][1])) for r in body["data"]["result"]]
-
-    def range(self, expr, start):
-        """The values of a one-series expression, once a second from start until now."""
-        params = {"query": expr, "start": f"{start:.3f}", "end": f"{time.time():.3f}", "step": "1"}
-        with urllib.request.urlopen(f"{self.url}/api/v1/query_range?{urllib.parse.urlencode(params)}",
-                                    timeout=10) as response:
-            (series,) = json.load(response)["data"]["result"]
-        return [float(v) for _, v in series["values"]]
-
-    def value(self, expr):
-        result = self.query(expr)
-        return result[0][1] if len(result) == 1 else None
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 def agent_containers(deployment_name):
@@ -206,17 +141,17 @@ def main():
     try:
         run("podman", "network", "create", network)
         # Prometheus first, so the coordinator is scraped from its first second on.
-        prometheus = Prometheus(work, f"127.0.0.1:{metrics_port}")
+        prometheus = LocalPrometheus(work, [f"127.0.0.1:{metrics_port}"])
         t0 = time.monotonic()
         played = True  # a play that fails halfway leaves things to remove too
         run("podman", "kube", "play", "--network", network, str(play))
         address = f"127.0.0.1:{grpc_port}"
-        wait("the coordinator's gRPC health to be SERVING", deadline, lambda: health(address))
+        poll("the coordinator's gRPC health to be SERVING", deadline, lambda: health(address))
         log(f"coordinator SERVING over gRPC health {time.monotonic() - t0:.1f} s after `podman kube play`")
 
         check_locked_down([f"{docs[-1]['metadata']['name']}-coordinator"] + agent_containers(agent_deployment))
 
-        wait(f"{args.agents} agents and a first evaluation in Prometheus", deadline, lambda: (
+        poll(f"{args.agents} agents and a first evaluation in Prometheus", deadline, lambda: (
             prometheus.value("pathnet_agents_connected") == args.agents
             and prometheus.value("sum(pathnet_evaluations_total)")))
         log(f"Prometheus: pathnet_agents_connected = {args.agents}, evaluations under way")
@@ -226,17 +161,17 @@ def main():
         restarts = int(run("podman", "inspect", "--format", "{{.RestartCount}}", victim))
         os.kill(int(pid), 9)
         log(f"killed agent container {victim} (pid {pid})")
-        wait(f"{victim} to come back", deadline, lambda: (
+        poll(f"{victim} to come back", deadline, lambda: (
             int(run("podman", "inspect", "--format", "{{.RestartCount}}", victim)) > restarts
             and run("podman", "inspect", "--format", "{{.State.Running}}", victim) == "true"))
         # Its log (both runs) says "joined" once per session with the coordinator.
-        wait(f"{victim} to rejoin", deadline,
+        poll(f"{victim} to rejoin", deadline,
              lambda: container_log(victim).count(" joined ") >= 2)
         if prometheus.value('max(pathnet_experiment_state{state="running"})') != 1:
             raise RuntimeError("the experiment ended before the killed agent was back: make it longer")
         log(f"{victim} restarted and rejoined while the experiment runs")
 
-        wait("the experiment to complete", deadline,
+        poll("the experiment to complete", deadline,
              lambda: prometheus.value('max(pathnet_experiment_state{state="completed"})') == 1)
         total = prometheus.value("sum(pathnet_evaluations_total)")
         expired = prometheus.value('sum(pathnet_leases_ended_total{reason="expired"})') or 0
