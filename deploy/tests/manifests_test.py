@@ -8,6 +8,7 @@ every pod is locked down. Reads the renderings that deploy/tests/check-manifests
     PATHNET_RENDERED=DIR python -m unittest deploy/tests/manifests_test.py
 """
 
+import functools
 import os
 import re
 import unittest
@@ -22,10 +23,12 @@ COORDINATOR = {"app.kubernetes.io/name": "pathnet", "app.kubernetes.io/component
 AGENT = {"app.kubernetes.io/name": "pathnet", "app.kubernetes.io/component": "agent"}
 
 
+@functools.cache
 def load(overlay):
+    """The overlay's documents; shared by the tests, which only read them."""
     path = RENDERED / f"{overlay}.yaml"
     with path.open() as f:
-        return [doc for doc in yaml.safe_load_all(f) if doc]
+        return tuple(doc for doc in yaml.safe_load_all(f) if doc)
 
 
 def one(docs, kind, name_prefix=""):
