@@ -238,6 +238,14 @@ class Manifests(unittest.TestCase):
             (container,) = containers(one(load(overlay), "Deployment", "pathnet-agent"))
             self.assertNotIn("nvidia.com/gpu", container["resources"]["limits"])
 
+    def test_pods_run_the_image_build_image_tags(self):
+        cargo = Path("Cargo.toml").read_text()
+        version = re.search(r'(?m)^version = "(.+)"$', cargo)[1]
+        for _, docs in self.each():
+            for workload in workloads(docs):
+                for container in containers(workload):
+                    self.assertEqual(container["image"], f"localhost/pathnet:{version}")
+
     def test_alerts_only_name_metrics_the_coordinator_documents(self):
         documented = set(re.findall(r"`(pathnet_\w+)`", Path("docs/monitoring.md").read_text()))
         for _, docs in self.each():
