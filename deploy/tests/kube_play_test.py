@@ -29,7 +29,7 @@ from pathlib import Path
 import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from local_prometheus import LocalPrometheus, free_port, poll
+from harness import LocalPrometheus, free_port, poll
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAY = ROOT / "deploy/kubernetes/overlays/local"

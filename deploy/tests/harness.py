@@ -1,5 +1,6 @@
-"""A throwaway Prometheus for the deploy tests: Debian's `prometheus` on 127.0.0.1, scraping
-the given targets every second, with its data in the test's scratch directory."""
+"""Helpers of the deploy tests: free loopback ports, bounded polling, stopping a child process,
+and a throwaway Prometheus (Debian's `prometheus` on 127.0.0.1, scraping the given targets
+every second, with its data in the test's scratch directory)."""
 
 import json
 import shutil
@@ -16,6 +17,17 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def terminate(proc, grace_s=10):
+    """SIGTERM, then SIGKILL if the process is still there after grace_s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def api(url, path, params):
@@ -86,10 +98,5 @@ class LocalPrometheus:
         return [float(v) for _, v in series["values"]]
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         self.log.close()
