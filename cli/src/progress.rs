@@ -3,11 +3,12 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use pathnet_coordinator::a3c::A3cSummary;
-use pathnet_coordinator::engine::{Comparison, Progress, RunSummary};
 use pathnet_coordinator::ga::GaSummary;
+use pathnet_coordinator::pathnet::{Comparison, RunSummary};
 use pathnet_coordinator::pathnet_a3c::{PathNetA3cSummary, PathNetA3cTask};
+use pathnet_coordinator::run::Progress;
+use pathnet_coordinator::run::Summary;
 use pathnet_coordinator::spec::ControlPathway;
-use pathnet_coordinator::workload::Summary;
 
 /// One bar per task, replaced by a line when the task ends.
 #[derive(Default)]

@@ -11,7 +11,8 @@
 //! A push can be taken in halves ([`push`]), so that a caller keeping the run behind a lock
 //! holds it only to admit and to count the push, not while the gradient is applied.
 
-use crate::engine::{Counters, EngineState, EvalId, FitnessEvent, Progress};
+use crate::kind::Kind;
+use crate::run::{Counters, EvalId, FitnessEvent, Progress, RunState};
 use crate::spec::A3cSpec;
 use ndarray::ArrayD;
 use pathnet_nn::pathnet::Pathway;
@@ -124,7 +125,7 @@ impl A3cSummary {
         let stop = &spec.a3c.stop;
         A3cSummary {
             experiment: experiment.to_owned(),
-            kind: "a3c",
+            kind: Kind::A3c.as_str(),
             seed: spec.seed,
             env: spec.a3c.env.clone(),
             reached_target: stats.stop == Some(StopReason::TargetReturn),
@@ -163,7 +164,7 @@ pub struct A3cRun {
     leases: BTreeMap<EvalId, Lease>,
     next_id: u64,
     next_worker: u32,
-    state: EngineState,
+    state: RunState,
     counters: Counters,
     events: Vec<Progress>,
     best_mean_return: Option<f64>,
@@ -194,7 +195,7 @@ impl A3cRun {
             leases: BTreeMap::new(),
             next_id: 1,
             next_worker: 0,
-            state: EngineState::Running,
+            state: RunState::Running,
             counters: Counters::default(),
             events,
             best_mean_return: None,
@@ -218,7 +219,7 @@ impl A3cRun {
             .sum()
     }
 
-    pub fn state(&self) -> EngineState {
+    pub fn state(&self) -> RunState {
         self.state.clone()
     }
 
@@ -237,7 +238,7 @@ impl A3cRun {
 
     /// A new worker lease, while training goes on and fewer than `max_workers` are out.
     pub fn next_worker(&mut self) -> Option<(EvalId, WorkerAssignment)> {
-        if self.state != EngineState::Running
+        if self.state != RunState::Running
             || self.seconds.is_some()
             || self.leases.len() >= self.spec.max_workers
         {
@@ -313,7 +314,7 @@ impl A3cRun {
         self.complete_when_drained();
         let settled = settled?;
         if let Some(episodes) = &settled.episodes
-            && self.state == EngineState::Running
+            && self.state == RunState::Running
         {
             self.observe(episodes);
         }
@@ -337,20 +338,20 @@ impl A3cRun {
     /// so no agent is left reporting to a coordinator that has moved on. A push still being
     /// applied holds a clone of the server, so the summary waits for it too.
     fn complete_when_drained(&mut self) {
-        if self.state == EngineState::Running
+        if self.state == RunState::Running
             && self.server.stop_reason().is_some()
             && self.leases.is_empty()
             && Arc::strong_count(&self.server) == 1
         {
-            self.finish(EngineState::Completed);
+            self.finish(RunState::Completed);
         }
     }
 
     /// Ends training now: every later push is answered with `stop`.
     pub fn stop(&mut self) {
         self.server.request_stop();
-        if self.state == EngineState::Running {
-            self.finish(EngineState::Stopped);
+        if self.state == RunState::Running {
+            self.finish(RunState::Stopped);
         }
         self.counters.evaluations_cancelled += self.leases.len() as u64;
         self.leases.clear();
@@ -377,7 +378,7 @@ impl A3cRun {
         self.best_mean_return
     }
 
-    fn finish(&mut self, state: EngineState) {
+    fn finish(&mut self, state: RunState) {
         self.state = state;
         let elapsed = self.clock.elapsed().as_secs_f64();
         self.seconds.get_or_insert(elapsed);

@@ -5,7 +5,8 @@
 //! ids, counters, progress events and summary, and measures what genomes cost on the wire:
 //! every evaluation ships a seed list, never weights.
 
-use crate::engine::{Counters, EngineState, EvalId, FitnessEvent, Progress};
+use crate::kind::Kind;
+use crate::run::{Counters, EvalId, FitnessEvent, Progress, RunState};
 use crate::spec::GaSpec;
 use pathnet_evo::engine::{EngineState as GaState, Refusal};
 use pathnet_evo::{EvoError, GaEngine, Job, Outcome};
@@ -71,11 +72,11 @@ impl GaRun {
         &self.spec
     }
 
-    pub fn state(&self) -> EngineState {
+    pub fn state(&self) -> RunState {
         match self.engine.status().state {
-            GaState::Running => EngineState::Running,
-            GaState::Solved | GaState::Exhausted => EngineState::Completed,
-            GaState::Stopped => EngineState::Stopped,
+            GaState::Running => RunState::Running,
+            GaState::Solved | GaState::Exhausted => RunState::Completed,
+            GaState::Stopped => RunState::Stopped,
         }
     }
 
@@ -125,7 +126,7 @@ impl GaRun {
             best_fitness: status.best_fitness.unwrap_or(outcome.fitness),
             mean_fitness: outcome.fitness,
         }));
-        if self.state() != EngineState::Running {
+        if self.state() != RunState::Running {
             self.finish();
         }
         Ok(())
@@ -150,7 +151,7 @@ impl GaRun {
         let run = self.engine.summary();
         GaSummary {
             experiment: self.experiment.clone(),
-            kind: "neuroevolution",
+            kind: Kind::Neuroevolution.as_str(),
             seed: self.spec.seed,
             evaluations_per_second: if seconds > 0.0 {
                 run.evaluations as f64 / seconds

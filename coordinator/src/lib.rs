@@ -3,9 +3,11 @@
 //! - [`spec`]: experiment specs in TOML, validated;
 //! - [`a3c`]: an A3C experiment with the coordinator as parameter server;
 //! - [`ga`]: a neuroevolution experiment (safe mutations, seed-list genomes);
-//! - [`engine`]: the experiment itself, with no networking: parameters, tournaments,
-//!   transfer between tasks, counters and progress events;
-//! - [`workload`]: one interface over the experiment kinds for the runtime;
+//! - [`kind`]: the kinds of experiment, by name;
+//! - [`run`]: what every kind's run is to the runtime ([`run::Run`]): state, counters,
+//!   progress events, summary;
+//! - [`pathnet`]: PathNet's engine, with no networking: parameters, tournaments, transfer
+//!   between tasks;
 //! - [`pathnet_a3c`]: PathNet-A3C with transfer, in this process;
 //! - [`lease`]: which agent holds which work until when;
 //! - [`local`]: the engine with one in-process executor (`pathnet run`);
@@ -13,12 +15,14 @@
 //! - [`metrics`]: the Prometheus endpoint over the server's counters.
 
 pub mod a3c;
-pub mod engine;
 pub mod ga;
+pub mod kind;
 pub mod lease;
 pub mod local;
 pub mod metrics;
+pub mod pathnet;
 pub mod pathnet_a3c;
+pub mod run;
 pub mod server;
 pub mod spec;
 pub mod workload;

@@ -7,10 +7,10 @@
 //! the run is a pure function of the spec: same seed, same result.
 
 use crate::a3c::A3cSummary;
-use crate::engine::{Engine, EngineError, TestSplit};
 use crate::ga::{GaRun, GaSummary};
+use crate::pathnet::{Engine, EngineError, RunSummary, TestSplit};
+use crate::run::{Progress, RunState, Summary};
 use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, Spec, SpecError};
-use crate::workload::Summary;
 use pathnet_envs::data::DataError;
 use pathnet_nn::pathnet::PathNetError;
 use pathnet_rl::RlError;
@@ -18,8 +18,6 @@ use pathnet_work::genome_wire;
 use pathnet_work::{ExecError, Executor, TaskDataCache};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
-
-pub use crate::engine::{Progress, RunSummary, TaskSummary};
 
 /// Genomes the in-process rebuild cache keeps (parents of upcoming children).
 pub const GENOME_CACHE: usize = 512;
@@ -95,7 +93,7 @@ pub fn run_neuroevolution(
             .map_err(|refusal| RunError::Refused(refusal.to_string()))?;
     }
     run.drain_events().iter().for_each(&mut *observe);
-    if run.state() == crate::engine::EngineState::Running {
+    if run.state() == RunState::Running {
         return Err(RunError::Stalled);
     }
     Ok(run.summary())

@@ -3,11 +3,12 @@
 //! monitoring and the CLI treat them alike. Networking stays out: the wire conversions of
 //! each kind's work live in the server.
 
-use crate::a3c::{A3cRun, A3cSummary};
-use crate::engine::{Counters, Engine, EngineState, EvalId, Progress, RunSummary};
-use crate::ga::{GaRun, GaSummary};
-use crate::pathnet_a3c::{PathNetA3cRun, PathNetA3cSummary};
-use serde::Serialize;
+use crate::a3c::A3cRun;
+use crate::ga::GaRun;
+use crate::kind::Kind;
+use crate::pathnet::Engine;
+use crate::pathnet_a3c::PathNetA3cRun;
+use crate::run::{Counters, EvalId, Progress, RunState, RunStatus, Summary};
 
 /// The experiment's algorithm and its state.
 pub enum Workload {
@@ -17,43 +18,22 @@ pub enum Workload {
     PathNetA3c(Box<PathNetA3cRun>),
 }
 
-/// The final (or current) summary of an experiment, shaped by its kind.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum Summary {
-    PathNet(RunSummary),
-    A3c(A3cSummary),
-    Neuroevolution(GaSummary),
-    PathNetA3c(PathNetA3cSummary),
-}
-
-/// Where an experiment stands, in the terms every kind shares.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkloadStatus {
-    pub state: EngineState,
-    pub task: usize,
-    /// Generations (tournament rounds, GA generations) or parameter updates, by kind.
-    pub generation: u64,
-    pub best_fitness: Option<f64>,
-    pub tasks_completed: usize,
-}
-
 impl Workload {
     /// The `kind` of the spec it runs.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> Kind {
         match self {
-            Workload::PathNet(_) => "pathnet",
-            Workload::A3c(_) => "a3c",
-            Workload::Neuroevolution(_) => "neuroevolution",
-            Workload::PathNetA3c(_) => "pathnet_a3c",
+            Workload::PathNet(_) => Kind::PathNet,
+            Workload::A3c(_) => Kind::A3c,
+            Workload::Neuroevolution(_) => Kind::Neuroevolution,
+            Workload::PathNetA3c(_) => Kind::PathNetA3c,
         }
     }
 
     pub fn is_running(&self) -> bool {
-        self.state() == EngineState::Running
+        self.state() == RunState::Running
     }
 
-    pub fn state(&self) -> EngineState {
+    pub fn state(&self) -> RunState {
         match self {
             Workload::PathNet(engine) => engine.state().clone(),
             Workload::A3c(run) => run.state(),
@@ -113,11 +93,11 @@ impl Workload {
         }
     }
 
-    pub fn status(&self) -> WorkloadStatus {
+    pub fn status(&self) -> RunStatus {
         match self {
             Workload::PathNet(engine) => {
                 let status = engine.status();
-                WorkloadStatus {
+                RunStatus {
                     state: status.state,
                     task: status.task,
                     generation: status.generation as u64,
@@ -127,25 +107,25 @@ impl Workload {
             }
             Workload::A3c(run) => {
                 let stats = run.stats();
-                WorkloadStatus {
+                RunStatus {
                     state: run.state(),
                     task: 0,
                     generation: stats.updates_applied,
                     best_fitness: run.best_mean_return(),
-                    tasks_completed: usize::from(!run.state().eq(&EngineState::Running)),
+                    tasks_completed: usize::from(!run.state().eq(&RunState::Running)),
                 }
             }
             Workload::Neuroevolution(run) => {
                 let status = run.status();
-                WorkloadStatus {
+                RunStatus {
                     state: run.state(),
                     task: 0,
                     generation: status.generation,
                     best_fitness: status.best_fitness,
-                    tasks_completed: usize::from(!run.state().eq(&EngineState::Running)),
+                    tasks_completed: usize::from(!run.state().eq(&RunState::Running)),
                 }
             }
-            Workload::PathNetA3c(run) => WorkloadStatus {
+            Workload::PathNetA3c(run) => RunStatus {
                 state: run.state(),
                 task: run.phase(),
                 generation: run.stats().map_or(0, |s| s.updates_applied),

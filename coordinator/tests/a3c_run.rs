@@ -3,7 +3,7 @@
 
 use ndarray::ArrayD;
 use pathnet_coordinator::a3c::{A3cRun, Disposition, ExchangeError};
-use pathnet_coordinator::engine::{EngineState, EvalId};
+use pathnet_coordinator::run::{EvalId, RunState};
 use pathnet_coordinator::spec::{A3cSpec, Spec};
 use pathnet_rl::GradientUpdate;
 
@@ -141,14 +141,14 @@ fn the_stop_rule_ends_leasing_and_the_run_completes_once_workers_have_reported()
         run.next_worker().is_none(),
         "no new workers once training is over"
     );
-    assert_eq!(run.state(), EngineState::Running, "b has not reported yet");
+    assert_eq!(run.state(), RunState::Running, "b has not reported yet");
     let late = run.exchange(b, 1, Some(update(&run, 0, 3, &[]))).unwrap();
     assert_eq!(late.disposition, Disposition::TrainingOver);
     assert!(late.stop);
     run.complete(a).unwrap();
-    assert_eq!(run.state(), EngineState::Running);
+    assert_eq!(run.state(), RunState::Running);
     run.requeue(b);
-    assert_eq!(run.state(), EngineState::Completed);
+    assert_eq!(run.state(), RunState::Completed);
     let summary = run.summary();
     assert!(summary.reached_target);
     assert_eq!(summary.mean_return, Some(11.5));
@@ -233,13 +233,13 @@ fn a_push_whose_lease_lapses_meanwhile_is_counted_and_completion_waits_for_it() 
     run.complete(b).unwrap();
     assert_eq!(
         run.state(),
-        EngineState::Running,
+        RunState::Running,
         "a push is still being applied"
     );
     let late = run
         .finish_exchange(in_flight.apply(Some(update(&run, 1, 2, &[]))))
         .unwrap();
     assert_eq!(late.disposition, Disposition::TrainingOver);
-    assert_eq!(run.state(), EngineState::Completed);
+    assert_eq!(run.state(), RunState::Completed);
     assert_eq!(run.summary().env_steps, 12);
 }

@@ -4,7 +4,8 @@
 //! evaluations of one pathway, and the summary reports every arm under its key.
 
 use ndarray::ArrayD;
-use pathnet_coordinator::engine::{Arm, Engine, EngineState, EvaluationRequest, RunSummary};
+use pathnet_coordinator::pathnet::{Arm, Engine, EvaluationRequest, RunSummary};
+use pathnet_coordinator::run::RunState;
 use pathnet_coordinator::spec::ExperimentSpec;
 use pathnet_nn::pathnet::ModuleId;
 use pathnet_work::{JobOutcome, ModuleDelta};
@@ -141,7 +142,7 @@ fn trace(engine: &mut Engine) -> Vec<PhaseTrace> {
         phase.requests.push(request);
         let after = engine.status();
         if (after.arm, after.task) != (phase.arm, phase.task)
-            || engine.state() != &EngineState::Running
+            || engine.state() != &RunState::Running
         {
             phase.end = with_deltas(before, &result);
         }
@@ -172,7 +173,7 @@ fn fixed_controls_run_after_the_transfer_in_order() {
             (Arm::FineTune, 1),
         ]
     );
-    assert_eq!(engine.state(), &EngineState::Completed);
+    assert_eq!(engine.state(), &RunState::Completed);
 }
 
 #[test]

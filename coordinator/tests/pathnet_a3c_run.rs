@@ -4,8 +4,8 @@
 
 use ndarray::ArrayD;
 use pathnet_coordinator::a3c::{Disposition, ExchangeError};
-use pathnet_coordinator::engine::{EngineState, EvalId};
 use pathnet_coordinator::pathnet_a3c::PathNetA3cRun;
+use pathnet_coordinator::run::{EvalId, RunState};
 use pathnet_coordinator::spec::{PathNetA3cSpec, Spec};
 use pathnet_rl::GradientUpdate;
 use pathnet_rl::pathnet_a3c::PathNetA3cConfig;
@@ -146,7 +146,7 @@ fn phases_follow_each_other_with_the_transfer_and_the_control() {
     finish_phase(&mut run, &ids, Some(30.0), budget);
 
     // Task B: the best pathway of task A (worker 1's, fitness 31) is frozen.
-    assert_eq!(run.state(), EngineState::Running);
+    assert_eq!(run.state(), RunState::Running);
     let (b0, transfer) = run.next_worker().unwrap();
     let (b1, _) = run.next_worker().unwrap();
     assert_eq!((transfer.task, transfer.phase), (1, 1));
@@ -163,7 +163,7 @@ fn phases_follow_each_other_with_the_transfer_and_the_control() {
     assert!(scratch.frozen.is_empty());
     finish_phase(&mut run, &[c0, c1], None, budget);
 
-    assert_eq!(run.state(), EngineState::Completed);
+    assert_eq!(run.state(), RunState::Completed);
     let summary = run.summary();
     assert_eq!(summary.tasks.len(), 2);
     assert_eq!(summary.tasks[1].frozen_modules, best_modules);
@@ -183,7 +183,7 @@ fn a_task_without_any_fitness_cannot_be_transferred_from() {
     let mut run = run(budget, false);
     let ids: Vec<EvalId> = (0..2).map(|_| run.next_worker().unwrap().0).collect();
     finish_phase(&mut run, &ids, None, budget);
-    assert_eq!(run.state(), EngineState::Stopped);
+    assert_eq!(run.state(), RunState::Stopped);
     let error = run.summary().error.expect("the run says why it stopped");
     assert!(error.contains("episodes"), "{error}");
     assert!(run.next_worker().is_none());
@@ -194,7 +194,7 @@ fn stopping_cancels_the_leases() {
     let mut run = run(1000, true);
     let (a, _) = run.next_worker().unwrap();
     run.stop();
-    assert_eq!(run.state(), EngineState::Stopped);
+    assert_eq!(run.state(), RunState::Stopped);
     assert_eq!(run.counters().evaluations_cancelled, 1);
     assert!(run.exchange(a, 1, None, None).is_err());
     assert!(run.next_worker().is_none());

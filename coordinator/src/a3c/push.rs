@@ -10,7 +10,7 @@
 //! gradient) gives its sequence number back, so it leaves the lease as it found it.
 
 use super::{Disposition, ExchangeAnswer, ExchangeError};
-use crate::engine::{Counters, EvalId};
+use crate::run::{Counters, EvalId};
 use ndarray::ArrayD;
 use pathnet_rl::{GradientUpdate, ParameterServer, SharedParameters};
 use std::sync::Arc;

@@ -14,8 +14,8 @@ pub use http::MetricsServer;
 pub use rate::RateWindow;
 pub use text::{CONTENT_TYPE, encode};
 
-use crate::engine::Counters;
 use crate::lease::LeaseCounters;
+use crate::run::Counters;
 
 /// Everything a scrape reports, read at one instant under the coordinator's lock.
 #[derive(Debug, Clone, Default)]

@@ -355,7 +355,7 @@ fn encode_a3c(e: &mut DescriptorEncoder, exp: &Labels, a: &A3cMetrics) -> fmt::R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Counters;
+    use crate::run::Counters;
 
     fn snapshot() -> Snapshot {
         Snapshot {

@@ -2,7 +2,8 @@
 //! (by default) the last task from scratch as the control. [`run`] trains with threads in
 //! this process; [`served::PathNetA3cRun`] serves the workers to agents.
 
-use crate::engine::Progress;
+use crate::kind::Kind;
+use crate::run::Progress;
 use crate::spec::PathNetA3cSpec;
 use pathnet_rl::StopReason;
 use pathnet_rl::pathnet_a3c::{PathNetA3cError, TaskReport, run_scratch, run_transfer};
@@ -92,7 +93,7 @@ pub fn run(
     observe(&Progress::Finished);
     Ok(PathNetA3cSummary {
         experiment: spec.name.clone(),
-        kind: "pathnet_a3c",
+        kind: Kind::PathNetA3c.as_str(),
         seed: spec.seed,
         tasks,
         scratch,

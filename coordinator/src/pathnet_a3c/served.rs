@@ -14,7 +14,8 @@
 use super::PathNetA3cTask;
 use crate::a3c::push::Settled;
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
-use crate::engine::{Counters, EngineState, EvalId, FitnessEvent, Progress};
+use crate::kind::Kind;
+use crate::run::{Counters, EvalId, FitnessEvent, Progress, RunState};
 use crate::spec::PathNetA3cSpec;
 use ndarray::ArrayD;
 use pathnet_nn::pathnet::{ModuleId, Pathway};
@@ -74,7 +75,7 @@ pub struct PathNetA3cRun {
     current: Option<Current>,
     next_id: u64,
     next_worker: u32,
-    state: EngineState,
+    state: RunState,
     counters: Counters,
     events: Vec<Progress>,
     tasks: Vec<PathNetA3cTask>,
@@ -111,7 +112,7 @@ impl PathNetA3cRun {
             current: None,
             next_id: 1,
             next_worker: 0,
-            state: EngineState::Running,
+            state: RunState::Running,
             counters: Counters::default(),
             events: Vec::new(),
             tasks: Vec::new(),
@@ -130,7 +131,7 @@ impl PathNetA3cRun {
         &self.spec
     }
 
-    pub fn state(&self) -> EngineState {
+    pub fn state(&self) -> RunState {
         self.state.clone()
     }
 
@@ -189,7 +190,7 @@ impl PathNetA3cRun {
 
     /// A new worker lease on a free member of the population, while the phase trains.
     pub fn next_worker(&mut self) -> Option<(EvalId, PathNetA3cAssignment)> {
-        if self.state != EngineState::Running {
+        if self.state != RunState::Running {
             return None;
         }
         let phase = self.phases[self.phase];
@@ -375,8 +376,8 @@ impl PathNetA3cRun {
             current.server.request_stop();
             self.counters.evaluations_cancelled += current.leases.len() as u64;
         }
-        if self.state == EngineState::Running {
-            self.finish(EngineState::Stopped);
+        if self.state == RunState::Running {
+            self.finish(RunState::Stopped);
         }
     }
 
@@ -387,7 +388,7 @@ impl PathNetA3cRun {
     pub fn summary(&self) -> super::PathNetA3cSummary {
         super::PathNetA3cSummary {
             experiment: self.experiment.clone(),
-            kind: "pathnet_a3c",
+            kind: Kind::PathNetA3c.as_str(),
             seed: self.spec.seed,
             tasks: self.tasks.clone(),
             scratch: self.scratch.clone(),
@@ -448,13 +449,13 @@ impl PathNetA3cRun {
                 && c.leases.is_empty()
                 && Arc::strong_count(&c.server) == 1
         });
-        if self.state != EngineState::Running || !drained {
+        if self.state != RunState::Running || !drained {
             return;
         }
         if let Err(err) = self.end_phase() {
             self.error = Some(err.to_string());
             self.current = None;
-            self.finish(EngineState::Stopped);
+            self.finish(RunState::Stopped);
         }
     }
 
@@ -487,12 +488,12 @@ impl PathNetA3cRun {
         if self.phase < self.phases.len() {
             self.begin_phase()
         } else {
-            self.finish(EngineState::Completed);
+            self.finish(RunState::Completed);
             Ok(())
         }
     }
 
-    fn finish(&mut self, state: EngineState) {
+    fn finish(&mut self, state: RunState) {
         self.state = state;
         let elapsed = self.clock.elapsed().as_secs_f64();
         self.seconds.get_or_insert(elapsed);

@@ -2,12 +2,14 @@
 
 use super::runtime::{Experiment, Runtime, unix_now_ms};
 use crate::a3c::A3cRun;
-use crate::engine::{Engine, EngineState, TestSplit};
 use crate::ga::GaRun;
 use crate::lease::LeaseCounters;
+use crate::pathnet::{Engine, TestSplit};
 use crate::pathnet_a3c::PathNetA3cRun;
+use crate::run::RunState;
+use crate::run::Summary;
 use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, PathNetA3cSpec, Spec};
-use crate::workload::{Summary, Workload};
+use crate::workload::Workload;
 use pathnet_proto::v1;
 use serde::Serialize;
 use tonic::Status;
@@ -127,9 +129,9 @@ impl Runtime {
             None => v1::ExperimentState::Unspecified,
             Some(exp) if exp.error.is_some() => v1::ExperimentState::Failed,
             Some(exp) => match exp.workload.state() {
-                EngineState::Running => v1::ExperimentState::Running,
-                EngineState::Completed => v1::ExperimentState::Completed,
-                EngineState::Stopped => v1::ExperimentState::Stopped,
+                RunState::Running => v1::ExperimentState::Running,
+                RunState::Completed => v1::ExperimentState::Completed,
+                RunState::Stopped => v1::ExperimentState::Stopped,
             },
         }
     }

@@ -20,8 +20,8 @@ pub use experiments::{CoordinatorSummary, ParameterBytes};
 pub use observe::RefusalReason;
 pub use runtime::{DEFAULT_MAX_FAILURES_PER_WORK, Limits};
 
-use crate::engine::Progress;
 use crate::metrics::MetricsServer;
+use crate::run::Progress;
 use crate::spec::Spec;
 use pathnet_proto::v1::{
     agent_service_server::AgentServiceServer, experiment_service_server::ExperimentServiceServer,

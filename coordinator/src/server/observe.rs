@@ -3,11 +3,11 @@
 //! latest fitness), and the [`Snapshot`] a metrics scrape reads.
 
 use super::runtime::Runtime;
-use crate::engine::{EngineState, Progress};
 use crate::lease::Millis;
 use crate::metrics::{
     A3cMetrics, ExperimentMetrics, RATE_WINDOW_SECONDS, RateWindow, Snapshot, TaskMetrics,
 };
+use crate::run::{Progress, RunState};
 use crate::workload::Workload;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -170,9 +170,9 @@ impl Runtime {
                 id: exp.id.clone(),
                 state: match (exp.error.is_some(), status.state) {
                     (true, _) => "failed",
-                    (false, EngineState::Running) => "running",
-                    (false, EngineState::Completed) => "completed",
-                    (false, EngineState::Stopped) => "stopped",
+                    (false, RunState::Running) => "running",
+                    (false, RunState::Completed) => "completed",
+                    (false, RunState::Stopped) => "stopped",
                 },
                 evaluations_per_second: observed.rate.per_second(now, counters.results_accepted),
                 counters,

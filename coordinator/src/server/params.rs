@@ -2,7 +2,7 @@
 //! their result report.
 
 use super::runtime::{Experiment, Runtime};
-use crate::engine::Engine;
+use crate::pathnet::Engine;
 use pathnet_proto::v1;
 use pathnet_work::wire;
 use tonic::Status;

@@ -16,8 +16,9 @@ pub use failures::DEFAULT_MAX_FAILURES_PER_WORK;
 
 use super::observe::{Observed, RefusalReason};
 use super::staging::Staging;
-use crate::engine::{EngineError, EvalId, Progress};
 use crate::lease::{LeaseEnd, LeaseError, LeaseTable, Millis, MonotonicClock};
+use crate::pathnet::EngineError;
+use crate::run::{EvalId, Progress};
 use crate::workload::Workload;
 use failures::FailureTally;
 use pathnet_proto::v1;

@@ -2,7 +2,8 @@
 //! lease streams or broadcast progress when something changed.
 
 use super::runtime::Runtime;
-use crate::engine::{Progress, TestSplit};
+use crate::pathnet::TestSplit;
+use crate::run::Progress;
 use crate::spec::{ExperimentSpec, Spec};
 use pathnet_proto::v1::{
     self, agent_service_server::AgentService, experiment_service_server::ExperimentService,

@@ -4,7 +4,7 @@
 
 use super::runtime::Runtime;
 use super::services::Shared;
-use crate::engine::{FitnessEvent, Progress};
+use crate::run::{FitnessEvent, Progress};
 use pathnet_proto::v1;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};

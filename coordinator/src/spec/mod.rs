@@ -17,6 +17,7 @@ pub use ga::GaSpec;
 pub use pathnet::*;
 pub use pathnet_a3c::PathNetA3cSpec;
 
+use crate::kind::Kind;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,9 +37,6 @@ pub enum SpecError {
     },
 }
 
-/// The algorithms an experiment can run, by the `kind` that selects them.
-pub const KINDS: [&str; 4] = ["pathnet", "a3c", "neuroevolution", "pathnet_a3c"];
-
 /// An experiment of any kind.
 #[derive(Debug, Clone)]
 pub enum Spec {
@@ -48,8 +46,21 @@ pub enum Spec {
     A3c(A3cSpec),
     /// A genetic algorithm with safe mutations over seed-list genomes.
     Neuroevolution(GaSpec),
-    /// PathNet pathways evolved by A3C workers, with transfer between tasks (in one process).
+    /// PathNet pathways evolved by A3C workers, with transfer between tasks.
     PathNetA3c(PathNetA3cSpec),
+}
+
+/// Evaluates `$body` with `$s` bound to the spec inside `$spec`, whatever its kind: every
+/// kind's spec has a `name`, a `seed` and a `validate`.
+macro_rules! each_kind {
+    ($spec:expr, $s:ident => $body:expr) => {
+        match $spec {
+            Spec::PathNet($s) => $body,
+            Spec::A3c($s) => $body,
+            Spec::Neuroevolution($s) => $body,
+            Spec::PathNetA3c($s) => $body,
+        }
+    };
 }
 
 impl Spec {
@@ -69,87 +80,59 @@ impl Spec {
         };
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+        fn schema<S: serde::de::DeserializeOwned>(
+            table: toml::Table,
+            parse_error: impl Fn(String) -> SpecError,
+        ) -> Result<S, SpecError> {
+            table.try_into().map_err(|e| parse_error(e.to_string()))
+        }
         let kind = match table.remove("kind") {
-            None => "pathnet".to_owned(),
-            Some(toml::Value::String(kind)) => kind,
+            None => Kind::PathNet,
+            Some(toml::Value::String(kind)) => kind.parse().map_err(|_| {
+                let names = Kind::ALL.map(Kind::as_str);
+                invalid(
+                    "kind",
+                    format!("\"{kind}\""),
+                    format!("must be one of {names:?}"),
+                )
+            })?,
             Some(other) => return Err(invalid("kind", other, "must be a string")),
         };
         // The kind is taken out so each kind's schema can reject unknown keys as usual.
-        match kind.as_str() {
-            "pathnet" => {
-                let spec: ExperimentSpec =
-                    table.try_into().map_err(|e| parse_error(e.to_string()))?;
-                spec.validate()?;
-                Ok(Spec::PathNet(spec))
-            }
-            "a3c" => {
-                let spec: A3cSpec = table.try_into().map_err(|e| parse_error(e.to_string()))?;
-                spec.validate()?;
-                Ok(Spec::A3c(spec))
-            }
-            "neuroevolution" => {
-                let spec: GaSpec = table.try_into().map_err(|e| parse_error(e.to_string()))?;
-                spec.validate()?;
-                Ok(Spec::Neuroevolution(spec))
-            }
-            "pathnet_a3c" => {
-                let spec: PathNetA3cSpec =
-                    table.try_into().map_err(|e| parse_error(e.to_string()))?;
-                spec.validate()?;
-                Ok(Spec::PathNetA3c(spec))
-            }
-            other => Err(invalid(
-                "kind",
-                format!("\"{other}\""),
-                format!("must be one of {KINDS:?}"),
-            )),
-        }
+        let spec = match kind {
+            Kind::PathNet => Spec::PathNet(schema(table, parse_error)?),
+            Kind::A3c => Spec::A3c(schema(table, parse_error)?),
+            Kind::Neuroevolution => Spec::Neuroevolution(schema(table, parse_error)?),
+            Kind::PathNetA3c => Spec::PathNetA3c(schema(table, parse_error)?),
+        };
+        spec.validate()?;
+        Ok(spec)
     }
 
     /// The `kind` that selects this spec's algorithm.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> Kind {
         match self {
-            Spec::PathNet(_) => "pathnet",
-            Spec::A3c(_) => "a3c",
-            Spec::Neuroevolution(_) => "neuroevolution",
-            Spec::PathNetA3c(_) => "pathnet_a3c",
+            Spec::PathNet(_) => Kind::PathNet,
+            Spec::A3c(_) => Kind::A3c,
+            Spec::Neuroevolution(_) => Kind::Neuroevolution,
+            Spec::PathNetA3c(_) => Kind::PathNetA3c,
         }
     }
 
     pub fn name(&self) -> &str {
-        match self {
-            Spec::PathNet(spec) => &spec.name,
-            Spec::A3c(spec) => &spec.name,
-            Spec::Neuroevolution(spec) => &spec.name,
-            Spec::PathNetA3c(spec) => &spec.name,
-        }
+        each_kind!(self, spec => &spec.name)
     }
 
     pub fn seed(&self) -> u64 {
-        match self {
-            Spec::PathNet(spec) => spec.seed,
-            Spec::A3c(spec) => spec.seed,
-            Spec::Neuroevolution(spec) => spec.seed,
-            Spec::PathNetA3c(spec) => spec.seed,
-        }
+        each_kind!(self, spec => spec.seed)
     }
 
     pub fn set_seed(&mut self, seed: u64) {
-        match self {
-            Spec::PathNet(spec) => spec.seed = seed,
-            Spec::A3c(spec) => spec.seed = seed,
-            Spec::Neuroevolution(spec) => spec.seed = seed,
-            Spec::PathNetA3c(spec) => spec.seed = seed,
-        }
+        each_kind!(self, spec => spec.seed = seed)
     }
 
     pub fn validate(&self) -> Result<(), SpecError> {
-        match self {
-            Spec::PathNet(spec) => spec.validate(),
-            Spec::A3c(spec) => spec.validate(),
-            Spec::Neuroevolution(spec) => spec.validate(),
-            Spec::PathNetA3c(spec) => spec.validate(),
-        }
+        each_kind!(self, spec => spec.validate())
     }
 }
 
@@ -203,10 +186,10 @@ mod tests {
     #[test]
     fn a_spec_without_kind_is_pathnet() {
         let spec = Spec::from_toml(PATHNET).unwrap();
-        assert_eq!(spec.kind(), "pathnet");
+        assert_eq!(spec.kind(), Kind::PathNet);
         assert_eq!(spec.name(), "t");
         let explicit = Spec::from_toml(&format!("kind = \"pathnet\"\n{PATHNET}")).unwrap();
-        assert_eq!(explicit.kind(), "pathnet");
+        assert_eq!(explicit.kind(), Kind::PathNet);
     }
 
     const A3C: &str = r#"

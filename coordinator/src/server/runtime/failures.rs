@@ -18,7 +18,8 @@
 
 use super::quarantine::Quarantine;
 use super::{AgentRecord, Leased};
-use crate::engine::{EvalId, EvaluationRequest};
+use crate::pathnet::EvaluationRequest;
+use crate::run::EvalId;
 use crate::workload::Workload;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::num::NonZeroU32;

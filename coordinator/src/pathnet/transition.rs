@@ -4,8 +4,9 @@
 
 use super::plan::Start;
 use super::population::TaskRun;
-use super::report::{Progress, TaskSummary};
-use super::{Engine, EngineError, EngineState, store};
+use super::report::TaskSummary;
+use super::{Engine, EngineError, RunState, store};
+use crate::run::Progress;
 use pathnet_envs::data::Family;
 use pathnet_nn::pathnet::Pathway;
 
@@ -47,7 +48,7 @@ impl Engine {
         self.summaries.push(summary);
         let next = self.phase + 1;
         if next == self.plan.len() {
-            self.state = EngineState::Completed;
+            self.state = RunState::Completed;
             self.events.push(Progress::Finished);
             return Ok(());
         }

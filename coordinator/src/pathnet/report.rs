@@ -1,83 +1,11 @@
-//! What the engine tells the outside world: progress events as they happen, counters, and
-//! the summary of a finished run.
+//! What PathNet's engine reports of a task and of a run: task summaries, the run's summary
+//! and the comparison of PathNet's transfer with its controls.
 
 use super::plan::Arm;
+use crate::run::Counters;
 use crate::spec::{ControlPathway, ExperimentSpec};
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// Progress of an experiment, emitted by the engine as results are applied, for progress
-/// displays, the fitness watch and logs.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Progress {
-    TaskStarted {
-        task: usize,
-        name: String,
-        max_generations: usize,
-    },
-    /// One evaluation's result was accepted.
-    Evaluation(FitnessEvent),
-    /// One tournament was resolved.
-    Generation {
-        task: usize,
-        generation: usize,
-        /// Training accuracy of this tournament's winner over its `T` minibatches.
-        winner_accuracy: f64,
-        best_accuracy: f64,
-    },
-    TaskFinished(TaskSummary),
-    /// Reinforcement learning's progress through its environment-step budget.
-    Steps {
-        task: usize,
-        name: String,
-        env_steps: u64,
-        max_env_steps: u64,
-        /// Mean return over the experiment's window of recent episodes.
-        mean_return: Option<f64>,
-    },
-    /// Every task is done.
-    Finished,
-}
-
-/// The state of a task right after one accepted evaluation.
-#[derive(Debug, Clone, Serialize)]
-pub struct FitnessEvent {
-    pub task: usize,
-    /// Tournaments resolved on this task so far.
-    pub generation: usize,
-    /// Results accepted since the experiment started, over all tasks.
-    pub evaluations: u64,
-    /// Fitness of the evaluation just accepted.
-    pub fitness: f64,
-    pub training_accuracy: f64,
-    /// Best fitness seen on this task.
-    pub best_fitness: f64,
-    /// Mean of the population members' latest fitnesses (members not yet evaluated aside).
-    pub mean_fitness: f64,
-}
-
-/// Running totals over the whole experiment; every evaluation handed out ends up exactly
-/// once as accepted, re-queued or cancelled.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Counters {
-    /// Evaluations handed out, re-issues of re-queued ones included.
-    pub evaluations_issued: u64,
-    /// Handed-out evaluations put back in the queue (lease expired or released, or the
-    /// result refused).
-    pub evaluations_requeued: u64,
-    /// Handed-out evaluations dropped because the experiment stopped.
-    pub evaluations_cancelled: u64,
-    pub results_accepted: u64,
-    /// Results refused (unknown or not outstanding evaluation, invalid outcome or delta).
-    pub results_refused: u64,
-    pub tournaments_started: u64,
-    pub tournaments_resolved: u64,
-    /// Module deltas added to the parameters.
-    pub module_updates: u64,
-    /// Of those, deltas whose base version was older than the parameters they were added to.
-    pub stale_module_updates: u64,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskSummary {

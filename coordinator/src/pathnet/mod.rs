@@ -25,9 +25,10 @@ mod transition;
 
 pub use evaluator::{TestEvaluator, TestSplit};
 pub use plan::Arm;
-pub use report::{Comparison, Counters, FitnessEvent, Progress, RunSummary, TaskSummary};
+pub use report::{Comparison, RunSummary, TaskSummary};
 pub use store::{DeltaError, ModuleTensors, ParameterStore};
 
+use crate::run::{Counters, EvalId, FitnessEvent, Progress, RunState};
 use crate::spec::{ExperimentSpec, SpecError};
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, PathNetError, Pathway};
 use pathnet_work::{Architecture, JobOutcome, ModuleParams, PathwayJob, SupervisedTask};
@@ -35,18 +36,7 @@ use plan::Phase;
 use population::TaskRun;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::fmt;
 use std::time::Instant;
-
-/// Identifies one evaluation for the whole experiment; a re-queued evaluation keeps its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EvalId(pub u64);
-
-impl fmt::Display for EvalId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "evaluation {}", self.0)
-    }
-}
 
 /// An evaluation to execute.
 #[derive(Debug, Clone)]
@@ -73,7 +63,7 @@ pub enum Refusal {
     #[error("{0} is not outstanding (already completed or waiting to be re-issued)")]
     NotOutstanding(EvalId),
     #[error("the experiment is {0}")]
-    NotRunning(EngineState),
+    NotRunning(RunState),
     #[error("`{field}` = {value}: {reason}")]
     InvalidOutcome {
         field: &'static str,
@@ -84,28 +74,10 @@ pub enum Refusal {
     Delta(#[from] DeltaError),
 }
 
-/// Lifecycle of the engine's experiment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EngineState {
-    Running,
-    Completed,
-    Stopped,
-}
-
-impl fmt::Display for EngineState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EngineState::Running => "running",
-            EngineState::Completed => "completed",
-            EngineState::Stopped => "stopped",
-        })
-    }
-}
-
 /// Where the experiment stands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineStatus {
-    pub state: EngineState,
+    pub state: RunState,
     /// The arm whose run is under way (the last one once the experiment is over).
     pub arm: Arm,
     pub task: usize,
@@ -129,7 +101,7 @@ pub struct Engine {
     kept: Option<store::ModuleTensors>,
     task: TaskRun,
     summaries: Vec<TaskSummary>,
-    state: EngineState,
+    state: RunState,
     next_id: u64,
     counters: Counters,
     events: Vec<Progress>,
@@ -182,7 +154,7 @@ impl Engine {
             kept: None,
             task,
             summaries: Vec::new(),
-            state: EngineState::Running,
+            state: RunState::Running,
             next_id: 0,
             counters: Counters::default(),
             events: Vec::new(),
@@ -218,12 +190,12 @@ impl Engine {
         &self.counters
     }
 
-    pub fn state(&self) -> &EngineState {
+    pub fn state(&self) -> &RunState {
         &self.state
     }
 
     pub fn is_running(&self) -> bool {
-        self.state == EngineState::Running
+        self.state == RunState::Running
     }
 
     pub fn status(&self) -> EngineStatus {
@@ -291,7 +263,7 @@ impl Engine {
         }
         let cancelled = self.task.cancel_all();
         self.counters.evaluations_cancelled += cancelled as u64;
-        self.state = EngineState::Stopped;
+        self.state = RunState::Stopped;
         // Whoever waits on progress (a coordinator exiting when its experiment is done)
         // learns that it is over, as it does when the other kinds stop.
         self.events.push(Progress::Finished);

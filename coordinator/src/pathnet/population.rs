@@ -9,7 +9,7 @@
 //! a "tournament" is then two successive evaluations of that pathway, its winner the better
 //! of the two, and nothing is mutated, so generations count training exactly as PathNet's do.
 
-use super::EvalId;
+use crate::run::EvalId;
 use pathnet_nn::pathnet::{PathNetDims, PathNetError, Pathway, ga};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

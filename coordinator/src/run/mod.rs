@@ -1,0 +1,104 @@
+//! What every kind of experiment run is to the runtime, the CLI and monitoring, whatever its
+//! algorithm: the [`Run`] trait, its state and status, the work ids, the progress events
+//! and counters it reports, and the [`Summary`] it ends with. Networking stays out: how each
+//! kind's work travels is the server's business.
+
+mod progress;
+
+pub use progress::{Counters, FitnessEvent, Progress};
+
+use crate::a3c::A3cSummary;
+use crate::ga::GaSummary;
+use crate::kind::Kind;
+use crate::pathnet::RunSummary;
+use crate::pathnet_a3c::PathNetA3cSummary;
+use pathnet_rl::ServerStats;
+use serde::Serialize;
+use std::fmt;
+
+/// Identifies one unit of work (an evaluation, a worker) for the whole experiment; a
+/// re-queued evaluation keeps its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EvalId(pub u64);
+
+impl fmt::Display for EvalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "evaluation {}", self.0)
+    }
+}
+
+/// Lifecycle of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    Completed,
+    Stopped,
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RunState::Running => "running",
+            RunState::Completed => "completed",
+            RunState::Stopped => "stopped",
+        })
+    }
+}
+
+/// Where a run stands, in the terms every kind shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStatus {
+    pub state: RunState,
+    pub task: usize,
+    /// Generations (tournament rounds, GA generations) or parameter updates, by kind.
+    pub generation: u64,
+    pub best_fitness: Option<f64>,
+    pub tasks_completed: usize,
+}
+
+/// The final (or current) summary of an experiment, shaped by its kind.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Summary {
+    PathNet(RunSummary),
+    A3c(A3cSummary),
+    Neuroevolution(GaSummary),
+    PathNetA3c(PathNetA3cSummary),
+}
+
+/// An experiment run as the lease table, the services, monitoring and the CLI see it:
+/// work is handed out and taken back by each kind's own methods; the rest is this.
+pub trait Run: Send {
+    /// The kind of spec it runs.
+    fn kind(&self) -> Kind;
+
+    fn state(&self) -> RunState;
+
+    fn is_running(&self) -> bool {
+        self.state() == RunState::Running
+    }
+
+    /// Stops handing out work; what is in flight is dropped when it comes back.
+    fn stop(&mut self);
+
+    /// Puts issued work whose lease ended without a result back in the queue (a worker's
+    /// slot, for the kinds whose work is workers).
+    fn requeue(&mut self, id: EvalId);
+
+    fn counters(&self) -> &Counters;
+
+    /// Progress since the last call, oldest first.
+    fn drain_events(&mut self) -> Vec<Progress>;
+
+    fn summary(&self) -> Summary;
+
+    fn status(&self) -> RunStatus;
+
+    /// Names of the experiment's tasks, by index, for monitoring labels.
+    fn task_names(&self) -> Vec<String>;
+
+    /// The statistics of the parameter server being trained, for the kinds that have one.
+    fn parameter_server(&self) -> Option<ServerStats> {
+        None
+    }
+}
