@@ -12,7 +12,7 @@
 //! holds it only to admit and to count the push, not while the gradient is applied.
 
 use crate::kind::Kind;
-use crate::run::{Counters, EvalId, FitnessEvent, Progress, RunState};
+use crate::run::{Counters, EvalId, FitnessEvent, Progress, Run, RunState, RunStatus, Summary};
 use crate::spec::A3cSpec;
 use ndarray::ArrayD;
 use pathnet_nn::pathnet::Pathway;
@@ -21,16 +21,14 @@ use pathnet_rl::{
     GradientUpdate, ParameterServer, RlError, ServerConfig, ServerStats, StopReason, initial_policy,
 };
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 pub mod push;
+pub(crate) mod workers;
 
 pub use push::{PushDone, PushTicket};
 
-/// Progress events per run: one every this fraction of the env-step budget.
-const PROGRESS_STEPS: u64 = 200;
+use workers::{Lifecycle, WorkerLeases};
 
 /// What a worker lease asks an agent to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,26 +149,13 @@ impl A3cSummary {
     }
 }
 
-/// A worker lease: the highest push sequence number received so far.
-struct Lease {
-    last_sequence: u64,
-}
-
 pub struct A3cRun {
     experiment: String,
     spec: A3cSpec,
     config_toml: String,
-    server: Arc<ParameterServer>,
-    leases: BTreeMap<EvalId, Lease>,
-    next_id: u64,
-    next_worker: u32,
-    state: RunState,
-    counters: Counters,
-    events: Vec<Progress>,
+    workers: WorkerLeases<()>,
+    life: Lifecycle,
     best_mean_return: Option<f64>,
-    next_progress_at: u64,
-    clock: Instant,
-    seconds: Option<f64>,
 }
 
 impl A3cRun {
@@ -191,17 +176,9 @@ impl A3cRun {
         Ok(A3cRun {
             experiment,
             config_toml,
-            server,
-            leases: BTreeMap::new(),
-            next_id: 1,
-            next_worker: 0,
-            state: RunState::Running,
-            counters: Counters::default(),
-            events,
+            workers: WorkerLeases::new(server),
+            life: Lifecycle::new(events),
             best_mean_return: None,
-            next_progress_at: 0,
-            clock: Instant::now(),
-            seconds: None,
             spec,
         })
     }
@@ -210,46 +187,38 @@ impl A3cRun {
         &self.spec
     }
 
+    fn server(&self) -> &ParameterServer {
+        self.workers.server()
+    }
+
     /// Bytes of all parameters: what every push answer carries.
     pub fn parameter_bytes(&self) -> usize {
-        self.server
+        self.server()
             .shapes()
             .iter()
             .map(|s| s.iter().product::<usize>() * 4)
             .sum()
     }
 
-    pub fn state(&self) -> RunState {
-        self.state.clone()
-    }
-
-    pub fn counters(&self) -> &Counters {
-        &self.counters
-    }
-
     /// A copy of the current parameters.
     pub fn parameters(&self) -> Vec<ArrayD<f32>> {
-        self.server.parameters()
+        self.server().parameters()
     }
 
     pub fn stats(&self) -> ServerStats {
-        self.server.stats()
+        self.server().stats()
     }
 
     /// A new worker lease, while training goes on and fewer than `max_workers` are out.
     pub fn next_worker(&mut self) -> Option<(EvalId, WorkerAssignment)> {
-        if self.state != RunState::Running
-            || self.seconds.is_some()
-            || self.leases.len() >= self.spec.max_workers
+        if !self.life.is_running()
+            || self.life.clock_stopped()
+            || self.workers.len() >= self.spec.max_workers
         {
             return None;
         }
-        let id = EvalId(self.next_id);
-        self.next_id += 1;
-        let worker_index = self.next_worker;
-        self.next_worker += 1;
-        self.leases.insert(id, Lease { last_sequence: 0 });
-        self.counters.evaluations_issued += 1;
+        let (id, worker_index) = self.life.issue();
+        self.workers.insert(id, ());
         Some((
             id,
             WorkerAssignment {
@@ -258,16 +227,6 @@ impl A3cRun {
                 config_toml: self.config_toml.clone(),
             },
         ))
-    }
-
-    /// A worker lease ended without its final report (expired, released, agent gone): its
-    /// slot is free for a new worker. Pushes it made were applied already; nothing is
-    /// replayed.
-    pub fn requeue(&mut self, id: EvalId) {
-        if self.leases.remove(&id).is_some() {
-            self.counters.evaluations_requeued += 1;
-        }
-        self.complete_when_drained();
     }
 
     /// Takes one push of worker lease `id`. `update` is `None` for a fetch-only push.
@@ -288,46 +247,31 @@ impl A3cRun {
         id: EvalId,
         sequence: u64,
     ) -> Result<PushTicket, ExchangeError> {
-        let lease = self
-            .leases
-            .get_mut(&id)
-            .ok_or(ExchangeError::UnknownWorker(id))?;
-        PushTicket::admit(
-            &self.server,
-            id,
-            &mut lease.last_sequence,
-            sequence,
-            None,
-            None,
-        )
+        self.workers.admit(id, sequence, None, None)
     }
 
     /// Counts a push its ticket carried out and answers it. Its lease may have ended
     /// meanwhile: what the server did is counted all the same.
     pub fn finish_exchange(&mut self, done: PushDone) -> Result<ExchangeAnswer, ExchangeError> {
-        let last_sequence = self
-            .leases
-            .get_mut(&done.lease())
-            .map(|lease| &mut lease.last_sequence);
-        let settled = done.settle(last_sequence, &mut self.counters);
+        let (_, settled) = self.workers.settle(done, &mut self.life.counters);
         // The ticket is gone: the run may be drained now.
         self.complete_when_drained();
         let settled = settled?;
         if let Some(episodes) = &settled.episodes
-            && self.state == RunState::Running
+            && self.life.is_running()
         {
             self.observe(episodes);
         }
-        if settled.answer.stop && self.seconds.is_none() {
-            self.seconds = Some(self.clock.elapsed().as_secs_f64());
+        if settled.answer.stop {
+            self.life.stop_clock();
         }
         Ok(settled.answer)
     }
 
     /// A worker's final report: its lease ends normally.
     pub fn complete(&mut self, id: EvalId) -> Result<(), ExchangeError> {
-        self.leases
-            .remove(&id)
+        self.workers
+            .remove(id)
             .ok_or(ExchangeError::UnknownWorker(id))?;
         self.complete_when_drained();
         Ok(())
@@ -338,39 +282,18 @@ impl A3cRun {
     /// so no agent is left reporting to a coordinator that has moved on. A push still being
     /// applied holds a clone of the server, so the summary waits for it too.
     fn complete_when_drained(&mut self) {
-        if self.state == RunState::Running
-            && self.server.stop_reason().is_some()
-            && self.leases.is_empty()
-            && Arc::strong_count(&self.server) == 1
-        {
+        if self.life.is_running() && self.workers.drained() {
             self.finish(RunState::Completed);
         }
     }
 
-    /// Ends training now: every later push is answered with `stop`.
-    pub fn stop(&mut self) {
-        self.server.request_stop();
-        if self.state == RunState::Running {
-            self.finish(RunState::Stopped);
-        }
-        self.counters.evaluations_cancelled += self.leases.len() as u64;
-        self.leases.clear();
-    }
-
-    pub fn drain_events(&mut self) -> Vec<Progress> {
-        std::mem::take(&mut self.events)
-    }
-
     pub fn summary(&self) -> A3cSummary {
-        let seconds = self
-            .seconds
-            .unwrap_or_else(|| self.clock.elapsed().as_secs_f64());
         A3cSummary::new(
             &self.experiment,
             &self.spec,
-            &self.server.stats(),
-            u64::from(self.next_worker),
-            seconds,
+            &self.server().stats(),
+            self.life.workers(),
+            self.life.seconds(),
         )
     }
 
@@ -379,29 +302,26 @@ impl A3cRun {
     }
 
     fn finish(&mut self, state: RunState) {
-        self.state = state;
-        let elapsed = self.clock.elapsed().as_secs_f64();
-        self.seconds.get_or_insert(elapsed);
-        let stats = self.server.stats();
-        self.events.push(Progress::Steps {
+        let stats = self.server().stats();
+        let last = Progress::Steps {
             task: 0,
             name: self.spec.a3c.env.clone(),
             env_steps: stats.env_steps,
             max_env_steps: self.spec.a3c.stop.max_env_steps,
             mean_return: stats.mean_return,
-        });
-        self.events.push(Progress::Finished);
+        };
+        self.life.finish(state, Some(last));
     }
 
     /// Fitness events for finished episodes and a step-progress event now and then.
     fn observe(&mut self, episode_returns: &[f64]) {
-        let stats = self.server.stats();
+        let stats = self.server().stats();
         if let Some(mean) = stats.mean_return {
             self.best_mean_return = Some(self.best_mean_return.map_or(mean, |b| b.max(mean)));
         }
         if !episode_returns.is_empty() {
             let fitness = episode_returns.iter().sum::<f64>() / episode_returns.len() as f64;
-            self.events.push(Progress::Evaluation(FitnessEvent {
+            self.life.events.push(Progress::Evaluation(FitnessEvent {
                 task: 0,
                 generation: stats.updates_applied as usize,
                 evaluations: stats.episodes,
@@ -411,10 +331,9 @@ impl A3cRun {
                 mean_fitness: stats.mean_return.unwrap_or(fitness),
             }));
         }
-        if stats.env_steps >= self.next_progress_at {
-            let budget = self.spec.a3c.stop.max_env_steps;
-            self.next_progress_at = stats.env_steps + (budget / PROGRESS_STEPS).max(1);
-            self.events.push(Progress::Steps {
+        let budget = self.spec.a3c.stop.max_env_steps;
+        if self.workers.progress_due(stats.env_steps, budget) {
+            self.life.events.push(Progress::Steps {
                 task: 0,
                 name: self.spec.a3c.env.clone(),
                 env_steps: stats.env_steps,
@@ -422,5 +341,64 @@ impl A3cRun {
                 mean_return: stats.mean_return,
             });
         }
+    }
+}
+
+impl Run for A3cRun {
+    fn kind(&self) -> Kind {
+        Kind::A3c
+    }
+
+    fn state(&self) -> RunState {
+        self.life.state
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.life.counters
+    }
+
+    /// A worker lease ended without its final report (expired, released, agent gone): its
+    /// slot is free for a new worker. Pushes it made were applied already; nothing is
+    /// replayed.
+    fn requeue(&mut self, id: EvalId) {
+        if self.workers.remove(id).is_some() {
+            self.life.counters.evaluations_requeued += 1;
+        }
+        self.complete_when_drained();
+    }
+
+    /// Ends training now: every later push is answered with `stop`.
+    fn stop(&mut self) {
+        self.server().request_stop();
+        if self.life.is_running() {
+            self.finish(RunState::Stopped);
+        }
+        self.life.counters.evaluations_cancelled += self.workers.cancel_all() as u64;
+    }
+
+    fn drain_events(&mut self) -> Vec<Progress> {
+        std::mem::take(&mut self.life.events)
+    }
+
+    fn summary(&self) -> Summary {
+        Summary::A3c(A3cRun::summary(self))
+    }
+
+    fn status(&self) -> RunStatus {
+        RunStatus {
+            state: self.life.state,
+            task: 0,
+            generation: self.server().stats().updates_applied,
+            best_fitness: self.best_mean_return,
+            tasks_completed: usize::from(self.life.state != RunState::Running),
+        }
+    }
+
+    fn task_names(&self) -> Vec<String> {
+        vec![self.spec.a3c.env.clone()]
+    }
+
+    fn parameter_server(&self) -> Option<ServerStats> {
+        Some(self.server().stats())
     }
 }

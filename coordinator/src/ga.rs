@@ -6,7 +6,7 @@
 //! every evaluation ships a seed list, never weights.
 
 use crate::kind::Kind;
-use crate::run::{Counters, EvalId, FitnessEvent, Progress, RunState};
+use crate::run::{Counters, EvalId, FitnessEvent, Progress, Run, RunState, RunStatus, Summary};
 use crate::spec::GaSpec;
 use pathnet_evo::engine::{EngineState as GaState, Refusal};
 use pathnet_evo::{EvoError, GaEngine, Job, Outcome};
@@ -72,18 +72,6 @@ impl GaRun {
         &self.spec
     }
 
-    pub fn state(&self) -> RunState {
-        match self.engine.status().state {
-            GaState::Running => RunState::Running,
-            GaState::Solved | GaState::Exhausted => RunState::Completed,
-            GaState::Stopped => RunState::Stopped,
-        }
-    }
-
-    pub fn counters(&self) -> &Counters {
-        &self.counters
-    }
-
     pub fn status(&self) -> pathnet_evo::engine::Status {
         self.engine.status()
     }
@@ -101,12 +89,6 @@ impl GaRun {
         self.genomes_sent += 1;
         self.counters.evaluations_issued += 1;
         Some((EvalId(request.id.0), request.job))
-    }
-
-    pub fn requeue(&mut self, id: EvalId) {
-        if self.engine.requeue(pathnet_evo::EvalId(id.0)) {
-            self.counters.evaluations_requeued += 1;
-        }
     }
 
     pub fn complete(&mut self, id: EvalId, outcome: &Outcome) -> Result<(), Refusal> {
@@ -130,18 +112,6 @@ impl GaRun {
             self.finish();
         }
         Ok(())
-    }
-
-    pub fn stop(&mut self) {
-        let cancelled = self.engine.stop();
-        self.counters.evaluations_cancelled += cancelled as u64;
-        if self.seconds.is_none() {
-            self.finish();
-        }
-    }
-
-    pub fn drain_events(&mut self) -> Vec<Progress> {
-        std::mem::take(&mut self.events)
     }
 
     pub fn summary(&self) -> GaSummary {
@@ -173,5 +143,61 @@ impl GaRun {
     fn finish(&mut self) {
         self.seconds = Some(self.clock.elapsed().as_secs_f64());
         self.events.push(Progress::Finished);
+    }
+}
+
+impl Run for GaRun {
+    fn kind(&self) -> Kind {
+        Kind::Neuroevolution
+    }
+
+    fn state(&self) -> RunState {
+        match self.engine.status().state {
+            GaState::Running => RunState::Running,
+            GaState::Solved | GaState::Exhausted => RunState::Completed,
+            GaState::Stopped => RunState::Stopped,
+        }
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn requeue(&mut self, id: EvalId) {
+        if self.engine.requeue(pathnet_evo::EvalId(id.0)) {
+            self.counters.evaluations_requeued += 1;
+        }
+    }
+
+    fn stop(&mut self) {
+        let cancelled = self.engine.stop();
+        self.counters.evaluations_cancelled += cancelled as u64;
+        if self.seconds.is_none() {
+            self.finish();
+        }
+    }
+
+    fn drain_events(&mut self) -> Vec<Progress> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn summary(&self) -> Summary {
+        Summary::Neuroevolution(GaRun::summary(self))
+    }
+
+    fn status(&self) -> RunStatus {
+        let status = self.engine.status();
+        let state = self.state();
+        RunStatus {
+            state,
+            task: 0,
+            generation: status.generation,
+            best_fitness: status.best_fitness,
+            tasks_completed: usize::from(state != RunState::Running),
+        }
+    }
+
+    fn task_names(&self) -> Vec<String> {
+        vec![format!("{:?}", self.spec.ga.task).to_lowercase()]
     }
 }

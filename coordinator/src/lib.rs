@@ -25,4 +25,3 @@ pub mod pathnet_a3c;
 pub mod run;
 pub mod server;
 pub mod spec;
-pub mod workload;

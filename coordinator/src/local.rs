@@ -9,7 +9,7 @@
 use crate::a3c::A3cSummary;
 use crate::ga::{GaRun, GaSummary};
 use crate::pathnet::{Engine, EngineError, RunSummary, TestSplit};
-use crate::run::{Progress, RunState, Summary};
+use crate::run::{Progress, Run, RunState, Summary};
 use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, Spec, SpecError};
 use pathnet_envs::data::DataError;
 use pathnet_nn::pathnet::PathNetError;

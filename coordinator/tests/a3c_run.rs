@@ -3,7 +3,7 @@
 
 use ndarray::ArrayD;
 use pathnet_coordinator::a3c::{A3cRun, Disposition, ExchangeError};
-use pathnet_coordinator::run::{EvalId, RunState};
+use pathnet_coordinator::run::{EvalId, Run, RunState};
 use pathnet_coordinator::spec::{A3cSpec, Spec};
 use pathnet_rl::GradientUpdate;
 

@@ -3,7 +3,7 @@
 
 use ndarray::ArrayD;
 use pathnet_coordinator::pathnet::{DeltaError, Engine, EngineError, EvaluationRequest, Refusal};
-use pathnet_coordinator::run::{EvalId, Progress, RunState};
+use pathnet_coordinator::run::{EvalId, Progress, Run, RunState};
 use pathnet_coordinator::spec::ExperimentSpec;
 use pathnet_nn::pathnet::ModuleId;
 use pathnet_work::{JobOutcome, ModuleDelta, PathwayJob};
@@ -115,7 +115,7 @@ fn run_sequentially(engine: &mut Engine) -> Vec<Progress> {
 fn every_issued_evaluation_is_applied_exactly_once_up_to_the_generation_cap() {
     let mut engine = engine(6, 5, 0.999);
     let events = run_sequentially(&mut engine);
-    assert_eq!(engine.state(), &RunState::Completed);
+    assert_eq!(engine.state(), RunState::Completed);
     let c = engine.counters();
     assert_eq!(c.tournaments_started, 10);
     assert_eq!(c.tournaments_resolved, 10);
@@ -394,7 +394,7 @@ fn stop_cancels_outstanding_work_and_refuses_late_results() {
     let request = engine.next_evaluation().unwrap();
     let result = outcome(&engine, &request);
     assert_eq!(engine.stop(), 1);
-    assert_eq!(engine.state(), &RunState::Stopped);
+    assert_eq!(engine.state(), RunState::Stopped);
     assert!(engine.next_evaluation().is_none());
     let err = engine.complete(request.id, &result).unwrap_err();
     assert!(err.to_string().contains("stopped"), "{err}");

@@ -5,7 +5,7 @@
 
 use ndarray::ArrayD;
 use pathnet_coordinator::pathnet::{Arm, Engine, EvaluationRequest, RunSummary};
-use pathnet_coordinator::run::RunState;
+use pathnet_coordinator::run::{Run, RunState};
 use pathnet_coordinator::spec::ExperimentSpec;
 use pathnet_nn::pathnet::ModuleId;
 use pathnet_work::{JobOutcome, ModuleDelta};
@@ -141,8 +141,7 @@ fn trace(engine: &mut Engine) -> Vec<PhaseTrace> {
         let phase = phases.last_mut().unwrap();
         phase.requests.push(request);
         let after = engine.status();
-        if (after.arm, after.task) != (phase.arm, phase.task)
-            || engine.state() != &RunState::Running
+        if (after.arm, after.task) != (phase.arm, phase.task) || engine.state() != RunState::Running
         {
             phase.end = with_deltas(before, &result);
         }
@@ -173,7 +172,7 @@ fn fixed_controls_run_after_the_transfer_in_order() {
             (Arm::FineTune, 1),
         ]
     );
-    assert_eq!(engine.state(), &RunState::Completed);
+    assert_eq!(engine.state(), RunState::Completed);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use ndarray::ArrayD;
 use pathnet_coordinator::a3c::{Disposition, ExchangeError};
 use pathnet_coordinator::pathnet_a3c::PathNetA3cRun;
-use pathnet_coordinator::run::{EvalId, RunState};
+use pathnet_coordinator::run::{EvalId, Run, RunState};
 use pathnet_coordinator::spec::{PathNetA3cSpec, Spec};
 use pathnet_rl::GradientUpdate;
 use pathnet_rl::pathnet_a3c::PathNetA3cConfig;

@@ -28,7 +28,8 @@ pub use plan::Arm;
 pub use report::{Comparison, RunSummary, TaskSummary};
 pub use store::{DeltaError, ModuleTensors, ParameterStore};
 
-use crate::run::{Counters, EvalId, FitnessEvent, Progress, RunState};
+use crate::kind::Kind;
+use crate::run::{Counters, EvalId, FitnessEvent, Progress, Run, RunState, RunStatus, Summary};
 use crate::spec::{ExperimentSpec, SpecError};
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, PathNetError, Pathway};
 use pathnet_work::{Architecture, JobOutcome, ModuleParams, PathwayJob, SupervisedTask};
@@ -186,21 +187,9 @@ impl Engine {
         self.store.snapshot(id)
     }
 
-    pub fn counters(&self) -> &Counters {
-        &self.counters
-    }
-
-    pub fn state(&self) -> &RunState {
-        &self.state
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.state == RunState::Running
-    }
-
     pub fn status(&self) -> EngineStatus {
         EngineStatus {
-            state: self.state.clone(),
+            state: self.state,
             arm: self.plan[self.phase].arm,
             task: self.task.index,
             generation: self.task.resolved,
@@ -208,11 +197,6 @@ impl Engine {
             best_fitness: self.task.best_fitness(),
             tournaments_in_flight: self.task.in_flight(),
         }
-    }
-
-    /// Events since the last call, oldest first.
-    pub fn drain_events(&mut self) -> Vec<Progress> {
-        std::mem::take(&mut self.events)
     }
 
     /// The summary of the tasks finished so far.
@@ -297,7 +281,7 @@ impl Engine {
         outcome: &JobOutcome,
     ) -> Result<Vec<(ModuleId, u64)>, EngineError> {
         if !self.is_running() {
-            return Err(Refusal::NotRunning(self.state.clone()).into());
+            return Err(Refusal::NotRunning(self.state).into());
         }
         match self.task.outstanding(id) {
             None => return Err(Refusal::Unknown(id).into()),
@@ -413,4 +397,54 @@ fn check_outcome(outcome: &JobOutcome) -> Result<(), Refusal> {
         });
     }
     Ok(())
+}
+
+impl Run for Engine {
+    fn kind(&self) -> Kind {
+        Kind::PathNet
+    }
+
+    fn state(&self) -> RunState {
+        self.state
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn is_running(&self) -> bool {
+        self.state == RunState::Running
+    }
+
+    /// Events since the last call, oldest first.
+    fn drain_events(&mut self) -> Vec<Progress> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn stop(&mut self) {
+        Engine::stop(self);
+    }
+
+    fn requeue(&mut self, id: EvalId) {
+        Engine::requeue(self, id);
+    }
+
+    fn summary(&self) -> Summary {
+        Summary::PathNet(Engine::summary(self))
+    }
+
+    fn status(&self) -> RunStatus {
+        let status = Engine::status(self);
+        RunStatus {
+            state: status.state,
+            task: status.task,
+            generation: status.generation as u64,
+            best_fitness: status.best_fitness,
+            tasks_completed: self.summaries.len(),
+        }
+    }
+
+    fn task_names(&self) -> Vec<String> {
+        self.spec.tasks.iter().map(|t| t.name.clone()).collect()
+    }
 }

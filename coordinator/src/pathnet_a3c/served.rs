@@ -13,20 +13,18 @@
 
 use super::PathNetA3cTask;
 use crate::a3c::push::Settled;
+use crate::a3c::workers::{Lifecycle, WorkerLeases};
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::kind::Kind;
-use crate::run::{Counters, EvalId, FitnessEvent, Progress, RunState};
+use crate::run::{Counters, EvalId, FitnessEvent, Progress, Run, RunState, RunStatus, Summary};
 use crate::spec::PathNetA3cSpec;
 use ndarray::ArrayD;
 use pathnet_nn::pathnet::{ModuleId, Pathway};
 use pathnet_rl::pathnet_a3c::{Evolution, PathNetA3c, PathNetA3cError, TaskStart};
-use pathnet_rl::{GradientUpdate, ParameterServer, ServerStats};
-use std::collections::{BTreeMap, BTreeSet};
+use pathnet_rl::{GradientUpdate, ServerStats};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Step-progress events per phase.
-const PROGRESS_STEPS: u64 = 200;
 
 /// What a PathNet-A3C worker lease asks an agent to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,20 +47,14 @@ struct Phase {
     scratch: bool,
 }
 
-struct Lease {
-    slot: usize,
-    last_sequence: u64,
-}
-
 /// The phase being trained.
 struct Current {
-    server: Arc<ParameterServer>,
+    /// The phase's worker leases, each on its member of the population (its slot).
+    workers: WorkerLeases<usize>,
     evolution: Evolution,
     frozen: Vec<ModuleId>,
-    leases: BTreeMap<EvalId, Lease>,
     free_slots: BTreeSet<usize>,
     started: Instant,
-    next_progress_at: u64,
 }
 
 pub struct PathNetA3cRun {
@@ -73,17 +65,11 @@ pub struct PathNetA3cRun {
     phase: usize,
     network: PathNetA3c,
     current: Option<Current>,
-    next_id: u64,
-    next_worker: u32,
-    state: RunState,
-    counters: Counters,
-    events: Vec<Progress>,
+    life: Lifecycle,
     tasks: Vec<PathNetA3cTask>,
     scratch: Option<PathNetA3cTask>,
     best_fitness: Option<f64>,
     error: Option<String>,
-    clock: Instant,
-    seconds: Option<f64>,
 }
 
 impl PathNetA3cRun {
@@ -110,17 +96,11 @@ impl PathNetA3cRun {
             phase: 0,
             network,
             current: None,
-            next_id: 1,
-            next_worker: 0,
-            state: RunState::Running,
-            counters: Counters::default(),
-            events: Vec::new(),
+            life: Lifecycle::new(Vec::new()),
             tasks: Vec::new(),
             scratch: None,
             best_fitness: None,
             error: None,
-            clock: Instant::now(),
-            seconds: None,
             spec,
         };
         run.begin_phase()?;
@@ -129,14 +109,6 @@ impl PathNetA3cRun {
 
     pub fn spec(&self) -> &PathNetA3cSpec {
         &self.spec
-    }
-
-    pub fn state(&self) -> RunState {
-        self.state.clone()
-    }
-
-    pub fn counters(&self) -> &Counters {
-        &self.counters
     }
 
     /// Why the run stopped early, when it did.
@@ -181,7 +153,7 @@ impl PathNetA3cRun {
 
     /// Statistics of the phase being trained; `None` once the run is over.
     pub fn stats(&self) -> Option<ServerStats> {
-        self.current.as_ref().map(|c| c.server.stats())
+        self.current.as_ref().map(|c| c.workers.server().stats())
     }
 
     pub fn best_fitness(&self) -> Option<f64> {
@@ -190,12 +162,12 @@ impl PathNetA3cRun {
 
     /// A new worker lease on a free member of the population, while the phase trains.
     pub fn next_worker(&mut self) -> Option<(EvalId, PathNetA3cAssignment)> {
-        if self.state != RunState::Running {
+        if !self.life.is_running() {
             return None;
         }
         let phase = self.phases[self.phase];
         let current = self.current.as_mut()?;
-        if current.server.stop_reason().is_some() {
+        if current.workers.server().stop_reason().is_some() {
             return None;
         }
         let slot = current.free_slots.pop_first()?;
@@ -204,18 +176,8 @@ impl PathNetA3cRun {
             .pathway(slot)
             .expect("free slots index the population")
             .clone();
-        let id = EvalId(self.next_id);
-        self.next_id += 1;
-        let worker_index = self.next_worker;
-        self.next_worker += 1;
-        current.leases.insert(
-            id,
-            Lease {
-                slot,
-                last_sequence: 0,
-            },
-        );
-        self.counters.evaluations_issued += 1;
+        let (id, worker_index) = self.life.issue();
+        current.workers.insert(id, slot);
         Some((
             id,
             PathNetA3cAssignment {
@@ -257,10 +219,9 @@ impl PathNetA3cRun {
             .as_mut()
             .ok_or(ExchangeError::UnknownWorker(id))?;
         let slot = current
-            .leases
-            .get(&id)
-            .ok_or(ExchangeError::UnknownWorker(id))?
-            .slot;
+            .workers
+            .get(id)
+            .ok_or(ExchangeError::UnknownWorker(id))?;
         // Refused before the sequence number is reserved: the push then has no effect.
         if let Some(value) = fitness.filter(|f| !f.is_finite()) {
             return Err(PathNetA3cError::InvalidFitness {
@@ -278,30 +239,20 @@ impl PathNetA3cRun {
             .into_iter()
             .flat_map(|module| network.tensors(module))
             .collect();
-        let lease = current
-            .leases
-            .get_mut(&id)
-            .ok_or(ExchangeError::UnknownWorker(id))?;
-        PushTicket::admit(
-            &current.server,
-            id,
-            &mut lease.last_sequence,
-            sequence,
-            fitness,
-            Some(answer_tensors),
-        )
+        current
+            .workers
+            .admit(id, sequence, fitness, Some(answer_tensors))
     }
 
     /// Counts a push its ticket carried out, runs the tournament of the fitness it reported
     /// and answers it. When its lease ended meanwhile, what the server did is counted but the fitness
     /// is dropped with the lease's member.
     pub fn finish_exchange(&mut self, done: PushDone) -> Result<ExchangeAnswer, ExchangeError> {
-        let lease = self
-            .current
-            .as_mut()
-            .and_then(|c| c.leases.get_mut(&done.lease()));
-        let slot = lease.as_ref().map(|l| l.slot);
-        let settled = done.settle(lease.map(|l| &mut l.last_sequence), &mut self.counters);
+        let counters = &mut self.life.counters;
+        let (slot, settled) = match self.current.as_mut() {
+            Some(current) => current.workers.settle(done, counters),
+            None => (None, done.settle(None, counters)),
+        };
         let answer = settled.and_then(|settled| self.record(slot, settled));
         // The ticket is gone: the phase may be drained now.
         self.end_phase_when_drained();
@@ -322,10 +273,10 @@ impl PathNetA3cRun {
         let phase = self.phase;
         if let Some(f) = settled.fitness {
             answer.pathway = current.evolution.report_fitness(slot, f)?;
-            self.counters.tournaments_resolved += 1;
+            self.life.counters.tournaments_resolved += 1;
             self.best_fitness = Some(self.best_fitness.map_or(f, |b| b.max(f)));
-            let stats = current.server.stats();
-            self.events.push(Progress::Evaluation(FitnessEvent {
+            let stats = current.workers.server().stats();
+            self.life.events.push(Progress::Evaluation(FitnessEvent {
                 task: phase,
                 generation: current.evolution.stats().reports as usize,
                 evaluations: stats.episodes,
@@ -336,13 +287,12 @@ impl PathNetA3cRun {
             }));
         }
         if settled.episodes.is_some() {
-            let stats = current.server.stats();
-            if stats.env_steps >= current.next_progress_at {
-                let budget = self.spec.pathnet_a3c.tasks[self.phases[phase].task]
-                    .stop
-                    .max_env_steps;
-                current.next_progress_at = stats.env_steps + (budget / PROGRESS_STEPS).max(1);
-                self.events.push(Progress::Steps {
+            let stats = current.workers.server().stats();
+            let budget = self.spec.pathnet_a3c.tasks[self.phases[phase].task]
+                .stop
+                .max_env_steps;
+            if current.workers.progress_due(stats.env_steps, budget) {
+                self.life.events.push(Progress::Steps {
                     task: phase,
                     name: self.phase_names().swap_remove(phase),
                     env_steps: stats.env_steps,
@@ -361,30 +311,6 @@ impl PathNetA3cRun {
         Ok(())
     }
 
-    /// A worker lease ended without its final report: its member of the population is free
-    /// for the next lease. Pushes it made were applied already; nothing is replayed.
-    pub fn requeue(&mut self, id: EvalId) {
-        if self.end_lease(id).is_some() {
-            self.counters.evaluations_requeued += 1;
-        }
-        self.end_phase_when_drained();
-    }
-
-    /// Ends training now: every later push is refused and no phase follows.
-    pub fn stop(&mut self) {
-        if let Some(current) = self.current.take() {
-            current.server.request_stop();
-            self.counters.evaluations_cancelled += current.leases.len() as u64;
-        }
-        if self.state == RunState::Running {
-            self.finish(RunState::Stopped);
-        }
-    }
-
-    pub fn drain_events(&mut self) -> Vec<Progress> {
-        std::mem::take(&mut self.events)
-    }
-
     pub fn summary(&self) -> super::PathNetA3cSummary {
         super::PathNetA3cSummary {
             experiment: self.experiment.clone(),
@@ -392,18 +318,16 @@ impl PathNetA3cRun {
             seed: self.spec.seed,
             tasks: self.tasks.clone(),
             scratch: self.scratch.clone(),
-            workers: u64::from(self.next_worker),
+            workers: self.life.workers(),
             error: self.error.clone(),
-            seconds: self
-                .seconds
-                .unwrap_or_else(|| self.clock.elapsed().as_secs_f64()),
+            seconds: self.life.seconds(),
         }
     }
 
     fn end_lease(&mut self, id: EvalId) -> Option<()> {
         let current = self.current.as_mut()?;
-        let lease = current.leases.remove(&id)?;
-        current.free_slots.insert(lease.slot);
+        let slot = current.workers.remove(id)?;
+        current.free_slots.insert(slot);
         Some(())
     }
 
@@ -421,7 +345,7 @@ impl PathNetA3cRun {
         } = self.network.begin_task(phase.task)?;
         let workers = evolution.workers();
         let budget = self.spec.pathnet_a3c.tasks[phase.task].stop.max_env_steps;
-        self.events.push(Progress::Steps {
+        self.life.events.push(Progress::Steps {
             task: self.phase,
             name: self.phase_names()[self.phase].clone(),
             env_steps: 0,
@@ -429,13 +353,11 @@ impl PathNetA3cRun {
             mean_return: None,
         });
         self.current = Some(Current {
-            server: Arc::new(server),
+            workers: WorkerLeases::new(Arc::new(server)),
             evolution,
             frozen,
-            leases: BTreeMap::new(),
             free_slots: (0..workers).collect(),
             started: Instant::now(),
-            next_progress_at: 0,
         });
         Ok(())
     }
@@ -444,12 +366,8 @@ impl PathNetA3cRun {
     /// (each holds a clone of the server), records the phase and starts the next one (or
     /// completes the run).
     fn end_phase_when_drained(&mut self) {
-        let drained = self.current.as_ref().is_some_and(|c| {
-            c.server.stop_reason().is_some()
-                && c.leases.is_empty()
-                && Arc::strong_count(&c.server) == 1
-        });
-        if self.state != RunState::Running || !drained {
+        let drained = self.current.as_ref().is_some_and(|c| c.workers.drained());
+        if !self.life.is_running() || !drained {
             return;
         }
         if let Err(err) = self.end_phase() {
@@ -465,13 +383,13 @@ impl PathNetA3cRun {
         let wall_seconds = current.started.elapsed().as_secs_f64();
         let report = self.network.finish_task(
             phase.task,
-            &current.server,
+            current.workers.server(),
             current.evolution,
             wall_seconds,
             Vec::new(),
         )?;
         let stats = &report.stats;
-        self.events.push(Progress::Steps {
+        self.life.events.push(Progress::Steps {
             task: self.phase,
             name: self.phase_names()[self.phase].clone(),
             env_steps: stats.env_steps,
@@ -494,14 +412,73 @@ impl PathNetA3cRun {
     }
 
     fn finish(&mut self, state: RunState) {
-        self.state = state;
-        let elapsed = self.clock.elapsed().as_secs_f64();
-        self.seconds.get_or_insert(elapsed);
-        self.events.push(Progress::Finished);
+        self.life.finish(state, None);
     }
 
     /// The current parameters of the phase being trained.
     pub fn parameters(&self) -> Option<Vec<ArrayD<f32>>> {
-        self.current.as_ref().map(|c| c.server.parameters())
+        self.current
+            .as_ref()
+            .map(|c| c.workers.server().parameters())
+    }
+}
+
+impl Run for PathNetA3cRun {
+    fn kind(&self) -> Kind {
+        Kind::PathNetA3c
+    }
+
+    fn state(&self) -> RunState {
+        self.life.state
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.life.counters
+    }
+
+    /// A worker lease ended without its final report: its member of the population is free
+    /// for the next lease. Pushes it made were applied already; nothing is replayed.
+    fn requeue(&mut self, id: EvalId) {
+        if self.end_lease(id).is_some() {
+            self.life.counters.evaluations_requeued += 1;
+        }
+        self.end_phase_when_drained();
+    }
+
+    /// Ends training now: every later push is refused and no phase follows.
+    fn stop(&mut self) {
+        if let Some(current) = self.current.take() {
+            current.workers.server().request_stop();
+            self.life.counters.evaluations_cancelled += current.workers.len() as u64;
+        }
+        if self.life.is_running() {
+            self.finish(RunState::Stopped);
+        }
+    }
+
+    fn drain_events(&mut self) -> Vec<Progress> {
+        std::mem::take(&mut self.life.events)
+    }
+
+    fn summary(&self) -> Summary {
+        Summary::PathNetA3c(PathNetA3cRun::summary(self))
+    }
+
+    fn status(&self) -> RunStatus {
+        RunStatus {
+            state: self.life.state,
+            task: self.phase(),
+            generation: self.stats().map_or(0, |s| s.updates_applied),
+            best_fitness: self.best_fitness,
+            tasks_completed: self.phases_completed(),
+        }
+    }
+
+    fn task_names(&self) -> Vec<String> {
+        self.phase_names()
+    }
+
+    fn parameter_server(&self) -> Option<ServerStats> {
+        self.stats()
     }
 }

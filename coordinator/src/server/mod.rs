@@ -7,18 +7,17 @@
 //! through [`Coordinator::subscribe`] and to remote ones through `WatchFitness`.
 //! [`Coordinator::serve_metrics`] adds the Prometheus endpoint on a socket of its own.
 
-mod experiments;
-mod gradients;
-mod observe;
-mod params;
+mod kinds;
+mod limits;
 mod runtime;
 mod services;
-mod staging;
+mod shared;
+mod summary;
 mod watch;
 
-pub use experiments::{CoordinatorSummary, ParameterBytes};
-pub use observe::RefusalReason;
-pub use runtime::{DEFAULT_MAX_FAILURES_PER_WORK, Limits};
+pub use limits::Limits;
+pub use runtime::{DEFAULT_MAX_FAILURES_PER_WORK, RefusalReason};
+pub use summary::{CoordinatorSummary, ParameterBytes};
 
 use crate::metrics::MetricsServer;
 use crate::run::Progress;
@@ -28,7 +27,8 @@ use pathnet_proto::v1::{
     parameter_service_server::ParameterServiceServer,
 };
 use runtime::Runtime;
-use services::{CoordinatorService, Shared};
+use services::CoordinatorService;
+use shared::Shared;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -37,16 +37,6 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::Status;
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_message_bytes: 4 << 20,
-            lease_duration: Duration::from_secs(30),
-            heartbeat_interval: Duration::from_secs(10),
-        }
-    }
-}
 
 /// Accepted connections with Nagle's algorithm off: the protocol is many small
 /// request/response pairs, which Nagle plus delayed acknowledgements would stall.
@@ -176,16 +166,12 @@ impl Coordinator {
 
     /// Whether the current experiment (if any) is still running.
     pub fn running(&self) -> bool {
-        self.shared.with(|rt| {
-            rt.experiment()
-                .is_some_and(|e| e.workload.is_running() && e.error.is_none())
-        })
+        self.shared.with(|rt| rt.current_running())
     }
 
     /// The experiment's error, if it failed.
     pub fn error(&self) -> Option<String> {
-        self.shared
-            .with(|rt| rt.experiment().and_then(|e| e.error.clone()))
+        self.shared.with(|rt| rt.current_error())
     }
 
     /// Waits until the current experiment is no longer running.

@@ -1,75 +1,20 @@
 //! The three `pathnet.v1` services, thin wrappers that lock the [`Runtime`], act, and wake
 //! lease streams or broadcast progress when something changed.
 
+use super::kinds::Ready;
 use super::runtime::Runtime;
-use crate::pathnet::TestSplit;
-use crate::run::Progress;
-use crate::spec::{ExperimentSpec, Spec};
+use super::shared::Shared;
+use crate::spec::Spec;
 use pathnet_proto::v1::{
     self, agent_service_server::AgentService, experiment_service_server::ExperimentService,
     parameter_service_server::ParameterService,
 };
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::{broadcast, mpsc, watch};
+use std::sync::Arc;
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
-
-/// State shared by every service and background task of one coordinator.
-pub struct Shared {
-    runtime: Mutex<Runtime>,
-    /// Pinged when work may have become available; holds `true` once the coordinator is
-    /// closing, which ends every lease stream.
-    wake: watch::Sender<bool>,
-    events: broadcast::Sender<(String, Progress)>,
-}
-
-impl Shared {
-    pub fn new(runtime: Runtime) -> Arc<Self> {
-        Arc::new(Shared {
-            runtime: Mutex::new(runtime),
-            wake: watch::channel(false).0,
-            events: broadcast::channel(4096).0,
-        })
-    }
-
-    /// Runs `f` under the lock, then broadcasts progress and wakes lease streams if work
-    /// may have become available.
-    ///
-    /// Progress is broadcast before the lock is released (sending never waits), so whoever
-    /// takes the lock next and finds the experiment over knows that every event up to
-    /// that point is already in its receiver.
-    pub fn with<R>(&self, f: impl FnOnce(&mut Runtime) -> R) -> R {
-        let mut runtime = self.runtime.lock().unwrap_or_else(PoisonError::into_inner);
-        let result = f(&mut runtime);
-        for event in runtime.take_events() {
-            // No subscriber is fine: progress is only for watchers.
-            let _ = self.events.send(event);
-        }
-        let dirty = runtime.take_dirty();
-        drop(runtime);
-        if dirty {
-            self.wake.send_modify(|_| {});
-        }
-        result
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<(String, Progress)> {
-        self.events.subscribe()
-    }
-
-    /// Ends every lease stream; agents told to leave with the coordinator then exit.
-    pub fn close(&self) {
-        self.wake.send_replace(true);
-    }
-
-    /// Changes whenever work may have become available or an experiment ended; holds
-    /// `true` once the coordinator is closing.
-    pub(super) fn closing(&self) -> watch::Receiver<bool> {
-        self.wake.subscribe()
-    }
-}
 
 /// Implements every service over one [`Shared`].
 #[derive(Clone)]
@@ -275,29 +220,13 @@ impl ExperimentService for CoordinatorService {
     }
 }
 
-/// Loads the spec's test data (off the async threads: it reads files) and starts it.
-pub async fn start(shared: &Shared, spec: Spec) -> Result<String, Status> {
-    match spec {
-        Spec::PathNet(spec) => start_pathnet(shared, spec).await,
-        Spec::A3c(spec) => shared.with(|rt| rt.start_a3c(spec)),
-        Spec::Neuroevolution(spec) => shared.with(|rt| rt.start_neuroevolution(spec)),
-        Spec::PathNetA3c(spec) => shared.with(|rt| rt.start_pathnet_a3c(spec)),
-    }
-}
-
-async fn start_pathnet(shared: &Shared, spec: ExperimentSpec) -> Result<String, Status> {
-    if !spec.data.dir.is_dir() {
-        return Err(Status::invalid_argument(format!(
-            "invalid spec: `data.dir` = {}: not a directory on the coordinator",
-            spec.data.dir.display()
-        )));
-    }
-    // Checked before the slow data load too, so a refusal is immediate.
+/// Reads what the spec's kind needs from disk (off the async threads) and starts it.
+pub(super) async fn start(shared: &Shared, spec: Spec) -> Result<String, Status> {
+    Ready::precheck(&spec)?;
+    // Checked before a slow load too, so a refusal is immediate.
     shared.with(|rt| rt.may_start())?;
-    let loaded = spec.clone();
-    let test = tokio::task::spawn_blocking(move || TestSplit::load(&loaded))
+    let ready = tokio::task::spawn_blocking(move || Ready::load(spec))
         .await
-        .map_err(|err| Status::internal(err.to_string()))?
-        .map_err(|err| Status::invalid_argument(format!("invalid spec: `data.dir`: {err}")))?;
-    shared.with(|rt| rt.start(spec, test))
+        .map_err(|err| Status::internal(err.to_string()))??;
+    shared.with(|rt| rt.start(ready))
 }

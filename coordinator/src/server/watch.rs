@@ -2,8 +2,8 @@
 //! experiment (until it completes, stops or fails) or for every experiment (until the
 //! coordinator closes).
 
-use super::runtime::Runtime;
-use super::services::Shared;
+use super::runtime::{Runtime, unix_now_ms};
+use super::shared::Shared;
 use crate::run::{FitnessEvent, Progress};
 use pathnet_proto::v1;
 use std::sync::Arc;
@@ -14,15 +14,10 @@ use tonic::Status;
 type Events = broadcast::Receiver<(String, Progress)>;
 type Sender = mpsc::Sender<Result<v1::FitnessEvent, Status>>;
 
-impl Runtime {
-    /// Whether experiment `id` is still running; `NOT_FOUND` unless it is the current one.
-    fn watched_running(&self, id: &str) -> Result<bool, Status> {
-        let exp = self
-            .experiment()
-            .filter(|e| e.id == id)
-            .ok_or_else(|| Status::not_found(format!("experiment `{id}` does not exist")))?;
-        Ok(exp.workload.is_running() && exp.error.is_none())
-    }
+/// Whether experiment `id` is still running; `NOT_FOUND` unless it is the current one.
+fn watched_running(rt: &Runtime, id: &str) -> Result<bool, Status> {
+    rt.running(id)
+        .ok_or_else(|| Status::not_found(format!("experiment `{id}` does not exist")))
 }
 
 /// The stream of `wanted`'s fitness events (every experiment's when empty).
@@ -33,7 +28,7 @@ pub(super) fn fitness(
     // Subscribing under the lock that also guards broadcasting: no event falls between the
     // check and the subscription.
     let (events, running) = shared.with(|rt| {
-        let running = wanted.is_empty() || rt.watched_running(&wanted)?;
+        let running = wanted.is_empty() || watched_running(rt, &wanted)?;
         Ok::<_, Status>((shared.subscribe(), running))
     })?;
     let (tx, rx) = mpsc::channel(64);
@@ -46,7 +41,7 @@ pub(super) fn fitness(
 
 /// Whether the stream of `wanted` should end now.
 fn ended(shared: &Shared, wanted: &str) -> bool {
-    !wanted.is_empty() && shared.with(|rt| !rt.watched_running(wanted).unwrap_or(false))
+    !wanted.is_empty() && shared.with(|rt| !watched_running(rt, wanted).unwrap_or(false))
 }
 
 async fn forward(shared: Arc<Shared>, wanted: String, mut events: Events, tx: Sender) {
@@ -118,6 +113,6 @@ fn to_wire(experiment_id: String, e: &FitnessEvent) -> v1::FitnessEvent {
         evaluations: e.evaluations,
         best_fitness: e.best_fitness,
         mean_fitness: e.mean_fitness,
-        unix_ms: super::runtime::unix_now_ms(),
+        unix_ms: unix_now_ms(),
     }
 }

@@ -16,11 +16,11 @@
 //! take it, so with several agents the failures of one evaluation come from different
 //! agents; and an agent that fails everything is quarantined ([`Quarantine`]).
 
+use super::agents::AgentRecord;
 use super::quarantine::Quarantine;
-use super::{AgentRecord, Leased};
-use crate::pathnet::EvaluationRequest;
+use super::slot::Leased;
 use crate::run::EvalId;
-use crate::workload::Workload;
+use crate::server::kinds::Served;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::num::NonZeroU32;
 
@@ -68,7 +68,7 @@ impl FailureTally {
     /// `agents` those joined.
     pub(super) fn failed(
         &mut self,
-        workload: &Workload,
+        run: &dyn Served,
         leased: &Leased,
         agent: &str,
         detail: &str,
@@ -76,13 +76,13 @@ impl FailureTally {
     ) -> Verdict {
         self.follow(&leased.experiment);
         let quarantined = self.quarantine.failed(agent, self.max.get(), agents);
-        let error = self.count(workload, leased, agent, detail);
+        let error = self.count(run, leased, agent, detail);
         Verdict { error, quarantined }
     }
 
     fn count(
         &mut self,
-        workload: &Workload,
+        run: &dyn Served,
         leased: &Leased,
         agent: &str,
         detail: &str,
@@ -93,8 +93,8 @@ impl FailureTally {
             detail
         };
         let max = self.max.get();
-        if is_worker(workload) {
-            let progress = workload.counters().results_accepted;
+        if run.work_is_workers() {
+            let progress = run.counters().results_accepted;
             if progress != self.worker_progress {
                 self.worker_streak = 0;
                 self.worker_progress = progress;
@@ -106,7 +106,7 @@ impl FailureTally {
                      (the limit set by --max-failures-per-work); the last, {} on agent \
                      `{agent}`: {detail}",
                     self.worker_streak,
-                    workload.kind(),
+                    run.kind(),
                     leased.what
                 )
             });
@@ -176,35 +176,4 @@ impl FailureTally {
             self.quarantine.clear();
         }
     }
-}
-
-/// Whether the experiment's work is workers, replaced rather than re-issued when they fail.
-fn is_worker(workload: &Workload) -> bool {
-    matches!(workload, Workload::A3c(_) | Workload::PathNetA3c(_))
-}
-
-/// A PathNet evaluation, as failure messages name it.
-pub(super) fn describe_pathway(request: &EvaluationRequest, task_name: &str) -> String {
-    format!(
-        "pathnet {} (task {} `{task_name}`, pathway {:?})",
-        request.id, request.job.task_index, request.job.pathway
-    )
-}
-
-/// A genome evaluation, as failure messages name it: the genome by its initial seed and
-/// last mutation, the seed list itself being as long as its ancestry.
-pub(super) fn describe_genome(id: EvalId, job: &pathnet_evo::Job) -> String {
-    let parent = &job.parent;
-    let mutations = parent.mutations.len() + usize::from(job.mutation.is_some());
-    let last = job
-        .mutation
-        .as_ref()
-        .or(parent.mutations.last())
-        .map_or(String::new(), |m| {
-            format!(", last mutation seed {}", m.seed)
-        });
-    format!(
-        "neuroevolution {id} (genome with initial seed {}, {mutations} mutations{last})",
-        parent.init_seed
-    )
 }

@@ -10,7 +10,7 @@
 //! With nobody else left, a quarantined agent is given work again: the experiment then
 //! fails by the per-work limit rather than stalling with every agent idle.
 
-use super::AgentRecord;
+use super::agents::AgentRecord;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Default)]
@@ -62,7 +62,7 @@ impl Quarantine {
     ) -> bool {
         agents.iter().any(|(other, record)| {
             other != agent
-                && record.streaming
+                && record.streaming()
                 && !self.quarantined.contains(other)
                 && eligible(other)
         })

@@ -1,7 +1,9 @@
 //! The runtime without networking, driven as agents would drive it: work that keeps
 //! failing fails its experiment, naming the work; expiries and shutdowns do not count.
 
-use super::{Limits, Runtime};
+use super::Runtime;
+use crate::server::Limits;
+use crate::server::kinds::Ready;
 use crate::spec::Spec;
 use pathnet_proto::v1;
 use std::num::NonZeroU32;
@@ -36,7 +38,8 @@ max_evaluations = 1000
     let Spec::Neuroevolution(spec) = Spec::from_toml(spec).unwrap() else {
         panic!("a neuroevolution spec");
     };
-    rt.start_neuroevolution(spec).unwrap();
+    rt.start(Ready::load(Spec::Neuroevolution(spec)).unwrap())
+        .unwrap();
     let agent = joined(&mut rt, slots);
     (rt, agent)
 }
@@ -83,7 +86,7 @@ fn report(rt: &mut Runtime, agent: &str, work: &str, fitness: f64) -> Result<(),
 }
 
 fn error(rt: &Runtime) -> Option<String> {
-    rt.experiment().and_then(|e| e.error.clone())
+    rt.current_error()
 }
 
 #[test]
@@ -132,8 +135,8 @@ fn an_evaluation_failing_three_times_fails_the_experiment_and_expiries_do_not_co
     ] {
         assert!(error.contains(part), "no `{part}` in: {error}");
     }
-    let exp = rt.experiment().unwrap();
-    assert!(!exp.workload.is_running());
+    let exp = rt.slot.current().unwrap();
+    assert!(!exp.run.is_running());
     let id = exp.id.clone();
     let status = rt.status(&id).unwrap();
     assert_eq!(status.state(), v1::ExperimentState::Failed);
@@ -216,10 +219,8 @@ fn the_limit_is_configurable() {
 fn worker_leases_failing_in_a_row_fail_the_experiment() {
     let mut rt = runtime();
     let spec = "kind = \"a3c\"\nname = \"t\"\nmax_workers = 1\n[a3c]\nenv = \"CartPole-v1\"\n";
-    let Spec::A3c(spec) = Spec::from_toml(spec).unwrap() else {
-        panic!("an A3C spec");
-    };
-    rt.start_a3c(spec).unwrap();
+    rt.start(Ready::load(Spec::from_toml(spec).unwrap()).unwrap())
+        .unwrap();
     let agent = joined(&mut rt, 1);
     for _ in 0..2 {
         let worker = lease(&mut rt, &agent);
@@ -261,7 +262,7 @@ fn a_broken_agent_is_quarantined_and_its_failed_work_goes_to_another() {
     assert_ne!(third.payload, first.payload);
     assert_ne!(third.payload, second.payload);
     fail(&mut rt, &broken, &third.work_id, "no such file");
-    assert_eq!(rt.agents_quarantined(), 1);
+    assert_eq!(rt.failures.quarantined(rt.agents.records()), 1);
     assert!(
         rt.next_work(&broken).unwrap().is_none(),
         "a quarantined agent gets no new work"
@@ -289,7 +290,7 @@ fn a_broken_agent_is_quarantined_and_its_failed_work_goes_to_another() {
     let item = lease(&mut rt, &broken);
     assert_eq!(item.payload, held.payload);
     report(&mut rt, &broken, &item.work_id, -1.0).unwrap();
-    assert_eq!(rt.agents_quarantined(), 0);
+    assert_eq!(rt.failures.quarantined(rt.agents.records()), 0);
     let _newcomer = joined(&mut rt, 1);
     lease(&mut rt, &broken);
 }
@@ -317,7 +318,11 @@ fn work_failing_on_every_agent_fails_the_experiment() {
         error.contains("failed 3 times") && error.contains("bad genome on c"),
         "{error}"
     );
-    assert_eq!(rt.agents_quarantined(), 0, "no agent failed three in a row");
+    assert_eq!(
+        rt.failures.quarantined(rt.agents.records()),
+        0,
+        "no agent failed three in a row"
+    );
 }
 
 /// A client that joined without opening a lease stream takes no work: failed work is not

@@ -1,14 +1,10 @@
-//! What the runtime records for monitoring beyond the engine's and the lease table's own
-//! counters (refusals by reason, parameter traffic, the evaluation rate, each task's
-//! latest fitness), and the [`Snapshot`] a metrics scrape reads.
+//! What the runtime records for monitoring beyond the runs' and the lease table's own
+//! counters: refusals by reason, parameter traffic, the evaluation rate, each task's latest
+//! fitness.
 
-use super::runtime::Runtime;
 use crate::lease::Millis;
-use crate::metrics::{
-    A3cMetrics, ExperimentMetrics, RATE_WINDOW_SECONDS, RateWindow, Snapshot, TaskMetrics,
-};
-use crate::run::{Progress, RunState};
-use crate::workload::Workload;
+use crate::metrics::{RATE_WINDOW_SECONDS, RateWindow, TaskMetrics};
+use crate::run::Progress;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -110,6 +106,33 @@ impl Observed {
         self.refused[reason.index()] += 1;
     }
 
+    /// Refusals by reason, labelled for monitoring.
+    pub(super) fn refused_by_reason(&self) -> Vec<(&'static str, u64)> {
+        RefusalReason::ALL
+            .iter()
+            .map(|&r| (r.label(), self.refused[r.index()]))
+            .collect()
+    }
+
+    /// Accepted results of the current experiment per second, `accepted` so far at `now`.
+    pub(super) fn evaluations_per_second(&self, now: Millis, accepted: u64) -> f64 {
+        self.rate.per_second(now, accepted)
+    }
+
+    /// The latest fitness of each task of the current experiment, named from `names`.
+    pub(super) fn task_metrics(&self, names: &[String]) -> Vec<TaskMetrics> {
+        self.fitness
+            .iter()
+            .map(|(&index, f)| TaskMetrics {
+                index,
+                name: names.get(index).cloned().unwrap_or_default(),
+                best_fitness: f.best,
+                mean_fitness: f.mean,
+                generation: f.generation,
+            })
+            .collect()
+    }
+
     pub(super) fn refused_total(&self) -> u64 {
         self.refused.iter().sum()
     }
@@ -150,75 +173,6 @@ impl Observed {
                 | Progress::Steps { .. }
                 | Progress::Finished => {}
             }
-        }
-    }
-}
-
-impl Runtime {
-    /// Everything a metrics scrape reports, after expiring overdue leases so the counts
-    /// are current.
-    pub fn metrics_snapshot(&mut self) -> Snapshot {
-        self.tick();
-        let now = self.now();
-        let leases = self.leases.counters().clone();
-        let observed = &self.observed;
-        let experiment = self.experiment.as_ref().map(|exp| {
-            let counters = exp.workload.counters();
-            let tasks = exp.workload.task_names();
-            let status = exp.workload.status();
-            ExperimentMetrics {
-                id: exp.id.clone(),
-                state: match (exp.error.is_some(), status.state) {
-                    (true, _) => "failed",
-                    (false, RunState::Running) => "running",
-                    (false, RunState::Completed) => "completed",
-                    (false, RunState::Stopped) => "stopped",
-                },
-                evaluations_per_second: observed.rate.per_second(now, counters.results_accepted),
-                counters,
-                tasks_completed: status.tasks_completed as u64,
-                a3c: match &exp.workload {
-                    Workload::A3c(run) => Some(run.stats()),
-                    Workload::PathNetA3c(run) => run.stats(),
-                    _ => None,
-                }
-                .map(|s| A3cMetrics {
-                    env_steps: s.env_steps,
-                    episodes: s.episodes,
-                    updates_applied: s.updates_applied,
-                    dropped_stale: s.dropped_stale,
-                    dropped_after_stop: s.dropped_after_stop,
-                    staleness_max: s.max_staleness,
-                    staleness_mean: s.mean_staleness,
-                    mean_return: s.mean_return,
-                    learning_rate: s.learning_rate,
-                }),
-                tasks: observed
-                    .fitness
-                    .iter()
-                    .map(|(&index, f)| TaskMetrics {
-                        index,
-                        name: tasks.get(index).cloned().unwrap_or_default(),
-                        best_fitness: f.best,
-                        mean_fitness: f.mean,
-                        generation: f.generation,
-                    })
-                    .collect(),
-            }
-        });
-        Snapshot {
-            agents_connected: self.agents.len() as u64,
-            agents_quarantined: self.agents_quarantined() as u64,
-            leases_outstanding: self.leases.outstanding() as u64,
-            leases,
-            results_refused: RefusalReason::ALL
-                .iter()
-                .map(|&r| (r.label(), observed.refused[r.index()]))
-                .collect(),
-            parameter_bytes_pulled: observed.bytes_pulled,
-            parameter_bytes_pushed: observed.bytes_pushed,
-            work_failures: observed.work_failures,
-            experiment,
         }
     }
 }

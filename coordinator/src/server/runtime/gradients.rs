@@ -9,10 +9,10 @@
 //! report's tournament) and answers. The lock is then held for about a microsecond per
 //! push instead of the whole exchange (about 0.7 ms for a 130k-parameter network).
 
-use super::observe::RefusalReason;
-use super::runtime::Runtime;
+use super::Runtime;
+use super::observed::RefusalReason;
 use crate::a3c::{Disposition, ExchangeError, PushDone, PushTicket};
-use crate::workload::Workload;
+use crate::server::kinds::PushRefusal;
 use ndarray::ArrayD;
 use pathnet_proto::v1;
 use pathnet_rl::GradientUpdate;
@@ -131,32 +131,22 @@ impl Runtime {
         self.observed.bytes_pushed += pushed as u64;
         let chunk_bytes = self.limits.chunk_bytes();
         let exp = self
-            .experiment
-            .as_mut()
-            .filter(|e| e.id == leased.experiment)
+            .slot
+            .get_mut(&leased.experiment)
             .ok_or_else(|| Status::failed_precondition("the lease's experiment is over"))?;
         let parameter_bytes = exp.parameter_bytes;
-        let ticket = match &mut exp.workload {
-            Workload::A3c(run) if request.fitness.is_none() => {
-                run.begin_exchange(leased.eval, request.sequence)
-            }
-            Workload::A3c(_) => {
-                return Err(Status::invalid_argument(
-                    "`fitness`: only PathNet-A3C workers report a fitness",
-                ));
-            }
-            Workload::PathNetA3c(run) => {
-                run.begin_exchange(leased.eval, request.sequence, request.fitness)
-            }
-            other => {
+        let ticket = match exp.run.begin_exchange(leased.eval, &request) {
+            Ok(ticket) => ticket,
+            Err(PushRefusal::TakesNoPushes) => {
                 return Err(Status::failed_precondition(format!(
                     "experiment `{}` is of kind `{}`, which takes no gradient pushes",
                     exp.id,
-                    other.kind()
+                    exp.run.kind()
                 )));
             }
-        }
-        .map_err(|err| self.refused(err))?;
+            Err(PushRefusal::Unfit(why)) => return Err(Status::invalid_argument(why)),
+            Err(PushRefusal::Refused(err)) => return Err(self.refused(err)),
+        };
         Ok(PendingExchange {
             experiment: leased.experiment,
             ticket,
@@ -178,21 +168,10 @@ impl Runtime {
         } = carried;
         // Stopped and replaced meanwhile: the push went with its experiment.
         let exp = self
-            .experiment
-            .as_mut()
-            .filter(|e| e.id == experiment)
+            .slot
+            .get_mut(&experiment)
             .ok_or_else(|| Status::failed_precondition("the lease's experiment is over"))?;
-        let answer = match &mut exp.workload {
-            Workload::A3c(run) => run.finish_exchange(done),
-            Workload::PathNetA3c(run) => run.finish_exchange(done),
-            other => {
-                return Err(Status::internal(format!(
-                    "experiment `{}` of kind `{}` admitted no push",
-                    exp.id,
-                    other.kind()
-                )));
-            }
-        };
+        let answer = exp.run.finish_exchange(done);
         let answer = answer.map_err(|err| self.refused(err))?;
         if answer.stop {
             // Wakes watchers and the run loop, who end on a finished experiment.
@@ -232,6 +211,7 @@ impl Runtime {
 mod tests {
     use super::*;
     use crate::server::Limits;
+    use crate::server::kinds::Ready;
     use crate::spec::Spec;
     use ndarray::ArrayD;
     use std::time::Duration;
@@ -244,10 +224,8 @@ mod tests {
             heartbeat_interval: Duration::from_secs(10),
         });
         let spec = "kind = \"a3c\"\nname = \"t\"\nmax_workers = 1\n[a3c]\nenv = \"CartPole-v1\"\n";
-        let Spec::A3c(spec) = Spec::from_toml(spec).unwrap() else {
-            panic!("an A3C spec");
-        };
-        rt.start_a3c(spec).unwrap();
+        rt.start(Ready::load(Spec::from_toml(spec).unwrap()).unwrap())
+            .unwrap();
         let agent = rt.join().agent_id;
         rt.open_stream(&agent, 1).unwrap();
         let work = rt.next_work(&agent).unwrap().expect("a worker lease");

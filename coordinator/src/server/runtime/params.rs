@@ -1,7 +1,8 @@
 //! Parameter traffic of the runtime: pulls of module versions and deltas pushed ahead of
 //! their result report.
 
-use super::runtime::{Experiment, Runtime};
+use super::Runtime;
+use super::slot::Experiment;
 use crate::pathnet::Engine;
 use pathnet_proto::v1;
 use pathnet_work::wire;
@@ -23,8 +24,8 @@ impl Runtime {
             )));
         }
         let exp = self
-            .experiment
-            .as_ref()
+            .slot
+            .current()
             .ok_or_else(|| Status::failed_precondition("no experiment is running"))?;
         let engine = pathnet_engine(exp)?;
         let layers = engine.architecture().dims.layers;
@@ -50,9 +51,9 @@ impl Runtime {
     /// Completes the push of `work`: the modules whose tensors all arrived and are valid.
     pub fn finish_push(&mut self, work: &str) -> Result<v1::PushParametersResponse, Status> {
         let layers = self
-            .experiment
-            .as_ref()
-            .and_then(|e| e.workload.pathnet())
+            .slot
+            .current()
+            .and_then(|e| e.run.modules())
             .map_or(0, |e| e.architecture().dims.layers);
         let received = self
             .staging
@@ -74,8 +75,8 @@ impl Runtime {
         self.tick();
         self.seen(&request.agent_id)?;
         let exp = self
-            .experiment
-            .as_ref()
+            .slot
+            .current()
             .ok_or_else(|| Status::not_found("no experiment has been started"))?;
         let engine = pathnet_engine(exp)?;
         let layers = engine.architecture().dims.layers;
@@ -115,11 +116,11 @@ impl Runtime {
 
 /// The experiment's PathNet engine: module parameters are only served for PathNet experiments.
 fn pathnet_engine(exp: &Experiment) -> Result<&Engine, Status> {
-    exp.workload.pathnet().ok_or_else(|| {
+    exp.run.modules().ok_or_else(|| {
         Status::failed_precondition(format!(
             "experiment `{}` is of kind `{}`, which has no PathNet modules to pull or push",
             exp.id,
-            exp.workload.kind()
+            exp.run.kind()
         ))
     })
 }

@@ -1,0 +1,71 @@
+//! A3C on the wire: worker leases out; gradient pushes in, each answered with the newest
+//! parameters; the final report only ends the lease.
+
+use super::{Built, Issued, PushRefusal, Rejected, Served, check_fits, invalid_spec};
+use crate::a3c::{A3cRun, ExchangeAnswer, ExchangeError, PushDone, PushTicket};
+use crate::run::EvalId;
+use crate::server::limits::Limits;
+use crate::spec::A3cSpec;
+use ndarray::ArrayD;
+use pathnet_nn::pathnet::ModuleId;
+use pathnet_proto::v1;
+use tonic::Status;
+
+/// Its parameters must fit one push answer.
+pub(super) fn build(id: &str, spec: A3cSpec, limits: &Limits) -> Result<Built, Status> {
+    let run = A3cRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
+    let parameter_bytes = run.parameter_bytes();
+    check_fits("a3c.policy", parameter_bytes, limits.max_message_bytes)?;
+    Ok(Built {
+        run: Box::new(run),
+        parameter_bytes,
+    })
+}
+
+impl Served for A3cRun {
+    fn next_work(&mut self) -> Option<Issued> {
+        let (eval, worker) = self.next_worker()?;
+        Some(Issued {
+            eval,
+            what: format!("a3c worker {}", worker.worker_index),
+            payload: v1::work_item::Payload::A3cWorker(v1::A3cWorker {
+                config_toml: worker.config_toml,
+                worker_index: worker.worker_index,
+                seed: worker.seed,
+            }),
+        })
+    }
+
+    /// The worker's episodes were counted as they were pushed; the report only ends the
+    /// lease.
+    fn complete(
+        &mut self,
+        eval: EvalId,
+        _report: &v1::ReportResultRequest,
+        _pushed: &mut dyn FnMut(ModuleId, u64) -> Option<Vec<ArrayD<f32>>>,
+    ) -> Result<Vec<v1::ModuleRef>, Rejected> {
+        A3cRun::complete(self, eval).map_err(|err| Rejected::Refused(err.to_string()))?;
+        Ok(Vec::new())
+    }
+
+    fn work_is_workers(&self) -> bool {
+        true
+    }
+
+    fn begin_exchange(
+        &mut self,
+        eval: EvalId,
+        push: &v1::GradientPush,
+    ) -> Result<PushTicket, PushRefusal> {
+        if push.fitness.is_some() {
+            return Err(PushRefusal::Unfit(
+                "`fitness`: only PathNet-A3C workers report a fitness",
+            ));
+        }
+        Ok(A3cRun::begin_exchange(self, eval, push.sequence)?)
+    }
+
+    fn finish_exchange(&mut self, done: PushDone) -> Result<ExchangeAnswer, ExchangeError> {
+        A3cRun::finish_exchange(self, done)
+    }
+}

@@ -1,0 +1,165 @@
+//! The wire side of each kind of experiment: how its work goes out to agents and how what
+//! they send back is read, behind one trait, [`Served`], so that the runtime, the lease
+//! table and the services never ask which kind they serve.
+//!
+//! Each kind has a module here: its [`Served`] implementation and how it is built from its
+//! spec ([`build`] picks it). Everything networking-free about a kind lives in the kind's
+//! own module of the crate.
+
+mod a3c;
+mod neuroevolution;
+mod pathnet;
+mod pathnet_a3c;
+
+use super::limits::Limits;
+use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
+use crate::pathnet::{Engine, TestSplit};
+use crate::run::{EvalId, Run};
+use crate::spec::Spec;
+use ndarray::ArrayD;
+use pathnet_nn::pathnet::ModuleId;
+use pathnet_proto::v1;
+use tonic::Status;
+
+/// An experiment run as the server serves it.
+pub(super) trait Served: Run {
+    /// The next work the run hands out, if any now.
+    fn next_work(&mut self) -> Option<Issued>;
+
+    /// Applies `eval`'s result `report`; module deltas pushed ahead of it are taken from
+    /// `pushed(module, base)`. Returns the modules the agent may keep (see
+    /// `updated_from_base`).
+    fn complete(
+        &mut self,
+        eval: EvalId,
+        report: &v1::ReportResultRequest,
+        pushed: &mut dyn FnMut(ModuleId, u64) -> Option<Vec<ArrayD<f32>>>,
+    ) -> Result<Vec<v1::ModuleRef>, Rejected>;
+
+    /// Whether its work is workers, replaced rather than re-issued when they fail.
+    fn work_is_workers(&self) -> bool {
+        false
+    }
+
+    /// PathNet's engine, whose versioned modules agents pull and push; no other kind has
+    /// them.
+    fn modules(&self) -> Option<&Engine> {
+        None
+    }
+
+    /// Admits a gradient push of worker `eval`; carry out the ticket, then hand it to
+    /// [`Served::finish_exchange`].
+    fn begin_exchange(
+        &mut self,
+        eval: EvalId,
+        push: &v1::GradientPush,
+    ) -> Result<PushTicket, PushRefusal> {
+        let _ = (eval, push);
+        Err(PushRefusal::TakesNoPushes)
+    }
+
+    /// Counts a push its ticket carried out and answers it.
+    fn finish_exchange(&mut self, done: PushDone) -> Result<ExchangeAnswer, ExchangeError> {
+        // Only a kind that admits pushes has tickets to hand back.
+        Err(ExchangeError::UnknownWorker(done.lease()))
+    }
+}
+
+/// Work a run hands out.
+pub(super) struct Issued {
+    pub(super) eval: EvalId,
+    pub(super) payload: v1::work_item::Payload,
+    /// The work as an error names it: kind, evaluation or worker, task or genome.
+    pub(super) what: String,
+}
+
+/// A result report not applied.
+#[derive(Debug)]
+pub(super) enum Rejected {
+    /// The result is unusable (malformed, invalid, not outstanding); nothing changed.
+    Refused(String),
+    /// The run failed applying it; the experiment cannot go on.
+    Failed(String),
+}
+
+/// A gradient push not admitted.
+#[derive(Debug)]
+pub(super) enum PushRefusal {
+    /// The experiment's kind takes no gradient pushes.
+    TakesNoPushes,
+    /// The push has a field its kind does not take.
+    Unfit(&'static str),
+    /// The run refused it.
+    Refused(ExchangeError),
+}
+
+impl From<ExchangeError> for PushRefusal {
+    fn from(err: ExchangeError) -> Self {
+        PushRefusal::Refused(err)
+    }
+}
+
+/// A run built for the server, with the bytes of all its parameters (the most one result
+/// may push).
+pub(super) struct Built {
+    pub(super) run: Box<dyn Served>,
+    pub(super) parameter_bytes: usize,
+}
+
+/// A spec and what its kind reads from disk before it starts (PathNet: the test split).
+pub(crate) struct Ready {
+    spec: Spec,
+    test: Option<TestSplit>,
+}
+
+impl Ready {
+    /// Reads what `spec`'s kind needs from disk, blocking: call it off the async threads.
+    pub(crate) fn load(spec: Spec) -> Result<Ready, Status> {
+        let test = match &spec {
+            Spec::PathNet(spec) => Some(pathnet::load_test_split(spec)?),
+            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) => None,
+        };
+        Ok(Ready { spec, test })
+    }
+
+    /// The checks of what [`Ready::load`] reads that can refuse the spec at once, before a
+    /// slow load.
+    pub(crate) fn precheck(spec: &Spec) -> Result<(), Status> {
+        match spec {
+            Spec::PathNet(spec) => pathnet::check_data_dir(spec),
+            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) => Ok(()),
+        }
+    }
+
+    pub(crate) fn spec(&self) -> &Spec {
+        &self.spec
+    }
+}
+
+/// Builds the run of experiment `id`.
+pub(super) fn build(ready: Ready, id: &str, limits: &Limits) -> Result<Built, Status> {
+    let Ready { spec, test } = ready;
+    match spec {
+        Spec::PathNet(spec) => pathnet::build(id, spec, test),
+        Spec::A3c(spec) => a3c::build(id, spec, limits),
+        Spec::Neuroevolution(spec) => neuroevolution::build(id, spec),
+        Spec::PathNetA3c(spec) => pathnet_a3c::build(id, spec, limits),
+    }
+}
+
+/// Whether `bytes` of parameters fit a push answer under the coordinator's message limit;
+/// chunk headers and the answer's other fields need room too.
+fn check_fits(field: &str, bytes: usize, limit: usize) -> Result<(), Status> {
+    if bytes + bytes / 8 + 1024 > limit {
+        return Err(Status::invalid_argument(format!(
+            "invalid spec: `{field}`: the network's {bytes} parameter bytes do not fit the \
+             coordinator's max message size of {limit} bytes (raise --max-message-bytes)"
+        )));
+    }
+    Ok(())
+}
+
+/// A spec the run refused to build from.
+fn invalid_spec(err: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("invalid spec: {err}"))
+}

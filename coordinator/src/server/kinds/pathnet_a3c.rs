@@ -1,0 +1,87 @@
+//! PathNet-A3C on the wire: worker leases out with their pathway and frozen modules;
+//! gradient pushes and fitness reports in, a report answered with a new pathway when its
+//! worker lost the tournament.
+
+use super::{Built, Issued, PushRefusal, Rejected, Served, check_fits, invalid_spec};
+use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
+use crate::pathnet_a3c::PathNetA3cRun;
+use crate::run::EvalId;
+use crate::server::limits::Limits;
+use crate::spec::PathNetA3cSpec;
+use ndarray::ArrayD;
+use pathnet_nn::pathnet::ModuleId;
+use pathnet_proto::v1;
+use pathnet_work::{pathnet_a3c_wire, wire};
+use tonic::Status;
+
+/// Its parameters must fit one push answer.
+pub(super) fn build(id: &str, spec: PathNetA3cSpec, limits: &Limits) -> Result<Built, Status> {
+    let run = PathNetA3cRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
+    let parameter_bytes = run.parameter_bytes();
+    check_fits("pathnet_a3c", parameter_bytes, limits.max_message_bytes)?;
+    Ok(Built {
+        run: Box::new(run),
+        parameter_bytes,
+    })
+}
+
+impl Served for PathNetA3cRun {
+    fn next_work(&mut self) -> Option<Issued> {
+        let layers = self.spec().pathnet_a3c.layers;
+        let (eval, worker) = self.next_worker()?;
+        let what = format!(
+            "pathnet_a3c worker {} (phase {}, task {})",
+            worker.worker_index, worker.phase, worker.task
+        );
+        Some(Issued {
+            eval,
+            what,
+            payload: v1::work_item::Payload::PathnetA3cWorker(v1::PathNetA3cWorker {
+                config_toml: worker.config_toml,
+                worker_index: worker.worker_index,
+                seed: worker.seed,
+                task: worker.task as u32,
+                phase: worker.phase as u32,
+                pathway: Some(pathnet_a3c_wire::pathway_to_wire(&worker.pathway)),
+                frozen: worker
+                    .frozen
+                    .iter()
+                    .map(|&m| wire::module_to_wire(m, layers))
+                    .collect(),
+            }),
+        })
+    }
+
+    /// The worker's episodes and fitness reports were counted as they were pushed; the
+    /// report only ends the lease.
+    fn complete(
+        &mut self,
+        eval: EvalId,
+        _report: &v1::ReportResultRequest,
+        _pushed: &mut dyn FnMut(ModuleId, u64) -> Option<Vec<ArrayD<f32>>>,
+    ) -> Result<Vec<v1::ModuleRef>, Rejected> {
+        PathNetA3cRun::complete(self, eval).map_err(|err| Rejected::Refused(err.to_string()))?;
+        Ok(Vec::new())
+    }
+
+    fn work_is_workers(&self) -> bool {
+        true
+    }
+
+    fn begin_exchange(
+        &mut self,
+        eval: EvalId,
+        push: &v1::GradientPush,
+    ) -> Result<PushTicket, PushRefusal> {
+        Ok(PathNetA3cRun::begin_exchange(
+            self,
+            eval,
+            push.sequence,
+            push.fitness,
+        )?)
+    }
+
+    fn finish_exchange(&mut self, done: PushDone) -> Result<ExchangeAnswer, ExchangeError> {
+        PathNetA3cRun::finish_exchange(self, done)
+    }
+}

@@ -1,0 +1,28 @@
+//! The limits and timings of a coordinator, told to every agent at join.
+
+use std::time::Duration;
+
+/// Limits and timings of a coordinator, told to every agent at join.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub lease_duration: Duration,
+    pub heartbeat_interval: Duration,
+}
+
+impl Limits {
+    /// Data bytes per tensor chunk: leaves room for the enclosing message's other fields.
+    pub fn chunk_bytes(&self) -> usize {
+        pathnet_proto::chunk_data_bytes(self.max_message_bytes)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 4 << 20,
+            lease_duration: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The joined agents: their ids, when each was last heard from, and how much work each
+//! takes.
+
+use crate::lease::Millis;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tonic::Status;
+
+/// One joined agent.
+pub(super) struct AgentRecord {
+    max_in_flight: usize,
+    last_seen: Millis,
+    /// It opened a lease stream: it takes work (a client that only joined does not).
+    streaming: bool,
+}
+
+impl AgentRecord {
+    pub(super) fn streaming(&self) -> bool {
+        self.streaming
+    }
+}
+
+/// The joined agents, by id.
+pub(super) struct Agents {
+    records: BTreeMap<String, AgentRecord>,
+    next: u64,
+}
+
+impl Agents {
+    pub(super) fn new() -> Self {
+        Agents {
+            records: BTreeMap::new(),
+            next: 1,
+        }
+    }
+
+    /// Joins a new agent, seen `now`; returns its id.
+    pub(super) fn join(&mut self, now: Millis) -> String {
+        let id = format!("agent-{}", self.next);
+        self.next += 1;
+        self.records.insert(
+            id.clone(),
+            AgentRecord {
+                max_in_flight: 1,
+                last_seen: now,
+                streaming: false,
+            },
+        );
+        id
+    }
+
+    /// Records that `agent` was heard from `now`; `NOT_FOUND` for an agent not joined.
+    pub(super) fn seen(&mut self, agent: &str, now: Millis) -> Result<(), Status> {
+        match self.records.get_mut(agent) {
+            Some(record) => {
+                record.last_seen = now;
+                Ok(())
+            }
+            None => Err(Status::not_found(format!(
+                "agent `{agent}` is not joined (the coordinator may have restarted): join again"
+            ))),
+        }
+    }
+
+    /// `agent` opened its lease stream, taking up to `max_in_flight` leases at once.
+    pub(super) fn streams(&mut self, agent: &str, max_in_flight: usize) {
+        if let Some(record) = self.records.get_mut(agent) {
+            record.max_in_flight = max_in_flight;
+            record.streaming = true;
+        }
+    }
+
+    /// How many leases `agent` takes at once (0 for one not joined).
+    pub(super) fn room(&self, agent: &str) -> usize {
+        self.records.get(agent).map_or(0, |r| r.max_in_flight)
+    }
+
+    /// Agents not heard from since `now - silence`.
+    pub(super) fn silent(&self, now: Millis, silence: Duration) -> Vec<String> {
+        self.records
+            .iter()
+            .filter(|(_, a)| now > a.last_seen.plus(silence))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    pub(super) fn remove(&mut self, agent: &str) {
+        self.records.remove(agent);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub(super) fn records(&self) -> &BTreeMap<String, AgentRecord> {
+        &self.records
+    }
+}

@@ -1,0 +1,144 @@
+//! `AgentService` but for reports: agents join, open their lease stream and take work,
+//! renew their leases and hand work back.
+
+use super::Runtime;
+use super::slot::Leased;
+use crate::lease::{LeaseEnd, LeaseError};
+use pathnet_proto::v1;
+use tonic::Status;
+
+impl Runtime {
+    pub fn join(&mut self) -> v1::JoinResponse {
+        self.tick();
+        let now = self.now();
+        let agent_id = self.agents.join(now);
+        v1::JoinResponse {
+            agent_id,
+            limits: Some(v1::CoordinatorLimits {
+                max_message_bytes: self.limits.max_message_bytes as u64,
+                heartbeat_interval_ms: self.limits.heartbeat_interval.as_millis() as u64,
+                lease_duration_ms: self.limits.lease_duration.as_millis() as u64,
+            }),
+        }
+    }
+
+    pub fn open_stream(&mut self, agent: &str, max_in_flight: u32) -> Result<(), Status> {
+        self.seen(agent)?;
+        if max_in_flight == 0 {
+            return Err(Status::invalid_argument(
+                "`max_in_flight` = 0: an agent must accept at least 1 lease",
+            ));
+        }
+        self.agents.streams(agent, max_in_flight as usize);
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Leases the next evaluation to `agent` if it has room and there is work.
+    pub fn next_work(&mut self, agent: &str) -> Result<Option<v1::WorkItem>, Status> {
+        self.tick();
+        self.seen(agent)?;
+        if self.leases.held_by(agent) >= self.agents.room(agent) {
+            return Ok(None);
+        }
+        let agents = self.agents.records();
+        if !self.failures.may_lease(agent, agents) {
+            return Ok(None);
+        }
+        let failures = &self.failures;
+        let (next, held_back) = self
+            .slot
+            .next_work(|eval| failures.pass_over(eval, agent, agents));
+        if held_back {
+            // Another agent's stream is to take it.
+            self.dirty = true;
+        }
+        let Some((experiment, issued)) = next else {
+            return Ok(None);
+        };
+        let leased = Leased {
+            experiment: experiment.to_owned(),
+            eval: issued.eval,
+            what: issued.what.into(),
+        };
+        let experiment_id = leased.experiment.clone();
+        let now = self.now();
+        let (work_id, deadline) = self.leases.grant(agent, leased, now);
+        Ok(Some(v1::WorkItem {
+            work_id,
+            experiment_id,
+            lease_deadline_unix_ms: self.unix_ms(deadline),
+            payload: Some(issued.payload),
+        }))
+    }
+
+    /// Hands work that could not be delivered straight back to the queue.
+    pub fn undeliverable(&mut self, agent: &str, work: &str) {
+        for (work, leased) in self.leases.release(agent, &[work.to_owned()]) {
+            self.requeue(&work, &leased);
+        }
+    }
+
+    pub fn heartbeat(
+        &mut self,
+        request: &v1::HeartbeatRequest,
+    ) -> Result<v1::HeartbeatResponse, Status> {
+        self.tick();
+        self.seen(&request.agent_id)?;
+        let now = self.now();
+        let (extended, lost) = self
+            .leases
+            .heartbeat(&request.agent_id, &request.work_ids, now);
+        Ok(v1::HeartbeatResponse {
+            extended: extended
+                .into_iter()
+                .map(|(work_id, deadline)| v1::ExtendedLease {
+                    work_id,
+                    lease_deadline_unix_ms: self.unix_ms(deadline),
+                })
+                .collect(),
+            lost: lost.into_iter().map(lost_lease).collect(),
+        })
+    }
+
+    pub fn release(
+        &mut self,
+        request: &v1::ReleaseLeasesRequest,
+    ) -> Result<v1::ReleaseLeasesResponse, Status> {
+        self.tick();
+        self.seen(&request.agent_id)?;
+        let released = self.leases.release(&request.agent_id, &request.work_ids);
+        let ids = released.iter().map(|(w, _)| w.clone()).collect();
+        let failed = request.reason == i32::from(v1::ReleaseReason::Failed);
+        for (work, leased) in released {
+            self.requeue(&work, &leased);
+            if failed {
+                self.work_failed(&leased, &request.agent_id, &request.detail);
+            }
+        }
+        if request.reason == i32::from(v1::ReleaseReason::Shutdown) {
+            self.forget_agent(&request.agent_id);
+        }
+        Ok(v1::ReleaseLeasesResponse { released: ids })
+    }
+}
+
+fn lost_lease(err: LeaseError) -> v1::LostLease {
+    use v1::LeaseLossReason as R;
+    let (work_id, reason) = match err {
+        LeaseError::Unknown(work) => (work, R::UnknownWork),
+        LeaseError::NotHolder { work, .. } => (work, R::UnknownWork),
+        LeaseError::Ended { work, end } => (
+            work,
+            match end {
+                LeaseEnd::Expired => R::Expired,
+                LeaseEnd::Cancelled => R::Cancelled,
+                LeaseEnd::Reported | LeaseEnd::Released | LeaseEnd::Refused => R::Unspecified,
+            },
+        ),
+    };
+    v1::LostLease {
+        work_id,
+        reason: reason.into(),
+    }
+}

@@ -1,0 +1,24 @@
+//! What a run on a coordinator reports when it ends: its experiment's summary, the lease
+//! counters and the parameter traffic.
+
+use crate::lease::LeaseCounters;
+use crate::run::Summary;
+use serde::Serialize;
+
+/// What a run on a coordinator did: its experiment's summary, what the leases saw and the
+/// parameter bytes that crossed the wire.
+#[derive(Debug, Serialize)]
+pub struct CoordinatorSummary {
+    #[serde(flatten)]
+    pub run: Summary,
+    pub leases: LeaseCounters,
+    pub parameter_bytes: ParameterBytes,
+}
+
+/// Parameter tensor bytes sent to agents (pulls, and answers to gradient pushes) and
+/// received from them (deltas and gradients), since the coordinator started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ParameterBytes {
+    pub pulled: u64,
+    pub pushed: u64,
+}
