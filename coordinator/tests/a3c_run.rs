@@ -1,20 +1,18 @@
 //! The coordinator's A3C parameter server, without networking: worker leases, pushes applied
 //! at most once, leases that lapse, the stop rule and the drain before completion.
 
-use ndarray::ArrayD;
 use pathnet_coordinator::a3c::{A3cRun, Disposition, ExchangeError};
 use pathnet_coordinator::run::{EvalId, Run, RunState};
-use pathnet_coordinator::spec::{A3cSpec, Spec};
+use pathnet_coordinator::spec::A3cSpec;
 use pathnet_rl::GradientUpdate;
+
+mod common;
 
 fn spec(extra: &str) -> A3cSpec {
     let text = format!(
         "kind = \"a3c\"\nname = \"t\"\nmax_workers = 2\n[a3c]\nenv = \"CartPole-v1\"\n{extra}"
     );
-    match Spec::from_toml(&text).unwrap() {
-        Spec::A3c(spec) => spec,
-        other => panic!("expected an A3C spec, got {}", other.kind()),
-    }
+    common::a3c_spec(&text)
 }
 
 fn run(extra: &str) -> A3cRun {
@@ -23,16 +21,7 @@ fn run(extra: &str) -> A3cRun {
 
 /// A gradient of ones for `run`'s parameters, computed against `base_version`.
 fn update(run: &A3cRun, base_version: u64, steps: u64, returns: &[f64]) -> GradientUpdate {
-    GradientUpdate {
-        base_version,
-        grads: run
-            .parameters()
-            .iter()
-            .map(|p| ArrayD::ones(p.shape()))
-            .collect(),
-        env_steps: steps,
-        episode_returns: returns.to_vec(),
-    }
+    common::ones(&run.parameters(), base_version, steps, returns)
 }
 
 #[test]

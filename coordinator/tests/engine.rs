@@ -6,36 +6,22 @@ use pathnet_coordinator::pathnet::{DeltaError, Engine, EngineError, EvaluationRe
 use pathnet_coordinator::run::{EvalId, Progress, Run, RunState};
 use pathnet_coordinator::spec::ExperimentSpec;
 use pathnet_nn::pathnet::ModuleId;
-use pathnet_work::{JobOutcome, ModuleDelta, PathwayJob};
+use pathnet_work::{JobOutcome, PathwayJob};
+
+mod common;
+
+use common::delta;
 
 fn spec(seed: u64, population: usize, max_generations: usize, threshold: f64) -> ExperimentSpec {
-    ExperimentSpec::from_toml(&format!(
-        r#"
-        name = "engine-test"
-        seed = {seed}
-        [data]
-        dir = "/unused"
-        [pathnet]
-        layers = 2
-        modules_per_layer = 4
-        max_active = 2
-        module_units = 3
-        [evolution]
-        population = {population}
-        minibatches_per_evaluation = 1
-        batch_size = 1
-        learning_rate = 0.1
-        accuracy_threshold = {threshold}
-        max_generations = {max_generations}
-        [[tasks]]
-        name = "a"
-        classes = [0, 1]
-        [[tasks]]
-        name = "b"
-        classes = [2, 3]
-        "#
-    ))
-    .unwrap()
+    common::small_pathnet_spec(
+        "engine-test",
+        seed,
+        population,
+        threshold,
+        max_generations,
+        ["a", "b"],
+        "",
+    )
 }
 
 fn engine(population: usize, max_generations: usize, threshold: f64) -> Engine {
@@ -56,37 +42,8 @@ fn accuracy_of(job: &PathwayJob) -> f64 {
     0.5 + 0.4 * even as f64 / modules.len() as f64
 }
 
-fn delta(engine: &Engine, id: ModuleId, base: u64, value: f32) -> ModuleDelta {
-    let tensors = engine
-        .parameters()
-        .params(id)
-        .unwrap()
-        .iter()
-        .map(|p| ArrayD::from_elem(p.shape(), value))
-        .collect();
-    ModuleDelta {
-        id,
-        base_version: base,
-        tensors,
-    }
-}
-
 fn outcome(engine: &Engine, request: &EvaluationRequest) -> JobOutcome {
-    let accuracy = accuracy_of(&request.job);
-    let deltas = request
-        .job
-        .modules
-        .iter()
-        .filter(|(id, _)| !request.job.frozen.contains(id))
-        .map(|&(id, version)| delta(engine, id, version, 0.001))
-        .collect();
-    JobOutcome {
-        fitness: accuracy - 1.0,
-        training_accuracy: accuracy,
-        mean_loss: 0.5,
-        examples: 1,
-        deltas,
-    }
+    common::outcome(engine, request, accuracy_of(&request.job))
 }
 
 /// Every module's parameters and version, to show a refusal changed nothing.

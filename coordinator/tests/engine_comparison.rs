@@ -8,41 +8,24 @@ use pathnet_coordinator::pathnet::{Arm, Engine, EvaluationRequest, RunSummary};
 use pathnet_coordinator::run::{Run, RunState};
 use pathnet_coordinator::spec::ExperimentSpec;
 use pathnet_nn::pathnet::ModuleId;
-use pathnet_work::{JobOutcome, ModuleDelta};
+use pathnet_work::JobOutcome;
+
+mod common;
 
 type Params = Vec<(ModuleId, Vec<ArrayD<f32>>)>;
 
 fn spec(controls: &str, pathway: &str, threshold: f64, max_generations: usize) -> ExperimentSpec {
-    ExperimentSpec::from_toml(&format!(
-        r#"
-        name = "comparison-test"
-        seed = 11
-        [data]
-        dir = "/unused"
-        [pathnet]
-        layers = 2
-        modules_per_layer = 4
-        max_active = 2
-        module_units = 3
-        [evolution]
-        population = 6
-        minibatches_per_evaluation = 1
-        batch_size = 1
-        learning_rate = 0.1
-        accuracy_threshold = {threshold}
-        max_generations = {max_generations}
-        [[tasks]]
-        name = "A"
-        classes = [0, 1]
-        [[tasks]]
-        name = "B"
-        classes = [2, 3]
-        [comparison]
-        controls = {controls}
-        control_pathway = "{pathway}"
-        "#
-    ))
-    .unwrap()
+    let comparison =
+        format!("[comparison]\ncontrols = {controls}\ncontrol_pathway = \"{pathway}\"");
+    common::small_pathnet_spec(
+        "comparison-test",
+        11,
+        6,
+        threshold,
+        max_generations,
+        ["A", "B"],
+        &comparison,
+    )
 }
 
 fn engine(spec: ExperimentSpec) -> Engine {
@@ -52,31 +35,7 @@ fn engine(spec: ExperimentSpec) -> Engine {
 /// Above any threshold below 0.9 for every pathway, so each phase ends after one tournament
 /// when the threshold is low; deltas of 0.001 on every trainable module.
 fn outcome(engine: &Engine, request: &EvaluationRequest) -> JobOutcome {
-    let accuracy = 0.9;
-    let deltas = request
-        .job
-        .modules
-        .iter()
-        .filter(|(id, _)| !request.job.frozen.contains(id))
-        .map(|&(id, version)| ModuleDelta {
-            id,
-            base_version: version,
-            tensors: engine
-                .parameters()
-                .params(id)
-                .unwrap()
-                .iter()
-                .map(|p| ArrayD::from_elem(p.shape(), 0.001))
-                .collect(),
-        })
-        .collect();
-    JobOutcome {
-        fitness: accuracy - 1.0,
-        training_accuracy: accuracy,
-        mean_loss: 0.5,
-        examples: 1,
-        deltas,
-    }
+    common::outcome(engine, request, 0.9)
 }
 
 fn params(engine: &Engine) -> Params {

@@ -2,13 +2,14 @@
 //! population, fitness reports and their tournaments, pushes taken at most once, and the
 //! phases (each task, then the control) that follow each other once every worker is in.
 
-use ndarray::ArrayD;
 use pathnet_coordinator::a3c::{Disposition, ExchangeError};
 use pathnet_coordinator::pathnet_a3c::PathNetA3cRun;
 use pathnet_coordinator::run::{EvalId, Run, RunState};
-use pathnet_coordinator::spec::{PathNetA3cSpec, Spec};
+use pathnet_coordinator::spec::PathNetA3cSpec;
 use pathnet_rl::GradientUpdate;
 use pathnet_rl::pathnet_a3c::PathNetA3cConfig;
+
+mod common;
 
 /// Two CartPole tasks of `budget` env steps each, 2 workers that each meet the other.
 fn spec(budget: u64, scratch: bool) -> PathNetA3cSpec {
@@ -19,10 +20,7 @@ fn spec(budget: u64, scratch: bool) -> PathNetA3cSpec {
            {{ env = \"CartPole-v1\", stop = {{ max_env_steps = {budget} }} }},\n\
            {{ env = \"Acrobot-v1\", stop = {{ max_env_steps = {budget} }} }},\n]\n"
     );
-    match Spec::from_toml(&text).unwrap() {
-        Spec::PathNetA3c(spec) => spec,
-        other => panic!("expected a PathNet-A3C spec, got {}", other.kind()),
-    }
+    common::pathnet_a3c_spec(&text)
 }
 
 fn run(budget: u64, scratch: bool) -> PathNetA3cRun {
@@ -31,17 +29,7 @@ fn run(budget: u64, scratch: bool) -> PathNetA3cRun {
 
 /// A gradient of ones for every parameter, computed against `base_version`.
 fn ones(run: &PathNetA3cRun, base_version: u64, steps: u64) -> GradientUpdate {
-    GradientUpdate {
-        base_version,
-        grads: run
-            .parameters()
-            .unwrap()
-            .iter()
-            .map(|p| ArrayD::ones(p.shape()))
-            .collect(),
-        env_steps: steps,
-        episode_returns: vec![10.0],
-    }
+    common::ones(&run.parameters().unwrap(), base_version, steps, &[10.0])
 }
 
 #[test]
