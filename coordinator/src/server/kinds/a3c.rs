@@ -1,13 +1,11 @@
 //! A3C on the wire: worker leases out; gradient pushes in, each answered with the newest
 //! parameters; the final report only ends the lease.
 
-use super::{Built, Issued, PushRefusal, Rejected, Served, check_fits, invalid_spec};
+use super::{Built, Issued, PushRefusal, Pushed, Rejected, Served, check_fits, invalid_spec};
 use crate::a3c::{A3cRun, ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::run::EvalId;
 use crate::server::limits::Limits;
 use crate::spec::A3cSpec;
-use ndarray::ArrayD;
-use pathnet_nn::pathnet::ModuleId;
 use pathnet_proto::v1;
 use tonic::Status;
 
@@ -42,7 +40,7 @@ impl Served for A3cRun {
         &mut self,
         eval: EvalId,
         _report: &v1::ReportResultRequest,
-        _pushed: &mut dyn FnMut(ModuleId, u64) -> Option<Vec<ArrayD<f32>>>,
+        _pushed: &mut Pushed<'_>,
     ) -> Result<Vec<v1::ModuleRef>, Rejected> {
         A3cRun::complete(self, eval).map_err(|err| Rejected::Refused(err.to_string()))?;
         Ok(Vec::new())

@@ -33,7 +33,7 @@ pub(super) trait Served: Run {
         &mut self,
         eval: EvalId,
         report: &v1::ReportResultRequest,
-        pushed: &mut dyn FnMut(ModuleId, u64) -> Option<Vec<ArrayD<f32>>>,
+        pushed: &mut Pushed<'_>,
     ) -> Result<Vec<v1::ModuleRef>, Rejected>;
 
     /// Whether its work is workers, replaced rather than re-issued when they fail.
@@ -64,6 +64,10 @@ pub(super) trait Served: Run {
         Err(ExchangeError::UnknownWorker(done.lease()))
     }
 }
+
+/// Where a report's module deltas pushed ahead of it come from: the tensors of `(module,
+/// base version)`, if they were pushed.
+pub(super) type Pushed<'a> = dyn FnMut(ModuleId, u64) -> Option<Vec<ArrayD<f32>>> + 'a;
 
 /// Work a run hands out.
 pub(super) struct Issued {

@@ -1,11 +1,9 @@
 //! Neuroevolution on the wire: genomes out as seed lists, fitness back.
 
-use super::{Built, Issued, Rejected, Served, invalid_spec};
+use super::{Built, Issued, Pushed, Rejected, Served, invalid_spec};
 use crate::ga::GaRun;
 use crate::run::EvalId;
 use crate::spec::GaSpec;
-use ndarray::ArrayD;
-use pathnet_nn::pathnet::ModuleId;
 use pathnet_proto::v1;
 use pathnet_work::genome_wire;
 use tonic::Status;
@@ -33,7 +31,7 @@ impl Served for GaRun {
         &mut self,
         eval: EvalId,
         report: &v1::ReportResultRequest,
-        _pushed: &mut dyn FnMut(ModuleId, u64) -> Option<Vec<ArrayD<f32>>>,
+        _pushed: &mut Pushed<'_>,
     ) -> Result<Vec<v1::ModuleRef>, Rejected> {
         let outcome = genome_wire::outcome_from_report(report)
             .map_err(|malformed| Rejected::Refused(malformed.to_string()))?;

@@ -1,12 +1,10 @@
 //! PathNet on the wire: pathway jobs out, fitness and module deltas back (inline or pushed
 //! ahead of the report), and the modules agents pull.
 
-use super::{Built, Issued, Rejected, Served};
+use super::{Built, Issued, Pushed, Rejected, Served};
 use crate::pathnet::{Engine, EngineError, TestSplit};
 use crate::run::EvalId;
 use crate::spec::ExperimentSpec;
-use ndarray::ArrayD;
-use pathnet_nn::pathnet::ModuleId;
 use pathnet_proto::v1;
 use pathnet_work::wire;
 use tonic::Status;
@@ -67,7 +65,7 @@ impl Served for Engine {
         &mut self,
         eval: EvalId,
         report: &v1::ReportResultRequest,
-        pushed: &mut dyn FnMut(ModuleId, u64) -> Option<Vec<ArrayD<f32>>>,
+        pushed: &mut Pushed<'_>,
     ) -> Result<Vec<v1::ModuleRef>, Rejected> {
         let layers = self.architecture().dims.layers;
         let outcome = wire::outcome_from_report(report, layers, pushed)

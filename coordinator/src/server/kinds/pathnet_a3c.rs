@@ -2,14 +2,12 @@
 //! gradient pushes and fitness reports in, a report answered with a new pathway when its
 //! worker lost the tournament.
 
-use super::{Built, Issued, PushRefusal, Rejected, Served, check_fits, invalid_spec};
+use super::{Built, Issued, PushRefusal, Pushed, Rejected, Served, check_fits, invalid_spec};
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::pathnet_a3c::PathNetA3cRun;
 use crate::run::EvalId;
 use crate::server::limits::Limits;
 use crate::spec::PathNetA3cSpec;
-use ndarray::ArrayD;
-use pathnet_nn::pathnet::ModuleId;
 use pathnet_proto::v1;
 use pathnet_work::{pathnet_a3c_wire, wire};
 use tonic::Status;
@@ -58,7 +56,7 @@ impl Served for PathNetA3cRun {
         &mut self,
         eval: EvalId,
         _report: &v1::ReportResultRequest,
-        _pushed: &mut dyn FnMut(ModuleId, u64) -> Option<Vec<ArrayD<f32>>>,
+        _pushed: &mut Pushed<'_>,
     ) -> Result<Vec<v1::ModuleRef>, Rejected> {
         PathNetA3cRun::complete(self, eval).map_err(|err| Rejected::Refused(err.to_string()))?;
         Ok(Vec::new())
