@@ -1,7 +1,9 @@
 //! A3C on the wire: worker leases out; gradient pushes in, each answered with the newest
 //! parameters; the final report only ends the lease.
 
-use super::{Built, Issued, PushRefusal, Pushed, Rejected, Served, check_fits, invalid_spec};
+use super::{
+    Built, Issued, PushRefusal, Pushed, Rejected, Served, fitting, invalid_spec, worker_reported,
+};
 use crate::a3c::{A3cRun, ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::run::EvalId;
 use crate::server::limits::Limits;
@@ -13,11 +15,7 @@ use tonic::Status;
 pub(super) fn build(id: &str, spec: A3cSpec, limits: &Limits) -> Result<Built, Status> {
     let run = A3cRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
     let parameter_bytes = run.parameter_bytes();
-    check_fits("a3c.policy", parameter_bytes, limits.max_message_bytes)?;
-    Ok(Built {
-        run: Box::new(run),
-        parameter_bytes,
-    })
+    fitting(Box::new(run), parameter_bytes, "a3c.policy", limits)
 }
 
 impl Served for A3cRun {
@@ -34,16 +32,13 @@ impl Served for A3cRun {
         })
     }
 
-    /// The worker's episodes were counted as they were pushed; the report only ends the
-    /// lease.
     fn complete(
         &mut self,
         eval: EvalId,
         _report: &v1::ReportResultRequest,
         _pushed: &mut Pushed<'_>,
     ) -> Result<Vec<v1::ModuleRef>, Rejected> {
-        A3cRun::complete(self, eval).map_err(|err| Rejected::Refused(err.to_string()))?;
-        Ok(Vec::new())
+        worker_reported(A3cRun::complete(self, eval))
     }
 
     fn work_is_workers(&self) -> bool {

@@ -151,16 +151,33 @@ pub(super) fn build(ready: Ready, id: &str, limits: &Limits) -> Result<Built, St
     }
 }
 
-/// Whether `bytes` of parameters fit a push answer under the coordinator's message limit;
+/// A worker's final report, as its run took it: the worker's episodes (and fitness
+/// reports) were counted as they were pushed, so the report only ends the lease.
+fn worker_reported(ended: Result<(), ExchangeError>) -> Result<Vec<v1::ModuleRef>, Rejected> {
+    ended.map_err(|err| Rejected::Refused(err.to_string()))?;
+    Ok(Vec::new())
+}
+
+/// A run whose every push answer carries its `parameter_bytes` of parameters (`field` of
+/// its spec), refused unless they fit a push answer under the coordinator's message limit;
 /// chunk headers and the answer's other fields need room too.
-fn check_fits(field: &str, bytes: usize, limit: usize) -> Result<(), Status> {
+fn fitting(
+    run: Box<dyn Served>,
+    parameter_bytes: usize,
+    field: &str,
+    limits: &Limits,
+) -> Result<Built, Status> {
+    let (bytes, limit) = (parameter_bytes, limits.max_message_bytes);
     if bytes + bytes / 8 + 1024 > limit {
         return Err(Status::invalid_argument(format!(
             "invalid spec: `{field}`: the network's {bytes} parameter bytes do not fit the \
              coordinator's max message size of {limit} bytes (raise --max-message-bytes)"
         )));
     }
-    Ok(())
+    Ok(Built {
+        run,
+        parameter_bytes,
+    })
 }
 
 /// A spec the run refused to build from.

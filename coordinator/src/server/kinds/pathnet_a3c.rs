@@ -2,7 +2,9 @@
 //! gradient pushes and fitness reports in, a report answered with a new pathway when its
 //! worker lost the tournament.
 
-use super::{Built, Issued, PushRefusal, Pushed, Rejected, Served, check_fits, invalid_spec};
+use super::{
+    Built, Issued, PushRefusal, Pushed, Rejected, Served, fitting, invalid_spec, worker_reported,
+};
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::pathnet_a3c::PathNetA3cRun;
 use crate::run::EvalId;
@@ -16,11 +18,7 @@ use tonic::Status;
 pub(super) fn build(id: &str, spec: PathNetA3cSpec, limits: &Limits) -> Result<Built, Status> {
     let run = PathNetA3cRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
     let parameter_bytes = run.parameter_bytes();
-    check_fits("pathnet_a3c", parameter_bytes, limits.max_message_bytes)?;
-    Ok(Built {
-        run: Box::new(run),
-        parameter_bytes,
-    })
+    fitting(Box::new(run), parameter_bytes, "pathnet_a3c", limits)
 }
 
 impl Served for PathNetA3cRun {
@@ -50,16 +48,13 @@ impl Served for PathNetA3cRun {
         })
     }
 
-    /// The worker's episodes and fitness reports were counted as they were pushed; the
-    /// report only ends the lease.
     fn complete(
         &mut self,
         eval: EvalId,
         _report: &v1::ReportResultRequest,
         _pushed: &mut Pushed<'_>,
     ) -> Result<Vec<v1::ModuleRef>, Rejected> {
-        PathNetA3cRun::complete(self, eval).map_err(|err| Rejected::Refused(err.to_string()))?;
-        Ok(Vec::new())
+        worker_reported(PathNetA3cRun::complete(self, eval))
     }
 
     fn work_is_workers(&self) -> bool {
