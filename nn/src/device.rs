@@ -109,12 +109,20 @@ pub fn place<F: Float>(
     layer: Box<dyn Layer<F>>,
     device: Device,
 ) -> Result<Box<dyn Layer<F>>, PlaceError> {
+    try_place(layer, device).map_err(|(e, _)| e)
+}
+
+/// The placed layer, or the error and the layer unchanged.
+pub(crate) type Placed<F> = Result<Box<dyn Layer<F>>, (PlaceError, Box<dyn Layer<F>>)>;
+
+/// [`place`], handing the layer back unchanged when it cannot be placed.
+pub(crate) fn try_place<F: Float>(layer: Box<dyn Layer<F>>, device: Device) -> Placed<F> {
     match device {
         Device::Cpu => Ok(layer),
         #[cfg(feature = "cuda")]
         Device::Cuda(ordinal) => crate::cuda::place_generic(layer, ordinal),
         #[cfg(not(feature = "cuda"))]
-        Device::Cuda(_) => Err(PlaceError::NotBuilt { device }),
+        Device::Cuda(_) => Err((PlaceError::NotBuilt { device }, layer)),
     }
 }
 

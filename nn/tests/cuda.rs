@@ -286,7 +286,7 @@ mod on_gpu {
         };
         let rms = RmsPropConfig::default();
         let adam = AdamConfig::default();
-        let cases: Vec<(&str, Vec<ArrayD<f32>>, Vec<ArrayD<f32>>)> = vec![
+        let cases = [
             (
                 "sgd",
                 run_cpu(&mut Sgd::new(sgd).unwrap()),
@@ -384,5 +384,58 @@ mod on_gpu {
             .err()
             .unwrap();
         assert!(err.to_string().contains("f32"), "{err}");
+    }
+
+    /// A whole PathNet on the device, trained through the CPU code path (modules behind the
+    /// layer interface, SGD on the host copies), ends where the CPU network ends.
+    #[test]
+    fn pathnet_on_the_device_trains_like_on_the_cpu() {
+        use pathnet_nn::pathnet::build::{self, LinearModules};
+        use pathnet_nn::pathnet::{Batch, ModuleOptimizers, PathNetDims, Pathway};
+        let Some(_gpu) = gpu() else { return };
+        let dims = PathNetDims::new(2, 4, 2).unwrap();
+        let modules = LinearModules {
+            inputs: 12,
+            units: 6,
+        };
+        let mut cpu = build::linear::<f32>(dims, modules, &[3], 4).unwrap();
+        let mut device = build::linear::<f32>(dims, modules, &[3], 4).unwrap();
+        device.place(Device::Cuda(0)).unwrap();
+        let pathway = Pathway::random(&dims, 4).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let inputs = random(&[8, 12], &mut rng);
+        let labels: Vec<usize> = (0..8).map(|_| rng.random_range(0..3)).collect();
+        let sgd = SgdConfig {
+            lr: 0.1,
+            momentum: 0.0,
+        };
+        let mut reports = Vec::new();
+        for net in [&mut cpu, &mut device] {
+            let mut optimizers = ModuleOptimizers::cloning(Sgd::new(sgd).unwrap());
+            let batches = (0..3).map(|_| Batch {
+                inputs: inputs.view(),
+                labels: &labels,
+            });
+            reports.push(
+                net.train_pathway(&pathway, 0, batches, &mut optimizers)
+                    .unwrap(),
+            );
+        }
+        assert_eq!(reports[0].misclassified, reports[1].misclassified);
+        for id in cpu.module_ids().collect::<Vec<_>>() {
+            for (i, (c, d)) in cpu
+                .params(id)
+                .unwrap()
+                .iter()
+                .zip(device.params(id).unwrap())
+                .enumerate()
+            {
+                assert_close(
+                    &d.to_owned(),
+                    &c.to_owned(),
+                    &format!("module {id:?} parameter {i}"),
+                );
+            }
+        }
     }
 }

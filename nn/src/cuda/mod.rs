@@ -20,7 +20,7 @@ pub use net::{GpuNet, GpuNetCache};
 pub use optim::GpuOptimizer;
 pub use tensor::GpuTensor;
 
-use crate::device::{Device, PlaceError};
+use crate::device::{Device, PlaceError, Placed};
 use crate::{Float, Layer};
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream};
@@ -211,28 +211,40 @@ impl Gpu {
     }
 }
 
-/// [`crate::device::place`] on a CUDA device: `layer` must be an `f32` layer.
-pub(crate) fn place_generic<F: Float>(
-    layer: Box<dyn Layer<F>>,
-    ordinal: usize,
-) -> Result<Box<dyn Layer<F>>, PlaceError> {
+/// [`crate::device::try_place`] on a CUDA device: `layer` must be an `f32` layer.
+pub(crate) fn place_generic<F: Float>(layer: Box<dyn Layer<F>>, ordinal: usize) -> Placed<F> {
     let device = Device::Cuda(ordinal);
-    let failed = |layer: &str, reason: String| PlaceError::Failed {
-        layer: layer.to_string(),
+    let failed = |layer: &dyn Layer<F>, reason: String| PlaceError::Failed {
+        layer: layer.name(),
         device,
         reason,
     };
-    let name = layer.name();
-    // A `Box<dyn Layer<F>>` is a `Box<dyn Layer<f32>>` exactly when F is f32.
+    if std::any::TypeId::of::<F>() != std::any::TypeId::of::<f32>() {
+        let e = failed(layer.as_ref(), "only f32 layers run on CUDA devices".into());
+        return Err((e, layer));
+    }
+    let built = Gpu::open(ordinal).and_then(|gpu| GpuNet::lowered(layer_f32(&layer), &gpu));
+    match built {
+        Ok(parts) => {
+            let net: Box<dyn Layer<f32>> = Box::new(GpuNet::assemble(parts, cast_box(layer)));
+            Ok(cast_box(net))
+        }
+        Err(e) => Err((failed(layer.as_ref(), e.to_string()), layer)),
+    }
+}
+
+/// The layer as an `f32` layer; only called once `F` is known to be `f32`.
+#[allow(clippy::borrowed_box)] // the box itself is what is downcast
+fn layer_f32<F: Float>(layer: &Box<dyn Layer<F>>) -> &dyn Layer<f32> {
+    let any: &dyn std::any::Any = layer;
+    any.downcast_ref::<Box<dyn Layer<f32>>>()
+        .expect("F is f32, checked by the caller")
+        .as_ref()
+}
+
+/// `Box<dyn Layer<A>>` as `Box<dyn Layer<B>>` for `A` and `B` the same type.
+fn cast_box<A: Float, B: Float>(layer: Box<dyn Layer<A>>) -> Box<dyn Layer<B>> {
     let any: Box<dyn std::any::Any> = Box::new(layer);
-    let layer = any
-        .downcast::<Box<dyn Layer<f32>>>()
-        .map_err(|_| failed(&name, "only f32 layers run on CUDA devices".into()))?;
-    let gpu = Gpu::open(ordinal).map_err(|e| failed(&name, e.to_string()))?;
-    let net = GpuNet::new(*layer, &gpu).map_err(|e| failed(&name, e.to_string()))?;
-    let placed: Box<dyn Layer<f32>> = Box::new(net);
-    let any: Box<dyn std::any::Any> = Box::new(placed);
-    Ok(*any
-        .downcast::<Box<dyn Layer<F>>>()
-        .expect("F is f32, checked above"))
+    *any.downcast::<Box<dyn Layer<B>>>()
+        .expect("the same float type, checked by the caller")
 }

@@ -31,6 +31,13 @@ pub struct GpuNet {
     host: OnceLock<Vec<ArrayD<f32>>>,
 }
 
+pub(super) struct Lowered {
+    gpu: Arc<Gpu>,
+    ops: Vec<Op>,
+    host: Vec<ArrayD<f32>>,
+    device: Vec<GpuTensor>,
+}
+
 /// The device-side caches of one forward pass.
 pub struct GpuNetCache {
     ops: Vec<OpCache>,
@@ -40,18 +47,33 @@ impl GpuNet {
     /// Moves `layer` to `gpu`: a supported layer or a sequential of supported layers (linear,
     /// conv2d, the activations, flatten, softmax, log-softmax).
     pub fn new(layer: Box<dyn Layer<f32>>, gpu: &Arc<Gpu>) -> Result<Self, CudaError> {
+        let parts = Self::lowered(layer.as_ref(), gpu)?;
+        Ok(Self::assemble(parts, layer))
+    }
+
+    /// Everything that can fail in [`GpuNet::new`], done without taking the layer.
+    pub(super) fn lowered(layer: &dyn Layer<f32>, gpu: &Arc<Gpu>) -> Result<Lowered, CudaError> {
         let mut ops = Vec::new();
         let mut host = Vec::new();
-        lower(layer.as_ref(), &mut ops, &mut host)?;
+        lower(layer, &mut ops, &mut host)?;
         let device = upload_all(gpu, &host)?;
-        Ok(GpuNet {
+        Ok(Lowered {
             gpu: gpu.clone(),
             ops,
-            name: format!("cuda:{}[{}]", gpu.ordinal(), layer.name()),
-            template: layer,
-            device: OnceLock::from(device),
-            host: OnceLock::from(host),
+            host,
+            device,
         })
+    }
+
+    pub(super) fn assemble(parts: Lowered, layer: Box<dyn Layer<f32>>) -> Self {
+        GpuNet {
+            name: format!("cuda:{}[{}]", parts.gpu.ordinal(), layer.name()),
+            gpu: parts.gpu,
+            ops: parts.ops,
+            template: layer,
+            device: OnceLock::from(parts.device),
+            host: OnceLock::from(parts.host),
+        }
     }
 
     pub fn gpu(&self) -> &Arc<Gpu> {

@@ -94,6 +94,9 @@ impl GpuTensor {
             .stream
             .memcpy_dtoh(&self.slice().slice(..self.len()), &mut host)
             .map_err(|e| self.gpu.driver_error(e))?;
+        // A copy into pageable memory has finished when the call returns; synchronising
+        // makes that explicit instead of relying on the driver's staging rules.
+        self.gpu.synchronize()?;
         Ok(ArrayD::from_shape_vec(IxDyn(&self.shape), host).expect("length matches the shape"))
     }
 
