@@ -102,6 +102,28 @@ pub fn cuda_devices() -> Result<usize, String> {
     }
 }
 
+/// A CUDA device as the driver describes it, for an agent to advertise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceDescription {
+    pub device: Device,
+    /// The model name, e.g. `NVIDIA H200`.
+    pub name: String,
+    pub memory_bytes: u64,
+}
+
+/// The CUDA devices this process can use (none without the `cuda` feature or a driver). Opens
+/// no device for computing: no kernels are compiled.
+pub fn cuda_device_descriptions() -> Vec<DeviceDescription> {
+    #[cfg(feature = "cuda")]
+    {
+        crate::cuda::describe_devices()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Vec::new()
+    }
+}
+
 /// Moves a layer to `device`. On `cpu` the layer is returned as it is; on `cuda:N` it becomes
 /// a [`crate::cuda::GpuNet`] holding its parameters in device memory, behind the same
 /// [`Layer`] interface. Only `f32` layers can go to a CUDA device.
@@ -183,6 +205,7 @@ mod tests {
             }
         );
         assert!(cuda_devices().unwrap_err().contains("`cuda` feature"));
+        assert!(cuda_device_descriptions().is_empty());
         let layer: Box<dyn Layer<f32>> = Box::new(crate::Relu);
         assert!(place(layer, Device::Cpu).is_ok());
     }

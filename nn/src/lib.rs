@@ -25,7 +25,10 @@ pub mod pathnet;
 pub mod safe_mutation;
 
 pub use atomic_tensors::AtomicTensors;
-pub use device::{Device, ParseDeviceError, PlaceError, cuda_devices, place};
+pub use device::{
+    Device, DeviceDescription, ParseDeviceError, PlaceError, cuda_device_descriptions,
+    cuda_devices, place,
+};
 pub use float::Float;
 pub use init::Init;
 pub use layer::{Backward, Cache, Forward, Layer};

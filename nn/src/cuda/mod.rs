@@ -96,6 +96,23 @@ pub fn device_count() -> Result<usize, String> {
     }
 }
 
+/// The usable devices with their names and memory; empty when there are none.
+pub(crate) fn describe_devices() -> Vec<crate::device::DeviceDescription> {
+    let Ok(count) = device_count() else {
+        return Vec::new();
+    };
+    (0..count)
+        .filter_map(|ordinal| {
+            let ctx = CudaContext::new(ordinal).ok()?;
+            Some(crate::device::DeviceDescription {
+                device: Device::Cuda(ordinal),
+                name: ctx.name().unwrap_or_else(|_| "unknown".into()),
+                memory_bytes: ctx.total_mem().map_or(0, |m| m as u64),
+            })
+        })
+        .collect()
+}
+
 impl Gpu {
     /// The device `cuda:ordinal`, opened on first use: creates its context, stream and
     /// cuBLAS handle and compiles the kernels for its architecture.
