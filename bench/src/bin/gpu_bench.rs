@@ -16,14 +16,11 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ndarray::{ArrayD, Ix2};
-use pathnet_bench::{Timing, time_runs};
+use pathnet_bench::{Timing, a3c_conv_net, time_runs};
 use pathnet_nn::cuda::{Gpu, GpuNet, GpuOptimizer, GpuTensor, cross_entropy as gpu_cross_entropy};
 use pathnet_nn::pathnet::build::{self, LinearModules};
 use pathnet_nn::pathnet::{Batch, ModuleOptimizers, PathNet, PathNetDims, Pathway};
-use pathnet_nn::{
-    Conv2d, Conv2dSpec, Device, Flatten, Forward, Init, Layer, Linear, Relu, Sequential, Sgd,
-    SgdConfig, cross_entropy,
-};
+use pathnet_nn::{Device, Forward, Layer, Linear, Relu, Sequential, Sgd, SgdConfig, cross_entropy};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
@@ -98,30 +95,11 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn a3c_net(rng: &mut ChaCha8Rng) -> Sequential<f32> {
-    let conv = |i, o, k, s| Conv2dSpec {
-        in_channels: i,
-        out_channels: o,
-        kernel: k,
-        stride: s,
-        padding: 0,
-    };
-    Sequential::default()
-        .with(Conv2d::new(conv(4, 16, 8, 4), Init::HeUniform, rng))
-        .with(Relu)
-        .with(Conv2d::new(conv(16, 32, 4, 2), Init::HeUniform, rng))
-        .with(Relu)
-        .with(Flatten)
-        .with(Linear::new(32 * 9 * 9, 256, Init::HeUniform, rng))
-        .with(Relu)
-        .with(Linear::new(256, 6, Init::XavierUniform, rng))
-}
-
 fn conv_step(args: &Args, gpu: &Arc<Gpu>, batch: usize) -> Result<Vec<(&'static str, Timing)>> {
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let cpu_net = a3c_net(&mut rng);
+    let cpu_net = a3c_conv_net(&mut rng);
     let net = GpuNet::new(
-        Box::new(a3c_net(&mut ChaCha8Rng::seed_from_u64(args.seed))),
+        Box::new(a3c_conv_net(&mut ChaCha8Rng::seed_from_u64(args.seed))),
         gpu,
     )?;
     let input = ArrayD::from_shape_simple_fn(vec![batch, 4, 84, 84], || rng.random::<f32>());

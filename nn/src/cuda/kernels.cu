@@ -127,15 +127,20 @@ extern "C" __global__ void nchw_to_rows(const float* y, float* rows, int n, int 
     }
 }
 
+// log(sum(exp(x))) of one row, computed from its maximum so that large logits do not overflow.
+__device__ float row_log_sum(const float* xr, int cols) {
+    float m = NEG_INF;
+    for (int c = 0; c < cols; ++c) m = fmaxf(m, xr[c]);
+    float sum = 0.0f;
+    for (int c = 0; c < cols; ++c) sum += expf(xr[c] - m);
+    return logf(sum) + m;
+}
+
 // Row-wise log-softmax of [rows, cols]; one thread per row (class counts are small).
 extern "C" __global__ void log_softmax_rows(const float* x, float* y, int rows, int cols) {
     LOOP(r, rows) {
         const float* xr = x + r * cols;
-        float m = NEG_INF;
-        for (int c = 0; c < cols; ++c) m = fmaxf(m, xr[c]);
-        float sum = 0.0f;
-        for (int c = 0; c < cols; ++c) sum += expf(xr[c] - m);
-        float log_sum = logf(sum) + m;
+        float log_sum = row_log_sum(xr, cols);
         for (int c = 0; c < cols; ++c) y[r * cols + c] = xr[c] - log_sum;
     }
 }
@@ -143,11 +148,7 @@ extern "C" __global__ void log_softmax_rows(const float* x, float* y, int rows, 
 extern "C" __global__ void softmax_rows(const float* x, float* y, int rows, int cols) {
     LOOP(r, rows) {
         const float* xr = x + r * cols;
-        float m = NEG_INF;
-        for (int c = 0; c < cols; ++c) m = fmaxf(m, xr[c]);
-        float sum = 0.0f;
-        for (int c = 0; c < cols; ++c) sum += expf(xr[c] - m);
-        float log_sum = logf(sum) + m;
+        float log_sum = row_log_sum(xr, cols);
         for (int c = 0; c < cols; ++c) y[r * cols + c] = expf(xr[c] - log_sum);
     }
 }
@@ -178,11 +179,7 @@ extern "C" __global__ void cross_entropy(const float* logits, const int* targets
                                          float* row_loss, int rows, int cols) {
     LOOP(r, rows) {
         const float* xr = logits + r * cols;
-        float m = NEG_INF;
-        for (int c = 0; c < cols; ++c) m = fmaxf(m, xr[c]);
-        float sum = 0.0f;
-        for (int c = 0; c < cols; ++c) sum += expf(xr[c] - m);
-        float log_sum = logf(sum) + m;
+        float log_sum = row_log_sum(xr, cols);
         int t = targets[r];
         row_loss[r] = -(xr[t] - log_sum);
         for (int c = 0; c < cols; ++c) {
