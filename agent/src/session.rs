@@ -147,16 +147,29 @@ async fn heartbeat(ctx: Arc<SessionContext>, interval: Duration) {
     }
 }
 
+/// The CPU, then any CUDA devices (only in builds with the `cuda` feature).
+fn advertised_devices() -> Vec<v1::Device> {
+    let cpu = v1::Device {
+        kind: v1::DeviceKind::Cpu.into(),
+        name: std::env::consts::ARCH.to_owned(),
+        memory_bytes: 0,
+    };
+    let gpus = pathnet_nn::cuda_device_descriptions()
+        .into_iter()
+        .map(|d| v1::Device {
+            kind: v1::DeviceKind::Gpu.into(),
+            name: format!("{} {}", d.device, d.name),
+            memory_bytes: d.memory_bytes,
+        });
+    std::iter::once(cpu).chain(gpus).collect()
+}
+
 fn join_request(config: &AgentConfig) -> v1::JoinRequest {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     v1::JoinRequest {
         capabilities: Some(v1::AgentCapabilities {
             cpu_cores: cores,
-            devices: vec![v1::Device {
-                kind: v1::DeviceKind::Cpu.into(),
-                name: std::env::consts::ARCH.to_owned(),
-                memory_bytes: 0,
-            }],
+            devices: advertised_devices(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             labels: config.labels.clone(),
         }),

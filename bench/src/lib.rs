@@ -1,4 +1,4 @@
-//! Shared timing helpers for the benchmark binaries under `src/bin`.
+//! Shared timing helpers and models for the benchmark binaries under `src/bin`.
 
 use std::time::Instant;
 
@@ -45,6 +45,28 @@ pub fn time_runs(warmup: usize, runs: usize, mut f: impl FnMut()) -> Option<Timi
         })
         .collect();
     Timing::from_samples(&samples)
+}
+
+/// The A3C Atari conv net (`[N,4,84,84]` → conv 16 8×8/4 → ReLU → conv 32 4×4/2 → ReLU → fc
+/// 256 → ReLU → fc 6), the model both `model_bench` and `gpu_bench` time.
+pub fn a3c_conv_net(rng: &mut impl rand::Rng) -> pathnet_nn::Sequential<f32> {
+    use pathnet_nn::{Conv2d, Conv2dSpec, Flatten, Init, Linear, Relu, Sequential};
+    let conv = |i, o, k, s| Conv2dSpec {
+        in_channels: i,
+        out_channels: o,
+        kernel: k,
+        stride: s,
+        padding: 0,
+    };
+    Sequential::default()
+        .with(Conv2d::new(conv(4, 16, 8, 4), Init::HeUniform, rng))
+        .with(Relu)
+        .with(Conv2d::new(conv(16, 32, 4, 2), Init::HeUniform, rng))
+        .with(Relu)
+        .with(Flatten)
+        .with(Linear::new(32 * 9 * 9, 256, Init::HeUniform, rng))
+        .with(Relu)
+        .with(Linear::new(256, 6, Init::XavierUniform, rng))
 }
 
 #[cfg(test)]

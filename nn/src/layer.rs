@@ -65,4 +65,10 @@ pub trait Layer<F: Float>: Send + Sync {
 
     /// Draws fresh initial values for all parameters from `rng`.
     fn reinit(&mut self, rng: &mut dyn rand::RngCore);
+
+    /// The concrete layer, for code that moves a network to another device and needs to know
+    /// what it is made of. Layers a device backend cannot rebuild keep the default `None`.
+    fn as_any(&self) -> Option<&dyn Any> {
+        None
+    }
 }

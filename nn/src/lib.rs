@@ -8,6 +8,9 @@
 //! activations) all need. See `docs/decisions/0001-tensor-layer.md`.
 
 pub mod atomic_tensors;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod device;
 pub mod float;
 pub mod gradcheck;
 pub mod init;
@@ -22,6 +25,10 @@ pub mod pathnet;
 pub mod safe_mutation;
 
 pub use atomic_tensors::AtomicTensors;
+pub use device::{
+    Device, DeviceDescription, ParseDeviceError, PlaceError, cuda_device_descriptions,
+    cuda_devices, place,
+};
 pub use float::Float;
 pub use init::Init;
 pub use layer::{Backward, Cache, Forward, Layer};

@@ -12,12 +12,10 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ndarray::{ArrayD, Ix2};
-use pathnet_bench::{Timing, time_runs};
+use pathnet_bench::{Timing, a3c_conv_net, time_runs};
 use pathnet_nn::pathnet::build::{self, LinearModules};
 use pathnet_nn::pathnet::{ModuleGrads, PathNet, PathNetDims, Pathway};
-use pathnet_nn::{
-    Conv2d, Conv2dSpec, Flatten, Forward, Init, Layer, Linear, Relu, Sequential, cross_entropy,
-};
+use pathnet_nn::{Forward, Layer, Sequential, cross_entropy};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::hint::black_box;
@@ -94,22 +92,7 @@ fn main() -> Result<()> {
 
 fn time_a3c_conv(args: &Args) -> Timing {
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let conv = |i, o, k, s| Conv2dSpec {
-        in_channels: i,
-        out_channels: o,
-        kernel: k,
-        stride: s,
-        padding: 0,
-    };
-    let net = Sequential::default()
-        .with(Conv2d::new(conv(4, 16, 8, 4), Init::HeUniform, &mut rng))
-        .with(Relu)
-        .with(Conv2d::new(conv(16, 32, 4, 2), Init::HeUniform, &mut rng))
-        .with(Relu)
-        .with(Flatten)
-        .with(Linear::new(32 * 9 * 9, 256, Init::HeUniform, &mut rng))
-        .with(Relu)
-        .with(Linear::new(256, 6, Init::XavierUniform, &mut rng));
+    let net = a3c_conv_net(&mut rng);
     let input = ArrayD::from_shape_simple_fn(vec![32, 4, 84, 84], || rng.random::<f32>());
     time_step(&net, &input, 6, &mut rng, args)
 }

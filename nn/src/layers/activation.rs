@@ -15,6 +15,10 @@ macro_rules! no_params {
         }
 
         fn reinit(&mut self, _rng: &mut dyn rand::RngCore) {}
+
+        fn as_any(&self) -> Option<&dyn std::any::Any> {
+            Some(self)
+        }
     };
 }
 

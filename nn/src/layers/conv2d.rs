@@ -255,4 +255,8 @@ impl<F: Float> Layer<F> for Conv2d<F> {
     fn reinit(&mut self, rng: &mut dyn rand::RngCore) {
         *self = Conv2d::new(self.spec, self.init, rng);
     }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }

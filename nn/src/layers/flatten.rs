@@ -54,4 +54,8 @@ impl<F: Float> Layer<F> for Flatten {
     }
 
     fn reinit(&mut self, _rng: &mut dyn rand::RngCore) {}
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }

@@ -109,4 +109,8 @@ impl<F: Float> Layer<F> for Linear<F> {
     fn reinit(&mut self, rng: &mut dyn rand::RngCore) {
         *self = Linear::new(self.inputs(), self.outputs(), self.init, rng);
     }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }

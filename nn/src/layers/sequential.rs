@@ -123,4 +123,8 @@ impl<F: Float> Layer<F> for Sequential<F> {
             layer.reinit(rng);
         }
     }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }

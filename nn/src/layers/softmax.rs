@@ -60,6 +60,10 @@ impl<F: Float> Layer<F> for Softmax {
     }
 
     fn reinit(&mut self, _rng: &mut dyn rand::RngCore) {}
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -111,4 +115,8 @@ impl<F: Float> Layer<F> for LogSoftmax {
     }
 
     fn reinit(&mut self, _rng: &mut dyn rand::RngCore) {}
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }

@@ -2,6 +2,7 @@
 //! stable [`ModuleId`], a version counter and a frozen flag.
 
 use super::{ModuleId, PathNetDims, PathNetError, Pathway};
+use crate::device::{Device, PlaceError, try_place};
 use crate::{Float, Layer};
 use ndarray::{ArrayD, ArrayViewD};
 
@@ -184,6 +185,28 @@ impl<F: Float> PathNet<F> {
             self.bump(id);
         }
         ids
+    }
+
+    /// Moves every module and head to `device` (see [`crate::place`]); versions and frozen
+    /// flags stay. A module that cannot be placed stays where it was, and the error names it;
+    /// the modules placed before it stay placed.
+    pub fn place(&mut self, device: Device) -> Result<(), PlaceError> {
+        for slot in self
+            .modules
+            .iter_mut()
+            .flatten()
+            .chain(self.heads.iter_mut())
+        {
+            let layer = std::mem::replace(slot, Box::new(crate::Flatten));
+            *slot = match try_place(layer, device) {
+                Ok(placed) => placed,
+                Err((e, layer)) => {
+                    *slot = layer;
+                    return Err(e);
+                }
+            };
+        }
+        Ok(())
     }
 
     pub(super) fn check_task(&self, task: usize) -> Result<(), PathNetError> {
