@@ -133,7 +133,8 @@ fn multiple_objects_and_the_moving_mnist_layout() {
 
 #[test]
 fn bad_settings_are_errors_naming_the_field() {
-    let cases: [(&str, fn(&mut MovingObjectsConfig)); 6] = [
+    type Breaks = fn(&mut MovingObjectsConfig);
+    let cases: [(&str, Breaks); 6] = [
         ("canvas", |c| c.canvas = 3),
         ("objects", |c| c.objects = 0),
         ("frames", |c| c.frames = 0),

@@ -326,11 +326,9 @@ fn bptt_matches_finite_differences(net: fn(u64) -> StageNet<f64>, config: Sidewa
         .mean_loss
     };
     let mut checked = 0;
-    for s in 0..model.len() {
-        let tensors = model.stages()[s].params().len();
-        for p in 0..tensors {
-            let len = model.stages()[s].params()[p].len();
-            for j in 0..len {
+    for (s, stage_grads) in analytic.iter().enumerate() {
+        for (p, tensor) in stage_grads.iter().enumerate() {
+            for (j, &a) in tensor.iter().enumerate() {
                 let nudge = |model: &mut StageNet<f64>, d: f64| {
                     let mut params = model.stages_mut()[s].params_mut();
                     let v = params[p].iter_mut().nth(j).unwrap();
@@ -342,7 +340,6 @@ fn bptt_matches_finite_differences(net: fn(u64) -> StageNet<f64>, config: Sidewa
                 let minus = loss(&model);
                 nudge(&mut model, eps);
                 let numeric = (plus - minus) / (2.0 * eps);
-                let a = *analytic[s][p].iter().nth(j).unwrap();
                 let rel = (a - numeric).abs() / (a.abs() + numeric.abs()).max(1e-6);
                 assert!(
                     rel < 1e-5,
@@ -377,9 +374,9 @@ fn per_frame_gradients_match_finite_differences_on_the_skip_dag() {
     let (_, analytic, _) = exact.gradients(0, &frame, &labels, 1.0);
     let mut model = exact.into_net();
     let eps = 1e-6;
-    for s in 0..model.len() {
-        for p in 0..model.stages()[s].params().len() {
-            for j in 0..model.stages()[s].params()[p].len() {
+    for (s, stage_grads) in analytic.iter().enumerate() {
+        for (p, tensor) in stage_grads.iter().enumerate() {
+            for (j, &a) in tensor.iter().enumerate() {
                 let mut at = |d: f64| {
                     *model.stages_mut()[s].params_mut()[p]
                         .iter_mut()
@@ -396,7 +393,6 @@ fn per_frame_gradients_match_finite_differences_on_the_skip_dag() {
                     loss.loss
                 };
                 let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
-                let a = *analytic[s][p].iter().nth(j).unwrap();
                 let rel = (a - numeric).abs() / (a.abs() + numeric.abs()).max(1e-6);
                 assert!(
                     rel < 1e-5,

@@ -5,7 +5,8 @@
 //! Task (a), the class of the moving item (one frame shows it): Sideways against per-frame
 //! backprop on the same 4-stage network. Task (b), the direction of motion (no single frame
 //! shows it): Skip-Sideways (skips into the top stage) against Sideways and against BPTT
-//! through the skip network. Every engine steps Adam once per clip on the clip-mean loss.
+//! through the skip network. Task (a) steps Adam after every frame (`--class-update`), task
+//! (b) once per clip on the clip-mean loss, as BPTT must.
 //! Accuracy is per test clip, from the logits summed over its frames.
 
 use anyhow::{Context, Result, bail};
@@ -45,8 +46,13 @@ struct Args {
     /// Object speed in pixels per frame for the tasks.
     #[arg(long, default_value_t = 2.0)]
     speed: f32,
+    /// Adam step size.
     #[arg(long, default_value_t = 2e-3)]
     lr: f64,
+    /// When task (a) updates: per tick (default; both of its methods allow it) or per clip.
+    /// Task (b) always updates per clip, as BPTT must.
+    #[arg(long, value_enum, default_value = "per-tick")]
+    class_update: Update,
     #[arg(
         long,
         value_enum,
@@ -69,6 +75,12 @@ struct Args {
     data: PathBuf,
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Update {
+    PerTick,
+    PerClip,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -122,6 +134,13 @@ fn config() -> SidewaysConfig {
     }
 }
 
+fn update_of(args: &Args, part: Part) -> UpdateSchedule {
+    match (part, args.class_update) {
+        (Part::Class, Update::PerTick) => UpdateSchedule::PerTick,
+        _ => UpdateSchedule::PerClip,
+    }
+}
+
 fn run(
     args: &Args,
     data: Arc<Dataset>,
@@ -144,11 +163,14 @@ fn run(
         lr: args.lr,
         ..AdamConfig::default()
     });
+    let update = update_of(args, part);
     let mut trainer = match method {
-        Method::PerFrame => Trainer::PerFrame(PerFrame::new(net, &adam, UpdateSchedule::PerClip)?),
-        Method::Sideways | Method::SkipSideways => {
-            Trainer::Pipeline(Pipeline::new(net, &adam, config())?)
-        }
+        Method::PerFrame => Trainer::PerFrame(PerFrame::new(net, &adam, update)?),
+        Method::Sideways | Method::SkipSideways => Trainer::Pipeline(Pipeline::new(
+            net,
+            &adam,
+            SidewaysConfig { update, ..config() },
+        )?),
         Method::BpttSkips => Trainer::Bptt(Bptt::new(net, &adam, config())?),
     };
     let label = |videos: &MovingObjects, i: u64| {
@@ -357,7 +379,7 @@ fn agreement(args: &Args, data: Arc<Dataset>) -> Result<Vec<Agreement>> {
         let mut video = MovingObjectsConfig::small();
         video.frames = args.frames;
         video.speed = speed;
-        let mut sums = vec![0.0; 4];
+        let mut sums = [0.0; 4];
         let mut n = 0.0;
         for seed in args.first_seed..args.first_seed + args.seeds {
             let videos = MovingObjects::new(data.clone(), video, seed)?;

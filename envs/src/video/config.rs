@@ -111,7 +111,10 @@ impl MovingObjectsConfig {
                 expected,
             })
         };
-        if self.downscale == 0 || rows % self.downscale != 0 || cols % self.downscale != 0 {
+        if self.downscale == 0
+            || !rows.is_multiple_of(self.downscale)
+            || !cols.is_multiple_of(self.downscale)
+        {
             return bad(
                 "downscale",
                 self.downscale.to_string(),
