@@ -2,7 +2,7 @@
 //! the per-frame loss, per-stage optimisers, and the report of a clip.
 
 use super::error::SidewaysError;
-use super::network::Topology;
+use super::network::{StageNet, Topology};
 use super::stage::Stage;
 use crate::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use crate::{Float, cross_entropy};
@@ -253,6 +253,24 @@ impl<F: Float> StageTrainer<F> {
             optimizer: optimizer.build()?,
             pending: None,
         })
+    }
+
+    /// One trainer per stage of `net`, each with its own optimiser, and the wiring.
+    pub fn for_net(
+        net: StageNet<F>,
+        optimizer: &OptimizerSpec,
+    ) -> Result<(Vec<Self>, Topology), SidewaysError> {
+        let (stages, topology) = net.into_parts();
+        let trainers = stages
+            .into_iter()
+            .map(|s| StageTrainer::new(s, optimizer))
+            .collect::<Result<_, _>>()?;
+        Ok((trainers, topology))
+    }
+
+    /// The network the trainers' stages make up.
+    pub fn into_net(trainers: Vec<Self>, topology: Topology) -> StageNet<F> {
+        StageNet::from_parts(trainers.into_iter().map(|t| t.stage).collect(), topology)
     }
 
     pub fn add(&mut self, grads: Vec<ArrayD<F>>) {

@@ -30,11 +30,7 @@ impl<F: Float> PerFrame<F> {
         optimizer: &OptimizerSpec,
         update: UpdateSchedule,
     ) -> Result<Self, SidewaysError> {
-        let (stages, topology) = net.into_parts();
-        let trainers = stages
-            .into_iter()
-            .map(|s| StageTrainer::new(s, optimizer))
-            .collect::<Result<_, _>>()?;
+        let (trainers, topology) = StageTrainer::for_net(net, optimizer)?;
         Ok(PerFrame {
             topology,
             trainers,
@@ -43,10 +39,7 @@ impl<F: Float> PerFrame<F> {
     }
 
     pub fn into_net(self) -> StageNet<F> {
-        StageNet::from_parts(
-            self.trainers.into_iter().map(|t| t.stage).collect(),
-            self.topology,
-        )
+        StageTrainer::into_net(self.trainers, self.topology)
     }
 
     /// Logits of one frame.
@@ -168,11 +161,7 @@ impl<F: Float> Bptt<F> {
         optimizer: &OptimizerSpec,
         config: SidewaysConfig,
     ) -> Result<Self, SidewaysError> {
-        let (stages, topology) = net.into_parts();
-        let trainers = stages
-            .into_iter()
-            .map(|s| StageTrainer::new(s, optimizer))
-            .collect::<Result<_, _>>()?;
+        let (trainers, topology) = StageTrainer::for_net(net, optimizer)?;
         let config = SidewaysConfig {
             update: UpdateSchedule::PerClip,
             ..config
@@ -185,10 +174,7 @@ impl<F: Float> Bptt<F> {
     }
 
     pub fn into_net(self) -> StageNet<F> {
-        StageNet::from_parts(
-            self.trainers.into_iter().map(|t| t.stage).collect(),
-            self.topology,
-        )
+        StageTrainer::into_net(self.trainers, self.topology)
     }
 
     /// The exact gradient of the clip loss (the mean over frames that carry a loss), and

@@ -161,18 +161,12 @@ impl<F: Float> Pipeline<F> {
         optimizer: &OptimizerSpec,
         config: SidewaysConfig,
     ) -> Result<Self, SidewaysError> {
-        let (stages, topology) = net.into_parts();
-        let stages = stages
+        let (trainers, topology) = StageTrainer::for_net(net, optimizer)?;
+        let stages = trainers
             .into_iter()
             .enumerate()
-            .map(|(i, s)| {
-                Ok(SidewaysStage::new(
-                    i,
-                    StageTrainer::new(s, optimizer)?,
-                    &topology,
-                ))
-            })
-            .collect::<Result<_, SidewaysError>>()?;
+            .map(|(i, t)| SidewaysStage::new(i, t, &topology))
+            .collect();
         Ok(Pipeline {
             topology,
             stages,
@@ -200,12 +194,8 @@ impl<F: Float> Pipeline<F> {
 
     /// The trained network.
     pub fn into_net(self) -> StageNet<F> {
-        let stages = self
-            .stages
-            .into_iter()
-            .map(|s| s.into_trainer().stage)
-            .collect();
-        StageNet::from_parts(stages, self.topology)
+        let trainers = self.stages.into_iter().map(|s| s.into_trainer()).collect();
+        StageTrainer::into_net(trainers, self.topology)
     }
 
     pub fn train_clip(

@@ -61,8 +61,8 @@ impl<F: Float> ThreadedPipeline<F> {
         optimizer: &OptimizerSpec,
         config: SidewaysConfig,
     ) -> Result<Self, SidewaysError> {
-        let (stages, topology) = net.into_parts();
-        let k = stages.len();
+        let (trainers, topology) = StageTrainer::for_net(net, optimizer)?;
+        let k = trainers.len();
         let mut links: Vec<StageLinks<F>> = (0..k)
             .map(|_| StageLinks {
                 activations_in: Vec::new(),
@@ -108,8 +108,8 @@ impl<F: Float> ThreadedPipeline<F> {
         let (events_tx, events) = channel();
         let mut commands = Vec::with_capacity(k);
         let mut threads = Vec::with_capacity(k);
-        for ((i, stage), link) in stages.into_iter().enumerate().zip(links) {
-            let stage = SidewaysStage::new(i, StageTrainer::new(stage, optimizer)?, &topology);
+        for ((i, trainer), link) in trainers.into_iter().enumerate().zip(links) {
+            let stage = SidewaysStage::new(i, trainer, &topology);
             let (ctx, crx) = channel();
             commands.push(ctx);
             let events = events_tx.clone();
@@ -180,9 +180,9 @@ impl<F: Float> ThreadedPipeline<F> {
                 stage: i + 1,
                 reason: panic_message(&panic),
             })?;
-            stages.push(stage.into_trainer().stage);
+            stages.push(stage.into_trainer());
         }
-        Ok(StageNet::from_parts(stages, self.topology.clone()))
+        Ok(StageTrainer::into_net(stages, self.topology.clone()))
     }
 
     fn stopped(&self, stage: usize) -> SidewaysError {
