@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+pub mod video_net;
+
 /// Summary of repeated timings, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Timing {

@@ -28,6 +28,7 @@ mod space;
 mod time_limit;
 pub mod trace;
 mod vector;
+pub mod video;
 
 pub use classic::{Acrobot, CartPole, MountainCar, Pendulum};
 pub use env::{BoxedEnv, Env, Info, Options, Step};

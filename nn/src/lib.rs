@@ -23,6 +23,7 @@ pub mod optim;
 mod parallel;
 pub mod pathnet;
 pub mod safe_mutation;
+pub mod sideways;
 
 pub use atomic_tensors::AtomicTensors;
 pub use device::{

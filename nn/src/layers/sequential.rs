@@ -31,6 +31,10 @@ impl<F: Float> Sequential<F> {
     pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer<F>>] {
         &mut self.layers
     }
+
+    pub fn into_layers(self) -> Vec<Box<dyn Layer<F>>> {
+        self.layers
+    }
 }
 
 impl<F: Float> Default for Sequential<F> {

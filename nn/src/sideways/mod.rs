@@ -1,0 +1,41 @@
+//! Sideways and Skip-Sideways: depth-parallel training of video networks cut into stages.
+//!
+//! A video is a stream of frames; one tick is one frame entering. A [`StageNet`] is the
+//! network cut into `K` [`Stage`]s (exact backprop inside each), optionally with skip edges
+//! from stages further down (Skip-Sideways). The engines on it:
+//!
+//! - [`Pipeline`]: Sideways on one thread, the reference schedule. Stage `k` at tick `t`
+//!   computes `a_k(t) = f_k(a_{k-1}(t-1), ...)` and applies the gradient its consumers sent at
+//!   `t - 1` against that fresh activation; nothing older is kept.
+//! - [`ThreadedPipeline`]: the same ticks with one thread per stage and bounded channels;
+//!   bit-identical to [`Pipeline`].
+//! - [`SidewaysStage`]: one stage's tick, for hosts of a single stage (threads now, agents
+//!   later): it takes the neighbours' messages of the previous tick and returns its own.
+//! - [`PerFrame`]: exact per-frame backprop on the undelayed network (the sequential baseline).
+//! - [`Bptt`]: exact backprop through time over the pipelined network (same forward as
+//!   Sideways), keeping every cache of the clip.
+//!
+//! How each rule follows from the papers, and which were our decisions: `docs/sideways.md`.
+
+mod clip;
+mod combine;
+mod error;
+mod eval;
+mod exact;
+mod network;
+mod schedule;
+mod stage;
+mod threaded;
+
+pub use clip::{
+    ClipPlan, ClipReport, FrameLoss, FrameSource, FramesVec, OptimizerSpec, SidewaysConfig,
+    StageTrainer, UpdateSchedule,
+};
+pub use combine::Combine;
+pub use error::SidewaysError;
+pub use eval::evaluate_pipelined;
+pub use exact::{Bptt, PerFrame, StageGrads};
+pub use network::{StageNet, Topology};
+pub use schedule::{Activation, Pipeline, SidewaysStage, TickIn, TickOut};
+pub use stage::{SkipEdge, Stage, StageBackward, StageCache};
+pub use threaded::ThreadedPipeline;

@@ -1,0 +1,309 @@
+//! Sideways: the pipelined schedule, one stage's tick and the single-threaded reference that
+//! runs all stages tick by tick.
+//!
+//! At tick `t` stage `k` (1-based) reads what its sources sent at tick `t - 1` and
+//! computes `a_k(t) = f_k(a_{k-1}(t-1), skips...)`, overwriting its one cache. It then applies
+//! the gradient its consumers sent at tick `t - 1` (summed over them) against that fresh
+//! cache, and sends the input gradients down. The top stage's loss and backward are exact.
+//! Nothing older than the current cache is kept, so memory does not grow with the clip.
+
+use super::clip::{
+    ClipPlan, ClipReport, FrameLoss, FrameSource, OptimizerSpec, SidewaysConfig, StageTrainer,
+    UpdateSchedule, check_clip, frame_loss,
+};
+use super::error::SidewaysError;
+use super::network::{StageNet, Topology};
+use super::stage::StageCache;
+use crate::Float;
+use ndarray::{ArrayD, ArrayViewD};
+use std::sync::Arc;
+
+/// An activation on its way to the stages that read it (shared, never copied per consumer).
+pub type Activation<F> = Arc<ArrayD<F>>;
+
+/// What a stage receives at tick `t`: the messages of tick `t - 1`.
+pub struct TickIn<F> {
+    /// One per input edge (primary first); `None` before the pipeline has filled.
+    pub activations: Vec<Option<Activation<F>>>,
+    /// One per consumer of this stage's output, in [`Topology::consumers`] order.
+    pub grads: Vec<Option<ArrayD<F>>>,
+}
+
+/// What a stage sends at tick `t`.
+pub struct TickOut<F> {
+    pub activation: Option<Activation<F>>,
+    /// d loss / d input per edge; `None` for frames and when no gradient was applied.
+    pub grads: Vec<Option<ArrayD<F>>>,
+    /// The top stage's loss, on ticks whose output comes from a real frame.
+    pub loss: Option<FrameLoss>,
+    /// This tick's parameter gradients, when recording (for tests and agreement figures).
+    pub param_grads: Option<Vec<ArrayD<F>>>,
+}
+
+/// One stage under the Sideways schedule: what a thread, process or agent hosting the stage
+/// runs. It holds the stage, its optimiser and its single current cache.
+pub struct SidewaysStage<F> {
+    index: usize,
+    is_top: bool,
+    need_input: Vec<bool>,
+    trainer: StageTrainer<F>,
+    cache: Option<StageCache>,
+    record: bool,
+}
+
+impl<F: Float> SidewaysStage<F> {
+    pub fn new(index: usize, trainer: StageTrainer<F>, topology: &Topology) -> Self {
+        SidewaysStage {
+            index,
+            is_top: index + 1 == topology.stages(),
+            need_input: topology.needs_input_grad(index),
+            trainer,
+            cache: None,
+            record: false,
+        }
+    }
+
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Whether [`TickOut::param_grads`] is filled.
+    pub fn set_recording(&mut self, on: bool) {
+        self.record = on;
+    }
+
+    pub fn trainer(&self) -> &StageTrainer<F> {
+        &self.trainer
+    }
+
+    pub fn into_trainer(self) -> StageTrainer<F> {
+        self.trainer
+    }
+
+    /// One tick: forward on the newest inputs, then the newest gradient against that forward.
+    pub fn tick(&mut self, tick: usize, input: TickIn<F>, plan: &ClipPlan) -> TickOut<F> {
+        let stage = &self.trainer.stage;
+        // Masked warm-up: a stage computes once all its inputs exist. Skip sources lie below
+        // the primary one and fill first, so this is when the primary input arrives.
+        let activation = if input.activations.iter().all(Option::is_some) {
+            let views: Vec<ArrayViewD<'_, F>> = input
+                .activations
+                .iter()
+                .map(|a| a.as_ref().expect("checked").view())
+                .collect();
+            let (output, cache) = stage.forward(&views);
+            self.cache = Some(cache);
+            Some(Arc::new(output))
+        } else {
+            None
+        };
+        let mut loss = None;
+        let output_grad = if self.is_top {
+            match (&activation, plan.loss_frame(tick)) {
+                (Some(logits), Some(frame)) => {
+                    let (report, grad) = frame_loss(frame, logits, &plan.labels, plan.loss_scale);
+                    loss = Some(report);
+                    Some(grad)
+                }
+                _ => None,
+            }
+        } else {
+            sum_present(input.grads)
+        };
+        let mut out = TickOut {
+            activation,
+            grads: vec![None; self.need_input.len()],
+            loss,
+            param_grads: None,
+        };
+        let (Some(grad), Some(cache)) = (output_grad, &self.cache) else {
+            return out;
+        };
+        let backward = stage.backward(cache, grad.view(), &self.need_input);
+        out.grads = backward.input_grads;
+        if self.record {
+            out.param_grads = Some(backward.param_grads.clone());
+        }
+        self.trainer.add(backward.param_grads);
+        if plan.update == UpdateSchedule::PerTick {
+            self.trainer.step();
+        }
+        out
+    }
+
+    /// Ends a clip: the per-clip step, and the pipeline empties.
+    pub fn end_clip(&mut self) {
+        self.trainer.step();
+        self.cache = None;
+    }
+}
+
+/// Sums the gradients that arrived from a stage's consumers (fan-out in the forward pass is
+/// fan-in here).
+fn sum_present<F: Float>(grads: Vec<Option<ArrayD<F>>>) -> Option<ArrayD<F>> {
+    grads.into_iter().flatten().reduce(|mut sum, g| {
+        sum += &g;
+        sum
+    })
+}
+
+/// Sideways on one thread: every stage's tick in turn, tick after tick. The threaded
+/// pipeline runs the same ticks and is bit-identical to this.
+pub struct Pipeline<F> {
+    topology: Topology,
+    stages: Vec<SidewaysStage<F>>,
+    config: SidewaysConfig,
+}
+
+impl<F: Float> Pipeline<F> {
+    pub fn new(
+        net: StageNet<F>,
+        optimizer: &OptimizerSpec,
+        config: SidewaysConfig,
+    ) -> Result<Self, SidewaysError> {
+        let (trainers, topology) = StageTrainer::for_net(net, optimizer)?;
+        let stages = trainers
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| SidewaysStage::new(i, t, &topology))
+            .collect();
+        Ok(Pipeline {
+            topology,
+            stages,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> SidewaysConfig {
+        self.config
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn set_recording(&mut self, on: bool) {
+        for stage in &mut self.stages {
+            stage.set_recording(on);
+        }
+    }
+
+    pub fn stage(&self, index: usize) -> &crate::sideways::Stage<F> {
+        &self.stages[index].trainer.stage
+    }
+
+    /// The trained network.
+    pub fn into_net(self) -> StageNet<F> {
+        let trainers = self.stages.into_iter().map(|s| s.into_trainer()).collect();
+        StageTrainer::into_net(trainers, self.topology)
+    }
+
+    pub fn train_clip(
+        &mut self,
+        clip: &mut dyn FrameSource<F>,
+        labels: &[usize],
+    ) -> Result<ClipReport, SidewaysError> {
+        self.train_clip_observed(clip, labels, &mut |_, _, _| {})
+    }
+
+    /// [`Self::train_clip`], showing `observer(tick, stage, out)` every stage's output.
+    pub fn train_clip_observed(
+        &mut self,
+        clip: &mut dyn FrameSource<F>,
+        labels: &[usize],
+        observer: &mut dyn FnMut(usize, usize, &TickOut<F>),
+    ) -> Result<ClipReport, SidewaysError> {
+        check_clip(&self.topology, clip, labels)?;
+        let plan = ClipPlan::new(clip.len(), self.stages.len(), labels, self.config);
+        let mut feed = FrameFeed::new(&self.topology, clip, &plan);
+        let k = self.stages.len();
+        let mut nodes: Vec<Option<Activation<F>>> = vec![None; k + 1];
+        let mut grads: Vec<Vec<Option<ArrayD<F>>>> = (0..k)
+            .map(|i| vec![None; self.topology.sources[i].len()])
+            .collect();
+        let mut losses = Vec::new();
+        for tick in 0..plan.ticks {
+            let mut next_nodes = vec![None; k + 1];
+            next_nodes[0] = feed.next(tick);
+            for (i, stage) in self.stages.iter_mut().enumerate() {
+                let input = TickIn {
+                    activations: self.topology.sources[i]
+                        .iter()
+                        .map(|&n| nodes[n].clone())
+                        .collect(),
+                    grads: self.topology.consumers[i + 1]
+                        .iter()
+                        .map(|&(c, e)| grads[c][e].take())
+                        .collect(),
+                };
+                let out = stage.tick(tick, input, &plan);
+                observer(tick, i, &out);
+                next_nodes[i + 1] = out.activation;
+                grads[i] = out.grads;
+                losses.extend(out.loss);
+            }
+            nodes = next_nodes;
+        }
+        for stage in &mut self.stages {
+            stage.end_clip();
+        }
+        feed.finish()?;
+        Ok(ClipReport::from_losses(&losses, labels))
+    }
+}
+
+/// Node 0 of the pipeline: the clip's frames, checked, then the last one held while
+/// draining; nothing at the clip's last tick (no stage would read it). A frame of the wrong
+/// shape ends the stream early and the clip reports the error at its end.
+pub(super) struct FrameFeed<'a, F> {
+    topology: &'a Topology,
+    clip: &'a mut dyn FrameSource<F>,
+    ticks: usize,
+    frames: usize,
+    batch: usize,
+    last: Option<(usize, Activation<F>)>,
+    error: Option<SidewaysError>,
+}
+
+impl<'a, F: Float> FrameFeed<'a, F> {
+    pub(super) fn new(
+        topology: &'a Topology,
+        clip: &'a mut dyn FrameSource<F>,
+        plan: &ClipPlan,
+    ) -> Self {
+        let batch = clip.batch();
+        FrameFeed {
+            topology,
+            clip,
+            ticks: plan.ticks,
+            frames: plan.frames,
+            batch,
+            last: None,
+            error: None,
+        }
+    }
+
+    pub(super) fn next(&mut self, tick: usize) -> Option<Activation<F>> {
+        if tick + 1 >= self.ticks || self.error.is_some() {
+            return None;
+        }
+        let index = tick.min(self.frames - 1);
+        if let Some((i, frame)) = &self.last
+            && *i == index
+        {
+            return Some(frame.clone());
+        }
+        let frame = self.clip.frame(index);
+        if let Err(e) = self.topology.check_frame(index, &frame, self.batch) {
+            self.error = Some(e);
+            return None;
+        }
+        let frame = Arc::new(frame);
+        self.last = Some((index, frame.clone()));
+        Some(frame)
+    }
+
+    pub(super) fn finish(self) -> Result<(), SidewaysError> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
