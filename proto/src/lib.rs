@@ -7,6 +7,7 @@
 //! pieces and reassembles them with full validation.
 
 pub mod chunk;
+pub mod quote;
 
 /// The protobuf package every message belongs to; bumped on breaking wire changes.
 pub const PACKAGE: &str = "pathnet.v1";
@@ -24,3 +25,4 @@ pub mod v1 {
 pub use chunk::{
     ChunkError, Tensor, TensorAssembler, assemble_tensors, chunk_data_bytes, split_tensor,
 };
+pub use quote::{quote, quote_lines, quote_list};
