@@ -2,7 +2,7 @@
 //! `[pathnet_a3c]` table travels as TOML in the reinforcement-learning crate's own schema,
 //! pathways and frozen modules as typed messages checked against the table's super-network.
 
-use crate::wire::{WireError, module_from_wire};
+use crate::wire::{WireError, module_from_wire, to_wire};
 use pathnet_nn::pathnet::{ModuleId, PathNetDims, Pathway};
 use pathnet_proto::v1;
 use pathnet_rl::pathnet_a3c::PathNetA3cConfig;
@@ -25,7 +25,10 @@ pub fn pathway_to_wire(pathway: &Pathway) -> v1::Pathway {
             .layers()
             .iter()
             .map(|active| v1::PathwayLayer {
-                module_indices: active.iter().map(|&m| m as u32).collect(),
+                module_indices: active
+                    .iter()
+                    .map(|&m| to_wire("pathway.module_indices", m))
+                    .collect(),
             })
             .collect(),
     }

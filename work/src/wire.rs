@@ -9,7 +9,7 @@ use crate::job::{Architecture, JobOutcome, ModuleDelta, ModuleParams, PathwayJob
 use ndarray::{ArrayD, IxDyn};
 use pathnet_nn::pathnet::{ModuleId, PathNetDims};
 use pathnet_proto::v1::{self, TensorChunk, module_id::Address, work_item::Payload};
-use pathnet_proto::{ChunkError, assemble_tensors, split_tensor};
+use pathnet_proto::{ChunkError, assemble_tensors, quote, quote_lines, split_tensor};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,13 +28,23 @@ pub enum WireError {
 
 impl WireError {
     /// `field` came with `value`, which is wrong for `reason`.
+    /// The value and the reason are quoted bounded: both may carry what a peer sent.
     pub fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
         WireError::Invalid {
             field,
-            value: value.to_string(),
-            reason: reason.into(),
+            value: quote(&value.to_string()),
+            reason: quote_lines(&reason.into()),
         }
     }
+}
+
+/// `value` as the wire's 32-bit `field`. Never truncated: a value that does not fit is a
+/// bug, since the spec's bounds keep every size sent far below `u32::MAX`, and sending a
+/// wrong number silently (T = 2^32 + 50 trained as 50) would be worse than stopping.
+pub fn to_wire(field: &'static str, value: usize) -> u32 {
+    u32::try_from(value).unwrap_or_else(|_| {
+        panic!("`{field}` = {value} does not fit the wire's 32 bits (the spec bounds it)")
+    })
 }
 
 fn usize_of(field: &'static str, value: u64) -> Result<usize, WireError> {
@@ -47,12 +57,12 @@ fn usize_of(field: &'static str, value: u64) -> Result<usize, WireError> {
 pub fn module_to_wire(id: ModuleId, layers: usize) -> v1::ModuleId {
     let address = if id.layer == layers {
         Address::TaskHead(v1::TaskHead {
-            task_index: id.index as u32,
+            task_index: to_wire("module.task_head.task_index", id.index),
         })
     } else {
         Address::LayerModule(v1::LayerModule {
-            layer: id.layer as u32,
-            index: id.index as u32,
+            layer: to_wire("module.layer_module.layer", id.layer),
+            index: to_wire("module.layer_module.index", id.index),
         })
     };
     v1::ModuleId {
@@ -209,18 +219,21 @@ pub fn pathway_payload(job: &PathwayJob) -> Payload {
     let layers = a.dims.layers;
     let task = &job.task;
     let training = v1::PathwayTraining {
-        task_index: job.task_index as u32,
+        task_index: to_wire("task_index", job.task_index),
         pathway: Some(v1::Pathway {
             layers: job
                 .pathway
                 .iter()
                 .map(|active| v1::PathwayLayer {
-                    module_indices: active.iter().map(|&m| m as u32).collect(),
+                    module_indices: active
+                        .iter()
+                        .map(|&m| to_wire("pathway.module_indices", m))
+                        .collect(),
                 })
                 .collect(),
         }),
-        minibatches: job.minibatches as u32,
-        batch_size: job.batch_size as u32,
+        minibatches: to_wire("minibatches", job.minibatches),
+        batch_size: to_wire("batch_size", job.batch_size),
         learning_rate: job.learning_rate,
         data_seed: job.data_seed,
         modules: job
@@ -229,12 +242,16 @@ pub fn pathway_payload(job: &PathwayJob) -> Payload {
             .map(|&(id, version)| module_ref(id, version, layers))
             .collect(),
         architecture: Some(v1::PathNetArchitecture {
-            layers: layers as u32,
-            modules_per_layer: a.dims.modules as u32,
-            max_active: a.dims.max_active as u32,
-            module_units: a.module_units as u32,
-            input_features: a.input_features as u32,
-            head_classes: a.head_classes.iter().map(|&c| c as u32).collect(),
+            layers: to_wire("architecture.layers", layers),
+            modules_per_layer: to_wire("architecture.modules_per_layer", a.dims.modules),
+            max_active: to_wire("architecture.max_active", a.dims.max_active),
+            module_units: to_wire("architecture.module_units", a.module_units),
+            input_features: to_wire("architecture.input_features", a.input_features),
+            head_classes: a
+                .head_classes
+                .iter()
+                .map(|&c| to_wire("architecture.head_classes", c))
+                .collect(),
         }),
         task: Some(v1::SupervisedTask {
             data_dir: task.data_dir.to_string_lossy().into_owned(),
