@@ -134,10 +134,10 @@ proptest! {
     fn random_bytes_decode_to_an_error_or_a_chunk_that_assembles_or_fails_cleanly(
         bytes in proptest::collection::vec(any::<u8>(), 0..200),
     ) {
-        if let Ok(chunk) = TensorChunk::decode(bytes.as_slice()) {
-            if let Err(err) = assemble_tensors([chunk]) {
-                prop_assert!(err.to_string().len() <= MAX_ERROR_BYTES);
-            }
+        if let Ok(chunk) = TensorChunk::decode(bytes.as_slice())
+            && let Err(err) = assemble_tensors([chunk])
+        {
+            prop_assert!(err.to_string().len() <= MAX_ERROR_BYTES);
         }
     }
 }
