@@ -6,7 +6,7 @@ use crate::run_cmd::write_summary;
 use anyhow::{Context, bail};
 use clap::Args;
 use pathnet_coordinator::server::{Coordinator, DEFAULT_MAX_FAILURES_PER_WORK, Limits};
-use pathnet_coordinator::spec::Spec;
+use pathnet_coordinator::spec::{DEFAULT_MAX_EXPERIMENT_BYTES, Spec};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -47,6 +47,14 @@ pub struct LimitArgs {
     /// Largest gRPC message accepted or sent, in bytes; tensors are chunked below it.
     #[arg(long, env = "PATHNET_MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
     pub max_message_bytes: usize,
+    /// Ceiling on an experiment's estimated memory (its parameters times the copies kept),
+    /// in bytes; a spec over it is refused when it starts.
+    #[arg(
+        long,
+        env = "PATHNET_MAX_EXPERIMENT_BYTES",
+        default_value_t = DEFAULT_MAX_EXPERIMENT_BYTES
+    )]
+    pub max_experiment_bytes: u64,
     /// Failures of the same work (handed back as failed by its agent, or its result
     /// refused) after which the experiment fails, naming the work and the last error.
     #[arg(
@@ -79,6 +87,7 @@ impl LimitArgs {
             max_message_bytes: self.max_message_bytes,
             lease_duration: Duration::from_millis(self.lease_ms),
             heartbeat_interval: Duration::from_millis(heartbeat_ms),
+            max_experiment_bytes: self.max_experiment_bytes,
         })
     }
 

@@ -8,6 +8,7 @@
 //!
 //! Time is passed in as [`Millis`] on every call, so tests drive the clock by hand.
 
+use pathnet_proto::quote;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -66,14 +67,19 @@ impl fmt::Display for LeaseEnd {
     }
 }
 
-/// Why an agent cannot act on a work id.
+/// Why an agent cannot act on a work id. Ids came from the agent, so they are quoted bounded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LeaseError {
-    #[error("work `{0}` was never leased (or is too old to be remembered)")]
+    #[error("work `{}` was never leased (or is too old to be remembered)", quote(.0))]
     Unknown(String),
-    #[error("work `{work}` is no longer leased: {end}")]
+    #[error("work `{}` is no longer leased: {end}", quote(.work))]
     Ended { work: String, end: LeaseEnd },
-    #[error("work `{work}` is leased to agent `{holder}`, not to `{agent}`")]
+    #[error(
+        "work `{}` is leased to agent `{}`, not to `{}`",
+        quote(.work),
+        quote(.holder),
+        quote(.agent)
+    )]
     NotHolder {
         work: String,
         holder: String,

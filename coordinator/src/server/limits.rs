@@ -1,5 +1,6 @@
 //! The limits and timings of a coordinator, told to every agent at join.
 
+use crate::spec::DEFAULT_MAX_EXPERIMENT_BYTES;
 use std::time::Duration;
 
 /// Limits and timings of a coordinator, told to every agent at join.
@@ -8,6 +9,8 @@ pub struct Limits {
     pub max_message_bytes: usize,
     pub lease_duration: Duration,
     pub heartbeat_interval: Duration,
+    /// Ceiling on an experiment's estimated memory; a spec over it is refused at start.
+    pub max_experiment_bytes: u64,
 }
 
 impl Limits {
@@ -23,6 +26,7 @@ impl Default for Limits {
             max_message_bytes: 4 << 20,
             lease_duration: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(10),
+            max_experiment_bytes: DEFAULT_MAX_EXPERIMENT_BYTES,
         }
     }
 }

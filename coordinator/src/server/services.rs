@@ -135,8 +135,9 @@ impl ParameterService for CoordinatorService {
             match &work {
                 Some(w) if *w != message.work_id => {
                     return Err(Status::invalid_argument(format!(
-                        "`work_id` = {}: changed within the stream (was {w})",
-                        message.work_id
+                        "`work_id` = {}: changed within the stream (was {})",
+                        pathnet_proto::quote(&message.work_id),
+                        pathnet_proto::quote(w)
                     )));
                 }
                 Some(_) => {}

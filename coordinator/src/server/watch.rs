@@ -16,8 +16,12 @@ type Sender = mpsc::Sender<Result<v1::FitnessEvent, Status>>;
 
 /// Whether experiment `id` is still running; `NOT_FOUND` unless it is the current one.
 fn watched_running(rt: &Runtime, id: &str) -> Result<bool, Status> {
-    rt.running(id)
-        .ok_or_else(|| Status::not_found(format!("experiment `{id}` does not exist")))
+    rt.running(id).ok_or_else(|| {
+        Status::not_found(format!(
+            "experiment `{}` does not exist",
+            pathnet_proto::quote(id)
+        ))
+    })
 }
 
 /// The stream of `wanted`'s fitness events (every experiment's when empty).

@@ -9,15 +9,18 @@
 
 mod a3c;
 mod ga;
+pub mod limits;
 mod pathnet;
 mod pathnet_a3c;
 
 pub use a3c::A3cSpec;
 pub use ga::GaSpec;
+pub use limits::{DEFAULT_MAX_EXPERIMENT_BYTES, MemoryEstimate};
 pub use pathnet::*;
 pub use pathnet_a3c::PathNetA3cSpec;
 
 use crate::kind::Kind;
+use pathnet_proto::{quote, quote_lines};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,10 +77,7 @@ impl Spec {
     }
 
     fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
-        let parse_error = |message: String| SpecError::Parse {
-            path: path.to_path_buf(),
-            message,
-        };
+        let parse_error = |message: String| parse_error(path, message);
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
         fn schema<S: serde::de::DeserializeOwned>(
@@ -131,6 +131,17 @@ impl Spec {
         each_kind!(self, spec => spec.seed = seed)
     }
 
+    /// The memory the experiment would take (for PathNet, on examples of `input_features`
+    /// features), for the coordinator to check against its ceiling before it builds anything.
+    pub fn memory_estimate(&self, input_features: usize) -> Result<MemoryEstimate, SpecError> {
+        match self {
+            Spec::PathNet(spec) => Ok(spec.memory_estimate(input_features)),
+            Spec::A3c(spec) => spec.memory_estimate(),
+            Spec::Neuroevolution(spec) => Ok(spec.memory_estimate()),
+            Spec::PathNetA3c(spec) => spec.memory_estimate(),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), SpecError> {
         each_kind!(self, spec => spec.validate())
     }
@@ -158,15 +169,26 @@ pub(crate) fn positive(field: &str, value: usize) -> Result<(), SpecError> {
     }
 }
 
+/// An invalid value of `field`; the value and reason are quoted bounded, since both may
+/// carry what a client sent.
 pub(crate) fn invalid(
     field: &str,
     value: impl std::fmt::Display,
     reason: impl Into<String>,
 ) -> SpecError {
     SpecError::Invalid {
-        field: field.to_string(),
-        value: value.to_string(),
-        reason: reason.into(),
+        field: quote(field),
+        value: quote(&value.to_string()),
+        reason: quote_lines(&reason.into()),
+    }
+}
+
+/// A parser's error about the spec at `path`, quoted bounded: it shows the offending line,
+/// which may be as long as the whole spec.
+pub(crate) fn parse_error(path: &Path, message: impl std::fmt::Display) -> SpecError {
+    SpecError::Parse {
+        path: path.to_path_buf(),
+        message: quote_lines(&message.to_string()),
     }
 }
 

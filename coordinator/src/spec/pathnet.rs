@@ -1,6 +1,7 @@
 //! The spec of a supervised PathNet experiment (`kind = "pathnet"`, the default).
 
-use super::{SpecError, invalid, positive, read_spec};
+use super::limits::{self, MemoryEstimate, dense_parameters};
+use super::{SpecError, invalid, parse_error, positive, read_spec};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -148,10 +149,7 @@ impl ExperimentSpec {
     }
 
     pub(super) fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
-        let spec: ExperimentSpec = toml::from_str(text).map_err(|err| SpecError::Parse {
-            path: path.to_path_buf(),
-            message: err.to_string(),
-        })?;
+        let spec: ExperimentSpec = toml::from_str(text).map_err(|err| parse_error(path, err))?;
         spec.validate()?;
         Ok(spec)
     }
@@ -159,6 +157,7 @@ impl ExperimentSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         let p = &self.pathnet;
         let e = &self.evolution;
+        self.check_bounds()?;
         positive("pathnet.layers", p.layers)?;
         positive("pathnet.modules_per_layer", p.modules_per_layer)?;
         positive("pathnet.module_units", p.module_units)?;
@@ -239,6 +238,46 @@ impl ExperimentSpec {
             }
         }
         Ok(())
+    }
+}
+
+impl ExperimentSpec {
+    /// The sizes, each below its bound, so that nothing the spec asks for aborts the process.
+    fn check_bounds(&self) -> Result<(), SpecError> {
+        use limits::*;
+        let (p, e) = (&self.pathnet, &self.evolution);
+        #[rustfmt::skip]
+        let bounds = [
+            ("pathnet.layers", p.layers, MAX_LAYERS, "hidden layers"),
+            ("pathnet.modules_per_layer", p.modules_per_layer, MAX_MODULES_PER_LAYER, "modules per layer"),
+            ("pathnet.module_units", p.module_units, MAX_UNITS, "units per module"),
+            ("evolution.population", e.population, MAX_POPULATION, "pathways"),
+            ("evolution.minibatches_per_evaluation", e.minibatches_per_evaluation, MAX_MINIBATCHES, "minibatches per evaluation"),
+            ("evolution.batch_size", e.batch_size, MAX_BATCH_SIZE, "examples per minibatch"),
+            ("evolution.max_generations", e.max_generations, MAX_STEPS, "tournaments per task"),
+            ("tasks", self.tasks.len(), MAX_TASKS, "tasks, each with a head"),
+        ];
+        at_most_each(&bounds)
+    }
+
+    /// The memory of the run on examples of `input_features` features: the super-network
+    /// and its heads held three times (the current parameters, the deltas of results in
+    /// flight and the pull answers being sent), plus the population of pathways.
+    pub fn memory_estimate(&self, input_features: usize) -> MemoryEstimate {
+        let p = &self.pathnet;
+        let modules = p.modules_per_layer as u128;
+        let first = modules * dense_parameters(&[input_features, p.module_units]);
+        let rest = (p.layers as u128).saturating_sub(1)
+            * modules
+            * dense_parameters(&[p.module_units, p.module_units]);
+        let heads = self.tasks.len() as u128 * dense_parameters(&[p.module_units, 2]);
+        let pathway_bytes = (p.layers * p.max_active * std::mem::size_of::<usize>() + 64) as u128;
+        MemoryEstimate {
+            field: "pathnet",
+            parameters: first + rest + heads,
+            copies: 3,
+            other_bytes: self.evolution.population as u128 * pathway_bytes,
+        }
     }
 }
 

@@ -140,9 +140,14 @@ impl Ready {
     }
 }
 
-/// Builds the run of experiment `id`.
+/// Builds the run of experiment `id`, unless its estimated memory is over the coordinator's
+/// ceiling: checked before anything of the run is allocated.
 pub(super) fn build(ready: Ready, id: &str, limits: &Limits) -> Result<Built, Status> {
     let Ready { spec, test } = ready;
+    let input_features = test.as_ref().map_or(0, TestSplit::features);
+    spec.memory_estimate(input_features)
+        .and_then(|estimate| estimate.check(limits.max_experiment_bytes))
+        .map_err(|err| Status::invalid_argument(err.to_string()))?;
     match spec {
         Spec::PathNet(spec) => pathnet::build(id, spec, test),
         Spec::A3c(spec) => a3c::build(id, spec, limits),

@@ -57,7 +57,8 @@ impl Agents {
                 Ok(())
             }
             None => Err(Status::not_found(format!(
-                "agent `{agent}` is not joined (the coordinator may have restarted): join again"
+                "agent `{}` is not joined (the coordinator may have restarted): join again",
+                pathnet_proto::quote(agent)
             ))),
         }
     }

@@ -54,9 +54,12 @@ impl Runtime {
     }
 
     fn experiment_mut(&mut self, id: &str) -> Result<&mut Experiment, Status> {
-        self.slot
-            .get_mut(id)
-            .ok_or_else(|| Status::not_found(format!("experiment `{id}` does not exist")))
+        self.slot.get_mut(id).ok_or_else(|| {
+            Status::not_found(format!(
+                "experiment `{}` does not exist",
+                pathnet_proto::quote(id)
+            ))
+        })
     }
 
     fn state_of(&self, id: &str) -> v1::ExperimentState {

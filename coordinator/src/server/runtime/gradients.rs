@@ -11,6 +11,7 @@
 
 use super::Runtime;
 use super::observed::RefusalReason;
+use super::report::lease_status;
 use crate::a3c::{Disposition, ExchangeError, PushDone, PushTicket};
 use crate::server::kinds::PushRefusal;
 use ndarray::ArrayD;
@@ -122,8 +123,9 @@ impl Runtime {
             .leases
             .check(&request.agent_id, &request.work_id, now)
             .map_err(|err| {
-                self.observed.refused(RefusalReason::LeaseExpired);
-                Status::failed_precondition(err.to_string())
+                let (reason, status) = lease_status(&err);
+                self.observed.refused(reason);
+                status
             })?
             .item
             .clone();
@@ -222,6 +224,7 @@ mod tests {
             max_message_bytes: 1 << 20,
             lease_duration: Duration::from_secs(60),
             heartbeat_interval: Duration::from_secs(10),
+            ..Limits::default()
         });
         let spec = "kind = \"a3c\"\nname = \"t\"\nmax_workers = 1\n[a3c]\nenv = \"CartPole-v1\"\n";
         rt.start(Ready::load(Spec::from_toml(spec).unwrap()).unwrap())

@@ -2,6 +2,7 @@
 //! their result report.
 
 use super::Runtime;
+use super::report::lease_status;
 use super::slot::Experiment;
 use crate::pathnet::Engine;
 use pathnet_proto::v1;
@@ -16,7 +17,7 @@ impl Runtime {
         let now = self.now();
         self.leases
             .check(&request.agent_id, &request.work_id, now)
-            .map_err(|err| Status::failed_precondition(err.to_string()))?;
+            .map_err(|err| lease_status(&err).1)?;
         if request.kind != i32::from(v1::ParameterUpdateKind::Delta) {
             return Err(Status::invalid_argument(format!(
                 "`kind` = {}: only PARAMETER_UPDATE_KIND_DELTA is accepted for pathway training",
@@ -80,6 +81,14 @@ impl Runtime {
             .ok_or_else(|| Status::not_found("no experiment has been started"))?;
         let engine = pathnet_engine(exp)?;
         let layers = engine.architecture().dims.layers;
+        // Each module is wanted at most once, so a longer list only multiplies the answer.
+        let modules = engine.parameters().module_ids().count();
+        if request.modules.len() > modules {
+            return Err(Status::invalid_argument(format!(
+                "`modules`: {} module references, but the network has only {modules} modules",
+                request.modules.len()
+            )));
+        }
         let mut chunks = Vec::new();
         for module in &request.modules {
             let (id, wanted) = wire::module_ref_from_wire(Some(module), layers)

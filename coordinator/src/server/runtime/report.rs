@@ -35,17 +35,7 @@ impl ReportError {
         use RefusalReason as R;
         match self {
             ReportError::UnknownAgent(_) => R::UnknownAgent,
-            ReportError::Lease(err) => match err {
-                LeaseError::Unknown(_) => R::UnknownWork,
-                LeaseError::NotHolder { .. } => R::NotHolder,
-                LeaseError::Ended { end, .. } => match end {
-                    LeaseEnd::Reported => R::Duplicate,
-                    LeaseEnd::Cancelled => R::Stale,
-                    LeaseEnd::Expired => R::LeaseExpired,
-                    LeaseEnd::Released => R::LeaseReleased,
-                    LeaseEnd::Refused => R::LeaseRefused,
-                },
-            },
+            ReportError::Lease(err) => lease_status(err).0,
             ReportError::Stale => R::Stale,
             ReportError::Refused { .. } => R::InvalidResult,
             ReportError::Failed(_) => R::Internal,
@@ -68,7 +58,6 @@ impl ReportError {
         match self {
             ReportError::UnknownAgent(status) => Err(status),
             ReportError::Lease(err) => match &err {
-                LeaseError::Unknown(_) => Err(Status::not_found(err.to_string())),
                 LeaseError::Ended {
                     end: LeaseEnd::Reported,
                     ..
@@ -77,9 +66,7 @@ impl ReportError {
                     end: LeaseEnd::Cancelled,
                     ..
                 } => Ok(disposition(D::Stale)),
-                LeaseError::NotHolder { .. } | LeaseError::Ended { .. } => {
-                    Err(Status::failed_precondition(err.to_string()))
-                }
+                _ => Err(lease_status(&err).1),
             },
             ReportError::Stale => Ok(disposition(D::Stale)),
             ReportError::Refused { work, detail, .. } => Err(Status::invalid_argument(format!(
@@ -88,6 +75,26 @@ impl ReportError {
             ReportError::Failed(message) => Err(Status::internal(message)),
         }
     }
+}
+
+/// Why a work id cannot be acted on, as counted and as told: one status per cause, whichever
+/// service was called (`NOT_FOUND` for a work id never leased, `FAILED_PRECONDITION` for a
+/// lease held by another agent or ended).
+pub(super) fn lease_status(err: &LeaseError) -> (RefusalReason, Status) {
+    use RefusalReason as R;
+    let message = err.to_string();
+    let reason = match err {
+        LeaseError::Unknown(_) => return (R::UnknownWork, Status::not_found(message)),
+        LeaseError::NotHolder { .. } => R::NotHolder,
+        LeaseError::Ended { end, .. } => match end {
+            LeaseEnd::Reported => R::Duplicate,
+            LeaseEnd::Cancelled => R::Stale,
+            LeaseEnd::Expired => R::LeaseExpired,
+            LeaseEnd::Released => R::LeaseReleased,
+            LeaseEnd::Refused => R::LeaseRefused,
+        },
+    };
+    (reason, Status::failed_precondition(message))
 }
 
 fn disposition(d: v1::ResultDisposition) -> v1::ReportResultResponse {

@@ -16,6 +16,7 @@ fn runtime() -> Runtime {
         max_message_bytes: 1 << 20,
         lease_duration: LEASE,
         heartbeat_interval: Duration::from_secs(10),
+        ..Limits::default()
     })
 }
 
