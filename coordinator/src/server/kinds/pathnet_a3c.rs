@@ -36,8 +36,8 @@ impl Served for PathNetA3cRun {
                 config_toml: worker.config_toml,
                 worker_index: worker.worker_index,
                 seed: worker.seed,
-                task: worker.task as u32,
-                phase: worker.phase as u32,
+                task: wire::to_wire("task", worker.task),
+                phase: wire::to_wire("phase", worker.phase),
                 pathway: Some(pathnet_a3c_wire::pathway_to_wire(&worker.pathway)),
                 frozen: worker
                     .frozen
