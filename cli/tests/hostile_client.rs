@@ -19,6 +19,38 @@ use tonic::transport::Channel;
 /// Longest refusal accepted: far below the default 4 MiB message limit.
 const MAX_MESSAGE: usize = 4096;
 
+/// A coordinator running `spec` from its start, and the test joined to it as an agent.
+struct Joined {
+    coordinator: Proc,
+    dir: std::path::PathBuf,
+    channel: Channel,
+    agent: AgentServiceClient<Channel>,
+    agent_id: String,
+}
+
+async fn joined(name: &str, spec: &str) -> Joined {
+    let dir = scratch_dir(name);
+    let spec_path = dir.join("spec.toml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let (mut coordinator, url) = coordinator(&["--spec", spec_path.to_str().unwrap()]);
+    coordinator.stdout_line("started", Duration::from_secs(60));
+    let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
+    let mut agent = AgentServiceClient::new(channel.clone());
+    let agent_id = agent
+        .join(v1::JoinRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .agent_id;
+    Joined {
+        coordinator,
+        dir,
+        channel,
+        agent,
+        agent_id,
+    }
+}
+
 async fn start(client: &mut ExperimentServiceClient<Channel>, spec: &str) -> tonic::Status {
     tokio::time::timeout(
         Duration::from_secs(60),
@@ -143,19 +175,14 @@ async fn allocation_bombs_are_refused_by_name_and_the_coordinator_serves_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_of_more_modules_than_the_network_has_is_refused() {
-    let dir = scratch_dir("hostile-pull");
-    let spec_path = dir.join("spec.toml");
-    std::fs::write(&spec_path, common::spec(&fashion_dir(), 50, 10, 8)).unwrap();
-    let (mut coordinator, url) = coordinator(&["--spec", spec_path.to_str().unwrap()]);
-    coordinator.stdout_line("started", Duration::from_secs(60));
-    let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
-    let mut agent = AgentServiceClient::new(channel.clone());
-    let agent_id = agent
-        .join(v1::JoinRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .agent_id;
+    let spec = common::spec(&fashion_dir(), 50, 10, 8);
+    let Joined {
+        mut coordinator,
+        dir,
+        channel,
+        agent_id,
+        ..
+    } = joined("hostile-pull", &spec).await;
     let module = v1::ModuleRef {
         module: Some(v1::ModuleId {
             address: Some(v1::module_id::Address::LayerModule(v1::LayerModule {
@@ -193,19 +220,13 @@ async fn a_pull_of_more_modules_than_the_network_has_is_refused() {
 async fn an_unknown_work_id_is_not_found_by_every_service() {
     let spec = "kind = \"a3c\"\nname = \"c\"\n[a3c]\nenv = \"CartPole-v1\"\n[a3c.stop]\n\
                 max_env_steps = 100000\n";
-    let dir = scratch_dir("hostile-work-id");
-    let spec_path = dir.join("spec.toml");
-    std::fs::write(&spec_path, spec).unwrap();
-    let (mut coordinator, url) = coordinator(&["--spec", spec_path.to_str().unwrap()]);
-    coordinator.stdout_line("started", Duration::from_secs(60));
-    let channel = Channel::from_shared(url).unwrap().connect().await.unwrap();
-    let mut agent = AgentServiceClient::new(channel.clone());
-    let agent_id = agent
-        .join(v1::JoinRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .agent_id;
+    let Joined {
+        mut coordinator,
+        dir,
+        channel,
+        mut agent,
+        agent_id,
+    } = joined("hostile-work-id", spec).await;
     let work_id = "w".repeat(10_000);
     let report = agent
         .report_result(v1::ReportResultRequest {

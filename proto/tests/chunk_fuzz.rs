@@ -4,24 +4,13 @@
 //! are not a message at all) give an error that names the tensor, never a panic, and never a
 //! message longer than a reply can carry.
 //!
-//! `PROPTEST_CASES` sets the cases per property (default 64, so `cargo test` stays fast).
+//! `PROPTEST_CASES` sets the cases per property (proptest's default, 256, takes about a
+//! second); a failing case is saved under `proptest-regressions/` to be replayed first.
 
 use pathnet_proto::v1::{Dtype, TensorChunk};
 use pathnet_proto::{Tensor, assemble_tensors, split_tensor};
 use proptest::prelude::*;
 use prost::Message;
-
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(64);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 /// Longest error message any property accepts: far below any message limit.
 const MAX_ERROR_BYTES: usize = 2048;
@@ -72,8 +61,6 @@ fn with_value(mut chunk: TensorChunk, at: usize, value: f32) -> TensorChunk {
 }
 
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn split_tensors_come_back_exactly_in_any_order(
         t in tensor(),

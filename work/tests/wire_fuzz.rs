@@ -3,61 +3,24 @@
 //! numbers replaced by any value (huge sizes, NaN and infinities). Decoding never panics, and
 //! every error names the field (in backticks) or the tensor, in a message a reply can carry.
 //!
-//! `PROPTEST_CASES` sets the cases per property (default 64, so `cargo test` stays fast).
+//! `PROPTEST_CASES` sets the cases per property (proptest's default, 256, takes about a
+//! second); a failing case is saved under `proptest-regressions/` to be replayed first.
 
+mod common;
+
+use common::job;
 use ndarray::{ArrayD, IxDyn};
 use pathnet_evo::config::TaskKind;
 use pathnet_evo::{Genome, Job, Mutation, Operator, SafeMutationConfig};
-use pathnet_nn::pathnet::{ModuleId, PathNetDims, Pathway};
+use pathnet_nn::pathnet::{ModuleId, Pathway};
 use pathnet_proto::v1::{self, work_item::Payload};
 use pathnet_rl::pathnet_a3c::PathNetA3cConfig;
 use pathnet_work::wire::{self, WireError};
-use pathnet_work::{
-    Architecture, JobOutcome, ModuleDelta, PathwayJob, SupervisedTask, genome_wire,
-    pathnet_a3c_wire,
-};
+use pathnet_work::{JobOutcome, ModuleDelta, genome_wire, pathnet_a3c_wire};
 use proptest::prelude::*;
 use prost::Message;
 
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(64);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
-
 const MAX_ERROR_BYTES: usize = 4096;
-
-fn pathway_job() -> PathwayJob {
-    PathwayJob {
-        experiment: "exp-1".into(),
-        architecture: Architecture {
-            dims: PathNetDims::new(2, 4, 2).unwrap(),
-            module_units: 3,
-            input_features: 5,
-            head_classes: vec![2, 2],
-        },
-        task_index: 1,
-        task: SupervisedTask {
-            data_dir: "/data/fashion".into(),
-            classes: [5, 7],
-            noise: 0.25,
-            noise_seed: 99,
-        },
-        pathway: vec![vec![0, 3], vec![2]],
-        minibatches: 50,
-        batch_size: 16,
-        learning_rate: 0.05,
-        data_seed: 1234,
-        modules: vec![(ModuleId::new(0, 0), 3), (ModuleId::new(2, 1), 2)],
-        frozen: vec![ModuleId::new(0, 3)],
-    }
-}
 
 fn genome_item() -> v1::WorkItem {
     let config = SafeMutationConfig::new(TaskKind::Parity, Operator::SmGSum, 0.01);
@@ -165,7 +128,7 @@ fn decode_report(report: &v1::ReportResultRequest) -> Result<(), TestCaseError> 
 
 fn valid_messages() -> Vec<Vec<u8>> {
     vec![
-        wire::job_to_work_item("w7", 1_000, &pathway_job()).encode_to_vec(),
+        wire::job_to_work_item("w7", 1_000, &job()).encode_to_vec(),
         genome_item().encode_to_vec(),
         pathnet_a3c_item().encode_to_vec(),
     ]
@@ -182,8 +145,6 @@ fn special_f64() -> impl Strategy<Value = f64> {
 }
 
 proptest! {
-    #![proptest_config(config())]
-
     #[test]
     fn random_bytes_never_panic_a_decoder(
         bytes in proptest::collection::vec(any::<u8>(), 0..300),
@@ -218,7 +179,7 @@ proptest! {
         noise in special_f64(),
         version in any::<u64>(),
     ) {
-        let mut item = wire::job_to_work_item("w7", 1_000, &pathway_job());
+        let mut item = wire::job_to_work_item("w7", 1_000, &job());
         let Some(Payload::PathwayTraining(t)) = &mut item.payload else { unreachable!() };
         let a = t.architecture.as_mut().unwrap();
         a.layers = sizes[0];
@@ -321,7 +282,7 @@ fn a_report_with_a_non_finite_fitness_names_the_field() {
 
 #[test]
 fn errors_quote_a_bounded_part_of_long_values() {
-    let mut item = wire::job_to_work_item("w7", 1_000, &pathway_job());
+    let mut item = wire::job_to_work_item("w7", 1_000, &job());
     let Some(Payload::PathwayTraining(t)) = &mut item.payload else {
         unreachable!()
     };
