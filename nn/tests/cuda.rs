@@ -438,4 +438,95 @@ mod on_gpu {
             }
         }
     }
+
+    /// A Sideways network with every stage on the device, trained by the threaded pipeline
+    /// (stages on several threads sharing the device), ends where the CPU network ends. A few
+    /// steps compound the device's rounding, hence the looser bound.
+    #[test]
+    fn sideways_stages_on_the_device_train_like_on_the_cpu() {
+        use pathnet_nn::sideways::{
+            FramesVec, OptimizerSpec, SidewaysConfig, Stage, StageNet, ThreadedPipeline,
+            UpdateSchedule,
+        };
+        let Some(_gpu) = gpu() else { return };
+        let net = || {
+            let mut rng = ChaCha8Rng::seed_from_u64(9);
+            let conv = Conv2dSpec {
+                in_channels: 2,
+                out_channels: 3,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+            };
+            let stages = vec![
+                Stage::new(
+                    Sequential::<f32>::default()
+                        .with(Conv2d::new(conv, Init::XavierNormal, &mut rng))
+                        .with(Tanh),
+                ),
+                Stage::new(Sequential::default().with(Flatten).with(Linear::new(
+                    48,
+                    3,
+                    Init::XavierNormal,
+                    &mut rng,
+                )))
+                .with_skip(
+                    2,
+                    Sequential::default().with(Flatten).with(Linear::new(
+                        32,
+                        3,
+                        Init::XavierNormal,
+                        &mut rng,
+                    )),
+                ),
+            ];
+            StageNet::new(stages, &[2, 4, 4]).unwrap()
+        };
+        let mut device = net();
+        device.place(Device::Cuda(0)).unwrap();
+        assert!(
+            device.stages()[1].skips()[0].adapter.layers()[0]
+                .name()
+                .starts_with("cuda:0["),
+            "the adapter was placed too"
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(10);
+        let clip = FramesVec((0..5).map(|_| random(&[2, 2, 4, 4], &mut rng)).collect());
+        let sgd = OptimizerSpec::Sgd(SgdConfig {
+            lr: 0.05,
+            momentum: 0.0,
+        });
+        let config = SidewaysConfig {
+            update: UpdateSchedule::PerClip,
+            drain: true,
+        };
+        let mut params = Vec::new();
+        for net in [net(), device] {
+            let mut pipeline = ThreadedPipeline::new(net, &sgd, config).unwrap();
+            pipeline
+                .train_clip(&mut FramesVec(clip.0.clone()), &[0, 2])
+                .unwrap();
+            let net = pipeline.into_net().unwrap();
+            let flat: Vec<ArrayD<f32>> = net
+                .params()
+                .into_iter()
+                .flatten()
+                .map(|p| p.to_owned())
+                .collect();
+            params.push(flat);
+        }
+        assert_eq!(params[0].len(), params[1].len());
+        for (d, c) in params[1].iter().zip(&params[0]) {
+            let scale = c.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-30);
+            let worst = d
+                .iter()
+                .zip(c)
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                worst / scale <= 1e-4,
+                "relative difference {}",
+                worst / scale
+            );
+        }
+    }
 }

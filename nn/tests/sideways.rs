@@ -564,3 +564,30 @@ fn wiring_and_clip_errors_name_the_bad_value() {
     ));
     let _ = clip.len();
 }
+
+/// Placing a network on the CPU wraps each stage's parts but changes no result; a CUDA device
+/// in a build without the `cuda` feature is refused and leaves the network as it was.
+#[test]
+fn placed_on_the_cpu_sideways_trains_bit_identically() {
+    use pathnet_nn::Device;
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let clip = random_clip::<f32>(6, 2, &mut rng);
+    let labels = vec![0, 2];
+    let mut placed = skips::<f32>(13);
+    placed.place(Device::Cpu).unwrap();
+    #[cfg(not(feature = "cuda"))]
+    {
+        let err = placed.place(Device::Cuda(0)).unwrap_err();
+        assert!(err.to_string().contains("`cuda` feature"), "{err}");
+    }
+    assert_eq!(params_of(&placed), params_of(&skips(13)));
+    let mut results = Vec::new();
+    for net in [skips::<f32>(13), placed] {
+        let mut pipeline = ThreadedPipeline::new(net, &sgd(0.05), per_clip()).unwrap();
+        let report = pipeline
+            .train_clip(&mut FramesVec(clip.0.clone()), &labels)
+            .unwrap();
+        results.push((report, params_of(&pipeline.into_net().unwrap())));
+    }
+    assert_eq!(results[0], results[1]);
+}

@@ -6,17 +6,21 @@
 //! reported by its median round, with the spread. Layer calls run on one thread
 //! (`set_threads(1)`): the parallelism measured is the pipeline's, one thread per stage.
 //!
+//! With `--device cuda:N` (feature `cuda`): Sideways with K = 1, 2 and 4 stages (one thread
+//! per stage) with every stage placed on the device, next to the same engines on the CPU, in
+//! alternating rounds; no memory runs and no PyTorch.
+//!
 //! Memory: each engine trains one clip of each length in a fresh child process, which
 //! reports its peak resident memory (VmHWM) minus its resident memory before the clip.
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use pathnet_bench::video_net::{NoiseFrames, VideoNetSpec, video_net};
-use pathnet_nn::SgdConfig;
 use pathnet_nn::sideways::{
     Bptt, Combine, OptimizerSpec, PerFrame, Pipeline, SidewaysConfig, ThreadedPipeline,
     UpdateSchedule,
 };
+use pathnet_nn::{Device, SgdConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
@@ -54,6 +58,10 @@ struct Args {
     python: Option<PathBuf>,
     #[arg(long)]
     skip_torch: bool,
+    /// Time Sideways with its stages on this device (`cuda:N`) against the same on the CPU.
+    #[cfg(feature = "cuda")]
+    #[arg(long, default_value = "cpu")]
+    device: Device,
     /// Child mode: train one clip of `--frames` with this engine and print the memory used.
     #[arg(long, hide = true)]
     measure_memory: Option<String>,
@@ -74,6 +82,13 @@ const ENGINES: [&str; 9] = [
     "Sideways K=4 one thread",
 ];
 
+/// The engines of a `--device` run, each on the device and on the CPU.
+const DEVICE_ENGINES: [&str; 3] = [
+    "Sideways K=1",
+    "Sideways K=2 threads",
+    "Sideways K=4 threads",
+];
+
 enum Engine {
     PerFrame(PerFrame<f32>),
     Bptt(Bptt<f32>),
@@ -82,7 +97,8 @@ enum Engine {
 }
 
 impl Engine {
-    fn build(name: &str) -> Result<Self> {
+    /// The engine `name` with every stage placed on `device`.
+    fn build(name: &str, device: Device) -> Result<Self> {
         let sgd = OptimizerSpec::Sgd(SgdConfig {
             lr: 0.01,
             momentum: 0.9,
@@ -91,8 +107,8 @@ impl Engine {
             update: UpdateSchedule::PerTick,
             drain: true,
         };
-        let net = |stages: usize, skips: &[usize]| {
-            video_net(
+        let net = |stages: usize, skips: &[usize]| -> Result<_> {
+            let mut net = video_net(
                 &VideoNetSpec {
                     stages,
                     skips: skips.to_vec(),
@@ -100,7 +116,9 @@ impl Engine {
                     classes: CLASSES,
                 },
                 1,
-            )
+            )?;
+            net.place(device)?;
+            Ok(net)
         };
         Ok(match name {
             "per-frame BP" => {
@@ -162,8 +180,26 @@ fn main() -> Result<()> {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         load_average()
     );
+    let device = run_device(&args);
+    if device != Device::Cpu {
+        let devices = pathnet_nn::cuda_device_descriptions();
+        let described = devices.iter().find(|d| d.device == device);
+        println!(
+            "# device: {device} ({})",
+            described.map_or("not found", |d| d.name.as_str())
+        );
+        let engines: Vec<(String, Device)> = [device, Device::Cpu]
+            .into_iter()
+            .flat_map(|d| DEVICE_ENGINES.iter().map(move |n| (n.to_string(), d)))
+            .collect();
+        return speed(&args, &engines, false);
+    }
     if !args.no_speed {
-        speed(&args)?;
+        let engines: Vec<(String, Device)> = ENGINES
+            .iter()
+            .map(|n| (n.to_string(), Device::Cpu))
+            .collect();
+        speed(&args, &engines, !args.skip_torch)?;
     }
     if !args.no_memory {
         memory(&args)?;
@@ -172,15 +208,26 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn speed(args: &Args) -> Result<()> {
-    let mut engines: Vec<Engine> = ENGINES
+#[cfg(feature = "cuda")]
+fn run_device(args: &Args) -> Device {
+    args.device
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_device(_: &Args) -> Device {
+    Device::Cpu
+}
+
+/// Frames/s of each `(engine, device)`, in rounds that alternate them; ratios are to the first.
+fn speed(args: &Args, names: &[(String, Device)], torch_too: bool) -> Result<()> {
+    let mut engines: Vec<Engine> = names
         .iter()
-        .map(|n| Engine::build(n))
+        .map(|(n, d)| Engine::build(n, *d))
         .collect::<Result<_>>()?;
     for engine in &mut engines {
         engine.train(&mut noise(args.frames, args.batch, 0))?;
     }
-    let mut rates = vec![Vec::new(); ENGINES.len()];
+    let mut rates = vec![Vec::new(); names.len()];
     let mut torch = Vec::new();
     for round in 0..args.rounds {
         for (i, engine) in engines.iter_mut().enumerate() {
@@ -195,24 +242,32 @@ fn speed(args: &Args) -> Result<()> {
             let frames = (args.clips * args.frames * args.batch) as f64;
             rates[i].push(frames / start.elapsed().as_secs_f64());
         }
-        if !args.skip_torch {
+        if torch_too {
             torch.push(run_torch(args)?);
         }
     }
-    let per_frame = median(&rates[0]);
+    let first = median(&rates[0]);
+    let label = |(name, device): &(String, Device)| match device {
+        Device::Cpu => name.clone(),
+        device => format!("{name} on {device}"),
+    };
     println!(
         "\n## frames/s, clips of {} frames, batch {}, {} rounds of {} clips",
         args.frames, args.batch, args.rounds, args.clips
     );
-    println!("| engine | frames/s (median) | min-max | / per-frame BP |");
+    println!(
+        "| engine | frames/s (median) | min-max | / {} |",
+        label(&names[0])
+    );
     println!("|---|---|---|---|");
-    for (name, r) in ENGINES.iter().zip(&rates) {
+    for (name, r) in names.iter().zip(&rates) {
         println!(
-            "| {name} | {:.0} | {:.0}-{:.0} | {:.2} |",
+            "| {} | {:.0} | {:.0}-{:.0} | {:.2} |",
+            label(name),
             median(r),
             r.iter().cloned().fold(f64::INFINITY, f64::min),
             r.iter().cloned().fold(0.0, f64::max),
-            median(r) / per_frame
+            median(r) / first
         );
     }
     if !torch.is_empty() {
@@ -221,7 +276,7 @@ fn speed(args: &Args) -> Result<()> {
             median(&torch),
             torch.iter().cloned().fold(f64::INFINITY, f64::min),
             torch.iter().cloned().fold(0.0, f64::max),
-            median(&torch) / per_frame
+            median(&torch) / first
         );
     }
     Ok(())
@@ -316,7 +371,7 @@ fn memory(args: &Args) -> Result<()> {
 }
 
 fn measure_memory(engine: &str, frames: usize, batch: usize) -> Result<()> {
-    let mut engine = Engine::build(engine)?;
+    let mut engine = Engine::build(engine, Device::Cpu)?;
     let before = status_kib("VmRSS")?;
     engine.train(&mut noise(frames, batch, 0))?;
     let peak = status_kib("VmHWM")?;

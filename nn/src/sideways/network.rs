@@ -103,6 +103,26 @@ impl<F: Float> StageNet<F> {
         &self.stages
     }
 
+    /// Moves every stage to `device` (see [`Stage::place`]). The wiring is unchanged: placing
+    /// changes where a stage computes, not the shapes it produces.
+    pub fn place(&mut self, device: crate::Device) -> Result<(), crate::PlaceError> {
+        for (i, stage) in self.stages.iter_mut().enumerate() {
+            stage.place(device).map_err(|e| match e {
+                crate::PlaceError::Failed {
+                    layer,
+                    device,
+                    reason,
+                } => crate::PlaceError::Failed {
+                    layer: format!("stage {} ({layer})", i + 1),
+                    device,
+                    reason,
+                },
+                other => other,
+            })?;
+        }
+        Ok(())
+    }
+
     pub fn stages_mut(&mut self) -> &mut [Stage<F>] {
         &mut self.stages
     }

@@ -3,6 +3,7 @@
 //! further down, each through its own adapter, merged by a [`Combine`].
 
 use super::combine::Combine;
+use crate::device::{Device, PlaceError, try_place};
 use crate::{Cache, Float, Forward, Layer, Sequential};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
 
@@ -184,6 +185,18 @@ impl<F: Float> Stage<F> {
         }
     }
 
+    /// Moves the body and every adapter to `device` (see [`crate::place`]), each as one placed
+    /// layer, so that a stage's pass crosses to the device once per part rather than once per
+    /// layer. Parameter order is unchanged. A part that cannot be placed stays where it was,
+    /// and the error names it; parts placed before it stay placed.
+    pub fn place(&mut self, device: Device) -> Result<(), PlaceError> {
+        place_sequential(&mut self.body, device)?;
+        for skip in &mut self.skips {
+            place_sequential(&mut skip.adapter, device)?;
+        }
+        Ok(())
+    }
+
     /// The body's parameters, then each adapter's, in edge order.
     pub fn params(&self) -> Vec<ArrayViewD<'_, F>> {
         let mut params = self.body.params();
@@ -214,5 +227,26 @@ fn backward_of<F: Float>(
         (Some(b.input_grad), b.param_grads)
     } else {
         (None, layers.backward_params(cache, output_grad))
+    }
+}
+
+/// `layers` as a sequential of one placed layer; an empty sequential has nothing to place.
+fn place_sequential<F: Float>(
+    layers: &mut Sequential<F>,
+    device: Device,
+) -> Result<(), PlaceError> {
+    if layers.layers().is_empty() {
+        return Ok(());
+    }
+    let whole: Box<dyn Layer<F>> = Box::new(std::mem::take(layers));
+    match try_place(whole, device) {
+        Ok(placed) => {
+            *layers = Sequential::new(vec![placed]);
+            Ok(())
+        }
+        Err((e, whole)) => {
+            *layers = Sequential::new(vec![whole]);
+            Err(e)
+        }
     }
 }
