@@ -7,7 +7,6 @@ use super::population::TaskRun;
 use super::report::TaskSummary;
 use super::{Engine, EngineError, RunState, store};
 use crate::run::Progress;
-use pathnet_envs::data::Family;
 use pathnet_nn::pathnet::Pathway;
 
 impl Engine {
@@ -30,7 +29,11 @@ impl Engine {
             name: spec.name.clone(),
             arm,
             classes: spec.classes,
-            description: Family::FashionMnist.describe_pair(spec.classes[0], spec.classes[1]),
+            description: self
+                .spec
+                .data
+                .family
+                .describe_pair(spec.classes[0], spec.classes[1]),
             reached_threshold: self.task.threshold_generation.is_some(),
             generations: self.task.threshold_generation.unwrap_or(self.task.resolved),
             tournaments: self.task.resolved,

@@ -48,8 +48,12 @@ impl Family {
         self.class_names().get(usize::from(label)).copied()
     }
 
-    /// `"Dress (3) vs Sneaker (7)"`: names a two-class task unambiguously in a log line.
+    /// `"Dress (3) vs Sneaker (7)"`, or `"digits 3 vs 5"`: names a two-class task
+    /// unambiguously in a log line.
     pub fn describe_pair(self, negative: u8, positive: u8) -> String {
+        if self == Family::Mnist {
+            return format!("digits {negative} vs {positive}");
+        }
         let name = |l| self.class_name(l).unwrap_or("?");
         format!(
             "{} ({negative}) vs {} ({positive})",
@@ -104,5 +108,6 @@ mod tests {
             "Dress (3) vs Sneaker (7)"
         );
         assert_eq!(Family::Mnist.class_name(10), None);
+        assert_eq!(Family::Mnist.describe_pair(3, 5), "digits 3 vs 5");
     }
 }
