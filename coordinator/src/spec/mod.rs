@@ -25,10 +25,12 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("cannot read spec {path}: {source}")]
+    /// The I/O error is quoted in the message, not chained as a source, so that printing the
+    /// error with its chain does not say it twice.
+    #[error("cannot read spec {path}: {reason}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("invalid spec {path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -154,9 +156,9 @@ impl From<ExperimentSpec> for Spec {
 }
 
 pub(crate) fn read_spec(path: &Path) -> Result<(String, PathBuf), SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+    let text = std::fs::read_to_string(path).map_err(|reason| SpecError::Read {
         path: path.to_path_buf(),
-        source,
+        reason,
     })?;
     Ok((text, path.to_path_buf()))
 }
