@@ -5,7 +5,9 @@ use crate::progress::{ProgressDisplay, print_summary};
 use crate::run_cmd::write_summary;
 use anyhow::{Context, bail};
 use clap::Args;
-use pathnet_coordinator::server::{Coordinator, DEFAULT_MAX_FAILURES_PER_WORK, Limits};
+use pathnet_coordinator::server::{
+    Coordinator, DEFAULT_MAX_FAILURES_PER_WORK, Limits, StateConfig,
+};
 use pathnet_coordinator::spec::{DEFAULT_MAX_EXPERIMENT_BYTES, Spec};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -31,6 +33,20 @@ pub struct CoordinatorArgs {
     /// off unless given. Port 0 picks a free port (the bound address is printed).
     #[arg(long, env = "PATHNET_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Keep the coordinator's state (the experiment, its parameters, populations and
+    /// counters) in this directory, saved every --checkpoint-interval-ms and at each task's
+    /// end; a coordinator started on a directory with a state resumes its experiment.
+    /// Only `pathnet` experiments can be saved; others are refused.
+    #[arg(long, env = "PATHNET_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Time between two saves of the state while it changes, in milliseconds.
+    #[arg(
+        long,
+        env = "PATHNET_CHECKPOINT_INTERVAL_MS",
+        default_value_t = 5_000,
+        requires = "state_dir"
+    )]
+    pub checkpoint_interval_ms: u64,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -102,23 +118,65 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     let limits = args.limits.limits()?;
     let max_failures = args.limits.max_failures_per_work()?;
     let spec = args.spec.as_deref().map(Spec::from_file).transpose()?;
+    if args.checkpoint_interval_ms == 0 {
+        bail!("`--checkpoint-interval-ms` = 0: must be at least 1");
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let mut coordinator = Coordinator::bind(args.listen, limits)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
+        let (mut coordinator, resumed) = match &args.state_dir {
+            None => {
+                let coordinator = Coordinator::bind(args.listen, limits)
+                    .await
+                    .with_context(|| format!("binding {}", args.listen))?;
+                (coordinator, None)
+            }
+            Some(dir) => {
+                let state = StateConfig {
+                    dir: dir.clone(),
+                    interval: Duration::from_millis(args.checkpoint_interval_ms),
+                };
+                Coordinator::bind_with_state(args.listen, limits, state)
+                    .await
+                    .with_context(|| format!("`--state-dir` = {}", dir.display()))?
+            }
+        };
         coordinator.set_max_failures_per_work(max_failures);
         println!("coordinator listening on {}", coordinator.local_addr());
         if let Some(addr) = args.metrics_listen {
             serve_metrics(&mut coordinator, addr).await?;
         }
+        if let Some(resumed) = &resumed {
+            println!(
+                "experiment {} resumed ({}) at task {}, generation {}, {} results accepted; \
+                 {} evaluations handed out before the restart re-queued (incarnation {})",
+                resumed.experiment,
+                resumed.state,
+                resumed.task,
+                resumed.generation,
+                resumed.results_accepted,
+                resumed.requeued,
+                coordinator.incarnation()
+            );
+        }
         std::io::stdout().flush()?;
-        if let Some(spec) = spec {
-            let id = coordinator
-                .start_experiment(spec)
-                .await
-                .map_err(|status| anyhow::anyhow!("{}", status.message()))?;
-            println!("experiment {id} started");
+        match (spec, &resumed) {
+            (Some(spec), Some(resumed)) => {
+                // The spec names the experiment the state holds; starting it afresh would
+                // throw the saved one away.
+                resumed.check_same_spec(&spec).map_err(|err| {
+                    anyhow::anyhow!(
+                        "`--spec`: {err}; resume with the saved spec, or use another --state-dir"
+                    )
+                })?;
+            }
+            (Some(spec), None) => {
+                let id = coordinator
+                    .start_experiment(spec)
+                    .await
+                    .map_err(|status| anyhow::anyhow!("{}", status.message()))?;
+                println!("experiment {id} started");
+            }
+            (None, _) => {}
         }
         let mut events = coordinator.subscribe();
         let mut display = ProgressDisplay::quiet();

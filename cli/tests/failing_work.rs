@@ -36,7 +36,9 @@ fn an_evaluation_failing_on_every_try_fails_the_experiment_naming_it() {
     for part in [
         "the experiment failed: pathnet evaluation 0 (task 0 `first`, pathway [[",
         "failed 3 times",
-        "on agent `agent-1`: ",
+        // Agent ids carry the coordinator's incarnation: `agent-<incarnation>-<n>`.
+        "on agent `agent-",
+        "-1`: ",
         &missing.display().to_string(),
         "found neither",
     ] {
@@ -70,8 +72,20 @@ fn a_broken_agent_beside_a_healthy_one_is_quarantined_and_the_experiment_finishe
     let status = coordinator.wait(DEADLINE);
     let stderr = coordinator.drain_stderr();
     assert!(status.success(), "{stderr}");
+    // The second agent to join, `agent-<incarnation>-2`, is the broken one.
+    let second_agent = |line: &str| {
+        line.split("agent-").skip(1).any(|rest| {
+            let id: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '-')
+                .collect();
+            id.ends_with("-2")
+        })
+    };
     assert!(
-        stderr.contains("agent quarantined") && stderr.contains("agent-2"),
+        stderr
+            .lines()
+            .any(|l| l.contains("agent quarantined") && second_agent(l)),
         "{stderr}"
     );
     let summary = read_json(&out);

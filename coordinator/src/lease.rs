@@ -9,7 +9,7 @@
 //! Time is passed in as [`Millis`] on every call, so tests drive the clock by hand.
 
 use pathnet_proto::quote;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -53,6 +53,9 @@ pub enum LeaseEnd {
     Refused,
     /// The experiment no longer needs the work.
     Cancelled,
+    /// Leased by an earlier run of the coordinator, which restarted since; the work was
+    /// re-queued from its checkpoint.
+    Restarted,
 }
 
 impl fmt::Display for LeaseEnd {
@@ -63,6 +66,9 @@ impl fmt::Display for LeaseEnd {
             LeaseEnd::Released => "its lease was handed back",
             LeaseEnd::Refused => "its result was refused and the work was re-queued",
             LeaseEnd::Cancelled => "it was cancelled: the experiment no longer needs it",
+            LeaseEnd::Restarted => {
+                "it was leased before the coordinator restarted, and its work was re-queued"
+            }
         })
     }
 }
@@ -96,7 +102,8 @@ pub struct Lease<T> {
 }
 
 /// Totals since the table was created.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LeaseCounters {
     pub granted: u64,
     pub extended: u64,
@@ -105,6 +112,9 @@ pub struct LeaseCounters {
     pub reported: u64,
     pub refused: u64,
     pub cancelled: u64,
+    /// Leases live when the coordinator last saved its state before a restart; their work
+    /// was re-queued when it resumed.
+    pub restarted: u64,
 }
 
 /// Ended work ids remembered for precise refusals; older ones are forgotten first.
@@ -115,18 +125,22 @@ pub struct LeaseTable<T> {
     active: BTreeMap<String, Lease<T>>,
     ended: HashMap<String, LeaseEnd>,
     ended_order: VecDeque<String>,
+    /// Part of every work id (`w<incarnation>-<n>`), so ids never repeat across restarts.
+    incarnation: u64,
     next: u64,
     counters: LeaseCounters,
 }
 
 impl<T> LeaseTable<T> {
-    /// A table whose leases last `duration` after each grant or heartbeat.
-    pub fn new(duration: Duration) -> Self {
+    /// A table whose leases last `duration` after each grant or heartbeat, for a coordinator
+    /// in its `incarnation`-th run.
+    pub fn new(duration: Duration, incarnation: u64) -> Self {
         LeaseTable {
             duration,
             active: BTreeMap::new(),
             ended: HashMap::new(),
             ended_order: VecDeque::new(),
+            incarnation,
             next: 1,
             counters: LeaseCounters::default(),
         }
@@ -138,6 +152,27 @@ impl<T> LeaseTable<T> {
 
     pub fn counters(&self) -> &LeaseCounters {
         &self.counters
+    }
+
+    /// The counters as a state saved now reads on resuming: every live lease ended by the
+    /// restart.
+    pub fn counters_after_restart(&self) -> LeaseCounters {
+        let mut counters = self.counters.clone();
+        counters.restarted += self.active.len() as u64;
+        counters
+    }
+
+    /// Carries on the counters of the coordinator's earlier runs.
+    pub fn resume_counters(&mut self, counters: LeaseCounters) {
+        self.counters = counters;
+    }
+
+    /// Whether `work` has the form of a work id of an earlier incarnation.
+    fn leased_by_earlier_incarnation(&self, work: &str) -> bool {
+        work.strip_prefix('w')
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(incarnation, _)| incarnation.parse::<u64>().ok())
+            .is_some_and(|incarnation| incarnation < self.incarnation)
     }
 
     /// Leases not yet ended (overdue ones included until [`expire`](Self::expire) runs).
@@ -152,7 +187,7 @@ impl<T> LeaseTable<T> {
 
     /// Leases `item` to `agent` under a new work id; returns the id and the deadline.
     pub fn grant(&mut self, agent: &str, item: T, now: Millis) -> (String, Millis) {
-        let work = format!("w{}", self.next);
+        let work = format!("w{}-{}", self.incarnation, self.next);
         self.next += 1;
         let deadline = now.plus(self.duration);
         self.active.insert(
@@ -174,6 +209,10 @@ impl<T> LeaseTable<T> {
                 Some(&end) => LeaseError::Ended {
                     work: work.to_owned(),
                     end,
+                },
+                None if self.leased_by_earlier_incarnation(work) => LeaseError::Ended {
+                    work: work.to_owned(),
+                    end: LeaseEnd::Restarted,
                 },
                 None => LeaseError::Unknown(work.to_owned()),
             });
@@ -242,6 +281,7 @@ impl<T> LeaseTable<T> {
             LeaseEnd::Released => &mut self.counters.released,
             LeaseEnd::Refused => &mut self.counters.refused,
             LeaseEnd::Cancelled => &mut self.counters.cancelled,
+            LeaseEnd::Restarted => &mut self.counters.restarted,
         };
         *counter += 1;
         self.remember(work.to_owned(), reason);
@@ -299,7 +339,7 @@ mod tests {
     use super::*;
 
     fn table() -> LeaseTable<&'static str> {
-        LeaseTable::new(Duration::from_millis(100))
+        LeaseTable::new(Duration::from_millis(100), 1)
     }
 
     #[test]
@@ -354,8 +394,8 @@ mod tests {
         let err = t.check("agent-1", &w, Millis(1)).unwrap_err();
         assert!(err.to_string().contains("already accepted"), "{err}");
         assert_eq!(t.counters().reported, 1);
-        let unknown = t.check("agent-1", "w999", Millis(1)).unwrap_err();
-        assert_eq!(unknown, LeaseError::Unknown("w999".into()));
+        let unknown = t.check("agent-1", "w1-999", Millis(1)).unwrap_err();
+        assert_eq!(unknown, LeaseError::Unknown("w1-999".into()));
     }
 
     #[test]
@@ -388,6 +428,27 @@ mod tests {
         assert_eq!(t.outstanding(), 0);
         assert_eq!(t.counters().released, 2);
         assert_eq!(t.counters().cancelled, 1);
+    }
+
+    #[test]
+    fn work_ids_of_an_earlier_incarnation_are_told_apart_from_unknown_ones() {
+        let mut earlier = table();
+        let (old, _) = earlier.grant("agent-1-1", "a", Millis(0));
+        let mut t = LeaseTable::<&str>::new(Duration::from_millis(100), 2);
+        let (new, _) = t.grant("agent-2-1", "a", Millis(0));
+        assert_ne!(old, new, "ids never repeat across incarnations");
+        let err = t.check("agent-2-1", &old, Millis(1)).unwrap_err();
+        assert_eq!(
+            err,
+            LeaseError::Ended {
+                work: old,
+                end: LeaseEnd::Restarted
+            }
+        );
+        assert!(err.to_string().contains("restarted"), "{err}");
+        let later = t.check("agent-2-1", "w3-1", Millis(1)).unwrap_err();
+        assert!(matches!(later, LeaseError::Unknown(_)), "{later}");
+        assert_eq!(t.counters_after_restart().restarted, 1);
     }
 
     #[test]

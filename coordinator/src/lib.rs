@@ -1,6 +1,7 @@
 //! The coordinator: experiments, populations, selection and the super-network's parameters.
 //!
 //! - [`spec`]: experiment specs in TOML, validated;
+//! - [`checkpoint`]: the coordinator's state on disk (a JSON manifest and safetensors);
 //! - [`a3c`]: an A3C experiment with the coordinator as parameter server;
 //! - [`ga`]: a neuroevolution experiment (safe mutations, seed-list genomes);
 //! - [`kind`]: the kinds of experiment, by name;
@@ -15,6 +16,7 @@
 //! - [`metrics`]: the Prometheus endpoint over the server's counters.
 
 pub mod a3c;
+pub mod checkpoint;
 pub mod ga;
 pub mod kind;
 pub mod lease;

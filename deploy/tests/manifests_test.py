@@ -203,8 +203,10 @@ class Manifests(unittest.TestCase):
             config_map = one(docs, "ConfigMap", volumes[volume_name]["configMap"]["name"])
             self.assertEqual(config_map["metadata"]["name"], volumes[volume_name]["configMap"]["name"])
             self.assertIn(spec_path.name, config_map["data"])
-            # The state volume is in place for checkpoints.
+            # The coordinator saves its state on the state volume, so a rescheduled pod
+            # resumes the experiment.
             self.assertEqual(mounts["/var/lib/pathnet"], "state")
+            self.assertEqual(flag(container, "state-dir"), "/var/lib/pathnet")
             claims = [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]]
             self.assertEqual(claims, ["state"])
 

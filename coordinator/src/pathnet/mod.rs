@@ -16,6 +16,7 @@
 //! one phase (an arm learning one task) after another, so a distributed run serves them
 //! with no change to the agents.
 
+mod checkpoint;
 mod evaluator;
 mod plan;
 mod population;
@@ -23,6 +24,7 @@ mod report;
 mod store;
 mod transition;
 
+pub use checkpoint::{EngineState, tensor_name};
 pub use evaluator::{TestEvaluator, TestSplit};
 pub use plan::Arm;
 pub use report::{Comparison, RunSummary, TaskSummary};
@@ -54,6 +56,8 @@ pub enum EngineError {
     PathNet(#[from] PathNetError),
     #[error("result refused: {0}")]
     Refused(#[from] Refusal),
+    #[error("checkpoint: {0}")]
+    Restore(String),
 }
 
 /// Why a result was refused; parameters and population are unchanged.

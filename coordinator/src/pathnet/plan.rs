@@ -4,11 +4,11 @@
 
 use crate::spec::{Control, ControlPathway, ExperimentSpec};
 use pathnet_nn::pathnet::{PathNetDims, PathNetError, Pathway};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Which of the compared methods a task run belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arm {
     /// Evolve pathways; at each task's end freeze the best one and re-initialise the rest.

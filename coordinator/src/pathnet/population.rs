@@ -13,9 +13,11 @@ use crate::run::EvalId;
 use pathnet_nn::pathnet::{PathNetDims, PathNetError, Pathway, ga};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+#[derive(Serialize, Deserialize)]
 struct Member {
     pathway: Pathway,
     /// Fitness of this genotype's latest evaluation; reset when it is overwritten.
@@ -23,6 +25,7 @@ struct Member {
     busy: bool,
 }
 
+#[derive(Serialize, Deserialize)]
 struct Tournament {
     members: [usize; 2],
     /// (fitness, training accuracy) of each contestant, once back.
@@ -30,6 +33,7 @@ struct Tournament {
 }
 
 /// An evaluation of one contestant of a tournament.
+#[derive(Serialize, Deserialize)]
 struct Pending {
     tournament: u64,
     slot: usize,
@@ -283,6 +287,154 @@ impl TaskRun {
     pub fn mean_fitness(&self) -> f64 {
         let known: Vec<f64> = self.members.iter().filter_map(|m| m.fitness).collect();
         known.iter().sum::<f64>() / known.len() as f64
+    }
+}
+
+/// A task's evolution as a checkpoint holds it: everything but the clock, which is saved as
+/// the seconds it had run.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TaskState {
+    index: usize,
+    members: Vec<Member>,
+    tournaments: Vec<(u64, Tournament)>,
+    pending: Vec<(EvalId, Pending)>,
+    queue: Vec<EvalId>,
+    next_tournament: u64,
+    started: usize,
+    resolved: usize,
+    threshold_generation: Option<usize>,
+    best: Option<(f64, Pathway)>,
+    best_fitness: Option<f64>,
+    accepted: usize,
+    frozen_modules: usize,
+    fixed: bool,
+    seconds: f64,
+}
+
+impl TaskRun {
+    /// The task's state for a checkpoint; [`TaskRun::restore`] reads it back.
+    pub fn save(&self) -> TaskState {
+        TaskState {
+            index: self.index,
+            members: self
+                .members
+                .iter()
+                .map(|m| Member {
+                    pathway: m.pathway.clone(),
+                    fitness: m.fitness,
+                    busy: m.busy,
+                })
+                .collect(),
+            tournaments: self
+                .tournaments
+                .iter()
+                .map(|(&id, t)| {
+                    let copy = Tournament {
+                        members: t.members,
+                        results: t.results,
+                    };
+                    (id, copy)
+                })
+                .collect(),
+            pending: self
+                .pending
+                .iter()
+                .map(|(&id, p)| {
+                    let copy = Pending {
+                        tournament: p.tournament,
+                        slot: p.slot,
+                        data_seed: p.data_seed,
+                        outstanding: p.outstanding,
+                    };
+                    (id, copy)
+                })
+                .collect(),
+            queue: self.queue.iter().copied().collect(),
+            next_tournament: self.next_tournament,
+            started: self.started,
+            resolved: self.resolved,
+            threshold_generation: self.threshold_generation,
+            best: self.best.clone(),
+            best_fitness: self.best_fitness,
+            accepted: self.accepted,
+            frozen_modules: self.frozen_modules,
+            fixed: self.fixed,
+            seconds: self.clock.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// The task a checkpoint saved, with every evaluation that was handed out put back at
+    /// the head of the queue (whoever held it is gone with the coordinator that leased
+    /// it). Returns the task and how many evaluations were re-queued. Everything read is
+    /// checked against `dims` and against itself; the error names what is wrong.
+    pub fn restore(state: TaskState, dims: &PathNetDims) -> Result<(Self, usize), String> {
+        let members = state.members.len();
+        for (i, member) in state.members.iter().enumerate() {
+            member
+                .pathway
+                .validate(dims)
+                .map_err(|err| format!("`task.members[{i}].pathway`: {err}"))?;
+        }
+        if let Some((_, pathway)) = &state.best {
+            pathway
+                .validate(dims)
+                .map_err(|err| format!("`task.best`: {err}"))?;
+        }
+        let tournaments: BTreeMap<u64, Tournament> = state.tournaments.into_iter().collect();
+        for (id, t) in &tournaments {
+            if t.members.iter().any(|&m| m >= members) || t.members[0] == t.members[1] {
+                return Err(format!(
+                    "`task.tournaments` {id}: members {:?} of a population of {members}",
+                    t.members
+                ));
+            }
+        }
+        let mut pending: BTreeMap<EvalId, Pending> = state.pending.into_iter().collect();
+        for (id, p) in &pending {
+            if !tournaments.contains_key(&p.tournament) || p.slot > 1 {
+                return Err(format!(
+                    "`task.pending` {id}: tournament {} slot {} does not exist",
+                    p.tournament, p.slot
+                ));
+            }
+        }
+        if let Some(id) = state.queue.iter().find(|id| !pending.contains_key(id)) {
+            return Err(format!("`task.queue`: {id} is not pending"));
+        }
+        let mut queue: VecDeque<EvalId> = state.queue.into_iter().collect();
+        let handed_out: Vec<EvalId> = pending
+            .iter()
+            .filter(|(_, p)| p.outstanding)
+            .map(|(&id, _)| id)
+            .collect();
+        for &id in handed_out.iter().rev() {
+            if let Some(p) = pending.get_mut(&id) {
+                p.outstanding = false;
+            }
+            queue.push_front(id);
+        }
+        let seconds = Duration::try_from_secs_f64(state.seconds).unwrap_or_default();
+        let task = TaskRun {
+            index: state.index,
+            members: state.members,
+            tournaments,
+            pending,
+            queue,
+            next_tournament: state.next_tournament,
+            started: state.started,
+            resolved: state.resolved,
+            threshold_generation: state.threshold_generation,
+            best: state.best,
+            best_fitness: state.best_fitness,
+            accepted: state.accepted,
+            frozen_modules: state.frozen_modules,
+            fixed: state.fixed,
+            clock: Instant::now()
+                .checked_sub(seconds)
+                .unwrap_or_else(Instant::now),
+        };
+        Ok((task, handed_out.len()))
     }
 }
 

@@ -4,10 +4,11 @@
 use super::plan::Arm;
 use crate::run::Counters;
 use crate::spec::{ControlPathway, ExperimentSpec};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TaskSummary {
     pub task: usize,
     pub name: String,

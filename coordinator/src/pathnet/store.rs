@@ -196,6 +196,22 @@ impl ParameterStore {
         Ok(stats)
     }
 
+    /// Sets a module's parameters, version and frozen flag as a checkpoint saved them.
+    pub fn load(
+        &mut self,
+        id: ModuleId,
+        tensors: &[ArrayD<f32>],
+        version: u64,
+        frozen: bool,
+    ) -> Result<(), PathNetError> {
+        self.net.load_params(id, tensors, version)?;
+        if frozen {
+            self.net.freeze(id)
+        } else {
+            self.net.unfreeze(id)
+        }
+    }
+
     /// Every module's parameters, in [`PathNet::module_ids`] order.
     pub fn capture(&self) -> Result<ModuleTensors, PathNetError> {
         capture(&self.net)

@@ -13,12 +13,13 @@ use crate::kind::Kind;
 use crate::pathnet::RunSummary;
 use crate::pathnet_a3c::PathNetA3cSummary;
 use pathnet_rl::ServerStats;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Identifies one unit of work (an evaluation, a worker) for the whole experiment; a
 /// re-queued evaluation keeps its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct EvalId(pub u64);
 
 impl fmt::Display for EvalId {
@@ -28,7 +29,8 @@ impl fmt::Display for EvalId {
 }
 
 /// Lifecycle of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RunState {
     Running,
     Completed,

@@ -2,7 +2,7 @@
 //! counters every summary carries.
 
 use crate::pathnet::TaskSummary;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Progress of an experiment, emitted by the engine as results are applied, for progress
 /// displays, the fitness watch and logs.
@@ -57,7 +57,8 @@ pub struct FitnessEvent {
 
 /// Running totals over the whole experiment; every evaluation handed out ends up exactly
 /// once as accepted, re-queued or cancelled.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Counters {
     /// Evaluations handed out, re-issues of re-queued ones included.
     pub evaluations_issued: u64,

@@ -9,6 +9,7 @@
 
 mod kinds;
 mod limits;
+mod persist;
 mod runtime;
 mod services;
 mod shared;
@@ -16,9 +17,11 @@ mod summary;
 mod watch;
 
 pub use limits::Limits;
-pub use runtime::{DEFAULT_MAX_FAILURES_PER_WORK, RefusalReason};
+pub use persist::StateConfig;
+pub use runtime::{DEFAULT_MAX_FAILURES_PER_WORK, RefusalReason, Resumed};
 pub use summary::{CoordinatorSummary, ParameterBytes};
 
+use crate::checkpoint::{CheckpointError, StateDir};
 use crate::metrics::MetricsServer;
 use crate::run::Progress;
 use crate::spec::Spec;
@@ -26,6 +29,7 @@ use pathnet_proto::v1::{
     agent_service_server::AgentServiceServer, experiment_service_server::ExperimentServiceServer,
     parameter_service_server::ParameterServiceServer,
 };
+use persist::Persistence;
 use runtime::Runtime;
 use services::CoordinatorService;
 use shared::Shared;
@@ -59,17 +63,109 @@ pub struct Coordinator {
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     ticker: JoinHandle<()>,
     metrics: Option<MetricsServer>,
+    persistence: Option<Persistence>,
+}
+
+/// Why a coordinator with a state directory did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    State(#[from] CheckpointError),
+    #[error("state {dir}: resuming experiment `{experiment}`: {message}")]
+    Resume {
+        dir: String,
+        experiment: String,
+        message: String,
+    },
+    #[error("state {dir}: {message}")]
+    Save { dir: String, message: String },
+    #[error(transparent)]
+    Bind(#[from] std::io::Error),
 }
 
 impl Coordinator {
     /// Binds `addr` (port 0 picks a free port) and starts serving. Must run inside a Tokio
     /// runtime.
     pub async fn bind(addr: SocketAddr, limits: Limits) -> std::io::Result<Coordinator> {
+        Self::serve(addr, Runtime::new(limits)).await
+    }
+
+    /// [`bind`](Self::bind) for a coordinator that keeps its state in `state.dir`: the
+    /// experiment saved there (if any) is resumed before anything is served, the state is
+    /// saved at once (with this run's incarnation) and then every `state.interval` and at
+    /// each phase's end. Returns the resumed experiment too.
+    ///
+    /// # Errors
+    /// The directory cannot be read or written, holds a state of another format version,
+    /// or a saved experiment that cannot be resumed; each names the file and the field.
+    pub async fn bind_with_state(
+        addr: SocketAddr,
+        limits: Limits,
+        state: StateConfig,
+    ) -> Result<(Coordinator, Option<Resumed>), StartError> {
+        let shown = state.dir.display().to_string();
+        let dir_path = state.dir.clone();
+        let (dir, saved) = tokio::task::spawn_blocking(move || StateDir::open(&dir_path))
+            .await
+            .map_err(|err| StartError::Save {
+                dir: shown.clone(),
+                message: err.to_string(),
+            })??;
+        let incarnation = saved.as_ref().map_or(0, |s| s.manifest.incarnation) + 1;
+        let mut runtime = Runtime::with_incarnation(limits, incarnation, true);
+        let mut resumed = None;
+        if let Some(saved) = saved {
+            runtime.resume_numbering(saved.manifest.next_experiment);
+            if let Some(experiment) = saved.manifest.experiment {
+                let id = experiment.id.clone();
+                let fail = |message: String| StartError::Resume {
+                    dir: shown.clone(),
+                    experiment: id.clone(),
+                    message,
+                };
+                let spec =
+                    kinds::saved_spec(&experiment.kind, experiment.spec.clone()).map_err(fail)?;
+                let ready = tokio::task::spawn_blocking(move || kinds::Ready::load(spec))
+                    .await
+                    .map_err(|err| fail(err.to_string()))?
+                    .map_err(|status| fail(status.message().to_owned()))?;
+                resumed = Some(
+                    runtime
+                        .resume(experiment, saved.tensors, ready)
+                        .map_err(fail)?,
+                );
+            }
+        }
+        let mut coordinator = Self::serve(addr, runtime).await?;
+        let dir = Arc::new(tokio::sync::Mutex::new(dir));
+        // This run's incarnation is on disk before any id made with it leaves the process.
+        persist::save(&coordinator.shared, &dir, true)
+            .await
+            .map_err(|message| StartError::Save {
+                dir: shown.clone(),
+                message,
+            })?;
+        let dir = Arc::try_unwrap(dir)
+            .map_err(|_| StartError::Save {
+                dir: shown,
+                message: "the state directory is still being written".into(),
+            })?
+            .into_inner();
+        coordinator.persistence = Some(Persistence::start(
+            Arc::clone(&coordinator.shared),
+            dir,
+            state.interval,
+        ));
+        Ok((coordinator, resumed))
+    }
+
+    async fn serve(addr: SocketAddr, runtime: Runtime) -> std::io::Result<Coordinator> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let limits = runtime.limits().clone();
         let tick = (limits.lease_duration / 4).max(Duration::from_millis(10));
         let max = limits.max_message_bytes;
-        let shared = Shared::new(Runtime::new(limits));
+        let shared = Shared::new(runtime);
         let service = CoordinatorService {
             shared: Arc::clone(&shared),
         };
@@ -121,6 +217,7 @@ impl Coordinator {
             server,
             ticker,
             metrics: None,
+            persistence: None,
         })
     }
 
@@ -146,6 +243,11 @@ impl Coordinator {
     /// [`DEFAULT_MAX_FAILURES_PER_WORK`] unless set.
     pub fn set_max_failures_per_work(&self, max: NonZeroU32) {
         self.shared.with(|rt| rt.set_max_failures_per_work(max));
+    }
+
+    /// Which run of the coordinator this is (see `CoordinatorSummary::incarnation`).
+    pub fn incarnation(&self) -> u64 {
+        self.shared.with(|rt| rt.incarnation())
     }
 
     /// The address actually bound.
@@ -193,6 +295,12 @@ impl Coordinator {
     /// to finish.
     pub async fn shutdown(mut self) -> Result<(), tonic::transport::Error> {
         self.shared.close();
+        if let Some(persistence) = self.persistence.take()
+            && let Err(err) = persistence.finish(&self.shared).await
+        {
+            // The last good state stays on disk; what changed since is redone on resuming.
+            tracing::error!(%err, "the final state could not be saved");
+        }
         self.ticker.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

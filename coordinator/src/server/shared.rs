@@ -4,7 +4,7 @@
 use super::runtime::Runtime;
 use crate::run::Progress;
 use std::sync::{Arc, Mutex, PoisonError};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 /// State shared by every service and background task of one coordinator.
 pub struct Shared {
@@ -13,6 +13,8 @@ pub struct Shared {
     /// closing, which ends every lease stream.
     wake: watch::Sender<bool>,
     events: broadcast::Sender<(String, Progress)>,
+    /// Pinged when the state should be saved at once (a phase ended).
+    save_now: Notify,
 }
 
 impl Shared {
@@ -21,6 +23,7 @@ impl Shared {
             runtime: Mutex::new(runtime),
             wake: watch::channel(false).0,
             events: broadcast::channel(4096).0,
+            save_now: Notify::new(),
         })
     }
 
@@ -38,11 +41,20 @@ impl Shared {
             let _ = self.events.send(event);
         }
         let dirty = runtime.take_dirty();
+        let save = runtime.take_checkpoint_due();
         drop(runtime);
         if dirty {
             self.wake.send_modify(|_| {});
         }
+        if save {
+            self.save_now.notify_one();
+        }
         result
+    }
+
+    /// Completes when the state should be saved at once.
+    pub(super) async fn save_due(&self) {
+        self.save_now.notified().await;
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<(String, Progress)> {

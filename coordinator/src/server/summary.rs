@@ -13,6 +13,9 @@ pub struct CoordinatorSummary {
     pub run: Summary,
     pub leases: LeaseCounters,
     pub parameter_bytes: ParameterBytes,
+    /// Which run of the coordinator this is: 1 for the first on its state directory, one
+    /// more each time it resumed from there (a random number without a state directory).
+    pub incarnation: u64,
 }
 
 /// Parameter tensor bytes sent to agents (pulls, and answers to gradient pushes) and

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// A supervised PathNet experiment: evolve pathways on task A, then transfer to task B.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentSpec {
     pub name: String,
@@ -29,7 +29,7 @@ pub struct ExperimentSpec {
 /// Controls run after the PathNet transfer in the same experiment, each a separate run of
 /// the last task ("task B"), so that its generations to threshold can be compared with the
 /// transfer's under the same evolution settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ComparisonSpec {
     pub controls: Vec<Control>,
@@ -72,7 +72,7 @@ pub enum ControlPathway {
     Evolved,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
     /// Directory with the IDX files (train-images-idx3-ubyte[.gz], ...).
@@ -89,7 +89,7 @@ fn fashion_mnist() -> Family {
     Family::FashionMnist
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PathNetSpec {
     pub layers: usize,
@@ -110,7 +110,7 @@ impl Default for PathNetSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvolutionSpec {
     pub population: usize,
@@ -140,7 +140,7 @@ impl Default for EvolutionSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     pub name: String,

@@ -13,6 +13,8 @@ mod pathnet_a3c;
 
 use super::limits::Limits;
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
+use crate::checkpoint::Tensors;
+use crate::kind::Kind;
 use crate::pathnet::{Engine, TestSplit};
 use crate::run::{EvalId, Run};
 use crate::spec::Spec;
@@ -58,10 +60,84 @@ pub(super) trait Served: Run {
         Err(PushRefusal::TakesNoPushes)
     }
 
+    /// The run's spec, state and tensors for a checkpoint; `None` for a kind that has no
+    /// checkpoints (see [`checkpointable`]).
+    fn save(&self) -> Option<Result<SavedRun, String>> {
+        None
+    }
+
     /// Counts a push its ticket carried out and answers it.
     fn finish_exchange(&mut self, done: PushDone) -> Result<ExchangeAnswer, ExchangeError> {
         // Only a kind that admits pushes has tickets to hand back.
         Err(ExchangeError::UnknownWorker(done.lease()))
+    }
+}
+
+/// A run as a checkpoint holds it: its spec and state as JSON, its tensors.
+pub(super) struct SavedRun {
+    pub(super) spec: serde_json::Value,
+    pub(super) state: serde_json::Value,
+    pub(super) tensors: Tensors,
+}
+
+/// Whether runs of `kind` can be checkpointed and resumed.
+pub(crate) fn checkpointable(kind: Kind) -> bool {
+    match kind {
+        Kind::PathNet => true,
+        Kind::A3c | Kind::Neuroevolution | Kind::PathNetA3c => false,
+    }
+}
+
+/// Why a coordinator with a state directory refuses an experiment of `kind`.
+pub(crate) fn not_checkpointable(kind: Kind) -> String {
+    format!(
+        "experiments of kind `{kind}` cannot be checkpointed yet (only `pathnet` can), and \
+         this coordinator keeps its state in a directory (--state-dir) that could not \
+         resume it after a restart; run it on a coordinator without --state-dir"
+    )
+}
+
+/// The spec a checkpoint saved for a run of kind `kind`.
+pub(crate) fn saved_spec(kind: &str, spec: serde_json::Value) -> Result<Spec, String> {
+    let kind: Kind = kind.parse().map_err(|_| {
+        format!(
+            "`experiment.kind` = {}: not a kind",
+            pathnet_proto::quote(kind)
+        )
+    })?;
+    let spec = match kind {
+        Kind::PathNet => Spec::PathNet(
+            serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))?,
+        ),
+        Kind::A3c | Kind::Neuroevolution | Kind::PathNetA3c => {
+            return Err(not_checkpointable(kind));
+        }
+    };
+    spec.validate()
+        .map_err(|err| format!("`experiment.spec`: {err}"))?;
+    Ok(spec)
+}
+
+/// The spec of a kind that has checkpoints as JSON, to compare with a saved one.
+pub(crate) fn spec_json(spec: &Spec) -> Result<serde_json::Value, String> {
+    match spec {
+        Spec::PathNet(spec) => serde_json::to_value(spec).map_err(|err| err.to_string()),
+        other => Err(not_checkpointable(other.kind())),
+    }
+}
+
+/// The run a checkpoint saved as experiment `id`, resumed; with how much of its work that
+/// was handed out went back to the queue.
+pub(super) fn restore(
+    ready: Ready,
+    id: &str,
+    state: serde_json::Value,
+    tensors: Tensors,
+) -> Result<(Built, usize), String> {
+    let Ready { spec, test } = ready;
+    match spec {
+        Spec::PathNet(spec) => pathnet::restore(id, spec, test, state, tensors),
+        other => Err(not_checkpointable(other.kind())),
     }
 }
 

@@ -1,8 +1,9 @@
 //! PathNet on the wire: pathway jobs out, fitness and module deltas back (inline or pushed
 //! ahead of the report), and the modules agents pull.
 
-use super::{Built, Issued, Pushed, Rejected, Served};
-use crate::pathnet::{Engine, EngineError, TestSplit};
+use super::{Built, Issued, Pushed, Rejected, SavedRun, Served};
+use crate::checkpoint::Tensors;
+use crate::pathnet::{Engine, EngineError, EngineState, TestSplit};
 use crate::run::EvalId;
 use crate::spec::ExperimentSpec;
 use pathnet_proto::v1;
@@ -33,6 +34,34 @@ pub(super) fn build(
     let features = test.features();
     let engine = Engine::new(id.to_owned(), spec, features, Some(Box::new(test)))
         .map_err(|err| Status::invalid_argument(err.to_string()))?;
+    Ok(built(engine))
+}
+
+/// The engine a checkpoint saved, resumed, with how many evaluations went back to the queue.
+pub(super) fn restore(
+    id: &str,
+    spec: ExperimentSpec,
+    test: Option<TestSplit>,
+    state: serde_json::Value,
+    tensors: Tensors,
+) -> Result<(Built, usize), String> {
+    let test = test.ok_or("the test split was not loaded")?;
+    let features = test.features();
+    let state: EngineState =
+        serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))?;
+    let (engine, requeued) = Engine::restore(
+        id.to_owned(),
+        spec,
+        features,
+        Some(Box::new(test)),
+        state,
+        tensors,
+    )
+    .map_err(|err| err.to_string())?;
+    Ok((built(engine), requeued))
+}
+
+fn built(engine: Engine) -> Built {
     let net = engine.parameters();
     let parameter_bytes = net
         .module_ids()
@@ -40,10 +69,10 @@ pub(super) fn build(
         .flatten()
         .map(|p| p.len() * 4)
         .sum();
-    Ok(Built {
+    Built {
         run: Box::new(engine),
         parameter_bytes,
-    })
+    }
 }
 
 impl Served for Engine {
@@ -82,5 +111,17 @@ impl Served for Engine {
 
     fn modules(&self) -> Option<&Engine> {
         Some(self)
+    }
+
+    fn save(&self) -> Option<Result<SavedRun, String>> {
+        let saved = || {
+            let (state, tensors) = self.snapshot().map_err(|err| err.to_string())?;
+            Ok(SavedRun {
+                spec: serde_json::to_value(self.spec()).map_err(|err| err.to_string())?,
+                state: serde_json::to_value(state).map_err(|err| err.to_string())?,
+                tensors,
+            })
+        };
+        Some(saved())
     }
 }

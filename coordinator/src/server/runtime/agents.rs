@@ -23,20 +23,24 @@ impl AgentRecord {
 /// The joined agents, by id.
 pub(super) struct Agents {
     records: BTreeMap<String, AgentRecord>,
+    /// Part of every id (`agent-<incarnation>-<n>`), so that an agent of an earlier run of
+    /// the coordinator can never be taken for one joined since.
+    incarnation: u64,
     next: u64,
 }
 
 impl Agents {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(incarnation: u64) -> Self {
         Agents {
             records: BTreeMap::new(),
+            incarnation,
             next: 1,
         }
     }
 
     /// Joins a new agent, seen `now`; returns its id.
     pub(super) fn join(&mut self, now: Millis) -> String {
-        let id = format!("agent-{}", self.next);
+        let id = format!("agent-{}-{}", self.incarnation, self.next);
         self.next += 1;
         self.records.insert(
             id.clone(),

@@ -24,6 +24,10 @@ impl Runtime {
     pub fn start(&mut self, ready: Ready) -> Result<String, Status> {
         self.tick();
         self.may_start()?;
+        let kind = ready.spec().kind();
+        if self.checkpoints.enabled && !kinds::checkpointable(kind) {
+            return Err(Status::failed_precondition(kinds::not_checkpointable(kind)));
+        }
         for _ in self.leases.cancel_all() {}
         let id = self.slot.next_id(ready.spec().name());
         let Built {
@@ -41,6 +45,7 @@ impl Runtime {
         let now = self.now();
         self.observed.experiment_started(now);
         self.dirty = true;
+        self.checkpoints.due = true;
         Ok(id)
     }
 
@@ -109,6 +114,7 @@ impl Runtime {
     pub fn summary(&self) -> Option<CoordinatorSummary> {
         let exp = self.slot.current()?;
         Some(CoordinatorSummary {
+            incarnation: self.incarnation,
             run: exp.run.summary(),
             leases: self.leases.counters().clone(),
             parameter_bytes: ParameterBytes {

@@ -131,7 +131,8 @@ fn lost_lease(err: LeaseError) -> v1::LostLease {
         LeaseError::Ended { work, end } => (
             work,
             match end {
-                LeaseEnd::Expired => R::Expired,
+                // To the agent, a lease of an earlier run lapsed with it.
+                LeaseEnd::Expired | LeaseEnd::Restarted => R::Expired,
                 LeaseEnd::Cancelled => R::Cancelled,
                 LeaseEnd::Reported | LeaseEnd::Released | LeaseEnd::Refused => R::Unspecified,
             },

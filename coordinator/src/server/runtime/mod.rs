@@ -12,6 +12,7 @@
 //! [`experiments`] (start, stop, status) and [`metrics`].
 
 mod agents;
+mod checkpoints;
 mod experiments;
 mod failures;
 mod gradients;
@@ -26,6 +27,7 @@ mod staging;
 #[cfg(test)]
 mod tests;
 
+pub use checkpoints::Resumed;
 pub use failures::DEFAULT_MAX_FAILURES_PER_WORK;
 pub use observed::RefusalReason;
 
@@ -55,6 +57,11 @@ pub struct Runtime {
     /// Set when work may have become available (results, requeues, a new experiment);
     /// cleared by [`Runtime::take_dirty`].
     dirty: bool,
+    /// Which run of the coordinator this is: part of every agent and work id.
+    incarnation: u64,
+    /// Whether the coordinator keeps its state on disk (and so refuses kinds it cannot
+    /// save), when to save next, and what was saved last; see [`checkpoints`].
+    checkpoints: checkpoints::Checkpoints,
 }
 
 pub(super) fn unix_now_ms() -> u64 {
@@ -64,14 +71,26 @@ pub(super) fn unix_now_ms() -> u64 {
 }
 
 impl Runtime {
+    /// A coordinator's runtime that keeps no state on disk. Its incarnation is drawn at
+    /// random, so ids of an earlier run of a coordinator on the same address (a late report
+    /// after a restart) match nothing of this one.
     pub fn new(limits: Limits) -> Self {
+        let incarnation = u64::from(rand::random::<u32>()) + 1;
+        Self::with_incarnation(limits, incarnation, false)
+    }
+
+    /// The runtime of a coordinator's `incarnation`-th run; with `checkpoints`, it saves its
+    /// state (and refuses experiments of kinds that cannot be saved).
+    pub fn with_incarnation(limits: Limits, incarnation: u64, checkpoints: bool) -> Self {
         Runtime {
-            leases: LeaseTable::new(limits.lease_duration),
+            leases: LeaseTable::new(limits.lease_duration, incarnation),
             staging: Staging::default(),
             limits,
             unix_origin_ms: unix_now_ms(),
             clock: MonotonicClock::start(),
-            agents: Agents::new(),
+            agents: Agents::new(incarnation),
+            incarnation,
+            checkpoints: checkpoints::Checkpoints::new(checkpoints),
             slot: Slot::new(),
             dirty: false,
             observed: Observed::new(),
@@ -79,6 +98,10 @@ impl Runtime {
                 NonZeroU32::new(DEFAULT_MAX_FAILURES_PER_WORK).expect("the default is not 0"),
             ),
         }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// How many times the same work may fail (handed back as failed by its agent, or its
@@ -211,6 +234,13 @@ impl Runtime {
     /// Progress not yet broadcast, tagged with the experiment id.
     pub fn take_events(&mut self) -> Vec<(String, Progress)> {
         let events = self.slot.take_events();
+        if events
+            .iter()
+            .any(|(_, event)| matches!(event, Progress::TaskFinished(_) | Progress::Finished))
+        {
+            // A phase's end is saved at once rather than at the next interval.
+            self.checkpoints.due = true;
+        }
         let current = self.slot.current().map(|e| e.id.as_str());
         self.observed.progress(
             events

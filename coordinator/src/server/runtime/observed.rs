@@ -22,6 +22,8 @@ pub enum RefusalReason {
     LeaseReleased,
     /// The work's previous result was refused and it was re-queued.
     LeaseRefused,
+    /// The work was leased before the coordinator restarted, and re-queued on resuming.
+    LeaseRestarted,
     /// The result was already accepted; a retried report changes nothing.
     Duplicate,
     /// The experiment was stopped or replaced; the result is no longer needed.
@@ -33,13 +35,14 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
-    pub const ALL: [RefusalReason; 10] = [
+    pub const ALL: [RefusalReason; 11] = [
         RefusalReason::UnknownAgent,
         RefusalReason::UnknownWork,
         RefusalReason::NotHolder,
         RefusalReason::LeaseExpired,
         RefusalReason::LeaseReleased,
         RefusalReason::LeaseRefused,
+        RefusalReason::LeaseRestarted,
         RefusalReason::Duplicate,
         RefusalReason::Stale,
         RefusalReason::InvalidResult,
@@ -54,6 +57,7 @@ impl RefusalReason {
             RefusalReason::LeaseExpired => "lease_expired",
             RefusalReason::LeaseReleased => "lease_released",
             RefusalReason::LeaseRefused => "lease_refused",
+            RefusalReason::LeaseRestarted => "lease_restarted",
             RefusalReason::Duplicate => "duplicate",
             RefusalReason::Stale => "stale",
             RefusalReason::InvalidResult => "invalid_result",

@@ -92,6 +92,7 @@ pub(super) fn lease_status(err: &LeaseError) -> (RefusalReason, Status) {
             LeaseEnd::Expired => R::LeaseExpired,
             LeaseEnd::Released => R::LeaseReleased,
             LeaseEnd::Refused => R::LeaseRefused,
+            LeaseEnd::Restarted => R::LeaseRestarted,
         },
     };
     (reason, Status::failed_precondition(message))

@@ -60,6 +60,16 @@ impl Slot {
         id
     }
 
+    /// The number the next experiment's id gets.
+    pub(super) fn next_number(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Carries on the numbering of a coordinator's earlier runs.
+    pub(super) fn resume_numbering(&mut self, next: u64) {
+        self.next_id = self.next_id.max(next);
+    }
+
     /// Puts `experiment` in the slot, replacing the last one, whose held-back work goes.
     pub(super) fn start(&mut self, experiment: Experiment) {
         self.passed_over.clear();
