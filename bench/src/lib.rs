@@ -2,6 +2,10 @@
 
 use std::time::Instant;
 
+pub mod coordinator;
+pub mod machine;
+pub mod process;
+pub mod stats;
 pub mod video_net;
 
 /// Summary of repeated timings, in milliseconds.

@@ -9,15 +9,13 @@
 //!
 //! Prints markdown tables; `--json OUT` writes every run.
 
-mod coordinator;
 mod hyper;
 mod learn;
 mod learn_report;
-mod machine;
-mod process;
 mod push;
 mod push_worker;
-mod stats;
+
+use pathnet_bench::{machine, process, stats};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};

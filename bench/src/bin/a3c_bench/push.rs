@@ -7,13 +7,13 @@
 //! timed pushes. The coordinator's CPU time is read from `/proc/<pid>/stat` as they start and
 //! as the last one finishes; this process's own CPU time (the workers) likewise.
 
-use crate::coordinator::CoordinatorProcess;
 use crate::machine::cpu_times;
 use crate::push_worker::{self, WorkerFigures};
 use crate::stats::Latency;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use serde::Serialize;
+use pathnet_bench::coordinator::CoordinatorProcess;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,6 +73,16 @@ impl Network {
     }
 }
 
+/// Leases outlive any push phase, so the synthetic workers need no heartbeats.
+const LEASE_MS: u64 = 3_600_000;
+
+/// The fields of the coordinator's summary that this benchmark checks.
+#[derive(Debug, Deserialize)]
+struct Summary {
+    updates_applied: u64,
+    dropped_stale: u64,
+}
+
 pub struct Setup {
     pub pathnet: PathBuf,
     pub work_dir: PathBuf,
@@ -119,7 +129,8 @@ pub fn measure(
     std::fs::write(&spec, network.spec(workers, setup.seed))
         .with_context(|| format!("writing {}", spec.display()))?;
     let pushes = setup.pushes.unwrap_or(network.default_pushes());
-    let coordinator = CoordinatorProcess::start(&setup.pathnet, &spec, &setup.work_dir)?;
+    let lease = ["--lease-ms".to_owned(), LEASE_MS.to_string()];
+    let coordinator = CoordinatorProcess::start(&setup.pathnet, &spec, &setup.work_dir, &lease)?;
     let phase = push_phase(setup, &coordinator, workers, pushes);
     let timed = runtime.block_on(async {
         let timed = tokio::time::timeout(setup.timeout, phase)
@@ -129,7 +140,7 @@ pub fn measure(
         anyhow::Ok(timed)
     })?;
     let (figures, wall_s, coordinator_cpu_s, workers_cpu_s) = timed;
-    let summary = coordinator.finish(Duration::from_secs(30))?;
+    let summary: Summary = coordinator.finish(Duration::from_secs(30))?;
     let timed_pushes = workers * pushes;
     let expected = (workers * (pushes + setup.warmup)) as u64;
     // A worker descheduled for more than `max_staleness` updates has its push dropped: the

@@ -1,5 +1,5 @@
-//! What the machine was and what the processes cost: CPU model, load average, and CPU seconds
-//! from `/proc/<pid>/stat`.
+//! What the machine was and what the processes cost: CPU model, load average, CPU seconds
+//! from `/proc/<pid>/stat` and resident memory from `/proc/<pid>/status`.
 //!
 //! A process's own time (`utime + stime`) is readable while it runs, which is how the
 //! coordinator's CPU is sampled around a push phase. A finished child's time is added to its
@@ -73,6 +73,25 @@ pub fn cpu_times(pid: Option<u32>) -> Result<CpuTimes> {
     parse_stat(&stat).with_context(|| format!("unexpected {path}: {stat}"))
 }
 
+/// Resident memory of process `pid` in bytes: `VmRSS` of `/proc/<pid>/status`.
+pub fn resident_bytes(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_vm_rss(&status).with_context(|| format!("no `VmRSS` in {path}"))
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 fn parse_stat(stat: &str) -> Option<CpuTimes> {
     // The command name (field 2) may contain spaces and parentheses; the fields after the
     // last `)` start at field 3 (state); utime, stime, cutime, cstime are fields 14 to 17.
@@ -100,6 +119,14 @@ mod tests {
             })
         );
         assert_eq!(parse_stat("4242 (a) S 1 2"), None);
+    }
+
+    #[test]
+    fn resident_memory_from_status() {
+        let status = "Name:\tpathnet\nVmPeak:\t  9000 kB\nVmRSS:\t    1234 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss(status), Some(1234 * 1024));
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        assert!(resident_bytes(std::process::id()).unwrap() > 0);
     }
 
     #[test]

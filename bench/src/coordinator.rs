@@ -1,23 +1,20 @@
-//! A `pathnet coordinator` process serving one A3C experiment to the synthetic workers:
-//! started with the spec, sampled for CPU while it runs, stopped over gRPC
-//! (`StopExperiment`, after which `--exit-when-done` makes it write its summary and exit).
+//! A `pathnet coordinator` process serving one experiment to a benchmark's synthetic
+//! clients: started with the spec, sampled for CPU and memory while it runs, stopped over
+//! gRPC (`StopExperiment`, after which `--exit-when-done` makes it write its summary and exit).
 
-use crate::machine::cpu_times;
+use crate::machine::{cpu_times, resident_bytes};
 use crate::process::{check_exit, wait_until};
 use anyhow::{Context, Result, bail};
 use pathnet_proto::v1::{
     StopExperimentRequest, experiment_service_client::ExperimentServiceClient,
 };
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Leases outlive any push phase, so the synthetic workers need no heartbeats.
-const LEASE_MS: u64 = 3_600_000;
 
 pub struct CoordinatorProcess {
     child: Child,
@@ -27,24 +24,22 @@ pub struct CoordinatorProcess {
     log: PathBuf,
 }
 
-/// The fields of the coordinator's summary that this benchmark checks.
-#[derive(Debug, Deserialize)]
-pub struct Summary {
-    pub updates_applied: u64,
-    pub dropped_stale: u64,
-}
-
 impl CoordinatorProcess {
-    /// Starts `pathnet coordinator` on a free loopback port with `spec`; `work_dir` receives
-    /// its summary and stderr.
-    pub fn start(pathnet: &Path, spec: &Path, work_dir: &Path) -> Result<Self> {
+    /// Starts `pathnet coordinator` on a free loopback port with `spec` and `extra_args`;
+    /// `work_dir` receives its summary and stderr.
+    pub fn start(
+        pathnet: &Path,
+        spec: &Path,
+        work_dir: &Path,
+        extra_args: &[String],
+    ) -> Result<Self> {
         let summary = work_dir.join("coordinator-summary.json");
         let log = work_dir.join("coordinator-stderr.log");
         let _ = std::fs::remove_file(&summary);
         let stderr = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut child = Command::new(pathnet)
             .args(["coordinator", "--listen", "127.0.0.1:0", "--exit-when-done"])
-            .args(["--lease-ms", &LEASE_MS.to_string()])
+            .args(extra_args)
             .arg("--spec")
             .arg(spec)
             .arg("--summary-json")
@@ -103,6 +98,11 @@ impl CoordinatorProcess {
         Ok(cpu_times(Some(self.child.id()))?.own_s)
     }
 
+    /// The coordinator's resident memory now, in bytes.
+    pub fn resident_bytes(&self) -> Result<u64> {
+        resident_bytes(self.child.id())
+    }
+
     /// Asks the coordinator to stop the experiment (it then exits).
     pub async fn request_stop(&self) -> Result<()> {
         let mut client = ExperimentServiceClient::connect(self.url())
@@ -119,7 +119,7 @@ impl CoordinatorProcess {
     }
 
     /// Waits for the exit that follows [`Self::request_stop`] and reads the summary.
-    pub fn finish(mut self, timeout: Duration) -> Result<Summary> {
+    pub fn finish<S: DeserializeOwned>(mut self, timeout: Duration) -> Result<S> {
         let status = wait_until(&mut self.child, Instant::now() + timeout, "the coordinator")?;
         check_exit("the coordinator", status, &self.log)?;
         let text = std::fs::read_to_string(&self.summary)
