@@ -283,12 +283,23 @@ async fn a_page_that_stops_reading_is_dropped_and_the_others_get_everything() {
 }
 
 #[tokio::test]
-async fn closing_ends_open_streams_and_refuses_new_ones() {
-    let (dashboard, _events, addr) = serve(quiet()).await;
+async fn a_shutdown_ends_open_streams_after_a_last_status_and_refuses_new_ones() {
+    let (dashboard, events, addr) = serve(quiet()).await;
     let mut page = Client::open(addr, None).await;
     assert_eq!(page.next().await.unwrap().event, "snapshot");
-    dashboard.close();
-    assert!(page.next().await.is_none(), "the stream outlived close()");
+    // Progress broadcast just before the shutdown still reaches the page, then how things
+    // stood last, then the end of the stream.
+    events.send(("fashion-1".into(), evaluation(0))).unwrap();
+    events
+        .send(("fashion-1".into(), Progress::Finished))
+        .unwrap();
+    dashboard.shutdown().await;
+    let mut seen = Vec::new();
+    while let Some(event) = page.next().await {
+        seen.push(event.event);
+    }
+    assert!(seen.iter().any(|e| e == "point"), "{seen:?}");
+    assert_eq!(seen.last().map(String::as_str), Some("status"), "{seen:?}");
     let mut refused = TcpStream::connect(addr).await.unwrap();
     refused
         .write_all(b"GET /events HTTP/1.0\r\nHost: test\r\n\r\n")

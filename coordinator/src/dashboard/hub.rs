@@ -15,7 +15,7 @@ use serde::Serialize;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -76,7 +76,8 @@ struct Inner {
 /// A running dashboard: its routes go on the metrics server.
 pub struct Dashboard {
     inner: Arc<Inner>,
-    feeder: JoinHandle<()>,
+    feeder: Option<JoinHandle<()>>,
+    stop: Option<oneshot::Sender<()>>,
 }
 
 impl Dashboard {
@@ -96,8 +97,13 @@ impl Dashboard {
             }),
             config,
         });
-        let feeder = tokio::spawn(feed(Arc::clone(&inner), events));
-        Dashboard { inner, feeder }
+        let (stop, stopped) = oneshot::channel();
+        let feeder = tokio::spawn(feed(Arc::clone(&inner), events, stopped));
+        Dashboard {
+            inner,
+            feeder: Some(feeder),
+            stop: Some(stop),
+        }
     }
 
     /// `GET /` (the page) and `GET /events` (its event stream).
@@ -108,25 +114,40 @@ impl Dashboard {
             .with_state(Arc::clone(&self.inner))
     }
 
-    /// Ends every page's stream (an HTTP server waits for open streams before it stops)
-    /// and stops following progress.
-    pub fn close(&self) {
-        self.feeder.abort();
-        let mut clients = self.inner.lock();
-        clients.closed = true;
-        clients.queues.clear();
+    /// Forwards the progress already broadcast and a last status (a page then shows how
+    /// the experiment ended), then ends every page's stream: an HTTP server waits for
+    /// open streams before it stops.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(feeder) = self.feeder.take() {
+            // The feeder only ends by returning; a panic inside it is already reported.
+            let _ = feeder.await;
+        }
+        self.inner.close();
     }
 }
 
 impl Drop for Dashboard {
     fn drop(&mut self) {
-        self.close();
+        if let Some(feeder) = &self.feeder {
+            feeder.abort();
+        }
+        self.inner.close();
     }
 }
 
 impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, Clients> {
         self.clients.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends every stream (each page still gets what is queued for it) and takes no more.
+    fn close(&self) {
+        let mut clients = self.lock();
+        clients.closed = true;
+        clients.queues.clear();
     }
 
     /// A queue for a new page, holding the snapshot first; `None` when closed or full.
@@ -206,12 +227,28 @@ fn send(clients: &mut Clients, message: &Message) {
         });
 }
 
-async fn feed(inner: Arc<Inner>, mut events: broadcast::Receiver<(String, Progress)>) {
+async fn feed(
+    inner: Arc<Inner>,
+    mut events: broadcast::Receiver<(String, Progress)>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut ticker = tokio::time::interval(inner.config.status_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
+            _ = &mut stop => {
+                // Everything broadcast before the stop is already in the receiver.
+                loop {
+                    match events.try_recv() {
+                        Ok((experiment, event)) => inner.apply(&experiment, &event),
+                        Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    }
+                }
+                inner.publish_status();
+                return;
+            }
             event = events.recv() => match event {
                 Ok((experiment, event)) => inner.apply(&experiment, &event),
                 Err(broadcast::error::RecvError::Lagged(missed)) => {

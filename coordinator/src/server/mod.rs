@@ -228,7 +228,7 @@ impl Coordinator {
         if let Some((metrics, dashboard)) = self.metrics.take()
             && let Err(err) = {
                 // Open event streams would hold the server's graceful shutdown up forever.
-                dashboard.close();
+                dashboard.shutdown().await;
                 metrics.shutdown().await
             }
         {
