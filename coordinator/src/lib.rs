@@ -13,10 +13,12 @@
 //! - [`lease`]: which agent holds which work until when;
 //! - [`local`]: the engine with one in-process executor (`pathnet run`);
 //! - [`server`]: the engine and leases behind the gRPC services;
-//! - [`metrics`]: the Prometheus endpoint over the server's counters.
+//! - [`metrics`]: the Prometheus endpoint over the server's counters;
+//! - [`dashboard`]: the live web dashboard served beside it.
 
 pub mod a3c;
 pub mod checkpoint;
+pub mod dashboard;
 pub mod ga;
 pub mod kind;
 pub mod lease;

@@ -1,6 +1,7 @@
 //! The monitoring endpoint: `GET /metrics` (Prometheus text format) and `GET /healthz`,
-//! served by axum on a socket of its own, so it can be exposed to a monitoring network
-//! without exposing the gRPC services (or the other way round).
+//! plus whatever other routes the coordinator adds (the dashboard), served by axum on a
+//! socket of its own, so it can be exposed to a monitoring network without exposing the
+//! gRPC services (or the other way round).
 
 use super::{CONTENT_TYPE, Snapshot, encode};
 use axum::Router;
@@ -22,18 +23,20 @@ pub struct MetricsServer {
 }
 
 impl MetricsServer {
-    /// Binds `addr` (port 0 picks a free port) and serves `snapshot()` on every scrape.
-    /// Must run inside a Tokio runtime.
+    /// Binds `addr` (port 0 picks a free port) and serves `snapshot()` on every scrape,
+    /// and the routes of `more` beside it. Must run inside a Tokio runtime.
     pub async fn bind(
         addr: SocketAddr,
         snapshot: impl Fn() -> Snapshot + Send + Sync + 'static,
+        more: Router,
     ) -> std::io::Result<MetricsServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let source: Source = Arc::new(snapshot);
         let app = Router::new()
             .route("/metrics", get(move || metrics(Arc::clone(&source))))
-            .route("/healthz", get(|| async { "ok\n" }));
+            .route("/healthz", get(|| async { "ok\n" }))
+            .merge(more);
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)

@@ -57,7 +57,7 @@ pub struct ExperimentMetrics {
 }
 
 /// An A3C experiment's parameter server, read when scraped.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct A3cMetrics {
     pub env_steps: u64,
     pub episodes: u64,
@@ -73,7 +73,7 @@ pub struct A3cMetrics {
 }
 
 /// The fitness of one task's population after its latest accepted result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TaskMetrics {
     pub index: usize,
     pub name: String,

@@ -31,7 +31,9 @@ pub use report::{Comparison, RunSummary, TaskSummary};
 pub use store::{DeltaError, ModuleTensors, ParameterStore};
 
 use crate::kind::Kind;
-use crate::run::{Counters, EvalId, FitnessEvent, Progress, Run, RunState, RunStatus, Summary};
+use crate::run::{
+    Counters, EvalId, FitnessEvent, PathwayView, Progress, Run, RunState, RunStatus, Summary,
+};
 use crate::spec::{ExperimentSpec, SpecError};
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, PathNetError, Pathway};
 use pathnet_work::{Architecture, JobOutcome, ModuleParams, PathwayJob, SupervisedTask};
@@ -450,5 +452,16 @@ impl Run for Engine {
 
     fn task_names(&self) -> Vec<String> {
         self.spec.tasks.iter().map(|t| t.name.clone()).collect()
+    }
+
+    fn pathways(&self) -> Option<PathwayView> {
+        let net = self.store.net();
+        Some(PathwayView::new(
+            self.task.index,
+            net.dims(),
+            self.task.pathways(),
+            self.task.best.as_ref().map(|(_, pathway)| pathway),
+            net.frozen_ids(),
+        ))
     }
 }

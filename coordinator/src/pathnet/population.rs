@@ -283,6 +283,11 @@ impl TaskRun {
         self.best_fitness
     }
 
+    /// Every member's current pathway.
+    pub fn pathways(&self) -> impl Iterator<Item = &Pathway> {
+        self.members.iter().map(|m| &m.pathway)
+    }
+
     /// Mean of the members' latest fitnesses; NaN before any is known.
     pub fn mean_fitness(&self) -> f64 {
         let known: Vec<f64> = self.members.iter().filter_map(|m| m.fitness).collect();

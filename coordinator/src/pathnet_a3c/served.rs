@@ -16,7 +16,9 @@ use crate::a3c::push::Settled;
 use crate::a3c::workers::{Lifecycle, WorkerLeases};
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::kind::Kind;
-use crate::run::{Counters, EvalId, FitnessEvent, Progress, Run, RunState, RunStatus, Summary};
+use crate::run::{
+    Counters, EvalId, FitnessEvent, PathwayView, Progress, Run, RunState, RunStatus, Summary,
+};
 use crate::spec::PathNetA3cSpec;
 use ndarray::ArrayD;
 use pathnet_nn::pathnet::{ModuleId, Pathway};
@@ -480,5 +482,17 @@ impl Run for PathNetA3cRun {
 
     fn parameter_server(&self) -> Option<ServerStats> {
         self.stats()
+    }
+
+    fn pathways(&self) -> Option<PathwayView> {
+        let current = self.current.as_ref()?;
+        let evolution = &current.evolution;
+        Some(PathwayView::new(
+            self.phase,
+            evolution.dims(),
+            evolution.members().iter().map(|m| &m.pathway),
+            evolution.best_pathway(),
+            current.frozen.iter().copied(),
+        ))
     }
 }

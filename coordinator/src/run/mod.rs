@@ -3,8 +3,10 @@
 //! and counters it reports, and the [`Summary`] it ends with. Networking stays out: how each
 //! kind's work travels is the server's business.
 
+mod pathways;
 mod progress;
 
+pub use pathways::PathwayView;
 pub use progress::{Counters, FitnessEvent, Progress};
 
 use crate::a3c::A3cSummary;
@@ -101,6 +103,11 @@ pub trait Run: Send {
 
     /// The statistics of the parameter server being trained, for the kinds that have one.
     fn parameter_server(&self) -> Option<ServerStats> {
+        None
+    }
+
+    /// The population's pathways through the super-network, for the kinds that evolve them.
+    fn pathways(&self) -> Option<PathwayView> {
         None
     }
 }

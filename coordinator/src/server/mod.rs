@@ -5,7 +5,8 @@
 //! overdue leases; the experiment can be started over gRPC or in-process with
 //! [`Coordinator::start_experiment`], and progress is available to in-process watchers
 //! through [`Coordinator::subscribe`] and to remote ones through `WatchFitness`.
-//! [`Coordinator::serve_metrics`] adds the Prometheus endpoint on a socket of its own.
+//! [`Coordinator::serve_metrics`] adds the Prometheus endpoint and the live dashboard on a
+//! socket of their own.
 
 mod kinds;
 mod limits;
@@ -22,6 +23,7 @@ pub use runtime::{DEFAULT_MAX_FAILURES_PER_WORK, RefusalReason, Resumed};
 pub use summary::{CoordinatorSummary, ParameterBytes};
 
 use crate::checkpoint::{CheckpointError, StateDir};
+use crate::dashboard::{Dashboard, DashboardConfig};
 use crate::metrics::MetricsServer;
 use crate::run::Progress;
 use crate::spec::Spec;
@@ -62,7 +64,7 @@ pub struct Coordinator {
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     ticker: JoinHandle<()>,
-    metrics: Option<MetricsServer>,
+    metrics: Option<(MetricsServer, Dashboard)>,
     persistence: Option<Persistence>,
 }
 
@@ -221,20 +223,41 @@ impl Coordinator {
         })
     }
 
-    /// Serves `GET /metrics` (Prometheus text format) and `GET /healthz` on `addr` (port 0
-    /// picks a free port) until shutdown; returns the address bound.
+    /// Serves `GET /metrics` (Prometheus text format), `GET /healthz` and the dashboard
+    /// (`GET /`, `GET /events`) on `addr` (port 0 picks a free port) until shutdown;
+    /// returns the address bound.
     pub async fn serve_metrics(&mut self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        if let Some(metrics) = &self.metrics {
+        self.serve_metrics_with(addr, DashboardConfig::default())
+            .await
+    }
+
+    /// [`serve_metrics`](Self::serve_metrics) with the dashboard's limits given.
+    pub async fn serve_metrics_with(
+        &mut self,
+        addr: SocketAddr,
+        dashboard: DashboardConfig,
+    ) -> std::io::Result<SocketAddr> {
+        if let Some((metrics, _)) = &self.metrics {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
                 format!("metrics are already served on {}", metrics.local_addr()),
             ));
         }
+        let status = Arc::clone(&self.shared);
+        let dashboard = Dashboard::spawn(
+            self.shared.subscribe(),
+            move || status.with(Runtime::dashboard_status),
+            dashboard,
+        );
         let shared = Arc::clone(&self.shared);
-        let server =
-            MetricsServer::bind(addr, move || shared.with(Runtime::metrics_snapshot)).await?;
+        let server = MetricsServer::bind(
+            addr,
+            move || shared.with(Runtime::metrics_snapshot),
+            dashboard.router(),
+        )
+        .await?;
         let bound = server.local_addr();
-        self.metrics = Some(server);
+        self.metrics = Some((server, dashboard));
         Ok(bound)
     }
 
@@ -310,8 +333,12 @@ impl Coordinator {
             // The server task only ends by returning; a panic inside it is a bug.
             Err(join) => panic!("the gRPC server task failed: {join}"),
         };
-        if let Some(metrics) = self.metrics.take()
-            && let Err(err) = metrics.shutdown().await
+        if let Some((metrics, dashboard)) = self.metrics.take()
+            && let Err(err) = {
+                // Open event streams would hold the server's graceful shutdown up forever.
+                dashboard.shutdown().await;
+                metrics.shutdown().await
+            }
         {
             // Nothing is lost with the metrics endpoint; the gRPC outcome is what matters.
             tracing::warn!("the metrics endpoint ended with an error: {err}");

@@ -12,11 +12,22 @@ pub(super) struct AgentRecord {
     last_seen: Millis,
     /// It opened a lease stream: it takes work (a client that only joined does not).
     streaming: bool,
+    /// Results accepted and gradient pushes admitted from it, for the dashboard's
+    /// per-agent throughput.
+    pub(super) results: u64,
 }
 
 impl AgentRecord {
     pub(super) fn streaming(&self) -> bool {
         self.streaming
+    }
+
+    pub(super) fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    pub(super) fn last_seen(&self) -> Millis {
+        self.last_seen
     }
 }
 
@@ -48,6 +59,7 @@ impl Agents {
                 max_in_flight: 1,
                 last_seen: now,
                 streaming: false,
+                results: 0,
             },
         );
         id
@@ -87,6 +99,13 @@ impl Agents {
             .filter(|(_, a)| now > a.last_seen.plus(silence))
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// Counts one result (or push) taken from `agent`.
+    pub(super) fn credit(&mut self, agent: &str) {
+        if let Some(record) = self.records.get_mut(agent) {
+            record.results += 1;
+        }
     }
 
     pub(super) fn remove(&mut self, agent: &str) {

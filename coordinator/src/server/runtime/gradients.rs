@@ -149,6 +149,7 @@ impl Runtime {
             Err(PushRefusal::Unfit(why)) => return Err(Status::invalid_argument(why)),
             Err(PushRefusal::Refused(err)) => return Err(self.refused(err)),
         };
+        self.agents.credit(&request.agent_id);
         Ok(PendingExchange {
             experiment: leased.experiment,
             ticket,

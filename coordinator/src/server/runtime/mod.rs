@@ -9,10 +9,11 @@
 //! and the lease table. The state's parts are leaf modules; the methods that act on them
 //! are grouped by service: [`leasing`] (join, lease stream, heartbeats, releases),
 //! [`report`], [`params`] (pulls and pushed deltas), [`gradients`] (A3C pushes),
-//! [`experiments`] (start, stop, status) and [`metrics`].
+//! [`experiments`] (start, stop, status), [`metrics`] and [`dashboard`].
 
 mod agents;
 mod checkpoints;
+mod dashboard;
 mod experiments;
 mod failures;
 mod gradients;

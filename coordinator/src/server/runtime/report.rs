@@ -180,6 +180,7 @@ impl Runtime {
                 self.leases.end(work, LeaseEnd::Reported);
                 self.staging.drop_work(work);
                 self.failures.succeeded(&leased, &request.agent_id);
+                self.agents.credit(&request.agent_id);
                 Ok(updated_from_base)
             }
             Err(Rejected::Refused(detail)) => Err(ReportError::Refused {

@@ -1,0 +1,310 @@
+//! The fitness history a page opened mid-run starts from: one series per task run (a task,
+//! or a task under one arm of a comparison, or a phase), each a curve of best and mean
+//! fitness by generation.
+//!
+//! Memory is bounded: a series keeps at most `max_points` points. Points fall in buckets of
+//! `stride` generations, a bucket keeping its latest point; when a series fills up its
+//! stride doubles and neighbouring buckets merge, so a long run is drawn coarser rather
+//! than cut short. At most `max_series` series are kept, the oldest dropped first.
+
+use crate::run::{FitnessEvent, Progress};
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// One point of a curve: `[generation, evaluations, best fitness, mean fitness, unix ms]`
+/// (an array, not an object: a snapshot holds thousands of them).
+pub type Point = (u64, u64, f64, f64, u64);
+
+/// One task run's curve and progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    /// Unique within the coordinator's life; the page matches live points by it.
+    pub id: u64,
+    pub task: usize,
+    pub name: String,
+    pub max_generations: Option<usize>,
+    /// Environment steps taken and budgeted, for the kinds that learn from environments.
+    pub env_steps: Option<(u64, u64)>,
+    pub mean_return: Option<f64>,
+    pub finished: bool,
+    /// Generations per bucket of `points`.
+    pub stride: u64,
+    pub points: Vec<Point>,
+}
+
+/// What changed in the history, for the clients watching live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Another experiment: everything before it is gone.
+    Reset,
+    /// A series was added or its header (progress, finished) changed.
+    Series(u64),
+    /// A point was added to a series.
+    Point(u64, Point),
+    /// Every task is done.
+    Finished,
+}
+
+pub struct History {
+    experiment: Option<String>,
+    series: VecDeque<Series>,
+    next_id: u64,
+    max_points: usize,
+    max_series: usize,
+}
+
+impl History {
+    pub fn new(max_points: usize, max_series: usize) -> Self {
+        History {
+            experiment: None,
+            series: VecDeque::new(),
+            next_id: 0,
+            // Merging halves a full series; fewer than two points would never shrink.
+            max_points: max_points.max(2),
+            max_series: max_series.max(1),
+        }
+    }
+
+    pub fn experiment(&self) -> Option<&str> {
+        self.experiment.as_deref()
+    }
+
+    pub fn series(&self) -> impl Iterator<Item = &Series> {
+        self.series.iter()
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Series> {
+        self.series.iter().find(|s| s.id == id)
+    }
+
+    /// Records `event` of `experiment` at `unix_ms`; returns what changed, in order.
+    pub fn apply(&mut self, experiment: &str, event: &Progress, unix_ms: u64) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if self.experiment.as_deref() != Some(experiment) {
+            self.experiment = Some(experiment.to_owned());
+            self.series.clear();
+            changes.push(Change::Reset);
+        }
+        match event {
+            Progress::TaskStarted {
+                task,
+                name,
+                max_generations,
+            } => {
+                let id = self.start(*task, name.clone());
+                if let Some(s) = self.series.back_mut() {
+                    s.max_generations = Some(*max_generations);
+                }
+                changes.push(Change::Series(id));
+            }
+            Progress::Evaluation(e) => {
+                let (id, created) = self.current(e.task, || format!("task {}", e.task));
+                if created {
+                    changes.push(Change::Series(id));
+                }
+                if let Some(point) = self.record(id, e, unix_ms) {
+                    changes.push(Change::Point(id, point));
+                }
+            }
+            Progress::Steps {
+                task,
+                name,
+                env_steps,
+                max_env_steps,
+                mean_return,
+            } => {
+                let (id, _) = self.current(*task, || name.clone());
+                if let Some(s) = self.series.iter_mut().find(|s| s.id == id) {
+                    s.env_steps = Some((*env_steps, *max_env_steps));
+                    s.mean_return = *mean_return;
+                }
+                changes.push(Change::Series(id));
+            }
+            Progress::TaskFinished(summary) => {
+                if let Some(s) = self
+                    .series
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.task == summary.task)
+                {
+                    s.finished = true;
+                    changes.push(Change::Series(s.id));
+                }
+            }
+            Progress::Generation { .. } => {}
+            Progress::Finished => {
+                for s in &mut self.series {
+                    s.finished = true;
+                }
+                changes.push(Change::Finished);
+            }
+        }
+        changes
+    }
+
+    /// The id of the latest series of `task`, started (named by `name`) if there is none.
+    fn current(&mut self, task: usize, name: impl FnOnce() -> String) -> (u64, bool) {
+        match self.series.iter().rev().find(|s| s.task == task) {
+            Some(s) => (s.id, false),
+            None => (self.start(task, name()), true),
+        }
+    }
+
+    fn start(&mut self, task: usize, name: String) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.series.len() == self.max_series {
+            self.series.pop_front();
+        }
+        self.series.push_back(Series {
+            id,
+            task,
+            name,
+            max_generations: None,
+            env_steps: None,
+            mean_return: None,
+            finished: false,
+            stride: 1,
+            points: Vec::new(),
+        });
+        id
+    }
+
+    fn record(&mut self, id: u64, e: &FitnessEvent, unix_ms: u64) -> Option<Point> {
+        let max_points = self.max_points;
+        let s = self.series.iter_mut().find(|s| s.id == id)?;
+        let point = (
+            e.generation as u64,
+            e.evaluations,
+            e.best_fitness,
+            e.mean_fitness,
+            unix_ms,
+        );
+        let bucket = |p: &Point, stride: u64| p.0 / stride;
+        match s.points.last_mut() {
+            Some(last) if bucket(last, s.stride) == bucket(&point, s.stride) => *last = point,
+            _ => s.points.push(point),
+        }
+        if s.points.len() > max_points {
+            s.stride *= 2;
+            let stride = s.stride;
+            let mut merged: Vec<Point> = Vec::with_capacity(max_points);
+            for p in s.points.drain(..) {
+                match merged.last_mut() {
+                    Some(last) if bucket(last, stride) == bucket(&p, stride) => *last = p,
+                    _ => merged.push(p),
+                }
+            }
+            s.points = merged;
+        }
+        Some(point)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evaluation(task: usize, generation: usize, best: f64) -> Progress {
+        Progress::Evaluation(FitnessEvent {
+            task,
+            generation,
+            evaluations: generation as u64 * 2,
+            fitness: best,
+            training_accuracy: 0.5,
+            best_fitness: best,
+            mean_fitness: best - 0.1,
+        })
+    }
+
+    fn started(task: usize, name: &str) -> Progress {
+        Progress::TaskStarted {
+            task,
+            name: name.into(),
+            max_generations: 100,
+        }
+    }
+
+    #[test]
+    fn a_generation_keeps_its_latest_point_and_a_task_run_its_own_series() {
+        let mut h = History::new(100, 8);
+        assert_eq!(h.apply("x-1", &started(0, "A"), 1)[0], Change::Reset);
+        h.apply("x-1", &evaluation(0, 0, -0.5), 2);
+        h.apply("x-1", &evaluation(0, 0, -0.4), 3);
+        h.apply("x-1", &evaluation(0, 1, -0.3), 4);
+        // The same task again (a comparison's control arm) is a new curve.
+        h.apply("x-1", &started(0, "A (scratch)"), 5);
+        h.apply("x-1", &evaluation(0, 0, -0.9), 6);
+        let series: Vec<&Series> = h.series().collect();
+        assert_eq!(series.len(), 2);
+        assert_eq!(
+            series[0].points,
+            vec![(0, 0, -0.4, -0.5, 3), (1, 2, -0.3, -0.4, 4)]
+        );
+        assert_eq!(series[0].max_generations, Some(100));
+        assert_eq!(series[1].name, "A (scratch)");
+        assert_eq!(series[1].points.len(), 1);
+    }
+
+    #[test]
+    fn a_long_run_is_kept_coarser_within_the_bound() {
+        let mut h = History::new(64, 8);
+        h.apply("x-1", &started(0, "A"), 0);
+        for generation in 0..10_000 {
+            h.apply(
+                "x-1",
+                &evaluation(0, generation, -1.0 / (1.0 + generation as f64)),
+                0,
+            );
+        }
+        let s = h.series().next().unwrap();
+        assert!(s.points.len() <= 64, "{}", s.points.len());
+        assert!(s.points.len() >= 32, "{}", s.points.len());
+        assert!(s.stride > 1);
+        // The newest point is always kept, and the curve is still in generation order.
+        assert_eq!(s.points.last().unwrap().0, 9_999);
+        assert!(s.points.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn series_are_bounded_and_another_experiment_starts_afresh() {
+        let mut h = History::new(8, 3);
+        for task in 0..5 {
+            h.apply("x-1", &started(task, "t"), 0);
+        }
+        let tasks: Vec<usize> = h.series().map(|s| s.task).collect();
+        assert_eq!(tasks, vec![2, 3, 4]);
+        let changes = h.apply("x-2", &evaluation(7, 0, -0.5), 0);
+        assert_eq!(changes[0], Change::Reset);
+        assert!(matches!(changes[1], Change::Series(_)));
+        let only: Vec<&Series> = h.series().collect();
+        assert_eq!(
+            (only.len(), only[0].task, only[0].name.as_str()),
+            (1, 7, "task 7")
+        );
+        assert_eq!(h.experiment(), Some("x-2"));
+    }
+
+    #[test]
+    fn steps_and_the_end_update_the_series() {
+        let mut h = History::new(8, 3);
+        let steps = Progress::Steps {
+            task: 0,
+            name: "CartPole-v1".into(),
+            env_steps: 500,
+            max_env_steps: 1000,
+            mean_return: Some(21.5),
+        };
+        h.apply("a-1", &steps, 0);
+        assert_eq!(
+            h.apply("a-1", &Progress::Finished, 0),
+            vec![Change::Finished]
+        );
+        let s = h.series().next().unwrap();
+        assert_eq!(s.name, "CartPole-v1");
+        assert_eq!(
+            (s.env_steps, s.mean_return, s.finished),
+            (Some((500, 1000)), Some(21.5), true)
+        );
+    }
+}

@@ -1,0 +1,276 @@
+// The live dashboard in a real browser, against real programs.
+//
+// Starts on 127.0.0.1 a coordinator (with a short two-task PathNet experiment on
+// Fashion-MNIST) and opens its dashboard in headless Chromium before any agent exists, then
+// starts two agents and requires, each within a bounded wait: the experiment shown running
+// with its pathway grid (L x M modules, shaded by the population) and no agent; the fitness
+// curve growing as results arrive; the best pathway highlighted and the agents listed; the
+// second task's curve with the first task's pathway frozen on the grid (screenshot
+// `dashboard.png`); and once the coordinator has finished and exited, the page showing the
+// experiment completed with exactly the final best pathway and the frozen modules of the
+// coordinator's summary, and saying that the coordinator is gone (`dashboard-final.png`).
+// Then a short A3C run on CartPole: the page shows its kind, the return curve, environment
+// steps per second and no pathway grid (`dashboard-a3c.png`). Any script error on the page
+// fails the test. Everything started is stopped at the end.
+//
+//   node tests/browser/dashboard.test.mjs [--pathnet BIN] [--out DIR]
+//
+// BIN defaults to target/debug/pathnet, DIR (the screenshots) to target/browser-test. The
+// browser is the system's Chromium (CHROMIUM, else `chromium` on the PATH): playwright-core
+// downloads none. Fashion-MNIST is read from PATHNET_FASHION_MNIST, else where Debian's
+// dataset-fashion-mnist puts it. `tests/browser/setup` installs what this needs.
+
+import { chromium } from "playwright-core";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const WAIT_MS = 60_000; // the longest any one step may take, on a loaded 2-core machine
+const LAYERS = 3;
+const MODULES = 10;
+
+function option(name, fallback) {
+  const at = process.argv.indexOf(name);
+  return at > 0 && process.argv[at + 1] ? process.argv[at + 1] : fallback;
+}
+const pathnet = resolve(option("--pathnet", join(ROOT, "target/debug/pathnet")));
+const outDir = resolve(option("--out", join(ROOT, "target/browser-test")));
+const dataDir = process.env.PATHNET_FASHION_MNIST || "/usr/share/datasets/fashion-mnist";
+const browserPath = process.env.CHROMIUM || execFileSync("sh", ["-c", "command -v chromium"]).toString().trim();
+
+// Short but not instant: enough generations for curves to grow while the page watches; two
+// pairs of classes hard enough that no tournament's winner is perfect, so no task ends early.
+const SPEC = `name = "dashboard-browser"
+seed = 7
+[data]
+dir = "${dataDir}"
+noise = 0.0
+[pathnet]
+layers = ${LAYERS}
+modules_per_layer = ${MODULES}
+max_active = 3
+module_units = 10
+[evolution]
+population = 8
+minibatches_per_evaluation = 8
+batch_size = 16
+learning_rate = 0.01
+accuracy_threshold = 1.0
+max_generations = 25
+[[tasks]]
+name = "pullover vs coat"
+classes = [2, 4]
+[[tasks]]
+name = "t-shirt vs shirt"
+classes = [0, 6]
+`;
+
+const children = [];
+
+/** Starts `pathnet args`; its output is kept for `line` and the failure message. */
+function start(name, args) {
+  const child = spawn(pathnet, args, { stdio: ["ignore", "pipe", "pipe"] });
+  child.log = [];
+  child.stdoutLines = [];
+  child.waiters = [];
+  child.exited = new Promise((done) => child.on("exit", (code, signal) => done({ code, signal })));
+  createInterface({ input: child.stdout }).on("line", (text) => {
+    child.log.push(`${name}: ${text}`);
+    child.stdoutLines.push(text);
+    for (const waiter of child.waiters) waiter(text);
+  });
+  createInterface({ input: child.stderr }).on("line", (text) => child.log.push(`${name}: ${text}`));
+  children.push(child);
+  return child;
+}
+
+/** The first line of `child`'s stdout matching `pattern`, within WAIT_MS. */
+function line(child, pattern) {
+  return new Promise((found, fail) => {
+    const seen = child.stdoutLines.map((text) => text.match(pattern)).find(Boolean);
+    if (seen) return found(seen);
+    const timer = setTimeout(() => fail(new Error(`no line matching ${pattern} in ${WAIT_MS} ms`)), WAIT_MS);
+    child.waiters.push((text) => {
+      const match = text.match(pattern);
+      if (match) { clearTimeout(timer); found(match); }
+    });
+    child.on("exit", () => { clearTimeout(timer); fail(new Error(`exited before printing ${pattern}`)); });
+  });
+}
+
+async function within(what, promise) {
+  let timer;
+  const timeout = new Promise((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`timed out after ${WAIT_MS} ms: ${what}`)), WAIT_MS);
+  });
+  try { return await Promise.race([promise, timeout]); } finally { clearTimeout(timer); }
+}
+
+/** Waits until `fn(arg)` is truthy in the page; returns its value. */
+async function until(page, what, fn, arg) {
+  try {
+    return await (await page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 100 })).jsonValue();
+  } catch (err) {
+    throw new Error(`timed out waiting for ${what}: ${err.message.split("\n")[0]}`);
+  }
+}
+
+const cells = (page, selector) =>
+  page.$$eval(selector, (rects) => rects.map((r) => [Number(r.dataset.layer), Number(r.dataset.module)]));
+const sorted = (pairs) => pairs.map(([l, m]) => `${l}:${m}`).sort();
+const pathwayCells = (pathway) => pathway.flatMap((modules, layer) => modules.map((m) => [layer, m]));
+
+const A3C_SPEC = `kind = "a3c"
+name = "dashboard-browser-a3c"
+seed = 1
+[a3c]
+env = "CartPole-v1"
+t_max = 5
+learning_rate = 0.005
+entropy_beta = 0.01
+workers = 2
+policy = { kind = "mlp", hidden = [32], activation = "tanh" }
+stop = { target_return = 475.0, window = 20, max_env_steps = 6000 }
+`;
+
+/** Starts a coordinator on `spec`; its addresses and the experiment id. */
+async function coordinator(work, name, spec) {
+  const specPath = join(work, `${name}.toml`);
+  const summaryPath = join(work, `${name}-summary.json`);
+  writeFileSync(specPath, spec);
+  const child = start(name, [
+    "coordinator", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+    "--spec", specPath, "--exit-when-done", "--summary-json", summaryPath,
+  ]);
+  const grpcLine = line(child, /^coordinator listening on (\S+)/);
+  const metricsLine = line(child, /^metrics listening on http:\/\/(\S+)\/metrics/);
+  const startedLine = line(child, /^experiment (\S+) started/);
+  const [, grpc] = await grpcLine;
+  const [, metrics] = await metricsLine;
+  const [, experiment] = await startedLine;
+  return { child, grpc, metrics, experiment, summaryPath };
+}
+
+function agent(name, grpc) {
+  return start(name, ["agent", "--coordinator", `http://${grpc}`, "--leave-with-coordinator", "--data-dir", dataDir]);
+}
+
+/** Waits for the coordinator and its agents to exit; returns its summary. */
+async function finished(run, agents) {
+  const exit = await within("the coordinator finishing", run.child.exited);
+  assert.equal(exit.code, 0, "the coordinator failed");
+  await Promise.all(agents.map((a) => within("the agents leaving", a.exited)));
+  return JSON.parse(readFileSync(run.summaryPath, "utf8"));
+}
+
+async function openDashboard(browser, run, pageErrors) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
+  page.on("pageerror", (err) => pageErrors.push(err.message));
+  await page.goto(`http://${run.metrics}/`);
+  await until(page, "the experiment shown running",
+    (id) => document.getElementById("experiment").textContent === id &&
+      document.getElementById("state").textContent === "running", run.experiment);
+  return page;
+}
+
+async function pathnetRun(browser, work, pageErrors) {
+  const run = await coordinator(work, "pathnet", SPEC);
+  const page = await openDashboard(browser, run, pageErrors);
+
+  // Before any agent: the random population on the grid, nothing else.
+  await until(page, "the pathway grid", (n) => document.querySelectorAll("svg.pathways rect.module").length === n,
+    LAYERS * MODULES);
+  assert.equal(await page.locator("rect.module.best").count(), 0, "a best pathway before any result");
+  assert.equal(await page.textContent("#agents"), "no agent has joined");
+  const used = await page.$$eval("rect.module", (rs) => rs.reduce((sum, r) => sum + Number(r.dataset.usage), 0));
+  assert.ok(used >= 8 * LAYERS, `the grid shows ${used} module uses for 8 members of ${LAYERS} layers`);
+
+  const agents = [agent("agent-1", run.grpc), agent("agent-2", run.grpc)];
+
+  // The curve grows as results arrive.
+  const first = await until(page, "the first results drawn", () => {
+    const n = Number(document.querySelector("svg.fitness")?.dataset.points || 0);
+    return n >= 2 && n;
+  });
+  await until(page, "the curve growing",
+    (n) => Number(document.querySelector("svg.fitness").dataset.points) >= n + 5, first);
+  await until(page, "the best pathway highlighted",
+    (n) => document.querySelectorAll("rect.module.best").length >= n, LAYERS);
+  await until(page, "both agents listed", () => document.querySelectorAll("#agents tbody tr").length === 2);
+
+  // The second task: its own curve, its best pathway, the first task's pathway frozen.
+  await until(page, "the second task's curve and best pathway", (n) => {
+    const charts = document.querySelectorAll("svg.fitness");
+    return charts.length === 2 && Number(charts[1].dataset.points) >= 16 &&
+      document.querySelector("#pathways .sub").textContent.includes("t-shirt vs shirt") &&
+      document.querySelectorAll("rect.module.best").length >= n;
+  }, LAYERS);
+  await until(page, "frozen modules", () => document.querySelectorAll("rect.module.frozen").length > 0);
+  await page.screenshot({ path: join(outDir, "dashboard.png"), fullPage: true });
+
+  // The end: the coordinator exits; the page keeps what it last heard and says so.
+  const summary = await finished(run, agents);
+  await until(page, "the experiment shown completed", () => document.getElementById("state").textContent === "completed");
+  await until(page, "the coordinator shown gone", () => document.getElementById("connection").className === "lost");
+  const [taskA, taskB] = summary.tasks;
+  assert.deepEqual(sorted(await cells(page, "rect.module.best")), sorted(pathwayCells(taskB.best_pathway)),
+    "the grid's best pathway is not the engine's");
+  assert.deepEqual(sorted(await cells(page, "rect.module.frozen")), sorted(pathwayCells(taskA.best_pathway)),
+    "the grid's frozen modules are not the first task's best pathway");
+  const points = await page.$$eval("svg.fitness", (cs) => cs.map((c) => Number(c.dataset.points)));
+  assert.equal(points.length, 2);
+  await page.screenshot({ path: join(outDir, "dashboard-final.png"), fullPage: true });
+  await page.close();
+  return points;
+}
+
+async function a3cRun(browser, work, pageErrors) {
+  const run = await coordinator(work, "a3c", A3C_SPEC);
+  const page = await openDashboard(browser, run, pageErrors);
+  const agents = [agent("a3c-agent", run.grpc)];
+  await until(page, "the return curve", () => Number(document.querySelector("svg.fitness")?.dataset.points || 0) >= 3);
+  assert.equal(await page.textContent("#kind"), "a3c");
+  assert.equal(await page.textContent(".chart h3"), "CartPole-v1");
+  assert.equal(await page.textContent("#best-label"), "best mean return");
+  assert.match(await page.textContent("#pathways"), /this a3c experiment evolves no pathways/);
+  await until(page, "environment steps shown",
+    () => [...document.querySelectorAll(".tile .k")].some((k) => k.textContent === "env steps / s"));
+  await finished(run, agents);
+  await until(page, "the A3C run shown completed", () => document.getElementById("state").textContent === "completed");
+  await page.screenshot({ path: join(outDir, "dashboard-a3c.png"), fullPage: true });
+  await page.close();
+}
+
+async function main() {
+  const work = mkdtempSync(join(tmpdir(), "pathnet-dashboard-"));
+  mkdirSync(outDir, { recursive: true });
+  let browser;
+  const pageErrors = [];
+  const begun = Date.now();
+  try {
+    browser = await chromium.launch({ executablePath: browserPath, headless: true });
+    const points = await pathnetRun(browser, work, pageErrors);
+    await a3cRun(browser, work, pageErrors);
+    assert.deepEqual(pageErrors, [], "errors on the page");
+    console.log(`dashboard browser test passed in ${((Date.now() - begun) / 1000).toFixed(1)} s ` +
+      `(PathNet: ${points.join(" + ")} points drawn; screenshots in ${outDir})`);
+  } catch (err) {
+    for (const child of children) console.error(child.log.slice(-20).join("\n"));
+    if (pageErrors.length) console.error(`page errors: ${pageErrors.join("; ")}`);
+    throw err;
+  } finally {
+    if (browser) await browser.close();
+    for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(`dashboard browser test FAILED: ${err.message}`);
+  process.exit(1);
+});
