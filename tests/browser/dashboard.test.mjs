@@ -9,8 +9,8 @@
 // `dashboard.png`); and once the coordinator has finished and exited, the page showing the
 // experiment completed with exactly the final best pathway and the frozen modules of the
 // coordinator's summary, and saying that the coordinator is gone (`dashboard-final.png`).
-// Two more pages opened mid-run end up drawing exactly the same curves as the first (the
-// snapshot, then the live points). Then a small GA (`neuroevolution`, recurrent parity): the
+// Two more pages, opened before the first result and once results come, end up drawing
+// exactly the same curves as the first (the snapshot, then the live points). Then a small GA (`neuroevolution`, recurrent parity): the
 // page shows its kind, its best-fitness curve with one point per generation (the points the
 // page received are counted: never more than the generations), and no pathway grid
 // (`dashboard-ga.png`). The GA's coordinator exits and an A3C one on CartPole starts on the
@@ -253,6 +253,9 @@ async function pathnetRun(browser, work, pageErrors) {
   const used = await page.$$eval("rect.module", (rs) => rs.reduce((sum, r) => sum + Number(r.dataset.usage), 0));
   assert.ok(used >= 8 * LAYERS, `the grid shows ${used} module uses for 8 members of ${LAYERS} layers`);
 
+  // More pages, each starting from a snapshot and following live from there: one before
+  // any result, one as soon as results come (the run has two tasks to go, many seconds).
+  const others = [await openDashboard(browser, run, pageErrors)];
   const agents = [agent("agent-1", run.grpc), agent("agent-2", run.grpc)];
 
   // The curve grows as results arrive.
@@ -260,14 +263,12 @@ async function pathnetRun(browser, work, pageErrors) {
     const n = Number(document.querySelector("svg.fitness")?.dataset.points || 0);
     return n >= 2 && n;
   });
+  others.push(await openDashboard(browser, run, pageErrors));
   await until(page, "the curve growing",
     (n) => Number(document.querySelector("svg.fitness").dataset.points) >= n + 5, first);
   await until(page, "the best pathway highlighted",
     (n) => document.querySelectorAll("rect.module.best").length >= n, LAYERS);
   await until(page, "both agents listed", () => document.querySelectorAll("#agents tbody tr").length === 2);
-  // More pages mid-run: each starts from a snapshot and follows live from there.
-  const others = [];
-  for (let i = 0; i < 2; i++) others.push(await openDashboard(browser, run, pageErrors));
 
   // The second task: its own curve, its best pathway, the first task's pathway frozen.
   await until(page, "the second task's curve and best pathway", (n) => {
