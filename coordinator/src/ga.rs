@@ -41,6 +41,9 @@ pub struct GaRun {
     genome_bytes_sum: u64,
     genome_bytes_max: u64,
     genomes_sent: u64,
+    /// The current generation and the sum and count of its fitnesses so far: the curve's
+    /// mean (one point per generation on the dashboard).
+    generation_fitness: (u64, f64, u64),
 }
 
 impl GaRun {
@@ -65,6 +68,7 @@ impl GaRun {
             genome_bytes_sum: 0,
             genome_bytes_max: 0,
             genomes_sent: 0,
+            generation_fitness: (0, 0.0, 0),
         })
     }
 
@@ -99,6 +103,13 @@ impl GaRun {
         completed?;
         self.counters.results_accepted += 1;
         let status = self.engine.status();
+        let (generation, sum, count) = &mut self.generation_fitness;
+        if *generation != status.generation {
+            (*generation, *sum, *count) = (status.generation, 0.0, 0);
+        }
+        *sum += outcome.fitness;
+        *count += 1;
+        let mean_fitness = *sum / *count as f64;
         self.events.push(Progress::Evaluation(FitnessEvent {
             task: 0,
             generation: status.generation as usize,
@@ -106,7 +117,7 @@ impl GaRun {
             fitness: outcome.fitness,
             training_accuracy: 0.0,
             best_fitness: status.best_fitness.unwrap_or(outcome.fitness),
-            mean_fitness: outcome.fitness,
+            mean_fitness,
         }));
         if self.state() != RunState::Running {
             self.finish();

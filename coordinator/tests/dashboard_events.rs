@@ -1,6 +1,7 @@
 //! The dashboard's event stream over real HTTP on 127.0.0.1, fed by a progress broadcast
-//! the test drives: the wire format, a snapshot then every later event exactly once, and a
-//! page that stops reading being disconnected while the others and the feed go on.
+//! the test drives: the wire format, a snapshot then every later generation exactly once, a
+//! page that stops reading being disconnected while the others and the feed go on, and the
+//! limit on pages open at once.
 
 use axum::Router;
 use pathnet_coordinator::dashboard::{Dashboard, DashboardConfig, Status};
@@ -183,17 +184,28 @@ async fn a_page_gets_the_history_so_far_then_every_later_event_once() {
         }
     }
     for generation in 50..100 {
-        events
-            .send(("fashion-1".into(), evaluation(generation)))
-            .unwrap();
+        // Two results a generation: a page gets the generation once, when it is over.
+        for _ in 0..2 {
+            events
+                .send(("fashion-1".into(), evaluation(generation)))
+                .unwrap();
+        }
     }
+    events
+        .send(("fashion-1".into(), Progress::Finished))
+        .unwrap();
     while generations.last() != Some(&99) {
         let event = page.next_change().await.expect("the stream stays open");
         match event.event.as_str() {
             "point" => {
                 let point = event.data["point"].as_array().unwrap();
                 assert_eq!(point[1].as_u64(), Some(2 * point[0].as_u64().unwrap() + 1));
-                generations.push(point[0].as_u64().unwrap());
+                let generation = point[0].as_u64().unwrap();
+                // The snapshot's last generation was still open: it comes again, final.
+                if generations.last() == Some(&generation) {
+                    generations.pop();
+                }
+                generations.push(generation);
             }
             "reset" | "series" => assert!(generations.is_empty(), "{event:?}"),
             other => panic!("unexpected event `{other}`"),
@@ -346,4 +358,37 @@ async fn the_page_is_served_whole_and_fetches_nothing_from_elsewhere() {
     ] {
         assert!(!body.contains(external), "the page refers to `{external}`");
     }
+}
+
+#[tokio::test]
+async fn pages_over_the_limit_are_refused_and_a_closed_page_frees_its_place_at_once() {
+    let config = DashboardConfig {
+        max_clients: 2,
+        ..quiet()
+    };
+    let (_dashboard, events, addr) = serve(config).await;
+    let mut first = Client::open(addr, None).await;
+    assert_eq!(first.next().await.unwrap().event, "snapshot");
+    let mut second = Client::open(addr, None).await;
+    assert_eq!(second.next().await.unwrap().event, "snapshot");
+    let third = Client::open(addr, None).await;
+    assert!(third.headers.contains(" 503 "), "{}", third.headers);
+    // One page goes away while nothing is sent (a quiet coordinator): a reload must get in.
+    drop(first);
+    let reloaded = timeout(BOUND, async {
+        loop {
+            let mut page = Client::open(addr, None).await;
+            if page.headers.contains(" 200 ") {
+                break page.next().await.unwrap().event;
+            }
+            // The server notices the closed connection on its own time; ask again.
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the closed page's place freed");
+    assert_eq!(reloaded, "snapshot");
+    // The page that stayed still gets everything.
+    events.send(("fashion-1".into(), started(0, "A"))).unwrap();
+    assert_eq!(second.next_change().await.unwrap().event, "reset");
 }

@@ -10,7 +10,9 @@ what it can run, and nothing else is changed:
     health client and a real Prometheus reach them on loopback;
   - the agent Deployment runs as it is, with --agents replicas.
 Then: the coordinator answers SERVING over the gRPC health protocol, Prometheus' query API
-shows N agents and advancing evaluations, one agent's process is killed and its container
+shows N agents and advancing evaluations, the live dashboard answers on the published metrics
+port (as through `kubectl port-forward`) with the page and a snapshot showing the N agents and
+the pathway grid, one agent's process is killed and its container
 comes back (restartPolicy) and rejoins, and the experiment completes. Everything is removed
 at the end: pods, volume, network, Prometheus.
 
@@ -18,12 +20,14 @@ at the end: pods, volume, network, Prometheus.
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -99,6 +103,22 @@ def health(address):
         return False
 
 
+def dashboard_snapshot(address):
+    """The page and the first event of its stream, as a browser behind a port-forward gets them."""
+    with urllib.request.urlopen(f"http://{address}/", timeout=10) as answer:
+        if b"<title>pathnet-cluster dashboard</title>" not in answer.read():
+            raise RuntimeError(f"http://{address}/ is not the dashboard")
+    with urllib.request.urlopen(f"http://{address}/events", timeout=10) as stream:
+        event = None
+        for raw in stream:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event == "snapshot":
+                return json.loads(line.split(":", 1)[1])
+    raise RuntimeError(f"http://{address}/events ended without a snapshot")
+
+
 def agent_containers(deployment_name):
     names = run("podman", "ps", "--all", "--format", "{{.Names}}").split()
     return sorted(n for n in names if n.startswith(deployment_name) and "infra" not in n)
@@ -155,6 +175,14 @@ def main():
             prometheus.value("pathnet_agents_connected") == args.agents
             and prometheus.value("sum(pathnet_evaluations_total)")))
         log(f"Prometheus: pathnet_agents_connected = {args.agents}, evaluations under way")
+
+        status = dashboard_snapshot(f"127.0.0.1:{metrics_port}")["status"]
+        experiment = status["experiment"] or {}
+        if (status["agents_connected"] != args.agents or experiment.get("state") != "running"
+                or not experiment.get("pathways")):
+            raise RuntimeError(f"the dashboard's snapshot does not show the run: {status}")
+        log(f"dashboard: the page and a snapshot of {experiment['id']} running with "
+            f"{args.agents} agents and its pathway grid")
 
         victim = agent_containers(agent_deployment)[0]
         pid = run("podman", "inspect", "--format", "{{.State.Pid}}", victim)

@@ -9,9 +9,16 @@
 // `dashboard.png`); and once the coordinator has finished and exited, the page showing the
 // experiment completed with exactly the final best pathway and the frozen modules of the
 // coordinator's summary, and saying that the coordinator is gone (`dashboard-final.png`).
-// Then a short A3C run on CartPole: the page shows its kind, the return curve, environment
-// steps per second and no pathway grid (`dashboard-a3c.png`). Any script error on the page
-// fails the test. Everything started is stopped at the end.
+// Two more pages, opened before the first result and once results come, end up drawing
+// exactly the same curves as the first (the snapshot, then the live points). Then a small GA (`neuroevolution`, recurrent parity): the
+// page shows its kind, its best-fitness curve with one point per generation (the points the
+// page received are counted: never more than the generations), and no pathway grid
+// (`dashboard-ga.png`). The GA's coordinator exits and an A3C one on CartPole starts on the
+// same metrics address: the open page reconnects by itself and shows the new run, its return
+// curve and environment steps per second (`dashboard-a3c.png`). Last a short PathNet-A3C run
+// whose grid shows the population's pathways and a best pathway once fitnesses come in
+// (`dashboard-pathnet-a3c.png`). Any script error on a page fails the test. Everything
+// started is stopped at the end.
 //
 //   node tests/browser/dashboard.test.mjs [--pathnet BIN] [--out DIR]
 //
@@ -138,13 +145,51 @@ policy = { kind = "mlp", hidden = [32], activation = "tanh" }
 stop = { target_return = 475.0, window = 20, max_env_steps = 6000 }
 `;
 
-/** Starts a coordinator on `spec`; its addresses and the experiment id. */
-async function coordinator(work, name, spec) {
+// Recurrent parity on 4 bits with a tiny network and small mutations, so that it is not
+// solved early: 600 evaluations in 30 generations of 20, a few seconds.
+const GA_SPEC = `kind = "neuroevolution"
+name = "dashboard-browser-ga"
+seed = 3
+[ga]
+task = "parity"
+operator = "sm_g_sum"
+sigma = 0.001
+algorithm = "steady_state"
+population = 20
+tournament_size = 3
+hidden = 4
+layers = 1
+parity_bits = 4
+max_evaluations = 600
+`;
+
+// One small phase on CartPole: a few fitness reports, so a few tournaments resolved.
+const PATHNET_A3C_SPEC = `kind = "pathnet_a3c"
+name = "dashboard-browser-pathnet-a3c"
+seed = 1
+[pathnet_a3c]
+tasks = [
+    { env = "CartPole-v1", stop = { window = 10, max_env_steps = 4000 } },
+]
+layers = 2
+modules = 4
+max_active = 2
+units = 8
+episodes_per_fitness = 2
+tournament_size = 2
+workers = 2
+t_max = 10
+learning_rate = 0.002
+`;
+
+/** Starts a coordinator on `spec` (metrics on `metricsAt`, default any port); its addresses
+ * and the experiment id. */
+async function coordinator(work, name, spec, metricsAt = "127.0.0.1:0") {
   const specPath = join(work, `${name}.toml`);
   const summaryPath = join(work, `${name}-summary.json`);
   writeFileSync(specPath, spec);
   const child = start(name, [
-    "coordinator", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+    "coordinator", "--listen", "127.0.0.1:0", "--metrics-listen", metricsAt,
     "--spec", specPath, "--exit-when-done", "--summary-json", summaryPath,
   ]);
   const grpcLine = line(child, /^coordinator listening on (\S+)/);
@@ -168,15 +213,33 @@ async function finished(run, agents) {
   return JSON.parse(readFileSync(run.summaryPath, "utf8"));
 }
 
+/** Counts, in the page, the events of each name its streams deliver (`window.received`). */
+function countEvents() {
+  window.received = {};
+  const add = EventSource.prototype.addEventListener;
+  EventSource.prototype.addEventListener = function (name, fn, ...rest) {
+    return add.call(this, name, (e) => { window.received[name] = (window.received[name] || 0) + 1; fn(e); }, ...rest);
+  };
+}
+
 async function openDashboard(browser, run, pageErrors) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
   page.on("pageerror", (err) => pageErrors.push(err.message));
+  await page.addInitScript(countEvents);
   await page.goto(`http://${run.metrics}/`);
-  await until(page, "the experiment shown running",
-    (id) => document.getElementById("experiment").textContent === id &&
-      document.getElementById("state").textContent === "running", run.experiment);
+  await shownRunning(page, run);
   return page;
 }
+
+const shownRunning = (page, run) => until(page, `${run.experiment} shown running`,
+  (id) => document.getElementById("experiment").textContent === id &&
+    document.getElementById("state").textContent === "running", run.experiment);
+
+/** What each chart of `page` draws: its title and its points' x values. */
+const drawn = (page) => page.$$eval(".chart", (charts) => charts.map((c) => ({
+  name: c.querySelector("h3").textContent,
+  points: Number(c.querySelector("svg.fitness").dataset.points),
+})));
 
 async function pathnetRun(browser, work, pageErrors) {
   const run = await coordinator(work, "pathnet", SPEC);
@@ -190,6 +253,9 @@ async function pathnetRun(browser, work, pageErrors) {
   const used = await page.$$eval("rect.module", (rs) => rs.reduce((sum, r) => sum + Number(r.dataset.usage), 0));
   assert.ok(used >= 8 * LAYERS, `the grid shows ${used} module uses for 8 members of ${LAYERS} layers`);
 
+  // More pages, each starting from a snapshot and following live from there: one before
+  // any result, one as soon as results come (the run has two tasks to go, many seconds).
+  const others = [await openDashboard(browser, run, pageErrors)];
   const agents = [agent("agent-1", run.grpc), agent("agent-2", run.grpc)];
 
   // The curve grows as results arrive.
@@ -197,6 +263,7 @@ async function pathnetRun(browser, work, pageErrors) {
     const n = Number(document.querySelector("svg.fitness")?.dataset.points || 0);
     return n >= 2 && n;
   });
+  others.push(await openDashboard(browser, run, pageErrors));
   await until(page, "the curve growing",
     (n) => Number(document.querySelector("svg.fitness").dataset.points) >= n + 5, first);
   await until(page, "the best pathway highlighted",
@@ -224,25 +291,76 @@ async function pathnetRun(browser, work, pageErrors) {
     "the grid's frozen modules are not the first task's best pathway");
   const points = await page.$$eval("svg.fitness", (cs) => cs.map((c) => Number(c.dataset.points)));
   assert.equal(points.length, 2);
+  // One point per generation (tournament), not per evaluation, in the page and on the wire.
+  for (const [i, task] of summary.tasks.entries())
+    assert.ok(points[i] <= task.tournaments + 1, `${points[i]} points for ${task.tournaments} generations`);
+  const received = await page.evaluate(() => window.received.point || 0);
+  const generations = summary.tasks.reduce((sum, t) => sum + t.tournaments + 1, 0);
+  assert.ok(received <= generations, `${received} points received for ${generations} generations`);
+  const curves = await drawn(page);
+  for (const other of others) {
+    await until(other, "another page shown completed", () => document.getElementById("state").textContent === "completed");
+    assert.deepEqual(await drawn(other), curves, "pages opened at different times draw different curves");
+    await other.close();
+  }
   await page.screenshot({ path: join(outDir, "dashboard-final.png"), fullPage: true });
   await page.close();
   return points;
 }
 
-async function a3cRun(browser, work, pageErrors) {
-  const run = await coordinator(work, "a3c", A3C_SPEC);
-  const page = await openDashboard(browser, run, pageErrors);
-  const agents = [agent("a3c-agent", run.grpc)];
-  await until(page, "the return curve", () => Number(document.querySelector("svg.fitness")?.dataset.points || 0) >= 3);
+/** The GA, then the A3C run on the same address: the GA's page follows the restart. */
+async function gaThenA3c(browser, work, pageErrors) {
+  const ga = await coordinator(work, "ga", GA_SPEC);
+  const page = await openDashboard(browser, ga, pageErrors);
+  assert.equal(await page.textContent("#kind"), "neuroevolution");
+  assert.match(await page.textContent("#pathways"), /this neuroevolution experiment evolves no pathways/);
+  const gaAgents = [agent("ga-agent", ga.grpc)];
+  await until(page, "the GA's curve", () => Number(document.querySelector("svg.fitness")?.dataset.points || 0) >= 3);
+  assert.equal(await page.textContent(".chart h3"), "parity");
+  assert.equal(await page.textContent("#best-label"), "best fitness");
+  const summary = await finished(ga, gaAgents);
+  await until(page, "the GA shown completed", () => document.getElementById("state").textContent === "completed");
+  const [curve] = await drawn(page);
+  const received = await page.evaluate(() => window.received.point || 0);
+  const generations = summary.generations + 1;
+  assert.ok(curve.points <= generations && received <= generations,
+    `${curve.points} points drawn and ${received} received for ${generations} generations`);
+  assert.ok(summary.evaluations >= 5 * received, `${received} points for ${summary.evaluations} evaluations`);
+  await page.screenshot({ path: join(outDir, "dashboard-ga.png"), fullPage: true });
+  await until(page, "the GA's coordinator shown gone", () => document.getElementById("connection").className === "lost");
+
+  // A coordinator again on the same address (as after a restart), with another experiment.
+  const a3c = await coordinator(work, "a3c", A3C_SPEC, ga.metrics);
+  await shownRunning(page, a3c);
+  await until(page, "the page live again", () => document.getElementById("connection").textContent === "live");
   assert.equal(await page.textContent("#kind"), "a3c");
+  const a3cAgents = [agent("a3c-agent", a3c.grpc)];
+  await until(page, "the return curve", () => Number(document.querySelector("svg.fitness")?.dataset.points || 0) >= 3);
+  assert.equal(await page.locator(".chart").count(), 1, "the GA's curve outlived its run");
   assert.equal(await page.textContent(".chart h3"), "CartPole-v1");
   assert.equal(await page.textContent("#best-label"), "best mean return");
   assert.match(await page.textContent("#pathways"), /this a3c experiment evolves no pathways/);
   await until(page, "environment steps shown",
     () => [...document.querySelectorAll(".tile .k")].some((k) => k.textContent === "env steps / s"));
-  await finished(run, agents);
+  await finished(a3c, a3cAgents);
   await until(page, "the A3C run shown completed", () => document.getElementById("state").textContent === "completed");
   await page.screenshot({ path: join(outDir, "dashboard-a3c.png"), fullPage: true });
+  const counts = await page.evaluate(() => window.received);
+  await page.close();
+  return { ga: received, gaEvaluations: summary.evaluations, counts };
+}
+
+async function pathnetA3cRun(browser, work, pageErrors) {
+  const run = await coordinator(work, "pathnet-a3c", PATHNET_A3C_SPEC);
+  const page = await openDashboard(browser, run, pageErrors);
+  await until(page, "the PathNet-A3C grid", (n) => document.querySelectorAll("svg.pathways rect.module").length === n, 2 * 4);
+  const agents = [agent("pathnet-a3c-agent", run.grpc)];
+  await until(page, "a best pathway on the PathNet-A3C grid", () => document.querySelectorAll("rect.module.best").length >= 2);
+  const used = await page.$$eval("rect.module", (rs) => rs.reduce((sum, r) => sum + Number(r.dataset.usage), 0));
+  assert.ok(used > 0, "the grid shows no member's pathway");
+  await page.screenshot({ path: join(outDir, "dashboard-pathnet-a3c.png"), fullPage: true });
+  await finished(run, agents);
+  await until(page, "the PathNet-A3C run shown completed", () => document.getElementById("state").textContent === "completed");
   await page.close();
 }
 
@@ -255,10 +373,13 @@ async function main() {
   try {
     browser = await chromium.launch({ executablePath: browserPath, headless: true });
     const points = await pathnetRun(browser, work, pageErrors);
-    await a3cRun(browser, work, pageErrors);
+    const other = await gaThenA3c(browser, work, pageErrors);
+    await pathnetA3cRun(browser, work, pageErrors);
     assert.deepEqual(pageErrors, [], "errors on the page");
     console.log(`dashboard browser test passed in ${((Date.now() - begun) / 1000).toFixed(1)} s ` +
-      `(PathNet: ${points.join(" + ")} points drawn; screenshots in ${outDir})`);
+      `(PathNet: ${points.join(" + ")} points drawn; GA: ${other.ga} points received for ` +
+      `${other.gaEvaluations} evaluations; events the GA-then-A3C page received: ` +
+      `${JSON.stringify(other.counts)}; screenshots in ${outDir})`);
   } catch (err) {
     for (const child of children) console.error(child.log.slice(-20).join("\n"));
     if (pageErrors.length) console.error(`page errors: ${pageErrors.join("; ")}`);

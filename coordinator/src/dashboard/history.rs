@@ -2,10 +2,16 @@
 //! or a task under one arm of a comparison, or a phase), each a curve of best and mean
 //! fitness by generation.
 //!
+//! A curve has one point per generation, not per evaluation: a generation's evaluations
+//! overwrite its point, and the point is sent to live pages once, when the generation is
+//! over (the next one begins, or the task ends). A GA evaluates hundreds of genomes a
+//! generation, so pages would otherwise get hundreds of messages for one visible point.
+//!
 //! Memory is bounded: a series keeps at most `max_points` points. Points fall in buckets of
 //! `stride` generations, a bucket keeping its latest point; when a series fills up its
 //! stride doubles and neighbouring buckets merge, so a long run is drawn coarser rather
-//! than cut short. At most `max_series` series are kept, the oldest dropped first.
+//! than cut short, and live pages then get one point per bucket. At most `max_series`
+//! series are kept, the oldest dropped first.
 
 use crate::run::{FitnessEvent, Progress};
 use serde::Serialize;
@@ -29,7 +35,11 @@ pub struct Series {
     pub finished: bool,
     /// Generations per bucket of `points`.
     pub stride: u64,
+    /// The last one may be the current bucket's, still changing (see `open`).
     pub points: Vec<Point>,
+    /// The last point's bucket is still being evaluated: it has not been sent live yet.
+    #[serde(skip)]
+    open: bool,
 }
 
 /// What changed in the history, for the clients watching live.
@@ -91,6 +101,8 @@ impl History {
                 name,
                 max_generations,
             } => {
+                // Whatever ran before is over: its last generations go out now.
+                self.close_all(&mut changes);
                 let id = self.start(*task, name.clone());
                 if let Some(s) = self.series.back_mut() {
                     s.max_generations = Some(*max_generations);
@@ -128,11 +140,16 @@ impl History {
                     .find(|s| s.task == summary.task)
                 {
                     s.finished = true;
-                    changes.push(Change::Series(s.id));
+                    let id = s.id;
+                    if let Some(point) = s.close() {
+                        changes.push(Change::Point(id, point));
+                    }
+                    changes.push(Change::Series(id));
                 }
             }
             Progress::Generation { .. } => {}
             Progress::Finished => {
+                self.close_all(&mut changes);
                 for s in &mut self.series {
                     s.finished = true;
                 }
@@ -166,10 +183,21 @@ impl History {
             finished: false,
             stride: 1,
             points: Vec::new(),
+            open: false,
         });
         id
     }
 
+    /// Sends every series' current generation as it stands.
+    fn close_all(&mut self, changes: &mut Vec<Change>) {
+        for s in &mut self.series {
+            if let Some(point) = s.close() {
+                changes.push(Change::Point(s.id, point));
+            }
+        }
+    }
+
+    /// Puts `e` in its generation's point; returns the point of a bucket it closed.
     fn record(&mut self, id: u64, e: &FitnessEvent, unix_ms: u64) -> Option<Point> {
         let max_points = self.max_points;
         let s = self.series.iter_mut().find(|s| s.id == id)?;
@@ -181,9 +209,18 @@ impl History {
             unix_ms,
         );
         let bucket = |p: &Point, stride: u64| p.0 / stride;
+        let mut closed = None;
         match s.points.last_mut() {
-            Some(last) if bucket(last, s.stride) == bucket(&point, s.stride) => *last = point,
-            _ => s.points.push(point),
+            Some(last) if bucket(last, s.stride) == bucket(&point, s.stride) => {
+                // A generation already sent that gets a late result is sent again.
+                *last = point;
+                s.open = true;
+            }
+            _ => {
+                closed = s.close();
+                s.points.push(point);
+                s.open = true;
+            }
         }
         if s.points.len() > max_points {
             s.stride *= 2;
@@ -197,7 +234,17 @@ impl History {
             }
             s.points = merged;
         }
-        Some(point)
+        closed
+    }
+}
+
+impl Series {
+    /// The last point, if it was still open: its bucket is over.
+    fn close(&mut self) -> Option<Point> {
+        if !std::mem::take(&mut self.open) {
+            return None;
+        }
+        self.points.last().copied()
     }
 }
 
@@ -246,17 +293,74 @@ mod tests {
         assert_eq!(series[1].points.len(), 1);
     }
 
+    fn points(changes: &[Change]) -> Vec<u64> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Point(_, p) => Some(p.0),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pages_get_one_point_per_generation_when_it_is_over() {
+        let mut h = History::new(100, 8);
+        h.apply("ga-1", &started(0, "parity"), 0);
+        // A GA's generation: many evaluations, one point, sent once the next one begins.
+        let mut sent = Vec::new();
+        for generation in 0..10 {
+            for member in 0..250 {
+                let best = -1.0 / (1.0 + generation as f64) - 0.001 * member as f64;
+                let changes = h.apply("ga-1", &evaluation(0, generation, best), 0);
+                assert!(
+                    member == 0 || points(&changes).is_empty(),
+                    "a point sent mid-generation: {changes:?}"
+                );
+                sent.extend(points(&changes));
+            }
+        }
+        assert_eq!(sent, (0..9).collect::<Vec<u64>>());
+        // The open generation is in the snapshot already, and goes out when the task ends.
+        let s = h.series().next().unwrap();
+        assert_eq!(s.points.len(), 10);
+        assert_eq!(s.points[9].2, -0.1 - 0.249);
+        let changes = h.apply("ga-1", &Progress::Finished, 0);
+        assert_eq!(points(&changes), vec![9]);
+        assert_eq!(changes.last(), Some(&Change::Finished));
+        // Nothing is sent twice.
+        assert!(points(&h.apply("ga-1", &Progress::Finished, 0)).is_empty());
+    }
+
+    #[test]
+    fn a_new_task_or_the_end_sends_the_last_generation() {
+        let mut h = History::new(100, 8);
+        h.apply("p-1", &started(0, "A"), 0);
+        h.apply("p-1", &evaluation(0, 0, -0.5), 0);
+        h.apply("p-1", &evaluation(0, 3, -0.4), 0);
+        let changes = h.apply("p-1", &started(1, "B"), 0);
+        assert_eq!(points(&changes), vec![3]);
+        h.apply("p-1", &evaluation(1, 0, -0.7), 0);
+        let changes = h.apply("p-1", &Progress::Finished, 0);
+        assert_eq!(points(&changes), vec![0]);
+        assert_eq!(changes.last(), Some(&Change::Finished));
+    }
+
     #[test]
     fn a_long_run_is_kept_coarser_within_the_bound() {
         let mut h = History::new(64, 8);
         h.apply("x-1", &started(0, "A"), 0);
+        let mut sent = 0;
         for generation in 0..10_000 {
-            h.apply(
+            let changes = h.apply(
                 "x-1",
                 &evaluation(0, generation, -1.0 / (1.0 + generation as f64)),
                 0,
             );
+            sent += points(&changes).len();
         }
+        // Live pages get fewer points as the curve coarsens: about 64 per doubling.
+        assert!(sent < 64 * 10, "{sent} points sent for 10000 generations");
         let s = h.series().next().unwrap();
         assert!(s.points.len() <= 64, "{}", s.points.len());
         assert!(s.points.len() >= 32, "{}", s.points.len());

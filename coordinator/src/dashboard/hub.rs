@@ -156,6 +156,9 @@ impl Inner {
         // under the dashboard's.
         let status = (self.status)();
         let mut clients = self.lock();
+        // Pages closed since the last event still hold a queue: they must not count, or a
+        // reload on a quiet coordinator is refused (and a refused EventSource gives up).
+        clients.queues.retain(|queue| !queue.is_closed());
         if clients.closed || clients.queues.len() >= self.config.max_clients {
             return None;
         }

@@ -72,6 +72,9 @@ pub struct PathNetA3cRun {
     scratch: Option<PathNetA3cTask>,
     best_fitness: Option<f64>,
     error: Option<String>,
+    /// The pathways of the phase that ended last, shown while no phase runs (after the
+    /// last one), so the dashboard keeps the final picture.
+    last_pathways: Option<PathwayView>,
 }
 
 impl PathNetA3cRun {
@@ -103,6 +106,7 @@ impl PathNetA3cRun {
             scratch: None,
             best_fitness: None,
             error: None,
+            last_pathways: None,
             spec,
         };
         run.begin_phase()?;
@@ -139,6 +143,18 @@ impl PathNetA3cRun {
     }
 
     /// One name per phase: the task's environment, and the control's marked as such.
+    /// The dashboard's picture of a phase's population.
+    fn view(&self, current: &Current) -> PathwayView {
+        let evolution = &current.evolution;
+        PathwayView::new(
+            self.phase,
+            evolution.dims(),
+            evolution.members().iter().map(|m| &m.pathway),
+            evolution.best_pathway(),
+            current.frozen.iter().copied(),
+        )
+    }
+
     pub fn phase_names(&self) -> Vec<String> {
         self.phases
             .iter()
@@ -381,6 +397,7 @@ impl PathNetA3cRun {
 
     fn end_phase(&mut self) -> Result<(), PathNetA3cError> {
         let current = self.current.take().expect("checked by the caller");
+        self.last_pathways = Some(self.view(&current));
         let phase = self.phases[self.phase];
         let wall_seconds = current.started.elapsed().as_secs_f64();
         let report = self.network.finish_task(
@@ -485,14 +502,9 @@ impl Run for PathNetA3cRun {
     }
 
     fn pathways(&self) -> Option<PathwayView> {
-        let current = self.current.as_ref()?;
-        let evolution = &current.evolution;
-        Some(PathwayView::new(
-            self.phase,
-            evolution.dims(),
-            evolution.members().iter().map(|m| &m.pathway),
-            evolution.best_pathway(),
-            current.frozen.iter().copied(),
-        ))
+        match &self.current {
+            Some(current) => Some(self.view(current)),
+            None => self.last_pathways.clone(),
+        }
     }
 }
