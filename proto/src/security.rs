@@ -134,7 +134,12 @@ pub fn tokens_equal(expected: &[u8], presented: &[u8]) -> bool {
 
 /// The token presented in `metadata`, if any, without its `Bearer ` prefix.
 pub fn presented_token(metadata: &MetadataMap) -> Option<&[u8]> {
-    let value = metadata.get(AUTHORIZATION)?.as_bytes();
+    bearer_token(metadata.get(AUTHORIZATION)?.as_bytes())
+}
+
+/// The token of an `authorization` header value `Bearer <token>` (the scheme's case
+/// ignored, as HTTP says); `None` for any other scheme.
+pub fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     let prefix = b"Bearer ";
     (value.len() > prefix.len() && value[..prefix.len()].eq_ignore_ascii_case(prefix))
         .then(|| &value[prefix.len()..])
