@@ -1,5 +1,6 @@
 //! What an operator configures an agent with, and the errors that end it.
 
+use pathnet_proto::security::{ClientTlsFiles, SecurityError, Token};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,6 +17,16 @@ pub enum AgentError {
     },
     #[error("`workers` = 0: an agent needs at least one worker")]
     NoWorkers,
+    #[error(transparent)]
+    Security(#[from] SecurityError),
+    #[error("coordinator {url} refused this agent {attempts} times in a row: {reason}{hint}")]
+    NotJoined {
+        url: String,
+        attempts: u32,
+        reason: String,
+        /// What to check, for a refusal whose cause the operator can fix.
+        hint: &'static str,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +42,10 @@ pub struct AgentConfig {
     pub backoff: Backoff,
     /// Operator labels reported at join.
     pub labels: BTreeMap<String, String>,
+    /// TLS settings for an `https://` coordinator.
+    pub tls: ClientTlsFiles,
+    /// The agent token presented on every call, for coordinators that require one.
+    pub token: Option<Token>,
 }
 
 /// How connection attempts are spaced: `initial`, doubling up to `max`, for at most

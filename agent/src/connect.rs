@@ -1,22 +1,20 @@
 //! Reaching the coordinator: connection attempts with exponential backoff.
 
 use crate::config::{AgentError, Backoff};
+use pathnet_proto::security::ClientTlsFiles;
 use std::time::Duration;
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Connects to `url`, retrying with `backoff`; gives up early (with `None`) when `stop`
 /// turns true.
 pub async fn connect(
     url: &str,
+    tls: &ClientTlsFiles,
     backoff: &Backoff,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<Option<Channel>, AgentError> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|err| AgentError::Url {
-            url: url.to_owned(),
-            reason: err.to_string(),
-        })?
+    let endpoint = pathnet_proto::security::endpoint(url, tls)?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
     let mut attempt = 0;

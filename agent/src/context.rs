@@ -3,6 +3,7 @@
 //! agent depends on this one; it depends on none of them but `copies`.
 
 use crate::copies::A3cCopies;
+use pathnet_proto::security::AuthChannel;
 use pathnet_proto::v1::{
     self, agent_service_client::AgentServiceClient,
     parameter_service_client::ParameterServiceClient,
@@ -12,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tonic::Status;
-use tonic::transport::Channel;
 
 /// Genomes one agent keeps built: the parents its next evaluations are likely to extend.
 pub(crate) const CACHE_GENOMES: usize = 512;
@@ -92,8 +92,8 @@ impl Held {
 /// What every worker of a session needs.
 pub(crate) struct SessionContext {
     pub agent_id: String,
-    pub agent: AgentServiceClient<Channel>,
-    pub parameters: ParameterServiceClient<Channel>,
+    pub agent: AgentServiceClient<AuthChannel>,
+    pub parameters: ParameterServiceClient<AuthChannel>,
     pub max_message_bytes: usize,
     pub data: TaskDataCache,
     pub held: Held,

@@ -44,9 +44,13 @@ pub async fn run(
     });
     let data = TaskDataCache::new(config.data_dir.clone());
     let stats = Arc::new(Mutex::new(AgentStats::default()));
+    // Failed joins in a row: each waits longer (as failed connections do), and with a bound
+    // on attempts the agent gives up rather than knock forever with a wrong token.
+    let mut refusals = 0u32;
     let result = loop {
-        let channel = match connect::connect(&config.coordinator, &config.backoff, &mut stop).await
-        {
+        let connected =
+            connect::connect(&config.coordinator, &config.tls, &config.backoff, &mut stop).await;
+        let channel = match connected {
             Ok(Some(channel)) => channel,
             Ok(None) => break Ok(()),
             Err(err) => break Err(err),
@@ -55,7 +59,49 @@ pub async fn run(
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .sessions += 1;
-        match session::run(channel, &config, &data, &stats, &mut stop).await {
+        let end = session::run(channel, &config, &data, &stats, &mut stop).await;
+        if !matches!(end, SessionEnd::NotJoined(_)) {
+            refusals = 0;
+        }
+        match end {
+            SessionEnd::NotJoined(status) => {
+                let unauthorised = matches!(
+                    status.code(),
+                    tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                );
+                if !unauthorised
+                    && config.leave_with_coordinator
+                    && status.code() == tonic::Code::Unavailable
+                {
+                    break Ok(());
+                }
+                refusals += 1;
+                let reason = format!("{:?}: {}", status.code(), status.message());
+                let hint = if unauthorised {
+                    " (check the agent token: --agent-token-file or PATHNET_AGENT_TOKEN)"
+                } else {
+                    " (is the URL's scheme right: https:// for a coordinator with TLS?)"
+                };
+                if config.backoff.attempts.is_some_and(|max| refusals >= max) {
+                    break Err(AgentError::NotJoined {
+                        url: config.coordinator.clone(),
+                        attempts: refusals,
+                        reason,
+                        hint,
+                    });
+                }
+                let delay = config.backoff.delay(refusals);
+                tracing::error!(
+                    coordinator = %config.coordinator,
+                    %reason,
+                    ?delay,
+                    "the coordinator did not let this agent join{hint}; retrying"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => continue,
+                    _ = stop.wait_for(|stop| *stop) => break Ok(()),
+                }
+            }
             SessionEnd::Shutdown => break Ok(()),
             SessionEnd::Closed if config.leave_with_coordinator => break Ok(()),
             SessionEnd::Closed => {

@@ -4,6 +4,7 @@
 use crate::config::AgentConfig;
 use crate::context::{AgentStats, CACHE_GENOMES, Held, SessionContext};
 use crate::worker;
+use pathnet_proto::security::{AuthChannel, BearerAuth};
 use pathnet_proto::v1::{
     self, agent_service_client::AgentServiceClient,
     parameter_service_client::ParameterServiceClient,
@@ -12,6 +13,7 @@ use pathnet_work::{Executor, TaskDataCache};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// How long a closing session waits for workers to finish what they are doing.
@@ -23,6 +25,9 @@ pub enum SessionEnd {
     Shutdown,
     /// The coordinator ended the lease stream: it is shutting down.
     Closed,
+    /// Join failed: refused (a missing or wrong token) or the connection is not served
+    /// (e.g. plain text against a TLS port).
+    NotJoined(tonic::Status),
     /// The connection failed.
     Broken(tonic::Status),
 }
@@ -34,10 +39,12 @@ pub async fn run(
     stats: &Arc<Mutex<AgentStats>>,
     stop: &mut watch::Receiver<bool>,
 ) -> SessionEnd {
+    let channel: AuthChannel =
+        InterceptedService::new(channel, BearerAuth::new(config.token.as_ref()));
     let mut agent = AgentServiceClient::new(channel.clone());
     let joined = match agent.join(join_request(config)).await {
         Ok(joined) => joined.into_inner(),
-        Err(status) => return SessionEnd::Broken(status),
+        Err(status) => return SessionEnd::NotJoined(status),
     };
     let limits = joined.limits.unwrap_or_default();
     let max = usize::try_from(limits.max_message_bytes)

@@ -1,5 +1,6 @@
 //! `pathnet agent`: join a coordinator and execute its work until stopped.
 
+use crate::security_args::{ClientTlsArgs, agent_token};
 use anyhow::{Context, bail};
 use clap::Args;
 use pathnet_agent::{AgentConfig, Backoff};
@@ -30,6 +31,12 @@ pub struct AgentArgs {
     /// Operator label reported to the coordinator, as KEY=VALUE; repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
+    /// File holding the agent token to present, for coordinators that require one; else
+    /// the environment variable PATHNET_AGENT_TOKEN.
+    #[arg(long, env = "PATHNET_AGENT_TOKEN_FILE", value_name = "FILE")]
+    pub agent_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
@@ -44,6 +51,11 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             _ => bail!("`--label` = {label}: expected KEY=VALUE"),
         })
         .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+    let token = agent_token(args.agent_token_file.as_deref())?;
+    let tls = args.tls.files();
+    // Unreadable certificates or a URL that does not fit the TLS flags end the agent now,
+    // not after its first connection attempt.
+    pathnet_proto::security::endpoint(&args.coordinator, &tls)?;
     let config = AgentConfig {
         coordinator: args.coordinator,
         workers: args.workers,
@@ -55,6 +67,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             ..Backoff::default()
         },
         labels,
+        tls,
+        token,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let stats = runtime.block_on(pathnet_agent::run(config, crate::signals::shutdown()));

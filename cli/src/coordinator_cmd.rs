@@ -3,6 +3,7 @@
 
 use crate::progress::{ProgressDisplay, print_summary};
 use crate::run_cmd::write_summary;
+use crate::security_args::ServerSecurityArgs;
 use anyhow::{Context, bail};
 use clap::Args;
 use pathnet_coordinator::server::{
@@ -49,6 +50,8 @@ pub struct CoordinatorArgs {
     pub checkpoint_interval_ms: u64,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub security: ServerSecurityArgs,
 }
 
 /// Lease timing and message limits, told to every agent at join.
@@ -118,24 +121,29 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     let limits = args.limits.limits()?;
     let max_failures = args.limits.max_failures_per_work()?;
     let spec = args.spec.as_deref().map(Spec::from_file).transpose()?;
+    let security = args.security.security()?;
+    if !security.tokens.enabled() && !args.listen.ip().is_loopback() {
+        eprintln!(
+            "warning: no agent or admin token is set: anyone who can reach {} can join as an \
+             agent or start and stop experiments (see docs/security.md)",
+            args.listen
+        );
+    }
     if args.checkpoint_interval_ms == 0 {
         bail!("`--checkpoint-interval-ms` = 0: must be at least 1");
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let (mut coordinator, resumed) = match &args.state_dir {
-            None => {
-                let coordinator = Coordinator::bind(args.listen, limits)
-                    .await
-                    .with_context(|| format!("binding {}", args.listen))?;
-                (coordinator, None)
-            }
+            None => Coordinator::bind_with(args.listen, limits, security, None)
+                .await
+                .with_context(|| format!("binding {}", args.listen))?,
             Some(dir) => {
                 let state = StateConfig {
                     dir: dir.clone(),
                     interval: Duration::from_millis(args.checkpoint_interval_ms),
                 };
-                Coordinator::bind_with_state(args.listen, limits, state)
+                Coordinator::bind_with(args.listen, limits, security, Some(state))
                     .await
                     .with_context(|| format!("`--state-dir` = {}", dir.display()))?
             }

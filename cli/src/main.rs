@@ -6,6 +6,7 @@ mod coordinator_cmd;
 mod env_cmd;
 mod progress;
 mod run_cmd;
+mod security_args;
 mod signals;
 mod watch_cmd;
 

@@ -122,6 +122,16 @@ struct Agents {
     children: Vec<Child>,
 }
 
+/// Environment variables that would make an agent use TLS or present a token.
+const CLIENT_SECURITY_ENV: [&str; 6] = [
+    "PATHNET_TLS_CA",
+    "PATHNET_TLS_CERT",
+    "PATHNET_TLS_KEY",
+    "PATHNET_TLS_SERVER_NAME",
+    "PATHNET_AGENT_TOKEN",
+    "PATHNET_AGENT_TOKEN_FILE",
+];
+
 impl Agents {
     /// `count` agents, each running `workers` items at once (the agent's own default, or
     /// `PATHNET_WORKERS`, when `None`).
@@ -133,6 +143,11 @@ impl Agents {
                 command.args(["agent", "--coordinator", url, "--leave-with-coordinator"]);
                 if let Some(workers) = workers {
                     command.args(["--workers", &workers.to_string()]);
+                }
+                // The loopback coordinator of `pathnet run` has neither TLS nor tokens; the
+                // caller's settings for a remote one must not reach these agents.
+                for var in CLIENT_SECURITY_ENV {
+                    command.env_remove(var);
                 }
                 command
                     .env(

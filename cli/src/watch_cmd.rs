@@ -4,12 +4,15 @@
 //! Events go to stdout, everything else (what is watched, how it ended) to stderr, so the
 //! JSON output can be piped as it is.
 
+use crate::security_args::{ClientTlsArgs, operator_token};
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
+use pathnet_proto::security::{AuthChannel, BearerAuth};
 use pathnet_proto::v1::{self, experiment_service_client::ExperimentServiceClient};
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::service::interceptor::InterceptedService;
 
 #[derive(Args)]
 pub struct WatchArgs {
@@ -26,6 +29,12 @@ pub struct WatchArgs {
     /// Give up when the coordinator does not answer within this many milliseconds.
     #[arg(long, env = "PATHNET_CONNECT_TIMEOUT_MS", default_value_t = 5_000)]
     pub connect_timeout_ms: u64,
+    /// File holding the token to present (the agent or the admin token), for
+    /// coordinators that require one; else the environment variable PATHNET_TOKEN.
+    #[arg(long, env = "PATHNET_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
 }
 
 pub fn run(args: WatchArgs) -> anyhow::Result<()> {
@@ -44,14 +53,16 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     let timeout = Duration::from_millis(args.connect_timeout_ms);
     let unreachable = || format!("cannot reach the coordinator at {url}");
     let no_answer = || anyhow!("no answer within {} ms", args.connect_timeout_ms);
-    let endpoint = Endpoint::from_shared(url.clone())
-        .with_context(|| format!("`--coordinator` = {url}: not a valid URL"))?
+    let token = operator_token(args.token_file.as_deref())?;
+    let endpoint = pathnet_proto::security::endpoint(url, &args.tls.files())
+        .with_context(|| format!("`--coordinator` = {url}"))?
         .connect_timeout(timeout);
     let channel = tokio::time::timeout(timeout, endpoint.connect())
         .await
         .map_err(|_| no_answer())
         .and_then(|connected| connected.map_err(anyhow::Error::from))
         .with_context(unreachable)?;
+    let channel = InterceptedService::new(channel, BearerAuth::new(token.as_ref()));
     let mut client = ExperimentServiceClient::new(channel);
     let request = v1::WatchFitnessRequest {
         experiment_id: args.experiment.clone().unwrap_or_default(),
@@ -101,7 +112,7 @@ async fn watch(args: WatchArgs) -> anyhow::Result<()> {
 
 /// How the watched experiment ended, as far as the coordinator still says.
 async fn final_state(
-    mut client: ExperimentServiceClient<Channel>,
+    mut client: ExperimentServiceClient<AuthChannel>,
     id: &str,
     timeout: Duration,
 ) -> &'static str {

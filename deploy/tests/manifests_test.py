@@ -210,6 +210,40 @@ class Manifests(unittest.TestCase):
             claims = [c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]]
             self.assertEqual(claims, ["state"])
 
+    def test_token_files_come_from_the_tokens_secret_and_agents_get_only_theirs(self):
+        def mounted_key(workload, container, path):
+            """(secret name, key) of the file at `path` in the container, from its mounts."""
+            path = Path(path)
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+            secret = volumes[mounts[str(path.parent)]]["secret"]
+            items = {i["path"]: i["key"] for i in secret.get("items", [])}
+            if items:
+                self.assertIn(path.name, items, f"{path} is not projected")
+            return secret["secretName"], items.get(path.name, path.name), set(items.values())
+
+        for overlay, docs in self.each():
+            sts = one(docs, "StatefulSet", "pathnet-coordinator")
+            (coordinator,) = containers(sts)
+            names = set()
+            for name, key in (("agent-token-file", "agent"), ("admin-token-file", "admin")):
+                secret, got, _ = mounted_key(sts, coordinator, flag(coordinator, name))
+                self.assertEqual(got, key)
+                names.add(secret)
+            deployment = one(docs, "Deployment", "pathnet-agent")
+            (agent,) = containers(deployment)
+            secret, got, projected = mounted_key(deployment, agent, flag(agent, "agent-token-file"))
+            self.assertEqual(got, "agent")
+            # Agents never hold the admin token.
+            self.assertEqual(projected, {"agent"})
+            names.add(secret)
+            self.assertEqual(len(names), 1, names)
+            if overlay == "local":
+                # The local overlay brings its own Secret; others expect the operator's.
+                generated = one(docs, "Secret", "pathnet-tokens")
+                self.assertEqual(generated["metadata"]["name"], names.pop())
+                self.assertEqual(set(generated["data"]), {"agent", "admin"})
+
     def test_every_pod_runs_unprivileged_with_a_read_only_root_and_bounded_resources(self):
         for _, docs in self.each():
             for workload in workloads(docs):

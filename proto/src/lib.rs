@@ -4,10 +4,12 @@
 //! services of package `pathnet.v1` are generated at build time from the `.proto`
 //! files under `proto/` with a pure-Rust protobuf compiler, so building needs no
 //! `protoc`. Beside the generated code, [`chunk`] splits tensors into wire-sized
-//! pieces and reassembles them with full validation.
+//! pieces and reassembles them with full validation, and [`security`] carries bearer tokens
+//! and client TLS settings.
 
 pub mod chunk;
 pub mod quote;
+pub mod security;
 
 /// The protobuf package every message belongs to; bumped on breaking wire changes.
 pub const PACKAGE: &str = "pathnet.v1";

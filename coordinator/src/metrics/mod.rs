@@ -38,6 +38,9 @@ pub struct Snapshot {
     pub agents_quarantined: u64,
     /// The current experiment, if one was started.
     pub experiment: Option<ExperimentMetrics>,
+    /// Calls refused by the token check, by reason label (docs/security.md); empty when the
+    /// snapshot was not taken by a server.
+    pub auth_refused: Vec<(&'static str, u64)>,
 }
 
 /// The current experiment's measures.

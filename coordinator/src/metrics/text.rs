@@ -128,6 +128,19 @@ impl Collector for Scrape {
                 .map(|&(reason, n)| (vec![("reason", reason.to_owned())], counter(n)))
                 .collect(),
         )?;
+        if !s.auth_refused.is_empty() {
+            family(
+                e,
+                "pathnet_auth_refused",
+                "gRPC calls refused by the token check, by reason: missing_token, \
+                 invalid_token, permission_denied (a valid token on a method it does not allow).",
+                None,
+                s.auth_refused
+                    .iter()
+                    .map(|&(reason, n)| (vec![("reason", reason.to_owned())], counter(n)))
+                    .collect(),
+            )?;
+        }
         family(
             e,
             "pathnet_work_failures",
@@ -363,6 +376,7 @@ mod tests {
             agents_quarantined: 1,
             leases_outstanding: 2,
             results_refused: vec![("duplicate", 1), ("unknown_work", 0)],
+            auth_refused: vec![("missing_token", 2), ("invalid_token", 0)],
             parameter_bytes_pulled: 4096,
             work_failures: 2,
             experiment: Some(ExperimentMetrics {
@@ -408,6 +422,7 @@ mod tests {
             "pathnet_agents_quarantined 1",
             "pathnet_results_refused_total{reason=\"duplicate\"} 1",
             "pathnet_results_refused_total{reason=\"unknown_work\"} 0",
+            "pathnet_auth_refused_total{reason=\"missing_token\"} 2",
             "pathnet_parameters_pulled_bytes_total 4096",
             "pathnet_work_failures_total 2",
             "pathnet_evaluations_per_second{experiment=\"cluster-1\"} 2.5",

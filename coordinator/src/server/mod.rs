@@ -6,8 +6,10 @@
 //! [`Coordinator::start_experiment`], and progress is available to in-process watchers
 //! through [`Coordinator::subscribe`] and to remote ones through `WatchFitness`.
 //! [`Coordinator::serve_metrics`] adds the Prometheus endpoint and the live dashboard on a
-//! socket of their own.
+//! socket of their own. [`Security`] adds TLS (optionally mutual) and bearer tokens
+//! checked by the [`auth`] layer before any service sees a call.
 
+pub mod auth;
 mod kinds;
 mod limits;
 mod persist;
@@ -21,6 +23,8 @@ pub use limits::Limits;
 pub use persist::StateConfig;
 pub use runtime::{DEFAULT_MAX_FAILURES_PER_WORK, RefusalReason, Resumed};
 pub use summary::{CoordinatorSummary, ParameterBytes};
+
+use auth::{AuthLayer, RefusedCounts, Tokens};
 
 use crate::checkpoint::{CheckpointError, StateDir};
 use crate::dashboard::{Dashboard, DashboardConfig};
@@ -57,9 +61,30 @@ fn incoming(
     })
 }
 
+/// How long a connection may take to complete its TLS handshake: a peer that connects and
+/// says nothing (or speaks plain HTTP/2) is dropped instead of holding a connection.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The coordinator's TLS certificate and key (PEM), and the authority whose client
+/// certificates it requires (mutual TLS) when given.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+/// Who may reach the coordinator: TLS (off when `None`) and the tokens required.
+#[derive(Clone, Default)]
+pub struct Security {
+    pub tls: Option<ServerTls>,
+    pub tokens: Tokens,
+}
+
 /// A running coordinator server.
 pub struct Coordinator {
     shared: Arc<Shared>,
+    auth_refused: Arc<RefusedCounts>,
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -89,7 +114,24 @@ impl Coordinator {
     /// Binds `addr` (port 0 picks a free port) and starts serving. Must run inside a Tokio
     /// runtime.
     pub async fn bind(addr: SocketAddr, limits: Limits) -> std::io::Result<Coordinator> {
-        Self::serve(addr, Runtime::new(limits)).await
+        Self::serve(addr, Runtime::new(limits), &Security::default()).await
+    }
+
+    /// [`bind`](Self::bind) or, with `state`, [`bind_with_state`](Self::bind_with_state),
+    /// serving with `security`'s TLS and tokens.
+    pub async fn bind_with(
+        addr: SocketAddr,
+        limits: Limits,
+        security: Security,
+        state: Option<StateConfig>,
+    ) -> Result<(Coordinator, Option<Resumed>), StartError> {
+        match state {
+            None => Ok((
+                Self::serve(addr, Runtime::new(limits), &security).await?,
+                None,
+            )),
+            Some(state) => Self::bind_with_state_secured(addr, limits, state, &security).await,
+        }
     }
 
     /// [`bind`](Self::bind) for a coordinator that keeps its state in `state.dir`: the
@@ -104,6 +146,15 @@ impl Coordinator {
         addr: SocketAddr,
         limits: Limits,
         state: StateConfig,
+    ) -> Result<(Coordinator, Option<Resumed>), StartError> {
+        Self::bind_with_state_secured(addr, limits, state, &Security::default()).await
+    }
+
+    async fn bind_with_state_secured(
+        addr: SocketAddr,
+        limits: Limits,
+        state: StateConfig,
+        security: &Security,
     ) -> Result<(Coordinator, Option<Resumed>), StartError> {
         let shown = state.dir.display().to_string();
         let dir_path = state.dir.clone();
@@ -138,7 +189,7 @@ impl Coordinator {
                 );
             }
         }
-        let mut coordinator = Self::serve(addr, runtime).await?;
+        let mut coordinator = Self::serve(addr, runtime, security).await?;
         let dir = Arc::new(tokio::sync::Mutex::new(dir));
         // This run's incarnation is on disk before any id made with it leaves the process.
         persist::save(&coordinator.shared, &dir, true)
@@ -161,7 +212,30 @@ impl Coordinator {
         Ok((coordinator, resumed))
     }
 
-    async fn serve(addr: SocketAddr, runtime: Runtime) -> std::io::Result<Coordinator> {
+    async fn serve(
+        addr: SocketAddr,
+        runtime: Runtime,
+        security: &Security,
+    ) -> std::io::Result<Coordinator> {
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &security.tls {
+            let mut config = tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(
+                    &tls.cert_pem,
+                    &tls.key_pem,
+                ))
+                .timeout(TLS_HANDSHAKE_TIMEOUT);
+            if let Some(ca) = &tls.client_ca_pem {
+                config = config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+            }
+            builder = builder.tls_config(config).map_err(|err| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("TLS certificate, key or client CA: {}", source_chain(&err)),
+                )
+            })?;
+        }
+        let auth_refused = Arc::new(RefusedCounts::default());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let limits = runtime.limits().clone();
@@ -182,7 +256,11 @@ impl Coordinator {
             .set_serving::<ExperimentServiceServer<CoordinatorService>>()
             .await;
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tonic::transport::Server::builder()
+        let server = builder
+            .layer(AuthLayer::new(
+                security.tokens.clone(),
+                Arc::clone(&auth_refused),
+            ))
             .add_service(health_service)
             .add_service(
                 AgentServiceServer::new(service.clone())
@@ -214,6 +292,7 @@ impl Coordinator {
         });
         Ok(Coordinator {
             shared,
+            auth_refused,
             addr,
             stop: Some(stop),
             server,
@@ -250,9 +329,14 @@ impl Coordinator {
             dashboard,
         );
         let shared = Arc::clone(&self.shared);
+        let auth_refused = Arc::clone(&self.auth_refused);
         let server = MetricsServer::bind(
             addr,
-            move || shared.with(Runtime::metrics_snapshot),
+            move || {
+                let mut snapshot = shared.with(Runtime::metrics_snapshot);
+                snapshot.auth_refused = auth_refused.snapshot();
+                snapshot
+            },
             dashboard.router(),
         )
         .await?;
@@ -271,6 +355,11 @@ impl Coordinator {
     /// Which run of the coordinator this is (see `CoordinatorSummary::incarnation`).
     pub fn incarnation(&self) -> u64 {
         self.shared.with(|rt| rt.incarnation())
+    }
+
+    /// Calls refused by the token check so far, as `(reason, count)` for every reason.
+    pub fn auth_refused(&self) -> Vec<(&'static str, u64)> {
+        self.auth_refused.snapshot()
     }
 
     /// The address actually bound.
@@ -345,4 +434,16 @@ impl Coordinator {
         }
         served
     }
+}
+
+/// An error and its causes on one line: the TLS library's reason is in the causes.
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

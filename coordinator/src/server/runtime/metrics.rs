@@ -50,6 +50,8 @@ impl Runtime {
             parameter_bytes_pushed: observed.bytes_pushed,
             work_failures: observed.work_failures,
             experiment,
+            // Counted in front of the runtime, by the auth layer; the server adds them.
+            auth_refused: Vec::new(),
         }
     }
 }

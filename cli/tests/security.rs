@@ -1,0 +1,446 @@
+//! A coordinator that refuses strangers, as real processes on 127.0.0.1: agents without a
+//! token or with a wrong one are refused (UNAUTHENTICATED) and leave no trace, the right
+//! token finishes the run; the agent token may not start or stop experiments; a plain-text
+//! client fails cleanly against the TLS port; with mutual TLS a client needs a certificate.
+//! Certificates are made here with rcgen.
+
+mod common;
+
+use common::*;
+use pathnet_proto::security::{AuthChannel, BearerAuth, ClientTlsFiles, Token, endpoint};
+use pathnet_proto::v1::{
+    self, agent_service_client::AgentServiceClient,
+    experiment_service_client::ExperimentServiceClient,
+};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
+
+const RUN_DEADLINE: Duration = Duration::from_secs(240);
+const AGENT_TOKEN: &str = "agent-7f3a9c1e5b";
+const ADMIN_TOKEN: &str = "admin-2d8e4b6f0a";
+
+/// PEM files: an authority, the coordinator's certificate (for 127.0.0.1 and localhost)
+/// and a client certificate, all in `dir`.
+struct Certs {
+    ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+}
+
+fn make_certs(dir: &Path) -> Certs {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "pathnet test authority");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+
+    let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose, cn: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &ca).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(
+        vec!["127.0.0.1".into(), "localhost".into()],
+        ExtendedKeyUsagePurpose::ServerAuth,
+        "coordinator",
+    );
+    let (client_cert, client_key) = leaf(
+        vec!["agent".into()],
+        ExtendedKeyUsagePurpose::ClientAuth,
+        "agent",
+    );
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    Certs {
+        ca: write("ca.pem", &ca.pem()),
+        server_cert: write("server.pem", &server_cert),
+        server_key: write("server.key", &server_key),
+        client_cert: write("client.pem", &client_cert),
+        client_key: write("client.key", &client_key),
+    }
+}
+
+/// Token files for the coordinator: `(agent, admin)`.
+fn token_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let agent = dir.join("agent.token");
+    let admin = dir.join("admin.token");
+    // A trailing newline, as `echo` and most editors leave, must not matter.
+    std::fs::write(&agent, format!("{AGENT_TOKEN}\n")).unwrap();
+    std::fs::write(&admin, format!("{ADMIN_TOKEN}\n")).unwrap();
+    (agent, admin)
+}
+
+fn parse_token(text: &str) -> Option<Token> {
+    Some(Token::parse(text, "test", "test").unwrap())
+}
+
+/// A channel to `url` presenting `token`, within ten seconds or an error.
+async fn channel(
+    url: &str,
+    tls: &ClientTlsFiles,
+    token: Option<&str>,
+) -> Result<AuthChannel, String> {
+    let endpoint = endpoint(url, tls)
+        .map_err(|e| e.to_string())?
+        .connect_timeout(Duration::from_secs(5));
+    let channel = tokio::time::timeout(Duration::from_secs(10), endpoint.connect())
+        .await
+        .map_err(|_| "no connection within 10 s".to_owned())?
+        .map_err(|e| format!("{e:?}"))?;
+    let token = token.and_then(parse_token);
+    Ok(InterceptedService::new(
+        channel,
+        BearerAuth::new(token.as_ref()),
+    ))
+}
+
+/// Join's answer within ten seconds.
+async fn join(channel: AuthChannel) -> Result<v1::JoinResponse, tonic::Status> {
+    let mut client = AgentServiceClient::new(channel);
+    let call = client.join(v1::JoinRequest::default());
+    tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("an answer to Join within 10 s")
+        .map(tonic::Response::into_inner)
+}
+
+/// An experiment client of `url` presenting `token`, in plain text.
+async fn experiments(url: &str, token: Option<&str>) -> ExperimentServiceClient<AuthChannel> {
+    ExperimentServiceClient::new(
+        channel(url, &ClientTlsFiles::default(), token)
+            .await
+            .unwrap(),
+    )
+}
+
+/// The coordinator's count of joined agents, asked with the admin token.
+async fn agents_joined(url: &str, tls: &ClientTlsFiles, experiment: &str) -> u32 {
+    let channel = channel(url, tls, Some(ADMIN_TOKEN)).await.unwrap();
+    ExperimentServiceClient::new(channel)
+        .get_experiment_status(v1::GetExperimentStatusRequest {
+            experiment_id: experiment.to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .agents
+}
+
+/// The body of `GET path` over HTTP/1.0.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+/// `pathnet agent` that must be refused: it gives up after two refusals and says why.
+fn refused_agent(name: &str, url: &str, extra: &[&str], envs: &[(&str, &str)]) -> String {
+    let mut args = vec!["--connect-attempts", "2", "--max-backoff-ms", "100"];
+    args.extend_from_slice(extra);
+    let mut agent = agent_with(name, url, &args, envs);
+    let status = agent.wait(Duration::from_secs(60));
+    let log = agent.drain_stderr();
+    assert!(!status.success(), "{name} was let in:\n{log}");
+    assert!(log.contains("refused this agent 2 times"), "{name}:\n{log}");
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_without_the_right_token_are_refused_and_the_right_one_finishes_the_run() {
+    let dir = scratch_dir("security-tokens");
+    let spec = dir.join("spec.toml");
+    let out = dir.join("summary.json");
+    std::fs::write(&spec, common::spec(&fashion_dir(), 2, 2, 8)).unwrap();
+    let (agent_file, admin_file) = token_files(&dir);
+    let (mut coordinator, url) = coordinator_running(
+        &spec,
+        &out,
+        &[
+            "--agent-token-file",
+            agent_file.to_str().unwrap(),
+            "--admin-token-file",
+            admin_file.to_str().unwrap(),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let metrics = coordinator.stdout_line("metrics listening on", Duration::from_secs(30));
+    let metrics = metrics
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("/metrics")
+        .to_owned();
+    let started = coordinator.stdout_line("experiment", Duration::from_secs(30));
+    let experiment = started.split(' ').nth(1).unwrap().to_owned();
+    let plain = ClientTlsFiles::default();
+
+    // Without a token, and with a wrong one, over the wire: refused, nothing registered.
+    let refused = join(channel(&url, &plain, None).await.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    let refused = join(channel(&url, &plain, Some("guess")).await.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    // The same as processes: each agent gives up with the reason.
+    let log = refused_agent("no-token", &url, &[], &[]);
+    assert!(log.contains("Unauthenticated"), "{log}");
+    let log = refused_agent(
+        "wrong-token",
+        &url,
+        &[],
+        &[("PATHNET_AGENT_TOKEN", "guess")],
+    );
+    assert!(log.contains("Unauthenticated"), "{log}");
+    assert!(!log.contains("guess"), "the token was logged:\n{log}");
+    assert_eq!(agents_joined(&url, &plain, &experiment).await, 0);
+    let scrape = http_get(&metrics, "/metrics");
+    for refused in [
+        "pathnet_auth_refused_total{reason=\"missing_token\"} ",
+        "pathnet_auth_refused_total{reason=\"invalid_token\"} ",
+    ] {
+        let line = scrape.lines().find(|l| l.starts_with(refused)).unwrap();
+        let count: u64 = line[refused.len()..].parse().unwrap();
+        assert!(count >= 3, "{line}");
+    }
+    assert!(scrape.contains("pathnet_agents_connected 0"), "{scrape}");
+
+    // The health service stays open for probes.
+    let health = channel(&url, &plain, None).await.unwrap();
+    let answer = tonic_health::pb::health_client::HealthClient::new(health)
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        answer.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+
+    // The right token, from a file: the run finishes, every result counted once.
+    let mut agent = agent_with(
+        "agent",
+        &url,
+        &["--agent-token-file", agent_file.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        coordinator.wait(RUN_DEADLINE).success(),
+        "{}",
+        coordinator.drain_stderr()
+    );
+    let summary = read_json(&out);
+    assert_exactly_once(&summary);
+    assert!(agent.wait(Duration::from_secs(30)).success());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_admin_token_starts_and_stops_experiments() {
+    let dir = scratch_dir("security-admin");
+    let (agent_file, admin_file) = token_files(&dir);
+    let (_coordinator, url) = coordinator(&[
+        "--agent-token-file",
+        agent_file.to_str().unwrap(),
+        "--admin-token-file",
+        admin_file.to_str().unwrap(),
+    ]);
+    let spec_toml = common::spec(&fashion_dir(), 2, 2, 8);
+    let start = async |token| {
+        let spec_toml = spec_toml.clone();
+        experiments(&url, token)
+            .await
+            .start_experiment(v1::StartExperimentRequest { spec_toml })
+            .await
+    };
+    let stop = async |token, id: &str| {
+        let experiment_id = id.to_owned();
+        experiments(&url, token)
+            .await
+            .stop_experiment(v1::StopExperimentRequest {
+                experiment_id,
+                ..Default::default()
+            })
+            .await
+    };
+    let status = async |token, id: &str| {
+        let experiment_id = id.to_owned();
+        experiments(&url, token)
+            .await
+            .get_experiment_status(v1::GetExperimentStatusRequest { experiment_id })
+            .await
+    };
+
+    assert_eq!(start(None).await.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(
+        start(Some("guess")).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let denied = start(Some(AGENT_TOKEN)).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    // Nothing was started by the refused calls.
+    let none = status(Some(AGENT_TOKEN), "").await.unwrap_err();
+    assert_eq!(none.code(), Code::NotFound, "{none:?}");
+
+    let id = start(Some(ADMIN_TOKEN))
+        .await
+        .unwrap()
+        .into_inner()
+        .experiment_id;
+    let denied = stop(Some(AGENT_TOKEN), &id).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert_eq!(
+        stop(None, &id).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let running = status(Some(AGENT_TOKEN), &id).await.unwrap().into_inner();
+    assert_eq!(running.state(), v1::ExperimentState::Running, "{running:?}");
+    stop(Some(ADMIN_TOKEN), &id).await.unwrap();
+    let stopped = status(Some(ADMIN_TOKEN), &id).await.unwrap().into_inner();
+    assert_ne!(stopped.state(), v1::ExperimentState::Running, "{stopped:?}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_text_client_fails_cleanly_against_the_tls_port() {
+    let dir = scratch_dir("security-tls");
+    let certs = make_certs(&dir);
+    let (_coordinator, url) = coordinator(&[
+        "--tls-cert",
+        certs.server_cert.to_str().unwrap(),
+        "--tls-key",
+        certs.server_key.to_str().unwrap(),
+    ]);
+    let plain = ClientTlsFiles::default();
+    let begun = Instant::now();
+    let answer = match channel(&url, &plain, None).await {
+        Ok(channel) => join(channel)
+            .await
+            .map(|_| ())
+            .map_err(|s| format!("{s:?}")),
+        Err(err) => Err(err),
+    };
+    assert!(answer.is_err(), "plain text was served over the TLS port");
+    assert!(
+        begun.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        begun.elapsed()
+    );
+
+    // An agent process told the plain URL ends rather than hang or spin.
+    let mut agent = agent_with(
+        "plain",
+        &url,
+        &["--connect-attempts", "2", "--max-backoff-ms", "100"],
+        &[],
+    );
+    agent.wait(Duration::from_secs(60));
+
+    // Over TLS, trusting the authority, it is served.
+    let https = url.replacen("http://", "https://", 1);
+    let tls = ClientTlsFiles {
+        ca: Some(certs.ca.clone()),
+        ..Default::default()
+    };
+    join(channel(&https, &tls, None).await.unwrap())
+        .await
+        .unwrap();
+    // By name too, when the URL holds an address.
+    let named = ClientTlsFiles {
+        server_name: Some("localhost".into()),
+        ..tls.clone()
+    };
+    join(channel(&https, &named, None).await.unwrap())
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_mutual_tls_a_client_needs_a_certificate_and_the_run_finishes() {
+    let dir = scratch_dir("security-mtls");
+    let certs = make_certs(&dir);
+    let spec = dir.join("spec.toml");
+    let out = dir.join("summary.json");
+    std::fs::write(&spec, common::spec(&fashion_dir(), 2, 2, 8)).unwrap();
+    let (agent_file, admin_file) = token_files(&dir);
+    let (mut coordinator, url) = coordinator_running(
+        &spec,
+        &out,
+        &[
+            "--tls-cert",
+            certs.server_cert.to_str().unwrap(),
+            "--tls-key",
+            certs.server_key.to_str().unwrap(),
+            "--tls-client-ca",
+            certs.ca.to_str().unwrap(),
+            "--agent-token-file",
+            agent_file.to_str().unwrap(),
+            "--admin-token-file",
+            admin_file.to_str().unwrap(),
+        ],
+    );
+    let https = url.replacen("http://", "https://", 1);
+    let no_cert = ClientTlsFiles {
+        ca: Some(certs.ca.clone()),
+        ..Default::default()
+    };
+    let refused = match channel(&https, &no_cert, Some(AGENT_TOKEN)).await {
+        Ok(channel) => join(channel)
+            .await
+            .map(|_| ())
+            .map_err(|s| format!("{s:?}")),
+        Err(err) => Err(err),
+    };
+    assert!(
+        refused.is_err(),
+        "a client without a certificate was served"
+    );
+
+    let ca = certs.ca.to_str().unwrap();
+    let mut agent = agent_with(
+        "mtls-agent",
+        &https,
+        &[
+            "--tls-ca",
+            ca,
+            "--tls-cert",
+            certs.client_cert.to_str().unwrap(),
+            "--tls-key",
+            certs.client_key.to_str().unwrap(),
+        ],
+        &[("PATHNET_AGENT_TOKEN", AGENT_TOKEN)],
+    );
+    assert!(
+        coordinator.wait(RUN_DEADLINE).success(),
+        "{}",
+        coordinator.drain_stderr()
+    );
+    assert_exactly_once(&read_json(&out));
+    assert!(agent.wait(Duration::from_secs(30)).success());
+    std::fs::remove_dir_all(dir).ok();
+}
