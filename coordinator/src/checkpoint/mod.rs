@@ -11,9 +11,11 @@
 
 mod atomic;
 mod diff;
+mod export;
 mod tensors;
 
 pub use diff::first_difference;
+pub use export::{Exported, export, write_export};
 pub use tensors::{Tensors, decode, encode};
 
 use crate::lease::LeaseCounters;
