@@ -50,6 +50,7 @@ impl Runtime {
             parameter_bytes_pushed: observed.bytes_pushed,
             work_failures: observed.work_failures,
             experiment,
+            checkpoints: self.checkpoint_counters(),
         }
     }
 }
