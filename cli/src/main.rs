@@ -4,6 +4,7 @@
 mod agent_cmd;
 mod coordinator_cmd;
 mod env_cmd;
+mod export_cmd;
 mod progress;
 mod run_cmd;
 mod security_args;
@@ -40,6 +41,8 @@ enum Command {
     Agent(agent_cmd::AgentArgs),
     /// Follow a coordinator's fitness events as they happen.
     Watch(watch_cmd::WatchArgs),
+    /// Write a coordinator's saved weights (--state-dir) as safetensors for other tools.
+    Export(export_cmd::ExportArgs),
     /// Inspect and drive environments.
     #[command(subcommand)]
     Env(env_cmd::EnvCommand),
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Coordinator(args) => coordinator_cmd::run(args),
         Command::Agent(args) => agent_cmd::run(args),
         Command::Watch(args) => watch_cmd::run(args),
+        Command::Export(args) => export_cmd::run(args),
         Command::Env(command) => env_cmd::run(command),
     };
     match result {

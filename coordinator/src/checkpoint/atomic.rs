@@ -13,11 +13,16 @@ pub(super) const TEMP_PREFIX: &str = ".tmp-";
 /// over `name`, and the directory flushed so that the rename itself survives a power cut.
 pub(super) fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let temp = dir.join(format!("{TEMP_PREFIX}{name}"));
-    let mut file = File::create(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temp, dir.join(name))?;
+    let written = File::create(&temp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    if let Err(err) = written.and_then(|()| fs::rename(&temp, dir.join(name))) {
+        // A full disk is the likely cause: give back what the attempt took. What cannot be
+        // removed now is removed when the directory is next opened.
+        let _ = fs::remove_file(&temp);
+        return Err(err);
+    }
     sync_dir(dir)
 }
 

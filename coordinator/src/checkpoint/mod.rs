@@ -11,9 +11,11 @@
 
 mod atomic;
 mod diff;
+mod export;
 mod tensors;
 
 pub use diff::first_difference;
+pub use export::{Exported, export, write_export};
 pub use tensors::{Tensors, decode, encode};
 
 use crate::lease::LeaseCounters;
@@ -180,7 +182,14 @@ impl StateDir {
             written = Some(name);
         }
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| invalid(&self.dir, e))?;
-        atomic::write(&self.dir, MANIFEST, &json).map_err(io(&self.dir))?;
+        if let Err(err) = atomic::write(&self.dir, MANIFEST, &json) {
+            // The old manifest, and the tensors it names, are still the state; the new
+            // tensors are garbage that would otherwise fill the disk one failed save at a time.
+            if let Some(name) = &written {
+                let _ = fs::remove_file(self.dir.join(name));
+            }
+            return Err(io(&self.dir)(err));
+        }
         bytes += json.len() as u64;
         // The new manifest is on disk: the tensors the old one named are garbage now.
         if let Some(old) = std::mem::replace(&mut self.committed, written)

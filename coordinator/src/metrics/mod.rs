@@ -41,6 +41,22 @@ pub struct Snapshot {
     /// Calls refused by the token check, by reason label (docs/security.md); empty when the
     /// snapshot was not taken by a server.
     pub auth_refused: Vec<(&'static str, u64)>,
+    /// How the state's saves went; `None` for a coordinator without a state directory.
+    pub checkpoints: Option<CheckpointMetrics>,
+}
+
+/// The saves of a coordinator's state (`--state-dir`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct CheckpointMetrics {
+    /// Saves that reached the disk.
+    pub written: u64,
+    /// Saves that failed (a full disk, an unwritable directory); each is tried again at the
+    /// next interval, and the state on disk stays the last one written.
+    pub failed: u64,
+    /// Of the last save that reached the disk: when, its bytes and its write's seconds.
+    pub last_written_unix_ms: u64,
+    pub last_bytes: u64,
+    pub last_write_seconds: f64,
 }
 
 /// The current experiment's measures.

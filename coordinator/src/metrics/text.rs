@@ -4,7 +4,8 @@
 //! read it, and its counter families carry their `_total` names, which OpenMetrics splits.
 
 use super::{
-    A3cMetrics, EXPERIMENT_STATES, ExperimentMetrics, RATE_WINDOW_SECONDS, Snapshot, TaskMetrics,
+    A3cMetrics, CheckpointMetrics, EXPERIMENT_STATES, ExperimentMetrics, RATE_WINDOW_SECONDS,
+    Snapshot, TaskMetrics,
 };
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, prometheus_text};
@@ -106,12 +107,14 @@ impl Collector for Scrape {
             ("released", l.released),
             ("refused", l.refused),
             ("cancelled", l.cancelled),
+            ("restarted", l.restarted),
         ];
         family(
             e,
             "pathnet_leases_ended",
             "Leases ended, by how: reported, expired (deadline passed, work re-queued), \
-             released (handed back), refused (invalid result, work re-queued), cancelled.",
+             released (handed back), refused (invalid result, work re-queued), cancelled, \
+             restarted (live when the state was saved, work re-queued on resuming).",
             None,
             ended
                 .iter()
@@ -163,11 +166,56 @@ impl Collector for Scrape {
             Some(&Unit::Bytes),
             vec![(none(), counter(s.parameter_bytes_pushed))],
         )?;
+        if let Some(c) = &s.checkpoints {
+            encode_checkpoints(e, c)?;
+        }
         if let Some(x) = &s.experiment {
             encode_experiment(e, x)?;
         }
         Ok(())
     }
+}
+
+fn encode_checkpoints(e: &mut DescriptorEncoder, c: &CheckpointMetrics) -> fmt::Result {
+    family(
+        e,
+        "pathnet_checkpoints_written",
+        "Saves of the coordinator's state (--state-dir) that reached the disk.",
+        None,
+        vec![(Labels::new(), counter(c.written))],
+    )?;
+    family(
+        e,
+        "pathnet_checkpoint_failures",
+        "Saves of the state that failed (full disk, unwritable directory); the last saved \
+         state stays on disk and the next interval tries again.",
+        None,
+        vec![(Labels::new(), counter(c.failed))],
+    )?;
+    family(
+        e,
+        "pathnet_checkpoint_last_success_timestamp",
+        "Unix time of the last save that reached the disk (0: none yet).",
+        Some(&Unit::Seconds),
+        vec![(
+            Labels::new(),
+            ConstGauge::new(c.last_written_unix_ms as f64 / 1e3),
+        )],
+    )?;
+    family(
+        e,
+        "pathnet_checkpoint_last_size",
+        "Bytes of the last saved state (manifest and tensors).",
+        Some(&Unit::Bytes),
+        vec![(Labels::new(), gauge_u(c.last_bytes))],
+    )?;
+    family(
+        e,
+        "pathnet_checkpoint_last_write",
+        "Seconds the last save took to write, off the coordinator's lock.",
+        Some(&Unit::Seconds),
+        vec![(Labels::new(), ConstGauge::new(c.last_write_seconds))],
+    )
 }
 
 fn encode_experiment(e: &mut DescriptorEncoder, x: &ExperimentMetrics) -> fmt::Result {
@@ -408,6 +456,17 @@ mod tests {
                     learning_rate: 0.001,
                 }),
             }),
+            leases: crate::lease::LeaseCounters {
+                restarted: 4,
+                ..Default::default()
+            },
+            checkpoints: Some(CheckpointMetrics {
+                written: 9,
+                failed: 2,
+                last_written_unix_ms: 1_500,
+                last_bytes: 1024,
+                last_write_seconds: 0.25,
+            }),
             ..Snapshot::default()
         }
     }
@@ -425,6 +484,12 @@ mod tests {
             "pathnet_auth_refused_total{reason=\"missing_token\"} 2",
             "pathnet_parameters_pulled_bytes_total 4096",
             "pathnet_work_failures_total 2",
+            "pathnet_leases_ended_total{reason=\"restarted\"} 4",
+            "pathnet_checkpoints_written_total 9",
+            "pathnet_checkpoint_failures_total 2",
+            "pathnet_checkpoint_last_success_timestamp_seconds 1.5",
+            "pathnet_checkpoint_last_size_bytes 1024",
+            "pathnet_checkpoint_last_write_seconds 0.25",
             "pathnet_evaluations_per_second{experiment=\"cluster-1\"} 2.5",
             "pathnet_experiment_state{experiment=\"cluster-1\",state=\"running\"} 1",
             "pathnet_experiment_state{experiment=\"cluster-1\",state=\"failed\"} 0",

@@ -29,15 +29,15 @@ use std::time::{Duration, Instant};
 #[serde(deny_unknown_fields)]
 pub struct EngineState {
     state: RunState,
-    phase: usize,
+    pub(super) phase: usize,
     next_id: u64,
     counters: Counters,
-    summaries: Vec<TaskSummary>,
+    pub(super) summaries: Vec<TaskSummary>,
     rng: RngState,
     modules: Vec<SavedModule>,
     /// Whether parameters were kept for a later phase (tensors `kept.*`).
     kept: bool,
-    task: TaskState,
+    pub(super) task: TaskState,
     seconds: f64,
 }
 
@@ -69,7 +69,7 @@ pub fn tensor_name(net: &PathNet<f32>, id: ModuleId, param: usize) -> String {
     }
 }
 
-const KEPT: &str = "kept.";
+pub(super) const KEPT: &str = "kept.";
 
 fn restore_error(message: impl std::fmt::Display) -> EngineError {
     EngineError::Restore(message.to_string())

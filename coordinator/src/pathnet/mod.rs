@@ -18,6 +18,7 @@
 
 mod checkpoint;
 mod evaluator;
+mod export;
 mod plan;
 mod population;
 mod report;
@@ -26,6 +27,7 @@ mod transition;
 
 pub use checkpoint::{EngineState, tensor_name};
 pub use evaluator::{TestEvaluator, TestSplit};
+pub use export::export;
 pub use plan::Arm;
 pub use report::{Comparison, RunSummary, TaskSummary};
 pub use store::{DeltaError, ModuleTensors, ParameterStore};

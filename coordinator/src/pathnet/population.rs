@@ -300,7 +300,7 @@ impl TaskRun {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TaskState {
-    index: usize,
+    pub(super) index: usize,
     members: Vec<Member>,
     tournaments: Vec<(u64, Tournament)>,
     pending: Vec<(EvalId, Pending)>,
@@ -309,7 +309,7 @@ pub(super) struct TaskState {
     started: usize,
     resolved: usize,
     threshold_generation: Option<usize>,
-    best: Option<(f64, Pathway)>,
+    pub(super) best: Option<(f64, Pathway)>,
     best_fitness: Option<f64>,
     accepted: usize,
     frozen_modules: usize,

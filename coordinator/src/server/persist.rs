@@ -6,6 +6,7 @@
 //!
 //! [`Coordinator::shutdown`]: super::Coordinator::shutdown
 
+use super::runtime::Runtime;
 use super::shared::Shared;
 use crate::checkpoint::{StateDir, WriteStats};
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub(super) async fn save(
 ) -> Result<Option<WriteStats>, String> {
     let mut writer = Arc::clone(dir).lock_owned().await;
     let Some((manifest, tensors, note)) = shared.with(|rt| rt.save(force)).inspect_err(|err| {
+        shared.with(Runtime::checkpoint_failed);
         tracing::error!(%err, "the state could not be saved");
     })?
     else {
@@ -72,9 +74,13 @@ pub(super) async fn save(
         (stats, writer.path().display().to_string())
     })
     .await;
-    let (stats, path) = written.map_err(|err| format!("saving the state: {err}"))?;
+    let (stats, path) = written.map_err(|err| {
+        shared.with(Runtime::checkpoint_failed);
+        format!("saving the state: {err}")
+    })?;
     match stats {
         Ok(stats) => {
+            shared.with(|rt| rt.checkpoint_written(&stats));
             tracing::info!(
                 dir = %path,
                 experiment = note.experiment.as_deref().unwrap_or(""),
@@ -88,7 +94,12 @@ pub(super) async fn save(
             Ok(Some(stats))
         }
         Err(err) => {
-            tracing::error!(%err, "the state could not be saved");
+            shared.with(Runtime::checkpoint_failed);
+            tracing::error!(
+                %err,
+                "the state could not be saved; the last saved state stays on disk, and the \
+                 next interval tries again"
+            );
             Err(err.to_string())
         }
     }

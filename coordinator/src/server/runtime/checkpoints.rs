@@ -3,9 +3,10 @@
 
 use super::Runtime;
 use super::slot::Experiment;
-use crate::checkpoint::{FORMAT, FORMAT_VERSION, Manifest, SavedExperiment, Tensors};
+use crate::checkpoint::{FORMAT, FORMAT_VERSION, Manifest, SavedExperiment, Tensors, WriteStats};
 use crate::kind::Kind;
 use crate::lease::LeaseCounters;
+use crate::metrics::CheckpointMetrics;
 use crate::run::{Counters, RunState};
 use crate::server::kinds::{self, Built, Ready, SavedRun};
 
@@ -17,6 +18,8 @@ pub(super) struct Checkpoints {
     pub(super) due: bool,
     /// What the last save held, to skip saving what did not change.
     last: Option<Fingerprint>,
+    /// Saves that reached the disk and saves that failed, for the metrics.
+    pub(super) counters: CheckpointMetrics,
 }
 
 impl Checkpoints {
@@ -25,6 +28,7 @@ impl Checkpoints {
             enabled,
             due: false,
             last: None,
+            counters: CheckpointMetrics::default(),
         }
     }
 }
@@ -163,6 +167,29 @@ impl Runtime {
             experiment,
         };
         Ok(Some((manifest, tensors, note)))
+    }
+
+    /// Counts a save that reached the disk.
+    pub fn checkpoint_written(&mut self, stats: &WriteStats) {
+        let c = &mut self.checkpoints.counters;
+        c.written += 1;
+        c.last_written_unix_ms = super::unix_now_ms();
+        c.last_bytes = stats.bytes;
+        c.last_write_seconds = stats.seconds;
+    }
+
+    /// Counts a save that failed, and forgets what it held: the next interval saves again
+    /// even if nothing changed, since the disk still has an older state.
+    pub fn checkpoint_failed(&mut self) {
+        self.checkpoints.counters.failed += 1;
+        self.checkpoints.last = None;
+    }
+
+    /// How the saves went; `None` without a state directory.
+    pub fn checkpoint_counters(&self) -> Option<CheckpointMetrics> {
+        self.checkpoints
+            .enabled
+            .then_some(self.checkpoints.counters)
     }
 
     /// Carries on the numbering of experiments of the coordinator's earlier runs.

@@ -52,6 +52,7 @@ impl Runtime {
             experiment,
             // Counted in front of the runtime, by the auth layer; the server adds them.
             auth_refused: Vec::new(),
+            checkpoints: self.checkpoint_counters(),
         }
     }
 }
