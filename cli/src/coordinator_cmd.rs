@@ -198,6 +198,11 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
+                // Whether the experiment still runs is asked once per batch of events, not
+                // once per result: each question takes the lock every agent's call needs.
+                while let Ok((_, event)) = events.try_recv() {
+                    display.show(&event);
+                }
             }
         };
         tokio::select! {

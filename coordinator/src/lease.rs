@@ -123,6 +123,14 @@ const ENDED_MEMORY: usize = 100_000;
 pub struct LeaseTable<T> {
     duration: Duration,
     active: BTreeMap<String, Lease<T>>,
+    /// Live leases per agent, kept as leases start and end: asked on every lease offered,
+    /// where counting over `active` would cost a scan of every lease.
+    held: HashMap<String, usize>,
+    /// No live lease has a deadline before this, so [`LeaseTable::expire`] has nothing to
+    /// do until it passes. Grants never lower the earliest deadline below it (every
+    /// deadline is a grant or heartbeat time plus the same duration) and heartbeats only
+    /// move deadlines later, so it stays a lower bound until the next scan makes it exact.
+    earliest_deadline: Option<Millis>,
     ended: HashMap<String, LeaseEnd>,
     ended_order: VecDeque<String>,
     /// Part of every work id (`w<incarnation>-<n>`), so ids never repeat across restarts.
@@ -138,6 +146,8 @@ impl<T> LeaseTable<T> {
         LeaseTable {
             duration,
             active: BTreeMap::new(),
+            held: HashMap::new(),
+            earliest_deadline: None,
             ended: HashMap::new(),
             ended_order: VecDeque::new(),
             incarnation,
@@ -182,7 +192,7 @@ impl<T> LeaseTable<T> {
 
     /// Leases `agent` holds.
     pub fn held_by(&self, agent: &str) -> usize {
-        self.active.values().filter(|l| l.agent == agent).count()
+        self.held.get(agent).copied().unwrap_or(0)
     }
 
     /// Leases `item` to `agent` under a new work id; returns the id and the deadline.
@@ -198,6 +208,15 @@ impl<T> LeaseTable<T> {
                 item,
             },
         );
+        match self.held.get_mut(agent) {
+            Some(n) => *n += 1,
+            None => {
+                self.held.insert(agent.to_owned(), 1);
+            }
+        }
+        if self.earliest_deadline.is_none_or(|e| deadline < e) {
+            self.earliest_deadline = Some(deadline);
+        }
         self.counters.granted += 1;
         (work, deadline)
     }
@@ -259,13 +278,29 @@ impl<T> LeaseTable<T> {
     }
 
     /// Ends every overdue lease; returns their work so it can be re-queued.
+    ///
+    /// Called before every decision, so it scans the leases only once the earliest
+    /// deadline may have passed; the scan then learns the next earliest deadline.
     pub fn expire(&mut self, now: Millis) -> Vec<(String, T)> {
-        let overdue: Vec<String> = self
-            .active
-            .iter()
-            .filter(|(_, lease)| lease.deadline < now)
-            .map(|(work, _)| work.clone())
-            .collect();
+        match self.earliest_deadline {
+            Some(earliest) if earliest < now => {}
+            _ => return Vec::new(),
+        }
+        self.expire_scan(now)
+    }
+
+    /// [`expire`](Self::expire) by a scan of every lease, whatever the earliest deadline.
+    fn expire_scan(&mut self, now: Millis) -> Vec<(String, T)> {
+        let mut overdue = Vec::new();
+        let mut earliest: Option<Millis> = None;
+        for (work, lease) in &self.active {
+            if lease.deadline < now {
+                overdue.push(work.clone());
+            } else if earliest.is_none_or(|e| lease.deadline < e) {
+                earliest = Some(lease.deadline);
+            }
+        }
+        self.earliest_deadline = earliest;
         overdue
             .into_iter()
             .filter_map(|work| self.end(&work, LeaseEnd::Expired).map(|l| (work, l.item)))
@@ -275,6 +310,12 @@ impl<T> LeaseTable<T> {
     /// Ends a live lease for `reason`; `None` if it was not live.
     pub fn end(&mut self, work: &str, reason: LeaseEnd) -> Option<Lease<T>> {
         let lease = self.active.remove(work)?;
+        if let Some(n) = self.held.get_mut(&lease.agent) {
+            *n -= 1;
+            if *n == 0 {
+                self.held.remove(&lease.agent);
+            }
+        }
         let counter = match reason {
             LeaseEnd::Reported => &mut self.counters.reported,
             LeaseEnd::Expired => &mut self.counters.expired,
@@ -305,6 +346,9 @@ impl<T> LeaseTable<T> {
 
     /// Ends every lease `agent` holds, e.g. when it leaves.
     pub fn release_agent(&mut self, agent: &str) -> Vec<(String, T)> {
+        if self.held_by(agent) == 0 {
+            return Vec::new();
+        }
         let works: Vec<String> = self
             .active
             .iter()
@@ -458,5 +502,84 @@ mod tests {
         t.end(&first, LeaseEnd::Released);
         let (second, _) = t.grant("agent-1", "a", Millis(0));
         assert_ne!(first, second);
+    }
+
+    mod lazy_expiry {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Grant { agent: usize },
+            Heartbeat { agent: usize, lease: usize },
+            Report { lease: usize },
+            ReleaseAgent { agent: usize },
+            Advance { ms: u64 },
+            Expire,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => (0..4usize).prop_map(|agent| Op::Grant { agent }),
+                2 => (0..4usize, 0..64usize)
+                    .prop_map(|(agent, lease)| Op::Heartbeat { agent, lease }),
+                2 => (0..64usize).prop_map(|lease| Op::Report { lease }),
+                1 => (0..4usize).prop_map(|agent| Op::ReleaseAgent { agent }),
+                3 => (0..80u64).prop_map(|ms| Op::Advance { ms }),
+                3 => Just(Op::Expire),
+            ]
+        }
+
+        proptest! {
+            /// The lazy scan expires exactly what a scan of every lease would, at every
+            /// step, and the per-agent counts match a count over the live leases.
+            #[test]
+            fn lazy_expiry_matches_the_full_scan(ops in proptest::collection::vec(op(), 1..200)) {
+                let mut lazy = LeaseTable::<usize>::new(Duration::from_millis(100), 1);
+                let mut full = LeaseTable::<usize>::new(Duration::from_millis(100), 1);
+                let mut now = Millis(0);
+                let mut works: Vec<String> = Vec::new();
+                for (i, op) in ops.into_iter().enumerate() {
+                    match op {
+                        Op::Grant { agent } => {
+                            let agent = format!("agent-{agent}");
+                            let a = lazy.grant(&agent, i, now);
+                            let b = full.grant(&agent, i, now);
+                            prop_assert_eq!(&a, &b);
+                            works.push(a.0);
+                        }
+                        Op::Heartbeat { agent, lease } => {
+                            let Some(work) = works.get(lease).cloned() else { continue };
+                            let agent = format!("agent-{agent}");
+                            let a = lazy.heartbeat(&agent, std::slice::from_ref(&work), now);
+                            let b = full.heartbeat(&agent, std::slice::from_ref(&work), now);
+                            prop_assert_eq!(a, b);
+                        }
+                        Op::Report { lease } => {
+                            let Some(work) = works.get(lease) else { continue };
+                            let a = lazy.end(work, LeaseEnd::Reported).map(|l| l.item);
+                            let b = full.end(work, LeaseEnd::Reported).map(|l| l.item);
+                            prop_assert_eq!(a, b);
+                        }
+                        Op::ReleaseAgent { agent } => {
+                            let agent = format!("agent-{agent}");
+                            prop_assert_eq!(lazy.release_agent(&agent), full.release_agent(&agent));
+                        }
+                        Op::Advance { ms } => now = Millis(now.0 + ms),
+                        Op::Expire => {
+                            prop_assert_eq!(lazy.expire(now), full.expire_scan(now));
+                        }
+                    }
+                    prop_assert_eq!(lazy.outstanding(), full.outstanding());
+                    for agent in 0..4 {
+                        let agent = format!("agent-{agent}");
+                        let counted = lazy.active.values().filter(|l| l.agent == agent).count();
+                        prop_assert_eq!(lazy.held_by(&agent), counted);
+                    }
+                }
+                prop_assert_eq!(lazy.expire(Millis(u64::MAX)), full.expire_scan(Millis(u64::MAX)));
+                prop_assert_eq!(lazy.counters(), full.counters());
+            }
+        }
     }
 }

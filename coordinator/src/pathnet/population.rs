@@ -290,8 +290,13 @@ impl TaskRun {
 
     /// Mean of the members' latest fitnesses; NaN before any is known.
     pub fn mean_fitness(&self) -> f64 {
-        let known: Vec<f64> = self.members.iter().filter_map(|m| m.fitness).collect();
-        known.iter().sum::<f64>() / known.len() as f64
+        // One pass, nothing allocated: this runs on every accepted result.
+        let (sum, known) = self
+            .members
+            .iter()
+            .filter_map(|m| m.fitness)
+            .fold((-0.0, 0usize), |(sum, n), f| (sum + f, n + 1));
+        sum / known as f64
     }
 }
 

@@ -395,6 +395,9 @@ impl Coordinator {
             if let Err(broadcast::error::RecvError::Closed) = events.recv().await {
                 return;
             }
+            // Asked once per batch of events rather than once per result (see `running`'s
+            // lock).
+            while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
         }
     }
 

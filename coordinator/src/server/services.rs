@@ -43,7 +43,8 @@ impl AgentService for CoordinatorService {
             agent_id,
             max_in_flight,
         } = request.into_inner();
-        self.shared
+        let mut own = self
+            .shared
             .with(|rt| rt.open_stream(&agent_id, max_in_flight))?;
         let (tx, rx) = mpsc::channel(1);
         let shared = Arc::clone(&self.shared);
@@ -51,29 +52,24 @@ impl AgentService for CoordinatorService {
             let mut wake = shared.closing();
             loop {
                 if *wake.borrow_and_update() {
-                    return;
+                    break;
                 }
-                loop {
-                    match shared.with(|rt| rt.next_work(&agent_id)) {
-                        Ok(Some(item)) => {
-                            let work = item.work_id.clone();
-                            if tx.send(Ok(item)).await.is_err() {
-                                shared.with(|rt| rt.undeliverable(&agent_id, &work));
-                                return;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(status) => {
-                            let _ = tx.send(Err(status)).await;
-                            return;
-                        }
-                    }
+                own.mark_unchanged();
+                match offer_work(&shared, &agent_id, &tx).await {
+                    Offered::AllTaken => {}
+                    Offered::StreamEnded => break,
                 }
+                // Woken when work may be there for anyone, or when only this agent's
+                // room changed (its own result was taken): a result wakes one stream, not
+                // every stream of a large cluster.
                 tokio::select! {
-                    changed = wake.changed() => if changed.is_err() { return },
-                    () = tx.closed() => return,
+                    changed = wake.changed() => if changed.is_err() { break },
+                    // The agent was forgotten: the next offer tells it so.
+                    _ = own.changed() => {}
+                    () = tx.closed() => break,
                 }
             }
+            shared.with(|rt| rt.stream_closed(&agent_id));
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
@@ -106,6 +102,38 @@ impl AgentService for CoordinatorService {
         self.shared
             .with(|rt| rt.release(&request))
             .map(Response::new)
+    }
+}
+
+/// How offering work on a lease stream ended.
+enum Offered {
+    /// Every lease the agent could take now was sent.
+    AllTaken,
+    /// The agent is gone or was told why it gets nothing more.
+    StreamEnded,
+}
+
+/// Sends `agent_id` leases until it has no room or there is no work for it.
+async fn offer_work(
+    shared: &Shared,
+    agent_id: &str,
+    tx: &mpsc::Sender<Result<v1::WorkItem, Status>>,
+) -> Offered {
+    loop {
+        match shared.with(|rt| rt.next_work(agent_id)) {
+            Ok(Some(item)) => {
+                let work = item.work_id.clone();
+                if tx.send(Ok(item)).await.is_err() {
+                    shared.with(|rt| rt.undeliverable(agent_id, &work));
+                    return Offered::StreamEnded;
+                }
+            }
+            Ok(None) => return Offered::AllTaken,
+            Err(status) => {
+                let _ = tx.send(Err(status)).await;
+                return Offered::StreamEnded;
+            }
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //! accuracy below the spec's threshold and a delta for every trainable module it read, named
 //! by the version it pulled, keeps the versions the coordinator says it updated from base,
 //! and heartbeats its lease at the interval the coordinator asked for. It trains nothing:
-//! the deltas are fixed tiny values, so the coordinator's cost dominates.
+//! the deltas are fixed tiny values, so the coordinator's cost dominates. With a work time
+//! (`--work-ms`) it waits that long per lease before reporting, as if it trained.
 
 use crate::spec::MAX_SYNTHETIC_ACCURACY;
 use anyhow::{Context, Result, bail};
@@ -88,11 +89,20 @@ pub struct Agent {
     rng: ChaCha8Rng,
     /// Pull only modules never held (their shapes), not newer versions.
     skip_pulls: bool,
+    /// How long each lease's simulated work takes before its report: with a work time,
+    /// the coordinator's cost shows apart from how fast agents can turn leases around.
+    work: Duration,
 }
 
 impl Agent {
     /// Joins over `channel` and opens the lease stream for one lease at a time.
-    pub async fn join(channel: Channel, seed: u64, index: u64, skip_pulls: bool) -> Result<Self> {
+    pub async fn join(
+        channel: Channel,
+        seed: u64,
+        index: u64,
+        skip_pulls: bool,
+        work: Duration,
+    ) -> Result<Self> {
         let mut agents = AgentServiceClient::new(channel.clone());
         let joined = agents
             .join(JoinRequest {
@@ -133,6 +143,7 @@ impl Agent {
             held: HashMap::new(),
             rng,
             skip_pulls,
+            work,
         })
     }
 
@@ -220,6 +231,9 @@ impl Agent {
                 }
             })
             .collect();
+        if !self.work.is_zero() {
+            tokio::time::sleep(self.work).await;
+        }
         let request = ReportResultRequest {
             agent_id: self.id.clone(),
             work_id: item.work_id.clone(),

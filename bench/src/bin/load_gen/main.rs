@@ -51,6 +51,11 @@ struct Args {
     /// pull every module a lease names at a newer version than they hold).
     #[arg(long)]
     skip_pulls: bool,
+    /// Simulated work per lease, in milliseconds, before its report (0: report at once).
+    /// With it, results/s is bounded by agents / work time, and the coordinator's CPU per
+    /// result and report latency show at a set load rather than at saturation.
+    #[arg(long, default_value_t = 0.0)]
+    work_ms: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Where the spec, the dataset and the coordinator's logs go.
@@ -107,6 +112,12 @@ fn main() -> Result<()> {
         duration: Duration::from_secs_f64(args.duration_s),
         seed: args.seed,
         skip_pulls: args.skip_pulls,
+        work: Duration::try_from_secs_f64(args.work_ms / 1e3).with_context(|| {
+            format!(
+                "`--work-ms` = {}: not a duration in milliseconds",
+                args.work_ms
+            )
+        })?,
         timeout: Duration::from_secs(args.timeout_s),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -147,6 +158,7 @@ fn main() -> Result<()> {
             "client_threads": args.client_threads,
             "population": args.population,
             "skip_pulls": args.skip_pulls,
+            "work_ms": args.work_ms,
             "measures": measures,
         });
         std::fs::write(path, serde_json::to_string_pretty(&json)?)

@@ -26,6 +26,8 @@ pub struct Setup {
     pub duration: Duration,
     pub seed: u64,
     pub skip_pulls: bool,
+    /// Simulated work time per lease, before the report.
+    pub work: Duration,
     pub timeout: Duration,
 }
 
@@ -176,9 +178,9 @@ async fn phases(setup: &Setup, process: &CoordinatorProcess, agents: usize) -> R
         .map(|index| {
             let channel = channels[index % connections].clone();
             let (joined, phase) = (Arc::clone(&joined), Arc::clone(&phase));
-            let (seed, skip_pulls) = (setup.seed, setup.skip_pulls);
+            let (seed, skip_pulls, work) = (setup.seed, setup.skip_pulls, setup.work);
             tokio::spawn(async move {
-                let agent = Agent::join(channel, seed, index as u64, skip_pulls).await?;
+                let agent = Agent::join(channel, seed, index as u64, skip_pulls, work).await?;
                 agent.run(joined, phase).await
             })
         })

@@ -5,6 +5,7 @@ use super::Runtime;
 use super::slot::Leased;
 use crate::lease::{LeaseEnd, LeaseError};
 use pathnet_proto::v1;
+use tokio::sync::watch;
 use tonic::Status;
 
 impl Runtime {
@@ -22,16 +23,34 @@ impl Runtime {
         }
     }
 
-    pub fn open_stream(&mut self, agent: &str, max_in_flight: u32) -> Result<(), Status> {
+    /// Opens a lease stream of `agent`; returns what wakes the stream when only this
+    /// agent's room changed (every stream is also woken when work may be there for anyone).
+    pub fn open_stream(
+        &mut self,
+        agent: &str,
+        max_in_flight: u32,
+    ) -> Result<watch::Receiver<()>, Status> {
         self.seen(agent)?;
         if max_in_flight == 0 {
             return Err(Status::invalid_argument(
                 "`max_in_flight` = 0: an agent must accept at least 1 lease",
             ));
         }
-        self.agents.streams(agent, max_in_flight as usize);
+        let wake = self
+            .agents
+            .streams(agent, max_in_flight as usize)
+            .ok_or_else(|| Status::not_found("the agent left"))?;
         self.dirty = true;
-        Ok(())
+        Ok(wake)
+    }
+
+    /// A lease stream of `agent` closed (the agent left or died). Once it has none open
+    /// it no longer counts as an agent that could take work held back from another.
+    pub fn stream_closed(&mut self, agent: &str) {
+        self.agents.stream_closed(agent);
+        self.starved.remove(agent);
+        // Work held back for this agent may now go to the others.
+        self.dirty = true;
     }
 
     /// Leases the next evaluation to `agent` if it has room and there is work.
@@ -39,10 +58,12 @@ impl Runtime {
         self.tick();
         self.seen(agent)?;
         if self.leases.held_by(agent) >= self.agents.room(agent) {
+            // Woken when one of its own leases ends.
             return Ok(None);
         }
         let agents = self.agents.records();
         if !self.failures.may_lease(agent, agents) {
+            self.starve(agent);
             return Ok(None);
         }
         let failures = &self.failures;
@@ -54,8 +75,12 @@ impl Runtime {
             self.dirty = true;
         }
         let Some((experiment, issued)) = next else {
+            self.starve(agent);
             return Ok(None);
         };
+        if !self.starved.is_empty() {
+            self.starved.remove(agent);
+        }
         let leased = Leased {
             experiment: experiment.to_owned(),
             eval: issued.eval,
@@ -70,6 +95,13 @@ impl Runtime {
             lease_deadline_unix_ms: self.unix_ms(deadline),
             payload: Some(issued.payload),
         }))
+    }
+
+    /// `agent` has room but found no work it could take.
+    fn starve(&mut self, agent: &str) {
+        if !self.starved.contains(agent) {
+            self.starved.insert(agent.to_owned());
+        }
     }
 
     /// Hands work that could not be delivered straight back to the queue.

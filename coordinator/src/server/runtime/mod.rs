@@ -40,6 +40,7 @@ use failures::FailureTally;
 use observed::Observed;
 use slot::{Leased, Slot};
 use staging::Staging;
+use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tonic::Status;
@@ -55,9 +56,14 @@ pub struct Runtime {
     /// Refusals by reason, parameter traffic, evaluation rate and fitness, for monitoring.
     observed: Observed,
     failures: FailureTally,
-    /// Set when work may have become available (results, requeues, a new experiment);
-    /// cleared by [`Runtime::take_dirty`].
+    /// Set when work may have become available to any agent (requeues, a new experiment,
+    /// an agent leaving); cleared by [`Runtime::take_dirty`], which wakes every lease
+    /// stream.
     dirty: bool,
+    /// Agents whose lease stream last found no work it could take although they had room.
+    /// A result wakes them all, since it may have made work; while there are none it wakes
+    /// only its own agent's streams (which have room again), not every stream.
+    starved: HashSet<String>,
     /// Which run of the coordinator this is: part of every agent and work id.
     incarnation: u64,
     /// Whether the coordinator keeps its state on disk (and so refuses kinds it cannot
@@ -94,6 +100,7 @@ impl Runtime {
             checkpoints: checkpoints::Checkpoints::new(checkpoints),
             slot: Slot::new(),
             dirty: false,
+            starved: HashSet::new(),
             observed: Observed::new(),
             failures: FailureTally::new(
                 NonZeroU32::new(DEFAULT_MAX_FAILURES_PER_WORK).expect("the default is not 0"),
@@ -176,9 +183,20 @@ impl Runtime {
             self.requeue(&work, &leased);
         }
         self.agents.remove(agent);
+        self.starved.remove(agent);
         self.failures.forget_agent(agent);
         // Work passed over, or agents in quarantine, may have been waiting for this one.
         self.dirty = true;
+    }
+
+    /// A result of `agent` was taken: its streams have room again, and work may have
+    /// become available to agents that found none.
+    fn result_taken(&mut self, agent: &str) {
+        if self.starved.is_empty() {
+            self.agents.wake(agent);
+        } else {
+            self.dirty = true;
+        }
     }
 
     fn seen(&mut self, agent: &str) -> Result<(), Status> {
@@ -239,8 +257,10 @@ impl Runtime {
             .iter()
             .any(|(_, event)| matches!(event, Progress::TaskFinished(_) | Progress::Finished))
         {
-            // A phase's end is saved at once rather than at the next interval.
+            // A phase's end is saved at once rather than at the next interval, and wakes
+            // every stream and watcher, as any change beyond one agent's room does.
             self.checkpoints.due = true;
+            self.dirty = true;
         }
         let current = self.slot.current().map(|e| e.id.as_str());
         self.observed.progress(

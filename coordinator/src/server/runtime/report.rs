@@ -176,7 +176,7 @@ impl Runtime {
         self.slot.drain_run_events();
         match applied {
             Ok(updated_from_base) => {
-                self.dirty = true;
+                self.result_taken(&request.agent_id);
                 self.leases.end(work, LeaseEnd::Reported);
                 self.staging.drop_work(work);
                 self.failures.succeeded(&leased, &request.agent_id);

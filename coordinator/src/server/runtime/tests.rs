@@ -337,3 +337,51 @@ fn only_agents_streaming_leases_count_as_another_to_take_the_work() {
     let again = lease(&mut rt, &agent);
     assert_eq!(again.payload, first.payload);
 }
+
+/// An agent whose lease streams have all closed (it died, or left without a word) takes no
+/// work either: failed work is not held back for it.
+#[test]
+fn agents_whose_streams_closed_do_not_count_as_another_to_take_the_work() {
+    let (mut rt, agent) = neuroevolution(1);
+    let dead = joined(&mut rt, 1);
+    rt.stream_closed(&dead);
+    let first = lease(&mut rt, &agent);
+    fail(&mut rt, &agent, &first.work_id, "flaky");
+    let again = lease(&mut rt, &agent);
+    assert_eq!(
+        again.payload, first.payload,
+        "not held back for a dead agent"
+    );
+}
+
+/// While every agent with room finds work, a result wakes its own agent's lease streams,
+/// not every stream; once one found none, a result wakes them all, since it may have made
+/// work.
+#[test]
+fn a_result_wakes_its_own_agent_unless_another_agent_lacks_work() {
+    let (mut rt, _idle) = neuroevolution(1);
+    let a = rt.join().agent_id;
+    let mut wake_a = rt.open_stream(&a, 1).unwrap();
+    let b = rt.join().agent_id;
+    let mut wake_b = rt.open_stream(&b, 1).unwrap();
+    let on_a = lease(&mut rt, &a);
+    lease(&mut rt, &b);
+    assert!(rt.next_work(&a).unwrap().is_none(), "a is full");
+    rt.take_dirty();
+    wake_a.mark_unchanged();
+    wake_b.mark_unchanged();
+    report(&mut rt, &a, &on_a.work_id, -0.5).unwrap();
+    assert!(!rt.take_dirty(), "no stream but a's is woken");
+    assert!(wake_a.has_changed().unwrap());
+    assert!(!wake_b.has_changed().unwrap());
+
+    let c = rt.join().agent_id;
+    rt.open_stream(&c, 1).unwrap();
+    rt.take_dirty();
+    // As if c's last offer found nothing it could take (say, all left was held back
+    // from it).
+    rt.starved.insert(c.clone());
+    let again = lease(&mut rt, &a);
+    report(&mut rt, &a, &again.work_id, -0.5).unwrap();
+    assert!(rt.take_dirty(), "every stream is woken while c lacks work");
+}
