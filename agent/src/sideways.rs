@@ -18,10 +18,10 @@ pub async fn run(
         .map_err(|err| Failure::Unsupported(err.to_string()))?;
     tracing::info!(
         %work,
-        segment = job.segment,
         first_batch = job.first_batch,
         batches = job.batches,
-        "training segment"
+        "training segment {}",
+        job.segment
     );
     let outcome = tokio::task::spawn_blocking(move || {
         // The stages are the parallelism, and every host must compute bit for bit alike.

@@ -13,7 +13,12 @@ const RUN_DEADLINE: Duration = Duration::from_secs(600);
 
 /// A small run: 6 batches of 4 clips of 8 frames on 2 stages, in 3 segments.
 fn small_spec(dir: &Path) -> PathBuf {
-    let spec = dir.join("sideways.toml");
+    spec_of(dir, 4, 8)
+}
+
+/// The run of [`small_spec`] with `batch` clips of `frames` frames per batch.
+fn spec_of(dir: &Path, batch: usize, frames: usize) -> PathBuf {
+    let spec = dir.join(format!("sideways-{batch}-{frames}.toml"));
     let text = format!(
         r#"
 kind = "sideways"
@@ -24,14 +29,14 @@ snapshot_every = 2
 [sideways]
 data_dir = "{data}"
 stages = 2
-batch = 4
+batch = {batch}
 batches = 6
 test_videos = 8
 
 [sideways.video]
 canvas = 32
 objects = 1
-frames = 8
+frames = {frames}
 speed = 2.0
 edges = "wrap"
 directions = "four"
@@ -77,7 +82,9 @@ fn two_agents_train_the_in_process_run_bit_for_bit() {
 #[test]
 fn a_killed_agents_segment_is_trained_again_from_the_last_snapshot() {
     let dir = scratch_dir("sideways-kill9");
-    let spec = small_spec(&dir);
+    // Segments of 2 batches of 24 clips of 16 frames (about a second each): the kill lands
+    // while the victim trains, not between two segments.
+    let spec = spec_of(&dir, 24, 16);
     let out = dir.join("summary.json");
     let (mut coordinator, url) = coordinator_running(
         &spec,
@@ -87,7 +94,7 @@ fn a_killed_agents_segment_is_trained_again_from_the_last_snapshot() {
     let log = [("PATHNET_LOG", "pathnet_agent=info")];
     let mut victim = agent("sideways-victim", &url, &log);
     // Killed while it trains the second segment: the first one's snapshot is the run's.
-    victim.stderr_line("segment=1", Duration::from_secs(300));
+    victim.stderr_line("training segment 1", Duration::from_secs(300));
     victim.kill9();
     let mut survivor = agent("sideways-survivor", &url, &log);
     assert!(coordinator.wait(RUN_DEADLINE).success());
