@@ -324,3 +324,77 @@ impl Run for SidewaysRun {
         vec![task_name(&self.spec)]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Spec;
+    use pathnet_work::sideways::SegmentMetrics;
+
+    fn run() -> SidewaysRun {
+        let spec = Spec::from_toml(
+            "kind = \"sideways\"\nname = \"t\"\nsnapshot_every = 2\n[sideways]\nbatches = 3\n",
+        )
+        .unwrap();
+        let Spec::Sideways(spec) = spec else {
+            panic!("a Sideways spec")
+        };
+        SidewaysRun::new("t".into(), spec).unwrap()
+    }
+
+    fn outcome(job: &SegmentJob) -> SegmentOutcome {
+        let mut snapshot = job.snapshot.clone();
+        snapshot.stages[0].params[0].fill(0.5);
+        SegmentOutcome {
+            segment: job.segment,
+            snapshot,
+            metrics: SegmentMetrics {
+                frames: 10,
+                seconds: 1.0,
+                stage_busy: vec![0.5, 0.5],
+                ..SegmentMetrics::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_lost_segment_goes_out_again_unchanged_and_the_next_starts_from_its_result() {
+        let mut run = run();
+        let (id, job) = run.next_segment().unwrap();
+        assert_eq!((id, job.first_batch, job.batches), (EvalId(0), 0, 2));
+        assert!(!job.evaluate);
+        assert!(run.next_segment().is_none(), "one segment at a time");
+        run.requeue(id);
+        let (again, same) = run.next_segment().unwrap();
+        assert_eq!((again, &same), (id, &job));
+        let done = outcome(&job);
+        assert!(matches!(
+            run.complete(EvalId(1), done.clone()),
+            Err(SegmentRefusal::NotOutstanding(_))
+        ));
+        let mut misfit = done.clone();
+        misfit.snapshot.stages[1].params.pop();
+        assert!(matches!(
+            run.complete(id, misfit),
+            Err(SegmentRefusal::Snapshot(_))
+        ));
+        run.complete(id, done.clone()).unwrap();
+        let (next, job) = run.next_segment().unwrap();
+        assert_eq!((next, job.first_batch, job.batches), (EvalId(1), 2, 1));
+        assert!(job.evaluate, "the last segment scores the held-out videos");
+        assert_eq!(job.snapshot, done.snapshot);
+        run.complete(next, outcome(&job)).unwrap();
+        assert_eq!(run.state(), RunState::Completed);
+        let summary = run.summary();
+        assert_eq!(
+            (summary.batches, summary.segments, summary.frames),
+            (3, 2, 20)
+        );
+        assert_eq!(summary.segments_reissued, 1);
+        let c = run.counters();
+        assert_eq!(
+            (c.evaluations_issued, c.results_accepted, c.results_refused),
+            (3, 2, 2)
+        );
+    }
+}
