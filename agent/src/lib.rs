@@ -17,6 +17,7 @@ mod pathnet_a3c;
 mod pathway;
 mod remote;
 mod session;
+mod sideways;
 mod worker;
 
 pub use config::{AgentConfig, AgentError, Backoff};

@@ -58,6 +58,7 @@ async fn report_episodes(
         }),
         deltas: Vec::new(),
         elapsed_ms: started.elapsed().as_millis() as u64,
+        sideways: None,
     };
     let answer = ctx.agent.clone().report_result(request).await?;
     let disposition = answer.into_inner().disposition();

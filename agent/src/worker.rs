@@ -2,7 +2,7 @@
 //! settles the lease by how that went.
 
 use crate::context::{Failure, SessionContext};
-use crate::{a3c, genome, pathnet_a3c, pathway};
+use crate::{a3c, genome, pathnet_a3c, pathway, sideways};
 use pathnet_proto::v1::{self, work_item::Payload};
 use pathnet_work::{Executor, wire};
 use std::sync::Arc;
@@ -29,6 +29,7 @@ pub async fn run(
             Some(Payload::GenomeEvaluation(evaluation)) => {
                 genome::run(&ctx, &work, evaluation).await
             }
+            Some(Payload::SidewaysSegment(segment)) => sideways::run(&ctx, &work, segment).await,
             _ => match wire::job_from_work_item(&item) {
                 Ok(job) => pathway::run(&ctx, &mut executor, &work, job).await,
                 Err(err) => Err(Failure::Unsupported(err.to_string())),

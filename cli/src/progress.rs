@@ -91,6 +91,15 @@ impl ProgressDisplay {
                     bar.finish_and_clear();
                 }
             }
+            Progress::Video(v) => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(v.segment);
+                    bar.set_message(format!(
+                        "{} frames, {:.0} frames/s, loss {:.4}, accuracy {:.4}",
+                        v.frames, v.frames_per_second, v.loss, v.accuracy
+                    ));
+                }
+            }
             Progress::Evaluation(_) => {}
             Progress::TaskFinished(task) => {
                 if let Some(bar) = self.bar.take() {
@@ -122,7 +131,38 @@ pub fn print_summary(summary: &Summary) {
         Summary::A3c(run) => print_a3c_summary(run),
         Summary::Neuroevolution(run) => print_ga_summary(run),
         Summary::PathNetA3c(run) => print_pathnet_a3c_summary(run),
+        Summary::Sideways(run) => print_sideways_summary(run),
     }
+}
+
+fn print_sideways_summary(run: &pathnet_coordinator::sideways::SidewaysSummary) {
+    let busy: Vec<String> = run.stage_busy.iter().map(|b| format!("{b:.2}")).collect();
+    println!(
+        "experiment {} (seed {}): {:?} on {} stages, {} batches in {} segments ({} re-issued), \
+         {} frames in {:.1} s: {:.0} frames/s training ({:.0} wall), stage busy [{}]",
+        run.experiment,
+        run.seed,
+        run.method,
+        run.stages,
+        run.batches,
+        run.segments,
+        run.segments_reissued,
+        run.frames,
+        run.seconds,
+        run.frames_per_second,
+        run.wall_frames_per_second,
+        busy.join(", ")
+    );
+    let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
+    println!(
+        "last segment: loss {}, frame accuracy {}; held-out clip accuracy {}, loss {}; \
+         parameters fingerprint {}",
+        opt(run.final_loss),
+        opt(run.final_accuracy),
+        opt(run.test_accuracy),
+        opt(run.test_loss),
+        run.fingerprint
+    );
 }
 
 fn print_pathnet_a3c_summary(run: &PathNetA3cSummary) {

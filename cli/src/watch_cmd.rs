@@ -132,6 +132,21 @@ async fn final_state(
 }
 
 fn text_line(e: &v1::FitnessEvent) -> String {
+    if let Some(v) = &e.sideways {
+        let busy: Vec<String> = v.stage_busy.iter().map(|b| format!("{b:.2}")).collect();
+        return format!(
+            "{}  segment {:>4}  batches {:>5}/{}  frames {:>8}  {:>7.0} frames/s  loss {:>7.4}  accuracy {:>6.4}  stage busy [{}]",
+            e.experiment_id,
+            e.generation,
+            v.batches,
+            v.max_batches,
+            v.frames,
+            v.frames_per_second,
+            v.loss,
+            v.accuracy,
+            busy.join(", ")
+        );
+    }
     format!(
         "{}  task {}  generation {:>4}  evaluations {:>6}  best fitness {:>8.4}  mean fitness {:>8.4}",
         e.experiment_id, e.task_index, e.generation, e.evaluations, e.best_fitness, e.mean_fitness
@@ -139,7 +154,7 @@ fn text_line(e: &v1::FitnessEvent) -> String {
 }
 
 fn json_line(e: &v1::FitnessEvent) -> String {
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "experiment_id": e.experiment_id,
         "task_index": e.task_index,
         "generation": e.generation,
@@ -147,8 +162,19 @@ fn json_line(e: &v1::FitnessEvent) -> String {
         "best_fitness": e.best_fitness,
         "mean_fitness": e.mean_fitness,
         "unix_ms": e.unix_ms,
-    })
-    .to_string()
+    });
+    if let Some(v) = &e.sideways {
+        line["sideways"] = serde_json::json!({
+            "batches": v.batches,
+            "max_batches": v.max_batches,
+            "frames": v.frames,
+            "frames_per_second": v.frames_per_second,
+            "loss": v.loss,
+            "accuracy": v.accuracy,
+            "stage_busy": v.stage_busy,
+        });
+    }
+    line.to_string()
 }
 
 #[cfg(test)]
@@ -164,6 +190,7 @@ mod tests {
             best_fitness: -0.0625,
             mean_fitness: -0.25,
             unix_ms: 1_700_000_000_000,
+            sideways: None,
         }
     }
 

@@ -133,6 +133,7 @@ fn report(
         evaluation: None,
         deltas,
         elapsed_ms: 1,
+        sideways: None,
     }
 }
 

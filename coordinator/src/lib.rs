@@ -28,4 +28,5 @@ pub mod pathnet;
 pub mod pathnet_a3c;
 pub mod run;
 pub mod server;
+pub mod sideways;
 pub mod spec;

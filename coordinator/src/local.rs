@@ -10,7 +10,8 @@ use crate::a3c::A3cSummary;
 use crate::ga::{GaRun, GaSummary};
 use crate::pathnet::{Engine, EngineError, RunSummary, TestSplit};
 use crate::run::{Progress, Run, RunState, Summary};
-use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, Spec, SpecError};
+use crate::sideways::{SidewaysRun, SidewaysSummary};
+use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, SidewaysSpec, Spec, SpecError};
 use pathnet_envs::data::DataError;
 use pathnet_nn::pathnet::PathNetError;
 use pathnet_rl::RlError;
@@ -47,6 +48,8 @@ pub enum RunError {
     Evo(#[from] pathnet_evo::EvoError),
     #[error("a result was refused: {0}")]
     Refused(String),
+    #[error("Sideways: {0}")]
+    Sideways(#[from] pathnet_work::sideways::SidewaysJobError),
     #[error("PathNet-A3C: {0}")]
     PathNetA3c(Box<pathnet_rl::pathnet_a3c::PathNetA3cError>),
 }
@@ -59,6 +62,7 @@ pub fn run(spec: &Spec, observe: &mut dyn FnMut(&Progress)) -> Result<Summary, R
         Spec::Neuroevolution(spec) => {
             run_neuroevolution(spec, observe).map(Summary::Neuroevolution)
         }
+        Spec::Sideways(spec) => run_sideways(spec, observe).map(Summary::Sideways),
         Spec::PathNetA3c(spec) => {
             spec.validate()?;
             // The workers are the parallelism.
@@ -90,6 +94,35 @@ pub fn run_neuroevolution(
         };
         let outcome = pathnet_evo::evaluate(&job, &cache)?;
         run.complete(id, &outcome)
+            .map_err(|refusal| RunError::Refused(refusal.to_string()))?;
+    }
+    run.drain_events().iter().for_each(&mut *observe);
+    if run.state() == RunState::Running {
+        return Err(RunError::Stalled);
+    }
+    Ok(run.summary())
+}
+
+/// Runs a Sideways experiment segment by segment in this process, each segment on the
+/// same threaded pipeline an agent runs, from the snapshot the previous one ended with: the
+/// result is the distributed run's, bit for bit.
+pub fn run_sideways(
+    spec: &SidewaysSpec,
+    observe: &mut dyn FnMut(&Progress),
+) -> Result<SidewaysSummary, RunError> {
+    spec.validate()?;
+    // The stages are the parallelism, and single-threaded kernels keep every host's
+    // arithmetic identical.
+    pathnet_nn::set_threads(1);
+    let mut run = SidewaysRun::new(spec.name.clone(), spec.clone())?;
+    let images = pathnet_work::sideways::segment::VideoImages::shared();
+    loop {
+        run.drain_events().iter().for_each(&mut *observe);
+        let Some((id, job)) = run.next_segment() else {
+            break;
+        };
+        let outcome = pathnet_work::sideways::segment::execute(&job, &images)?;
+        run.complete(id, outcome)
             .map_err(|refusal| RunError::Refused(refusal.to_string()))?;
     }
     run.drain_events().iter().for_each(&mut *observe);

@@ -39,6 +39,7 @@ pub use layers::{
 pub use loss::{Loss, LossError, cross_entropy, mse};
 pub use lstm::{LstmCell, LstmGrads, LstmStep};
 pub use optim::{
-    Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig, clip_grad_norm,
+    Adam, AdamConfig, Optimizer, OptimizerState, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+    clip_grad_norm,
 };
 pub use parallel::{set_threads, threads};

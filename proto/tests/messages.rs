@@ -141,6 +141,7 @@ fn report_with_inline_delta_round_trips() {
             pushed: false,
         }],
         elapsed_ms: 1234,
+        sideways: None,
     };
     round_trip(&report);
     let decoded = ReportResultRequest::decode(report.encode_to_vec().as_slice()).unwrap();

@@ -122,6 +122,7 @@ pub fn outcome_to_report(
         }),
         deltas: Vec::new(),
         elapsed_ms,
+        sideways: None,
     }
 }
 

@@ -5,7 +5,9 @@
 //! - [`data`]: task datasets, loaded once per process;
 //! - [`executor`]: trains a pathway on a local replica and computes parameter deltas;
 //! - [`wire`]: conversions to and from the `pathnet.v1` messages ([`genome_wire`] for
-//!   neuroevolution's seed-list genomes, [`pathnet_a3c_wire`] for PathNet-A3C workers).
+//!   neuroevolution's seed-list genomes, [`pathnet_a3c_wire`] for PathNet-A3C workers,
+//!   [`sideways_wire`] for Sideways segments);
+//! - [`sideways`]: Sideways experiments' task, network and segments.
 //!
 //! The coordinator's in-process run feeds the executor parameters directly and the networked
 //! agent pulls them over gRPC: both execute this same code, so both train identically.
@@ -15,6 +17,8 @@ pub mod executor;
 pub mod genome_wire;
 pub mod job;
 pub mod pathnet_a3c_wire;
+pub mod sideways;
+pub mod sideways_wire;
 pub mod wire;
 
 pub use data::{TaskData, TaskDataCache};

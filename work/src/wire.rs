@@ -371,6 +371,7 @@ pub fn outcome_to_report(
         }),
         deltas,
         elapsed_ms,
+        sideways: None,
     })
 }
 

@@ -118,6 +118,26 @@ impl History {
                     changes.push(Change::Point(id, point));
                 }
             }
+            Progress::Video(v) => {
+                // A segment is a point of the curve: segments as generations, frames as
+                // evaluations, the segment's frame accuracy as fitness.
+                let e = FitnessEvent {
+                    task: v.task,
+                    generation: v.segment as usize,
+                    evaluations: v.frames,
+                    fitness: v.accuracy,
+                    training_accuracy: v.accuracy,
+                    best_fitness: v.accuracy,
+                    mean_fitness: v.accuracy,
+                };
+                let (id, created) = self.current(e.task, || format!("task {}", e.task));
+                if created {
+                    changes.push(Change::Series(id));
+                }
+                if let Some(point) = self.record(id, &e, unix_ms) {
+                    changes.push(Change::Point(id, point));
+                }
+            }
             Progress::Steps {
                 task,
                 name,

@@ -73,6 +73,8 @@ pub struct ExperimentMetrics {
     pub tasks: Vec<TaskMetrics>,
     /// The parameter server's measures, for A3C experiments.
     pub a3c: Option<A3cMetrics>,
+    /// A Sideways experiment's latest segment.
+    pub sideways: Option<crate::run::VideoProgress>,
 }
 
 /// An A3C experiment's parameter server, read when scraped.

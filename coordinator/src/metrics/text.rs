@@ -335,7 +335,75 @@ fn encode_experiment(e: &mut DescriptorEncoder, x: &ExperimentMetrics) -> fmt::R
     if let Some(a3c) = &x.a3c {
         encode_a3c(e, &exp(), a3c)?;
     }
+    if let Some(video) = &x.sideways {
+        encode_sideways(e, &exp(), video)?;
+    }
     Ok(())
+}
+
+fn encode_sideways(
+    e: &mut DescriptorEncoder,
+    exp: &Labels,
+    v: &crate::run::VideoProgress,
+) -> fmt::Result {
+    family(
+        e,
+        "pathnet_sideways_frames",
+        "Video frames the Sideways pipeline trained (a frame of each video counts once).",
+        None,
+        vec![(exp.clone(), counter(v.frames))],
+    )?;
+    let gauges = [
+        (
+            "pathnet_sideways_batches",
+            "Batches of videos trained so far.",
+            v.batches as f64,
+        ),
+        (
+            "pathnet_sideways_frames_per_second",
+            "Frames per second of the latest segment, over its training time.",
+            v.frames_per_second,
+        ),
+        (
+            "pathnet_sideways_loss",
+            "Mean cross-entropy of the latest segment.",
+            v.loss,
+        ),
+        (
+            "pathnet_sideways_accuracy",
+            "Fraction of (frame, video) pairs classified correctly in the latest segment.",
+            v.accuracy,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        if value.is_finite() {
+            family(
+                e,
+                name,
+                help,
+                None,
+                vec![(exp.clone(), ConstGauge::new(value))],
+            )?;
+        }
+    }
+    let busy = v
+        .stage_busy
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let mut labels = exp.clone();
+            labels.push(("stage", (i + 1).to_string()));
+            (labels, ConstGauge::new(b))
+        })
+        .collect();
+    family(
+        e,
+        "pathnet_sideways_stage_busy",
+        "Fraction of the latest segment's training time each stage computed (the rest it \
+         waited on its neighbours).",
+        None,
+        busy,
+    )
 }
 
 fn encode_a3c(e: &mut DescriptorEncoder, exp: &Labels, a: &A3cMetrics) -> fmt::Result {
@@ -444,6 +512,7 @@ mod tests {
                     mean_fitness: f64::NAN,
                     generation: 6,
                 }],
+                sideways: None,
                 a3c: Some(A3cMetrics {
                     env_steps: 5000,
                     episodes: 40,

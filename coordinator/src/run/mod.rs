@@ -7,13 +7,14 @@ mod pathways;
 mod progress;
 
 pub use pathways::PathwayView;
-pub use progress::{Counters, FitnessEvent, Progress};
+pub use progress::{Counters, FitnessEvent, Progress, VideoProgress};
 
 use crate::a3c::A3cSummary;
 use crate::ga::GaSummary;
 use crate::kind::Kind;
 use crate::pathnet::RunSummary;
 use crate::pathnet_a3c::PathNetA3cSummary;
+use crate::sideways::SidewaysSummary;
 use pathnet_rl::ServerStats;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -68,6 +69,7 @@ pub enum Summary {
     A3c(A3cSummary),
     Neuroevolution(GaSummary),
     PathNetA3c(PathNetA3cSummary),
+    Sideways(SidewaysSummary),
 }
 
 /// An experiment run as the lease table, the services, monitoring and the CLI see it:

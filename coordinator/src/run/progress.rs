@@ -34,8 +34,30 @@ pub enum Progress {
         /// Mean return over the experiment's window of recent episodes.
         mean_return: Option<f64>,
     },
+    /// A Sideways experiment finished a segment.
+    Video(VideoProgress),
     /// Every task is done.
     Finished,
+}
+
+/// A Sideways experiment's progress after one segment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VideoProgress {
+    pub task: usize,
+    /// Segments done, and the run's total.
+    pub segment: u64,
+    pub segments: u64,
+    pub batches: u64,
+    pub max_batches: u64,
+    /// Frames trained so far (a frame of each video counts once).
+    pub frames: u64,
+    /// Over the segment just done's training time.
+    pub frames_per_second: f64,
+    /// The segment's mean loss and frame accuracy.
+    pub loss: f64,
+    pub accuracy: f64,
+    /// Each stage's busy fraction during the segment.
+    pub stage_busy: Vec<f64>,
 }
 
 /// The state of a task right after one accepted evaluation.

@@ -4,7 +4,7 @@
 
 use super::runtime::{Runtime, unix_now_ms};
 use super::shared::Shared;
-use crate::run::{FitnessEvent, Progress};
+use crate::run::{FitnessEvent, Progress, VideoProgress};
 use pathnet_proto::v1;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
@@ -101,6 +101,7 @@ async fn send(tx: &Sender, wanted: &str, (id, event): (String, Progress)) -> boo
     }
     match event {
         Progress::Evaluation(e) => tx.send(Ok(to_wire(id, &e))).await.is_ok(),
+        Progress::Video(v) => tx.send(Ok(video_to_wire(id, &v))).await.is_ok(),
         Progress::Finished => wanted.is_empty(),
         Progress::TaskStarted { .. }
         | Progress::Generation { .. }
@@ -118,5 +119,29 @@ fn to_wire(experiment_id: String, e: &FitnessEvent) -> v1::FitnessEvent {
         best_fitness: e.best_fitness,
         mean_fitness: e.mean_fitness,
         unix_ms: unix_now_ms(),
+        sideways: None,
+    }
+}
+
+/// A Sideways segment's progress: segments stand in for generations, frame accuracy for
+/// fitness.
+fn video_to_wire(experiment_id: String, v: &VideoProgress) -> v1::FitnessEvent {
+    v1::FitnessEvent {
+        experiment_id,
+        task_index: v.task as u32,
+        generation: v.segment,
+        evaluations: v.segment,
+        best_fitness: v.accuracy,
+        mean_fitness: v.accuracy,
+        unix_ms: unix_now_ms(),
+        sideways: Some(v1::SidewaysProgress {
+            batches: v.batches,
+            max_batches: v.max_batches,
+            frames: v.frames,
+            frames_per_second: v.frames_per_second,
+            loss: v.loss,
+            accuracy: v.accuracy,
+            stage_busy: v.stage_busy.clone(),
+        }),
     }
 }

@@ -1,6 +1,6 @@
 //! Adam (Kingma & Ba) with bias-corrected moment estimates.
 
-use super::{OptimError, Optimizer, check_pairs, ensure_state, require};
+use super::{OptimError, Optimizer, OptimizerState, check_pairs, ensure_state, require};
 use crate::Float;
 use ndarray::{ArrayD, ArrayViewMutD, Zip};
 
@@ -100,5 +100,38 @@ impl<F: Float> Optimizer<F> for Adam<F> {
                 *p -= step * *m / (v.sqrt() * inv_sqrt_c2 + eps);
             });
         }
+    }
+
+    fn state(&self) -> OptimizerState<F> {
+        OptimizerState {
+            steps: self.steps.max(0) as u64,
+            tensors: self.m.iter().chain(&self.v).cloned().collect(),
+        }
+    }
+
+    fn restore(&mut self, state: OptimizerState<F>) -> Result<(), OptimError> {
+        let bad = |field, value: f64, expected| {
+            Err(OptimError {
+                field,
+                value,
+                expected,
+            })
+        };
+        let Ok(steps) = i32::try_from(state.steps) else {
+            return bad("steps", state.steps as f64, "at most 2^31 - 1 steps");
+        };
+        if !state.tensors.len().is_multiple_of(2) {
+            return bad(
+                "state",
+                state.tensors.len() as f64,
+                "an even number of tensors (first moments, then second moments)",
+            );
+        }
+        let mut m = state.tensors;
+        let v = m.split_off(m.len() / 2);
+        self.steps = steps;
+        self.m = m;
+        self.v = v;
+        Ok(())
     }
 }

@@ -23,6 +23,38 @@ pub trait Optimizer<F: Float> {
     /// # Panics
     /// If `grads` do not match `params` or the tensors of earlier steps, a wiring bug.
     fn step(&mut self, params: &mut [ArrayViewMutD<'_, F>], grads: &[ArrayD<F>]);
+
+    /// What the optimiser carries from one step to the next, for snapshots of a training
+    /// run; an optimiser without private state (or whose state is shared) has none.
+    fn state(&self) -> OptimizerState<F> {
+        OptimizerState::default()
+    }
+
+    /// Continues from a [`Optimizer::state`] of an optimiser of the same kind and config.
+    /// Tensor shapes are checked against the parameters at the next step (a caller taking a
+    /// state from outside checks them first, see [`OptimizerState::tensors`]).
+    fn restore(&mut self, state: OptimizerState<F>) -> Result<(), OptimError> {
+        if state.tensors.is_empty() && state.steps == 0 {
+            Ok(())
+        } else {
+            Err(OptimError {
+                field: "state",
+                value: state.tensors.len() as f64,
+                expected: "no state: this optimiser keeps none of its own",
+            })
+        }
+    }
+}
+
+/// An optimiser's state between steps.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OptimizerState<F> {
+    /// Steps taken (Adam's bias correction depends on it).
+    pub steps: u64,
+    /// Per-parameter statistics, empty before the first step: Adam's first moments then its
+    /// second moments (two per parameter tensor, each shaped like it); SGD's velocities (one
+    /// per parameter tensor, with momentum).
+    pub tensors: Vec<ArrayD<F>>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

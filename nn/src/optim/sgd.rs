@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with optional (heavy-ball) momentum.
 
-use super::{OptimError, Optimizer, check_pairs, ensure_state, require};
+use super::{OptimError, Optimizer, OptimizerState, check_pairs, ensure_state, require};
 use crate::Float;
 use ndarray::{ArrayD, ArrayViewMutD, Zip};
 
@@ -64,5 +64,24 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
                 *p -= lr * *v;
             });
         }
+    }
+
+    fn state(&self) -> OptimizerState<F> {
+        OptimizerState {
+            steps: 0,
+            tensors: self.velocity.clone(),
+        }
+    }
+
+    fn restore(&mut self, state: OptimizerState<F>) -> Result<(), OptimError> {
+        if self.config.momentum == 0.0 && !state.tensors.is_empty() {
+            return Err(OptimError {
+                field: "state",
+                value: state.tensors.len() as f64,
+                expected: "no tensors: SGD without momentum keeps no velocity",
+            });
+        }
+        self.velocity = state.tensors;
+        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use super::error::SidewaysError;
 use super::network::{StageNet, Topology};
 use super::stage::Stage;
-use crate::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+use crate::optim::{Adam, AdamConfig, OptimError, Optimizer, OptimizerState, Sgd, SgdConfig};
 use crate::{Float, cross_entropy};
 use ndarray::{ArrayD, Ix2};
 use std::sync::Arc;
@@ -282,6 +282,18 @@ impl<F: Float> StageTrainer<F> {
                 }
             }
         }
+    }
+
+    /// The optimiser's state, for a snapshot between clips.
+    pub fn optimizer_state(&self) -> OptimizerState<F> {
+        self.optimizer.state()
+    }
+
+    /// Continues from a snapshot's optimiser state (taken between clips, of the same
+    /// optimiser spec); the caller checks the tensors' shapes against the stage's parameters.
+    pub fn restore_optimizer(&mut self, state: OptimizerState<F>) -> Result<(), OptimError> {
+        self.pending = None;
+        self.optimizer.restore(state)
     }
 
     /// Applies the summed gradients, if any, and clears them.

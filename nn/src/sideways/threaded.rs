@@ -20,6 +20,7 @@ use ndarray::ArrayD;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Messages on one edge per tick: two fit, see the module doc.
 const EDGE_CAPACITY: usize = 2;
@@ -33,7 +34,12 @@ enum Command {
 
 enum Event {
     Loss(FrameLoss),
-    ClipDone,
+    /// A stage finished its clip, having computed for `busy` of it (the rest it waited on
+    /// its neighbours).
+    ClipDone {
+        stage: usize,
+        busy: Duration,
+    },
 }
 
 struct StageLinks<F> {
@@ -53,6 +59,7 @@ pub struct ThreadedPipeline<F: Float> {
     commands: Vec<Sender<Command>>,
     events: Receiver<Event>,
     threads: Vec<JoinHandle<SidewaysStage<F>>>,
+    busy: Vec<Duration>,
 }
 
 impl<F: Float> ThreadedPipeline<F> {
@@ -62,6 +69,16 @@ impl<F: Float> ThreadedPipeline<F> {
         config: SidewaysConfig,
     ) -> Result<Self, SidewaysError> {
         let (trainers, topology) = StageTrainer::for_net(net, optimizer)?;
+        Self::from_trainers(trainers, topology, config)
+    }
+
+    /// The pipeline over stages that already have their optimisers (e.g. restored from a
+    /// snapshot), one per stage of `topology`.
+    pub fn from_trainers(
+        trainers: Vec<StageTrainer<F>>,
+        topology: Topology,
+        config: SidewaysConfig,
+    ) -> Result<Self, SidewaysError> {
         let k = trainers.len();
         let mut links: Vec<StageLinks<F>> = (0..k)
             .map(|_| StageLinks {
@@ -129,7 +146,14 @@ impl<F: Float> ThreadedPipeline<F> {
             commands,
             events,
             threads,
+            busy: vec![Duration::ZERO; k],
         })
+    }
+
+    /// Time each stage's thread spent computing (not waiting on its neighbours) over every
+    /// clip so far.
+    pub fn busy(&self) -> &[Duration] {
+        &self.busy
     }
 
     pub fn topology(&self) -> &Topology {
@@ -162,7 +186,10 @@ impl<F: Float> ThreadedPipeline<F> {
         while done < k {
             match self.events.recv() {
                 Ok(Event::Loss(loss)) => losses.push(loss),
-                Ok(Event::ClipDone) => done += 1,
+                Ok(Event::ClipDone { stage, busy }) => {
+                    self.busy[stage] += busy;
+                    done += 1;
+                }
                 Err(_) => return Err(self.first_stopped()),
             }
         }
@@ -171,7 +198,13 @@ impl<F: Float> ThreadedPipeline<F> {
     }
 
     /// Stops the threads and returns the trained network.
-    pub fn into_net(mut self) -> Result<StageNet<F>, SidewaysError> {
+    pub fn into_net(self) -> Result<StageNet<F>, SidewaysError> {
+        let (stages, topology) = self.into_trainers()?;
+        Ok(StageTrainer::into_net(stages, topology))
+    }
+
+    /// Stops the threads and returns the stages with their optimisers, and the wiring.
+    pub fn into_trainers(mut self) -> Result<(Vec<StageTrainer<F>>, Topology), SidewaysError> {
         self.commands.clear();
         let threads = std::mem::take(&mut self.threads);
         let mut stages = Vec::with_capacity(threads.len());
@@ -182,7 +215,7 @@ impl<F: Float> ThreadedPipeline<F> {
             })?;
             stages.push(stage.into_trainer());
         }
-        Ok(StageTrainer::into_net(stages, self.topology.clone()))
+        Ok((stages, self.topology.clone()))
     }
 
     fn stopped(&self, stage: usize) -> SidewaysError {
@@ -241,11 +274,18 @@ fn run_stage<F: Float>(
     events: Sender<Event>,
 ) -> SidewaysStage<F> {
     while let Ok(Command::Clip(plan)) = commands.recv() {
-        if run_clip(&mut stage, &links, &plan, &events).is_none() {
+        let mut busy = Duration::ZERO;
+        if run_clip(&mut stage, &links, &plan, &events, &mut busy).is_none() {
             break;
         }
+        let started = Instant::now();
         stage.end_clip();
-        if events.send(Event::ClipDone).is_err() {
+        busy += started.elapsed();
+        let done = Event::ClipDone {
+            stage: stage.index(),
+            busy,
+        };
+        if events.send(done).is_err() {
             break;
         }
     }
@@ -258,6 +298,7 @@ fn run_clip<F: Float>(
     links: &StageLinks<F>,
     plan: &ClipPlan,
     events: &Sender<Event>,
+    busy: &mut Duration,
 ) -> Option<()> {
     for tick in 0..plan.ticks {
         let activations = links
@@ -270,7 +311,9 @@ fn run_clip<F: Float>(
             .iter()
             .map(|rx| rx.recv().ok())
             .collect::<Option<Vec<_>>>()?;
+        let started = Instant::now();
         let mut out = stage.tick(tick, TickIn { activations, grads }, plan);
+        *busy += started.elapsed();
         let last = tick + 1 == plan.ticks;
         for tx in &links.activations_out {
             tx.send(if last { None } else { out.activation.clone() })

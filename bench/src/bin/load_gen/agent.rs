@@ -242,6 +242,7 @@ impl Agent {
             evaluation: None,
             deltas,
             elapsed_ms: 0,
+            sideways: None,
         };
         let sent = Instant::now();
         let answer = self

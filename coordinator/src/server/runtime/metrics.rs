@@ -38,6 +38,7 @@ impl Runtime {
                     learning_rate: s.learning_rate,
                 }),
                 tasks: observed.task_metrics(&exp.run.task_names()),
+                sideways: observed.video.clone(),
             }
         });
         Snapshot {

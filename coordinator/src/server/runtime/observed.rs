@@ -4,7 +4,7 @@
 
 use crate::lease::Millis;
 use crate::metrics::{RATE_WINDOW_SECONDS, RateWindow, TaskMetrics};
-use crate::run::Progress;
+use crate::run::{Progress, VideoProgress};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -92,6 +92,8 @@ pub(super) struct Observed {
     rate: RateWindow,
     /// The current experiment's tasks by index.
     fitness: BTreeMap<usize, TaskFitness>,
+    /// A Sideways experiment's latest segment.
+    pub(super) video: Option<VideoProgress>,
 }
 
 impl Observed {
@@ -103,6 +105,7 @@ impl Observed {
             work_failures: 0,
             rate: RateWindow::new(Duration::from_secs(RATE_WINDOW_SECONDS)),
             fitness: BTreeMap::new(),
+            video: None,
         }
     }
 
@@ -145,6 +148,7 @@ impl Observed {
     pub(super) fn experiment_started(&mut self, at: Millis) {
         self.rate.reset(at, 0);
         self.fitness.clear();
+        self.video = None;
     }
 
     pub(super) fn sample(&mut self, at: Millis, accepted: u64) {
@@ -171,6 +175,18 @@ impl Observed {
                     if let Some(f) = self.fitness.get_mut(task) {
                         f.generation = *generation as u64;
                     }
+                }
+                Progress::Video(v) => {
+                    // Frame accuracy stands in for fitness, segments for generations.
+                    self.fitness.insert(
+                        v.task,
+                        TaskFitness {
+                            best: v.accuracy,
+                            mean: v.accuracy,
+                            generation: v.segment,
+                        },
+                    );
+                    self.video = Some(v.clone());
                 }
                 Progress::TaskStarted { .. }
                 | Progress::TaskFinished(_)

@@ -1,0 +1,134 @@
+//! Sideways experiments as real processes on 127.0.0.1: the run cut into segments gives the
+//! same parameters bit for bit in process, over two agents, and when the agent holding a
+//! segment is killed mid-run (its segment is trained again from the last snapshot); bad
+//! specs are refused naming the field.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const RUN_DEADLINE: Duration = Duration::from_secs(600);
+
+/// A small run: 6 batches of 4 clips of 8 frames on 2 stages, in 3 segments.
+fn small_spec(dir: &Path) -> PathBuf {
+    spec_of(dir, 4, 8)
+}
+
+/// The run of [`small_spec`] with `batch` clips of `frames` frames per batch.
+fn spec_of(dir: &Path, batch: usize, frames: usize) -> PathBuf {
+    let spec = dir.join(format!("sideways-{batch}-{frames}.toml"));
+    let text = format!(
+        r#"
+kind = "sideways"
+name = "sideways-test"
+seed = 7
+snapshot_every = 2
+
+[sideways]
+data_dir = "{data}"
+stages = 2
+batch = {batch}
+batches = 6
+test_videos = 8
+
+[sideways.video]
+canvas = 32
+objects = 1
+frames = {frames}
+speed = 2.0
+edges = "wrap"
+directions = "four"
+downscale = 2
+shared_class = true
+shared_direction = true
+"#,
+        data = fashion_dir().display()
+    );
+    std::fs::write(&spec, text).unwrap();
+    spec
+}
+
+fn assert_same_run(a: &serde_json::Value, b: &serde_json::Value) {
+    for key in [
+        "fingerprint",
+        "final_loss",
+        "final_accuracy",
+        "test_accuracy",
+        "frames",
+        "batches",
+        "segments",
+    ] {
+        assert_eq!(a[key], b[key], "{key}: {a} vs {b}");
+    }
+}
+
+#[test]
+fn two_agents_train_the_in_process_run_bit_for_bit() {
+    let dir = scratch_dir("sideways-same");
+    let spec = small_spec(&dir);
+    let local = run_summary("sideways-local", &spec, &["--agents", "0"], RUN_DEADLINE);
+    assert_eq!(local["kind"], "sideways", "{local}");
+    assert_eq!(u64_at(&local, "segments"), 3, "{local}");
+    assert_eq!(u64_at(&local, "frames"), 6 * 4 * 8, "{local}");
+    assert_eq!(local["stage_busy"].as_array().unwrap().len(), 2, "{local}");
+    let agents = run_summary("sideways-agents", &spec, &["--agents", "2"], RUN_DEADLINE);
+    assert_same_run(&local, &agents);
+    assert_eq!(u64_at(&agents, "segments_reissued"), 0, "{agents}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_killed_agents_segment_is_trained_again_from_the_last_snapshot() {
+    let dir = scratch_dir("sideways-kill9");
+    // Segments of 2 batches of 24 clips of 16 frames (about a second each): the kill lands
+    // while the victim trains, not between two segments.
+    let spec = spec_of(&dir, 24, 16);
+    let out = dir.join("summary.json");
+    let (mut coordinator, url) = coordinator_running(
+        &spec,
+        &out,
+        &["--lease-ms", "1500", "--heartbeat-ms", "300"],
+    );
+    let log = [("PATHNET_LOG", "pathnet_agent=info")];
+    let mut victim = agent("sideways-victim", &url, &log);
+    // Killed while it trains the second segment: the first one's snapshot is the run's.
+    victim.stderr_line("training segment 1", Duration::from_secs(300));
+    victim.kill9();
+    let mut survivor = agent("sideways-survivor", &url, &log);
+    assert!(coordinator.wait(RUN_DEADLINE).success());
+    assert!(survivor.wait(Duration::from_secs(60)).success());
+    let killed = read_json(&out);
+    assert!(u64_at(&killed, "segments_reissued") >= 1, "{killed}");
+    let local = run_summary(
+        "sideways-kill9-local",
+        &spec,
+        &["--agents", "0"],
+        RUN_DEADLINE,
+    );
+    assert_same_run(&local, &killed);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_specs_are_refused_naming_the_field() {
+    let dir = scratch_dir("sideways-bad");
+    let good = std::fs::read_to_string(small_spec(&dir)).unwrap();
+    let cases = [
+        ("stages = 2", "stages = 3", "sideways.stages"),
+        ("batch = 4", "batch = 0", "sideways.batch"),
+        ("snapshot_every = 2", "snapshot_every = 0", "snapshot_every"),
+        ("canvas = 32", "canvas = 48", "sideways.video.canvas"),
+        ("stages = 2", "stages = 2\nskips = [2]", "sideways.skips"),
+    ];
+    for (from, to, field) in cases {
+        let spec = dir.join("bad.toml");
+        std::fs::write(&spec, good.replacen(from, to, 1)).unwrap();
+        let mut run = spawn("sideways-bad", &["run", spec.to_str().unwrap()], &[]);
+        assert!(!run.wait(Duration::from_secs(60)).success(), "{to}");
+        let stderr = run.drain_stderr();
+        assert!(stderr.contains(field), "{to}: {stderr}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,0 +1,110 @@
+//! Sideways on the wire: each segment goes out with its snapshot in chunks, and comes back
+//! as the next snapshot and the segment's metrics.
+
+use super::{Built, Issued, Pushed, Rejected, Served, fitting, invalid_spec};
+use crate::kind::Kind;
+use crate::run::{Counters, EvalId, Progress, Run, RunState, RunStatus, Summary};
+use crate::server::limits::Limits;
+use crate::sideways::SidewaysRun;
+use crate::spec::SidewaysSpec;
+use pathnet_proto::v1;
+use pathnet_work::sideways_wire;
+use tonic::Status;
+
+/// The run with the chunk size its snapshots travel in.
+struct ServedSideways {
+    run: SidewaysRun,
+    chunk_bytes: usize,
+}
+
+/// A segment's work item and its report each carry one snapshot (parameters and Adam's two
+/// moments), which must fit one message.
+pub(super) fn build(id: &str, spec: SidewaysSpec, limits: &Limits) -> Result<Built, Status> {
+    let run = SidewaysRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
+    let bytes = run.snapshot_bytes();
+    // Adam's moments appear after the first step: three times the parameters.
+    let snapshot_bytes = 3 * bytes;
+    let served = ServedSideways {
+        run,
+        chunk_bytes: limits.chunk_bytes(),
+    };
+    fitting(Box::new(served), snapshot_bytes, "sideways", limits)
+}
+
+impl Served for ServedSideways {
+    fn next_work(&mut self) -> Option<Issued> {
+        let (eval, job) = self.run.next_segment()?;
+        let payload = match sideways_wire::job_payload(&job, self.chunk_bytes) {
+            Ok(payload) => payload,
+            Err(err) => {
+                // The run's own tensors always chunk; a failure here is a bug, and the
+                // segment goes back to the queue rather than out broken.
+                tracing::error!(%err, "cannot chunk a Sideways snapshot");
+                self.run.requeue(eval);
+                return None;
+            }
+        };
+        Some(Issued {
+            eval,
+            payload,
+            what: format!(
+                "sideways segment {} (batches {}..{})",
+                job.segment,
+                job.first_batch,
+                job.first_batch + job.batches
+            ),
+        })
+    }
+
+    fn complete(
+        &mut self,
+        eval: EvalId,
+        report: &v1::ReportResultRequest,
+        _pushed: &mut Pushed<'_>,
+    ) -> Result<Vec<v1::ModuleRef>, Rejected> {
+        let outcome = sideways_wire::outcome_from_report(report)
+            .map_err(|malformed| Rejected::Refused(malformed.to_string()))?;
+        self.run
+            .complete(eval, outcome)
+            .map_err(|refusal| Rejected::Refused(refusal.to_string()))?;
+        Ok(Vec::new())
+    }
+}
+
+impl Run for ServedSideways {
+    fn kind(&self) -> Kind {
+        self.run.kind()
+    }
+
+    fn state(&self) -> RunState {
+        self.run.state()
+    }
+
+    fn stop(&mut self) {
+        self.run.stop()
+    }
+
+    fn requeue(&mut self, id: EvalId) {
+        self.run.requeue(id)
+    }
+
+    fn counters(&self) -> &Counters {
+        self.run.counters()
+    }
+
+    fn drain_events(&mut self) -> Vec<Progress> {
+        self.run.drain_events()
+    }
+
+    fn summary(&self) -> Summary {
+        Run::summary(&self.run)
+    }
+
+    fn status(&self) -> RunStatus {
+        self.run.status()
+    }
+
+    fn task_names(&self) -> Vec<String> {
+        self.run.task_names()
+    }
+}

@@ -1,0 +1,400 @@
+//! A Sideways experiment (kind `sideways`) on the lease scheduler, with no networking.
+//!
+//! The coordinator owns the run's state between segments: the latest snapshot (parameters
+//! and every stage's optimiser state) and the number of batches done, which is the video
+//! stream's position. It hands out one segment at a time, the whole pipeline to one host; a
+//! segment whose lease is lost goes out again unchanged, from the same snapshot, so the run
+//! ends in the same state as one without the failure. It never touches a frame.
+
+use crate::kind::Kind;
+use crate::run::{Counters, EvalId, Progress, Run, RunState, RunStatus, Summary, VideoProgress};
+use crate::spec::SidewaysSpec;
+use pathnet_work::sideways::{SegmentJob, SegmentOutcome, SidewaysJobError, Snapshot};
+use serde::Serialize;
+use std::time::Instant;
+
+/// The summary of a Sideways run, in-process or distributed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SidewaysSummary {
+    pub experiment: String,
+    pub kind: &'static str,
+    pub seed: u64,
+    pub method: pathnet_work::sideways::Method,
+    pub label: pathnet_work::sideways::VideoLabel,
+    pub stages: usize,
+    pub segments: u64,
+    pub batches: u64,
+    pub frames: u64,
+    /// Wall-clock seconds of the run, and the seconds its pipelines trained.
+    pub seconds: f64,
+    pub training_seconds: f64,
+    /// Frames over the pipelines' training time (what the hosts achieved), and over the
+    /// run's wall-clock time (snapshots, leases and data loading included).
+    pub frames_per_second: f64,
+    pub wall_frames_per_second: f64,
+    /// The last segment's mean loss and frame accuracy.
+    pub final_loss: Option<f64>,
+    pub final_accuracy: Option<f64>,
+    /// Held-out clip accuracy and loss after the last batch.
+    pub test_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+    /// Each stage's busy fraction, weighted over every segment's training time.
+    pub stage_busy: Vec<f64>,
+    /// Segments handed out again after their lease was lost.
+    pub segments_reissued: u64,
+    /// Snapshot bytes (parameters and optimiser state).
+    pub snapshot_bytes: usize,
+    /// FNV-1a of the final snapshot's bits: equal fingerprints, equal runs.
+    pub fingerprint: String,
+}
+
+/// Why a segment's result was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SegmentRefusal {
+    #[error("{0} is not the segment outstanding")]
+    NotOutstanding(EvalId),
+    #[error("the result is of segment {got}, the lease of segment {expected}")]
+    WrongSegment { got: u64, expected: u64 },
+    #[error("{0}")]
+    Snapshot(SidewaysJobError),
+}
+
+pub struct SidewaysRun {
+    experiment: String,
+    spec: SidewaysSpec,
+    snapshot: Snapshot,
+    batches_done: u64,
+    segments_done: u64,
+    issued: Option<EvalId>,
+    stopped: bool,
+    counters: Counters,
+    events: Vec<Progress>,
+    clock: Instant,
+    seconds: Option<f64>,
+    frames: u64,
+    training_seconds: f64,
+    busy_seconds: Vec<f64>,
+    last: Option<(f64, f64)>,
+    test: Option<(f64, Option<f64>)>,
+}
+
+impl SidewaysRun {
+    pub fn new(experiment: String, spec: SidewaysSpec) -> Result<Self, SidewaysJobError> {
+        let snapshot = spec.sideways.initial_snapshot(spec.seed)?;
+        let events = vec![Progress::TaskStarted {
+            task: 0,
+            name: task_name(&spec),
+            max_generations: spec.segments() as usize,
+        }];
+        Ok(SidewaysRun {
+            experiment,
+            busy_seconds: vec![0.0; snapshot.stages.len()],
+            spec,
+            snapshot,
+            batches_done: 0,
+            segments_done: 0,
+            issued: None,
+            stopped: false,
+            counters: Counters::default(),
+            events,
+            clock: Instant::now(),
+            seconds: None,
+            frames: 0,
+            training_seconds: 0.0,
+            last: None,
+            test: None,
+        })
+    }
+
+    pub fn spec(&self) -> &SidewaysSpec {
+        &self.spec
+    }
+
+    pub fn snapshot_bytes(&self) -> usize {
+        self.snapshot.bytes()
+    }
+
+    /// The next segment, unless one is out or the run is over. Its id is its number, kept
+    /// when it is re-issued.
+    pub fn next_segment(&mut self) -> Option<(EvalId, SegmentJob)> {
+        if self.state() != RunState::Running || self.issued.is_some() {
+            return None;
+        }
+        let total = self.spec.sideways.batches;
+        let batches = self.spec.snapshot_every.min(total - self.batches_done);
+        let segment = self.segments_done;
+        let id = EvalId(segment);
+        self.issued = Some(id);
+        self.counters.evaluations_issued += 1;
+        Some((
+            id,
+            SegmentJob {
+                task: self.spec.sideways.clone(),
+                seed: self.spec.seed,
+                segment,
+                first_batch: self.batches_done,
+                batches,
+                evaluate: self.batches_done + batches == total,
+                snapshot: self.snapshot.clone(),
+            },
+        ))
+    }
+
+    pub fn complete(&mut self, id: EvalId, outcome: SegmentOutcome) -> Result<(), SegmentRefusal> {
+        let checked = self.check(id, &outcome);
+        if checked.is_err() {
+            self.counters.results_refused += 1;
+        }
+        checked?;
+        self.issued = None;
+        self.counters.results_accepted += 1;
+        let m = &outcome.metrics;
+        let batches = self
+            .spec
+            .snapshot_every
+            .min(self.spec.sideways.batches - self.batches_done);
+        self.batches_done += batches;
+        self.segments_done += 1;
+        self.snapshot = outcome.snapshot;
+        self.frames += m.frames;
+        self.training_seconds += m.seconds;
+        for (sum, busy) in self.busy_seconds.iter_mut().zip(&m.stage_busy) {
+            *sum += busy * m.seconds;
+        }
+        self.last = Some((m.mean_loss, m.frame_accuracy));
+        if let Some(accuracy) = m.test_accuracy {
+            self.test = Some((accuracy, m.test_loss));
+        }
+        self.events.push(Progress::Video(VideoProgress {
+            task: 0,
+            segment: self.segments_done,
+            segments: self.spec.segments(),
+            batches: self.batches_done,
+            max_batches: self.spec.sideways.batches,
+            frames: self.frames,
+            frames_per_second: if m.seconds > 0.0 {
+                m.frames as f64 / m.seconds
+            } else {
+                0.0
+            },
+            loss: m.mean_loss,
+            accuracy: m.frame_accuracy,
+            stage_busy: m.stage_busy.clone(),
+        }));
+        if self.batches_done == self.spec.sideways.batches {
+            self.finish();
+        }
+        Ok(())
+    }
+
+    fn check(&self, id: EvalId, outcome: &SegmentOutcome) -> Result<(), SegmentRefusal> {
+        if self.issued != Some(id) {
+            return Err(SegmentRefusal::NotOutstanding(id));
+        }
+        if outcome.segment != id.0 {
+            return Err(SegmentRefusal::WrongSegment {
+                got: outcome.segment,
+                expected: id.0,
+            });
+        }
+        if outcome.metrics.stage_busy.len() != self.busy_seconds.len() {
+            return Err(SegmentRefusal::Snapshot(SidewaysJobError::Snapshot(
+                format!(
+                    "{} stage busy fractions for {} stages",
+                    outcome.metrics.stage_busy.len(),
+                    self.busy_seconds.len()
+                ),
+            )));
+        }
+        outcome
+            .snapshot
+            .check_fits(&self.snapshot)
+            .map_err(SegmentRefusal::Snapshot)
+    }
+
+    pub fn summary(&self) -> SidewaysSummary {
+        let seconds = self
+            .seconds
+            .unwrap_or_else(|| self.clock.elapsed().as_secs_f64());
+        let per = |frames: u64, s: f64| if s > 0.0 { frames as f64 / s } else { 0.0 };
+        let task = &self.spec.sideways;
+        SidewaysSummary {
+            experiment: self.experiment.clone(),
+            kind: Kind::Sideways.as_str(),
+            seed: self.spec.seed,
+            method: task.method,
+            label: task.label,
+            stages: task.stages,
+            segments: self.segments_done,
+            batches: self.batches_done,
+            frames: self.frames,
+            seconds,
+            training_seconds: self.training_seconds,
+            frames_per_second: per(self.frames, self.training_seconds),
+            wall_frames_per_second: per(self.frames, seconds),
+            final_loss: self.last.map(|l| l.0),
+            final_accuracy: self.last.map(|l| l.1),
+            test_accuracy: self.test.map(|t| t.0),
+            test_loss: self.test.and_then(|t| t.1),
+            stage_busy: self
+                .busy_seconds
+                .iter()
+                .map(|b| {
+                    if self.training_seconds > 0.0 {
+                        b / self.training_seconds
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+            segments_reissued: self.counters.evaluations_requeued,
+            snapshot_bytes: self.snapshot.bytes(),
+            fingerprint: format!("{:016x}", self.snapshot.fingerprint()),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.seconds = Some(self.clock.elapsed().as_secs_f64());
+        self.events.push(Progress::Finished);
+    }
+}
+
+fn task_name(spec: &SidewaysSpec) -> String {
+    let task = &spec.sideways;
+    format!("{:?} {:?}", task.method, task.label).to_lowercase()
+}
+
+impl Run for SidewaysRun {
+    fn kind(&self) -> Kind {
+        Kind::Sideways
+    }
+
+    fn state(&self) -> RunState {
+        if self.batches_done == self.spec.sideways.batches {
+            RunState::Completed
+        } else if self.stopped {
+            RunState::Stopped
+        } else {
+            RunState::Running
+        }
+    }
+
+    fn stop(&mut self) {
+        if self.state() != RunState::Running {
+            return;
+        }
+        self.stopped = true;
+        if self.issued.take().is_some() {
+            self.counters.evaluations_cancelled += 1;
+        }
+        self.finish();
+    }
+
+    fn requeue(&mut self, id: EvalId) {
+        if self.issued == Some(id) {
+            self.issued = None;
+            self.counters.evaluations_requeued += 1;
+        }
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn drain_events(&mut self) -> Vec<Progress> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn summary(&self) -> Summary {
+        Summary::Sideways(SidewaysRun::summary(self))
+    }
+
+    fn status(&self) -> RunStatus {
+        let state = self.state();
+        RunStatus {
+            state,
+            task: 0,
+            generation: self.segments_done,
+            best_fitness: self.last.map(|l| l.1),
+            tasks_completed: usize::from(state != RunState::Running),
+        }
+    }
+
+    fn task_names(&self) -> Vec<String> {
+        vec![task_name(&self.spec)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Spec;
+    use pathnet_work::sideways::SegmentMetrics;
+
+    fn run() -> SidewaysRun {
+        let spec = Spec::from_toml(
+            "kind = \"sideways\"\nname = \"t\"\nsnapshot_every = 2\n[sideways]\nbatches = 3\n",
+        )
+        .unwrap();
+        let Spec::Sideways(spec) = spec else {
+            panic!("a Sideways spec")
+        };
+        SidewaysRun::new("t".into(), spec).unwrap()
+    }
+
+    fn outcome(job: &SegmentJob) -> SegmentOutcome {
+        let mut snapshot = job.snapshot.clone();
+        snapshot.stages[0].params[0].fill(0.5);
+        SegmentOutcome {
+            segment: job.segment,
+            snapshot,
+            metrics: SegmentMetrics {
+                frames: 10,
+                seconds: 1.0,
+                stage_busy: vec![0.5, 0.5],
+                ..SegmentMetrics::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_lost_segment_goes_out_again_unchanged_and_the_next_starts_from_its_result() {
+        let mut run = run();
+        let (id, job) = run.next_segment().unwrap();
+        assert_eq!((id, job.first_batch, job.batches), (EvalId(0), 0, 2));
+        assert!(!job.evaluate);
+        assert!(run.next_segment().is_none(), "one segment at a time");
+        run.requeue(id);
+        let (again, same) = run.next_segment().unwrap();
+        assert_eq!((again, &same), (id, &job));
+        let done = outcome(&job);
+        assert!(matches!(
+            run.complete(EvalId(1), done.clone()),
+            Err(SegmentRefusal::NotOutstanding(_))
+        ));
+        let mut misfit = done.clone();
+        misfit.snapshot.stages[1].params.pop();
+        assert!(matches!(
+            run.complete(id, misfit),
+            Err(SegmentRefusal::Snapshot(_))
+        ));
+        run.complete(id, done.clone()).unwrap();
+        let (next, job) = run.next_segment().unwrap();
+        assert_eq!((next, job.first_batch, job.batches), (EvalId(1), 2, 1));
+        assert!(job.evaluate, "the last segment scores the held-out videos");
+        assert_eq!(job.snapshot, done.snapshot);
+        run.complete(next, outcome(&job)).unwrap();
+        assert_eq!(run.state(), RunState::Completed);
+        let summary = run.summary();
+        assert_eq!(
+            (summary.batches, summary.segments, summary.frames),
+            (3, 2, 20)
+        );
+        assert_eq!(summary.segments_reissued, 1);
+        let c = run.counters();
+        assert_eq!(
+            (c.evaluations_issued, c.results_accepted, c.results_refused),
+            (3, 2, 2)
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! Sideways training on the cluster, without networking: what an experiment's `[sideways]`
+//! table says ([`SidewaysTask`]), the network and data it means ([`net`]), and one segment
+//! of the run ([`segment`]): a number of batches trained from a snapshot by the whole
+//! pipeline (one thread per stage) on one host, ending in the next snapshot.
+//!
+//! The coordinator's in-process run and the agent execute the same [`segment::execute`], so
+//! a run cut into segments gives the same parameters wherever each segment ran.
+
+pub mod net;
+pub mod segment;
+
+use pathnet_envs::video::{MovingObjectsConfig, VideoConfigError};
+use pathnet_nn::AdamConfig;
+use pathnet_nn::sideways::{Combine, OptimizerSpec, SidewaysConfig, SidewaysError, UpdateSchedule};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+pub use segment::{SegmentJob, SegmentMetrics, SegmentOutcome, Snapshot, StageSnapshot};
+
+/// The most frames a clip may have (the generator is tested to 128; longer only costs time).
+pub const MAX_FRAMES: usize = 512;
+/// The most videos of a batch.
+pub const MAX_BATCH: usize = 1024;
+/// The most held-out videos scored at the end.
+pub const MAX_TEST_VIDEOS: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SidewaysJobError {
+    #[error("`sideways.{field}` = {value}: {reason}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("the video task: {0}")]
+    Video(#[from] VideoConfigError),
+    #[error("loading the videos' images: {0}")]
+    Data(String),
+    #[error("training: {0}")]
+    Sideways(#[from] SidewaysError),
+    #[error("snapshot: {0}")]
+    Snapshot(String),
+}
+
+impl SidewaysJobError {
+    pub fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
+        SidewaysJobError::Invalid {
+            field,
+            value: pathnet_proto::quote(&value.to_string()),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What a clip is labelled with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoLabel {
+    /// The first object's class: one frame shows it.
+    #[default]
+    Class,
+    /// The objects' direction of motion: only several frames show it.
+    Direction,
+}
+
+/// The training rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Sideways (Malinowski et al. 2020): a chain of stages.
+    #[default]
+    Sideways,
+    /// Skip-Sideways (Malinowski et al. 2021): skip edges into the top stage.
+    SkipSideways,
+}
+
+/// An experiment's `[sideways]` table: the network, the video task and training settings.
+/// Coordinator and agents read it with this one schema, so they cannot disagree on a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SidewaysTask {
+    /// Directory of the MNIST-family IDX files the objects are drawn from (train split for
+    /// training, test split for the held-out score).
+    pub data_dir: PathBuf,
+    pub label: VideoLabel,
+    pub method: Method,
+    /// Stages the network is cut into: 1, 2 or 4.
+    pub stages: usize,
+    /// Skip-Sideways: spans of the skip edges into the top stage (each in 2..=stages); empty
+    /// means one edge spanning the whole network.
+    pub skips: Vec<usize>,
+    pub combine: Combine,
+    /// Videos per batch (one clip of each trains the pipeline at once).
+    pub batch: usize,
+    /// Batches the whole run trains.
+    pub batches: u64,
+    /// Adam's step size.
+    pub learning_rate: f64,
+    pub update: UpdateSchedule,
+    pub drain: bool,
+    /// Held-out videos scored after the last batch (0: none).
+    pub test_videos: usize,
+    /// The videos: canvas 32 (the network's frame side), objects, frames, speed, edges...
+    pub video: MovingObjectsConfig,
+}
+
+impl Default for SidewaysTask {
+    fn default() -> Self {
+        SidewaysTask {
+            data_dir: PathBuf::from("/usr/share/datasets/fashion-mnist"),
+            label: VideoLabel::Class,
+            method: Method::Sideways,
+            stages: 2,
+            skips: Vec::new(),
+            combine: Combine::Sum,
+            batch: 8,
+            batches: 32,
+            learning_rate: 1e-3,
+            update: UpdateSchedule::PerClip,
+            drain: true,
+            test_videos: 64,
+            video: MovingObjectsConfig::small(),
+        }
+    }
+}
+
+impl SidewaysTask {
+    /// Checks every field that does not need the dataset (the video's fit to the images is
+    /// checked when they are loaded).
+    pub fn validate(&self) -> Result<(), SidewaysJobError> {
+        if !net::STAGE_COUNTS.contains(&self.stages) {
+            return Err(SidewaysJobError::invalid(
+                "stages",
+                self.stages,
+                "must be 1, 2 or 4 (the network's four blocks, whole blocks per stage)",
+            ));
+        }
+        match self.method {
+            Method::Sideways if !self.skips.is_empty() => {
+                return Err(SidewaysJobError::invalid(
+                    "skips",
+                    format!("{:?}", self.skips),
+                    "skip edges need `method = \"skip_sideways\"`",
+                ));
+            }
+            Method::SkipSideways if self.stages < 2 => {
+                return Err(SidewaysJobError::invalid(
+                    "stages",
+                    self.stages,
+                    "Skip-Sideways needs at least 2 stages for a skip edge to span",
+                ));
+            }
+            _ => {}
+        }
+        for (i, &span) in self.skips.iter().enumerate() {
+            if !(2..=self.stages).contains(&span) {
+                return Err(SidewaysJobError::invalid(
+                    "skips",
+                    span,
+                    format!(
+                        "a span must be in 2..={} with {} stages",
+                        self.stages, self.stages
+                    ),
+                ));
+            }
+            if self.skips[..i].contains(&span) {
+                return Err(SidewaysJobError::invalid("skips", span, "given twice"));
+            }
+        }
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return Err(SidewaysJobError::invalid(
+                "batch",
+                self.batch,
+                format!("must be in 1..={MAX_BATCH}"),
+            ));
+        }
+        if self.batches == 0 {
+            return Err(SidewaysJobError::invalid(
+                "batches",
+                0,
+                "must be at least 1",
+            ));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(SidewaysJobError::invalid(
+                "learning_rate",
+                self.learning_rate,
+                "must be positive",
+            ));
+        }
+        if self.test_videos > MAX_TEST_VIDEOS {
+            return Err(SidewaysJobError::invalid(
+                "test_videos",
+                self.test_videos,
+                format!("must be at most {MAX_TEST_VIDEOS}"),
+            ));
+        }
+        if self.video.canvas != net::SIDE {
+            return Err(SidewaysJobError::invalid(
+                "video.canvas",
+                self.video.canvas,
+                format!("the network reads {0}x{0} frames", net::SIDE),
+            ));
+        }
+        if !(1..=MAX_FRAMES).contains(&self.video.frames) {
+            return Err(SidewaysJobError::invalid(
+                "video.frames",
+                self.video.frames,
+                format!("must be in 1..={MAX_FRAMES}"),
+            ));
+        }
+        // The rest of the video against Fashion-MNIST's 28x28 images; the real images are
+        // checked again when loaded.
+        self.video
+            .validate(28, 28)
+            .map_err(|err| SidewaysJobError::Invalid {
+                field: "video",
+                value: pathnet_proto::quote(&err.value),
+                reason: format!("`video.{}`: expected {}", err.field, err.expected),
+            })
+    }
+
+    /// The skip spans the network gets: Skip-Sideways without spans has one edge over the
+    /// whole network.
+    pub fn spans(&self) -> Vec<usize> {
+        match self.method {
+            Method::Sideways => Vec::new(),
+            Method::SkipSideways if self.skips.is_empty() => vec![self.stages],
+            Method::SkipSideways => self.skips.clone(),
+        }
+    }
+
+    /// Classes of the label: Fashion-MNIST's 10, or the motion directions.
+    pub fn classes(&self) -> usize {
+        match self.label {
+            VideoLabel::Class => 10,
+            VideoLabel::Direction => self.video.directions.count(),
+        }
+    }
+
+    pub fn net_spec(&self) -> net::VideoNetSpec {
+        net::VideoNetSpec {
+            stages: self.stages,
+            skips: self.spans(),
+            combine: self.combine,
+            classes: self.classes(),
+        }
+    }
+
+    pub fn optimizer(&self) -> OptimizerSpec {
+        OptimizerSpec::Adam(AdamConfig {
+            lr: self.learning_rate,
+            ..AdamConfig::default()
+        })
+    }
+
+    pub fn schedule(&self) -> SidewaysConfig {
+        SidewaysConfig {
+            update: self.update,
+            drain: self.drain,
+        }
+    }
+
+    /// Frames one batch trains (each video's frames count once).
+    pub fn frames_per_batch(&self) -> u64 {
+        (self.batch * self.video.frames) as u64
+    }
+
+    /// The run's first snapshot: the network initialised from `seed`, no optimiser state.
+    pub fn initial_snapshot(&self, seed: u64) -> Result<Snapshot, SidewaysJobError> {
+        let net = net::video_net(&self.net_spec(), seed)?;
+        Ok(Snapshot::of_net(&net))
+    }
+}
