@@ -18,15 +18,18 @@ pub enum Kind {
     Neuroevolution,
     /// PathNet pathways evolved by A3C workers, with transfer between tasks.
     PathNetA3c,
+    /// Safe-mutation GAs over PathNet pathways (seed-list genomes), with transfer.
+    SmPathNet,
 }
 
 impl Kind {
     /// Every kind, in the order error messages list them.
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 5] = [
         Kind::PathNet,
         Kind::A3c,
         Kind::Neuroevolution,
         Kind::PathNetA3c,
+        Kind::SmPathNet,
     ];
 
     /// The name a spec's `kind` gives it, and summaries and logs use.
@@ -36,6 +39,7 @@ impl Kind {
             Kind::A3c => "a3c",
             Kind::Neuroevolution => "neuroevolution",
             Kind::PathNetA3c => "pathnet_a3c",
+            Kind::SmPathNet => "sm_pathnet",
         }
     }
 }

@@ -5,7 +5,8 @@
 //! - [`data`]: task datasets, loaded once per process;
 //! - [`executor`]: trains a pathway on a local replica and computes parameter deltas;
 //! - [`wire`]: conversions to and from the `pathnet.v1` messages ([`genome_wire`] for
-//!   neuroevolution's seed-list genomes, [`pathnet_a3c_wire`] for PathNet-A3C workers).
+//!   neuroevolution's seed-list genomes, [`pathnet_a3c_wire`] for PathNet-A3C workers,
+//!   [`sm_pathnet_wire`] for pathway genomes).
 //!
 //! The coordinator's in-process run feeds the executor parameters directly and the networked
 //! agent pulls them over gRPC: both execute this same code, so both train identically.
@@ -15,6 +16,7 @@ pub mod executor;
 pub mod genome_wire;
 pub mod job;
 pub mod pathnet_a3c_wire;
+pub mod sm_pathnet_wire;
 pub mod wire;
 
 pub use data::{TaskData, TaskDataCache};

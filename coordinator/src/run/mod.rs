@@ -14,6 +14,7 @@ use crate::ga::GaSummary;
 use crate::kind::Kind;
 use crate::pathnet::RunSummary;
 use crate::pathnet_a3c::PathNetA3cSummary;
+use crate::sm_pathnet::SmPathNetSummary;
 use pathnet_rl::ServerStats;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -68,6 +69,7 @@ pub enum Summary {
     A3c(A3cSummary),
     Neuroevolution(GaSummary),
     PathNetA3c(PathNetA3cSummary),
+    SmPathNet(SmPathNetSummary),
 }
 
 /// An experiment run as the lease table, the services, monitoring and the CLI see it:

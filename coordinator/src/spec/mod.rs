@@ -12,12 +12,14 @@ mod ga;
 pub mod limits;
 mod pathnet;
 mod pathnet_a3c;
+mod sm_pathnet;
 
 pub use a3c::A3cSpec;
 pub use ga::GaSpec;
 pub use limits::{DEFAULT_MAX_EXPERIMENT_BYTES, MemoryEstimate};
 pub use pathnet::*;
 pub use pathnet_a3c::PathNetA3cSpec;
+pub use sm_pathnet::{SmPathNetConfig, SmPathNetSpec};
 
 use crate::kind::Kind;
 use pathnet_proto::{quote, quote_lines};
@@ -53,6 +55,8 @@ pub enum Spec {
     Neuroevolution(GaSpec),
     /// PathNet pathways evolved by A3C workers, with transfer between tasks.
     PathNetA3c(PathNetA3cSpec),
+    /// Safe-mutation GAs over PathNet pathways, with transfer between tasks.
+    SmPathNet(SmPathNetSpec),
 }
 
 /// Evaluates `$body` with `$s` bound to the spec inside `$spec`, whatever its kind: every
@@ -64,6 +68,7 @@ macro_rules! each_kind {
             Spec::A3c($s) => $body,
             Spec::Neuroevolution($s) => $body,
             Spec::PathNetA3c($s) => $body,
+            Spec::SmPathNet($s) => $body,
         }
     };
 }
@@ -106,6 +111,7 @@ impl Spec {
             Kind::A3c => Spec::A3c(schema(table, parse_error)?),
             Kind::Neuroevolution => Spec::Neuroevolution(schema(table, parse_error)?),
             Kind::PathNetA3c => Spec::PathNetA3c(schema(table, parse_error)?),
+            Kind::SmPathNet => Spec::SmPathNet(schema(table, parse_error)?),
         };
         spec.validate()?;
         Ok(spec)
@@ -118,6 +124,7 @@ impl Spec {
             Spec::A3c(_) => Kind::A3c,
             Spec::Neuroevolution(_) => Kind::Neuroevolution,
             Spec::PathNetA3c(_) => Kind::PathNetA3c,
+            Spec::SmPathNet(_) => Kind::SmPathNet,
         }
     }
 
@@ -141,6 +148,7 @@ impl Spec {
             Spec::A3c(spec) => spec.memory_estimate(),
             Spec::Neuroevolution(spec) => Ok(spec.memory_estimate()),
             Spec::PathNetA3c(spec) => spec.memory_estimate(),
+            Spec::SmPathNet(spec) => spec.memory_estimate(),
         }
     }
 

@@ -10,6 +10,7 @@ mod a3c;
 mod neuroevolution;
 mod pathnet;
 mod pathnet_a3c;
+mod sm_pathnet;
 
 use super::limits::Limits;
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
@@ -84,7 +85,7 @@ pub(super) struct SavedRun {
 pub(crate) fn checkpointable(kind: Kind) -> bool {
     match kind {
         Kind::PathNet => true,
-        Kind::A3c | Kind::Neuroevolution | Kind::PathNetA3c => false,
+        Kind::A3c | Kind::Neuroevolution | Kind::PathNetA3c | Kind::SmPathNet => false,
     }
 }
 
@@ -109,7 +110,7 @@ pub(crate) fn saved_spec(kind: &str, spec: serde_json::Value) -> Result<Spec, St
         Kind::PathNet => Spec::PathNet(
             serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))?,
         ),
-        Kind::A3c | Kind::Neuroevolution | Kind::PathNetA3c => {
+        Kind::A3c | Kind::Neuroevolution | Kind::PathNetA3c | Kind::SmPathNet => {
             return Err(not_checkpointable(kind));
         }
     };
@@ -197,7 +198,9 @@ impl Ready {
     pub(crate) fn load(spec: Spec) -> Result<Ready, Status> {
         let test = match &spec {
             Spec::PathNet(spec) => Some(pathnet::load_test_split(spec)?),
-            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) => None,
+            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) | Spec::SmPathNet(_) => {
+                None
+            }
         };
         Ok(Ready { spec, test })
     }
@@ -207,7 +210,9 @@ impl Ready {
     pub(crate) fn precheck(spec: &Spec) -> Result<(), Status> {
         match spec {
             Spec::PathNet(spec) => pathnet::check_data_dir(spec),
-            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) => Ok(()),
+            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) | Spec::SmPathNet(_) => {
+                Ok(())
+            }
         }
     }
 
@@ -229,6 +234,7 @@ pub(super) fn build(ready: Ready, id: &str, limits: &Limits) -> Result<Built, St
         Spec::A3c(spec) => a3c::build(id, spec, limits),
         Spec::Neuroevolution(spec) => neuroevolution::build(id, spec),
         Spec::PathNetA3c(spec) => pathnet_a3c::build(id, spec, limits),
+        Spec::SmPathNet(spec) => sm_pathnet::build(id, spec),
     }
 }
 
