@@ -16,6 +16,7 @@ pub async fn run(
     let started = Instant::now();
     let job = sm_pathnet_wire::job_from_payload(evaluation)
         .map_err(|err| Failure::Unsupported(err.to_string()))?;
+    tracing::debug!(%work, task = job.task, "evaluating pathway genome");
     let cache = Arc::clone(ctx);
     let outcome = tokio::task::spawn_blocking(move || {
         // Every agent must rebuild a genome bit for bit: single-threaded kernels.

@@ -70,6 +70,7 @@ pub struct SmPathNetSummary {
     pub payload_bytes_mean: f64,
     /// What one pathway's weights (its modules and head, `f32`) would take instead.
     pub pathway_weight_bytes: u64,
+    pub counters: Counters,
 }
 
 struct Running {
@@ -378,6 +379,7 @@ impl SmPathNetRun {
             genome_bytes_max: self.bytes.1,
             payload_bytes_mean: self.bytes.2 as f64 / sent,
             pathway_weight_bytes: self.pathway_weight_bytes,
+            counters: self.counters.clone(),
         }
     }
 
