@@ -160,8 +160,8 @@ impl SmPathNetSpec {
         self.tournament_arm(task, 0)
     }
 
-    /// Networks held at once: the evaluation's and a few rebuild-cache copies per genome of
-    /// the population; genomes themselves are seed lists.
+    /// Networks held at once: the evaluation's and the rebuild cache's (bounded at 512 MiB,
+    /// counted as 4 copies here); genomes themselves are seed lists.
     pub fn memory_estimate(&self) -> Result<MemoryEstimate, SpecError> {
         let c = &self.sm_pathnet;
         let inputs = self.problem().inputs().map_err(spec_error)? as u128;

@@ -219,6 +219,13 @@ impl Stored {
     }
 }
 
+impl Stored {
+    fn bytes(&self) -> usize {
+        let params: usize = self.params.iter().flatten().map(|p| p.len()).sum();
+        4 * (params + self.experience.as_ref().map_or(0, |e| e.len()))
+    }
+}
+
 struct Slot {
     stored: Arc<Stored>,
     last_used: u64,
@@ -229,12 +236,14 @@ struct Inner {
     slots: HashMap<u64, Slot>,
     bases: Vec<Arc<Stored>>,
     clock: u64,
+    bytes: usize,
     hits: u64,
     misses: u64,
 }
 
 /// Networks of up to `capacity` recently evaluated genomes (and a few base networks), so a
-/// child of a cached parent costs one mutation; the least recently used goes first. Shared
+/// child of a cached parent costs one mutation; the least recently used goes first, and
+/// entries beyond 512 MiB go too. Shared
 /// by reference, it locks internally.
 pub struct PathwayRebuildCache {
     capacity: usize,
@@ -243,6 +252,10 @@ pub struct PathwayRebuildCache {
 
 /// Base networks kept: one per task and arm in flight is plenty.
 const BASES: usize = 8;
+
+/// The most the cached genomes may hold: every entry is a whole super-network, so a large
+/// one must not multiply by the entry count.
+const MAX_BYTES: usize = 512 << 20;
 
 impl PathwayRebuildCache {
     pub fn new(capacity: usize) -> Self {
@@ -294,17 +307,25 @@ impl PathwayRebuildCache {
         let mut inner = self.lock();
         inner.clock += 1;
         let last_used = inner.clock;
-        inner
+        inner.bytes += stored.bytes();
+        if let Some(old) = inner
             .slots
-            .insert(context.digest(digest), Slot { stored, last_used });
-        while inner.slots.len() > self.capacity {
+            .insert(context.digest(digest), Slot { stored, last_used })
+        {
+            inner.bytes -= old.stored.bytes();
+        }
+        while inner.slots.len() > self.capacity
+            || (inner.bytes > MAX_BYTES && inner.slots.len() > 1)
+        {
             let oldest = *inner
                 .slots
                 .iter()
                 .min_by_key(|(_, s)| s.last_used)
                 .expect("over capacity, so not empty")
                 .0;
-            inner.slots.remove(&oldest);
+            if let Some(gone) = inner.slots.remove(&oldest) {
+                inner.bytes -= gone.stored.bytes();
+            }
         }
     }
 
