@@ -256,10 +256,14 @@ impl SmPathNetRun {
             }
             // Never issued, or from a task that is over.
             None => Err(Refusal::Unknown(pathnet_evo::EvalId(id.0))),
-            Some(&(index, local)) => self.arms[index]
-                .engine
-                .complete(local, outcome)
-                .map(|()| index),
+            Some(&(index, local)) => {
+                let engine = &mut self.arms[index].engine;
+                let before = engine.cancelled();
+                let completed = engine.complete(local, outcome);
+                // Reaching the target drops the arm's other evaluations in flight.
+                self.counters.evaluations_cancelled += engine.cancelled() - before;
+                completed.map(|()| index)
+            }
         };
         let index = match result {
             Ok(index) => index,
@@ -545,5 +549,29 @@ mod tests {
             "never issued"
         );
         assert_eq!(run.counters().evaluations_requeued, 1);
+    }
+
+    #[test]
+    fn reaching_a_target_cancels_the_arms_other_evaluations_and_starts_the_next_task() {
+        use super::{SmPathNetRun, WireBytes};
+        use crate::run::Run;
+        let mut spec = spec("binary");
+        spec.sm_pathnet.target_fitness = vec![-1000.0];
+        let mut run = SmPathNetRun::new("t".into(), spec).unwrap();
+        let cache = pathnet_evo::sm_pathnet::PathwayRebuildCache::new(8);
+        let issued: Vec<_> = (0..3)
+            .map(|_| run.next_evaluation(|_| WireBytes::default()).unwrap())
+            .collect();
+        let outcome = pathnet_evo::sm_pathnet::evaluate_pathway(&issued[0].1, &cache).unwrap();
+        run.complete(issued[0].0, &outcome).unwrap();
+        assert!(run.complete(issued[1].0, &outcome).is_err(), "task over");
+        let c = run.counters();
+        assert_eq!(c.evaluations_cancelled, 2);
+        assert_eq!(
+            c.evaluations_issued,
+            c.results_accepted + c.evaluations_requeued + c.evaluations_cancelled
+        );
+        let (_, next) = run.next_evaluation(|_| WireBytes::default()).unwrap();
+        assert_eq!((next.task, next.transfers.len()), (1, 1));
     }
 }

@@ -134,6 +134,7 @@ pub struct TournamentEngine {
     issued: u64,
     completed: u64,
     requeued: u64,
+    cancelled: u64,
     state: EngineState,
     best: Option<(f64, Genome)>,
     evaluations_to_target: Option<u64>,
@@ -163,6 +164,7 @@ impl TournamentEngine {
             issued: 0,
             completed: 0,
             requeued: 0,
+            cancelled: 0,
             state: EngineState::Running,
             best: None,
             evaluations_to_target: None,
@@ -332,7 +334,14 @@ impl TournamentEngine {
         let out = self.pending.values().filter(|p| p.outstanding).count();
         self.pending.clear();
         self.queue.clear();
+        self.cancelled += out as u64;
         out
+    }
+
+    /// Evaluations out with executors that were dropped because the task ended (its target
+    /// was reached) or the run stopped.
+    pub fn cancelled(&self) -> u64 {
+        self.cancelled
     }
 
     pub fn completed(&self) -> u64 {
