@@ -101,6 +101,8 @@ pub(crate) struct SessionContext {
     pub a3c: A3cCopies,
     /// Recently built genomes, shared by the session's workers.
     pub genomes: pathnet_evo::RebuildCache,
+    /// Recently built pathway genomes (safe-mutation PathNet), shared likewise.
+    pub pathway_genomes: pathnet_evo::sm_pathnet::PathwayRebuildCache,
 }
 
 impl SessionContext {

@@ -3,7 +3,7 @@
 //! heartbeats, and on shutdown hands back whatever it has not finished.
 //!
 //! Modules depend one way: this root runs `session`s, a session feeds its `worker`s, a worker
-//! hands each lease to its kind's module (`pathway`, `a3c`, `pathnet_a3c`, `genome`; the two
+//! hands each lease to its kind's module (`pathway`, `a3c`, `pathnet_a3c`, `genome`, `sm_pathnet`; the two
 //! A3C kinds share `remote`), and all of them read the session's `context`. What a job is and how it executes live in `pathnet-work`, shared with the
 //! coordinator's in-process run.
 
@@ -18,6 +18,7 @@ mod pathway;
 mod remote;
 mod session;
 mod sideways;
+mod sm_pathnet;
 mod worker;
 
 pub use config::{AgentConfig, AgentError, Backoff};

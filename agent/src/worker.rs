@@ -2,7 +2,7 @@
 //! settles the lease by how that went.
 
 use crate::context::{Failure, SessionContext};
-use crate::{a3c, genome, pathnet_a3c, pathway, sideways};
+use crate::{a3c, genome, pathnet_a3c, pathway, sideways, sm_pathnet};
 use pathnet_proto::v1::{self, work_item::Payload};
 use pathnet_work::{Executor, wire};
 use std::sync::Arc;
@@ -30,6 +30,9 @@ pub async fn run(
                 genome::run(&ctx, &work, evaluation).await
             }
             Some(Payload::SidewaysSegment(segment)) => sideways::run(&ctx, &work, segment).await,
+            Some(Payload::PathwayGenomeEvaluation(evaluation)) => {
+                sm_pathnet::run(&ctx, &work, evaluation).await
+            }
             _ => match wire::job_from_work_item(&item) {
                 Ok(job) => pathway::run(&ctx, &mut executor, &work, job).await,
                 Err(err) => Err(Failure::Unsupported(err.to_string())),

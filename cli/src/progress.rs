@@ -8,6 +8,7 @@ use pathnet_coordinator::pathnet::{Comparison, RunSummary};
 use pathnet_coordinator::pathnet_a3c::{PathNetA3cSummary, PathNetA3cTask};
 use pathnet_coordinator::run::Progress;
 use pathnet_coordinator::run::Summary;
+use pathnet_coordinator::sm_pathnet::SmPathNetSummary;
 use pathnet_coordinator::spec::ControlPathway;
 
 /// One bar per task, replaced by a line when the task ends.
@@ -162,6 +163,54 @@ fn print_sideways_summary(run: &pathnet_coordinator::sideways::SidewaysSummary) 
         opt(run.test_accuracy),
         opt(run.test_loss),
         run.fingerprint
+        Summary::SmPathNet(run) => print_sm_pathnet_summary(run),
+    }
+}
+
+fn print_sm_pathnet_summary(run: &SmPathNetSummary) {
+    println!(
+        "experiment {} (seed {}, {:?} tournament, operator {}) {} in {:.1} s: {} evaluations ({:.1}/s)",
+        run.experiment,
+        run.seed,
+        run.selection,
+        run.operator,
+        run.state,
+        run.seconds,
+        run.evaluations,
+        run.evaluations_per_second
+    );
+    for t in &run.tasks {
+        let r = &t.run;
+        println!(
+            "  {:<24} best fitness {}  mean of population {}  {} generations  {} evaluations{}  best pathway {}  reused frozen modules {}/{}",
+            t.label,
+            r.best_fitness
+                .map_or_else(|| "none".to_owned(), |f| format!("{f:.1}")),
+            if r.population_fitness.is_empty() {
+                "none".to_owned()
+            } else {
+                format!(
+                    "{:.1}",
+                    r.population_fitness.iter().sum::<f64>() / r.population_fitness.len() as f64
+                )
+            },
+            r.generations,
+            r.evaluations,
+            r.evaluations_to_target
+                .map_or_else(String::new, |n| format!(" (target after {n})")),
+            t.best_pathway
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |p| format!("{p:?}")),
+            t.reused_frozen_modules,
+            t.frozen_modules
+        );
+    }
+    println!(
+        "  genomes on the wire: {:.1} bytes on average (at most {}; whole payload {:.0}) instead of {} bytes of pathway weights",
+        run.genome_bytes_mean,
+        run.genome_bytes_max,
+        run.payload_bytes_mean,
+        run.pathway_weight_bytes
     );
 }
 

@@ -20,6 +20,8 @@ pub enum Kind {
     PathNetA3c,
     /// A video network trained with Sideways or Skip-Sideways, leased segment by segment.
     Sideways,
+    /// Safe-mutation GAs over PathNet pathways (seed-list genomes), with transfer.
+    SmPathNet,
 }
 
 impl Kind {
@@ -30,6 +32,7 @@ impl Kind {
         Kind::Neuroevolution,
         Kind::PathNetA3c,
         Kind::Sideways,
+        Kind::SmPathNet,
     ];
 
     /// The name a spec's `kind` gives it, and summaries and logs use.
@@ -40,6 +43,7 @@ impl Kind {
             Kind::Neuroevolution => "neuroevolution",
             Kind::PathNetA3c => "pathnet_a3c",
             Kind::Sideways => "sideways",
+            Kind::SmPathNet => "sm_pathnet",
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`pathnet`]: PathNet's engine, with no networking: parameters, tournaments, transfer
 //!   between tasks;
 //! - [`pathnet_a3c`]: PathNet-A3C with transfer, in this process;
+//! - [`sm_pathnet`]: safe-mutation GAs over PathNet pathways, with transfer;
 //! - [`lease`]: which agent holds which work until when;
 //! - [`local`]: the engine with one in-process executor (`pathnet run`);
 //! - [`server`]: the engine and leases behind the gRPC services;
@@ -29,4 +30,5 @@ pub mod pathnet_a3c;
 pub mod run;
 pub mod server;
 pub mod sideways;
+pub mod sm_pathnet;
 pub mod spec;

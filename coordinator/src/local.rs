@@ -11,12 +11,15 @@ use crate::ga::{GaRun, GaSummary};
 use crate::pathnet::{Engine, EngineError, RunSummary, TestSplit};
 use crate::run::{Progress, Run, RunState, Summary};
 use crate::sideways::{SidewaysRun, SidewaysSummary};
-use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, SidewaysSpec, Spec, SpecError};
+use crate::sm_pathnet::{SmPathNetRun, SmPathNetSummary, WireBytes};
+use crate::spec::{
+    A3cSpec, ExperimentSpec, GaSpec, SidewaysSpec, SmPathNetSpec, Spec, SpecError,
+};
 use pathnet_envs::data::DataError;
 use pathnet_nn::pathnet::PathNetError;
 use pathnet_rl::RlError;
-use pathnet_work::genome_wire;
 use pathnet_work::{ExecError, Executor, TaskDataCache};
+use pathnet_work::{genome_wire, sm_pathnet_wire};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
@@ -71,7 +74,39 @@ pub fn run(spec: &Spec, observe: &mut dyn FnMut(&Progress)) -> Result<Summary, R
                 .map(Summary::PathNetA3c)
                 .map_err(|err| RunError::PathNetA3c(Box::new(err)))
         }
+        Spec::SmPathNet(spec) => run_sm_pathnet(spec, observe).map(Summary::SmPathNet),
     }
+}
+
+/// Runs a safe-mutation PathNet experiment with one in-process executor, one evaluation
+/// at a time: a pure function of the spec. The bytes per genome are what a distributed run
+/// sends, measured on the same messages.
+pub fn run_sm_pathnet(
+    spec: &SmPathNetSpec,
+    observe: &mut dyn FnMut(&Progress),
+) -> Result<SmPathNetSummary, RunError> {
+    spec.validate()?;
+    pathnet_nn::set_threads(1);
+    let mut run = SmPathNetRun::new(spec.name.clone(), spec.clone())?;
+    let cache = pathnet_evo::sm_pathnet::PathwayRebuildCache::new(GENOME_CACHE);
+    let wire_bytes = |job: &pathnet_evo::sm_pathnet::PathwayJob| WireBytes {
+        genome: sm_pathnet_wire::genome_bytes(job),
+        payload: sm_pathnet_wire::payload_bytes(job),
+    };
+    loop {
+        run.drain_events().iter().for_each(&mut *observe);
+        let Some((id, job)) = run.next_evaluation(wire_bytes) else {
+            break;
+        };
+        let outcome = pathnet_evo::sm_pathnet::evaluate_pathway(&job, &cache)?;
+        run.complete(id, &outcome)
+            .map_err(|refusal| RunError::Refused(refusal.to_string()))?;
+    }
+    run.drain_events().iter().for_each(&mut *observe);
+    if run.state() == RunState::Running {
+        return Err(RunError::Stalled);
+    }
+    Ok(run.summary())
 }
 
 /// Runs a neuroevolution experiment with one in-process executor, one evaluation at a

@@ -30,6 +30,8 @@ pub enum EvoError {
     },
     #[error("pathway: {0}")]
     PathNet(#[from] PathNetError),
+    #[error("environment: {0}")]
+    Env(String),
 }
 
 impl EvoError {

@@ -11,7 +11,8 @@
 //! - [`engine`]: the steady-state and truncation GAs, pulled by a scheduler;
 //! - [`config`]: the `[ga]` table of an experiment;
 //! - [`runner`]: an engine run in this process on a few threads;
-//! - [`pathway`]: the operators applied to the modules of a PathNet pathway.
+//! - [`pathway`]: the operators applied to the modules of a PathNet pathway;
+//! - [`sm_pathnet`]: those genomes and GAs over PathNet pathways, with transfer.
 
 pub mod config;
 pub mod engine;
@@ -23,6 +24,7 @@ pub mod operator;
 pub mod pathway;
 pub mod rebuild;
 pub mod runner;
+pub mod sm_pathnet;
 pub mod task;
 
 pub use config::{Algorithm, SafeMutationConfig};

@@ -6,7 +6,7 @@
 //! - [`executor`]: trains a pathway on a local replica and computes parameter deltas;
 //! - [`wire`]: conversions to and from the `pathnet.v1` messages ([`genome_wire`] for
 //!   neuroevolution's seed-list genomes, [`pathnet_a3c_wire`] for PathNet-A3C workers,
-//!   [`sideways_wire`] for Sideways segments);
+//!   [`sideways_wire`] for Sideways segments, [`sm_pathnet_wire`] for pathway genomes);
 //! - [`sideways`]: Sideways experiments' task, network and segments.
 //!
 //! The coordinator's in-process run feeds the executor parameters directly and the networked
@@ -19,6 +19,7 @@ pub mod job;
 pub mod pathnet_a3c_wire;
 pub mod sideways;
 pub mod sideways_wire;
+pub mod sm_pathnet_wire;
 pub mod wire;
 
 pub use data::{TaskData, TaskDataCache};

@@ -15,6 +15,7 @@ use crate::kind::Kind;
 use crate::pathnet::RunSummary;
 use crate::pathnet_a3c::PathNetA3cSummary;
 use crate::sideways::SidewaysSummary;
+use crate::sm_pathnet::SmPathNetSummary;
 use pathnet_rl::ServerStats;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -70,6 +71,7 @@ pub enum Summary {
     Neuroevolution(GaSummary),
     PathNetA3c(PathNetA3cSummary),
     Sideways(SidewaysSummary),
+    SmPathNet(SmPathNetSummary),
 }
 
 /// An experiment run as the lease table, the services, monitoring and the CLI see it:

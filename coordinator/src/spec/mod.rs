@@ -13,6 +13,7 @@ pub mod limits;
 mod pathnet;
 mod pathnet_a3c;
 mod sideways;
+mod sm_pathnet;
 
 pub use a3c::A3cSpec;
 pub use ga::GaSpec;
@@ -20,6 +21,7 @@ pub use limits::{DEFAULT_MAX_EXPERIMENT_BYTES, MemoryEstimate};
 pub use pathnet::*;
 pub use pathnet_a3c::PathNetA3cSpec;
 pub use sideways::SidewaysSpec;
+pub use sm_pathnet::{SmPathNetConfig, SmPathNetSpec};
 
 use crate::kind::Kind;
 use pathnet_proto::{quote, quote_lines};
@@ -57,6 +59,8 @@ pub enum Spec {
     PathNetA3c(PathNetA3cSpec),
     /// A video network trained with Sideways or Skip-Sideways, segment by segment.
     Sideways(SidewaysSpec),
+    /// Safe-mutation GAs over PathNet pathways, with transfer between tasks.
+    SmPathNet(SmPathNetSpec),
 }
 
 /// Evaluates `$body` with `$s` bound to the spec inside `$spec`, whatever its kind: every
@@ -69,6 +73,7 @@ macro_rules! each_kind {
             Spec::Neuroevolution($s) => $body,
             Spec::PathNetA3c($s) => $body,
             Spec::Sideways($s) => $body,
+            Spec::SmPathNet($s) => $body,
         }
     };
 }
@@ -112,6 +117,7 @@ impl Spec {
             Kind::Neuroevolution => Spec::Neuroevolution(schema(table, parse_error)?),
             Kind::PathNetA3c => Spec::PathNetA3c(schema(table, parse_error)?),
             Kind::Sideways => Spec::Sideways(schema(table, parse_error)?),
+            Kind::SmPathNet => Spec::SmPathNet(schema(table, parse_error)?),
         };
         spec.validate()?;
         Ok(spec)
@@ -125,6 +131,7 @@ impl Spec {
             Spec::Neuroevolution(_) => Kind::Neuroevolution,
             Spec::PathNetA3c(_) => Kind::PathNetA3c,
             Spec::Sideways(_) => Kind::Sideways,
+            Spec::SmPathNet(_) => Kind::SmPathNet,
         }
     }
 
@@ -149,6 +156,7 @@ impl Spec {
             Spec::Neuroevolution(spec) => Ok(spec.memory_estimate()),
             Spec::PathNetA3c(spec) => spec.memory_estimate(),
             Spec::Sideways(spec) => spec.memory_estimate(),
+            Spec::SmPathNet(spec) => spec.memory_estimate(),
         }
     }
 

@@ -11,6 +11,7 @@ mod neuroevolution;
 mod pathnet;
 mod pathnet_a3c;
 mod sideways;
+mod sm_pathnet;
 
 use super::limits::Limits;
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
@@ -85,7 +86,7 @@ pub(super) struct SavedRun {
 pub(crate) fn checkpointable(kind: Kind) -> bool {
     match kind {
         Kind::PathNet => true,
-        Kind::A3c | Kind::Neuroevolution | Kind::PathNetA3c | Kind::Sideways => false,
+        Kind::A3c | Kind::Neuroevolution | Kind::PathNetA3c | Kind::Sideways | Kind::SmPathNet => false,
     }
 }
 
@@ -110,7 +111,7 @@ pub(crate) fn saved_spec(kind: &str, spec: serde_json::Value) -> Result<Spec, St
         Kind::PathNet => Spec::PathNet(
             serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))?,
         ),
-        Kind::A3c | Kind::Neuroevolution | Kind::PathNetA3c | Kind::Sideways => {
+        Kind::A3c | Kind::Neuroevolution | Kind::PathNetA3c | Kind::Sideways | Kind::SmPathNet => {
             return Err(not_checkpointable(kind));
         }
     };
@@ -198,7 +199,7 @@ impl Ready {
     pub(crate) fn load(spec: Spec) -> Result<Ready, Status> {
         let test = match &spec {
             Spec::PathNet(spec) => Some(pathnet::load_test_split(spec)?),
-            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) | Spec::Sideways(_) => {
+            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) | Spec::Sideways(_) | Spec::SmPathNet(_) => {
                 None
             }
         };
@@ -210,7 +211,7 @@ impl Ready {
     pub(crate) fn precheck(spec: &Spec) -> Result<(), Status> {
         match spec {
             Spec::PathNet(spec) => pathnet::check_data_dir(spec),
-            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) | Spec::Sideways(_) => {
+            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) | Spec::Sideways(_) | Spec::SmPathNet(_) => {
                 Ok(())
             }
         }
@@ -235,6 +236,7 @@ pub(super) fn build(ready: Ready, id: &str, limits: &Limits) -> Result<Built, St
         Spec::Neuroevolution(spec) => neuroevolution::build(id, spec),
         Spec::PathNetA3c(spec) => pathnet_a3c::build(id, spec, limits),
         Spec::Sideways(spec) => sideways::build(id, spec, limits),
+        Spec::SmPathNet(spec) => sm_pathnet::build(id, spec),
     }
 }
 

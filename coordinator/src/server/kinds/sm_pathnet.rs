@@ -1,0 +1,63 @@
+//! Safe-mutation PathNet on the wire: pathway genomes out as seed lists, fitness back.
+
+use super::{Built, Issued, Pushed, Rejected, Served, invalid_spec};
+use crate::run::EvalId;
+use crate::sm_pathnet::{SmPathNetRun, WireBytes};
+use crate::spec::SmPathNetSpec;
+use pathnet_evo::sm_pathnet::PathwayJob;
+use pathnet_proto::v1;
+use pathnet_work::{genome_wire, sm_pathnet_wire};
+use tonic::Status;
+
+/// Genomes travel as seed lists, so the run has no parameters to push.
+pub(super) fn build(id: &str, spec: SmPathNetSpec) -> Result<Built, Status> {
+    let run = SmPathNetRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
+    Ok(Built {
+        run: Box::new(run),
+        parameter_bytes: 0,
+    })
+}
+
+/// What an evaluation costs on the wire.
+fn wire_bytes(job: &PathwayJob) -> WireBytes {
+    WireBytes {
+        genome: sm_pathnet_wire::genome_bytes(job),
+        payload: sm_pathnet_wire::payload_bytes(job),
+    }
+}
+
+impl Served for SmPathNetRun {
+    fn next_work(&mut self) -> Option<Issued> {
+        let (eval, job) = self.next_evaluation(wire_bytes)?;
+        Some(Issued {
+            eval,
+            payload: sm_pathnet_wire::job_payload(&job),
+            what: describe(eval, &job),
+        })
+    }
+
+    fn complete(
+        &mut self,
+        eval: EvalId,
+        report: &v1::ReportResultRequest,
+        _pushed: &mut Pushed<'_>,
+    ) -> Result<Vec<v1::ModuleRef>, Rejected> {
+        let outcome = genome_wire::outcome_from_report(report)
+            .map_err(|malformed| Rejected::Refused(malformed.to_string()))?;
+        SmPathNetRun::complete(self, eval, &outcome)
+            .map_err(|refusal| Rejected::Refused(refusal.to_string()))?;
+        Ok(Vec::new())
+    }
+}
+
+/// A pathway genome evaluation, as failure messages name it.
+fn describe(id: EvalId, job: &PathwayJob) -> String {
+    let genome = job.genome();
+    format!(
+        "sm_pathnet {id} (task {}, {} transfers, genome with initial seed {}, {} mutations)",
+        job.task,
+        job.transfers.len(),
+        genome.init_seed,
+        genome.depth()
+    )
+}

@@ -1,0 +1,577 @@
+//! A safe-mutation PathNet experiment on the lease scheduler, with no networking: each task
+//! in turn is evolved by a tournament GA over pathway genomes (`pathnet_evo::sm_pathnet`);
+//! after a task its best genome is written into the super-network with its pathway frozen,
+//! and the next task is evolved on that (the transfer arm) and, as the control, on the bare
+//! base network (the scratch arm), both arms at once, their evaluations interleaved.
+//!
+//! Monitoring sees one "task" per task and arm: `CartPole-v1`, then `Acrobot-v1/transfer`
+//! and `Acrobot-v1/scratch`, so fitness events and the dashboard tell the arms apart.
+
+use crate::kind::Kind;
+use crate::run::{Counters, EvalId, FitnessEvent, Progress, Run, RunState, RunStatus, Summary};
+use crate::spec::SmPathNetSpec;
+use pathnet_evo::EvoError;
+use pathnet_evo::Outcome;
+use pathnet_evo::engine::{EngineState, Refusal};
+use pathnet_evo::sm_pathnet::{
+    PathwayJob, PathwayProblem, TournamentEngine, TournamentSummary, Transfer, genome_pathway,
+};
+use pathnet_nn::pathnet::{ModuleId, PathNetDims, Pathway};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// One task and arm of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    /// The task on the super-network earlier tasks left (the first task: the base one).
+    Transfer,
+    /// The task on the bare base network, the transfer's control.
+    Scratch,
+}
+
+/// How one task and arm ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArmSummary {
+    pub task: usize,
+    pub env: String,
+    pub arm: Arm,
+    /// Its monitoring label.
+    pub label: String,
+    #[serde(flatten)]
+    pub run: TournamentSummary,
+    /// The best genome's pathway, by layer.
+    pub best_pathway: Option<Vec<Vec<usize>>>,
+    /// Modules frozen by earlier tasks in this arm's base network.
+    pub frozen_modules: usize,
+    /// Of those, the ones the best pathway uses.
+    pub reused_frozen_modules: usize,
+}
+
+/// The summary of a safe-mutation PathNet run, in-process or distributed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SmPathNetSummary {
+    pub experiment: String,
+    pub kind: &'static str,
+    pub seed: u64,
+    pub selection: pathnet_evo::sm_pathnet::Selection,
+    pub operator: pathnet_evo::Operator,
+    pub state: RunState,
+    pub tasks: Vec<ArmSummary>,
+    pub evaluations: u64,
+    pub seconds: f64,
+    pub evaluations_per_second: f64,
+    /// Mean and largest encoded size of the genomes sent (pathway seed and seed list, with
+    /// the earlier tasks' genomes the base network is made of).
+    pub genome_bytes_mean: f64,
+    pub genome_bytes_max: u64,
+    /// Mean size of a whole evaluation's payload (the problem's text included).
+    pub payload_bytes_mean: f64,
+    /// What one pathway's weights (its modules and head, `f32`) would take instead.
+    pub pathway_weight_bytes: u64,
+    pub counters: Counters,
+}
+
+struct Running {
+    arm: Arm,
+    label: usize,
+    engine: TournamentEngine,
+}
+
+/// Wire sizes of one evaluation, as the server measures them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WireBytes {
+    pub genome: usize,
+    pub payload: usize,
+}
+
+pub struct SmPathNetRun {
+    experiment: String,
+    spec: SmPathNetSpec,
+    problem: PathwayProblem,
+    dims: PathNetDims,
+    task: usize,
+    arms: Vec<Running>,
+    /// The transfer arm's chain of best genomes.
+    transfers: Vec<Transfer>,
+    done: Vec<ArmSummary>,
+    /// Run-wide id to (index into `arms`, engine id); cleared when a task ends, so results
+    /// from an earlier task are refused.
+    ids: HashMap<u64, (usize, u64)>,
+    next_id: u64,
+    turn: usize,
+    stopped: bool,
+    counters: Counters,
+    events: Vec<Progress>,
+    clock: Instant,
+    seconds: Option<f64>,
+    bytes: (u64, u64, u64, u64),
+    pathway_weight_bytes: u64,
+}
+
+impl SmPathNetRun {
+    pub fn new(experiment: String, spec: SmPathNetSpec) -> Result<Self, EvoError> {
+        let problem = spec.problem();
+        problem.validate()?;
+        let dims = problem.dims()?;
+        let pathway_weight_bytes = {
+            let net = problem.base_network()?;
+            let pathway = Pathway::random(&dims, 0)?;
+            let head = net.head_id(0)?;
+            let params: usize = pathway
+                .module_ids()
+                .chain(std::iter::once(head))
+                .map(|id| {
+                    net.params(id)
+                        .map(|p| p.iter().map(|t| t.len()).sum::<usize>())
+                })
+                .sum::<Result<usize, _>>()?;
+            4 * params as u64
+        };
+        let mut run = SmPathNetRun {
+            experiment,
+            spec,
+            problem,
+            dims,
+            task: 0,
+            arms: Vec::new(),
+            transfers: Vec::new(),
+            done: Vec::new(),
+            ids: HashMap::new(),
+            next_id: 0,
+            turn: 0,
+            stopped: false,
+            counters: Counters::default(),
+            events: Vec::new(),
+            clock: Instant::now(),
+            seconds: None,
+            bytes: (0, 0, 0, 0),
+            pathway_weight_bytes,
+        };
+        run.start_task()?;
+        Ok(run)
+    }
+
+    pub fn spec(&self) -> &SmPathNetSpec {
+        &self.spec
+    }
+
+    /// Monitoring labels: the first task by its environment, later ones by environment and
+    /// arm.
+    fn labels(&self) -> Vec<String> {
+        let mut labels = Vec::new();
+        for (task, env) in self.problem.envs.iter().enumerate() {
+            if task == 0 {
+                labels.push(env.clone());
+            } else {
+                labels.push(format!("{env}/transfer"));
+                if self.spec.sm_pathnet.scratch_control {
+                    labels.push(format!("{env}/scratch"));
+                }
+            }
+        }
+        labels
+    }
+
+    fn label_index(&self, task: usize, arm: Arm) -> usize {
+        if task == 0 {
+            return 0;
+        }
+        let per_task = if self.spec.sm_pathnet.scratch_control {
+            2
+        } else {
+            1
+        };
+        1 + (task - 1) * per_task + usize::from(arm == Arm::Scratch)
+    }
+
+    fn start_task(&mut self) -> Result<(), EvoError> {
+        let task = self.task;
+        let mut arms = vec![(Arm::Transfer, self.transfers.clone())];
+        if task > 0 && self.spec.sm_pathnet.scratch_control {
+            arms.push((Arm::Scratch, Vec::new()));
+        }
+        let labels = self.labels();
+        for (arm, transfers) in arms {
+            let config = self
+                .spec
+                .tournament_arm(task, u64::from(arm == Arm::Scratch));
+            let label = self.label_index(task, arm);
+            self.events.push(Progress::TaskStarted {
+                task: label,
+                name: labels[label].clone(),
+                max_generations: (config.max_evaluations / config.population as u64) as usize,
+            });
+            let engine = TournamentEngine::new(self.problem.clone(), task, transfers, config)?;
+            self.arms.push(Running { arm, label, engine });
+        }
+        Ok(())
+    }
+
+    /// The next genome to evaluate, the arms of the current task taking turns;
+    /// `wire_bytes` measures what it costs on the wire, for the summary.
+    pub fn next_evaluation(
+        &mut self,
+        wire_bytes: impl Fn(&PathwayJob) -> WireBytes,
+    ) -> Option<(EvalId, PathwayJob)> {
+        if self.stopped {
+            return None;
+        }
+        let n = self.arms.len();
+        for k in 0..n {
+            let index = (self.turn + k) % n;
+            if let Some((local, job)) = self.arms[index].engine.next_evaluation() {
+                self.turn = (index + 1) % n;
+                // A re-issued evaluation keeps its id, as the runtime expects.
+                let id = match self.ids.iter().find(|(_, v)| **v == (index, local)) {
+                    Some((&id, _)) => id,
+                    None => {
+                        let id = self.next_id;
+                        self.next_id += 1;
+                        self.ids.insert(id, (index, local));
+                        id
+                    }
+                };
+                let bytes = wire_bytes(&job);
+                self.bytes.0 += bytes.genome as u64;
+                self.bytes.1 = self.bytes.1.max(bytes.genome as u64);
+                self.bytes.2 += bytes.payload as u64;
+                self.bytes.3 += 1;
+                self.counters.evaluations_issued += 1;
+                return Some((EvalId(id), job));
+            }
+        }
+        None
+    }
+
+    pub fn complete(&mut self, id: EvalId, outcome: &Outcome) -> Result<(), Refusal> {
+        let result = match self.ids.get(&id.0) {
+            None if self.state() != RunState::Running => {
+                Err(Refusal::NotRunning(if self.stopped {
+                    EngineState::Stopped
+                } else {
+                    EngineState::Exhausted
+                }))
+            }
+            // Never issued, or from a task that is over.
+            None => Err(Refusal::Unknown(pathnet_evo::EvalId(id.0))),
+            Some(&(index, local)) => {
+                let engine = &mut self.arms[index].engine;
+                let before = engine.cancelled();
+                let completed = engine.complete(local, outcome);
+                // Reaching the target drops the arm's other evaluations in flight.
+                self.counters.evaluations_cancelled += engine.cancelled() - before;
+                completed.map(|()| index)
+            }
+        };
+        let index = match result {
+            Ok(index) => index,
+            Err(refusal) => {
+                self.counters.results_refused += 1;
+                return Err(refusal);
+            }
+        };
+        self.ids.remove(&id.0);
+        self.counters.results_accepted += 1;
+        let arm = &self.arms[index];
+        self.events.push(Progress::Evaluation(FitnessEvent {
+            task: arm.label,
+            generation: arm.engine.generation() as usize,
+            evaluations: self.counters.results_accepted,
+            fitness: outcome.fitness,
+            training_accuracy: 0.0,
+            best_fitness: arm.engine.best_fitness().unwrap_or(outcome.fitness),
+            mean_fitness: arm.engine.mean_fitness().unwrap_or(outcome.fitness),
+        }));
+        self.advance();
+        Ok(())
+    }
+
+    /// Ends the current task once all its arms are over, and starts the next.
+    fn advance(&mut self) {
+        if self.stopped
+            || self
+                .arms
+                .iter()
+                .any(|a| a.engine.state() == EngineState::Running)
+        {
+            return;
+        }
+        let arms = std::mem::take(&mut self.arms);
+        self.ids.clear();
+        for arm in &arms {
+            self.done.push(self.arm_summary(arm));
+        }
+        let best = arms
+            .iter()
+            .find(|a| a.arm == Arm::Transfer)
+            .and_then(|a| a.engine.best_genome().cloned());
+        self.task += 1;
+        match best {
+            Some(genome) if self.task < self.problem.envs.len() => {
+                self.transfers.push(Transfer {
+                    task: self.task - 1,
+                    genome,
+                });
+                if let Err(err) = self.start_task() {
+                    // The spec was validated; an engine that cannot start is a bug, and the
+                    // run ends rather than hang.
+                    tracing::error!(%err, "cannot start the next task");
+                    self.finish();
+                }
+            }
+            _ => self.finish(),
+        }
+    }
+
+    fn arm_summary(&self, arm: &Running) -> ArmSummary {
+        let run = arm.engine.summary();
+        let frozen: Vec<ModuleId> = arm
+            .engine
+            .transfers()
+            .iter()
+            .filter_map(|t| genome_pathway(&self.dims, &t.genome).ok())
+            .flat_map(|p| p.module_ids().collect::<Vec<_>>())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let best = run
+            .best_genome
+            .as_ref()
+            .and_then(|g| genome_pathway(&self.dims, g).ok());
+        let reused = best.as_ref().map_or(0, |p| {
+            p.module_ids().filter(|id| frozen.contains(id)).count()
+        });
+        let task = arm.engine.task();
+        ArmSummary {
+            task,
+            env: self.problem.envs[task].clone(),
+            arm: arm.arm,
+            label: self.labels()[arm.label].clone(),
+            run,
+            best_pathway: best.map(|p| p.layers().to_vec()),
+            frozen_modules: frozen.len(),
+            reused_frozen_modules: reused,
+        }
+    }
+
+    pub fn summary(&self) -> SmPathNetSummary {
+        let seconds = self
+            .seconds
+            .unwrap_or_else(|| self.clock.elapsed().as_secs_f64());
+        let mut tasks = self.done.clone();
+        tasks.extend(self.arms.iter().map(|a| self.arm_summary(a)));
+        let evaluations = tasks.iter().map(|t| t.run.evaluations).sum();
+        let sent = self.bytes.3.max(1) as f64;
+        SmPathNetSummary {
+            experiment: self.experiment.clone(),
+            kind: Kind::SmPathNet.as_str(),
+            seed: self.spec.seed,
+            selection: self.spec.sm_pathnet.selection,
+            operator: self.spec.sm_pathnet.operator,
+            state: self.state(),
+            tasks,
+            evaluations,
+            seconds,
+            evaluations_per_second: if seconds > 0.0 {
+                evaluations as f64 / seconds
+            } else {
+                0.0
+            },
+            genome_bytes_mean: self.bytes.0 as f64 / sent,
+            genome_bytes_max: self.bytes.1,
+            payload_bytes_mean: self.bytes.2 as f64 / sent,
+            pathway_weight_bytes: self.pathway_weight_bytes,
+            counters: self.counters.clone(),
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.seconds.is_none() {
+            self.seconds = Some(self.clock.elapsed().as_secs_f64());
+            self.events.push(Progress::Finished);
+        }
+    }
+}
+
+impl Run for SmPathNetRun {
+    fn kind(&self) -> Kind {
+        Kind::SmPathNet
+    }
+
+    fn state(&self) -> RunState {
+        if self.stopped {
+            RunState::Stopped
+        } else if self.seconds.is_some() {
+            RunState::Completed
+        } else {
+            RunState::Running
+        }
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn requeue(&mut self, id: EvalId) {
+        if let Some(&(index, local)) = self.ids.get(&id.0)
+            && self.arms[index].engine.requeue(local)
+        {
+            self.counters.evaluations_requeued += 1;
+        }
+    }
+
+    fn stop(&mut self) {
+        if self.state() != RunState::Running {
+            return;
+        }
+        for arm in &mut self.arms {
+            self.counters.evaluations_cancelled += arm.engine.stop() as u64;
+        }
+        self.stopped = true;
+        self.ids.clear();
+        self.seconds = Some(self.clock.elapsed().as_secs_f64());
+        self.events.push(Progress::Finished);
+    }
+
+    fn drain_events(&mut self) -> Vec<Progress> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn summary(&self) -> Summary {
+        Summary::SmPathNet(SmPathNetRun::summary(self))
+    }
+
+    fn status(&self) -> RunStatus {
+        let first = self.arms.first();
+        RunStatus {
+            state: self.state(),
+            task: first.map_or(self.labels().len(), |a| a.label),
+            generation: first.map_or(0, |a| a.engine.generation()),
+            best_fitness: first.and_then(|a| a.engine.best_fitness()),
+            tasks_completed: self.done.len(),
+        }
+    }
+
+    fn task_names(&self) -> Vec<String> {
+        self.labels()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::local::run_sm_pathnet;
+    use crate::spec::Spec;
+
+    fn spec(selection: &str) -> crate::spec::SmPathNetSpec {
+        let text = format!(
+            r#"
+            kind = "sm_pathnet"
+            name = "t"
+            seed = 4
+            [sm_pathnet]
+            envs = ["CartPole-v1", "Acrobot-v1"]
+            layers = 2
+            modules = 4
+            max_active = 2
+            units = 8
+            episodes = 1
+            experience = 20
+            selection = "{selection}"
+            population = 4
+            tournament_size = 2
+            operator = "sm_g_abs"
+            evaluations_per_task = 10
+            "#
+        );
+        let Spec::SmPathNet(spec) = Spec::from_toml(&text).unwrap() else {
+            panic!("an sm_pathnet spec");
+        };
+        spec
+    }
+
+    #[test]
+    fn both_tasks_and_the_scratch_arm_run_and_the_run_is_reproducible() {
+        for selection in ["binary", "steady_state"] {
+            let mut labels = Vec::new();
+            let summary = run_sm_pathnet(&spec(selection), &mut |p| {
+                if let crate::run::Progress::TaskStarted { name, .. } = p {
+                    labels.push(name.clone());
+                }
+            })
+            .unwrap();
+            assert_eq!(
+                labels,
+                ["CartPole-v1", "Acrobot-v1/transfer", "Acrobot-v1/scratch"]
+            );
+            assert_eq!(summary.tasks.len(), 3);
+            assert_eq!(summary.evaluations, 30);
+            let [a, transfer, scratch] = &summary.tasks[..] else {
+                unreachable!()
+            };
+            assert_eq!((a.frozen_modules, scratch.frozen_modules), (0, 0));
+            assert_eq!(transfer.frozen_modules, 4, "A's best pathway, 2 layers x 2");
+            assert!(transfer.reused_frozen_modules <= 4);
+            assert!(summary.genome_bytes_mean > 0.0);
+            assert!(summary.genome_bytes_max < summary.pathway_weight_bytes);
+            let again = run_sm_pathnet(&spec(selection), &mut |_| {}).unwrap();
+            let best = |s: &super::SmPathNetSummary| -> Vec<Option<u64>> {
+                s.tasks
+                    .iter()
+                    .map(|t| t.run.best_fitness.map(f64::to_bits))
+                    .collect()
+            };
+            assert_eq!(best(&summary), best(&again), "{selection}");
+        }
+    }
+
+    #[test]
+    fn stale_and_repeated_results_are_refused() {
+        use super::{SmPathNetRun, WireBytes};
+        use crate::run::Run;
+        let mut run = SmPathNetRun::new("t".into(), spec("binary")).unwrap();
+        let cache = pathnet_evo::sm_pathnet::PathwayRebuildCache::new(8);
+        let (id, job) = run.next_evaluation(|_| WireBytes::default()).unwrap();
+        run.requeue(id);
+        let outcome = pathnet_evo::sm_pathnet::evaluate_pathway(&job, &cache).unwrap();
+        assert!(
+            run.complete(id, &outcome).is_err(),
+            "requeued: not outstanding"
+        );
+        let (again, job_again) = run.next_evaluation(|_| WireBytes::default()).unwrap();
+        assert_eq!((again, &job_again), (id, &job), "re-issued as it was");
+        run.complete(again, &outcome).unwrap();
+        assert!(run.complete(again, &outcome).is_err(), "counted once");
+        assert_eq!(run.counters().results_accepted, 1);
+        assert!(
+            run.complete(crate::run::EvalId(999), &outcome).is_err(),
+            "never issued"
+        );
+        assert_eq!(run.counters().evaluations_requeued, 1);
+    }
+
+    #[test]
+    fn reaching_a_target_cancels_the_arms_other_evaluations_and_starts_the_next_task() {
+        use super::{SmPathNetRun, WireBytes};
+        use crate::run::Run;
+        let mut spec = spec("binary");
+        spec.sm_pathnet.target_fitness = vec![-1000.0];
+        let mut run = SmPathNetRun::new("t".into(), spec).unwrap();
+        let cache = pathnet_evo::sm_pathnet::PathwayRebuildCache::new(8);
+        let issued: Vec<_> = (0..3)
+            .map(|_| run.next_evaluation(|_| WireBytes::default()).unwrap())
+            .collect();
+        let outcome = pathnet_evo::sm_pathnet::evaluate_pathway(&issued[0].1, &cache).unwrap();
+        run.complete(issued[0].0, &outcome).unwrap();
+        assert!(run.complete(issued[1].0, &outcome).is_err(), "task over");
+        let c = run.counters();
+        assert_eq!(c.evaluations_cancelled, 2);
+        assert_eq!(
+            c.evaluations_issued,
+            c.results_accepted + c.evaluations_requeued + c.evaluations_cancelled
+        );
+        let (_, next) = run.next_evaluation(|_| WireBytes::default()).unwrap();
+        assert_eq!((next.task, next.transfers.len()), (1, 1));
+    }
+}

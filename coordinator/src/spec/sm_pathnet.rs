@@ -1,0 +1,190 @@
+//! The spec of a safe-mutation PathNet experiment (`kind = "sm_pathnet"`): tasks learnt in
+//! order on one super-network, each by a tournament GA over pathway genomes; after each task
+//! its best genome's pathway is frozen for the next, and a from-scratch control arm learns
+//! every later task on the bare base network in the same run.
+
+use super::limits::{self, MemoryEstimate};
+use super::{SpecError, invalid};
+use pathnet_evo::sm_pathnet::{PathwayProblem, Selection, TournamentConfig};
+use pathnet_evo::{EvoError, Operator};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmPathNetSpec {
+    pub name: String,
+    /// Seeds the base weights, every genome and mutation and the tournaments.
+    #[serde(default)]
+    pub seed: u64,
+    pub sm_pathnet: SmPathNetConfig,
+}
+
+fn default_layers() -> usize {
+    3
+}
+fn default_modules() -> usize {
+    10
+}
+fn default_max_active() -> usize {
+    3
+}
+fn default_units() -> usize {
+    16
+}
+fn default_episodes() -> usize {
+    2
+}
+fn default_experience() -> usize {
+    100
+}
+fn default_population() -> usize {
+    16
+}
+fn default_tournament() -> usize {
+    5
+}
+fn default_sigma() -> f64 {
+    0.05
+}
+fn default_true() -> bool {
+    true
+}
+
+/// The `[sm_pathnet]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmPathNetConfig {
+    /// One environment per task, learnt in this order (e.g. CartPole then Acrobot).
+    pub envs: Vec<String>,
+    #[serde(default = "default_layers")]
+    pub layers: usize,
+    #[serde(default = "default_modules")]
+    pub modules: usize,
+    #[serde(default = "default_max_active")]
+    pub max_active: usize,
+    #[serde(default = "default_units")]
+    pub units: usize,
+    /// Episodes per evaluation; fitness is their mean return.
+    #[serde(default = "default_episodes")]
+    pub episodes: usize,
+    /// Observations kept per evaluation for the safe-mutation operators.
+    #[serde(default = "default_experience")]
+    pub experience: usize,
+    /// `binary` (PathNet's tournament) or `steady_state`.
+    pub selection: Selection,
+    #[serde(default = "default_population")]
+    pub population: usize,
+    /// Steady-state tournaments only.
+    #[serde(default = "default_tournament")]
+    pub tournament_size: usize,
+    /// `control`, `sm_r`, `sm_g_sum`, `sm_g_abs` or `sm_g_so`.
+    pub operator: Operator,
+    #[serde(default = "default_sigma")]
+    pub sigma: f64,
+    /// Evaluations per task and arm.
+    pub evaluations_per_task: u64,
+    /// The fitness that ends a task early, for the first tasks (a task without one runs its
+    /// whole budget).
+    #[serde(default)]
+    pub target_fitness: Vec<f64>,
+    /// Learn every later task from scratch too, as the transfer's control.
+    #[serde(default = "default_true")]
+    pub scratch_control: bool,
+}
+
+impl SmPathNetSpec {
+    pub fn validate(&self) -> Result<(), SpecError> {
+        use limits::*;
+        let c = &self.sm_pathnet;
+        #[rustfmt::skip]
+        let bounds = [
+            ("sm_pathnet.envs", c.envs.len(), MAX_TASKS, "tasks"),
+            ("sm_pathnet.layers", c.layers, MAX_LAYERS, "layers"),
+            ("sm_pathnet.modules", c.modules, MAX_MODULES_PER_LAYER, "modules per layer"),
+            ("sm_pathnet.units", c.units, MAX_UNITS, "units"),
+            ("sm_pathnet.population", c.population, MAX_POPULATION, "genomes"),
+            ("sm_pathnet.tournament_size", c.tournament_size, MAX_POPULATION, "genomes"),
+            ("sm_pathnet.episodes", c.episodes, MAX_STEPS, "episodes per evaluation"),
+            ("sm_pathnet.experience", c.experience, MAX_STEPS, "observations kept"),
+        ];
+        at_most_each(&bounds)?;
+        if c.target_fitness.len() > c.envs.len() {
+            return Err(invalid(
+                "sm_pathnet.target_fitness",
+                format!("{:?}", c.target_fitness),
+                format!("at most one per task ({})", c.envs.len()),
+            ));
+        }
+        if let Some(t) = c.target_fitness.iter().find(|t| !t.is_finite()) {
+            return Err(invalid("sm_pathnet.target_fitness", t, "must be finite"));
+        }
+        self.problem().validate().map_err(spec_error)?;
+        self.tournament(0).validate().map_err(spec_error)
+    }
+
+    pub fn problem(&self) -> PathwayProblem {
+        let c = &self.sm_pathnet;
+        PathwayProblem {
+            envs: c.envs.clone(),
+            layers: c.layers,
+            modules: c.modules,
+            max_active: c.max_active,
+            units: c.units,
+            base_seed: self.seed,
+            episodes: c.episodes,
+            // Episodes differ from the base weights' draw but are fixed for the whole run.
+            episode_seed: self.seed.wrapping_add(1_000_003),
+            max_experience: c.experience,
+        }
+    }
+
+    /// The tournament of task `task`; `arm` 0 is the transfer arm, 1 the scratch control.
+    pub fn tournament_arm(&self, task: usize, arm: u64) -> TournamentConfig {
+        let c = &self.sm_pathnet;
+        TournamentConfig {
+            selection: c.selection,
+            population: c.population,
+            tournament_size: c.tournament_size,
+            operator: c.operator,
+            sigma: c.sigma,
+            max_evaluations: c.evaluations_per_task,
+            target_fitness: c.target_fitness.get(task).copied(),
+            seed: self
+                .seed
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(2 * task as u64 + arm + 1),
+        }
+    }
+
+    pub fn tournament(&self, task: usize) -> TournamentConfig {
+        self.tournament_arm(task, 0)
+    }
+
+    /// Networks held at once: the evaluation's and the rebuild cache's (bounded at 512 MiB,
+    /// counted as 4 copies here); genomes themselves are seed lists.
+    pub fn memory_estimate(&self) -> Result<MemoryEstimate, SpecError> {
+        let c = &self.sm_pathnet;
+        let inputs = self.problem().inputs().map_err(spec_error)? as u128;
+        let (l, m, u) = (c.layers as u128, c.modules as u128, c.units as u128);
+        let per_net = m * ((inputs + 1) * u + (l.saturating_sub(1)) * (u + 1) * u)
+            + c.envs.len() as u128 * (u + 1) * 16;
+        Ok(MemoryEstimate {
+            field: "sm_pathnet",
+            parameters: per_net,
+            copies: 4,
+            other_bytes: c.population as u128 * 512,
+        })
+    }
+}
+
+/// An error of the `[sm_pathnet]` table, named by its path in the spec.
+fn spec_error(err: EvoError) -> SpecError {
+    match err {
+        EvoError::Invalid {
+            field,
+            value,
+            reason,
+        } => invalid(&format!("sm_pathnet.{field}"), value, reason),
+        other => invalid("sm_pathnet", "", other.to_string()),
+    }
+}

@@ -1,0 +1,103 @@
+//! One evaluation of a pathway genome, what an executor (an agent, or the in-process run)
+//! is given and what it reports.
+
+use super::problem::PathwayProblem;
+use super::rebuild::{PathwayRebuildCache, rebuild};
+use crate::EvoError;
+use crate::executor::Outcome;
+use crate::genome::Genome;
+use crate::operator::Mutation;
+use serde::{Deserialize, Serialize};
+
+/// An earlier task's best genome, written into the base network with its pathway frozen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    pub task: usize,
+    pub genome: Genome,
+}
+
+/// Evaluate a fresh genome (`mutation: None`) or a child of `parent` on task `task`, over
+/// the base network that `transfers` (in order) make.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathwayJob {
+    pub problem: PathwayProblem,
+    pub task: usize,
+    pub transfers: Vec<Transfer>,
+    pub parent: Genome,
+    pub mutation: Option<Mutation>,
+}
+
+impl PathwayJob {
+    /// The genome this job evaluates.
+    pub fn genome(&self) -> Genome {
+        match self.mutation {
+            Some(m) => self.parent.child(m),
+            None => self.parent.clone(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), EvoError> {
+        self.problem.validate()?;
+        let tasks = self.problem.envs.len();
+        if self.task >= tasks {
+            return Err(EvoError::invalid(
+                "task",
+                self.task,
+                format!("the problem has {tasks} tasks"),
+            ));
+        }
+        for (i, t) in self.transfers.iter().enumerate() {
+            if t.task >= self.task {
+                return Err(EvoError::invalid(
+                    "transfers.task",
+                    t.task,
+                    format!(
+                        "transfer {i} must come from a task before task {}",
+                        self.task
+                    ),
+                ));
+            }
+        }
+        let genomes = self
+            .transfers
+            .iter()
+            .map(|t| &t.genome)
+            .chain(std::iter::once(&self.parent));
+        for genome in genomes {
+            for (index, m) in genome.mutations.iter().chain(&self.mutation).enumerate() {
+                if !(m.magnitude.is_finite() && m.magnitude > 0.0) {
+                    return Err(EvoError::invalid(
+                        "mutation magnitude",
+                        m.magnitude,
+                        format!("mutation {index} must have a finite, positive magnitude"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rebuilds and evaluates the job's genome, keeping it in `cache` in case it becomes a
+/// parent. Deterministic whatever the cache holds; bit-identical across processes with
+/// `pathnet_nn::set_threads(1)` (see [`crate::evaluate`]).
+pub fn evaluate_pathway(
+    job: &PathwayJob,
+    cache: &PathwayRebuildCache,
+) -> Result<Outcome, EvoError> {
+    job.validate()?;
+    let rebuilt = rebuild(job, cache)?;
+    let evaluation = job
+        .problem
+        .evaluate(&rebuilt.net, &rebuilt.pathway, job.task)?;
+    cache.store(job, &rebuilt.net, &rebuilt.pathway, &evaluation.experience);
+    Ok(Outcome {
+        fitness: evaluation.fitness,
+        solved: false,
+        replayed_mutations: rebuilt.replayed_mutations as u64,
+        replayed_evaluations: rebuilt.replayed_evaluations as u64,
+        mutation_unchanged: job.mutation.is_some() && rebuilt.last_unchanged,
+    })
+}
