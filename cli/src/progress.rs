@@ -133,6 +133,7 @@ pub fn print_summary(summary: &Summary) {
         Summary::Neuroevolution(run) => print_ga_summary(run),
         Summary::PathNetA3c(run) => print_pathnet_a3c_summary(run),
         Summary::Sideways(run) => print_sideways_summary(run),
+        Summary::SmPathNet(run) => print_sm_pathnet_summary(run),
     }
 }
 
@@ -163,8 +164,7 @@ fn print_sideways_summary(run: &pathnet_coordinator::sideways::SidewaysSummary) 
         opt(run.test_accuracy),
         opt(run.test_loss),
         run.fingerprint
-        Summary::SmPathNet(run) => print_sm_pathnet_summary(run),
-    }
+    );
 }
 
 fn print_sm_pathnet_summary(run: &SmPathNetSummary) {

@@ -26,7 +26,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order error messages list them.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::PathNet,
         Kind::A3c,
         Kind::Neuroevolution,
