@@ -77,3 +77,51 @@ fn tensors_that_do_not_fit_the_spec_are_refused_naming_the_tensor() {
         .unwrap();
     assert!(err.contains(&name), "{err}");
 }
+
+#[test]
+fn an_a3c_state_exports_its_policy() {
+    use pathnet_coordinator::checkpoint::{
+        self, FORMAT, FORMAT_VERSION, Manifest, SavedExperiment, StateDir,
+    };
+    let mut run = A3cRun::new("t-1".into(), spec()).unwrap();
+    let (a, _) = run.next_worker().unwrap();
+    run.exchange(a, 1, Some(update(&run, 0, 10, &[]))).unwrap();
+    let (state, tensors) = run.snapshot();
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        incarnation: 1,
+        written_unix_ms: 0,
+        next_experiment: 2,
+        experiment: Some(SavedExperiment {
+            id: "t-1".into(),
+            kind: "a3c".into(),
+            spec: serde_json::to_value(run.spec()).unwrap(),
+            started_unix_ms: 0,
+            error: None,
+            leases: Default::default(),
+            bytes_pulled: 0,
+            bytes_pushed: 0,
+            run: serde_json::to_value(state).unwrap(),
+            tensors: String::new(),
+        }),
+    };
+    let dir = std::env::temp_dir().join(format!("pathnet-a3c-export-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    StateDir::open(&dir)
+        .unwrap()
+        .0
+        .write(manifest, &tensors)
+        .unwrap();
+    let exported = checkpoint::export(&dir, false).unwrap();
+    let (read, meta) = checkpoint::decode(&exported.bytes).unwrap();
+    let parameters = run.parameters();
+    assert_eq!(read.len(), parameters.len());
+    for ((_, got), want) in read.iter().zip(&parameters) {
+        assert_eq!(got, want);
+    }
+    assert_eq!(meta["kind"], "a3c");
+    assert_eq!(meta["env"], "CartPole-v1");
+    assert_eq!(meta["updates_applied"], "1");
+    std::fs::remove_dir_all(dir).ok();
+}
