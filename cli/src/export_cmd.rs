@@ -16,7 +16,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Every module of the super-network and every task head, not only the best pathway's
-    /// modules and the heads.
+    /// modules and the heads (PathNet; an A3C state's export is always its whole policy).
     #[arg(long)]
     pub all_modules: bool,
 }
@@ -26,10 +26,14 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     checkpoint::write_export(&args.out, &exported)
         .with_context(|| format!("writing {}", args.out.display()))?;
     let meta = &exported.metadata;
-    let what = match (meta.get("task_name"), meta.get("pathway")) {
-        (Some(task), Some(pathway)) => format!(
+    let what = match (meta.get("task_name"), meta.get("pathway"), meta.get("env")) {
+        (Some(task), Some(pathway), _) => format!(
             "task `{task}` ({}), best pathway {pathway}",
             meta.get("arm").map_or("", String::as_str)
+        ),
+        (_, _, Some(env)) => format!(
+            "{env} policy after {} updates",
+            meta.get("updates_applied").map_or("", String::as_str)
         ),
         _ => "no best pathway yet".to_owned(),
     };

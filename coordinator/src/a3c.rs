@@ -23,9 +23,11 @@ use pathnet_rl::{
 use serde::Serialize;
 use std::sync::Arc;
 
+mod checkpoint;
 pub mod push;
 pub(crate) mod workers;
 
+pub use checkpoint::A3cState;
 pub use push::{PushDone, PushTicket};
 
 use workers::{Lifecycle, WorkerLeases};

@@ -27,7 +27,9 @@ pub use config::{A3cConfig, Activation, PolicyConfig, PolicyKind, StopConfig};
 pub use error::RlError;
 pub use local::{RunReport, local_server, run_local, run_workers};
 pub use loss::{Actions, LossCoefs, LossGrads, LossParts, Outputs, actor_critic_loss};
-pub use parameter_server::{ParameterServer, ServerConfig, ServerStats, StopReason};
+pub use parameter_server::{
+    ParameterServer, ServerConfig, ServerCounters, ServerSnapshot, ServerStats, StopReason,
+};
 pub use policy::{ActionHead, ActorCritic, Memory, RecurrentState, SegmentPass};
 pub use returns::{SegmentEnd, n_step_returns, n_step_returns_into};
 pub use shared_parameters::{GradientUpdate, PushOutcome, SharedParameters};

@@ -13,7 +13,10 @@ use crate::shared_parameters::{GradientUpdate, PushOutcome, SharedParameters};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 use pathnet_nn::{AtomicTensors, RmsProp, RmsPropConfig};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU8, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Arc, Mutex};
 
 /// What the server needs from an experiment's settings.
@@ -39,7 +42,7 @@ impl From<&A3cConfig> for ServerConfig {
 }
 
 /// Why training stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// The mean return over the last `stop.window` episodes reached `stop.target_return`.
@@ -91,6 +94,35 @@ pub struct ServerStats {
     /// The learning rate the next update would use.
     pub learning_rate: f64,
     pub stop: Option<StopReason>,
+}
+
+/// A parameter server's whole state, for a checkpoint: [`ParameterServer::snapshot`] takes
+/// it, [`ParameterServer::restore`] builds a server that goes on from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSnapshot {
+    pub parameters: Vec<ArrayD<f32>>,
+    /// The shared RMSProp statistics, in parameter order.
+    pub rmsprop_statistics: Vec<ArrayD<f32>>,
+    pub counters: ServerCounters,
+}
+
+/// A parameter server's counters and episode window. The learning rate's schedule is a
+/// function of `env_steps`, so it resumes where it was.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerCounters {
+    /// Updates applied: every one of them is in the snapshot's parameters and statistics.
+    pub version: u64,
+    pub env_steps: u64,
+    pub episodes: u64,
+    pub dropped_stale: u64,
+    pub dropped_after_stop: u64,
+    pub pushes: u64,
+    pub staleness_sum: u64,
+    pub staleness_max: u64,
+    pub stop: Option<StopReason>,
+    /// The returns of the stop rule's window, oldest first.
+    pub recent_returns: Vec<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -177,6 +209,106 @@ impl ParameterServer {
 
     pub fn stop_reason(&self) -> Option<StopReason> {
         StopReason::from_code(self.stop.load(Relaxed))
+    }
+
+    /// The server's state, taken while pushes may be applied. The version is read first
+    /// (acquiring what every counted update wrote before it was counted), then the
+    /// statistics and parameters are copied: every update counted in `version` is in the
+    /// copies; an update in flight may be partly in them and is not counted (Hogwild takes
+    /// such a torn update as it takes racing writes).
+    pub fn snapshot(&self) -> ServerSnapshot {
+        let version = self.version.load(Acquire);
+        let counters = ServerCounters {
+            version,
+            env_steps: self.env_steps.load(Relaxed),
+            episodes: self.episodes.load(Relaxed),
+            dropped_stale: self.dropped_stale.load(Relaxed),
+            dropped_after_stop: self.dropped_after_stop.load(Relaxed),
+            pushes: self.pushes.load(Relaxed),
+            staleness_sum: self.staleness_sum.load(Relaxed),
+            staleness_max: self.staleness_max.load(Relaxed),
+            stop: self.stop_reason(),
+            recent_returns: self.lock_window().recent.iter().copied().collect(),
+        };
+        ServerSnapshot {
+            rmsprop_statistics: self.rmsprop.statistics().to_arrays(),
+            parameters: self.params.to_arrays(),
+            counters,
+        }
+    }
+
+    /// A server that goes on from `snapshot` under `config`.
+    ///
+    /// # Errors
+    /// The settings are invalid, or the snapshot does not fit itself (statistics of other
+    /// shapes than the parameters, more returns than the window holds, non-finite values);
+    /// the error names what.
+    pub fn restore(config: ServerConfig, snapshot: &ServerSnapshot) -> Result<Self, RlError> {
+        let views: Vec<ArrayViewD<'_, f32>> =
+            snapshot.parameters.iter().map(|p| p.view()).collect();
+        let server = ParameterServer::new(config, &views)?;
+        let stats = &snapshot.rmsprop_statistics;
+        if stats.len() != views.len() {
+            return Err(RlError::TensorCount {
+                what: "RMSProp statistics",
+                expected: views.len(),
+                got: stats.len(),
+            });
+        }
+        for (index, (s, p)) in stats.iter().zip(&snapshot.parameters).enumerate() {
+            if s.shape() != p.shape() {
+                return Err(RlError::Shape {
+                    what: "RMSProp statistics",
+                    index,
+                    expected: p.shape().to_vec(),
+                    got: s.shape().to_vec(),
+                });
+            }
+        }
+        let non_finite =
+            |ts: &[ArrayD<f32>]| ts.iter().position(|t| t.iter().any(|v| !v.is_finite()));
+        for (field, tensors) in [
+            ("parameters", &snapshot.parameters),
+            ("rmsprop_statistics", stats),
+        ] {
+            if let Some(index) = non_finite(tensors) {
+                return Err(RlError::config(
+                    field,
+                    format!("tensor {index} with a non-finite value"),
+                    "finite values",
+                ));
+            }
+        }
+        let c = &snapshot.counters;
+        if c.recent_returns.len() > server.config.stop.window
+            || c.recent_returns.iter().any(|r| !r.is_finite())
+        {
+            return Err(RlError::config(
+                "recent_returns",
+                format!("{} returns", c.recent_returns.len()),
+                format!(
+                    "at most `window` = {} finite returns",
+                    server.config.stop.window
+                ),
+            ));
+        }
+        let stat_views: Vec<ArrayViewD<'_, f32>> = stats.iter().map(|s| s.view()).collect();
+        server.rmsprop.statistics().store_from(&stat_views);
+        server.version.store(c.version, Relaxed);
+        server.env_steps.store(c.env_steps, Relaxed);
+        server.episodes.store(c.episodes, Relaxed);
+        server.dropped_stale.store(c.dropped_stale, Relaxed);
+        server
+            .dropped_after_stop
+            .store(c.dropped_after_stop, Relaxed);
+        server.pushes.store(c.pushes, Relaxed);
+        server.staleness_sum.store(c.staleness_sum, Relaxed);
+        server.staleness_max.store(c.staleness_max, Relaxed);
+        if let Some(reason) = c.stop {
+            server.set_stop(reason);
+        }
+        server.lock_window().recent = c.recent_returns.iter().copied().collect();
+        Ok(server)
     }
 
     /// Ends training: every later push is dropped and answered with `stop`.
@@ -358,7 +490,9 @@ impl SharedParameters for ParameterServer {
             RmsProp::with_statistics(rmsprop, Arc::clone(self.rmsprop.statistics()))
                 .expect("validated settings; the annealed rate is positive before the budget")
                 .step_shared(&self.params, &update.grads);
-            self.version.fetch_add(1, Relaxed);
+            // Released after the update's writes: a snapshot that acquires this count
+            // copies them (see `snapshot`).
+            self.version.fetch_add(1, Release);
             true
         };
         Ok(PushOutcome {

@@ -263,3 +263,39 @@ fn invalid_settings_name_the_field() {
         .to_string();
     assert!(e.contains("stop.max_env_steps"), "{e}");
 }
+
+/// A server restored from its snapshot is the snapshotted one: the same parameters, RMSProp
+/// statistics, counters, window and learning-rate position, so the same next update gives
+/// the same result on both, bit for bit.
+#[test]
+fn a_restored_server_goes_on_exactly_as_the_snapshotted_one() {
+    let cfg = config(5, no_target(1000), true);
+    let a = server(cfg.clone());
+    a.push(update(0, 10, vec![1.0, 2.0])).unwrap();
+    a.push(update(1, 20, vec![3.0])).unwrap();
+    a.push(update(0, 5, vec![])).unwrap();
+    let snapshot = a.snapshot();
+    assert_eq!(snapshot.counters.version, 3);
+    assert_eq!(snapshot.counters.recent_returns, vec![1.0, 2.0, 3.0]);
+    let b = ParameterServer::restore(cfg, &snapshot).unwrap();
+    assert_eq!(b.snapshot(), snapshot);
+    assert_eq!(a.stats(), b.stats());
+    let next = update(3, 7, vec![4.0]);
+    assert_eq!(a.push(next.clone()).unwrap(), b.push(next).unwrap());
+    assert_eq!(a.snapshot(), b.snapshot());
+}
+
+#[test]
+fn a_snapshot_that_does_not_fit_is_refused_naming_what() {
+    let cfg = config(5, no_target(1000), false);
+    let mut snapshot = server(cfg.clone()).snapshot();
+    snapshot.rmsprop_statistics.pop();
+    let err = ParameterServer::restore(cfg.clone(), &snapshot)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("RMSProp statistics"), "{err}");
+    let mut snapshot = server(cfg.clone()).snapshot();
+    snapshot.counters.recent_returns = vec![1.0; 4];
+    let err = ParameterServer::restore(cfg, &snapshot).err().unwrap();
+    assert!(err.to_string().contains("recent_returns"), "{err}");
+}

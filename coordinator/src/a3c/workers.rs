@@ -118,6 +118,21 @@ impl<L: Copy> WorkerLeases<L> {
             && Arc::strong_count(&self.server) == 1
     }
 
+    /// Where the step-progress events stand, for a checkpoint.
+    pub(crate) fn next_progress_at(&self) -> u64 {
+        self.next_progress_at
+    }
+
+    /// Leases of a resumed server: none out (they ended with the coordinator that held
+    /// them), progress events going on from `next_progress_at`.
+    pub(crate) fn resumed(server: Arc<ParameterServer>, next_progress_at: u64) -> Self {
+        WorkerLeases {
+            server,
+            leases: BTreeMap::new(),
+            next_progress_at,
+        }
+    }
+
     /// Whether a step-progress event is due at `env_steps` of a `budget`; if so, the next
     /// one is due a fraction of the budget later.
     pub(crate) fn progress_due(&mut self, env_steps: u64, budget: u64) -> bool {
@@ -127,6 +142,18 @@ impl<L: Copy> WorkerLeases<L> {
         self.next_progress_at = env_steps + (budget / PROGRESS_STEPS).max(1);
         true
     }
+}
+
+/// A [`Lifecycle`] as a checkpoint holds it (events are not kept: they were sent).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SavedLifecycle {
+    state: RunState,
+    counters: Counters,
+    next_id: u64,
+    next_worker: u32,
+    seconds: f64,
+    clock_stopped: bool,
 }
 
 /// A served run's ids, worker numbers, state, counters, events and wall clock.
@@ -151,6 +178,34 @@ impl Lifecycle {
             next_worker: 0,
             clock: Instant::now(),
             seconds: None,
+        }
+    }
+
+    /// The run's ids and clock as a checkpoint holds them.
+    pub(crate) fn saved(&self) -> SavedLifecycle {
+        SavedLifecycle {
+            state: self.state,
+            counters: self.counters.clone(),
+            next_id: self.next_id,
+            next_worker: self.next_worker,
+            seconds: self.seconds(),
+            clock_stopped: self.clock_stopped(),
+        }
+    }
+
+    /// The lifecycle a checkpoint saved, its clock going on from the seconds it had run.
+    pub(crate) fn resumed(saved: SavedLifecycle) -> Self {
+        let elapsed = std::time::Duration::try_from_secs_f64(saved.seconds).unwrap_or_default();
+        Lifecycle {
+            state: saved.state,
+            counters: saved.counters,
+            events: Vec::new(),
+            next_id: saved.next_id,
+            next_worker: saved.next_worker,
+            clock: Instant::now()
+                .checked_sub(elapsed)
+                .unwrap_or_else(Instant::now),
+            seconds: saved.clock_stopped.then_some(saved.seconds),
         }
     }
 

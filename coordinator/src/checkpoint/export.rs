@@ -42,12 +42,18 @@ pub fn export(dir: &Path, all_modules: bool) -> Result<Exported, CheckpointError
             crate::pathnet::export(&experiment.id, &spec, &run, state.tensors, all_modules)
                 .map_err(|err| invalid(&path, err))?
         }
+        "a3c" => {
+            let spec: crate::spec::A3cSpec = serde_json::from_value(experiment.spec)
+                .map_err(|err| invalid(&path, format!("`experiment.spec`: {err}")))?;
+            a3c_export(&experiment.id, &spec, &experiment.run, state.tensors)
+                .map_err(|err| invalid(&path, err))?
+        }
         other => {
             return Err(invalid(
                 &path,
                 format!(
-                    "experiment `{}` is of kind `{}`: only `pathnet` experiments can be \
-                     exported yet",
+                    "experiment `{}` is of kind `{}`: only `pathnet` and `a3c` experiments \
+                     can be exported yet",
                     experiment.id,
                     pathnet_proto::quote(other)
                 ),
@@ -63,6 +69,36 @@ pub fn export(dir: &Path, all_modules: bool) -> Result<Exported, CheckpointError
         values,
         metadata,
     })
+}
+
+/// An A3C state's policy: its parameters (`a3c.parameters.NNNN`, in the policy's order),
+/// with the environment, the policy's settings and the updates they hold as metadata.
+fn a3c_export(
+    experiment: &str,
+    spec: &crate::spec::A3cSpec,
+    run: &serde_json::Value,
+    tensors: super::Tensors,
+) -> Result<(super::Tensors, BTreeMap<String, String>), String> {
+    let tensors: super::Tensors = tensors
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("a3c.parameters."))
+        .collect();
+    if tensors.is_empty() {
+        return Err("no `a3c.parameters.*` tensors in the state".into());
+    }
+    let policy = serde_json::to_string(&spec.a3c.policy).map_err(|err| err.to_string())?;
+    let server = &run["server"];
+    let mut meta = BTreeMap::new();
+    meta.insert("format".into(), "pathnet-export".into());
+    meta.insert("format_version".into(), "1".into());
+    meta.insert("kind".into(), "a3c".into());
+    meta.insert("experiment".into(), experiment.to_owned());
+    meta.insert("seed".into(), spec.seed.to_string());
+    meta.insert("env".into(), spec.a3c.env.clone());
+    meta.insert("policy".into(), policy);
+    meta.insert("updates_applied".into(), server["version"].to_string());
+    meta.insert("env_steps".into(), server["env_steps"].to_string());
+    Ok((tensors, meta))
 }
 
 /// The state in `dir`, read again while a running coordinator's save pulled the tensors

@@ -6,9 +6,9 @@ use super::limits::{self, MemoryEstimate, dense_parameters};
 use super::{SpecError, invalid};
 use pathnet_envs::Space;
 use pathnet_rl::{A3cConfig, PolicyKind, RlError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct A3cSpec {
     pub name: String,

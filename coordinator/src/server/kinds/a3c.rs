@@ -2,9 +2,11 @@
 //! parameters; the final report only ends the lease.
 
 use super::{
-    Built, Issued, PushRefusal, Pushed, Rejected, Served, fitting, invalid_spec, worker_reported,
+    Built, Issued, PushRefusal, Pushed, Rejected, SavedRun, Served, fitting, invalid_spec,
+    worker_reported,
 };
-use crate::a3c::{A3cRun, ExchangeAnswer, ExchangeError, PushDone, PushTicket};
+use crate::a3c::{A3cRun, A3cState, ExchangeAnswer, ExchangeError, PushDone, PushTicket};
+use crate::checkpoint::Tensors;
 use crate::run::EvalId;
 use crate::server::limits::Limits;
 use crate::spec::A3cSpec;
@@ -16,6 +18,26 @@ pub(super) fn build(id: &str, spec: A3cSpec, limits: &Limits) -> Result<Built, S
     let run = A3cRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
     let parameter_bytes = run.parameter_bytes();
     fitting(Box::new(run), parameter_bytes, "a3c.policy", limits)
+}
+
+/// The run a checkpoint saved, resumed, with how many worker leases it counts re-queued.
+pub(super) fn restore(
+    id: &str,
+    spec: A3cSpec,
+    state: serde_json::Value,
+    tensors: Tensors,
+) -> Result<(Built, usize), String> {
+    let state: A3cState =
+        serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))?;
+    let (run, requeued) = A3cRun::restore(id.to_owned(), spec, state, tensors)?;
+    let parameter_bytes = run.parameter_bytes();
+    Ok((
+        Built {
+            run: Box::new(run),
+            parameter_bytes,
+        },
+        requeued,
+    ))
 }
 
 impl Served for A3cRun {
@@ -60,5 +82,17 @@ impl Served for A3cRun {
 
     fn finish_exchange(&mut self, done: PushDone) -> Result<ExchangeAnswer, ExchangeError> {
         A3cRun::finish_exchange(self, done)
+    }
+
+    fn save(&self) -> Option<Result<SavedRun, String>> {
+        let saved = || {
+            let (state, tensors) = self.snapshot();
+            Ok(SavedRun {
+                spec: serde_json::to_value(self.spec()).map_err(|err| err.to_string())?,
+                state: serde_json::to_value(state).map_err(|err| err.to_string())?,
+                tensors,
+            })
+        };
+        Some(saved())
     }
 }

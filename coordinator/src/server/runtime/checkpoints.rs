@@ -42,6 +42,7 @@ struct Fingerprint {
     leases: LeaseCounters,
     state: RunState,
     failed: bool,
+    next_experiment: u64,
 }
 
 /// Where a saved experiment stands, for the log line of a save.
@@ -107,14 +108,27 @@ impl Runtime {
     /// # Errors
     /// The run could not be saved; the message names why.
     pub fn save(&mut self, force: bool) -> Result<Option<(Manifest, Tensors, SaveNote)>, String> {
-        let fingerprint = self.slot.current().map(|exp| Fingerprint {
-            experiment: Some(exp.id.clone()),
-            counters: exp.run.counters().clone(),
-            leases: self.leases.counters().clone(),
-            state: exp.run.state(),
-            failed: exp.error.is_some(),
+        // Without an experiment only the lease counters and the numbering can change.
+        let fingerprint = Some(match self.slot.current() {
+            Some(exp) => Fingerprint {
+                experiment: Some(exp.id.clone()),
+                counters: exp.run.counters().clone(),
+                leases: self.leases.counters().clone(),
+                state: exp.run.state(),
+                failed: exp.error.is_some(),
+                next_experiment: self.slot.next_number(),
+            },
+            None => Fingerprint {
+                experiment: None,
+                counters: Counters::default(),
+                leases: self.leases.counters().clone(),
+                state: RunState::Completed,
+                failed: false,
+                next_experiment: self.slot.next_number(),
+            },
         });
-        if !force && fingerprint.is_some() && fingerprint == self.checkpoints.last {
+        // `last` is `None` before the first save and after a failed one: save then.
+        if !force && fingerprint == self.checkpoints.last {
             return Ok(None);
         }
         let mut note = SaveNote {
