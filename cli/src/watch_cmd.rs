@@ -207,6 +207,33 @@ mod tests {
     }
 
     #[test]
+    fn a_sideways_event_shows_its_video_progress() {
+        let mut e = event();
+        e.sideways = Some(v1::SidewaysProgress {
+            batches: 24,
+            max_batches: 96,
+            frames: 3072,
+            frames_per_second: 812.4,
+            loss: 1.9,
+            accuracy: 0.3,
+            stage_busy: vec![0.9, 0.45],
+        });
+        let line = text_line(&e);
+        for part in [
+            "batches    24/96",
+            "frames     3072",
+            "812 frames/s",
+            "loss  1.9000",
+        ] {
+            assert!(line.contains(part), "{part}: {line}");
+        }
+        assert!(line.contains("stage busy [0.90, 0.45]"), "{line}");
+        let value: serde_json::Value = serde_json::from_str(&json_line(&e)).unwrap();
+        assert_eq!(value["sideways"]["frames"], 3072);
+        assert_eq!(value["sideways"]["stage_busy"][1], 0.45);
+    }
+
+    #[test]
     fn a_text_line_names_the_experiment_task_and_fitness() {
         let line = text_line(&event());
         assert!(

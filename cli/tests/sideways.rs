@@ -132,3 +132,42 @@ fn bad_specs_are_refused_naming_the_field() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn watch_shows_every_segment_with_its_video_progress() {
+    let dir = scratch_dir("sideways-watch");
+    let spec = small_spec(&dir);
+    let out = dir.join("summary.json");
+    let (mut coordinator, url) = coordinator_running(&spec, &out, &[]);
+    let line = coordinator.stdout_line("started", Duration::from_secs(60));
+    let experiment = line.split(' ').nth(1).unwrap().to_owned();
+    let mut watch = spawn(
+        "sideways-watch",
+        &[
+            "watch",
+            "--coordinator",
+            &url,
+            "--experiment",
+            &experiment,
+            "--json",
+        ],
+        &[],
+    );
+    // No agent yet, so no segment is done: from here the watcher sees every event.
+    watch.stderr_line("watching experiment", Duration::from_secs(30));
+    let _agent = agent("sideways-watch-agent", &url, &[]);
+    assert!(coordinator.wait(RUN_DEADLINE).success());
+    for segment in 1..=3u64 {
+        let line = watch.stdout_line("{", Duration::from_secs(30));
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let video = &event["sideways"];
+        assert_eq!(event["generation"], segment, "{line}");
+        assert_eq!(video["batches"], 2 * segment, "{line}");
+        assert_eq!(video["max_batches"], 6, "{line}");
+        assert_eq!(video["frames"], 64 * segment, "{line}");
+        assert!(video["frames_per_second"].as_f64().unwrap() > 0.0, "{line}");
+        assert_eq!(video["stage_busy"].as_array().unwrap().len(), 2, "{line}");
+    }
+    assert!(watch.wait(Duration::from_secs(30)).success());
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -578,6 +578,39 @@ mod tests {
     }
 
     #[test]
+    fn a_sideways_experiments_video_progress_is_written() {
+        let mut snapshot = snapshot();
+        let exp = snapshot.experiment.as_mut().unwrap();
+        exp.a3c = None;
+        exp.sideways = Some(crate::run::VideoProgress {
+            task: 0,
+            segment: 3,
+            segments: 8,
+            batches: 36,
+            max_batches: 96,
+            frames: 4608,
+            frames_per_second: 2000.0,
+            loss: 2.25,
+            accuracy: 0.25,
+            stage_busy: vec![0.5, 0.75],
+        });
+        let text = encode(&snapshot).unwrap();
+        for line in [
+            "# TYPE pathnet_sideways_frames_total counter",
+            "pathnet_sideways_frames_total{experiment=\"cluster-1\"} 4608",
+            "pathnet_sideways_batches{experiment=\"cluster-1\"} 36.0",
+            "pathnet_sideways_frames_per_second{experiment=\"cluster-1\"} 2000.0",
+            "pathnet_sideways_loss{experiment=\"cluster-1\"} 2.25",
+            "pathnet_sideways_accuracy{experiment=\"cluster-1\"} 0.25",
+            "pathnet_sideways_stage_busy{experiment=\"cluster-1\",stage=\"1\"} 0.5",
+            "pathnet_sideways_stage_busy{experiment=\"cluster-1\",stage=\"2\"} 0.75",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+        }
+        assert!(!text.contains("pathnet_a3c_"), "{text}");
+    }
+
+    #[test]
     fn without_an_experiment_only_coordinator_metrics_are_written() {
         let text = encode(&Snapshot::default()).unwrap();
         assert!(text.contains("pathnet_agents_connected 0"), "{text}");
