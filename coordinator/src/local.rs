@@ -12,9 +12,7 @@ use crate::pathnet::{Engine, EngineError, RunSummary, TestSplit};
 use crate::run::{Progress, Run, RunState, Summary};
 use crate::sideways::{SidewaysRun, SidewaysSummary};
 use crate::sm_pathnet::{SmPathNetRun, SmPathNetSummary, WireBytes};
-use crate::spec::{
-    A3cSpec, ExperimentSpec, GaSpec, SidewaysSpec, SmPathNetSpec, Spec, SpecError,
-};
+use crate::spec::{A3cSpec, ExperimentSpec, GaSpec, SidewaysSpec, SmPathNetSpec, Spec, SpecError};
 use pathnet_envs::data::DataError;
 use pathnet_nn::pathnet::PathNetError;
 use pathnet_rl::RlError;

@@ -204,9 +204,11 @@ impl Ready {
     pub(crate) fn load(spec: Spec) -> Result<Ready, Status> {
         let test = match &spec {
             Spec::PathNet(spec) => Some(pathnet::load_test_split(spec)?),
-            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) | Spec::Sideways(_) | Spec::SmPathNet(_) => {
-                None
-            }
+            Spec::A3c(_)
+            | Spec::Neuroevolution(_)
+            | Spec::PathNetA3c(_)
+            | Spec::Sideways(_)
+            | Spec::SmPathNet(_) => None,
         };
         Ok(Ready { spec, test })
     }
@@ -216,9 +218,11 @@ impl Ready {
     pub(crate) fn precheck(spec: &Spec) -> Result<(), Status> {
         match spec {
             Spec::PathNet(spec) => pathnet::check_data_dir(spec),
-            Spec::A3c(_) | Spec::Neuroevolution(_) | Spec::PathNetA3c(_) | Spec::Sideways(_) | Spec::SmPathNet(_) => {
-                Ok(())
-            }
+            Spec::A3c(_)
+            | Spec::Neuroevolution(_)
+            | Spec::PathNetA3c(_)
+            | Spec::Sideways(_)
+            | Spec::SmPathNet(_) => Ok(()),
         }
     }
 
