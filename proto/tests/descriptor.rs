@@ -117,7 +117,8 @@ fn work_items_carry_one_payload_per_kind_of_work() {
             ("a3c_worker", 11),
             ("genome_evaluation", 12),
             ("pathnet_a3c_worker", 14),
-            ("sideways_segment", 13)
+            ("sideways_segment", 13),
+            ("pathway_genome_evaluation", 16)
         ]
     );
 }
