@@ -7,74 +7,12 @@
 
 mod common;
 
+use common::state_dir::*;
 use common::*;
 use std::path::Path;
 use std::time::Duration;
 
 const STEP: Duration = Duration::from_secs(120);
-
-/// A free loopback port: every run of the coordinator must listen where the agents look.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// `line` without its terminal colour codes.
-fn plain(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The number after `key=` (a log field) or `key ` (the resumed line) in `line`.
-fn number(line: &str, key: &str) -> u64 {
-    let line = plain(line);
-    let at = line
-        .find(&format!("{key}="))
-        .or_else(|| line.find(&format!("{key} ")))
-        .unwrap_or_else(|| panic!("no `{key}` in {line}"));
-    line[at + key.len() + 1..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after `{key}` in {line}"))
-}
-
-fn start(addr: &str, spec: &Path, out: &Path, state: &Path) -> Proc {
-    let args = [
-        "coordinator",
-        "--listen",
-        addr,
-        "--spec",
-        spec.to_str().unwrap(),
-        "--exit-when-done",
-        "--summary-json",
-        out.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--checkpoint-interval-ms",
-        "100",
-    ];
-    let mut proc = spawn(
-        "coordinator",
-        &args,
-        &[("PATHNET_LOG", "pathnet_coordinator=info")],
-    );
-    proc.stdout_line("listening on", Duration::from_secs(30));
-    proc
-}
 
 /// Waits for a checkpoint at `task` with at least `generation` tournaments resolved;
 /// returns its (task, generation).
@@ -98,8 +36,7 @@ fn kill_and_resume(
 ) -> (Proc, (u64, u64)) {
     let saved = checkpoint_at(coordinator, task, generation);
     coordinator.kill9();
-    let (spec, out, state) = files;
-    let mut resumed = start(addr, spec, out, state);
+    let mut resumed = start(addr, files, "100", &[]);
     let line = resumed.stdout_line("resumed", Duration::from_secs(30));
     assert!(line.contains("resumed (running)"), "{line}");
     let at = (number(&line, "task"), number(&line, "generation"));
@@ -114,25 +51,14 @@ fn kill_and_resume(
 #[test]
 fn a_coordinator_killed_twice_resumes_from_its_state_and_counts_every_result_once() {
     let dir = scratch_dir("resume");
-    let (spec, out, state) = (
-        dir.join("spec.toml"),
-        dir.join("summary.json"),
-        dir.join("state"),
-    );
-    std::fs::remove_dir_all(&state).ok();
+    let (spec, out, state) = state_files(&dir);
     // Evaluations long enough that each task spans several checkpoints.
     std::fs::write(&spec, common::spec(&fashion_dir(), 8, 200, 16)).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let url = format!("http://{addr}");
     let files = (spec.as_path(), out.as_path(), state.as_path());
-    let mut coordinator = start(&addr, &spec, &out, &state);
-    // No --leave-with-coordinator: a coordinator that dies is one to reconnect to.
-    let agent_args = ["agent", "--coordinator", &url, "--max-backoff-ms", "200"];
-    let log = [("PATHNET_LOG", "pathnet_agent=info")];
-    let mut agents = [
-        spawn("agent0", &agent_args, &log),
-        spawn("agent1", &agent_args, &log),
-    ];
+    let mut coordinator = start(&addr, files, "100", &[]);
+    let mut agents = agents(&url, 2, &[("PATHNET_LOG", "pathnet_agent=info")]);
 
     let (mut coordinator, first) = kill_and_resume(&mut coordinator, (0, 2), &addr, files);
     assert!(
@@ -141,21 +67,13 @@ fn a_coordinator_killed_twice_resumes_from_its_state_and_counts_every_result_onc
     );
     let (mut coordinator, second) = kill_and_resume(&mut coordinator, (1, 2), &addr, files);
     assert!(second >= (1, 2), "{second:?}");
-    assert!(
-        coordinator.wait(Duration::from_secs(240)).success(),
-        "{}",
-        coordinator.drain_stderr()
+    let summary = finish(
+        &mut coordinator,
+        &mut agents,
+        &out,
+        Duration::from_secs(240),
     );
-    for agent in &mut agents {
-        agent.signal("TERM");
-        assert!(
-            agent.wait(Duration::from_secs(30)).success(),
-            "{}",
-            agent.name
-        );
-    }
 
-    let summary = read_json(&out);
     assert_eq!(summary["incarnation"], 3, "{summary}");
     let c = &summary["counters"];
     let l = &summary["leases"];

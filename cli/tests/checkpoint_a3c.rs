@@ -7,80 +7,17 @@
 
 mod common;
 
+use common::state_dir::*;
 use common::*;
 use std::path::Path;
 use std::time::Duration;
 
 const STEP: Duration = Duration::from_secs(120);
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// `line` without its terminal colour codes.
-fn plain(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The number after `key=` (a log field) or `key ` (the resumed line) in `line`.
-fn number(line: &str, key: &str) -> u64 {
-    let line = plain(line);
-    let at = line
-        .find(&format!("{key}="))
-        .or_else(|| line.find(&format!("{key} ")))
-        .unwrap_or_else(|| panic!("no `{key}` in {line}"));
-    line[at + key.len() + 1..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after `{key}` in {line}"))
-}
-
-fn start(addr: &str, spec: &Path, out: &Path, state: &Path) -> Proc {
-    let args = [
-        "coordinator",
-        "--listen",
-        addr,
-        "--spec",
-        spec.to_str().unwrap(),
-        "--exit-when-done",
-        "--summary-json",
-        out.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--checkpoint-interval-ms",
-        "200",
-    ];
-    let log = [("PATHNET_LOG", "pathnet_coordinator=info")];
-    let mut proc = spawn("coordinator", &args, &log);
-    proc.stdout_line("listening on", Duration::from_secs(30));
-    proc
-}
-
 #[test]
 fn an_a3c_coordinator_killed_mid_training_resumes_its_updates_and_finishes() {
     let dir = scratch_dir("a3c-resume");
-    let (spec, out, state) = (
-        dir.join("spec.toml"),
-        dir.join("summary.json"),
-        dir.join("state"),
-    );
-    std::fs::remove_dir_all(&state).ok();
+    let (spec, out, state) = state_files(&dir);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/a3c_cartpole.toml");
     let text = std::fs::read_to_string(example).unwrap();
     let text = text.replace("max_env_steps = 300000", "max_env_steps = 40000");
@@ -91,12 +28,9 @@ fn an_a3c_coordinator_killed_mid_training_resumes_its_updates_and_finishes() {
     std::fs::write(&spec, text).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let url = format!("http://{addr}");
-    let mut coordinator = start(&addr, &spec, &out, &state);
-    let agent_args = ["agent", "--coordinator", &url, "--max-backoff-ms", "200"];
-    let mut agents = [
-        spawn("agent0", &agent_args, &[]),
-        spawn("agent1", &agent_args, &[]),
-    ];
+    let files = (spec.as_path(), out.as_path(), state.as_path());
+    let mut coordinator = start(&addr, files, "200", &[]);
+    let mut agents = agents(&url, 2, &[]);
 
     // A save with updates applied.
     let saved = loop {
@@ -116,24 +50,16 @@ fn an_a3c_coordinator_killed_mid_training_resumes_its_updates_and_finishes() {
     let version = on_disk.run["server"]["version"].as_u64().unwrap();
     assert!(version >= saved, "{version} < {saved}");
 
-    let mut coordinator = start(&addr, &spec, &out, &state);
+    let mut coordinator = start(&addr, files, "200", &[]);
     let line = coordinator.stdout_line("resumed", Duration::from_secs(30));
     // The update counter goes on from the state on disk: nothing after it is counted.
     assert_eq!(number(&line, "generation"), version, "{line}");
-    assert!(
-        coordinator.wait(Duration::from_secs(300)).success(),
-        "{}",
-        coordinator.drain_stderr()
+    let summary = finish(
+        &mut coordinator,
+        &mut agents,
+        &out,
+        Duration::from_secs(300),
     );
-    for agent in &mut agents {
-        agent.signal("TERM");
-        assert!(
-            agent.wait(Duration::from_secs(30)).success(),
-            "{}",
-            agent.name
-        );
-    }
-    let summary = read_json(&out);
     eprintln!("resumed at {version} updates: {summary}");
     assert_eq!(summary["incarnation"], 2, "{summary}");
     assert_eq!(summary["kind"], "a3c", "{summary}");

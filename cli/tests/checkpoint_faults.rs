@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::state_dir::*;
 use common::*;
 use pathnet_coordinator::checkpoint;
 use std::io::{Read, Write};
@@ -15,29 +16,6 @@ use std::path::Path;
 use std::time::Duration;
 
 const STEP: Duration = Duration::from_secs(120);
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// `line` without its terminal colour codes.
-fn plain(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// Waits for a save of the experiment with at least one result accepted; returns its line.
 fn saved_with_results(coordinator: &mut Proc) -> String {
@@ -69,54 +47,17 @@ fn metric(addr: &str, series: &str) -> f64 {
 
 /// A coordinator on `addr` keeping its state in `state`, saving every 100 ms, with metrics;
 /// returns it and its metrics address.
-fn start(addr: &str, spec: &Path, out: &Path, state: &Path) -> (Proc, String) {
-    let args = [
-        "coordinator",
-        "--listen",
-        addr,
-        "--spec",
-        spec.to_str().unwrap(),
-        "--exit-when-done",
-        "--summary-json",
-        out.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--checkpoint-interval-ms",
-        "100",
-        "--metrics-listen",
-        "127.0.0.1:0",
-    ];
-    let log = [("PATHNET_LOG", "pathnet_coordinator=info")];
-    let mut proc = spawn("coordinator", &args, &log);
-    proc.stdout_line("coordinator listening on", Duration::from_secs(30));
+fn start_with_metrics(addr: &str, files: (&Path, &Path, &Path)) -> (Proc, String) {
+    let mut proc = start(addr, files, "100", &["--metrics-listen", "127.0.0.1:0"]);
     let line = proc.stdout_line("metrics listening on http://", Duration::from_secs(30));
     let metrics = line.rsplit("http://").next().unwrap();
     let metrics = metrics.trim_end_matches("/metrics").to_owned();
     (proc, metrics)
 }
 
-fn agents(url: &str, n: usize) -> Vec<Proc> {
-    let args = ["agent", "--coordinator", url, "--max-backoff-ms", "200"];
-    (0..n)
-        .map(|i| spawn(&format!("agent{i}"), &args, &[]))
-        .collect()
-}
-
-fn finish(mut coordinator: Proc, agents: Vec<Proc>, out: &Path) -> serde_json::Value {
-    assert!(
-        coordinator.wait(Duration::from_secs(240)).success(),
-        "{}",
-        coordinator.drain_stderr()
-    );
-    for mut agent in agents {
-        agent.signal("TERM");
-        assert!(
-            agent.wait(Duration::from_secs(30)).success(),
-            "{}",
-            agent.name
-        );
-    }
-    let summary = read_json(out);
+/// The run to its end, every result applied once; its summary.
+fn finish_once(mut coordinator: Proc, mut agents: Vec<Proc>, out: &Path) -> serde_json::Value {
+    let summary = finish(&mut coordinator, &mut agents, out, Duration::from_secs(240));
     assert_exactly_once(&summary);
     summary
 }
@@ -124,16 +65,12 @@ fn finish(mut coordinator: Proc, agents: Vec<Proc>, out: &Path) -> serde_json::V
 #[test]
 fn a_failed_save_is_counted_and_retried_and_the_last_state_stays_whole() {
     let dir = scratch_dir("save-fails");
-    let (spec, out, state) = (
-        dir.join("spec.toml"),
-        dir.join("summary.json"),
-        dir.join("state"),
-    );
-    std::fs::remove_dir_all(&state).ok();
+    let (spec, out, state) = state_files(&dir);
     std::fs::write(&spec, common::spec(&fashion_dir(), 30, 200, 16)).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let (mut coordinator, metrics) = start(&addr, &spec, &out, &state);
-    let agents = agents(&format!("http://{addr}"), 1);
+    let files = (spec.as_path(), out.as_path(), state.as_path());
+    let (mut coordinator, metrics) = start_with_metrics(&addr, files);
+    let agents = agents(&format!("http://{addr}"), 1, &[]);
     saved_with_results(&mut coordinator);
 
     // A directory where the manifest's temporary file goes: every save fails there, as on
@@ -163,29 +100,25 @@ fn a_failed_save_is_counted_and_retried_and_the_last_state_stays_whole() {
     std::fs::remove_dir(&block).unwrap();
     coordinator.stderr_line("checkpoint written", STEP);
     assert!(metric(&metrics, "pathnet_checkpoints_written_total") > written);
-    finish(coordinator, agents, &out);
+    finish_once(coordinator, agents, &out);
     std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn leases_live_at_a_kill_are_counted_as_restarted_on_resuming() {
     let dir = scratch_dir("restarted");
-    let (spec, out, state) = (
-        dir.join("spec.toml"),
-        dir.join("summary.json"),
-        dir.join("state"),
-    );
-    std::fs::remove_dir_all(&state).ok();
+    let (spec, out, state) = state_files(&dir);
     // Evaluations long enough that the agents hold leases nearly all the time.
     std::fs::write(&spec, common::spec(&fashion_dir(), 10, 400, 16)).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let (mut coordinator, _) = start(&addr, &spec, &out, &state);
-    let agents = agents(&format!("http://{addr}"), 2);
+    let files = (spec.as_path(), out.as_path(), state.as_path());
+    let (mut coordinator, _) = start_with_metrics(&addr, files);
+    let agents = agents(&format!("http://{addr}"), 2, &[]);
     // A save after the agents took work.
     let saved = saved_with_results(&mut coordinator);
     coordinator.kill9();
 
-    let (mut coordinator, metrics) = start(&addr, &spec, &out, &state);
+    let (mut coordinator, metrics) = start_with_metrics(&addr, files);
     let line = coordinator.stdout_line("resumed", Duration::from_secs(30));
     let requeued: u64 = line
         .split("accepted; ")
@@ -199,7 +132,7 @@ fn leases_live_at_a_kill_are_counted_as_restarted_on_resuming() {
     );
     let restarted = metric(&metrics, "pathnet_leases_ended_total{reason=\"restarted\"}");
     assert_eq!(restarted, requeued as f64, "{line}");
-    let summary = finish(coordinator, agents, &out);
+    let summary = finish_once(coordinator, agents, &out);
     assert_eq!(summary["leases"]["restarted"], requeued, "{summary}");
     std::fs::remove_dir_all(dir).ok();
 }
