@@ -67,19 +67,7 @@ fn a_killed_agents_lease_expires_and_its_work_is_redone() {
     let out = dir.join("summary.json");
     // Long evaluations, so the agent is surely mid-training when it is killed.
     std::fs::write(&spec, common::spec(&fashion_dir(), 3, 300, 32)).unwrap();
-    let (mut coordinator, url) = coordinator_running(
-        &spec,
-        &out,
-        &["--lease-ms", "1500", "--heartbeat-ms", "300"],
-    );
-    let debug = [("PATHNET_LOG", "pathnet_agent=debug")];
-    let mut victim = agent("victim", &url, &debug);
-    victim.stderr_line("training", Duration::from_secs(120));
-    victim.kill9();
-    let mut survivor = agent("survivor", &url, &[]);
-    assert!(coordinator.wait(RUN_DEADLINE).success());
-    assert!(survivor.wait(Duration::from_secs(30)).success());
-    let summary = read_json(&out);
+    let summary = run_with_an_agent_killed(&spec, &out, "training", RUN_DEADLINE);
     assert_exactly_once(&summary);
     assert!(
         summary["leases"]["expired"].as_u64().unwrap() >= 1,

@@ -40,19 +40,7 @@ fn a_killed_agents_evaluation_is_issued_again_and_counted_once() {
     let spec = dir.join("spec.toml");
     let out = dir.join("summary.json");
     std::fs::write(&spec, SPEC).unwrap();
-    let (mut coordinator, url) = coordinator_running(
-        &spec,
-        &out,
-        &["--lease-ms", "1500", "--heartbeat-ms", "300"],
-    );
-    let debug = [("PATHNET_LOG", "pathnet_agent=debug")];
-    let mut victim = agent("victim", &url, &debug);
-    victim.stderr_line("evaluating pathway genome", Duration::from_secs(120));
-    victim.kill9();
-    let mut survivor = agent("survivor", &url, &[]);
-    assert!(coordinator.wait(RUN_DEADLINE).success());
-    assert!(survivor.wait(Duration::from_secs(30)).success());
-    let summary = read_json(&out);
+    let summary = run_with_an_agent_killed(&spec, &out, "evaluating pathway genome", RUN_DEADLINE);
     assert_eq!(summary["kind"], "sm_pathnet", "{summary}");
     let (c, l) = (&summary["counters"], &summary["leases"]);
     assert!(n(l, "expired") >= 1, "{summary}");

@@ -212,6 +212,27 @@ pub fn agent_with(name: &str, url: &str, extra: &[&str], envs: &[(&str, &str)]) 
     spawn(name, &args, envs)
 }
 
+/// `spec` run to its end on short leases (1.5 s, heartbeats every 0.3 s): a first agent is
+/// killed with SIGKILL once its debug log shows `mid_work`, so its lease must expire, and a
+/// second one finishes the run within `within`; returns the summary written to `out`.
+pub fn run_with_an_agent_killed(
+    spec: &Path,
+    out: &Path,
+    mid_work: &str,
+    within: Duration,
+) -> serde_json::Value {
+    let (mut coordinator, url) =
+        coordinator_running(spec, out, &["--lease-ms", "1500", "--heartbeat-ms", "300"]);
+    let debug = [("PATHNET_LOG", "pathnet_agent=debug")];
+    let mut victim = agent("victim", &url, &debug);
+    victim.stderr_line(mid_work, Duration::from_secs(120));
+    victim.kill9();
+    let mut survivor = agent("survivor", &url, &[]);
+    assert!(coordinator.wait(within).success());
+    assert!(survivor.wait(Duration::from_secs(30)).success());
+    read_json(out)
+}
+
 /// `pathnet coordinator` running `spec` to its end and writing its summary to `out`, with
 /// `extra` flags; returns it and its URL.
 pub fn coordinator_running(spec: &Path, out: &Path, extra: &[&str]) -> (Proc, String) {
