@@ -2,6 +2,7 @@
 //! makes that one mutation) and report its fitness. Weights never cross the wire.
 
 use crate::context::{Failure, SessionContext};
+use pathnet_evo::Outcome;
 use pathnet_proto::v1;
 use pathnet_work::genome_wire;
 use std::sync::Arc;
@@ -24,18 +25,31 @@ pub async fn run(
     .await
     .map_err(|err| Failure::Failed(format!("evaluation thread: {err}")))?
     .map_err(|err| Failure::Failed(err.to_string()))?;
+    report(ctx, work, &outcome, started, "genome").await
+}
+
+/// Reports the fitness of a genome rebuilt from its seeds (`what` names its kind in the log),
+/// unless its lease was lost while it ran. Safe-mutation PathNet's pathway genomes report
+/// the same way.
+pub(crate) async fn report(
+    ctx: &SessionContext,
+    work: &str,
+    outcome: &Outcome,
+    started: Instant,
+    what: &str,
+) -> Result<(), Failure> {
     if ctx.held.is_lost(work) {
         return Err(Failure::Lost);
     }
     let report = genome_wire::outcome_to_report(
         &ctx.agent_id,
         work,
-        &outcome,
+        outcome,
         started.elapsed().as_millis() as u64,
     );
     let answer = ctx.agent.clone().report_result(report).await?;
     let disposition = answer.into_inner().disposition();
-    tracing::debug!(%work, ?disposition, fitness = outcome.fitness, "genome reported");
+    tracing::debug!(%work, ?disposition, fitness = outcome.fitness, "{what} reported");
     ctx.held
         .count_report(disposition == v1::ResultDisposition::Accepted);
     Ok(())

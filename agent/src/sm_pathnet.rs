@@ -3,8 +3,9 @@
 //! mutation), evaluate it on its task's episodes and report the fitness.
 
 use crate::context::{Failure, SessionContext};
+use crate::genome;
 use pathnet_proto::v1;
-use pathnet_work::{genome_wire, sm_pathnet_wire};
+use pathnet_work::sm_pathnet_wire;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,19 +27,5 @@ pub async fn run(
     .await
     .map_err(|err| Failure::Failed(format!("evaluation thread: {err}")))?
     .map_err(|err| Failure::Failed(err.to_string()))?;
-    if ctx.held.is_lost(work) {
-        return Err(Failure::Lost);
-    }
-    let report = genome_wire::outcome_to_report(
-        &ctx.agent_id,
-        work,
-        &outcome,
-        started.elapsed().as_millis() as u64,
-    );
-    let answer = ctx.agent.clone().report_result(report).await?;
-    let disposition = answer.into_inner().disposition();
-    tracing::debug!(%work, ?disposition, fitness = outcome.fitness, "pathway genome reported");
-    ctx.held
-        .count_report(disposition == v1::ResultDisposition::Accepted);
-    Ok(())
+    genome::report(ctx, work, &outcome, started, "pathway genome").await
 }
