@@ -11,9 +11,10 @@
 //! A push can be taken in halves ([`push`]), so that a caller keeping the run behind a lock
 //! holds it only to admit and to count the push, not while the gradient is applied.
 
-use crate::kind::Kind;
+use crate::kind::{ExperimentKind, Kind};
+use crate::local::RunError;
 use crate::run::{Counters, EvalId, FitnessEvent, Progress, Run, RunState, RunStatus, Summary};
-use crate::spec::A3cSpec;
+use crate::spec::{A3cSpec, MemoryEstimate, SpecError};
 use ndarray::ArrayD;
 use pathnet_nn::pathnet::Pathway;
 use pathnet_rl::pathnet_a3c::PathNetA3cError;
@@ -21,6 +22,7 @@ use pathnet_rl::{
     GradientUpdate, ParameterServer, RlError, ServerConfig, ServerStats, StopReason, initial_policy,
 };
 use serde::Serialize;
+use std::fmt;
 use std::sync::Arc;
 
 mod checkpoint;
@@ -402,5 +404,60 @@ impl Run for A3cRun {
 
     fn parameter_server(&self) -> Option<ServerStats> {
         Some(self.server().stats())
+    }
+}
+
+impl ExperimentKind for A3cSpec {
+    type Summary = A3cSummary;
+
+    fn memory_estimate(&self, _input_features: usize) -> Result<MemoryEstimate, SpecError> {
+        A3cSpec::memory_estimate(self)
+    }
+
+    fn run_local(&self, observe: &mut dyn FnMut(&Progress)) -> Result<A3cSummary, RunError> {
+        crate::local::run_a3c(self, observe)
+    }
+}
+
+impl fmt::Display for A3cSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mean = self.mean_return.map_or_else(
+            || "none (no episode finished)".to_owned(),
+            |r| format!("{r:.1}"),
+        );
+        let target = self
+            .target_return
+            .map_or_else(String::new, |t| format!(" (target {t})"));
+        writeln!(
+            f,
+            "experiment {} (seed {}, {}) finished in {:.1} s: {}",
+            self.experiment,
+            self.seed,
+            self.env,
+            self.seconds,
+            match (self.reached_target, self.target_return) {
+                (true, _) => "target return reached",
+                (false, Some(_)) => "stopped before the target return",
+                (false, None) => "env-step budget used",
+            }
+        )?;
+        writeln!(
+            f,
+            "  mean return over the last {} episodes {mean}{target}; {} env steps ({:.0}/s), {} episodes, {} workers",
+            self.return_window,
+            self.env_steps,
+            self.env_steps_per_second,
+            self.episodes,
+            self.workers
+        )?;
+        writeln!(
+            f,
+            "  {} updates applied, {} dropped as stale (staleness max {}, mean {:.2}), {} after the stop",
+            self.updates_applied,
+            self.dropped_stale,
+            self.max_staleness,
+            self.mean_staleness,
+            self.dropped_after_stop
+        )
     }
 }

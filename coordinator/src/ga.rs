@@ -5,12 +5,14 @@
 //! ids, counters, progress events and summary, and measures what genomes cost on the wire:
 //! every evaluation ships a seed list, never weights.
 
-use crate::kind::Kind;
+use crate::kind::{ExperimentKind, Kind};
+use crate::local::RunError;
 use crate::run::{Counters, EvalId, FitnessEvent, Progress, Run, RunState, RunStatus, Summary};
-use crate::spec::GaSpec;
+use crate::spec::{GaSpec, MemoryEstimate, SpecError};
 use pathnet_evo::engine::{EngineState as GaState, Refusal};
 use pathnet_evo::{EvoError, GaEngine, Job, Outcome};
 use serde::Serialize;
+use std::fmt;
 use std::time::Instant;
 
 /// The summary of a neuroevolution run, in-process or distributed.
@@ -210,5 +212,47 @@ impl Run for GaRun {
 
     fn task_names(&self) -> Vec<String> {
         vec![format!("{:?}", self.spec.ga.task).to_lowercase()]
+    }
+}
+
+impl ExperimentKind for GaSpec {
+    type Summary = GaSummary;
+
+    fn memory_estimate(&self, _input_features: usize) -> Result<MemoryEstimate, SpecError> {
+        Ok(GaSpec::memory_estimate(self))
+    }
+
+    fn run_local(&self, observe: &mut dyn FnMut(&Progress)) -> Result<GaSummary, RunError> {
+        crate::local::run_neuroevolution(self, observe)
+    }
+}
+
+impl fmt::Display for GaSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = &self.run;
+        let outcome = match r.evaluations_to_solve {
+            Some(n) => format!("solved after {n} evaluations"),
+            None => "not solved".to_owned(),
+        };
+        writeln!(
+            f,
+            "experiment {} (seed {}, {:?} GA, operator {:?}) finished in {:.1} s: {outcome}",
+            self.experiment, self.seed, r.algorithm, r.operator, self.seconds
+        )?;
+        writeln!(
+            f,
+            "  best fitness {}; {} evaluations ({:.0}/s), {} generations, {} re-queued",
+            r.best_fitness
+                .map_or_else(|| "none".to_owned(), |f| format!("{f:.4}")),
+            r.evaluations,
+            self.evaluations_per_second,
+            r.generations,
+            r.requeued
+        )?;
+        writeln!(
+            f,
+            "  genomes on the wire: {:.1} bytes on average (at most {}) instead of {} bytes of weights",
+            self.genome_bytes_mean, self.genome_bytes_max, self.weight_bytes
+        )
     }
 }

@@ -57,23 +57,7 @@ pub enum RunError {
 
 /// Runs the experiment `spec` describes in this process, reporting progress to `observe`.
 pub fn run(spec: &Spec, observe: &mut dyn FnMut(&Progress)) -> Result<Summary, RunError> {
-    match spec {
-        Spec::PathNet(spec) => run_pathnet(spec, observe).map(Summary::PathNet),
-        Spec::A3c(spec) => run_a3c(spec, observe).map(Summary::A3c),
-        Spec::Neuroevolution(spec) => {
-            run_neuroevolution(spec, observe).map(Summary::Neuroevolution)
-        }
-        Spec::Sideways(spec) => run_sideways(spec, observe).map(Summary::Sideways),
-        Spec::PathNetA3c(spec) => {
-            spec.validate()?;
-            // The workers are the parallelism.
-            pathnet_nn::set_threads(1);
-            crate::pathnet_a3c::run(spec, observe)
-                .map(Summary::PathNetA3c)
-                .map_err(|err| RunError::PathNetA3c(Box::new(err)))
-        }
-        Spec::SmPathNet(spec) => run_sm_pathnet(spec, observe).map(Summary::SmPathNet),
-    }
+    spec.run_local(observe)
 }
 
 /// Runs a safe-mutation PathNet experiment with one in-process executor, one evaluation

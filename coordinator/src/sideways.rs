@@ -6,11 +6,13 @@
 //! segment whose lease is lost goes out again unchanged, from the same snapshot, so the run
 //! ends in the same state as one without the failure. It never touches a frame.
 
-use crate::kind::Kind;
+use crate::kind::{ExperimentKind, Kind};
+use crate::local::RunError;
 use crate::run::{Counters, EvalId, Progress, Run, RunState, RunStatus, Summary, VideoProgress};
-use crate::spec::SidewaysSpec;
+use crate::spec::{MemoryEstimate, SidewaysSpec, SpecError};
 use pathnet_work::sideways::{SegmentJob, SegmentOutcome, SidewaysJobError, Snapshot};
 use serde::Serialize;
+use std::fmt;
 use std::time::Instant;
 
 /// The summary of a Sideways run, in-process or distributed.
@@ -322,6 +324,52 @@ impl Run for SidewaysRun {
 
     fn task_names(&self) -> Vec<String> {
         vec![task_name(&self.spec)]
+    }
+}
+
+impl ExperimentKind for SidewaysSpec {
+    type Summary = SidewaysSummary;
+
+    fn memory_estimate(&self, _input_features: usize) -> Result<MemoryEstimate, SpecError> {
+        SidewaysSpec::memory_estimate(self)
+    }
+
+    fn run_local(&self, observe: &mut dyn FnMut(&Progress)) -> Result<SidewaysSummary, RunError> {
+        crate::local::run_sideways(self, observe)
+    }
+}
+
+impl fmt::Display for SidewaysSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let busy: Vec<String> = self.stage_busy.iter().map(|b| format!("{b:.2}")).collect();
+        writeln!(
+            f,
+            "experiment {} (seed {}): {:?} on {} stages, {} batches in {} segments ({} re-issued), \
+             {} frames in {:.1} s: {:.0} frames/s training ({:.0} wall), stage busy [{}]",
+            self.experiment,
+            self.seed,
+            self.method,
+            self.stages,
+            self.batches,
+            self.segments,
+            self.segments_reissued,
+            self.frames,
+            self.seconds,
+            self.frames_per_second,
+            self.wall_frames_per_second,
+            busy.join(", ")
+        )?;
+        let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.4}"));
+        writeln!(
+            f,
+            "last segment: loss {}, frame accuracy {}; held-out clip accuracy {}, loss {}; \
+             parameters fingerprint {}",
+            opt(self.final_loss),
+            opt(self.final_accuracy),
+            opt(self.test_accuracy),
+            opt(self.test_loss),
+            self.fingerprint
+        )
     }
 }
 

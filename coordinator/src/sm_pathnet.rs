@@ -7,9 +7,10 @@
 //! Monitoring sees one "task" per task and arm: `CartPole-v1`, then `Acrobot-v1/transfer`
 //! and `Acrobot-v1/scratch`, so fitness events and the dashboard tell the arms apart.
 
-use crate::kind::Kind;
+use crate::kind::{ExperimentKind, Kind};
+use crate::local::RunError;
 use crate::run::{Counters, EvalId, FitnessEvent, Progress, Run, RunState, RunStatus, Summary};
-use crate::spec::SmPathNetSpec;
+use crate::spec::{MemoryEstimate, SmPathNetSpec, SpecError};
 use pathnet_evo::EvoError;
 use pathnet_evo::Outcome;
 use pathnet_evo::engine::{EngineState, Refusal};
@@ -19,6 +20,7 @@ use pathnet_evo::sm_pathnet::{
 use pathnet_nn::pathnet::{ModuleId, PathNetDims, Pathway};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::fmt;
 use std::time::Instant;
 
 /// One task and arm of the run.
@@ -456,6 +458,71 @@ impl Run for SmPathNetRun {
 
     fn task_names(&self) -> Vec<String> {
         self.labels()
+    }
+}
+
+impl ExperimentKind for SmPathNetSpec {
+    type Summary = SmPathNetSummary;
+
+    fn memory_estimate(&self, _input_features: usize) -> Result<MemoryEstimate, SpecError> {
+        SmPathNetSpec::memory_estimate(self)
+    }
+
+    fn run_local(&self, observe: &mut dyn FnMut(&Progress)) -> Result<SmPathNetSummary, RunError> {
+        crate::local::run_sm_pathnet(self, observe)
+    }
+}
+
+impl fmt::Display for SmPathNetSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "experiment {} (seed {}, {:?} tournament, operator {}) {} in {:.1} s: {} evaluations ({:.1}/s)",
+            self.experiment,
+            self.seed,
+            self.selection,
+            self.operator,
+            self.state,
+            self.seconds,
+            self.evaluations,
+            self.evaluations_per_second
+        )?;
+        for t in &self.tasks {
+            let r = &t.run;
+            writeln!(
+                f,
+                "  {:<24} best fitness {}  mean of population {}  {} generations  {} evaluations{}  best pathway {}  reused frozen modules {}/{}",
+                t.label,
+                r.best_fitness
+                    .map_or_else(|| "none".to_owned(), |f| format!("{f:.1}")),
+                if r.population_fitness.is_empty() {
+                    "none".to_owned()
+                } else {
+                    format!(
+                        "{:.1}",
+                        r.population_fitness.iter().sum::<f64>()
+                            / r.population_fitness.len() as f64
+                    )
+                },
+                r.generations,
+                r.evaluations,
+                r.evaluations_to_target
+                    .map_or_else(String::new, |n| format!(" (target after {n})")),
+                t.best_pathway
+                    .as_ref()
+                    .map_or_else(|| "none".to_owned(), |p| format!("{p:?}")),
+                t.reused_frozen_modules,
+                t.frozen_modules
+            )?;
+        }
+        writeln!(
+            f,
+            "  genomes on the wire: {:.1} bytes on average (at most {}; whole payload {:.0}) instead of {} bytes of pathway weights",
+            self.genome_bytes_mean,
+            self.genome_bytes_max,
+            self.payload_bytes_mean,
+            self.pathway_weight_bytes
+        )
     }
 }
 

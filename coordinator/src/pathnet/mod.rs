@@ -32,11 +32,12 @@ pub use plan::Arm;
 pub use report::{Comparison, RunSummary, TaskSummary};
 pub use store::{DeltaError, ModuleTensors, ParameterStore};
 
-use crate::kind::Kind;
+use crate::kind::{ExperimentKind, Kind};
+use crate::local::RunError;
 use crate::run::{
     Counters, EvalId, FitnessEvent, PathwayView, Progress, Run, RunState, RunStatus, Summary,
 };
-use crate::spec::{ExperimentSpec, SpecError};
+use crate::spec::{ExperimentSpec, MemoryEstimate, SpecError};
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, PathNetError, Pathway};
 use pathnet_work::{Architecture, JobOutcome, ModuleParams, PathwayJob, SupervisedTask};
 use plan::Phase;
@@ -465,5 +466,17 @@ impl Run for Engine {
             self.task.best.as_ref().map(|(_, pathway)| pathway),
             net.frozen_ids(),
         ))
+    }
+}
+
+impl ExperimentKind for ExperimentSpec {
+    type Summary = RunSummary;
+
+    fn memory_estimate(&self, input_features: usize) -> Result<MemoryEstimate, SpecError> {
+        Ok(ExperimentSpec::memory_estimate(self, input_features))
+    }
+
+    fn run_local(&self, observe: &mut dyn FnMut(&Progress)) -> Result<RunSummary, RunError> {
+        crate::local::run_pathnet(self, observe)
     }
 }

@@ -6,6 +6,7 @@ use crate::run::Counters;
 use crate::spec::{ControlPathway, ExperimentSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +36,12 @@ pub struct TaskSummary {
 }
 
 impl TaskSummary {
+    /// The test accuracy as summaries print it.
+    pub fn test_accuracy_text(&self) -> String {
+        self.test_accuracy
+            .map_or_else(|| "not measured".to_owned(), |a| format!("{a:.4}"))
+    }
+
     /// The task's name, followed by the arm when it is a control: `B`, `B (scratch)`.
     pub fn label(&self) -> String {
         Self::label_of(&self.name, self.arm)
@@ -112,4 +119,64 @@ pub(super) fn comparison(spec: &ExperimentSpec, tasks: &[TaskSummary]) -> Option
         }
     }
     Some(comparison)
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "experiment {} (seed {}) finished in {:.1} s",
+            self.experiment, self.seed, self.seconds
+        )?;
+        for task in &self.tasks {
+            let path: Vec<String> = task
+                .best_pathway
+                .iter()
+                .map(|layer| format!("{layer:?}"))
+                .collect();
+            writeln!(
+                f,
+                "  {:<16} generations {:>5}  test accuracy {}  best pathway {}  frozen modules {}",
+                task.label(),
+                task.generations,
+                task.test_accuracy_text(),
+                path.join(" "),
+                task.frozen_modules
+            )?;
+        }
+        match &self.comparison {
+            Some(comparison) => comparison.fmt(f),
+            None => Ok(()),
+        }
+    }
+}
+
+/// PathNet's transfer against the controls on the last task, one line per arm.
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "  task {} to training accuracy {} ({} controls):",
+            self.task,
+            self.accuracy_threshold,
+            match self.control_pathway {
+                ControlPathway::Fixed => "fixed-path",
+                ControlPathway::Evolved => "evolved-path",
+            }
+        )?;
+        for (arm, generations) in &self.task_b_generations {
+            let reached = self.task_b_reached_threshold.get(arm) == Some(&true);
+            writeln!(
+                f,
+                "    {:<18} {}{:>5} generations  {:>6} evaluations on task {}  {:>6} in all",
+                arm.as_str(),
+                if reached { " " } else { ">" },
+                generations,
+                self.task_b_evaluations.get(arm).copied().unwrap_or(0),
+                self.task,
+                self.arm_evaluations.get(arm).copied().unwrap_or(0),
+            )?;
+        }
+        Ok(())
+    }
 }

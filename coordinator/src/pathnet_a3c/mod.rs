@@ -2,12 +2,14 @@
 //! (by default) the last task from scratch as the control. [`run`] trains with threads in
 //! this process; [`served::PathNetA3cRun`] serves the workers to agents.
 
-use crate::kind::Kind;
+use crate::kind::{ExperimentKind, Kind};
+use crate::local::RunError;
 use crate::run::Progress;
-use crate::spec::PathNetA3cSpec;
+use crate::spec::{MemoryEstimate, PathNetA3cSpec, SpecError};
 use pathnet_rl::StopReason;
 use pathnet_rl::pathnet_a3c::{PathNetA3cError, TaskReport, run_scratch, run_transfer};
 use serde::Serialize;
+use std::fmt;
 use std::time::Instant;
 
 pub mod served;
@@ -101,4 +103,53 @@ pub fn run(
         error: None,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+impl ExperimentKind for PathNetA3cSpec {
+    type Summary = PathNetA3cSummary;
+
+    fn memory_estimate(&self, _input_features: usize) -> Result<MemoryEstimate, SpecError> {
+        PathNetA3cSpec::memory_estimate(self)
+    }
+
+    fn run_local(&self, observe: &mut dyn FnMut(&Progress)) -> Result<PathNetA3cSummary, RunError> {
+        self.validate()?;
+        // The workers are the parallelism.
+        pathnet_nn::set_threads(1);
+        run(self, observe).map_err(|err| RunError::PathNetA3c(Box::new(err)))
+    }
+}
+
+impl fmt::Display for PathNetA3cSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "experiment {} (seed {}) finished in {:.1} s",
+            self.experiment, self.seed, self.seconds
+        )?;
+        let line = |f: &mut fmt::Formatter<'_>, label: String, t: &PathNetA3cTask| {
+            writeln!(
+                f,
+                "  {label:<24} {}  {} env steps  mean return {}  best pathway {}  frozen modules {}",
+                t.steps_to_target.map_or_else(
+                    || "target not reached".to_owned(),
+                    |s| format!("target after {s} steps")
+                ),
+                t.env_steps,
+                t.mean_return
+                    .map_or_else(|| "none".to_owned(), |r| format!("{r:.1}")),
+                t.best_pathway
+                    .as_ref()
+                    .map_or_else(|| "none".to_owned(), |p| format!("{p:?}")),
+                t.frozen_modules
+            )
+        };
+        for task in &self.tasks {
+            line(f, task.env.clone(), task)?;
+        }
+        if let Some(scratch) = &self.scratch {
+            line(f, format!("{} (scratch)", scratch.env), scratch)?;
+        }
+        Ok(())
+    }
 }

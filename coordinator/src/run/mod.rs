@@ -9,13 +9,7 @@ mod progress;
 pub use pathways::PathwayView;
 pub use progress::{Counters, FitnessEvent, Progress, VideoProgress};
 
-use crate::a3c::A3cSummary;
-use crate::ga::GaSummary;
 use crate::kind::Kind;
-use crate::pathnet::RunSummary;
-use crate::pathnet_a3c::PathNetA3cSummary;
-use crate::sideways::SidewaysSummary;
-use crate::sm_pathnet::SmPathNetSummary;
 use pathnet_rl::ServerStats;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -62,17 +56,32 @@ pub struct RunStatus {
     pub tasks_completed: usize,
 }
 
-/// The final (or current) summary of an experiment, shaped by its kind.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum Summary {
-    PathNet(RunSummary),
-    A3c(A3cSummary),
-    Neuroevolution(GaSummary),
-    PathNetA3c(PathNetA3cSummary),
-    Sideways(SidewaysSummary),
-    SmPathNet(SmPathNetSummary),
+macro_rules! define_summary {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal : $spec:ty => $summary:ty ),* $(,)?) => {
+        /// The final (or current) summary of an experiment, shaped by its kind.
+        #[derive(Debug, Clone, Serialize)]
+        #[serde(untagged)]
+        pub enum Summary {
+            $( $(#[$doc])* $variant($summary), )*
+        }
+
+        $( impl From<$summary> for Summary {
+            fn from(summary: $summary) -> Self {
+                Summary::$variant(summary)
+            }
+        } )*
+
+        /// The summary as the CLI prints it: each kind's summary says itself.
+        impl fmt::Display for Summary {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $( Summary::$variant(summary) => summary.fmt(f), )*
+                }
+            }
+        }
+    };
 }
+crate::kind::with_kinds!(define_summary);
 
 /// An experiment run as the lease table, the services, monitoring and the CLI see it:
 /// work is handed out and taken back by each kind's own methods; the rest is this.

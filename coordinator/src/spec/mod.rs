@@ -23,7 +23,9 @@ pub use pathnet_a3c::PathNetA3cSpec;
 pub use sideways::SidewaysSpec;
 pub use sm_pathnet::{SmPathNetConfig, SmPathNetSpec};
 
-use crate::kind::Kind;
+use crate::kind::{ExperimentKind, Kind, SpecKind};
+use crate::local::RunError;
+use crate::run::{Progress, Summary};
 use pathnet_proto::{quote, quote_lines};
 use std::path::{Path, PathBuf};
 
@@ -46,37 +48,43 @@ pub enum SpecError {
     },
 }
 
-/// An experiment of any kind.
-#[derive(Debug, Clone)]
-pub enum Spec {
-    /// PathNet pathways evolved by binary tournaments on supervised tasks, with transfer.
-    PathNet(ExperimentSpec),
-    /// Asynchronous advantage actor-critic with the coordinator as parameter server.
-    A3c(A3cSpec),
-    /// A genetic algorithm with safe mutations over seed-list genomes.
-    Neuroevolution(GaSpec),
-    /// PathNet pathways evolved by A3C workers, with transfer between tasks.
-    PathNetA3c(PathNetA3cSpec),
-    /// A video network trained with Sideways or Skip-Sideways, segment by segment.
-    Sideways(SidewaysSpec),
-    /// Safe-mutation GAs over PathNet pathways, with transfer between tasks.
-    SmPathNet(SmPathNetSpec),
-}
-
-/// Evaluates `$body` with `$s` bound to the spec inside `$spec`, whatever its kind: every
-/// kind's spec has a `name`, a `seed` and a `validate`.
-macro_rules! each_kind {
-    ($spec:expr, $s:ident => $body:expr) => {
-        match $spec {
-            Spec::PathNet($s) => $body,
-            Spec::A3c($s) => $body,
-            Spec::Neuroevolution($s) => $body,
-            Spec::PathNetA3c($s) => $body,
-            Spec::Sideways($s) => $body,
-            Spec::SmPathNet($s) => $body,
+macro_rules! define_spec {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal : $spec:ty => $summary:ty ),* $(,)?) => {
+        /// An experiment of any kind.
+        #[derive(Debug, Clone)]
+        pub enum Spec {
+            $( $(#[$doc])* $variant($spec), )*
         }
+
+        /// Evaluates `$body` with `$s` bound to the spec inside `$spec`, whatever its kind.
+        macro_rules! each_kind {
+            ($any:expr, $s:ident => $body:expr) => {
+                match $any {
+                    $( Spec::$variant($s) => $body, )*
+                }
+            };
+        }
+
+        impl Spec {
+            /// The spec of `kind` in `table` (without its `kind` key).
+            fn schema(
+                kind: Kind,
+                table: toml::Table,
+            ) -> Result<Self, toml::de::Error> {
+                Ok(match kind {
+                    $( Kind::$variant => Spec::$variant(table.try_into()?), )*
+                })
+            }
+        }
+
+        $( impl From<$spec> for Spec {
+            fn from(spec: $spec) -> Self {
+                Spec::$variant(spec)
+            }
+        } )*
     };
 }
+crate::kind::with_kinds!(define_spec);
 
 impl Spec {
     pub fn from_file(path: &Path) -> Result<Self, SpecError> {
@@ -92,12 +100,6 @@ impl Spec {
         let parse_error = |message: String| parse_error(path, message);
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
-        fn schema<S: serde::de::DeserializeOwned>(
-            table: toml::Table,
-            parse_error: impl Fn(String) -> SpecError,
-        ) -> Result<S, SpecError> {
-            table.try_into().map_err(|e| parse_error(e.to_string()))
-        }
         let kind = match table.remove("kind") {
             None => Kind::PathNet,
             Some(toml::Value::String(kind)) => kind.parse().map_err(|_| {
@@ -111,28 +113,17 @@ impl Spec {
             Some(other) => return Err(invalid("kind", other, "must be a string")),
         };
         // The kind is taken out so each kind's schema can reject unknown keys as usual.
-        let spec = match kind {
-            Kind::PathNet => Spec::PathNet(schema(table, parse_error)?),
-            Kind::A3c => Spec::A3c(schema(table, parse_error)?),
-            Kind::Neuroevolution => Spec::Neuroevolution(schema(table, parse_error)?),
-            Kind::PathNetA3c => Spec::PathNetA3c(schema(table, parse_error)?),
-            Kind::Sideways => Spec::Sideways(schema(table, parse_error)?),
-            Kind::SmPathNet => Spec::SmPathNet(schema(table, parse_error)?),
-        };
+        let spec = Self::schema(kind, table).map_err(|e| parse_error(e.to_string()))?;
         spec.validate()?;
         Ok(spec)
     }
 
     /// The `kind` that selects this spec's algorithm.
     pub fn kind(&self) -> Kind {
-        match self {
-            Spec::PathNet(_) => Kind::PathNet,
-            Spec::A3c(_) => Kind::A3c,
-            Spec::Neuroevolution(_) => Kind::Neuroevolution,
-            Spec::PathNetA3c(_) => Kind::PathNetA3c,
-            Spec::Sideways(_) => Kind::Sideways,
-            Spec::SmPathNet(_) => Kind::SmPathNet,
+        fn kind_of<S: SpecKind>(_: &S) -> Kind {
+            S::KIND
         }
+        each_kind!(self, spec => kind_of(spec))
     }
 
     pub fn name(&self) -> &str {
@@ -150,24 +141,19 @@ impl Spec {
     /// The memory the experiment would take (for PathNet, on examples of `input_features`
     /// features), for the coordinator to check against its ceiling before it builds anything.
     pub fn memory_estimate(&self, input_features: usize) -> Result<MemoryEstimate, SpecError> {
-        match self {
-            Spec::PathNet(spec) => Ok(spec.memory_estimate(input_features)),
-            Spec::A3c(spec) => spec.memory_estimate(),
-            Spec::Neuroevolution(spec) => Ok(spec.memory_estimate()),
-            Spec::PathNetA3c(spec) => spec.memory_estimate(),
-            Spec::Sideways(spec) => spec.memory_estimate(),
-            Spec::SmPathNet(spec) => spec.memory_estimate(),
-        }
+        each_kind!(self, spec => ExperimentKind::memory_estimate(spec, input_features))
     }
 
     pub fn validate(&self) -> Result<(), SpecError> {
         each_kind!(self, spec => spec.validate())
     }
-}
 
-impl From<ExperimentSpec> for Spec {
-    fn from(spec: ExperimentSpec) -> Self {
-        Spec::PathNet(spec)
+    /// Runs the experiment in this process, reporting progress to `observe`.
+    pub(crate) fn run_local(
+        &self,
+        observe: &mut dyn FnMut(&Progress),
+    ) -> Result<Summary, RunError> {
+        each_kind!(self, spec => spec.run_local(observe).map(Summary::from))
     }
 }
 

@@ -5,23 +5,50 @@ use super::{
     Built, Issued, PushRefusal, Pushed, Rejected, SavedRun, Served, fitting, invalid_spec,
     worker_reported,
 };
+use super::{ServedKind, from_saved_json, saved_json};
 use crate::a3c::{A3cRun, A3cState, ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::checkpoint::Tensors;
+use crate::pathnet::TestSplit;
 use crate::run::EvalId;
 use crate::server::limits::Limits;
 use crate::spec::A3cSpec;
 use pathnet_proto::v1;
 use tonic::Status;
+impl ServedKind for A3cSpec {
+    const CHECKPOINTS: bool = true;
+
+    fn build(self, id: &str, _: Option<TestSplit>, limits: &Limits) -> Result<Built, Status> {
+        build(id, self, limits)
+    }
+
+    fn to_saved(&self) -> Result<serde_json::Value, String> {
+        saved_json(self)
+    }
+
+    fn from_saved(spec: serde_json::Value) -> Result<Self, String> {
+        from_saved_json(spec)
+    }
+
+    fn restore(
+        self,
+        id: &str,
+        _: Option<TestSplit>,
+        state: serde_json::Value,
+        tensors: Tensors,
+    ) -> Result<(Built, usize), String> {
+        restore(id, self, state, tensors)
+    }
+}
 
 /// Its parameters must fit one push answer.
-pub(super) fn build(id: &str, spec: A3cSpec, limits: &Limits) -> Result<Built, Status> {
+fn build(id: &str, spec: A3cSpec, limits: &Limits) -> Result<Built, Status> {
     let run = A3cRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
     let parameter_bytes = run.parameter_bytes();
     fitting(Box::new(run), parameter_bytes, "a3c.policy", limits)
 }
 
 /// The run a checkpoint saved, resumed, with how many worker leases it counts re-queued.
-pub(super) fn restore(
+fn restore(
     id: &str,
     spec: A3cSpec,
     state: serde_json::Value,

@@ -16,7 +16,7 @@ mod sm_pathnet;
 use super::limits::Limits;
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::checkpoint::Tensors;
-use crate::kind::Kind;
+use crate::kind::{Kind, SpecKind};
 use crate::pathnet::{Engine, TestSplit};
 use crate::run::{EvalId, Run};
 use crate::spec::Spec;
@@ -82,21 +82,155 @@ pub(super) struct SavedRun {
     pub(super) tensors: Tensors,
 }
 
-/// Whether runs of `kind` can be checkpointed and resumed.
-pub(crate) fn checkpointable(kind: Kind) -> bool {
-    match kind {
-        Kind::PathNet | Kind::A3c => true,
-        Kind::Neuroevolution | Kind::PathNetA3c | Kind::Sideways | Kind::SmPathNet => false,
+/// How a kind's experiment is served: what it reads from disk first, the run built for the
+/// server and, for a kind that has checkpoints, how its spec and run are saved and
+/// resumed. Implemented by each kind's spec, in the kind's module here.
+pub(super) trait ServedKind: SpecKind + Sized {
+    /// Whether its runs can be checkpointed and resumed.
+    const CHECKPOINTS: bool = false;
+
+    /// Refuses at once what [`ServedKind::load`] would refuse after a slow load.
+    fn precheck(&self) -> Result<(), Status> {
+        Ok(())
+    }
+
+    /// Reads what the kind needs from disk before it starts (PathNet: the test split).
+    fn load(&self) -> Result<Option<TestSplit>, Status> {
+        Ok(None)
+    }
+
+    /// Builds the run of experiment `id` from the spec and what [`ServedKind::load`] read.
+    fn build(self, id: &str, test: Option<TestSplit>, limits: &Limits) -> Result<Built, Status>;
+
+    /// The spec as a checkpoint saves it.
+    fn to_saved(&self) -> Result<serde_json::Value, String> {
+        Err(not_checkpointable(Self::KIND))
+    }
+
+    /// The spec a checkpoint saved.
+    fn from_saved(spec: serde_json::Value) -> Result<Self, String> {
+        let _ = spec;
+        Err(not_checkpointable(Self::KIND))
+    }
+
+    /// The run a checkpoint saved as experiment `id`, resumed; with how much of its work
+    /// that was handed out went back to the queue.
+    fn restore(
+        self,
+        id: &str,
+        test: Option<TestSplit>,
+        state: serde_json::Value,
+        tensors: Tensors,
+    ) -> Result<(Built, usize), String> {
+        let _ = (id, test, state, tensors);
+        Err(not_checkpointable(Self::KIND))
     }
 }
 
+/// A spec as a checkpoint saves it, for the kinds that have checkpoints.
+fn saved_json(spec: &impl serde::Serialize) -> Result<serde_json::Value, String> {
+    serde_json::to_value(spec).map_err(|err| err.to_string())
+}
+
+/// A spec a checkpoint saved, for the kinds that have checkpoints.
+fn from_saved_json<S: serde::de::DeserializeOwned>(spec: serde_json::Value) -> Result<S, String> {
+    serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))
+}
+
+macro_rules! dispatch_served {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal : $spec:ty => $summary:ty ),* $(,)?) => {
+        /// Whether runs of `kind` can be checkpointed and resumed.
+        pub(crate) fn checkpointable(kind: Kind) -> bool {
+            match kind {
+                $( Kind::$variant => <$spec as ServedKind>::CHECKPOINTS, )*
+            }
+        }
+
+        /// The spec a checkpoint saved for a run of kind `kind`.
+        fn saved_spec_of(kind: Kind, spec: serde_json::Value) -> Result<Spec, String> {
+            match kind {
+                $( Kind::$variant => <$spec as ServedKind>::from_saved(spec).map(Spec::$variant), )*
+            }
+        }
+
+        /// The spec of a kind that has checkpoints as JSON, to compare with a saved one.
+        pub(crate) fn spec_json(spec: &Spec) -> Result<serde_json::Value, String> {
+            match spec {
+                $( Spec::$variant(spec) => spec.to_saved(), )*
+            }
+        }
+
+        /// The run a checkpoint saved as experiment `id`, resumed; with how much of its work
+        /// that was handed out went back to the queue.
+        pub(super) fn restore(
+            ready: Ready,
+            id: &str,
+            state: serde_json::Value,
+            tensors: Tensors,
+        ) -> Result<(Built, usize), String> {
+            let Ready { spec, test } = ready;
+            match spec {
+                $( Spec::$variant(spec) => spec.restore(id, test, state, tensors), )*
+            }
+        }
+
+        impl Ready {
+            /// Reads what `spec`'s kind needs from disk, blocking: call it off the async threads.
+            pub(crate) fn load(spec: Spec) -> Result<Ready, Status> {
+                let test = match &spec {
+                    $( Spec::$variant(spec) => spec.load()?, )*
+                };
+                Ok(Ready { spec, test })
+            }
+
+            /// The checks of what [`Ready::load`] reads that can refuse the spec at once, before a
+            /// slow load.
+            pub(crate) fn precheck(spec: &Spec) -> Result<(), Status> {
+                match spec {
+                    $( Spec::$variant(spec) => spec.precheck(), )*
+                }
+            }
+        }
+
+        /// Builds the run of experiment `id`, unless its estimated memory is over the
+        /// coordinator's ceiling: checked before anything of the run is allocated.
+        pub(super) fn build(ready: Ready, id: &str, limits: &Limits) -> Result<Built, Status> {
+            let Ready { spec, test } = ready;
+            let input_features = test.as_ref().map_or(0, TestSplit::features);
+            spec.memory_estimate(input_features)
+                .and_then(|estimate| estimate.check(limits.max_experiment_bytes))
+                .map_err(|err| Status::invalid_argument(err.to_string()))?;
+            match spec {
+                $( Spec::$variant(spec) => spec.build(id, test, limits), )*
+            }
+        }
+    };
+}
+crate::kind::with_kinds!(dispatch_served);
+
 /// Why a coordinator with a state directory refuses an experiment of `kind`.
 pub(crate) fn not_checkpointable(kind: Kind) -> String {
+    let kinds: Vec<&str> = Kind::ALL
+        .into_iter()
+        .filter(|kind| checkpointable(*kind))
+        .map(Kind::as_str)
+        .collect();
     format!(
-        "experiments of kind `{kind}` cannot be checkpointed yet (only `pathnet` and `a3c` can), and \
+        "experiments of kind `{kind}` cannot be checkpointed yet (only {}), and \
          this coordinator keeps its state in a directory (--state-dir) that could not \
-         resume it after a restart; run it on a coordinator without --state-dir"
+         resume it after a restart; run it on a coordinator without --state-dir",
+        checkpointable_list(&kinds)
     )
+}
+
+/// The kinds that have checkpoints as the refusal names them: `pathnet` and `a3c` can.
+fn checkpointable_list(kinds: &[&str]) -> String {
+    let quoted: Vec<String> = kinds.iter().map(|kind| format!("`{kind}`")).collect();
+    match quoted.as_slice() {
+        [] => "none can".to_owned(),
+        [one] => format!("{one} can"),
+        [rest @ .., last] => format!("{} and {last} can", rest.join(", ")),
+    }
 }
 
 /// The spec a checkpoint saved for a run of kind `kind`.
@@ -107,45 +241,10 @@ pub(crate) fn saved_spec(kind: &str, spec: serde_json::Value) -> Result<Spec, St
             pathnet_proto::quote(kind)
         )
     })?;
-    let spec = match kind {
-        Kind::PathNet => Spec::PathNet(
-            serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))?,
-        ),
-        Kind::A3c => Spec::A3c(
-            serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))?,
-        ),
-        Kind::Neuroevolution | Kind::PathNetA3c | Kind::Sideways | Kind::SmPathNet => {
-            return Err(not_checkpointable(kind));
-        }
-    };
+    let spec = saved_spec_of(kind, spec)?;
     spec.validate()
         .map_err(|err| format!("`experiment.spec`: {err}"))?;
     Ok(spec)
-}
-
-/// The spec of a kind that has checkpoints as JSON, to compare with a saved one.
-pub(crate) fn spec_json(spec: &Spec) -> Result<serde_json::Value, String> {
-    match spec {
-        Spec::PathNet(spec) => serde_json::to_value(spec).map_err(|err| err.to_string()),
-        Spec::A3c(spec) => serde_json::to_value(spec).map_err(|err| err.to_string()),
-        other => Err(not_checkpointable(other.kind())),
-    }
-}
-
-/// The run a checkpoint saved as experiment `id`, resumed; with how much of its work that
-/// was handed out went back to the queue.
-pub(super) fn restore(
-    ready: Ready,
-    id: &str,
-    state: serde_json::Value,
-    tensors: Tensors,
-) -> Result<(Built, usize), String> {
-    let Ready { spec, test } = ready;
-    match spec {
-        Spec::PathNet(spec) => pathnet::restore(id, spec, test, state, tensors),
-        Spec::A3c(spec) => a3c::restore(id, spec, state, tensors),
-        other => Err(not_checkpointable(other.kind())),
-    }
 }
 
 /// Where a report's module deltas pushed ahead of it come from: the tensors of `(module,
@@ -200,52 +299,8 @@ pub(crate) struct Ready {
 }
 
 impl Ready {
-    /// Reads what `spec`'s kind needs from disk, blocking: call it off the async threads.
-    pub(crate) fn load(spec: Spec) -> Result<Ready, Status> {
-        let test = match &spec {
-            Spec::PathNet(spec) => Some(pathnet::load_test_split(spec)?),
-            Spec::A3c(_)
-            | Spec::Neuroevolution(_)
-            | Spec::PathNetA3c(_)
-            | Spec::Sideways(_)
-            | Spec::SmPathNet(_) => None,
-        };
-        Ok(Ready { spec, test })
-    }
-
-    /// The checks of what [`Ready::load`] reads that can refuse the spec at once, before a
-    /// slow load.
-    pub(crate) fn precheck(spec: &Spec) -> Result<(), Status> {
-        match spec {
-            Spec::PathNet(spec) => pathnet::check_data_dir(spec),
-            Spec::A3c(_)
-            | Spec::Neuroevolution(_)
-            | Spec::PathNetA3c(_)
-            | Spec::Sideways(_)
-            | Spec::SmPathNet(_) => Ok(()),
-        }
-    }
-
     pub(crate) fn spec(&self) -> &Spec {
         &self.spec
-    }
-}
-
-/// Builds the run of experiment `id`, unless its estimated memory is over the coordinator's
-/// ceiling: checked before anything of the run is allocated.
-pub(super) fn build(ready: Ready, id: &str, limits: &Limits) -> Result<Built, Status> {
-    let Ready { spec, test } = ready;
-    let input_features = test.as_ref().map_or(0, TestSplit::features);
-    spec.memory_estimate(input_features)
-        .and_then(|estimate| estimate.check(limits.max_experiment_bytes))
-        .map_err(|err| Status::invalid_argument(err.to_string()))?;
-    match spec {
-        Spec::PathNet(spec) => pathnet::build(id, spec, test),
-        Spec::A3c(spec) => a3c::build(id, spec, limits),
-        Spec::Neuroevolution(spec) => neuroevolution::build(id, spec),
-        Spec::PathNetA3c(spec) => pathnet_a3c::build(id, spec, limits),
-        Spec::Sideways(spec) => sideways::build(id, spec, limits),
-        Spec::SmPathNet(spec) => sm_pathnet::build(id, spec),
     }
 }
 

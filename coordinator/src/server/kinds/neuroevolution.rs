@@ -1,15 +1,23 @@
 //! Neuroevolution on the wire: genomes out as seed lists, fitness back.
 
+use super::ServedKind;
 use super::{Built, Issued, Pushed, Rejected, Served, invalid_spec};
 use crate::ga::GaRun;
+use crate::pathnet::TestSplit;
 use crate::run::EvalId;
+use crate::server::limits::Limits;
 use crate::spec::GaSpec;
 use pathnet_proto::v1;
 use pathnet_work::genome_wire;
 use tonic::Status;
+impl ServedKind for GaSpec {
+    fn build(self, id: &str, _: Option<TestSplit>, _: &Limits) -> Result<Built, Status> {
+        build(id, self)
+    }
+}
 
 /// Genomes travel as seed lists, so the run has no parameters to push.
-pub(super) fn build(id: &str, spec: GaSpec) -> Result<Built, Status> {
+fn build(id: &str, spec: GaSpec) -> Result<Built, Status> {
     let run = GaRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
     Ok(Built {
         run: Box::new(run),

@@ -2,15 +2,17 @@
 //! ahead of the report), and the modules agents pull.
 
 use super::{Built, Issued, Pushed, Rejected, SavedRun, Served};
+use super::{ServedKind, from_saved_json, saved_json};
 use crate::checkpoint::Tensors;
 use crate::pathnet::{Engine, EngineError, EngineState, TestSplit};
 use crate::run::EvalId;
+use crate::server::limits::Limits;
 use crate::spec::ExperimentSpec;
 use pathnet_proto::v1;
 use pathnet_work::wire;
 use tonic::Status;
 
-pub(super) fn check_data_dir(spec: &ExperimentSpec) -> Result<(), Status> {
+fn check_data_dir(spec: &ExperimentSpec) -> Result<(), Status> {
     if !spec.data.dir.is_dir() {
         return Err(Status::invalid_argument(format!(
             "invalid spec: `data.dir` = {}: not a directory on the coordinator",
@@ -20,16 +22,45 @@ pub(super) fn check_data_dir(spec: &ExperimentSpec) -> Result<(), Status> {
     Ok(())
 }
 
-pub(super) fn load_test_split(spec: &ExperimentSpec) -> Result<TestSplit, Status> {
+fn load_test_split(spec: &ExperimentSpec) -> Result<TestSplit, Status> {
     TestSplit::load(spec)
         .map_err(|err| Status::invalid_argument(format!("invalid spec: `data.dir`: {err}")))
 }
+impl ServedKind for ExperimentSpec {
+    const CHECKPOINTS: bool = true;
 
-pub(super) fn build(
-    id: &str,
-    spec: ExperimentSpec,
-    test: Option<TestSplit>,
-) -> Result<Built, Status> {
+    fn precheck(&self) -> Result<(), Status> {
+        check_data_dir(self)
+    }
+
+    fn load(&self) -> Result<Option<TestSplit>, Status> {
+        load_test_split(self).map(Some)
+    }
+
+    fn build(self, id: &str, test: Option<TestSplit>, _: &Limits) -> Result<Built, Status> {
+        build(id, self, test)
+    }
+
+    fn to_saved(&self) -> Result<serde_json::Value, String> {
+        saved_json(self)
+    }
+
+    fn from_saved(spec: serde_json::Value) -> Result<Self, String> {
+        from_saved_json(spec)
+    }
+
+    fn restore(
+        self,
+        id: &str,
+        test: Option<TestSplit>,
+        state: serde_json::Value,
+        tensors: Tensors,
+    ) -> Result<(Built, usize), String> {
+        restore(id, self, test, state, tensors)
+    }
+}
+
+fn build(id: &str, spec: ExperimentSpec, test: Option<TestSplit>) -> Result<Built, Status> {
     let test = test.ok_or_else(|| Status::internal("the test split was not loaded"))?;
     let features = test.features();
     let engine = Engine::new(id.to_owned(), spec, features, Some(Box::new(test)))
@@ -38,7 +69,7 @@ pub(super) fn build(
 }
 
 /// The engine a checkpoint saved, resumed, with how many evaluations went back to the queue.
-pub(super) fn restore(
+fn restore(
     id: &str,
     spec: ExperimentSpec,
     test: Option<TestSplit>,

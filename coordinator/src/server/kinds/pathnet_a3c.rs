@@ -2,10 +2,12 @@
 //! gradient pushes and fitness reports in, a report answered with a new pathway when its
 //! worker lost the tournament.
 
+use super::ServedKind;
 use super::{
     Built, Issued, PushRefusal, Pushed, Rejected, Served, fitting, invalid_spec, worker_reported,
 };
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
+use crate::pathnet::TestSplit;
 use crate::pathnet_a3c::PathNetA3cRun;
 use crate::run::EvalId;
 use crate::server::limits::Limits;
@@ -13,9 +15,14 @@ use crate::spec::PathNetA3cSpec;
 use pathnet_proto::v1;
 use pathnet_work::{pathnet_a3c_wire, wire};
 use tonic::Status;
+impl ServedKind for PathNetA3cSpec {
+    fn build(self, id: &str, _: Option<TestSplit>, limits: &Limits) -> Result<Built, Status> {
+        build(id, self, limits)
+    }
+}
 
 /// Its parameters must fit one push answer.
-pub(super) fn build(id: &str, spec: PathNetA3cSpec, limits: &Limits) -> Result<Built, Status> {
+fn build(id: &str, spec: PathNetA3cSpec, limits: &Limits) -> Result<Built, Status> {
     let run = PathNetA3cRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
     let parameter_bytes = run.parameter_bytes();
     fitting(Box::new(run), parameter_bytes, "pathnet_a3c", limits)

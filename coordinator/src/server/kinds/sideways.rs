@@ -1,8 +1,10 @@
 //! Sideways on the wire: each segment goes out with its snapshot in chunks, and comes back
 //! as the next snapshot and the segment's metrics.
 
+use super::ServedKind;
 use super::{Built, Issued, Pushed, Rejected, Served, fitting, invalid_spec};
 use crate::kind::Kind;
+use crate::pathnet::TestSplit;
 use crate::run::{Counters, EvalId, Progress, Run, RunState, RunStatus, Summary};
 use crate::server::limits::Limits;
 use crate::sideways::SidewaysRun;
@@ -16,10 +18,15 @@ struct ServedSideways {
     run: SidewaysRun,
     chunk_bytes: usize,
 }
+impl ServedKind for SidewaysSpec {
+    fn build(self, id: &str, _: Option<TestSplit>, limits: &Limits) -> Result<Built, Status> {
+        build(id, self, limits)
+    }
+}
 
 /// A segment's work item and its report each carry one snapshot (parameters and Adam's two
 /// moments), which must fit one message.
-pub(super) fn build(id: &str, spec: SidewaysSpec, limits: &Limits) -> Result<Built, Status> {
+fn build(id: &str, spec: SidewaysSpec, limits: &Limits) -> Result<Built, Status> {
     let run = SidewaysRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
     let bytes = run.snapshot_bytes();
     // Adam's moments appear after the first step: three times the parameters.

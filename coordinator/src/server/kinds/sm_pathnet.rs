@@ -1,16 +1,24 @@
 //! Safe-mutation PathNet on the wire: pathway genomes out as seed lists, fitness back.
 
+use super::ServedKind;
 use super::{Built, Issued, Pushed, Rejected, Served, invalid_spec};
+use crate::pathnet::TestSplit;
 use crate::run::EvalId;
+use crate::server::limits::Limits;
 use crate::sm_pathnet::{SmPathNetRun, WireBytes};
 use crate::spec::SmPathNetSpec;
 use pathnet_evo::sm_pathnet::PathwayJob;
 use pathnet_proto::v1;
 use pathnet_work::{genome_wire, sm_pathnet_wire};
 use tonic::Status;
+impl ServedKind for SmPathNetSpec {
+    fn build(self, id: &str, _: Option<TestSplit>, _: &Limits) -> Result<Built, Status> {
+        build(id, self)
+    }
+}
 
 /// Genomes travel as seed lists, so the run has no parameters to push.
-pub(super) fn build(id: &str, spec: SmPathNetSpec) -> Result<Built, Status> {
+fn build(id: &str, spec: SmPathNetSpec) -> Result<Built, Status> {
     let run = SmPathNetRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
     Ok(Built {
         run: Box::new(run),
