@@ -13,6 +13,10 @@ use pathnet_evo::{EvoError, GaEngine, Job, Outcome};
 use serde::Serialize;
 use std::time::Instant;
 
+mod checkpoint;
+
+pub use checkpoint::GaRunState;
+
 /// The summary of a neuroevolution run, in-process or distributed.
 #[derive(Debug, Clone, Serialize)]
 pub struct GaSummary {

@@ -85,15 +85,15 @@ pub(super) struct SavedRun {
 /// Whether runs of `kind` can be checkpointed and resumed.
 pub(crate) fn checkpointable(kind: Kind) -> bool {
     match kind {
-        Kind::PathNet | Kind::A3c => true,
-        Kind::Neuroevolution | Kind::PathNetA3c | Kind::Sideways | Kind::SmPathNet => false,
+        Kind::PathNet | Kind::A3c | Kind::Neuroevolution => true,
+        Kind::PathNetA3c | Kind::Sideways | Kind::SmPathNet => false,
     }
 }
 
 /// Why a coordinator with a state directory refuses an experiment of `kind`.
 pub(crate) fn not_checkpointable(kind: Kind) -> String {
     format!(
-        "experiments of kind `{kind}` cannot be checkpointed yet (only `pathnet` and `a3c` can), and \
+        "experiments of kind `{kind}` cannot be checkpointed yet (only `pathnet`, `a3c` and `neuroevolution` can), and \
          this coordinator keeps its state in a directory (--state-dir) that could not \
          resume it after a restart; run it on a coordinator without --state-dir"
     )
@@ -114,7 +114,10 @@ pub(crate) fn saved_spec(kind: &str, spec: serde_json::Value) -> Result<Spec, St
         Kind::A3c => Spec::A3c(
             serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))?,
         ),
-        Kind::Neuroevolution | Kind::PathNetA3c | Kind::Sideways | Kind::SmPathNet => {
+        Kind::Neuroevolution => Spec::Neuroevolution(
+            serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))?,
+        ),
+        Kind::PathNetA3c | Kind::Sideways | Kind::SmPathNet => {
             return Err(not_checkpointable(kind));
         }
     };
@@ -128,6 +131,7 @@ pub(crate) fn spec_json(spec: &Spec) -> Result<serde_json::Value, String> {
     match spec {
         Spec::PathNet(spec) => serde_json::to_value(spec).map_err(|err| err.to_string()),
         Spec::A3c(spec) => serde_json::to_value(spec).map_err(|err| err.to_string()),
+        Spec::Neuroevolution(spec) => serde_json::to_value(spec).map_err(|err| err.to_string()),
         other => Err(not_checkpointable(other.kind())),
     }
 }
@@ -144,6 +148,7 @@ pub(super) fn restore(
     match spec {
         Spec::PathNet(spec) => pathnet::restore(id, spec, test, state, tensors),
         Spec::A3c(spec) => a3c::restore(id, spec, state, tensors),
+        Spec::Neuroevolution(spec) => neuroevolution::restore(id, spec, state, tensors),
         other => Err(not_checkpointable(other.kind())),
     }
 }

@@ -1,7 +1,8 @@
 //! Neuroevolution on the wire: genomes out as seed lists, fitness back.
 
-use super::{Built, Issued, Pushed, Rejected, Served, invalid_spec};
-use crate::ga::GaRun;
+use super::{Built, Issued, Pushed, Rejected, SavedRun, Served, invalid_spec};
+use crate::checkpoint::Tensors;
+use crate::ga::{GaRun, GaRunState};
 use crate::run::EvalId;
 use crate::spec::GaSpec;
 use pathnet_proto::v1;
@@ -15,6 +16,29 @@ pub(super) fn build(id: &str, spec: GaSpec) -> Result<Built, Status> {
         run: Box::new(run),
         parameter_bytes: 0,
     })
+}
+
+/// The run a checkpoint saved, resumed, with how many evaluations that were out it re-queued.
+pub(super) fn restore(
+    id: &str,
+    spec: GaSpec,
+    state: serde_json::Value,
+    tensors: Tensors,
+) -> Result<(Built, usize), String> {
+    if let Some((name, _)) = tensors.first() {
+        return Err(format!(
+            "tensor `{}`: a neuroevolution state has no tensors",
+            pathnet_proto::quote(name)
+        ));
+    }
+    let state: GaRunState =
+        serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))?;
+    let (run, requeued) = GaRun::restore(id.to_owned(), spec, state)?;
+    let built = Built {
+        run: Box::new(run),
+        parameter_bytes: 0,
+    };
+    Ok((built, requeued))
 }
 
 impl Served for GaRun {
@@ -38,6 +62,17 @@ impl Served for GaRun {
         GaRun::complete(self, eval, &outcome)
             .map_err(|refusal| Rejected::Refused(refusal.to_string()))?;
         Ok(Vec::new())
+    }
+
+    fn save(&self) -> Option<Result<SavedRun, String>> {
+        let saved = || {
+            Ok(SavedRun {
+                spec: serde_json::to_value(self.spec()).map_err(|err| err.to_string())?,
+                state: serde_json::to_value(self.snapshot()).map_err(|err| err.to_string())?,
+                tensors: Tensors::new(),
+            })
+        };
+        Some(saved())
     }
 }
 
