@@ -109,12 +109,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 /// so the agents together get enough for all of it; other kinds keep the agent's default
 /// (one, or `PATHNET_WORKERS`). An explicit `PATHNET_WORKERS` always wins.
 fn agent_workers(spec: &Spec, agents: usize) -> Option<usize> {
-    match spec {
-        Spec::PathNetA3c(spec) if std::env::var_os("PATHNET_WORKERS").is_none() && agents > 0 => {
-            Some(spec.pathnet_a3c.workers.div_ceil(agents))
-        }
-        _ => None,
+    if std::env::var_os("PATHNET_WORKERS").is_some() || agents == 0 {
+        return None;
     }
+    spec.worker_leases().map(|workers| workers.div_ceil(agents))
 }
 
 /// Agent processes started by `run`, stopped with it.

@@ -15,6 +15,10 @@ use serde::Serialize;
 use std::fmt;
 use std::time::Instant;
 
+mod checkpoint;
+
+pub use checkpoint::GaRunState;
+
 /// The summary of a neuroevolution run, in-process or distributed.
 #[derive(Debug, Clone, Serialize)]
 pub struct GaSummary {

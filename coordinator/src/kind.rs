@@ -48,6 +48,12 @@ pub trait ExperimentKind: SpecKind {
 
     /// Runs the experiment in this process, reporting progress to `observe`.
     fn run_local(&self, observe: &mut dyn FnMut(&Progress)) -> Result<Self::Summary, RunError>;
+
+    /// The worker leases the whole experiment trains at once, for the kinds whose work is
+    /// a population of workers, so that agents started for it can take them all.
+    fn worker_leases(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// The [`Kind`] a spec type belongs to; generated from the table for every kind's spec.

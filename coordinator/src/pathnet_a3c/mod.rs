@@ -118,6 +118,11 @@ impl ExperimentKind for PathNetA3cSpec {
         pathnet_nn::set_threads(1);
         run(self, observe).map_err(|err| RunError::PathNetA3c(Box::new(err)))
     }
+
+    /// One worker lease per genotype of the population.
+    fn worker_leases(&self) -> Option<usize> {
+        Some(self.pathnet_a3c.workers)
+    }
 }
 
 impl fmt::Display for PathNetA3cSummary {

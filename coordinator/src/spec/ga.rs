@@ -5,9 +5,9 @@
 use super::limits::{self, MemoryEstimate};
 use super::{SpecError, invalid};
 use pathnet_evo::{EvoError, SafeMutationConfig};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GaSpec {
     pub name: String,

@@ -148,6 +148,12 @@ impl Spec {
         each_kind!(self, spec => spec.validate())
     }
 
+    /// The worker leases the whole experiment trains at once, for the kinds whose work is a
+    /// population of workers (see [`ExperimentKind::worker_leases`]).
+    pub fn worker_leases(&self) -> Option<usize> {
+        each_kind!(self, spec => spec.worker_leases())
+    }
+
     /// Runs the experiment in this process, reporting progress to `observe`.
     pub(crate) fn run_local(
         &self,

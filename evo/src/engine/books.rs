@@ -5,9 +5,11 @@
 //! results.
 
 use super::ledger::Ledger;
+use super::saved::{SavedBooks, SavedMember};
 use super::{EngineState, EvalId, Refusal, Request, Status, Summary};
+use crate::EvoError;
 use crate::config::Algorithm;
-use crate::executor::{Job, Outcome};
+use crate::executor::{Job, Outcome, Problem};
 use crate::genome::Genome;
 use crate::operator::Operator;
 
@@ -167,5 +169,74 @@ impl<T> Books<T> {
 
     fn best_fitness(&self) -> Option<f64> {
         self.best.as_ref().map(|b| b.0)
+    }
+}
+
+impl<T: Clone> Books<T> {
+    pub fn save(&self) -> SavedBooks<T> {
+        SavedBooks {
+            ledger: self.ledger.save(),
+            state: self.state,
+            best: self.best.as_ref().map(|(fitness, genome)| SavedMember {
+                genome: genome.clone(),
+                fitness: *fitness,
+            }),
+            evaluations_to_solve: self.evaluations_to_solve,
+            replayed_mutations: self.replayed_mutations,
+            replayed_evaluations: self.replayed_evaluations,
+            unchanged_mutations: self.unchanged_mutations,
+        }
+    }
+
+    /// The books `saved` holds, checked against the budget; `fits` says whether a tag is
+    /// one of the GA's, and every pending job is of `problem`.
+    pub fn restore(
+        max_evaluations: u64,
+        saved: SavedBooks<T>,
+        fits: impl Fn(&T) -> bool,
+        problem: &Problem,
+    ) -> Result<Self, EvoError> {
+        if let Some(best) = &saved.best
+            && !best.fitness.is_finite()
+        {
+            return Err(EvoError::invalid(
+                "best.fitness",
+                best.fitness,
+                "must be finite",
+            ));
+        }
+        let ledger = Ledger::restore(saved.ledger, fits, problem)?;
+        if ledger.issued > max_evaluations {
+            return Err(EvoError::invalid(
+                "ledger.issued",
+                ledger.issued,
+                format!("more than the spec's max_evaluations ({max_evaluations})"),
+            ));
+        }
+        if saved.state == EngineState::Running && ledger.completed >= max_evaluations {
+            return Err(EvoError::invalid(
+                "state",
+                "running",
+                "every evaluation of the budget is completed",
+            ));
+        }
+        Ok(Books {
+            ledger,
+            max_evaluations,
+            state: saved.state,
+            best: saved.best.map(|b| (b.fitness, b.genome)),
+            evaluations_to_solve: saved.evaluations_to_solve,
+            replayed_mutations: saved.replayed_mutations,
+            replayed_evaluations: saved.replayed_evaluations,
+            unchanged_mutations: saved.unchanged_mutations,
+        })
+    }
+
+    /// Puts every evaluation out with an executor back in the queue; returns how many.
+    pub fn requeue_outstanding(&mut self) -> usize {
+        if self.state != EngineState::Running {
+            return 0;
+        }
+        self.ledger.requeue_outstanding()
     }
 }

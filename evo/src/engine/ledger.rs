@@ -1,8 +1,10 @@
 //! Bookkeeping both GAs share: issued evaluations, which are out with an executor, which wait
 //! to be issued again, and how many have been issued and completed.
 
+use super::saved::{SavedLedger, SavedPending};
 use super::{EvalId, Refusal, Request};
-use crate::executor::Job;
+use crate::EvoError;
+use crate::executor::{Job, Problem};
 use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug)]
@@ -106,5 +108,121 @@ impl<T> Ledger<T> {
         self.pending.clear();
         self.queue.clear();
         out
+    }
+}
+
+impl<T: Clone> Ledger<T> {
+    pub fn save(&self) -> SavedLedger<T> {
+        SavedLedger {
+            pending: self
+                .pending
+                .iter()
+                .map(|(&id, p)| SavedPending {
+                    id,
+                    parent: p.job.parent.clone(),
+                    mutation: p.job.mutation,
+                    tag: p.tag.clone(),
+                    outstanding: p.outstanding,
+                })
+                .collect(),
+            queue: self.queue.iter().copied().collect(),
+            next_id: self.next_id,
+            issued: self.issued,
+            completed: self.completed,
+            requeued: self.requeued,
+        }
+    }
+
+    /// The ledger `saved` holds, its jobs of `problem`; every pending id issued once, every
+    /// queued id pending and waiting, every waiting one queued once, and every tag `fits`.
+    pub fn restore(
+        saved: SavedLedger<T>,
+        fits: impl Fn(&T) -> bool,
+        problem: &Problem,
+    ) -> Result<Self, EvoError> {
+        let mut pending = BTreeMap::new();
+        for p in saved.pending {
+            if p.id.0 >= saved.next_id {
+                return Err(EvoError::invalid(
+                    "ledger.pending.id",
+                    p.id.0,
+                    format!("not issued yet (next_id is {})", saved.next_id),
+                ));
+            }
+            if !fits(&p.tag) {
+                return Err(EvoError::invalid(
+                    "ledger.pending.tag",
+                    p.id,
+                    "not a slot of the GA",
+                ));
+            }
+            let job = Job {
+                problem: problem.clone(),
+                parent: p.parent,
+                mutation: p.mutation,
+            };
+            let entry = Pending {
+                job,
+                tag: p.tag,
+                outstanding: p.outstanding,
+            };
+            if pending.insert(p.id, entry).is_some() {
+                return Err(EvoError::invalid(
+                    "ledger.pending.id",
+                    p.id.0,
+                    "pending twice",
+                ));
+            }
+        }
+        let waiting = pending.values().filter(|p| !p.outstanding).count();
+        let mut seen = std::collections::BTreeSet::new();
+        for id in &saved.queue {
+            let queued = pending.get(id).is_some_and(|p| !p.outstanding);
+            if !queued || !seen.insert(*id) {
+                return Err(EvoError::invalid(
+                    "ledger.queue",
+                    id.0,
+                    "not a pending evaluation waiting to be issued again, or queued twice",
+                ));
+            }
+        }
+        if seen.len() != waiting {
+            return Err(EvoError::invalid(
+                "ledger.queue",
+                seen.len(),
+                format!("{waiting} pending evaluations wait to be issued again"),
+            ));
+        }
+        let in_flight = pending.len() as u64;
+        if saved.completed + in_flight > saved.issued || saved.issued > saved.next_id {
+            return Err(EvoError::invalid(
+                "ledger.issued",
+                saved.issued,
+                format!(
+                    "fewer than the {} completed and {in_flight} pending, or more than the ids \
+                     given ({})",
+                    saved.completed, saved.next_id
+                ),
+            ));
+        }
+        Ok(Ledger {
+            pending,
+            queue: saved.queue.into_iter().collect(),
+            next_id: saved.next_id,
+            issued: saved.issued,
+            completed: saved.completed,
+            requeued: saved.requeued,
+        })
+    }
+
+    /// Puts every outstanding evaluation back in the queue, in id order; returns how many.
+    pub fn requeue_outstanding(&mut self) -> usize {
+        let out: Vec<EvalId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.outstanding)
+            .map(|(&id, _)| id)
+            .collect();
+        out.into_iter().filter(|&id| self.requeue(id)).count()
     }
 }

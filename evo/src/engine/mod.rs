@@ -14,9 +14,13 @@
 
 mod books;
 mod ledger;
+mod saved;
 mod steady_state;
 mod truncation;
 
+pub use saved::{
+    SavedBooks, SavedEngine, SavedLedger, SavedMember, SavedPending, SavedRng, SavedSlot,
+};
 pub use steady_state::SteadyState;
 pub use truncation::Truncation;
 
@@ -25,11 +29,11 @@ use crate::config::{Algorithm, SafeMutationConfig};
 use crate::executor::{Job, Outcome};
 use crate::genome::Genome;
 use crate::operator::Operator;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Identifies one evaluation for the whole run; a requeued evaluation keeps its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EvalId(pub u64);
 
 impl fmt::Display for EvalId {
@@ -45,7 +49,7 @@ pub struct Request {
     pub job: Job,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineState {
     Running,

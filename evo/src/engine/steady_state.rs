@@ -8,6 +8,7 @@
 //! is evaluated completely before the first child is issued.
 
 use super::books::{Accepted, Books, Next};
+use super::saved::{SavedEngine, SavedMember, SavedRng};
 use super::{EvalId, Refusal, Request, Status, Summary};
 use crate::EvoError;
 use crate::config::{Algorithm, SafeMutationConfig};
@@ -113,6 +114,73 @@ impl SteadyState {
     pub fn summary(&self) -> Summary {
         self.books
             .summary(Algorithm::SteadyState, self.operator, self.generation())
+    }
+
+    pub(super) fn save(&self) -> SavedEngine {
+        SavedEngine::SteadyState {
+            rng: SavedRng::of(&self.rng),
+            books: self.books.save(),
+            members: self
+                .members
+                .iter()
+                .map(|m| SavedMember {
+                    genome: m.genome.clone(),
+                    fitness: m.fitness,
+                })
+                .collect(),
+            fresh_issued: self.fresh_issued,
+        }
+    }
+
+    /// The engine `saved` holds, checked against `config`.
+    pub(super) fn restore(
+        config: &SafeMutationConfig,
+        saved: SavedEngine,
+    ) -> Result<Self, EvoError> {
+        let SavedEngine::SteadyState {
+            rng,
+            books,
+            members,
+            fresh_issued,
+        } = saved
+        else {
+            unreachable!("the caller matched the algorithm");
+        };
+        let population = config.population;
+        if fresh_issued > population || members.len() > fresh_issued {
+            return Err(EvoError::invalid(
+                "fresh_issued",
+                fresh_issued,
+                format!(
+                    "{} members of a population of {population}: at most the population, \
+                     and at least the members",
+                    members.len()
+                ),
+            ));
+        }
+        if let Some(m) = members.iter().find(|m| !m.fitness.is_finite()) {
+            return Err(EvoError::invalid(
+                "members.fitness",
+                m.fitness,
+                "must be finite",
+            ));
+        }
+        let mut engine = SteadyState::new(config)?;
+        engine.books = Books::restore(config.max_evaluations, books, |()| true, &engine.problem)?;
+        engine.rng = rng.restore()?;
+        engine.members = members
+            .into_iter()
+            .map(|m| Member {
+                genome: m.genome,
+                fitness: m.fitness,
+            })
+            .collect();
+        engine.fresh_issued = fresh_issued;
+        Ok(engine)
+    }
+
+    pub(super) fn requeue_outstanding(&mut self) -> usize {
+        self.books.requeue_outstanding()
     }
 
     /// Evaluated members, for tests and reports.

@@ -4,6 +4,7 @@
 //! deterministic, so elites keep their fitness and are not evaluated again.
 
 use super::books::{Accepted, Books, Next};
+use super::saved::{SavedEngine, SavedRng, SavedSlot};
 use super::{EvalId, Refusal, Request, Status, Summary};
 use crate::EvoError;
 use crate::config::{Algorithm, SafeMutationConfig};
@@ -114,6 +115,86 @@ impl Truncation {
     pub fn summary(&self) -> Summary {
         self.books
             .summary(Algorithm::Truncation, self.operator, self.generation)
+    }
+
+    pub(super) fn save(&self) -> SavedEngine {
+        SavedEngine::Truncation {
+            rng: SavedRng::of(&self.rng),
+            books: self.books.save(),
+            generation: self.generation,
+            slots: self
+                .slots
+                .iter()
+                .map(|s| SavedSlot {
+                    parent: s.parent.clone(),
+                    mutation: s.mutation,
+                    fitness: s.fitness,
+                })
+                .collect(),
+            next_slot: self.next_slot,
+        }
+    }
+
+    /// The engine `saved` holds, checked against `config`.
+    pub(super) fn restore(
+        config: &SafeMutationConfig,
+        saved: SavedEngine,
+    ) -> Result<Self, EvoError> {
+        let SavedEngine::Truncation {
+            rng,
+            books,
+            generation,
+            slots,
+            next_slot,
+        } = saved
+        else {
+            unreachable!("the caller matched the algorithm");
+        };
+        if slots.len() != config.population {
+            return Err(EvoError::invalid(
+                "slots",
+                slots.len(),
+                format!("the population is {}", config.population),
+            ));
+        }
+        if next_slot > slots.len() {
+            return Err(EvoError::invalid(
+                "next_slot",
+                next_slot,
+                format!("a generation has {} slots", slots.len()),
+            ));
+        }
+        if let Some(f) = slots
+            .iter()
+            .filter_map(|s| s.fitness)
+            .find(|f| !f.is_finite())
+        {
+            return Err(EvoError::invalid("slots.fitness", f, "must be finite"));
+        }
+        let mut engine = Truncation::new(config)?;
+        let population = slots.len();
+        engine.books = Books::restore(
+            config.max_evaluations,
+            books,
+            |&slot| slot < population,
+            &engine.problem,
+        )?;
+        engine.rng = rng.restore()?;
+        engine.generation = generation;
+        engine.slots = slots
+            .into_iter()
+            .map(|s| Slot {
+                parent: s.parent,
+                mutation: s.mutation,
+                fitness: s.fitness,
+            })
+            .collect();
+        engine.next_slot = next_slot;
+        Ok(engine)
+    }
+
+    pub(super) fn requeue_outstanding(&mut self) -> usize {
+        self.books.requeue_outstanding()
     }
 
     /// Replaces the evaluated generation by the next: elites first, then children.

@@ -1,8 +1,11 @@
 //! Neuroevolution on the wire: genomes out as seed lists, fitness back.
 
-use super::ServedKind;
-use super::{Built, Issued, Pushed, Rejected, Served, invalid_spec};
-use crate::ga::GaRun;
+use super::{
+    Built, Issued, Pushed, Rejected, SavedRun, Served, ServedKind, from_saved_json, invalid_spec,
+    saved_json,
+};
+use crate::checkpoint::Tensors;
+use crate::ga::{GaRun, GaRunState};
 use crate::pathnet::TestSplit;
 use crate::run::EvalId;
 use crate::server::limits::Limits;
@@ -11,8 +14,28 @@ use pathnet_proto::v1;
 use pathnet_work::genome_wire;
 use tonic::Status;
 impl ServedKind for GaSpec {
+    const CHECKPOINTS: bool = true;
+
     fn build(self, id: &str, _: Option<TestSplit>, _: &Limits) -> Result<Built, Status> {
         build(id, self)
+    }
+
+    fn to_saved(&self) -> Result<serde_json::Value, String> {
+        saved_json(self)
+    }
+
+    fn from_saved(spec: serde_json::Value) -> Result<Self, String> {
+        from_saved_json(spec)
+    }
+
+    fn restore(
+        self,
+        id: &str,
+        _: Option<TestSplit>,
+        state: serde_json::Value,
+        tensors: Tensors,
+    ) -> Result<(Built, usize), String> {
+        restore(id, self, state, tensors)
     }
 }
 
@@ -23,6 +46,29 @@ fn build(id: &str, spec: GaSpec) -> Result<Built, Status> {
         run: Box::new(run),
         parameter_bytes: 0,
     })
+}
+
+/// The run a checkpoint saved, resumed, with how many evaluations that were out it re-queued.
+fn restore(
+    id: &str,
+    spec: GaSpec,
+    state: serde_json::Value,
+    tensors: Tensors,
+) -> Result<(Built, usize), String> {
+    if let Some((name, _)) = tensors.first() {
+        return Err(format!(
+            "tensor `{}`: a neuroevolution state has no tensors",
+            pathnet_proto::quote(name)
+        ));
+    }
+    let state: GaRunState =
+        serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))?;
+    let (run, requeued) = GaRun::restore(id.to_owned(), spec, state)?;
+    let built = Built {
+        run: Box::new(run),
+        parameter_bytes: 0,
+    };
+    Ok((built, requeued))
 }
 
 impl Served for GaRun {
@@ -46,6 +92,17 @@ impl Served for GaRun {
         GaRun::complete(self, eval, &outcome)
             .map_err(|refusal| Rejected::Refused(refusal.to_string()))?;
         Ok(Vec::new())
+    }
+
+    fn save(&self) -> Option<Result<SavedRun, String>> {
+        let saved = || {
+            Ok(SavedRun {
+                spec: serde_json::to_value(self.spec()).map_err(|err| err.to_string())?,
+                state: serde_json::to_value(self.snapshot()).map_err(|err| err.to_string())?,
+                tensors: Tensors::new(),
+            })
+        };
+        Some(saved())
     }
 }
 
