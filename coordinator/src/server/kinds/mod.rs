@@ -85,15 +85,15 @@ pub(super) struct SavedRun {
 /// Whether runs of `kind` can be checkpointed and resumed.
 pub(crate) fn checkpointable(kind: Kind) -> bool {
     match kind {
-        Kind::PathNet | Kind::A3c | Kind::Neuroevolution => true,
-        Kind::PathNetA3c | Kind::Sideways | Kind::SmPathNet => false,
+        Kind::PathNet | Kind::A3c | Kind::Neuroevolution | Kind::PathNetA3c => true,
+        Kind::Sideways | Kind::SmPathNet => false,
     }
 }
 
 /// Why a coordinator with a state directory refuses an experiment of `kind`.
 pub(crate) fn not_checkpointable(kind: Kind) -> String {
     format!(
-        "experiments of kind `{kind}` cannot be checkpointed yet (only `pathnet`, `a3c` and `neuroevolution` can), and \
+        "experiments of kind `{kind}` cannot be checkpointed yet (only `pathnet`, `a3c`, `neuroevolution` and `pathnet_a3c` can), and \
          this coordinator keeps its state in a directory (--state-dir) that could not \
          resume it after a restart; run it on a coordinator without --state-dir"
     )
@@ -117,7 +117,10 @@ pub(crate) fn saved_spec(kind: &str, spec: serde_json::Value) -> Result<Spec, St
         Kind::Neuroevolution => Spec::Neuroevolution(
             serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))?,
         ),
-        Kind::PathNetA3c | Kind::Sideways | Kind::SmPathNet => {
+        Kind::PathNetA3c => Spec::PathNetA3c(
+            serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))?,
+        ),
+        Kind::Sideways | Kind::SmPathNet => {
             return Err(not_checkpointable(kind));
         }
     };
@@ -132,6 +135,7 @@ pub(crate) fn spec_json(spec: &Spec) -> Result<serde_json::Value, String> {
         Spec::PathNet(spec) => serde_json::to_value(spec).map_err(|err| err.to_string()),
         Spec::A3c(spec) => serde_json::to_value(spec).map_err(|err| err.to_string()),
         Spec::Neuroevolution(spec) => serde_json::to_value(spec).map_err(|err| err.to_string()),
+        Spec::PathNetA3c(spec) => serde_json::to_value(spec).map_err(|err| err.to_string()),
         other => Err(not_checkpointable(other.kind())),
     }
 }
@@ -149,6 +153,7 @@ pub(super) fn restore(
         Spec::PathNet(spec) => pathnet::restore(id, spec, test, state, tensors),
         Spec::A3c(spec) => a3c::restore(id, spec, state, tensors),
         Spec::Neuroevolution(spec) => neuroevolution::restore(id, spec, state, tensors),
+        Spec::PathNetA3c(spec) => pathnet_a3c::restore(id, spec, state, tensors),
         other => Err(not_checkpointable(other.kind())),
     }
 }

@@ -3,10 +3,12 @@
 //! worker lost the tournament.
 
 use super::{
-    Built, Issued, PushRefusal, Pushed, Rejected, Served, fitting, invalid_spec, worker_reported,
+    Built, Issued, PushRefusal, Pushed, Rejected, SavedRun, Served, fitting, invalid_spec,
+    worker_reported,
 };
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
-use crate::pathnet_a3c::PathNetA3cRun;
+use crate::checkpoint::Tensors;
+use crate::pathnet_a3c::{PathNetA3cRun, PathNetA3cState};
 use crate::run::EvalId;
 use crate::server::limits::Limits;
 use crate::spec::PathNetA3cSpec;
@@ -19,6 +21,26 @@ pub(super) fn build(id: &str, spec: PathNetA3cSpec, limits: &Limits) -> Result<B
     let run = PathNetA3cRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
     let parameter_bytes = run.parameter_bytes();
     fitting(Box::new(run), parameter_bytes, "pathnet_a3c", limits)
+}
+
+/// The run a checkpoint saved, resumed, with how many worker leases it counts re-queued.
+pub(super) fn restore(
+    id: &str,
+    spec: PathNetA3cSpec,
+    state: serde_json::Value,
+    tensors: Tensors,
+) -> Result<(Built, usize), String> {
+    let state: PathNetA3cState =
+        serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))?;
+    let (run, requeued) = PathNetA3cRun::restore(id.to_owned(), spec, state, tensors)?;
+    let parameter_bytes = run.parameter_bytes();
+    Ok((
+        Built {
+            run: Box::new(run),
+            parameter_bytes,
+        },
+        requeued,
+    ))
 }
 
 impl Served for PathNetA3cRun {
@@ -76,5 +98,17 @@ impl Served for PathNetA3cRun {
 
     fn finish_exchange(&mut self, done: PushDone) -> Result<ExchangeAnswer, ExchangeError> {
         PathNetA3cRun::finish_exchange(self, done)
+    }
+
+    fn save(&self) -> Option<Result<SavedRun, String>> {
+        let saved = || {
+            let (state, tensors) = self.snapshot();
+            Ok(SavedRun {
+                spec: serde_json::to_value(self.spec()).map_err(|err| err.to_string())?,
+                state: serde_json::to_value(state).map_err(|err| err.to_string())?,
+                tensors,
+            })
+        };
+        Some(saved())
     }
 }
