@@ -8,16 +8,17 @@ use crate::run::Progress;
 use crate::spec::{MemoryEstimate, PathNetA3cSpec, SpecError};
 use pathnet_rl::StopReason;
 use pathnet_rl::pathnet_a3c::{PathNetA3cError, TaskReport, run_scratch, run_transfer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Instant;
 
 pub mod served;
 
-pub use served::{PathNetA3cAssignment, PathNetA3cRun};
+pub use served::{PathNetA3cAssignment, PathNetA3cRun, PathNetA3cState};
 
 /// One task as a PathNet-A3C run learnt it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PathNetA3cTask {
     pub task: usize,
     pub env: String,

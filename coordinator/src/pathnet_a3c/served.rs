@@ -28,6 +28,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod checkpoint;
+
+pub use checkpoint::PathNetA3cState;
+
 /// What a PathNet-A3C worker lease asks an agent to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathNetA3cAssignment {

@@ -5,9 +5,9 @@
 use super::limits::{self, MemoryEstimate, dense_parameters};
 use super::{SpecError, invalid};
 use pathnet_rl::pathnet_a3c::{ModuleSpec, PathNetA3cConfig, PathNetA3cError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PathNetA3cSpec {
     pub name: String,

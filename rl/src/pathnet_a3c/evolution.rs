@@ -26,7 +26,8 @@ pub struct Member {
 }
 
 /// Counters of the current task.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EvolutionStats {
     /// Fitness reports received.
     pub reports: u64,
@@ -47,7 +48,118 @@ pub struct Evolution {
     stats: EvolutionStats,
 }
 
+/// An [`Evolution`] as a checkpoint holds it: the task, every member's pathway and latest
+/// fitness, the counters and where the tournament's random generator stands.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedEvolution {
+    task: usize,
+    members: Vec<SavedMember>,
+    stats: EvolutionStats,
+    rng: SavedRng,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedMember {
+    pathway: Pathway,
+    fitness: Option<f64>,
+}
+
+/// Where a ChaCha8 generator stands, so it goes on with the same numbers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedRng {
+    seed: [u8; 32],
+    stream: u64,
+    /// A 68-bit position, as a decimal string: JSON numbers do not carry it exactly.
+    word_pos: String,
+}
+
+impl SavedRng {
+    pub fn of(rng: &ChaCha8Rng) -> Self {
+        SavedRng {
+            seed: rng.get_seed(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos().to_string(),
+        }
+    }
+
+    /// The generator; `field` names this state in an error.
+    pub fn restore(&self, field: &str) -> Result<ChaCha8Rng, PathNetA3cError> {
+        let word_pos: u128 = self.word_pos.parse().map_err(|_| {
+            let shown: String = self.word_pos.chars().take(40).collect();
+            PathNetA3cError::config(
+                format!("{field}.word_pos"),
+                format!("{shown:?}"),
+                "a whole number",
+            )
+        })?;
+        let mut rng = ChaCha8Rng::from_seed(self.seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(word_pos);
+        Ok(rng)
+    }
+}
+
 impl Evolution {
+    /// The population as a checkpoint holds it.
+    pub fn save(&self) -> SavedEvolution {
+        SavedEvolution {
+            task: self.task,
+            members: self
+                .members
+                .iter()
+                .map(|m| SavedMember {
+                    pathway: m.pathway.clone(),
+                    fitness: m.fitness,
+                })
+                .collect(),
+            stats: self.stats.clone(),
+            rng: SavedRng::of(&self.rng),
+        }
+    }
+
+    /// Takes the population `saved` holds, which must fit this one's dims and size; errors
+    /// name the field (under `evolution.`) that does not fit, and change nothing.
+    pub fn load(&mut self, saved: SavedEvolution) -> Result<(), PathNetA3cError> {
+        let workers = self.members.len();
+        if saved.members.len() != workers {
+            return Err(PathNetA3cError::config(
+                "evolution.members",
+                saved.members.len(),
+                format!("one per worker ({workers})"),
+            ));
+        }
+        let mut members = Vec::with_capacity(workers);
+        for (i, m) in saved.members.into_iter().enumerate() {
+            m.pathway.validate(&self.dims).map_err(|err| {
+                PathNetA3cError::config(
+                    format!("evolution.members[{i}].pathway"),
+                    "",
+                    err.to_string(),
+                )
+            })?;
+            if let Some(f) = m.fitness.filter(|f| !f.is_finite()) {
+                return Err(PathNetA3cError::config(
+                    format!("evolution.members[{i}].fitness"),
+                    f,
+                    "a finite number",
+                ));
+            }
+            members.push(Member {
+                pathway: m.pathway,
+                fitness: m.fitness,
+            });
+        }
+        let rng = saved.rng.restore("evolution.rng")?;
+        self.task = saved.task;
+        self.members = members;
+        self.stats = saved.stats;
+        self.rng = rng;
+        Ok(())
+    }
+
     /// A population of `workers` genotypes, set up for task 0 (see [`Evolution::begin_task`]).
     pub fn new(
         dims: PathNetDims,

@@ -27,7 +27,11 @@ pub mod worker;
 
 pub use config::{ModuleKind, PathNetA3cConfig, TaskConfig, TaskShape};
 pub use error::PathNetA3cError;
-pub use evolution::{Evolution, EvolutionStats, Member, PathwaySelection};
+pub use evolution::{
+    Evolution, EvolutionStats, Member, PathwaySelection, SavedEvolution, SavedRng,
+};
 pub use network::{ConvSpec, ModuleSpec, PathNetActorCritic};
-pub use run::{PathNetA3c, TaskReport, TaskStart, run_scratch, run_transfer, run_workers};
+pub use run::{
+    PathNetA3c, SavedNetwork, TaskReport, TaskStart, run_scratch, run_transfer, run_workers,
+};
 pub use worker::{PathNetWorker, PathNetWorkerReport};

@@ -4,7 +4,7 @@
 
 use super::config::PathNetA3cConfig;
 use super::error::PathNetA3cError;
-use super::evolution::{Evolution, EvolutionStats};
+use super::evolution::{Evolution, EvolutionStats, SavedRng};
 use super::network::PathNetActorCritic;
 use super::worker::{PathNetWorker, PathNetWorkerReport};
 use crate::parameter_server::{ParameterServer, ServerConfig, ServerStats, StopReason};
@@ -173,6 +173,58 @@ impl PathNetA3c {
             evolution: self.evolution.stats().clone(),
             workers,
         })
+    }
+}
+
+/// What of a [`PathNetA3c`] a checkpoint holds besides its parameters: the frozen modules,
+/// the transfer step's random generator and the pathway the next task freezes. Its
+/// population between tasks is a function of the seed and the task (see
+/// [`Evolution::begin_task`]); a task's live population is saved with the task.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedNetwork {
+    frozen: Vec<ModuleId>,
+    transfer_rng: SavedRng,
+    previous: Option<Pathway>,
+}
+
+impl PathNetA3c {
+    /// The super-network's state but its parameters, for a checkpoint.
+    pub fn save(&self) -> SavedNetwork {
+        SavedNetwork {
+            frozen: self.net.frozen_ids(),
+            transfer_rng: SavedRng::of(&self.transfer_rng),
+            previous: self.previous.clone(),
+        }
+    }
+
+    /// The super-network a checkpoint saved, with `params` (in parameter order) and its
+    /// population set up for `task`; errors name the field that does not fit `config`.
+    pub fn restore(
+        config: &PathNetA3cConfig,
+        seed: u64,
+        task: usize,
+        saved: SavedNetwork,
+        params: &[ArrayD<f32>],
+    ) -> Result<Self, PathNetA3cError> {
+        let mut run = PathNetA3c::new(config, seed)?;
+        if task >= config.tasks.len() {
+            return Err(PathNetA3cError::UnknownTask {
+                task,
+                tasks: config.tasks.len(),
+            });
+        }
+        run.net.load_all(params)?;
+        run.net.freeze(&saved.frozen)?;
+        if let Some(previous) = &saved.previous {
+            previous
+                .validate(&config.dims())
+                .map_err(|err| PathNetA3cError::config("network.previous", "", err.to_string()))?;
+        }
+        run.transfer_rng = saved.transfer_rng.restore("network.transfer_rng")?;
+        run.previous = saved.previous;
+        run.evolution.begin_task(task);
+        Ok(run)
     }
 }
 

@@ -2,22 +2,44 @@
 //! gradient pushes and fitness reports in, a report answered with a new pathway when its
 //! worker lost the tournament.
 
-use super::ServedKind;
 use super::{
-    Built, Issued, PushRefusal, Pushed, Rejected, Served, fitting, invalid_spec, worker_reported,
+    Built, Issued, PushRefusal, Pushed, Rejected, SavedRun, Served, ServedKind, fitting,
+    from_saved_json, invalid_spec, saved_json, worker_reported,
 };
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
+use crate::checkpoint::Tensors;
 use crate::pathnet::TestSplit;
-use crate::pathnet_a3c::PathNetA3cRun;
+use crate::pathnet_a3c::{PathNetA3cRun, PathNetA3cState};
 use crate::run::EvalId;
 use crate::server::limits::Limits;
 use crate::spec::PathNetA3cSpec;
 use pathnet_proto::v1;
 use pathnet_work::{pathnet_a3c_wire, wire};
 use tonic::Status;
+
 impl ServedKind for PathNetA3cSpec {
+    const CHECKPOINTS: bool = true;
+
     fn build(self, id: &str, _: Option<TestSplit>, limits: &Limits) -> Result<Built, Status> {
         build(id, self, limits)
+    }
+
+    fn to_saved(&self) -> Result<serde_json::Value, String> {
+        saved_json(self)
+    }
+
+    fn from_saved(spec: serde_json::Value) -> Result<Self, String> {
+        from_saved_json(spec)
+    }
+
+    fn restore(
+        self,
+        id: &str,
+        _: Option<TestSplit>,
+        state: serde_json::Value,
+        tensors: Tensors,
+    ) -> Result<(Built, usize), String> {
+        restore(id, self, state, tensors)
     }
 }
 
@@ -26,6 +48,26 @@ fn build(id: &str, spec: PathNetA3cSpec, limits: &Limits) -> Result<Built, Statu
     let run = PathNetA3cRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
     let parameter_bytes = run.parameter_bytes();
     fitting(Box::new(run), parameter_bytes, "pathnet_a3c", limits)
+}
+
+/// The run a checkpoint saved, resumed, with how many worker leases it counts re-queued.
+fn restore(
+    id: &str,
+    spec: PathNetA3cSpec,
+    state: serde_json::Value,
+    tensors: Tensors,
+) -> Result<(Built, usize), String> {
+    let state: PathNetA3cState =
+        serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))?;
+    let (run, requeued) = PathNetA3cRun::restore(id.to_owned(), spec, state, tensors)?;
+    let parameter_bytes = run.parameter_bytes();
+    Ok((
+        Built {
+            run: Box::new(run),
+            parameter_bytes,
+        },
+        requeued,
+    ))
 }
 
 impl Served for PathNetA3cRun {
@@ -83,5 +125,17 @@ impl Served for PathNetA3cRun {
 
     fn finish_exchange(&mut self, done: PushDone) -> Result<ExchangeAnswer, ExchangeError> {
         PathNetA3cRun::finish_exchange(self, done)
+    }
+
+    fn save(&self) -> Option<Result<SavedRun, String>> {
+        let saved = || {
+            let (state, tensors) = self.snapshot();
+            Ok(SavedRun {
+                spec: serde_json::to_value(self.spec()).map_err(|err| err.to_string())?,
+                state: serde_json::to_value(state).map_err(|err| err.to_string())?,
+                tensors,
+            })
+        };
+        Some(saved())
     }
 }
