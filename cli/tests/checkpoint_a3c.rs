@@ -8,7 +8,6 @@
 mod common;
 
 use common::state_dir::*;
-use common::*;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,8 +15,6 @@ const STEP: Duration = Duration::from_secs(120);
 
 #[test]
 fn an_a3c_coordinator_killed_mid_training_resumes_its_updates_and_finishes() {
-    let dir = scratch_dir("a3c-resume");
-    let (spec, out, state) = state_files(&dir);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/a3c_cartpole.toml");
     let text = std::fs::read_to_string(example).unwrap();
     let text = text.replace("max_env_steps = 300000", "max_env_steps = 40000");
@@ -25,12 +22,9 @@ fn an_a3c_coordinator_killed_mid_training_resumes_its_updates_and_finishes() {
         text.contains("max_env_steps = 40000"),
         "the example's budget moved"
     );
-    std::fs::write(&spec, text).unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let url = format!("http://{addr}");
-    let files = (spec.as_path(), out.as_path(), state.as_path());
-    let mut coordinator = start(&addr, files, "200", &[]);
-    let mut agents = agents(&url, 2, &[]);
+    let served = Restartable::new("a3c-resume", &text, "200");
+    let mut coordinator = served.start();
+    let mut agents = served.agents(2);
 
     // A save with updates applied.
     let saved = loop {
@@ -40,26 +34,14 @@ fn an_a3c_coordinator_killed_mid_training_resumes_its_updates_and_finishes() {
             break number(&line, "generation");
         }
     };
-    coordinator.kill9();
-    let on_disk = pathnet_coordinator::checkpoint::read(&state)
-        .unwrap()
-        .unwrap()
-        .manifest
-        .experiment
-        .unwrap();
+    let on_disk = served.kill(&mut coordinator);
     let version = on_disk.run["server"]["version"].as_u64().unwrap();
     assert!(version >= saved, "{version} < {saved}");
 
-    let mut coordinator = start(&addr, files, "200", &[]);
-    let line = coordinator.stdout_line("resumed", Duration::from_secs(30));
+    let (mut coordinator, line) = served.resume();
     // The update counter goes on from the state on disk: nothing after it is counted.
     assert_eq!(number(&line, "generation"), version, "{line}");
-    let summary = finish(
-        &mut coordinator,
-        &mut agents,
-        &out,
-        Duration::from_secs(300),
-    );
+    let summary = served.finish(&mut coordinator, &mut agents);
     eprintln!("resumed at {version} updates: {summary}");
     assert_eq!(summary["incarnation"], 2, "{summary}");
     assert_eq!(summary["kind"], "a3c", "{summary}");
@@ -76,5 +58,5 @@ fn an_a3c_coordinator_killed_mid_training_resumes_its_updates_and_finishes() {
     let l = &summary["leases"];
     // The workers out at the save ended with the killed coordinator, counted once.
     assert!(l["restarted"].as_u64().unwrap() >= 1, "{summary}");
-    std::fs::remove_dir_all(dir).ok();
+    served.remove();
 }

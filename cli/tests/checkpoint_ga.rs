@@ -16,15 +16,11 @@ const STEP: Duration = Duration::from_secs(120);
 
 #[test]
 fn a_neuroevolution_coordinator_killed_mid_run_resumes_its_books_and_solves() {
-    let dir = scratch_dir("ga-resume");
-    let (spec, out, state) = state_files(&dir);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sm_parity.toml");
-    std::fs::copy(example, &spec).unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let url = format!("http://{addr}");
-    let files = (spec.as_path(), out.as_path(), state.as_path());
-    let mut coordinator = start(&addr, files, "100", &[]);
-    let mut agents = agents(&url, 2, &[]);
+    let text = std::fs::read_to_string(example).unwrap();
+    let served = Restartable::new("ga-resume", &text, "100");
+    let mut coordinator = served.start();
+    let mut agents = served.agents(2);
 
     // A save past the initial population, with children bred.
     loop {
@@ -33,13 +29,7 @@ fn a_neuroevolution_coordinator_killed_mid_run_resumes_its_books_and_solves() {
             break;
         }
     }
-    coordinator.kill9();
-    let on_disk = pathnet_coordinator::checkpoint::read(&state)
-        .unwrap()
-        .unwrap()
-        .manifest
-        .experiment
-        .unwrap();
+    let on_disk = served.kill(&mut coordinator);
     assert_eq!(on_disk.kind, "neuroevolution");
     let accepted = on_disk.run["counters"]["results_accepted"]
         .as_u64()
@@ -50,20 +40,14 @@ fn a_neuroevolution_coordinator_killed_mid_run_resumes_its_books_and_solves() {
     assert_eq!(accepted, generation, "{}", on_disk.run);
     assert!(accepted >= 300, "{accepted}");
 
-    let mut coordinator = start(&addr, files, "100", &[]);
-    let line = coordinator.stdout_line("resumed", Duration::from_secs(30));
+    let (mut coordinator, line) = served.resume();
     assert!(line.contains("resumed (running)"), "{line}");
     // The books go on from the state on disk: nothing after it is counted.
     assert!(
         plain(&line).contains(&format!("{accepted} results accepted")),
         "{accepted}: {line}"
     );
-    let summary = finish(
-        &mut coordinator,
-        &mut agents,
-        &out,
-        Duration::from_secs(300),
-    );
+    let summary = served.finish(&mut coordinator, &mut agents);
     eprintln!("resumed at {accepted} evaluations: {summary}");
     assert_eq!(summary["incarnation"], 2, "{summary}");
     assert_eq!(summary["kind"], "neuroevolution", "{summary}");
@@ -89,5 +73,5 @@ fn a_neuroevolution_coordinator_killed_mid_run_resumes_its_books_and_solves() {
             + u64_at(l, "restarted"),
         "{summary}"
     );
-    std::fs::remove_dir_all(dir).ok();
+    served.remove();
 }

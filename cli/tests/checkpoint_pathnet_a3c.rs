@@ -17,20 +17,15 @@ const STEP: Duration = Duration::from_secs(120);
 
 #[test]
 fn a_pathnet_a3c_coordinator_killed_after_the_transfer_resumes_the_phase_and_finishes() {
-    let dir = scratch_dir("pathnet-a3c-resume");
-    let (spec, out, state) = state_files(&dir);
     let example =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pathnet_a3c_transfer.toml");
     let text = std::fs::read_to_string(example)
         .unwrap()
         .replace("max_env_steps = 1000000", "max_env_steps = 30000");
     assert!(text.contains("max_env_steps = 30000"), "the example moved");
-    std::fs::write(&spec, text).unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let url = format!("http://{addr}");
-    let files = (spec.as_path(), out.as_path(), state.as_path());
-    let mut coordinator = start(&addr, files, "200", &[]);
-    let mut agents = agents(&url, 2, &[]);
+    let served = Restartable::new("pathnet-a3c-resume", &text, "200");
+    let mut coordinator = served.start();
+    let mut agents = served.agents(2);
 
     // A save of task B (phase 1) with updates applied.
     let saved = loop {
@@ -42,13 +37,7 @@ fn a_pathnet_a3c_coordinator_killed_after_the_transfer_resumes_the_phase_and_fin
             break number(&line, "generation");
         }
     };
-    coordinator.kill9();
-    let on_disk = pathnet_coordinator::checkpoint::read(&state)
-        .unwrap()
-        .unwrap()
-        .manifest
-        .experiment
-        .unwrap();
+    let on_disk = served.kill(&mut coordinator);
     assert_eq!(on_disk.kind, "pathnet_a3c");
     assert_eq!(on_disk.run["phase"], 1, "{}", on_disk.run);
     let version = on_disk.run["training"]["server"]["version"]
@@ -62,18 +51,12 @@ fn a_pathnet_a3c_coordinator_killed_after_the_transfer_resumes_the_phase_and_fin
         on_disk.run
     );
 
-    let mut coordinator = start(&addr, files, "200", &[]);
-    let line = coordinator.stdout_line("resumed", Duration::from_secs(30));
+    let (mut coordinator, line) = served.resume();
     assert!(line.contains("resumed (running)"), "{line}");
     // The phase and its update counter go on from the state on disk.
     assert_eq!(number(&line, "task"), 1, "{line}");
     assert_eq!(number(&line, "generation"), version, "{line}");
-    let summary = finish(
-        &mut coordinator,
-        &mut agents,
-        &out,
-        Duration::from_secs(300),
-    );
+    let summary = served.finish(&mut coordinator, &mut agents);
     eprintln!("resumed task B at {version} updates: {summary}");
     assert_eq!(summary["incarnation"], 2, "{summary}");
     assert_eq!(summary["kind"], "pathnet_a3c", "{summary}");
@@ -106,5 +89,5 @@ fn a_pathnet_a3c_coordinator_killed_after_the_transfer_resumes_the_phase_and_fin
             + u64_at(l, "cancelled"),
         "{summary}"
     );
-    std::fs::remove_dir_all(dir).ok();
+    served.remove();
 }

@@ -25,7 +25,7 @@ use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
 
-mod checkpoint;
+pub(crate) mod checkpoint;
 pub mod push;
 pub(crate) mod workers;
 

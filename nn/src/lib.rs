@@ -22,6 +22,7 @@ pub mod matmul;
 pub mod optim;
 mod parallel;
 pub mod pathnet;
+pub mod rng;
 pub mod safe_mutation;
 pub mod sideways;
 
@@ -43,3 +44,4 @@ pub use optim::{
     clip_grad_norm,
 };
 pub use parallel::{set_threads, threads};
+pub use rng::{BadWordPos, SavedRng};

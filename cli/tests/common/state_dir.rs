@@ -3,6 +3,7 @@
 //! leave with it reconnect on their own; and the log lines it speaks through.
 
 use super::{Proc, read_json, spawn};
+use pathnet_coordinator::checkpoint::SavedExperiment;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -117,4 +118,77 @@ pub fn number(line: &str, key: &str) -> u64 {
         .collect::<String>()
         .parse()
         .unwrap_or_else(|_| panic!("no number after `{key}` in {line}"))
+}
+
+/// A coordinator killed and started again on the same files and address, served to agents
+/// that outlive it: a checkpoint test's setup and its steps, for every kind.
+pub struct Restartable {
+    dir: PathBuf,
+    spec: PathBuf,
+    out: PathBuf,
+    state: PathBuf,
+    addr: String,
+    interval_ms: &'static str,
+}
+
+impl Restartable {
+    /// Files under the scratch directory `name`, the spec `spec_text` in them, a free
+    /// loopback port, and a checkpoint every `interval_ms`.
+    pub fn new(name: &str, spec_text: &str, interval_ms: &'static str) -> Self {
+        let dir = super::scratch_dir(name);
+        let (spec, out, state) = state_files(&dir);
+        std::fs::write(&spec, spec_text).unwrap();
+        Restartable {
+            dir,
+            spec,
+            out,
+            state,
+            addr: format!("127.0.0.1:{}", free_port()),
+            interval_ms,
+        }
+    }
+
+    /// The coordinator started on the files; returns it once it listens.
+    pub fn start(&self) -> Proc {
+        let files = (
+            self.spec.as_path(),
+            self.out.as_path(),
+            self.state.as_path(),
+        );
+        start(&self.addr, files, self.interval_ms, &[])
+    }
+
+    /// `n` agents of the coordinator that outlive it (see [`agents`]).
+    pub fn agents(&self, n: usize) -> Vec<Proc> {
+        agents(&format!("http://{}", self.addr), n, &[])
+    }
+
+    /// Kills the coordinator with SIGKILL; returns the experiment its state directory holds.
+    pub fn kill(&self, coordinator: &mut Proc) -> SavedExperiment {
+        coordinator.kill9();
+        pathnet_coordinator::checkpoint::read(&self.state)
+            .unwrap()
+            .unwrap()
+            .manifest
+            .experiment
+            .unwrap()
+    }
+
+    /// The coordinator started again on the files, with its `resumed` line.
+    pub fn resume(&self) -> (Proc, String) {
+        let mut coordinator = self.start();
+        let line = coordinator.stdout_line("resumed", Duration::from_secs(30));
+        (coordinator, line)
+    }
+
+    /// Waits up to five minutes for the coordinator to finish, then stops the agents;
+    /// returns its summary.
+    pub fn finish(&self, coordinator: &mut Proc, agents: &mut [Proc]) -> serde_json::Value {
+        finish(coordinator, agents, &self.out, Duration::from_secs(300))
+    }
+
+    /// Removes the scratch directory, once the test passed (a failed one leaves it to look at).
+    pub fn remove(self) {
+        std::fs::remove_dir_all(self.dir).ok();
+    }
 }

@@ -15,6 +15,7 @@ use crate::spec::A3cSpec;
 use ndarray::ArrayD;
 use pathnet_rl::{ParameterServer, ServerConfig, ServerCounters, ServerSnapshot, initial_policy};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The run's state but its tensors.
@@ -33,30 +34,76 @@ const PARAMETERS: &str = "a3c.parameters.";
 const RMSPROP: &str = "a3c.rmsprop.";
 
 /// Tensor `i` of a list, named so that names sort in list order.
-fn name(prefix: &str, i: usize) -> String {
+pub(crate) fn name(prefix: &str, i: usize) -> String {
     format!("{prefix}{i:04}")
+}
+
+/// A parameter server's snapshot as a checkpoint holds it: its parameters named
+/// `parameters` and its RMSProp statistics named `rmsprop` (each a prefix of [`name`]) go to
+/// `tensors`; returns its counters, which go to the state. A3C and PathNet-A3C save their
+/// servers alike.
+pub(crate) fn save_server(
+    snapshot: ServerSnapshot,
+    (parameters, rmsprop): (&str, &str),
+    tensors: &mut Tensors,
+) -> ServerCounters {
+    let ServerSnapshot {
+        parameters: values,
+        rmsprop_statistics,
+        counters,
+    } = snapshot;
+    for (i, p) in values.into_iter().enumerate() {
+        tensors.push((name(parameters, i), p));
+    }
+    for (i, s) in rmsprop_statistics.into_iter().enumerate() {
+        tensors.push((name(rmsprop, i), s));
+    }
+    counters
+}
+
+/// The list of tensors a checkpoint saved under `prefix` (see [`name`]), taken out of
+/// `tensors`, each of its shape in `shapes`; `of` names what the shapes are of in an error
+/// (`the spec's policy`).
+pub(crate) fn take_tensors(
+    tensors: &mut HashMap<String, ArrayD<f32>>,
+    prefix: &str,
+    shapes: &[Vec<usize>],
+    of: &str,
+) -> Result<Vec<ArrayD<f32>>, String> {
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(i, shape)| {
+            let key = name(prefix, i);
+            let tensor = tensors
+                .remove(&key)
+                .ok_or_else(|| format!("tensor `{key}` is missing"))?;
+            if tensor.shape() != shape.as_slice() {
+                return Err(format!(
+                    "tensor `{key}` has shape {:?}, {of} {:?}",
+                    tensor.shape(),
+                    shape
+                ));
+            }
+            Ok(tensor)
+        })
+        .collect()
 }
 
 impl A3cRun {
     /// The run's state and tensors (parameters, then RMSProp statistics), for a checkpoint.
     pub fn snapshot(&self) -> (A3cState, Tensors) {
-        let ServerSnapshot {
-            parameters,
-            rmsprop_statistics,
-            counters,
-        } = self.server().snapshot();
         let mut tensors = Tensors::new();
-        for (i, p) in parameters.into_iter().enumerate() {
-            tensors.push((name(PARAMETERS, i), p));
-        }
-        for (i, s) in rmsprop_statistics.into_iter().enumerate() {
-            tensors.push((name(RMSPROP, i), s));
-        }
+        let server = save_server(
+            self.server().snapshot(),
+            (PARAMETERS, RMSPROP),
+            &mut tensors,
+        );
         let state = A3cState {
             life: self.life.saved(),
             best_mean_return: self.best_mean_return,
             next_progress_at: self.workers.next_progress_at(),
-            server: counters,
+            server,
             workers_out: self.workers.len() as u64,
         };
         (state, tensors)
@@ -75,29 +122,11 @@ impl A3cRun {
     ) -> Result<(Self, usize), String> {
         let policy = initial_policy(&spec.a3c, spec.seed).map_err(|err| err.to_string())?;
         let shapes: Vec<Vec<usize>> = policy.params().iter().map(|p| p.shape().to_vec()).collect();
-        let mut tensors: std::collections::HashMap<String, ArrayD<f32>> =
-            tensors.into_iter().collect();
-        let mut take = |prefix: &str| {
-            (0..shapes.len())
-                .map(|i| {
-                    let key = name(prefix, i);
-                    let tensor = tensors
-                        .remove(&key)
-                        .ok_or_else(|| format!("tensor `{key}` is missing"))?;
-                    if tensor.shape() != shapes[i].as_slice() {
-                        return Err(format!(
-                            "tensor `{key}` has shape {:?}, the spec's policy {:?}",
-                            tensor.shape(),
-                            shapes[i]
-                        ));
-                    }
-                    Ok(tensor)
-                })
-                .collect::<Result<Vec<_>, String>>()
-        };
+        let mut tensors: HashMap<String, ArrayD<f32>> = tensors.into_iter().collect();
+        let of = "the spec's policy";
         let snapshot = ServerSnapshot {
-            parameters: take(PARAMETERS)?,
-            rmsprop_statistics: take(RMSPROP)?,
+            parameters: take_tensors(&mut tensors, PARAMETERS, &shapes, of)?,
+            rmsprop_statistics: take_tensors(&mut tensors, RMSPROP, &shapes, of)?,
             counters: saved.server,
         };
         if let Some(extra) = tensors.keys().next() {

@@ -12,7 +12,8 @@ use crate::EvoError;
 use crate::config::{Algorithm, SafeMutationConfig};
 use crate::genome::Genome;
 use crate::operator::Mutation;
-use rand::SeedableRng;
+use pathnet_nn::BadWordPos;
+pub use pathnet_nn::SavedRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -38,34 +39,11 @@ pub enum SavedEngine {
     },
 }
 
-/// Where a ChaCha8 generator stands, so it goes on with the same numbers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SavedRng {
-    seed: [u8; 32],
-    stream: u64,
-    /// A 68-bit position, as a decimal string: JSON numbers do not carry it exactly.
-    word_pos: String,
-}
-
-impl SavedRng {
-    pub(super) fn of(rng: &ChaCha8Rng) -> Self {
-        SavedRng {
-            seed: rng.get_seed(),
-            stream: rng.get_stream(),
-            word_pos: rng.get_word_pos().to_string(),
-        }
-    }
-
-    pub(super) fn restore(&self) -> Result<ChaCha8Rng, EvoError> {
-        let word_pos: u128 = self.word_pos.parse().map_err(|_| {
-            EvoError::invalid("rng.word_pos", quoted(&self.word_pos), "not a whole number")
-        })?;
-        let mut rng = ChaCha8Rng::from_seed(self.seed);
-        rng.set_stream(self.stream);
-        rng.set_word_pos(word_pos);
-        Ok(rng)
-    }
+/// The generator a state saved; a bad position is named as a field of the state.
+pub(super) fn restore_rng(rng: &SavedRng) -> Result<ChaCha8Rng, EvoError> {
+    rng.restore().map_err(|BadWordPos(text)| {
+        EvoError::invalid("rng.word_pos", quoted(&text), "not a whole number")
+    })
 }
 
 /// A bounded, quoted copy of text read from a state, for an error message.

@@ -8,7 +8,7 @@
 //! is evaluated completely before the first child is issued.
 
 use super::books::{Accepted, Books, Next};
-use super::saved::{SavedEngine, SavedMember, SavedRng};
+use super::saved::{SavedEngine, SavedMember, SavedRng, restore_rng};
 use super::{EvalId, Refusal, Request, Status, Summary};
 use crate::EvoError;
 use crate::config::{Algorithm, SafeMutationConfig};
@@ -167,7 +167,7 @@ impl SteadyState {
         }
         let mut engine = SteadyState::new(config)?;
         engine.books = Books::restore(config.max_evaluations, books, |()| true, &engine.problem)?;
-        engine.rng = rng.restore()?;
+        engine.rng = restore_rng(&rng)?;
         engine.members = members
             .into_iter()
             .map(|m| Member {

@@ -4,7 +4,7 @@
 //! deterministic, so elites keep their fitness and are not evaluated again.
 
 use super::books::{Accepted, Books, Next};
-use super::saved::{SavedEngine, SavedRng, SavedSlot};
+use super::saved::{SavedEngine, SavedRng, SavedSlot, restore_rng};
 use super::{EvalId, Refusal, Request, Status, Summary};
 use crate::EvoError;
 use crate::config::{Algorithm, SafeMutationConfig};
@@ -179,7 +179,7 @@ impl Truncation {
             |&slot| slot < population,
             &engine.problem,
         )?;
-        engine.rng = rng.restore()?;
+        engine.rng = restore_rng(&rng)?;
         engine.generation = generation;
         engine.slots = slots
             .into_iter()

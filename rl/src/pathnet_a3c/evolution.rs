@@ -11,6 +11,8 @@
 //! episodes, so nobody copies a genotype on the strength of another one's score.
 
 use super::error::PathNetA3cError;
+use pathnet_nn::BadWordPos;
+pub use pathnet_nn::SavedRng;
 use pathnet_nn::pathnet::ga::{self, Contestant};
 use pathnet_nn::pathnet::{PathNetDims, Pathway};
 use rand::SeedableRng;
@@ -66,40 +68,16 @@ struct SavedMember {
     fitness: Option<f64>,
 }
 
-/// Where a ChaCha8 generator stands, so it goes on with the same numbers.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SavedRng {
-    seed: [u8; 32],
-    stream: u64,
-    /// A 68-bit position, as a decimal string: JSON numbers do not carry it exactly.
-    word_pos: String,
-}
-
-impl SavedRng {
-    pub fn of(rng: &ChaCha8Rng) -> Self {
-        SavedRng {
-            seed: rng.get_seed(),
-            stream: rng.get_stream(),
-            word_pos: rng.get_word_pos().to_string(),
-        }
-    }
-
-    /// The generator; `field` names this state in an error.
-    pub fn restore(&self, field: &str) -> Result<ChaCha8Rng, PathNetA3cError> {
-        let word_pos: u128 = self.word_pos.parse().map_err(|_| {
-            let shown: String = self.word_pos.chars().take(40).collect();
-            PathNetA3cError::config(
-                format!("{field}.word_pos"),
-                format!("{shown:?}"),
-                "a whole number",
-            )
-        })?;
-        let mut rng = ChaCha8Rng::from_seed(self.seed);
-        rng.set_stream(self.stream);
-        rng.set_word_pos(word_pos);
-        Ok(rng)
-    }
+/// The generator a state saved; `field` names the state in an error.
+pub(super) fn restore_rng(rng: &SavedRng, field: &str) -> Result<ChaCha8Rng, PathNetA3cError> {
+    rng.restore().map_err(|BadWordPos(text)| {
+        let shown: String = text.chars().take(40).collect();
+        PathNetA3cError::config(
+            format!("{field}.word_pos"),
+            format!("{shown:?}"),
+            "a whole number",
+        )
+    })
 }
 
 impl Evolution {
@@ -152,7 +130,7 @@ impl Evolution {
                 fitness: m.fitness,
             });
         }
-        let rng = saved.rng.restore("evolution.rng")?;
+        let rng = restore_rng(&saved.rng, "evolution.rng")?;
         self.task = saved.task;
         self.members = members;
         self.stats = saved.stats;

@@ -4,7 +4,7 @@
 
 use super::config::PathNetA3cConfig;
 use super::error::PathNetA3cError;
-use super::evolution::{Evolution, EvolutionStats, SavedRng};
+use super::evolution::{Evolution, EvolutionStats, SavedRng, restore_rng};
 use super::network::PathNetActorCritic;
 use super::worker::{PathNetWorker, PathNetWorkerReport};
 use crate::parameter_server::{ParameterServer, ServerConfig, ServerStats, StopReason};
@@ -221,7 +221,7 @@ impl PathNetA3c {
                 .validate(&config.dims())
                 .map_err(|err| PathNetA3cError::config("network.previous", "", err.to_string()))?;
         }
-        run.transfer_rng = saved.transfer_rng.restore("network.transfer_rng")?;
+        run.transfer_rng = restore_rng(&saved.transfer_rng, "network.transfer_rng")?;
         run.previous = saved.previous;
         run.evolution.begin_task(task);
         Ok(run)

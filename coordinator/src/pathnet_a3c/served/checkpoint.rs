@@ -10,6 +10,7 @@
 //! are counted as re-queued, and new workers take their slots (members of the population).
 
 use super::{Current, PathNetA3cRun};
+use crate::a3c::checkpoint::{name, save_server, take_tensors};
 use crate::a3c::workers::{Lifecycle, SavedLifecycle, WorkerLeases};
 use crate::checkpoint::Tensors;
 use crate::pathnet_a3c::PathNetA3cTask;
@@ -56,30 +57,19 @@ const PARAMETERS: &str = "pathnet_a3c.parameters.";
 /// The shared RMSProp statistics of the phase's server.
 const RMSPROP: &str = "pathnet_a3c.rmsprop.";
 
-/// Tensor `i` of a list, named so that names sort in list order.
-fn name(prefix: &str, i: usize) -> String {
-    format!("{prefix}{i:04}")
-}
-
 impl PathNetA3cRun {
     /// The run's state and tensors, for a checkpoint.
     pub fn snapshot(&self) -> (PathNetA3cState, Tensors) {
         let mut tensors = Tensors::new();
         let training = match &self.current {
             Some(current) => {
-                let ServerSnapshot {
-                    parameters,
-                    rmsprop_statistics,
-                    counters,
-                } = current.workers.server().snapshot();
-                for (i, p) in parameters.into_iter().enumerate() {
-                    tensors.push((name(PARAMETERS, i), p));
-                }
-                for (i, s) in rmsprop_statistics.into_iter().enumerate() {
-                    tensors.push((name(RMSPROP, i), s));
-                }
+                let server = save_server(
+                    current.workers.server().snapshot(),
+                    (PARAMETERS, RMSPROP),
+                    &mut tensors,
+                );
                 Some(SavedPhase {
-                    server: counters,
+                    server,
                     evolution: current.evolution.save(),
                     next_progress_at: current.workers.next_progress_at(),
                     seconds: current.started.elapsed().as_secs_f64(),
@@ -130,25 +120,8 @@ impl PathNetA3cRun {
         let life = Lifecycle::resumed(saved.life);
         let shapes = run.network.network().param_shapes().to_vec();
         let mut tensors: HashMap<String, ArrayD<f32>> = tensors.into_iter().collect();
-        let mut take = |prefix: &str| {
-            (0..shapes.len())
-                .map(|i| {
-                    let key = name(prefix, i);
-                    let tensor = tensors
-                        .remove(&key)
-                        .ok_or_else(|| format!("tensor `{key}` is missing"))?;
-                    if tensor.shape() != shapes[i].as_slice() {
-                        return Err(format!(
-                            "tensor `{key}` has shape {:?}, the spec's network {:?}",
-                            tensor.shape(),
-                            shapes[i]
-                        ));
-                    }
-                    Ok(tensor)
-                })
-                .collect::<Result<Vec<_>, String>>()
-        };
-        let parameters = take(PARAMETERS)?;
+        let of = "the spec's network";
+        let parameters = take_tensors(&mut tensors, PARAMETERS, &shapes, of)?;
         let config = &run.spec.pathnet_a3c;
         run.network = PathNetA3c::restore(config, run.spec.seed, task, saved.network, &parameters)
             .map_err(|err| format!("`experiment.run`: {err}"))?;
@@ -165,7 +138,7 @@ impl PathNetA3cRun {
             Some(phase) => {
                 let snapshot = ServerSnapshot {
                     parameters,
-                    rmsprop_statistics: take(RMSPROP)?,
+                    rmsprop_statistics: take_tensors(&mut tensors, RMSPROP, &shapes, of)?,
                     counters: phase.server,
                 };
                 let a3c = config.a3c(task).map_err(|err| err.to_string())?;

@@ -2,11 +2,10 @@
 //! parameters; the final report only ends the lease.
 
 use super::{
-    Built, Issued, PushRefusal, Pushed, Rejected, SavedRun, Served, fitting, invalid_spec,
-    worker_reported,
+    Built, Checkpoints, Issued, PushRefusal, Pushed, Rejected, SavedRun, Served, ServedKind,
+    fitting, invalid_spec, saved_state, worker_reported,
 };
-use super::{ServedKind, from_saved_json, saved_json};
-use crate::a3c::{A3cRun, A3cState, ExchangeAnswer, ExchangeError, PushDone, PushTicket};
+use crate::a3c::{A3cRun, ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::checkpoint::Tensors;
 use crate::pathnet::TestSplit;
 use crate::run::EvalId;
@@ -15,28 +14,10 @@ use crate::spec::A3cSpec;
 use pathnet_proto::v1;
 use tonic::Status;
 impl ServedKind for A3cSpec {
-    const CHECKPOINTS: bool = true;
+    const CHECKPOINTS: Option<Checkpoints<Self>> = Some(Checkpoints::new(restore));
 
     fn build(self, id: &str, _: Option<TestSplit>, limits: &Limits) -> Result<Built, Status> {
         build(id, self, limits)
-    }
-
-    fn to_saved(&self) -> Result<serde_json::Value, String> {
-        saved_json(self)
-    }
-
-    fn from_saved(spec: serde_json::Value) -> Result<Self, String> {
-        from_saved_json(spec)
-    }
-
-    fn restore(
-        self,
-        id: &str,
-        _: Option<TestSplit>,
-        state: serde_json::Value,
-        tensors: Tensors,
-    ) -> Result<(Built, usize), String> {
-        restore(id, self, state, tensors)
     }
 }
 
@@ -49,18 +30,18 @@ fn build(id: &str, spec: A3cSpec, limits: &Limits) -> Result<Built, Status> {
 
 /// The run a checkpoint saved, resumed, with how many worker leases it counts re-queued.
 fn restore(
-    id: &str,
     spec: A3cSpec,
+    id: &str,
+    _: Option<TestSplit>,
     state: serde_json::Value,
     tensors: Tensors,
 ) -> Result<(Built, usize), String> {
-    let state: A3cState =
-        serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))?;
-    let (run, requeued) = A3cRun::restore(id.to_owned(), spec, state, tensors)?;
+    let (run, requeued) = A3cRun::restore(id.to_owned(), spec, saved_state(state)?, tensors)?;
     let parameter_bytes = run.parameter_bytes();
+    let run = Box::new(run);
     Ok((
         Built {
-            run: Box::new(run),
+            run,
             parameter_bytes,
         },
         requeued,
@@ -112,14 +93,7 @@ impl Served for A3cRun {
     }
 
     fn save(&self) -> Option<Result<SavedRun, String>> {
-        let saved = || {
-            let (state, tensors) = self.snapshot();
-            Ok(SavedRun {
-                spec: serde_json::to_value(self.spec()).map_err(|err| err.to_string())?,
-                state: serde_json::to_value(state).map_err(|err| err.to_string())?,
-                tensors,
-            })
-        };
-        Some(saved())
+        let (state, tensors) = self.snapshot();
+        Some(SavedRun::of(self.spec(), &state, tensors))
     }
 }

@@ -86,8 +86,9 @@ pub(super) struct SavedRun {
 /// server and, for a kind that has checkpoints, how its spec and run are saved and
 /// resumed. Implemented by each kind's spec, in the kind's module here.
 pub(super) trait ServedKind: SpecKind + Sized {
-    /// Whether its runs can be checkpointed and resumed.
-    const CHECKPOINTS: bool = false;
+    /// How its runs are checkpointed and resumed; `None` (the default) for a kind whose
+    /// runs cannot be.
+    const CHECKPOINTS: Option<Checkpoints<Self>> = None;
 
     /// Refuses at once what [`ServedKind::load`] would refuse after a slow load.
     fn precheck(&self) -> Result<(), Status> {
@@ -101,34 +102,67 @@ pub(super) trait ServedKind: SpecKind + Sized {
 
     /// Builds the run of experiment `id` from the spec and what [`ServedKind::load`] read.
     fn build(self, id: &str, test: Option<TestSplit>, limits: &Limits) -> Result<Built, Status>;
+}
 
-    /// The spec as a checkpoint saves it.
-    fn to_saved(&self) -> Result<serde_json::Value, String> {
-        Err(not_checkpointable(Self::KIND))
+/// Resumes the run a checkpoint saved as experiment `id` from its spec, what
+/// [`ServedKind::load`] read, the saved state and tensors; with how much of its work that
+/// was handed out went back to the queue.
+pub(super) type Restore<S> =
+    fn(S, &str, Option<TestSplit>, serde_json::Value, Tensors) -> Result<(Built, usize), String>;
+
+/// How a kind's runs are checkpointed: its spec as JSON and back, and its run resumed. Every
+/// kind saves its spec the same way, so a kind names only how its run is resumed
+/// ([`Checkpoints::new`]).
+pub(super) struct Checkpoints<S> {
+    to_saved: fn(&S) -> Result<serde_json::Value, String>,
+    from_saved: fn(serde_json::Value) -> Result<S, String>,
+    restore: Restore<S>,
+}
+
+impl<S: serde::Serialize + serde::de::DeserializeOwned> Checkpoints<S> {
+    /// The checkpoints of a kind whose saved runs `restore` resumes.
+    pub(super) const fn new(restore: Restore<S>) -> Self {
+        Checkpoints {
+            to_saved: saved_json::<S>,
+            from_saved: from_saved_json::<S>,
+            restore,
+        }
     }
+}
 
-    /// The spec a checkpoint saved.
-    fn from_saved(spec: serde_json::Value) -> Result<Self, String> {
-        let _ = spec;
-        Err(not_checkpointable(Self::KIND))
+/// The spec as a checkpoint saves it.
+fn to_saved<S: ServedKind>(spec: &S) -> Result<serde_json::Value, String> {
+    match S::CHECKPOINTS {
+        Some(checkpoints) => (checkpoints.to_saved)(spec),
+        None => Err(not_checkpointable(S::KIND)),
     }
+}
 
-    /// The run a checkpoint saved as experiment `id`, resumed; with how much of its work
-    /// that was handed out went back to the queue.
-    fn restore(
-        self,
-        id: &str,
-        test: Option<TestSplit>,
-        state: serde_json::Value,
-        tensors: Tensors,
-    ) -> Result<(Built, usize), String> {
-        let _ = (id, test, state, tensors);
-        Err(not_checkpointable(Self::KIND))
+/// The spec a checkpoint saved.
+fn from_saved<S: ServedKind>(spec: serde_json::Value) -> Result<S, String> {
+    match S::CHECKPOINTS {
+        Some(checkpoints) => (checkpoints.from_saved)(spec),
+        None => Err(not_checkpointable(S::KIND)),
+    }
+}
+
+/// The run a checkpoint saved as experiment `id`, resumed; with how much of its work that
+/// was handed out went back to the queue.
+fn restore_run<S: ServedKind>(
+    spec: S,
+    id: &str,
+    test: Option<TestSplit>,
+    state: serde_json::Value,
+    tensors: Tensors,
+) -> Result<(Built, usize), String> {
+    match S::CHECKPOINTS {
+        Some(checkpoints) => (checkpoints.restore)(spec, id, test, state, tensors),
+        None => Err(not_checkpointable(S::KIND)),
     }
 }
 
 /// A spec as a checkpoint saves it, for the kinds that have checkpoints.
-fn saved_json(spec: &impl serde::Serialize) -> Result<serde_json::Value, String> {
+fn saved_json<S: serde::Serialize>(spec: &S) -> Result<serde_json::Value, String> {
     serde_json::to_value(spec).map_err(|err| err.to_string())
 }
 
@@ -137,26 +171,46 @@ fn from_saved_json<S: serde::de::DeserializeOwned>(spec: serde_json::Value) -> R
     serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))
 }
 
+/// A run's saved state (`experiment.run` of the checkpoint), read back.
+fn saved_state<T: serde::de::DeserializeOwned>(state: serde_json::Value) -> Result<T, String> {
+    serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))
+}
+
+impl SavedRun {
+    /// A run's spec, state and tensors as a checkpoint holds them.
+    fn of(
+        spec: &impl serde::Serialize,
+        state: &impl serde::Serialize,
+        tensors: Tensors,
+    ) -> Result<SavedRun, String> {
+        Ok(SavedRun {
+            spec: serde_json::to_value(spec).map_err(|err| err.to_string())?,
+            state: serde_json::to_value(state).map_err(|err| err.to_string())?,
+            tensors,
+        })
+    }
+}
+
 macro_rules! dispatch_served {
     ($( $(#[$doc:meta])* $variant:ident = $name:literal : $spec:ty => $summary:ty ),* $(,)?) => {
         /// Whether runs of `kind` can be checkpointed and resumed.
         pub(crate) fn checkpointable(kind: Kind) -> bool {
             match kind {
-                $( Kind::$variant => <$spec as ServedKind>::CHECKPOINTS, )*
+                $( Kind::$variant => <$spec as ServedKind>::CHECKPOINTS.is_some(), )*
             }
         }
 
         /// The spec a checkpoint saved for a run of kind `kind`.
         fn saved_spec_of(kind: Kind, spec: serde_json::Value) -> Result<Spec, String> {
             match kind {
-                $( Kind::$variant => <$spec as ServedKind>::from_saved(spec).map(Spec::$variant), )*
+                $( Kind::$variant => from_saved::<$spec>(spec).map(Spec::$variant), )*
             }
         }
 
         /// The spec of a kind that has checkpoints as JSON, to compare with a saved one.
         pub(crate) fn spec_json(spec: &Spec) -> Result<serde_json::Value, String> {
             match spec {
-                $( Spec::$variant(spec) => spec.to_saved(), )*
+                $( Spec::$variant(spec) => to_saved(spec), )*
             }
         }
 
@@ -170,7 +224,7 @@ macro_rules! dispatch_served {
         ) -> Result<(Built, usize), String> {
             let Ready { spec, test } = ready;
             match spec {
-                $( Spec::$variant(spec) => spec.restore(id, test, state, tensors), )*
+                $( Spec::$variant(spec) => restore_run(spec, id, test, state, tensors), )*
             }
         }
 

@@ -1,8 +1,8 @@
 //! Neuroevolution on the wire: genomes out as seed lists, fitness back.
 
 use super::{
-    Built, Issued, Pushed, Rejected, SavedRun, Served, ServedKind, from_saved_json, invalid_spec,
-    saved_json,
+    Built, Checkpoints, Issued, Pushed, Rejected, SavedRun, Served, ServedKind, invalid_spec,
+    saved_state,
 };
 use crate::checkpoint::Tensors;
 use crate::ga::{GaRun, GaRunState};
@@ -14,28 +14,10 @@ use pathnet_proto::v1;
 use pathnet_work::genome_wire;
 use tonic::Status;
 impl ServedKind for GaSpec {
-    const CHECKPOINTS: bool = true;
+    const CHECKPOINTS: Option<Checkpoints<Self>> = Some(Checkpoints::new(restore));
 
     fn build(self, id: &str, _: Option<TestSplit>, _: &Limits) -> Result<Built, Status> {
         build(id, self)
-    }
-
-    fn to_saved(&self) -> Result<serde_json::Value, String> {
-        saved_json(self)
-    }
-
-    fn from_saved(spec: serde_json::Value) -> Result<Self, String> {
-        from_saved_json(spec)
-    }
-
-    fn restore(
-        self,
-        id: &str,
-        _: Option<TestSplit>,
-        state: serde_json::Value,
-        tensors: Tensors,
-    ) -> Result<(Built, usize), String> {
-        restore(id, self, state, tensors)
     }
 }
 
@@ -50,8 +32,9 @@ fn build(id: &str, spec: GaSpec) -> Result<Built, Status> {
 
 /// The run a checkpoint saved, resumed, with how many evaluations that were out it re-queued.
 fn restore(
-    id: &str,
     spec: GaSpec,
+    id: &str,
+    _: Option<TestSplit>,
     state: serde_json::Value,
     tensors: Tensors,
 ) -> Result<(Built, usize), String> {
@@ -61,8 +44,7 @@ fn restore(
             pathnet_proto::quote(name)
         ));
     }
-    let state: GaRunState =
-        serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))?;
+    let state: GaRunState = saved_state(state)?;
     let (run, requeued) = GaRun::restore(id.to_owned(), spec, state)?;
     let built = Built {
         run: Box::new(run),
@@ -95,14 +77,7 @@ impl Served for GaRun {
     }
 
     fn save(&self) -> Option<Result<SavedRun, String>> {
-        let saved = || {
-            Ok(SavedRun {
-                spec: serde_json::to_value(self.spec()).map_err(|err| err.to_string())?,
-                state: serde_json::to_value(self.snapshot()).map_err(|err| err.to_string())?,
-                tensors: Tensors::new(),
-            })
-        };
-        Some(saved())
+        Some(SavedRun::of(self.spec(), &self.snapshot(), Tensors::new()))
     }
 }
 

@@ -1,8 +1,9 @@
 //! PathNet on the wire: pathway jobs out, fitness and module deltas back (inline or pushed
 //! ahead of the report), and the modules agents pull.
 
-use super::{Built, Issued, Pushed, Rejected, SavedRun, Served};
-use super::{ServedKind, from_saved_json, saved_json};
+use super::{
+    Built, Checkpoints, Issued, Pushed, Rejected, SavedRun, Served, ServedKind, saved_state,
+};
 use crate::checkpoint::Tensors;
 use crate::pathnet::{Engine, EngineError, EngineState, TestSplit};
 use crate::run::EvalId;
@@ -27,7 +28,7 @@ fn load_test_split(spec: &ExperimentSpec) -> Result<TestSplit, Status> {
         .map_err(|err| Status::invalid_argument(format!("invalid spec: `data.dir`: {err}")))
 }
 impl ServedKind for ExperimentSpec {
-    const CHECKPOINTS: bool = true;
+    const CHECKPOINTS: Option<Checkpoints<Self>> = Some(Checkpoints::new(restore));
 
     fn precheck(&self) -> Result<(), Status> {
         check_data_dir(self)
@@ -39,24 +40,6 @@ impl ServedKind for ExperimentSpec {
 
     fn build(self, id: &str, test: Option<TestSplit>, _: &Limits) -> Result<Built, Status> {
         build(id, self, test)
-    }
-
-    fn to_saved(&self) -> Result<serde_json::Value, String> {
-        saved_json(self)
-    }
-
-    fn from_saved(spec: serde_json::Value) -> Result<Self, String> {
-        from_saved_json(spec)
-    }
-
-    fn restore(
-        self,
-        id: &str,
-        test: Option<TestSplit>,
-        state: serde_json::Value,
-        tensors: Tensors,
-    ) -> Result<(Built, usize), String> {
-        restore(id, self, test, state, tensors)
     }
 }
 
@@ -70,16 +53,15 @@ fn build(id: &str, spec: ExperimentSpec, test: Option<TestSplit>) -> Result<Buil
 
 /// The engine a checkpoint saved, resumed, with how many evaluations went back to the queue.
 fn restore(
-    id: &str,
     spec: ExperimentSpec,
+    id: &str,
     test: Option<TestSplit>,
     state: serde_json::Value,
     tensors: Tensors,
 ) -> Result<(Built, usize), String> {
     let test = test.ok_or("the test split was not loaded")?;
     let features = test.features();
-    let state: EngineState =
-        serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))?;
+    let state: EngineState = saved_state(state)?;
     let (engine, requeued) = Engine::restore(
         id.to_owned(),
         spec,
@@ -145,14 +127,7 @@ impl Served for Engine {
     }
 
     fn save(&self) -> Option<Result<SavedRun, String>> {
-        let saved = || {
-            let (state, tensors) = self.snapshot().map_err(|err| err.to_string())?;
-            Ok(SavedRun {
-                spec: serde_json::to_value(self.spec()).map_err(|err| err.to_string())?,
-                state: serde_json::to_value(state).map_err(|err| err.to_string())?,
-                tensors,
-            })
-        };
-        Some(saved())
+        let saved = self.snapshot().map_err(|err| err.to_string());
+        Some(saved.and_then(|(state, tensors)| SavedRun::of(self.spec(), &state, tensors)))
     }
 }

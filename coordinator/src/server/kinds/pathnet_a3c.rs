@@ -3,13 +3,13 @@
 //! worker lost the tournament.
 
 use super::{
-    Built, Issued, PushRefusal, Pushed, Rejected, SavedRun, Served, ServedKind, fitting,
-    from_saved_json, invalid_spec, saved_json, worker_reported,
+    Built, Checkpoints, Issued, PushRefusal, Pushed, Rejected, SavedRun, Served, ServedKind,
+    fitting, invalid_spec, saved_state, worker_reported,
 };
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::checkpoint::Tensors;
 use crate::pathnet::TestSplit;
-use crate::pathnet_a3c::{PathNetA3cRun, PathNetA3cState};
+use crate::pathnet_a3c::PathNetA3cRun;
 use crate::run::EvalId;
 use crate::server::limits::Limits;
 use crate::spec::PathNetA3cSpec;
@@ -18,28 +18,10 @@ use pathnet_work::{pathnet_a3c_wire, wire};
 use tonic::Status;
 
 impl ServedKind for PathNetA3cSpec {
-    const CHECKPOINTS: bool = true;
+    const CHECKPOINTS: Option<Checkpoints<Self>> = Some(Checkpoints::new(restore));
 
     fn build(self, id: &str, _: Option<TestSplit>, limits: &Limits) -> Result<Built, Status> {
         build(id, self, limits)
-    }
-
-    fn to_saved(&self) -> Result<serde_json::Value, String> {
-        saved_json(self)
-    }
-
-    fn from_saved(spec: serde_json::Value) -> Result<Self, String> {
-        from_saved_json(spec)
-    }
-
-    fn restore(
-        self,
-        id: &str,
-        _: Option<TestSplit>,
-        state: serde_json::Value,
-        tensors: Tensors,
-    ) -> Result<(Built, usize), String> {
-        restore(id, self, state, tensors)
     }
 }
 
@@ -52,18 +34,19 @@ fn build(id: &str, spec: PathNetA3cSpec, limits: &Limits) -> Result<Built, Statu
 
 /// The run a checkpoint saved, resumed, with how many worker leases it counts re-queued.
 fn restore(
-    id: &str,
     spec: PathNetA3cSpec,
+    id: &str,
+    _: Option<TestSplit>,
     state: serde_json::Value,
     tensors: Tensors,
 ) -> Result<(Built, usize), String> {
-    let state: PathNetA3cState =
-        serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))?;
-    let (run, requeued) = PathNetA3cRun::restore(id.to_owned(), spec, state, tensors)?;
+    let (run, requeued) =
+        PathNetA3cRun::restore(id.to_owned(), spec, saved_state(state)?, tensors)?;
     let parameter_bytes = run.parameter_bytes();
+    let run = Box::new(run);
     Ok((
         Built {
-            run: Box::new(run),
+            run,
             parameter_bytes,
         },
         requeued,
@@ -128,14 +111,7 @@ impl Served for PathNetA3cRun {
     }
 
     fn save(&self) -> Option<Result<SavedRun, String>> {
-        let saved = || {
-            let (state, tensors) = self.snapshot();
-            Ok(SavedRun {
-                spec: serde_json::to_value(self.spec()).map_err(|err| err.to_string())?,
-                state: serde_json::to_value(state).map_err(|err| err.to_string())?,
-                tensors,
-            })
-        };
-        Some(saved())
+        let (state, tensors) = self.snapshot();
+        Some(SavedRun::of(self.spec(), &state, tensors))
     }
 }
