@@ -494,12 +494,13 @@ impl fmt::Display for SmPathNetSummary {
                 "  {:<24} best fitness {}  mean of population {}  {} generations  {} evaluations{}  best pathway {}  reused frozen modules {}/{}",
                 t.label,
                 r.best_fitness
-                    .map_or_else(|| "none".to_owned(), |f| format!("{f:.1}")),
+                    .map_or_else(|| "none".to_owned(), |f| format!("{f:.3}")),
                 if r.population_fitness.is_empty() {
                     "none".to_owned()
                 } else {
+                    // Three decimals: dataset tasks' fitness is an accuracy.
                     format!(
-                        "{:.1}",
+                        "{:.3}",
                         r.population_fitness.iter().sum::<f64>()
                             / r.population_fitness.len() as f64
                     )
