@@ -63,7 +63,8 @@ pub async fn run(
         data: data.clone(),
         a3c: Default::default(),
         genomes: pathnet_evo::RebuildCache::new(CACHE_GENOMES),
-        pathway_genomes: pathnet_evo::sm_pathnet::PathwayRebuildCache::new(CACHE_GENOMES),
+        pathway_genomes: pathnet_evo::sm_pathnet::PathwayRebuildCache::new(CACHE_GENOMES)
+            .with_examples(Arc::new(data.clone())),
         held: Held::new(Arc::clone(stats)),
     });
 

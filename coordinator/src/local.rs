@@ -70,7 +70,8 @@ pub fn run_sm_pathnet(
     spec.validate()?;
     pathnet_nn::set_threads(1);
     let mut run = SmPathNetRun::new(spec.name.clone(), spec.clone())?;
-    let cache = pathnet_evo::sm_pathnet::PathwayRebuildCache::new(GENOME_CACHE);
+    let cache = pathnet_evo::sm_pathnet::PathwayRebuildCache::new(GENOME_CACHE)
+        .with_examples(std::sync::Arc::new(TaskDataCache::new(None)));
     let wire_bytes = |job: &pathnet_evo::sm_pathnet::PathwayJob| WireBytes {
         genome: sm_pathnet_wire::genome_bytes(job),
         payload: sm_pathnet_wire::payload_bytes(job),

@@ -163,9 +163,9 @@ impl SmPathNetRun {
     /// arm.
     fn labels(&self) -> Vec<String> {
         let mut labels = Vec::new();
-        for (task, env) in self.problem.envs.iter().enumerate() {
+        for (task, env) in self.problem.tasks.iter().map(|t| t.name()).enumerate() {
             if task == 0 {
-                labels.push(env.clone());
+                labels.push(env);
             } else {
                 labels.push(format!("{env}/transfer"));
                 if self.spec.sm_pathnet.scratch_control {
@@ -311,7 +311,7 @@ impl SmPathNetRun {
             .and_then(|a| a.engine.best_genome().cloned());
         self.task += 1;
         match best {
-            Some(genome) if self.task < self.problem.envs.len() => {
+            Some(genome) if self.task < self.problem.tasks.len() => {
                 self.transfers.push(Transfer {
                     task: self.task - 1,
                     genome,
@@ -348,7 +348,7 @@ impl SmPathNetRun {
         let task = arm.engine.task();
         ArmSummary {
             task,
-            env: self.problem.envs[task].clone(),
+            env: self.problem.tasks[task].name(),
             arm: arm.arm,
             label: self.labels()[arm.label].clone(),
             run,
@@ -494,12 +494,13 @@ impl fmt::Display for SmPathNetSummary {
                 "  {:<24} best fitness {}  mean of population {}  {} generations  {} evaluations{}  best pathway {}  reused frozen modules {}/{}",
                 t.label,
                 r.best_fitness
-                    .map_or_else(|| "none".to_owned(), |f| format!("{f:.1}")),
+                    .map_or_else(|| "none".to_owned(), |f| format!("{f:.3}")),
                 if r.population_fitness.is_empty() {
                     "none".to_owned()
                 } else {
+                    // Three decimals: dataset tasks' fitness is an accuracy.
                     format!(
-                        "{:.1}",
+                        "{:.3}",
                         r.population_fitness.iter().sum::<f64>()
                             / r.population_fitness.len() as f64
                     )
@@ -640,5 +641,108 @@ mod tests {
         );
         let (_, next) = run.next_evaluation(|_| WireBytes::default()).unwrap();
         assert_eq!((next.task, next.transfers.len()), (1, 1));
+    }
+
+    fn supervised(hybrid: &str) -> crate::spec::SmPathNetSpec {
+        let mnist = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/mnist");
+        let text = format!(
+            r#"
+            kind = "sm_pathnet"
+            name = "t"
+            seed = 2
+            [sm_pathnet]
+            layers = 2
+            modules = 3
+            max_active = 2
+            units = 4
+            experience = 16
+            eval_examples = 64
+            selection = "binary"
+            population = 4
+            operator = "sm_g_sum"
+            evaluations_per_task = 8
+            {hybrid}
+            [[sm_pathnet.tasks]]
+            data = "{mnist}"
+            classes = [3, 5]
+            [[sm_pathnet.tasks]]
+            data = "{mnist}"
+            classes = [1, 7]
+            noise = 0.2
+            "#
+        );
+        let Spec::SmPathNet(spec) = Spec::from_toml(&text).unwrap() else {
+            panic!("an sm_pathnet spec");
+        };
+        spec
+    }
+
+    #[test]
+    fn dataset_tasks_run_with_accuracy_as_fitness_and_in_hybrid_mode() {
+        for hybrid in [
+            "",
+            "hybrid = { minibatches = 2, batch_size = 8, learning_rate = 0.01 }",
+        ] {
+            let mut labels = Vec::new();
+            let summary = run_sm_pathnet(&supervised(hybrid), &mut |p| {
+                if let crate::run::Progress::TaskStarted { name, .. } = p {
+                    labels.push(name.clone());
+                }
+            })
+            .unwrap();
+            assert_eq!(
+                labels,
+                [
+                    "mnist 3 vs 5",
+                    "mnist 1 vs 7/transfer",
+                    "mnist 1 vs 7/scratch"
+                ]
+            );
+            for task in &summary.tasks {
+                let best = task.run.best_fitness.unwrap();
+                assert!((0.0..=1.0).contains(&best), "{}: {best}", task.label);
+            }
+            assert_eq!(summary.tasks[1].frozen_modules, 4);
+            let again = run_sm_pathnet(&supervised(hybrid), &mut |_| {}).unwrap();
+            assert_eq!(
+                summary.tasks[2].run.best_fitness.map(f64::to_bits),
+                again.tasks[2].run.best_fitness.map(f64::to_bits),
+                "{hybrid}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_task_entries_are_refused_by_field() {
+        let base = supervised("").sm_pathnet;
+        type Break = fn(&mut crate::spec::SmPathNetConfig);
+        let cases: [(&str, Break); 6] = [
+            ("sm_pathnet.tasks[1].classes", |c| {
+                c.tasks[1].classes = Some([4, 4])
+            }),
+            ("sm_pathnet.tasks[0].classes", |c| c.tasks[0].classes = None),
+            ("sm_pathnet.tasks[1].noise", |c| c.tasks[1].noise = 2.0),
+            ("sm_pathnet.tasks[0].data", |c| {
+                c.tasks[0].env = Some("CartPole-v1".into())
+            }),
+            ("sm_pathnet.tasks", |c| c.envs = vec!["CartPole-v1".into()]),
+            ("sm_pathnet.hybrid", |c| {
+                c.tasks[1].data = None;
+                c.tasks[1].classes = None;
+                c.tasks[1].env = Some("CartPole-v1".into());
+                c.hybrid = Some(pathnet_evo::sm_pathnet::Hybrid {
+                    minibatches: 1,
+                    batch_size: 1,
+                    learning_rate: 0.1,
+                });
+            }),
+        ];
+        for (field, break_it) in cases {
+            let mut spec = supervised("");
+            spec.sm_pathnet = base.clone();
+            break_it(&mut spec.sm_pathnet);
+            let err = spec.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
     }
 }

@@ -32,6 +32,8 @@ pub enum EvoError {
     PathNet(#[from] PathNetError),
     #[error("environment: {0}")]
     Env(String),
+    #[error("dataset: {0}")]
+    Data(String),
 }
 
 impl EvoError {

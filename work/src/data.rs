@@ -4,6 +4,7 @@
 use crate::job::SupervisedTask;
 use ndarray::{Array2, Axis};
 use pathnet_envs::data::{BatchSampler, BinaryTaskSpec, DataError, Dataset, Split};
+use pathnet_evo::sm_pathnet::{DataTask, ExampleSource};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -111,5 +112,27 @@ impl TaskDataCache {
         let data = Arc::new(TaskData::load(task, &dir, Split::Train)?);
         tasks.insert(key, Arc::clone(&data));
         Ok(data)
+    }
+}
+
+/// Safe-mutation PathNet's dataset tasks read their examples through the same cache as the
+/// PathNet kind: one load per task and process, and the executor's `--data-dir` applies.
+impl ExampleSource for TaskDataCache {
+    fn minibatches(
+        &self,
+        task: &DataTask,
+        count: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Vec<Minibatch>, String> {
+        let task = SupervisedTask {
+            data_dir: task.dir.clone(),
+            classes: task.classes,
+            noise: task.noise,
+            noise_seed: task.noise_seed,
+        };
+        self.train(&task)
+            .and_then(|data| data.minibatches(count, batch_size, seed))
+            .map_err(|err| err.to_string())
     }
 }

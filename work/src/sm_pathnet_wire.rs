@@ -83,12 +83,17 @@ pub fn job_from_payload(e: &v1::PathwayGenomeEvaluation) -> Result<PathwayJob, W
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pathnet_evo::sm_pathnet::{PathwayRebuildCache, evaluate_pathway, rebuild};
+    use pathnet_evo::sm_pathnet::{
+        DataTask, Hybrid, PathwayRebuildCache, PathwayTask, evaluate_pathway, rebuild,
+    };
     use pathnet_evo::{Genome, Mutation, Operator};
 
     fn job() -> PathwayJob {
         let problem = PathwayProblem {
-            envs: vec!["CartPole-v1".into(), "Acrobot-v1".into()],
+            tasks: vec![
+                PathwayTask::Env("CartPole-v1".into()),
+                PathwayTask::Env("Acrobot-v1".into()),
+            ],
             layers: 2,
             modules: 4,
             max_active: 2,
@@ -97,6 +102,8 @@ mod tests {
             episodes: 1,
             episode_seed: 9,
             max_experience: 16,
+            eval_examples: 256,
+            hybrid: None,
         };
         let lineage = |seed: u64, n: u64| {
             (0..n).fold(Genome::fresh(seed), |g, i| {
@@ -153,6 +160,62 @@ mod tests {
         assert_eq!(a.fitness.to_bits(), b.fitness.to_bits());
         assert!(genome_bytes(&sent) < 200, "{}", genome_bytes(&sent));
         assert!(payload_bytes(&sent) > genome_bytes(&sent));
+    }
+
+    /// A hybrid job over real MNIST digits, then Fashion-MNIST over the digits' frozen
+    /// pathway: the agent (its own loader, nothing cached) rebuilds the coordinator's SGD-trained
+    /// and mutated weights bit for bit and measures the same accuracy.
+    #[test]
+    fn a_hybrid_dataset_job_rebuilds_bit_for_bit_on_an_agent() {
+        pathnet_nn::set_threads(1);
+        let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist");
+        let fashion = std::path::PathBuf::from("/usr/share/datasets/fashion-mnist");
+        let task = |dir: &std::path::Path, classes| {
+            PathwayTask::Data(DataTask {
+                dir: dir.to_path_buf(),
+                classes,
+                noise: 0.1,
+                noise_seed: 5,
+            })
+        };
+        let mut sent = job();
+        sent.problem.tasks = vec![task(&mnist, [3, 5]), task(&fashion, [5, 7])];
+        sent.problem.eval_examples = 100;
+        sent.problem.hybrid = Some(Hybrid {
+            minibatches: 3,
+            batch_size: 8,
+            learning_rate: 0.01,
+        });
+        let Payload::PathwayGenomeEvaluation(e) = job_payload(&sent) else {
+            panic!("a pathway genome evaluation");
+        };
+        let received = job_from_payload(&e).unwrap();
+        assert_eq!(received, sent);
+        let coordinator = crate::TaskDataCache::new(None);
+        let here = PathwayRebuildCache::new(16).with_examples(std::sync::Arc::new(coordinator));
+        let there = PathwayRebuildCache::new(0)
+            .with_examples(std::sync::Arc::new(crate::TaskDataCache::new(None)));
+        let a = evaluate_pathway(&sent, &here).unwrap();
+        let b = evaluate_pathway(&received, &there).unwrap();
+        assert_eq!(a.fitness.to_bits(), b.fitness.to_bits());
+        assert!((0.0..=1.0).contains(&a.fitness), "{}", a.fitness);
+        let flat = |net: &pathnet_nn::pathnet::PathNet<f32>| -> Vec<u32> {
+            net.module_ids()
+                .flat_map(|id| {
+                    net.params(id)
+                        .unwrap()
+                        .iter()
+                        .flat_map(|p| p.iter().map(|w| w.to_bits()).collect::<Vec<_>>())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        assert_eq!(
+            flat(&rebuild(&sent, &here).unwrap().net),
+            flat(&rebuild(&received, &there).unwrap().net)
+        );
+        // The wire carries no more than for an environment task: the SGD is rebuilt, not sent.
+        assert_eq!(genome_bytes(&sent), genome_bytes(&job()));
     }
 
     #[test]

@@ -5,9 +5,12 @@
 
 use super::limits::{self, MemoryEstimate};
 use super::{SpecError, invalid};
-use pathnet_evo::sm_pathnet::{PathwayProblem, Selection, TournamentConfig};
+use pathnet_evo::sm_pathnet::{
+    DataTask, Hybrid, PathwayProblem, PathwayTask, Selection, TournamentConfig,
+};
 use pathnet_evo::{EvoError, Operator};
 use serde::Deserialize;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,13 +52,45 @@ fn default_sigma() -> f64 {
 fn default_true() -> bool {
     true
 }
+fn default_eval_examples() -> usize {
+    256
+}
+
+/// One `[[sm_pathnet.tasks]]` entry: an environment (`env`), or two classes of a dataset
+/// of the MNIST family (`data`, `classes`, optionally `noise`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    #[serde(default)]
+    pub env: Option<String>,
+    /// Directory with the IDX files (as for the PathNet kind's `[data] dir`).
+    #[serde(default)]
+    pub data: Option<PathBuf>,
+    /// The two classes: the first becomes label 0.
+    #[serde(default)]
+    pub classes: Option<[u8; 2]>,
+    /// Fraction of pixels replaced by salt-and-pepper noise.
+    #[serde(default)]
+    pub noise: f32,
+}
 
 /// The `[sm_pathnet]` table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmPathNetConfig {
-    /// One environment per task, learnt in this order (e.g. CartPole then Acrobot).
+    /// One environment per task, learnt in this order (e.g. CartPole then Acrobot): a
+    /// shorthand for `tasks` with only environments.
+    #[serde(default)]
     pub envs: Vec<String>,
+    /// The tasks in order, each an environment or a dataset's class pair.
+    #[serde(default)]
+    pub tasks: Vec<TaskSpec>,
+    /// Examples in a dataset task's fixed evaluation batch (its fitness is the accuracy).
+    #[serde(default = "default_eval_examples")]
+    pub eval_examples: usize,
+    /// `T` minibatches of SGD before each evaluation (dataset tasks only).
+    #[serde(default)]
+    pub hybrid: Option<Hybrid>,
     #[serde(default = "default_layers")]
     pub layers: usize,
     #[serde(default = "default_modules")]
@@ -96,9 +131,11 @@ impl SmPathNetSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         use limits::*;
         let c = &self.sm_pathnet;
+        self.validate_tasks()?;
+        let tasks = self.task_count();
         #[rustfmt::skip]
         let bounds = [
-            ("sm_pathnet.envs", c.envs.len(), MAX_TASKS, "tasks"),
+            ("sm_pathnet.tasks", tasks, MAX_TASKS, "tasks"),
             ("sm_pathnet.layers", c.layers, MAX_LAYERS, "layers"),
             ("sm_pathnet.modules", c.modules, MAX_MODULES_PER_LAYER, "modules per layer"),
             ("sm_pathnet.units", c.units, MAX_UNITS, "units"),
@@ -106,13 +143,14 @@ impl SmPathNetSpec {
             ("sm_pathnet.tournament_size", c.tournament_size, MAX_POPULATION, "genomes"),
             ("sm_pathnet.episodes", c.episodes, MAX_STEPS, "episodes per evaluation"),
             ("sm_pathnet.experience", c.experience, MAX_STEPS, "observations kept"),
+            ("sm_pathnet.eval_examples", c.eval_examples, MAX_STEPS, "examples"),
         ];
         at_most_each(&bounds)?;
-        if c.target_fitness.len() > c.envs.len() {
+        if c.target_fitness.len() > tasks {
             return Err(invalid(
                 "sm_pathnet.target_fitness",
                 format!("{:?}", c.target_fitness),
-                format!("at most one per task ({})", c.envs.len()),
+                format!("at most one per task ({tasks})"),
             ));
         }
         if let Some(t) = c.target_fitness.iter().find(|t| !t.is_finite()) {
@@ -122,10 +160,96 @@ impl SmPathNetSpec {
         self.tournament(0).validate().map_err(spec_error)
     }
 
+    fn task_count(&self) -> usize {
+        self.sm_pathnet.envs.len() + self.sm_pathnet.tasks.len()
+    }
+
+    /// Each task says either an environment or a dataset's class pair; `envs` and `tasks`
+    /// are not mixed.
+    fn validate_tasks(&self) -> Result<(), SpecError> {
+        let c = &self.sm_pathnet;
+        if c.envs.is_empty() == c.tasks.is_empty() {
+            return Err(invalid(
+                "sm_pathnet.tasks",
+                format!("{} envs and {} tasks", c.envs.len(), c.tasks.len()),
+                "name the tasks either in `envs` or in `[[sm_pathnet.tasks]]`, not both",
+            ));
+        }
+        for (i, t) in c.tasks.iter().enumerate() {
+            let field = |name: &str| format!("sm_pathnet.tasks[{i}].{name}");
+            match (&t.env, &t.data) {
+                (Some(_), Some(dir)) => {
+                    return Err(invalid(
+                        &field("data"),
+                        dir.display(),
+                        "a task is an environment (`env`) or a dataset (`data`), not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        &field("env"),
+                        "(missing)",
+                        "name an environment (`env`) or a dataset directory (`data`)",
+                    ));
+                }
+                (Some(env), None) => {
+                    if let Some(classes) = t.classes {
+                        return Err(invalid(
+                            &field("classes"),
+                            format!("{classes:?}"),
+                            format!("only dataset tasks have classes; {env} is an environment"),
+                        ));
+                    }
+                }
+                (None, Some(_)) => {
+                    let Some([a, b]) = t.classes else {
+                        return Err(invalid(
+                            &field("classes"),
+                            "(missing)",
+                            "a dataset task names its two classes, e.g. [5, 7]",
+                        ));
+                    };
+                    if a == b || a.max(b) > 9 {
+                        return Err(invalid(
+                            &field("classes"),
+                            format!("[{a}, {b}]"),
+                            "two different classes of the ten (0 to 9)",
+                        ));
+                    }
+                    if !(0.0..=1.0).contains(&t.noise) {
+                        return Err(invalid(&field("noise"), t.noise, "must be in [0, 1]"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The tasks in order (after [`Self::validate`], every entry is well formed).
+    pub fn tasks(&self) -> Vec<PathwayTask> {
+        let c = &self.sm_pathnet;
+        let envs = c.envs.iter().map(|id| PathwayTask::Env(id.clone()));
+        let tasks = c
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match (&t.env, &t.data) {
+                (Some(id), _) => PathwayTask::Env(id.clone()),
+                (None, dir) => PathwayTask::Data(DataTask {
+                    dir: dir.clone().unwrap_or_default(),
+                    classes: t.classes.unwrap_or([0, 1]),
+                    noise: t.noise,
+                    // Each task's noise pattern is its own, fixed by the run's seed.
+                    noise_seed: self.seed.wrapping_add(0x6E6F_6973 + i as u64),
+                }),
+            });
+        envs.chain(tasks).collect()
+    }
+
     pub fn problem(&self) -> PathwayProblem {
         let c = &self.sm_pathnet;
         PathwayProblem {
-            envs: c.envs.clone(),
+            tasks: self.tasks(),
             layers: c.layers,
             modules: c.modules,
             max_active: c.max_active,
@@ -135,6 +259,8 @@ impl SmPathNetSpec {
             // Episodes differ from the base weights' draw but are fixed for the whole run.
             episode_seed: self.seed.wrapping_add(1_000_003),
             max_experience: c.experience,
+            eval_examples: c.eval_examples,
+            hybrid: c.hybrid,
         }
     }
 
@@ -167,7 +293,7 @@ impl SmPathNetSpec {
         let inputs = self.problem().inputs().map_err(spec_error)? as u128;
         let (l, m, u) = (c.layers as u128, c.modules as u128, c.units as u128);
         let per_net = m * ((inputs + 1) * u + (l.saturating_sub(1)) * (u + 1) * u)
-            + c.envs.len() as u128 * (u + 1) * 16;
+            + self.task_count() as u128 * (u + 1) * 16;
         Ok(MemoryEstimate {
             field: "sm_pathnet",
             parameters: per_net,

@@ -40,7 +40,7 @@ impl PathwayJob {
 
     pub fn validate(&self) -> Result<(), EvoError> {
         self.problem.validate()?;
-        let tasks = self.problem.envs.len();
+        let tasks = self.problem.tasks.len();
         if self.task >= tasks {
             return Err(EvoError::invalid(
                 "task",
@@ -89,9 +89,9 @@ pub fn evaluate_pathway(
 ) -> Result<Outcome, EvoError> {
     job.validate()?;
     let rebuilt = rebuild(job, cache)?;
-    let evaluation = job
-        .problem
-        .evaluate(&rebuilt.net, &rebuilt.pathway, job.task)?;
+    let evaluation =
+        job.problem
+            .evaluate(&rebuilt.net, &rebuilt.pathway, job.task, cache.examples())?;
     cache.store(job, &rebuilt.net, &rebuilt.pathway, &evaluation.experience);
     Ok(Outcome {
         fitness: evaluation.fitness,

@@ -2,7 +2,8 @@
 //! super-network plus a seed list of weight mutations over the super-network's base weights,
 //! applied only to the unfrozen modules of the pathway each mutation met.
 //!
-//! - [`problem`]: the tasks (environments) and super-network, and a pathway's fitness;
+//! - [`problem`]: the tasks (environments or two-class datasets) and super-network, a
+//!   pathway's fitness, and the hybrid mode's SGD;
 //! - [`job`]: one evaluation and [`evaluate_pathway`];
 //! - [`rebuild`]: genome to weights (and pathway), with a cache of recent parents;
 //! - [`engine`]: PathNet's binary tournament and the steady-state tournament.
@@ -14,7 +15,7 @@ pub mod rebuild;
 
 pub use engine::{Selection, TournamentConfig, TournamentEngine, TournamentSummary};
 pub use job::{PathwayJob, Transfer, evaluate_pathway};
-pub use problem::PathwayProblem;
+pub use problem::{DATA_FEATURES, DataTask, ExampleSource, Hybrid, PathwayProblem, PathwayTask};
 pub use rebuild::{PathwayRebuildCache, base_network, genome_pathway, rebuild};
 
 #[cfg(test)]

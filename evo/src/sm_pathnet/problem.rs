@@ -1,20 +1,101 @@
-//! What is fixed for a whole safe-mutation PathNet run (the tasks' environments and the
-//! super-network), and the fitness of one pathway: its greedy policy's mean episode return.
+//! What is fixed for a whole safe-mutation PathNet run (the tasks and the super-network),
+//! and the fitness of one pathway: on an environment, its greedy policy's mean episode
+//! return; on a two-class dataset task, its accuracy on a fixed, seeded evaluation batch.
+//! In hybrid mode a pathway is also trained by `T` minibatches of SGD before it is measured.
 
 use crate::EvoError;
 use crate::task::{BROKEN_FITNESS, evenly_spaced};
-use ndarray::{Array2, ArrayD, Axis};
+use ndarray::{Array2, ArrayD, Axis, s};
 use pathnet_envs::{Action, Env, Space};
 use pathnet_nn::pathnet::build::{LinearModules, linear};
-use pathnet_nn::pathnet::{PathNet, PathNetDims, Pathway};
+use pathnet_nn::pathnet::{Batch, ModuleOptimizers, PathNet, PathNetDims, Pathway};
+use pathnet_nn::{Sgd, SgdConfig};
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Where a task's fitness comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum PathwayTask {
+    /// An environment id: the greedy policy's mean episode return.
+    Env(String),
+    /// Two classes of a dataset: accuracy on a fixed evaluation batch.
+    Data(DataTask),
+}
+
+/// A two-class task of a dataset of the MNIST family (28 x 28 images), as the PathNet kind
+/// trains on: the first class becomes label 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataTask {
+    /// Directory with the IDX files, as the experiment names it (an executor may read them
+    /// from elsewhere on its machine).
+    pub dir: PathBuf,
+    pub classes: [u8; 2],
+    /// Fraction of pixels replaced by salt-and-pepper noise, and that noise's seed.
+    #[serde(default)]
+    pub noise: f32,
+    #[serde(default)]
+    pub noise_seed: u64,
+}
+
+/// Features of a dataset task's example: the MNIST family's 28 x 28 pixels. Fixed, so the
+/// coordinator sizes the super-network without reading the dataset; an executor refuses
+/// data of another width.
+pub const DATA_FEATURES: usize = 28 * 28;
+
+impl PathwayTask {
+    /// How summaries and monitoring name the task.
+    pub fn name(&self) -> String {
+        match self {
+            PathwayTask::Env(id) => id.clone(),
+            PathwayTask::Data(d) => {
+                let set = d
+                    .dir
+                    .file_name()
+                    .map_or_else(|| "data".into(), |n| n.to_string_lossy().into_owned());
+                format!("{set} {} vs {}", d.classes[0], d.classes[1])
+            }
+        }
+    }
+}
+
+/// Examples one per row, and their labels (0 or 1).
+pub type Examples = (Array2<f32>, Vec<usize>);
+
+/// A dataset task's examples, drawn by whoever runs the evaluation (the executor's loader
+/// reads each task's files once per process). Implementations must return the same batches
+/// for the same arguments on every machine: rebuilds depend on it.
+pub trait ExampleSource: Send + Sync {
+    /// `count` minibatches of `batch_size` examples (one per row) and their labels (0 or 1),
+    /// drawn from `seed`.
+    fn minibatches(
+        &self,
+        task: &DataTask,
+        count: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Vec<Examples>, String>;
+}
+
+/// Hybrid mode: every evaluated genome is first trained by `minibatches` (the paper's `T`)
+/// steps of plain SGD on its pathway's unfrozen modules and head; the minibatches are drawn
+/// from a seed derived from the genome's last seed, so the training is part of the genome's
+/// rebuild and never travels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hybrid {
+    pub minibatches: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+}
 
 /// The super-network and the tasks its pathways are evaluated on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PathwayProblem {
-    /// One environment id per task, in the order the tasks are learned.
-    pub envs: Vec<String>,
+    /// The tasks, in the order they are learned.
+    pub tasks: Vec<PathwayTask>,
     /// Shared layers `L`, modules per layer `M`, active modules per layer at most `N`.
     pub layers: usize,
     pub modules: usize,
@@ -29,6 +110,17 @@ pub struct PathwayProblem {
     pub episode_seed: u64,
     /// The most observations kept from an evaluation for the safe-mutation operators.
     pub max_experience: usize,
+    /// Examples in a dataset task's evaluation batch, drawn once per task from
+    /// `episode_seed + task`.
+    #[serde(default = "default_eval_examples")]
+    pub eval_examples: usize,
+    /// Train every genome by SGD before measuring it (dataset tasks only).
+    #[serde(default)]
+    pub hybrid: Option<Hybrid>,
+}
+
+fn default_eval_examples() -> usize {
+    256
 }
 
 /// What an environment looks like to the super-network.
@@ -45,8 +137,8 @@ const MAX_SIZE: usize = 4096;
 
 impl PathwayProblem {
     pub fn validate(&self) -> Result<(), EvoError> {
-        if self.envs.is_empty() {
-            return Err(EvoError::invalid("envs", "[]", "name at least one task"));
+        if self.tasks.is_empty() {
+            return Err(EvoError::invalid("tasks", "[]", "name at least one task"));
         }
         for (field, value) in [
             ("layers", self.layers),
@@ -55,12 +147,58 @@ impl PathwayProblem {
             ("units", self.units),
             ("episodes", self.episodes),
             ("experience", self.max_experience),
+            ("eval_examples", self.eval_examples),
         ] {
             if value == 0 || value > MAX_SIZE {
                 return Err(EvoError::invalid(
                     field,
                     value,
                     format!("must be between 1 and {MAX_SIZE}"),
+                ));
+            }
+        }
+        for task in &self.tasks {
+            if let PathwayTask::Data(d) = task {
+                let [a, b] = d.classes;
+                if a == b || usize::from(a.max(b)) >= pathnet_envs::data::MNIST_NUM_CLASSES {
+                    return Err(EvoError::invalid(
+                        "classes",
+                        format!("{:?}", d.classes),
+                        "two different classes of the ten",
+                    ));
+                }
+                if !(0.0..=1.0).contains(&d.noise) {
+                    return Err(EvoError::invalid("noise", d.noise, "must be in [0, 1]"));
+                }
+            }
+        }
+        if let Some(h) = &self.hybrid {
+            for (field, value) in [
+                ("hybrid.minibatches", h.minibatches),
+                ("hybrid.batch_size", h.batch_size),
+            ] {
+                if value == 0 || value > MAX_SIZE {
+                    return Err(EvoError::invalid(
+                        field,
+                        value,
+                        format!("must be between 1 and {MAX_SIZE}"),
+                    ));
+                }
+            }
+            if !(h.learning_rate.is_finite() && h.learning_rate > 0.0) {
+                return Err(EvoError::invalid(
+                    "hybrid.learning_rate",
+                    h.learning_rate,
+                    "must be finite and positive",
+                ));
+            }
+            if let Some(PathwayTask::Env(id)) =
+                self.tasks.iter().find(|t| matches!(t, PathwayTask::Env(_)))
+            {
+                return Err(EvoError::invalid(
+                    "hybrid",
+                    id,
+                    "SGD needs labelled examples: every task must be a dataset task",
                 ));
             }
         }
@@ -80,9 +218,20 @@ impl PathwayProblem {
     }
 
     /// Every task's observation width and action count; only flat observations and discrete
-    /// actions can drive a pathway's greedy policy.
+    /// actions can drive a pathway's greedy policy. A dataset task has two "actions", its
+    /// classes.
     pub fn shapes(&self) -> Result<Vec<EnvShape>, EvoError> {
-        self.envs.iter().map(|id| env_shape(id)).collect()
+        self.tasks
+            .iter()
+            .map(|task| match task {
+                PathwayTask::Env(id) => env_shape(id),
+                PathwayTask::Data(_) => Ok(EnvShape {
+                    observations: DATA_FEATURES,
+                    actions: 2,
+                    first_action: 0,
+                }),
+            })
+            .collect()
     }
 
     /// The width of the first layer's input: the widest observation. Narrower observations
@@ -111,17 +260,140 @@ impl PathwayProblem {
         )?)
     }
 
-    /// Evaluates `pathway` with task `task`'s head on that task's episodes.
+    fn task(&self, task: usize) -> Result<&PathwayTask, EvoError> {
+        self.tasks
+            .get(task)
+            .ok_or_else(|| EvoError::invalid("task", task, "no such task"))
+    }
+
+    /// Evaluates `pathway` with task `task`'s head: on that task's episodes, or on its
+    /// evaluation batch (drawn from `examples`).
     pub fn evaluate(
         &self,
         net: &PathNet<f32>,
         pathway: &Pathway,
         task: usize,
+        examples: Option<&dyn ExampleSource>,
     ) -> Result<Evaluation, EvoError> {
-        let id = self
-            .envs
-            .get(task)
-            .ok_or_else(|| EvoError::invalid("task", task, "no such task"))?;
+        match self.task(task)? {
+            PathwayTask::Env(id) => self.evaluate_env(net, pathway, task, id),
+            PathwayTask::Data(data) => {
+                let (inputs, labels) = self
+                    .draw(examples, data, 1, self.eval_examples, self.eval_seed(task))?
+                    .pop()
+                    .expect("one batch asked for");
+                let report = net.evaluate(
+                    pathway,
+                    task,
+                    [Batch {
+                        inputs: inputs.view().into_dyn(),
+                        labels: &labels,
+                    }],
+                )?;
+                let keep = evenly_spaced(inputs.nrows(), self.max_experience);
+                let experience = inputs.select(Axis(0), &keep).into_dyn();
+                Ok(Evaluation {
+                    fitness: report.accuracy(),
+                    steps: report.examples,
+                    experience,
+                })
+            }
+        }
+    }
+
+    /// The seed of task `task`'s evaluation batch: fixed for the run, so every genome of a
+    /// task is measured on the same examples.
+    fn eval_seed(&self, task: usize) -> u64 {
+        self.episode_seed.wrapping_add(task as u64)
+    }
+
+    /// Hybrid mode: trains `pathway` on task `task` by the mode's SGD minibatches drawn from
+    /// `seed` (see [`Hybrid`]); nothing without hybrid mode.
+    pub fn train(
+        &self,
+        net: &mut PathNet<f32>,
+        pathway: &Pathway,
+        task: usize,
+        seed: u64,
+        examples: Option<&dyn ExampleSource>,
+    ) -> Result<(), EvoError> {
+        let Some(h) = self.hybrid else {
+            return Ok(());
+        };
+        let PathwayTask::Data(data) = self.task(task)? else {
+            return Err(EvoError::invalid(
+                "hybrid",
+                self.task(task)?.name(),
+                "SGD needs a dataset task",
+            ));
+        };
+        let batches = self.draw(examples, data, h.minibatches, h.batch_size, seed)?;
+        let sgd = Sgd::<f32>::new(SgdConfig {
+            lr: h.learning_rate,
+            momentum: 0.0,
+        })
+        .map_err(|err| {
+            EvoError::invalid("hybrid.learning_rate", h.learning_rate, err.to_string())
+        })?;
+        let mut optimizers = ModuleOptimizers::cloning(sgd);
+        net.train_pathway(
+            pathway,
+            task,
+            batches.iter().map(|(inputs, labels)| Batch {
+                inputs: inputs.view().into_dyn(),
+                labels,
+            }),
+            &mut optimizers,
+        )?;
+        Ok(())
+    }
+
+    /// Minibatches of a dataset task, padded with zero columns to the super-network's input.
+    fn draw(
+        &self,
+        examples: Option<&dyn ExampleSource>,
+        data: &DataTask,
+        count: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Vec<Examples>, EvoError> {
+        let examples = examples.ok_or_else(|| {
+            EvoError::Data(format!(
+                "{}: this executor has no dataset loader",
+                data.dir.display()
+            ))
+        })?;
+        let width = self.inputs()?;
+        let batches = examples
+            .minibatches(data, count, batch_size, seed)
+            .map_err(|err| EvoError::Data(format!("{}: {err}", data.dir.display())))?;
+        batches
+            .into_iter()
+            .map(|(inputs, labels)| {
+                if inputs.ncols() != DATA_FEATURES {
+                    return Err(EvoError::Data(format!(
+                        "{}: examples have {} features, expected {DATA_FEATURES} (28 x 28 images)",
+                        data.dir.display(),
+                        inputs.ncols()
+                    )));
+                }
+                if inputs.ncols() == width {
+                    return Ok((inputs, labels));
+                }
+                let mut padded = Array2::<f32>::zeros((inputs.nrows(), width));
+                padded.slice_mut(s![.., ..DATA_FEATURES]).assign(&inputs);
+                Ok((padded, labels))
+            })
+            .collect()
+    }
+
+    fn evaluate_env(
+        &self,
+        net: &PathNet<f32>,
+        pathway: &Pathway,
+        task: usize,
+        id: &str,
+    ) -> Result<Evaluation, EvoError> {
         let inputs = self.inputs()?;
         let first_action = env_shape(id)?.first_action;
         let mut env = pathnet_envs::make(id).map_err(|err| EvoError::Env(err.to_string()))?;

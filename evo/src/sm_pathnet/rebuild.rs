@@ -9,13 +9,13 @@
 //! without building a weight.
 
 use super::job::{PathwayJob, Transfer};
-use super::problem::PathwayProblem;
+use super::problem::{ExampleSource, PathwayProblem};
 use crate::EvoError;
 use crate::genome::Genome;
 use crate::pathway::mutate_pathway;
 use ndarray::ArrayD;
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, Pathway, ga};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -37,6 +37,15 @@ fn point_mutated(dims: &PathNetDims, pathway: &Pathway, seed: u64) -> Result<Pat
     let mut child = pathway.clone();
     ga::mutate(&mut child, dims, &mut rng)?;
     Ok(child)
+}
+
+/// The seed of the hybrid mode's SGD minibatches after a genome's last seed (its initial
+/// seed, or its last mutation's): a stream that neither the weight change nor the point
+/// mutation draws from.
+fn sgd_seed(seed: u64) -> u64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(3);
+    rng.random()
 }
 
 /// A genome's network and pathway, and what it took to rebuild them.
@@ -66,6 +75,7 @@ fn rebuild_genome(
     let context = Context::new(problem, task, transfers);
     let digests = genome.prefix_digests();
     let dims = problem.dims()?;
+    let examples = cache.examples();
     let (mut net, mut pathway, mut experience, start) =
         match cache.deepest_ancestor(&context, genome, &digests) {
             Some((depth, stored)) => {
@@ -78,17 +88,23 @@ fn rebuild_genome(
                     depth,
                 )
             }
-            None => (
-                base_network(problem, transfers, cache)?,
-                Pathway::random(&dims, genome.init_seed)?,
-                None,
-                0,
-            ),
+            None => {
+                let mut net = base_network(problem, transfers, cache)?;
+                let pathway = Pathway::random(&dims, genome.init_seed)?;
+                problem.train(
+                    &mut net,
+                    &pathway,
+                    task,
+                    sgd_seed(genome.init_seed),
+                    examples,
+                )?;
+                (net, pathway, None, 0)
+            }
         };
     let mut rebuilt_counts = (0, 0, false);
     for (index, mutation) in genome.mutations.iter().enumerate().skip(start) {
         if mutation.operator.needs_experience() && experience.is_none() {
-            let evaluation = problem.evaluate(&net, &pathway, task)?;
+            let evaluation = problem.evaluate(&net, &pathway, task, examples)?;
             rebuilt_counts.1 += 1;
             // Its other descendants will want the same experience.
             cache.insert(
@@ -115,6 +131,9 @@ fn rebuild_genome(
         rebuilt_counts.0 += 1;
         rebuilt_counts.2 = step.changed.is_empty();
         pathway = step.pathway;
+        // Hybrid mode: the child (the loser's slot's new copy) is trained before it is
+        // measured, and its descendants inherit the trained weights.
+        problem.train(&mut net, &pathway, task, sgd_seed(mutation.seed), examples)?;
         // The pathway moved, so the parent's experience is no longer this network's.
         experience = None;
     }
@@ -248,6 +267,8 @@ struct Inner {
 pub struct PathwayRebuildCache {
     capacity: usize,
     inner: Mutex<Inner>,
+    /// Dataset tasks' examples; an executor without it can run environment tasks only.
+    examples: Option<Arc<dyn ExampleSource>>,
 }
 
 /// Base networks kept: one per task and arm in flight is plenty.
@@ -262,7 +283,18 @@ impl PathwayRebuildCache {
         PathwayRebuildCache {
             capacity,
             inner: Mutex::new(Inner::default()),
+            examples: None,
         }
+    }
+
+    /// Where dataset tasks' examples come from (the executor's dataset loader).
+    pub fn with_examples(mut self, examples: Arc<dyn ExampleSource>) -> Self {
+        self.examples = Some(examples);
+        self
+    }
+
+    pub fn examples(&self) -> Option<&dyn ExampleSource> {
+        self.examples.as_deref()
     }
 
     /// Rebuilds that started from a cached genome, and from the base network.

@@ -1,12 +1,18 @@
 use super::*;
+use crate::EvoError;
 use crate::engine::{EngineState, Refusal};
 use crate::genome::Genome;
 use crate::operator::{Mutation, Operator};
+use ndarray::{Array2, Axis};
+use pathnet_envs::data::BatchSampler;
 use pathnet_nn::pathnet::{ModuleId, PathNet};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
 
 fn problem() -> PathwayProblem {
     PathwayProblem {
-        envs: vec!["CartPole-v1".into(), "Acrobot-v1".into()],
+        tasks: vec![env("CartPole-v1"), env("Acrobot-v1")],
         layers: 2,
         modules: 4,
         max_active: 2,
@@ -15,7 +21,13 @@ fn problem() -> PathwayProblem {
         episodes: 1,
         episode_seed: 100,
         max_experience: 20,
+        eval_examples: 256,
+        hybrid: None,
     }
+}
+
+fn env(id: &str) -> PathwayTask {
+    PathwayTask::Env(id.into())
 }
 
 fn lineage(operator: Operator, depth: u64, init_seed: u64) -> Genome {
@@ -31,12 +43,21 @@ fn lineage(operator: Operator, depth: u64, init_seed: u64) -> Genome {
 }
 
 fn job(task: usize, transfers: Vec<Transfer>, genome: &Genome) -> PathwayJob {
+    job_of(problem(), task, transfers, genome)
+}
+
+fn job_of(
+    problem: PathwayProblem,
+    task: usize,
+    transfers: Vec<Transfer>,
+    genome: &Genome,
+) -> PathwayJob {
     let (parent, mutation) = match genome.mutations.last() {
         Some(&m) => (genome.prefix(genome.depth() - 1), Some(m)),
         None => (genome.clone(), None),
     };
     PathwayJob {
-        problem: problem(),
+        problem,
         task,
         transfers,
         parent,
@@ -184,7 +205,7 @@ fn a_binary_tournament_overwrites_the_loser_and_counts_each_result_once() {
 #[test]
 fn problems_with_unusable_fields_are_refused() {
     let mut p = problem();
-    p.envs.push("Pendulum-v1".into());
+    p.tasks.push(env("Pendulum-v1"));
     let err = p.validate().unwrap_err().to_string();
     assert!(
         err.contains("Pendulum-v1") && err.contains("discrete"),
@@ -194,11 +215,223 @@ fn problems_with_unusable_fields_are_refused() {
     p.max_active = 9;
     assert!(p.validate().unwrap_err().to_string().contains("max_active"));
     let mut p = problem();
-    p.envs = vec!["NoSuchEnv-v0".into()];
+    p.tasks = vec![env("NoSuchEnv-v0")];
     assert!(
         p.validate()
             .unwrap_err()
             .to_string()
             .contains("NoSuchEnv-v0")
+    );
+}
+
+/// A small seeded two-class dataset of 28 x 28 "images": class 1 is brighter in the top half.
+/// A task's first class flips the labels, so two tasks differ.
+struct Synthetic {
+    inputs: Array2<f32>,
+    labels: Vec<usize>,
+}
+
+impl Synthetic {
+    fn new() -> Arc<Self> {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let labels: Vec<usize> = (0..300).map(|i| i % 2).collect();
+        let inputs = Array2::from_shape_fn((300, DATA_FEATURES), |(i, j)| {
+            let lift = if labels[i] == 1 && j < DATA_FEATURES / 2 {
+                0.3
+            } else {
+                0.0
+            };
+            rng.random::<f32>() * 0.5 + lift
+        });
+        Arc::new(Synthetic { inputs, labels })
+    }
+}
+
+impl ExampleSource for Synthetic {
+    fn minibatches(
+        &self,
+        task: &DataTask,
+        count: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Vec<problem::Examples>, String> {
+        let flip = usize::from(task.classes[0] & 1);
+        let mut sampler =
+            BatchSampler::new(self.labels.len(), batch_size, seed).map_err(|e| e.to_string())?;
+        Ok((0..count)
+            .map(|_| {
+                let indices = sampler.next_indices();
+                let labels = indices.iter().map(|&i| self.labels[i] ^ flip).collect();
+                (self.inputs.select(Axis(0), indices), labels)
+            })
+            .collect())
+    }
+}
+
+fn data(a: u8, b: u8) -> PathwayTask {
+    PathwayTask::Data(DataTask {
+        dir: "synthetic".into(),
+        classes: [a, b],
+        noise: 0.0,
+        noise_seed: 0,
+    })
+}
+
+const HYBRID: Hybrid = Hybrid {
+    minibatches: 4,
+    batch_size: 16,
+    learning_rate: 0.05,
+};
+
+fn data_problem(hybrid: Option<Hybrid>) -> PathwayProblem {
+    PathwayProblem {
+        tasks: vec![data(3, 5), data(2, 7)],
+        eval_examples: 64,
+        hybrid,
+        ..problem()
+    }
+}
+
+fn loaded(capacity: usize) -> PathwayRebuildCache {
+    PathwayRebuildCache::new(capacity).with_examples(Synthetic::new())
+}
+
+#[test]
+fn dataset_fitness_is_accuracy_and_rebuilds_bit_for_bit() {
+    pathnet_nn::set_threads(1);
+    for hybrid in [None, Some(HYBRID)] {
+        let p = data_problem(hybrid);
+        for operator in Operator::ALL {
+            let genome = lineage(operator, 3, 4);
+            let warm = loaded(64);
+            let mut fitness = Vec::new();
+            for k in 0..=genome.depth() {
+                let outcome =
+                    evaluate_pathway(&job_of(p.clone(), 0, vec![], &genome.prefix(k)), &warm)
+                        .unwrap();
+                fitness.push(outcome.fitness);
+            }
+            assert!(
+                fitness.iter().all(|f| (0.0..=1.0).contains(f)),
+                "{operator} {hybrid:?}: accuracies {fitness:?}"
+            );
+            let j = job_of(p.clone(), 0, vec![], &genome);
+            let from_warm = rebuild(&j, &warm).unwrap();
+            // An agent: a fresh cache and its own loader.
+            let from_cold = rebuild(&j, &loaded(0)).unwrap();
+            assert_eq!(from_cold.replayed_mutations, 3, "{operator}");
+            assert_eq!(
+                flat(&from_warm.net),
+                flat(&from_cold.net),
+                "{operator} {hybrid:?}"
+            );
+            assert_eq!(from_warm.pathway, from_cold.pathway);
+            let again = evaluate_pathway(&j, &loaded(0)).unwrap();
+            assert_eq!(
+                again.fitness.to_bits(),
+                fitness[3].to_bits(),
+                "{operator} {hybrid:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn hybrid_mode_trains_each_genome_and_spares_frozen_modules() {
+    pathnet_nn::set_threads(1);
+    let cache = loaded(0);
+    let fresh = Genome::fresh(9);
+    let plain = rebuild(&job_of(data_problem(None), 0, vec![], &fresh), &cache).unwrap();
+    let trained = rebuild(
+        &job_of(data_problem(Some(HYBRID)), 0, vec![], &fresh),
+        &cache,
+    )
+    .unwrap();
+    assert_eq!(plain.pathway, trained.pathway);
+    // SGD moved the pathway's modules and head, and only those.
+    let base = data_problem(None).base_network().unwrap();
+    assert_eq!(
+        flat(&plain.net),
+        flat(&base),
+        "no training without hybrid mode"
+    );
+    for id in base.module_ids() {
+        let on_path = plain.pathway.uses(id) || id == base.head_id(0).unwrap();
+        assert_eq!(
+            module(&trained.net, id) != module(&base, id),
+            on_path,
+            "{id}: trained iff on the pathway"
+        );
+    }
+    // Task B over task A's frozen best: SGD and mutations leave the frozen modules alone.
+    let p = data_problem(Some(HYBRID));
+    let a_best = lineage(Operator::SmGSum, 2, 5);
+    let a = rebuild(&job_of(p.clone(), 0, vec![], &a_best), &cache).unwrap();
+    let transfers = vec![Transfer {
+        task: 0,
+        genome: a_best,
+    }];
+    for operator in [Operator::Control, Operator::SmGSum] {
+        let b = rebuild(
+            &job_of(p.clone(), 1, transfers.clone(), &lineage(operator, 3, 30)),
+            &cache,
+        )
+        .unwrap();
+        for id in a.pathway.module_ids() {
+            assert_eq!(module(&b.net, id), module(&a.net, id), "{operator}: {id}");
+        }
+    }
+}
+
+#[test]
+fn unusable_dataset_tasks_are_refused_by_field() {
+    let mut p = data_problem(None);
+    p.tasks[1] = data(4, 4);
+    let err = p.validate().unwrap_err().to_string();
+    assert!(err.contains("`classes`") && err.contains("[4, 4]"), "{err}");
+    let mut p = data_problem(None);
+    p.tasks[0] = data(3, 10);
+    assert!(p.validate().unwrap_err().to_string().contains("classes"));
+    // Hybrid mode needs labels on every task.
+    let mut p = data_problem(Some(HYBRID));
+    p.tasks.push(env("CartPole-v1"));
+    let err = p.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("`hybrid`") && err.contains("CartPole-v1"),
+        "{err}"
+    );
+    let p = data_problem(Some(Hybrid {
+        learning_rate: -1.0,
+        ..HYBRID
+    }));
+    let err = p.validate().unwrap_err().to_string();
+    assert!(err.contains("hybrid.learning_rate"), "{err}");
+    let p = data_problem(Some(Hybrid {
+        minibatches: 0,
+        ..HYBRID
+    }));
+    assert!(
+        p.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("hybrid.minibatches")
+    );
+    // An executor without a dataset loader says so rather than guessing a fitness.
+    let err = evaluate_pathway(
+        &job_of(data_problem(None), 0, vec![], &Genome::fresh(1)),
+        &PathwayRebuildCache::new(0),
+    )
+    .unwrap_err();
+    assert!(matches!(err, EvoError::Data(_)), "{err}");
+    // A mixed run: a dataset task and an environment share the super-network.
+    let mut p = data_problem(None);
+    p.tasks[1] = env("CartPole-v1");
+    p.validate().unwrap();
+    assert_eq!(p.inputs().unwrap(), DATA_FEATURES);
+    let outcome = evaluate_pathway(&job_of(p, 1, vec![], &Genome::fresh(2)), &loaded(0)).unwrap();
+    assert!(
+        outcome.fitness >= 1.0,
+        "a CartPole return: {}",
+        outcome.fitness
     );
 }
