@@ -5,6 +5,7 @@ mod agent_cmd;
 mod coordinator_cmd;
 mod env_cmd;
 mod export_cmd;
+mod plot_cmd;
 mod progress;
 mod run_cmd;
 mod security_args;
@@ -43,6 +44,8 @@ enum Command {
     Watch(watch_cmd::WatchArgs),
     /// Write a coordinator's saved weights (--state-dir) as safetensors for other tools.
     Export(export_cmd::ExportArgs),
+    /// Draw plot-ready JSON (fitness curves, bars with intervals, PathNet's module grid) as SVG.
+    Plot(plot_cmd::PlotArgs),
     /// Inspect and drive environments.
     #[command(subcommand)]
     Env(env_cmd::EnvCommand),
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => agent_cmd::run(args),
         Command::Watch(args) => watch_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
+        Command::Plot(args) => plot_cmd::run(args),
         Command::Env(command) => env_cmd::run(command),
     };
     match result {

@@ -33,6 +33,7 @@ fn outcome(id: EvalId, solved: bool) -> Outcome {
         replayed_mutations: 1,
         replayed_evaluations: 0,
         mutation_unchanged: false,
+        mutation_gave_up: false,
     }
 }
 

@@ -10,6 +10,7 @@
 //! tournament_size = 5        # steady_state only
 //! max_evaluations = 100000
 //! seed = 1
+//! weight_clip = 0.2          # optional: clip each weight's change to [-0.2, 0.2]
 //! ```
 //!
 //! Network sizes default to the reference code's (`hidden = 15`; `layers = 2` LSTM cells for
@@ -83,6 +84,11 @@ pub struct SafeMutationConfig {
     /// Most inputs kept from a parent's evaluation for the safe-mutation operators.
     #[serde(default = "defaults::experience")]
     pub experience: usize,
+    /// Clips each weight's change to `[-weight_clip, weight_clip]` after the operator computed
+    /// it, for every operator (the reference implementation clips 0.2 on the maze). Off when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_clip: Option<f64>,
 }
 
 mod defaults {
@@ -122,6 +128,7 @@ impl SafeMutationConfig {
             parity_bits: None,
             maze_steps: None,
             experience: defaults::experience(),
+            weight_clip: None,
         }
     }
 
@@ -258,6 +265,7 @@ impl SafeMutationConfig {
             network: task.network(self.hidden.unwrap_or(DEFAULT_HIDDEN), layers),
             task,
             max_experience: self.experience,
+            weight_clip: self.weight_clip,
         }
     }
 }
@@ -316,6 +324,7 @@ mod tests {
             ("sigma = 0.1\nparity_bits = 40\n", "`parity_bits` = 40"),
             ("sigma = 0.1\nexperience = 0\n", "`experience` = 0"),
             ("sigma = 0.1\nhidden = 0\n", "`hidden` = 0"),
+            ("sigma = 0.1\nweight_clip = -0.2\n", "`weight_clip` = -0.2"),
             (
                 "sigma = 0.1\nmax_evaluations = 0\n",
                 "`max_evaluations` = 0",

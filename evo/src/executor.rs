@@ -4,7 +4,7 @@
 use crate::EvoError;
 use crate::genome::Genome;
 use crate::network::NetworkSpec;
-use crate::operator::Mutation;
+use crate::operator::{Applied, Mutation};
 use crate::rebuild::{RebuildCache, rebuild};
 use crate::task::TaskSpec;
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,11 @@ pub struct Problem {
     pub network: NetworkSpec,
     /// The most inputs kept from an evaluation for the safe-mutation operators (the paper: 100).
     pub max_experience: usize,
+    /// Clips each weight's change to `[-c, c]` after the operator computed it (the reference
+    /// implementation clips 0.2 on the maze). Off when absent; part of the problem because
+    /// every rebuild of a genome must clip alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_clip: Option<f64>,
 }
 
 impl Problem {
@@ -31,7 +36,7 @@ impl Problem {
                 "must be at least 1: the safe-mutation operators need stored inputs",
             ));
         }
-        Ok(())
+        crate::operator::validate_weight_clip(self.weight_clip)
     }
 }
 
@@ -78,8 +83,12 @@ pub struct Outcome {
     /// again for their experience (0 when the parent was cached).
     pub replayed_mutations: u64,
     pub replayed_evaluations: u64,
-    /// The child's own mutation left the parent's weights unchanged (SM-R found no step).
+    /// The child's own mutation left the parent's weights unchanged (SM-R's search saw no
+    /// finite divergence).
     pub mutation_unchanged: bool,
+    /// The child's own mutation was SM-R's closest step after its line search gave up.
+    #[serde(default)]
+    pub mutation_gave_up: bool,
 }
 
 /// Rebuilds and evaluates the job's genome, storing it in `cache`.
@@ -92,7 +101,8 @@ pub fn evaluate(job: &Job, cache: &RebuildCache) -> Result<Outcome, EvoError> {
     job.validate()?;
     let genome = job.genome();
     let rebuilt = rebuild(&job.problem, &genome, cache)?;
-    let mutation_unchanged = job.mutation.is_some() && rebuilt.last_unchanged;
+    let mutation_unchanged = job.mutation.is_some() && rebuilt.last == Some(Applied::Unchanged);
+    let mutation_gave_up = job.mutation.is_some() && rebuilt.last == Some(Applied::ClosestStep);
     let evaluation = job
         .problem
         .task
@@ -104,5 +114,6 @@ pub fn evaluate(job: &Job, cache: &RebuildCache) -> Result<Outcome, EvoError> {
         replayed_mutations: rebuilt.replayed_mutations as u64,
         replayed_evaluations: rebuilt.replayed_evaluations as u64,
         mutation_unchanged,
+        mutation_gave_up,
     })
 }

@@ -7,7 +7,7 @@
 //! on the pathway keep their weights (they still shape the sensitivities of the others).
 
 use crate::EvoError;
-use crate::operator::Mutation;
+use crate::operator::{Applied, Mutation};
 use ndarray::{ArrayD, ArrayViewD};
 use pathnet_nn::Layer;
 use pathnet_nn::pathnet::ga::{self, MutationReport};
@@ -24,6 +24,8 @@ pub struct PathwayMutation {
     pub report: MutationReport,
     /// Modules whose weights changed (the parent pathway's unfrozen modules and head).
     pub changed: Vec<ModuleId>,
+    /// What the weight mutation did (SM-R may have given up, see [`Applied`]).
+    pub applied: Applied,
 }
 
 /// Applies `mutation` to the weights of `pathway`'s modules and task `task`'s head, skipping
@@ -36,16 +38,27 @@ pub fn mutate_pathway_weights(
     mutation: &Mutation,
     experience: Option<ArrayViewD<'_, f32>>,
 ) -> Result<Vec<ModuleId>, EvoError> {
-    let (ids, perturbation) = {
+    mutate_weights(net, pathway, task, mutation, experience).map(|(changed, _)| changed)
+}
+
+fn mutate_weights(
+    net: &mut PathNet<f32>,
+    pathway: &Pathway,
+    task: usize,
+    mutation: &Mutation,
+    experience: Option<ArrayViewD<'_, f32>>,
+) -> Result<(Vec<ModuleId>, Applied), EvoError> {
+    let (ids, drawn) = {
         let mut layer = net.pathway_layer(pathway.clone(), task)?;
         let ids = layer.module_ids().to_vec();
-        let perturbation = mutation
-            .perturbation(&mut layer as &mut dyn Layer<f32>, experience)
+        // PathNet's safe mutations take no weight clip (`weight_clip` is a `[ga]` setting).
+        let drawn = mutation
+            .perturbation(&mut layer as &mut dyn Layer<f32>, experience, None)
             .map_err(|source| EvoError::Mutation { index: 0, source })?;
-        (ids, perturbation)
+        (ids, drawn)
     };
-    let Some(perturbation) = perturbation else {
-        return Ok(Vec::new());
+    let Some(perturbation) = drawn.perturbation else {
+        return Ok((Vec::new(), drawn.applied));
     };
     let mut deltas = perturbation.deltas.into_iter();
     let mut changed = Vec::new();
@@ -66,7 +79,7 @@ pub fn mutate_pathway_weights(
         net.set_params(id, &updated)?;
         changed.push(id);
     }
-    Ok(changed)
+    Ok((changed, drawn.applied))
 }
 
 /// One PathNet generation step for a child of `pathway`: [`mutate_pathway_weights`] on the
@@ -80,7 +93,7 @@ pub fn mutate_pathway(
     mutation: &Mutation,
     experience: Option<ArrayViewD<'_, f32>>,
 ) -> Result<PathwayMutation, EvoError> {
-    let changed = mutate_pathway_weights(net, pathway, task, mutation, experience)?;
+    let (changed, applied) = mutate_weights(net, pathway, task, mutation, experience)?;
     let mut rng = ChaCha8Rng::seed_from_u64(mutation.seed);
     rng.set_stream(1);
     let mut child = pathway.clone();
@@ -89,6 +102,7 @@ pub fn mutate_pathway(
         pathway: child,
         report,
         changed,
+        applied,
     })
 }
 

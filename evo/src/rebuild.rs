@@ -28,8 +28,11 @@ pub struct Rebuilt {
     /// Of the replayed mutations, those that left the weights unchanged (see
     /// [`Applied::Unchanged`]).
     pub unchanged_mutations: usize,
-    /// Whether the genome's last mutation was replayed and left the weights unchanged.
-    pub last_unchanged: bool,
+    /// Of the replayed mutations, SM-R steps applied after the line search gave up (see
+    /// [`Applied::ClosestStep`]).
+    pub gave_up_mutations: usize,
+    /// What the genome's last mutation did, if it was replayed.
+    pub last: Option<Applied>,
 }
 
 /// Rebuilds `genome`'s network for `problem`, starting from its deepest ancestor in `cache`.
@@ -53,7 +56,8 @@ pub fn rebuild(
         replayed_mutations: 0,
         replayed_evaluations: 0,
         unchanged_mutations: 0,
-        last_unchanged: false,
+        gave_up_mutations: 0,
+        last: None,
     };
     for (index, mutation) in genome.mutations.iter().enumerate().skip(start) {
         if mutation.operator.needs_experience() && experience.is_none() {
@@ -67,14 +71,21 @@ pub fn rebuild(
             experience = Some(e);
         }
         let applied = mutation
-            .apply(&mut *rebuilt.net, experience.as_ref().map(|e| e.view()))
+            .apply(
+                &mut *rebuilt.net,
+                experience.as_ref().map(|e| e.view()),
+                problem.weight_clip,
+            )
             .map_err(|source| EvoError::Mutation { index, source })?;
         rebuilt.replayed_mutations += 1;
-        rebuilt.last_unchanged = applied == Applied::Unchanged;
-        if applied == Applied::Unchanged {
-            rebuilt.unchanged_mutations += 1;
-        } else {
-            experience = None;
+        rebuilt.last = Some(applied);
+        match applied {
+            Applied::Unchanged => rebuilt.unchanged_mutations += 1,
+            Applied::ClosestStep => {
+                rebuilt.gave_up_mutations += 1;
+                experience = None;
+            }
+            Applied::Changed => experience = None,
         }
     }
     rebuilt.experience = experience;

@@ -13,6 +13,7 @@ fn outcome(fitness: f64) -> Outcome {
         replayed_mutations: 1,
         replayed_evaluations: 0,
         mutation_unchanged: false,
+        mutation_gave_up: false,
     }
 }
 

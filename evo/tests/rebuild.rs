@@ -14,11 +14,13 @@ fn problems() -> [Problem; 2] {
             network: parity.network(6, 2),
             task: parity,
             max_experience: 100,
+            weight_clip: None,
         },
         Problem {
             network: maze.network(8, 6),
             task: maze,
             max_experience: 20,
+            weight_clip: None,
         },
     ]
 }

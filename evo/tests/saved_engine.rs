@@ -15,6 +15,7 @@ fn outcome(id: EvalId, solved: bool) -> Outcome {
         replayed_mutations: id.0 % 3,
         replayed_evaluations: 1,
         mutation_unchanged: id.0.is_multiple_of(5),
+        mutation_gave_up: id.0.is_multiple_of(7),
     }
 }
 

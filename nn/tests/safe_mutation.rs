@@ -4,8 +4,8 @@
 use ndarray::{Array2, ArrayD};
 use pathnet_nn::gradcheck::{self, rel_error};
 use pathnet_nn::safe_mutation::{
-    self, Gradient, Perturbation, RescaleConfig, SafeMutationError, hessian_direction, scale,
-    sensitivity, sm_g, sm_r,
+    self, Gradient, LineSearch, Perturbation, RescaleConfig, SafeMutationError, hessian_direction,
+    scale, sensitivity, sm_g, sm_r, sm_r_search,
 };
 use pathnet_nn::{Init, Layer, Linear, Sequential, Tanh};
 use rand::{Rng, SeedableRng};
@@ -300,6 +300,95 @@ fn sm_r_reports_an_unreachable_target() {
     );
     let now: Vec<f64> = net.params().iter().flat_map(|p| p.to_owned()).collect();
     assert_eq!(now, original);
+}
+
+#[test]
+fn sm_r_search_gives_the_closest_step_when_it_gives_up() {
+    let mut net = mlp(&mut ChaCha8Rng::seed_from_u64(5));
+    let x = inputs(&mut ChaCha8Rng::seed_from_u64(6), 4);
+    let reference = net.forward(x.view()).output;
+    let original: Vec<f64> = net.params().iter().flat_map(|p| p.to_owned()).collect();
+    let cfg = RescaleConfig::new(5.0);
+    let search = sm_r_search(&mut net, x.view(), &cfg, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+    let LineSearch::GaveUp {
+        closest: Some(closest),
+        reason,
+    } = search
+    else {
+        panic!("an unreachable target must give up with a closest step: {search:?}");
+    };
+    // The same draw as sm_r's, and the same reason it fails with.
+    let err = sm_r(&mut net, x.view(), &cfg, &mut ChaCha8Rng::seed_from_u64(0)).unwrap_err();
+    assert_eq!(reason, err);
+    let SafeMutationError::TargetUnreachable { reached, .. } = reason else {
+        panic!("{reason}");
+    };
+    // The divergence can only saturate below 4, so the closest step is the largest divergence.
+    assert_eq!(closest.divergence, reached);
+    assert!(closest.step > 1.0 && closest.divergence > 0.0);
+    assert!((closest.perturbation.norm() - closest.step).abs() < 1e-9 * closest.step);
+    let now: Vec<f64> = net.params().iter().flat_map(|p| p.to_owned()).collect();
+    assert_eq!(now, original, "the search must restore the network");
+    closest.perturbation.apply(&mut net).unwrap();
+    assert_eq!(
+        safe_mutation::divergence(&net, x.view(), &reference),
+        closest.divergence
+    );
+
+    // A reachable target is a hit, identical to sm_r's answer.
+    let mut net = mlp(&mut ChaCha8Rng::seed_from_u64(5));
+    let cfg = RescaleConfig::new(1e-3);
+    let hit = sm_r_search(&mut net, x.view(), &cfg, &mut ChaCha8Rng::seed_from_u64(3)).unwrap();
+    let plain = sm_r(&mut net, x.view(), &cfg, &mut ChaCha8Rng::seed_from_u64(3)).unwrap();
+    assert_eq!(hit, LineSearch::Hit(plain));
+}
+
+#[test]
+fn sm_r_search_reports_no_convergence_with_the_closest_step() {
+    let mut net = mlp(&mut ChaCha8Rng::seed_from_u64(5));
+    let x = inputs(&mut ChaCha8Rng::seed_from_u64(6), 4);
+    // A tolerance no f64 bisection meets in two steps.
+    let cfg = RescaleConfig {
+        tolerance: 1e-12,
+        max_steps: 2,
+        ..RescaleConfig::new(1e-3)
+    };
+    let search = sm_r_search(&mut net, x.view(), &cfg, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+    let LineSearch::GaveUp {
+        closest: Some(closest),
+        reason: SafeMutationError::NoConvergence { achieved, .. },
+    } = search
+    else {
+        panic!("expected no convergence: {search:?}");
+    };
+    assert_eq!(closest.divergence, achieved);
+    // Bracketing by 4 and two bisections leave the step within a factor 4^(1/4) of the
+    // target's, so the divergence (about quadratic in the step here) within a factor 2.
+    assert!((0.5e-3..=2e-3).contains(&closest.divergence), "{closest:?}");
+}
+
+#[test]
+fn clipping_bounds_every_change_and_keeps_the_small_ones() {
+    let net = mlp(&mut ChaCha8Rng::seed_from_u64(5));
+    let raw = safe_mutation::gaussian(&net, 1.0, &mut ChaCha8Rng::seed_from_u64(2)).unwrap();
+    let mut clipped = raw.clone();
+    clipped.clip(0.2);
+    let mut hits = 0;
+    for (r, c) in raw
+        .deltas
+        .iter()
+        .flatten()
+        .zip(clipped.deltas.iter().flatten())
+    {
+        assert!(c.abs() <= 0.2, "{c}");
+        if r.abs() <= 0.2 {
+            assert_eq!(r.to_bits(), c.to_bits());
+        } else {
+            assert_eq!(*c, 0.2 * r.signum());
+            hits += 1;
+        }
+    }
+    assert!(hits > 0, "sigma 1 must exceed 0.2 somewhere");
 }
 
 #[test]

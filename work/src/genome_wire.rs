@@ -146,5 +146,6 @@ pub fn outcome_from_report(report: &v1::ReportResultRequest) -> Result<Outcome, 
         replayed_mutations: 0,
         replayed_evaluations: 0,
         mutation_unchanged: false,
+        mutation_gave_up: false,
     })
 }

@@ -101,6 +101,7 @@ fn outcomes_round_trip_and_need_a_finite_fitness_and_a_verdict() {
         replayed_mutations: 0,
         replayed_evaluations: 0,
         mutation_unchanged: false,
+        mutation_gave_up: false,
     };
     let report = outcome_to_report("agent-1", "w1", &outcome, 5);
     assert_eq!(outcome_from_report(&report).unwrap(), outcome);

@@ -40,6 +40,7 @@ pub(super) struct Books<T> {
     replayed_mutations: u64,
     replayed_evaluations: u64,
     unchanged_mutations: u64,
+    sm_r_give_ups: u64,
 }
 
 impl<T> Books<T> {
@@ -53,6 +54,7 @@ impl<T> Books<T> {
             replayed_mutations: 0,
             replayed_evaluations: 0,
             unchanged_mutations: 0,
+            sm_r_give_ups: 0,
         }
     }
 
@@ -108,6 +110,7 @@ impl<T> Books<T> {
         self.replayed_mutations += outcome.replayed_mutations;
         self.replayed_evaluations += outcome.replayed_evaluations;
         self.unchanged_mutations += u64::from(outcome.mutation_unchanged);
+        self.sm_r_give_ups += u64::from(outcome.mutation_gave_up);
         if self.best.as_ref().is_none_or(|(f, _)| outcome.fitness > *f) || outcome.solved {
             self.best = Some((outcome.fitness, genome.clone()));
         }
@@ -164,6 +167,7 @@ impl<T> Books<T> {
             replayed_mutations: self.replayed_mutations,
             replayed_evaluations: self.replayed_evaluations,
             unchanged_mutations: self.unchanged_mutations,
+            sm_r_give_ups: self.sm_r_give_ups,
         }
     }
 
@@ -185,6 +189,7 @@ impl<T: Clone> Books<T> {
             replayed_mutations: self.replayed_mutations,
             replayed_evaluations: self.replayed_evaluations,
             unchanged_mutations: self.unchanged_mutations,
+            sm_r_give_ups: self.sm_r_give_ups,
         }
     }
 
@@ -229,6 +234,7 @@ impl<T: Clone> Books<T> {
             replayed_mutations: saved.replayed_mutations,
             replayed_evaluations: saved.replayed_evaluations,
             unchanged_mutations: saved.unchanged_mutations,
+            sm_r_give_ups: saved.sm_r_give_ups,
         })
     }
 

@@ -119,6 +119,9 @@ pub struct Summary {
     pub replayed_mutations: u64,
     pub replayed_evaluations: u64,
     pub unchanged_mutations: u64,
+    /// Children whose SM-R line search missed its target and took the closest step it tried.
+    /// Counted by executors in this process; remote agents do not report it (0).
+    pub sm_r_give_ups: u64,
 }
 
 /// Either GA, chosen by the configuration's `algorithm`.

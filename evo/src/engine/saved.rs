@@ -84,6 +84,9 @@ pub struct SavedBooks<T> {
     pub(super) replayed_mutations: u64,
     pub(super) replayed_evaluations: u64,
     pub(super) unchanged_mutations: u64,
+    /// Absent in checkpoints written before it was counted.
+    #[serde(default)]
+    pub(super) sm_r_give_ups: u64,
 }
 
 /// The ledger: every evaluation issued and not completed, and the numbering and counts.

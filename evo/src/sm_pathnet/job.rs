@@ -99,5 +99,6 @@ pub fn evaluate_pathway(
         replayed_mutations: rebuilt.replayed_mutations as u64,
         replayed_evaluations: rebuilt.replayed_evaluations as u64,
         mutation_unchanged: job.mutation.is_some() && rebuilt.last_unchanged,
+        mutation_gave_up: job.mutation.is_some() && rebuilt.last_gave_up,
     })
 }

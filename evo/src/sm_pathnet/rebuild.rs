@@ -12,6 +12,7 @@ use super::job::{PathwayJob, Transfer};
 use super::problem::{ExampleSource, PathwayProblem};
 use crate::EvoError;
 use crate::genome::Genome;
+use crate::operator::Applied;
 use crate::pathway::mutate_pathway;
 use ndarray::ArrayD;
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, Pathway, ga};
@@ -58,6 +59,8 @@ pub struct Rebuilt {
     pub replayed_evaluations: usize,
     /// Whether the last mutation replayed changed no weight (SM-R found no step).
     pub last_unchanged: bool,
+    /// Whether the last mutation replayed was SM-R's closest step after its search gave up.
+    pub last_gave_up: bool,
 }
 
 /// Rebuilds the job's genome, starting from its deepest ancestor in `cache`.
@@ -101,7 +104,7 @@ fn rebuild_genome(
                 (net, pathway, None, 0)
             }
         };
-    let mut rebuilt_counts = (0, 0, false);
+    let mut rebuilt_counts = (0, 0, false, false);
     for (index, mutation) in genome.mutations.iter().enumerate().skip(start) {
         if mutation.operator.needs_experience() && experience.is_none() {
             let evaluation = problem.evaluate(&net, &pathway, task, examples)?;
@@ -130,6 +133,7 @@ fn rebuild_genome(
         })?;
         rebuilt_counts.0 += 1;
         rebuilt_counts.2 = step.changed.is_empty();
+        rebuilt_counts.3 = step.applied == Applied::ClosestStep;
         pathway = step.pathway;
         // Hybrid mode: the child (the loser's slot's new copy) is trained before it is
         // measured, and its descendants inherit the trained weights.
@@ -144,6 +148,7 @@ fn rebuild_genome(
         replayed_mutations: rebuilt_counts.0,
         replayed_evaluations: rebuilt_counts.1,
         last_unchanged: rebuilt_counts.2,
+        last_gave_up: rebuilt_counts.3,
     })
 }
 

@@ -20,7 +20,7 @@
 mod rescale;
 mod sensitivity;
 
-pub use rescale::{RescaleConfig, Rescaled, divergence, sm_r};
+pub use rescale::{LineSearch, RescaleConfig, Rescaled, divergence, sm_r, sm_r_search};
 pub use sensitivity::{Gradient, SENSITIVITY_FLOOR, hessian_direction, scale, sensitivity};
 
 use crate::{Float, Layer};
@@ -28,7 +28,7 @@ use ndarray::ArrayViewD;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum SafeMutationError {
     #[error("safe mutation needs at least one stored input, got a batch of 0")]
     NoInputs,
@@ -83,6 +83,19 @@ impl<F: Float> Perturbation<F> {
             }
         }
         Ok(())
+    }
+
+    /// Clips every weight's change to `[-limit, limit]` (the reference implementation's guard
+    /// against a single weight jumping far, e.g. where SM-G divides by a tiny sensitivity).
+    /// Changes already inside the interval are kept bit for bit.
+    pub fn clip(&mut self, limit: F) {
+        for d in self.deltas.iter_mut().flatten() {
+            if *d > limit {
+                *d = limit;
+            } else if *d < -limit {
+                *d = -limit;
+            }
+        }
     }
 
     /// Euclidean norm over all tensors.

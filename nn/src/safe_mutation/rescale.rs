@@ -60,15 +60,50 @@ pub fn divergence<F: Float, L: Layer<F> + ?Sized>(
     sum.to_f64().unwrap_or(f64::NAN) / n
 }
 
+/// How SM-R's line search ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineSearch<F> {
+    /// A step within tolerance of the target.
+    Hit(Rescaled<F>),
+    /// No step within tolerance (`reason` says why: the outputs saturate below the target, or
+    /// bisection did not converge). `closest` is the tried step whose divergence came nearest
+    /// the target (the smallest such step on a tie, so a saturated search does not pick a
+    /// larger step than it needs); `None` only if no tried step gave a finite divergence.
+    GaveUp {
+        closest: Option<Rescaled<F>>,
+        reason: SafeMutationError,
+    },
+}
+
 /// Draws a unit random direction and line-searches (bisection on the log of the step) the step
 /// at which the output divergence on `inputs` is within tolerance of the target. `net` is only
-/// probed: its parameters are restored before returning, whatever the outcome.
+/// probed: its parameters are restored before returning, whatever the outcome. A search that
+/// misses the target is an error here; [`sm_r_search`] returns the closest step instead.
 pub fn sm_r<F, L, R>(
     net: &mut L,
     inputs: ArrayViewD<'_, F>,
     cfg: &RescaleConfig,
     rng: &mut R,
 ) -> Result<Rescaled<F>, SafeMutationError>
+where
+    F: Float,
+    L: Layer<F> + ?Sized,
+    R: Rng + ?Sized,
+{
+    match sm_r_search(net, inputs, cfg, rng)? {
+        LineSearch::Hit(r) => Ok(r),
+        LineSearch::GaveUp { reason, .. } => Err(reason),
+    }
+}
+
+/// As [`sm_r`], but a search that misses the target returns the closest step it tried (see
+/// [`LineSearch::GaveUp`]). The random draw and the steps tried are the same as `sm_r`'s.
+pub fn sm_r_search<F, L, R>(
+    net: &mut L,
+    inputs: ArrayViewD<'_, F>,
+    cfg: &RescaleConfig,
+    rng: &mut R,
+) -> Result<LineSearch<F>, SafeMutationError>
 where
     F: Float,
     L: Layer<F> + ?Sized,
@@ -101,10 +136,21 @@ where
         Ok(d)
     };
     let close = |d: f64| (d - cfg.target).abs() <= cfg.tolerance * cfg.target;
-    let mut closest = f64::NAN;
-    let mut note = |d: f64| {
-        if closest.is_nan() || (d - cfg.target).abs() < (closest - cfg.target).abs() {
-            closest = d;
+    // The (step, divergence) nearest the target so far; ties go to the smaller step.
+    let mut closest: Option<(f64, f64)> = None;
+    let mut note = |step: f64, d: f64| {
+        if !d.is_finite() {
+            return;
+        }
+        let better = match closest {
+            None => true,
+            Some((s, c)) => {
+                let (miss, best) = ((d - cfg.target).abs(), (c - cfg.target).abs());
+                miss < best || (miss == best && step < s)
+            }
+        };
+        if better {
+            closest = Some((step, d));
         }
     };
     let done = |step: f64, divergence: f64, direction: &Perturbation<F>| Rescaled {
@@ -124,10 +170,10 @@ where
     let mut largest = 0.0f64;
     for _ in 0..BRACKET_STEPS {
         let d = eval(step)?;
-        note(d);
+        note(step, d);
         largest = largest.max(d);
         if close(d) {
-            return Ok(done(step, d, &direction));
+            return Ok(LineSearch::Hit(done(step, d, &direction)));
         }
         if d < cfg.target {
             lo = Some(step);
@@ -143,22 +189,30 @@ where
             step /= BRACKET_FACTOR;
         }
     }
+    let gave_up = |reason: SafeMutationError, closest: Option<(f64, f64)>| {
+        Ok(LineSearch::GaveUp {
+            closest: closest.map(|(s, d)| done(s, d, &direction)),
+            reason,
+        })
+    };
     let (Some(mut lo), Some(mut hi)) = (lo, hi) else {
-        return if hi.is_none() {
-            Err(SafeMutationError::TargetUnreachable {
+        let best = closest.map_or(f64::NAN, |c| c.1);
+        let reason = if hi.is_none() {
+            SafeMutationError::TargetUnreachable {
                 target: cfg.target,
                 reached: largest,
-            })
+            }
         } else {
-            Err(no_convergence(cfg, BRACKET_STEPS, closest))
+            no_convergence(cfg, BRACKET_STEPS, best)
         };
+        return gave_up(reason, closest);
     };
     for _ in 0..cfg.max_steps {
         let mid = (lo * hi).sqrt();
         let d = eval(mid)?;
-        note(d);
+        note(mid, d);
         if close(d) {
-            return Ok(done(mid, d, &direction));
+            return Ok(LineSearch::Hit(done(mid, d, &direction)));
         }
         if d < cfg.target {
             lo = mid;
@@ -166,7 +220,8 @@ where
             hi = mid;
         }
     }
-    Err(no_convergence(cfg, cfg.max_steps, closest))
+    let best = closest.map_or(f64::NAN, |c| c.1);
+    gave_up(no_convergence(cfg, cfg.max_steps, best), closest)
 }
 
 fn no_convergence(cfg: &RescaleConfig, iterations: usize, achieved: f64) -> SafeMutationError {
