@@ -512,3 +512,99 @@ pub async fn serve(
     });
     Ok((bound, server))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pathnet_work::sideways::segment::{self, VideoImages};
+    use pathnet_work::sideways::{Method, SidewaysTask};
+
+    fn task(stages: usize, method: Method) -> SidewaysTask {
+        let data_dir = std::env::var_os("PATHNET_FASHION_MNIST")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/usr/share/datasets/fashion-mnist".into());
+        let mut task = SidewaysTask {
+            data_dir,
+            stages,
+            method,
+            batch: 2,
+            batches: 2,
+            test_videos: 4,
+            ..SidewaysTask::default()
+        };
+        task.video.frames = 4;
+        task
+    }
+
+    /// A segment whose stages run on other agents' link servers over loopback ends in the
+    /// state the segment reaches on one host, bit for bit; the relayed placement (two
+    /// hosts besides the driver, a chain across them) too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_segment_over_loopback_links_equals_the_one_host_segment() {
+        for (task, host_of) in [
+            (task(2, Method::Sideways), vec![0, 1]),
+            (task(4, Method::SkipSideways), vec![0, 1, 2, 1]),
+        ] {
+            let hosts = host_of.iter().max().copied().unwrap();
+            let mut addresses = Vec::new();
+            let mut servers = Vec::new();
+            for _ in 0..hosts {
+                let (bound, server) = serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+                addresses.push(bound.to_string());
+                servers.push(server);
+            }
+            let job = SegmentJob {
+                snapshot: task.initial_snapshot(3).unwrap(),
+                task,
+                seed: 3,
+                segment: 0,
+                first_batch: 0,
+                batches: 2,
+                evaluate: true,
+            };
+            let placement = StagePlacement { host_of, addresses };
+            let mut carrier = NetCarrier::connect(&job, &placement).await.unwrap();
+            let (placed, alone) = tokio::task::spawn_blocking(move || {
+                pathnet_nn::set_threads(1);
+                let images = VideoImages::shared();
+                let placed = segment::execute_placed(&job, &images, &placement, Some(&mut carrier));
+                (placed, segment::execute(&job, &images))
+            })
+            .await
+            .unwrap();
+            let (placed, alone) = (placed.unwrap(), alone.unwrap());
+            assert_eq!(placed.snapshot, alone.snapshot);
+            assert_eq!(placed.metrics.mean_loss, alone.metrics.mean_loss);
+            assert_eq!(placed.metrics.test_accuracy, alone.metrics.test_accuracy);
+            assert_eq!(placed.metrics.links, hosts);
+            assert!(placed.metrics.link_bytes > 0 && placed.metrics.ticks > 0);
+            for server in servers {
+                server.abort();
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreachable_host_is_a_lost_peer() {
+        // Bind then drop: nothing listens there any more.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let task = task(2, Method::Sideways);
+        let job = SegmentJob {
+            snapshot: task.initial_snapshot(3).unwrap(),
+            task,
+            seed: 3,
+            segment: 0,
+            first_batch: 0,
+            batches: 1,
+            evaluate: false,
+        };
+        let placement = StagePlacement {
+            host_of: vec![0, 1],
+            addresses: vec![address.clone()],
+        };
+        let err = NetCarrier::connect(&job, &placement).await.err().unwrap();
+        assert!(err.contains(&address), "{err}");
+    }
+}
