@@ -607,4 +607,56 @@ mod tests {
         let err = NetCarrier::connect(&job, &placement).await.err().unwrap();
         assert!(err.contains(&address), "{err}");
     }
+
+    /// Bytes per tick per link of the example (`examples/sideways_moving_fashion.toml`,
+    /// stages on 2 hosts), one batch: `cargo test -p pathnet-agent --lib link_bytes --
+    /// --ignored --nocapture`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a figure, not a check"]
+    async fn link_bytes_per_tick_of_the_example() {
+        let spec: toml::Table =
+            toml::from_str(include_str!("../../examples/sideways_moving_fashion.toml")).unwrap();
+        let task: SidewaysTask = spec["sideways"].clone().try_into().unwrap();
+        let (bound, server) = serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let mut runs = Vec::new();
+        // Two segment lengths: the difference is the ticks' traffic alone, without the
+        // stage state sent at the link's opening and end (the same size in both).
+        for batches in [1, 3] {
+            let job = SegmentJob {
+                snapshot: task.initial_snapshot(1).unwrap(),
+                task: task.clone(),
+                seed: 1,
+                segment: 0,
+                first_batch: 0,
+                batches,
+                evaluate: false,
+            };
+            let placement = StagePlacement {
+                host_of: vec![0, 1],
+                addresses: vec![bound.to_string()],
+            };
+            let mut carrier = NetCarrier::connect(&job, &placement).await.unwrap();
+            let outcome = tokio::task::spawn_blocking(move || {
+                pathnet_nn::set_threads(1);
+                segment::execute_placed(
+                    &job,
+                    &VideoImages::shared(),
+                    &placement,
+                    Some(&mut carrier),
+                )
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            runs.push((outcome.metrics.link_bytes, outcome.metrics.ticks));
+        }
+        let ((b1, t1), (b3, t3)) = (runs[0], runs[1]);
+        println!(
+            "1 batch: {b1} bytes over {t1} ticks; 3 batches: {b3} bytes over {t3} ticks; \
+             {:.0} bytes per tick on the one link, {} bytes of stage state",
+            (b3 - b1) as f64 / (t3 - t1) as f64,
+            b1 - (b3 - b1) / 2
+        );
+        server.abort();
+    }
 }
