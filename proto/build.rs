@@ -10,12 +10,13 @@ use std::{env, error::Error, fs, path::PathBuf};
 use prost::Message;
 
 const PROTO_ROOT: &str = "proto";
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
     "pathnet/v1/common.proto",
     "pathnet/v1/work.proto",
     "pathnet/v1/agent.proto",
     "pathnet/v1/parameters.proto",
     "pathnet/v1/experiment.proto",
+    "pathnet/v1/link.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

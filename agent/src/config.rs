@@ -19,6 +19,8 @@ pub enum AgentError {
     NoWorkers,
     #[error(transparent)]
     Security(#[from] SecurityError),
+    #[error("`--stage-listen` = {addr}: {reason}")]
+    StageListen { addr: String, reason: String },
     #[error("coordinator {url} refused this agent {attempts} times in a row: {reason}{hint}")]
     NotJoined {
         url: String,
@@ -46,6 +48,10 @@ pub struct AgentConfig {
     pub tls: ClientTlsFiles,
     /// The agent token presented on every call, for coordinators that require one.
     pub token: Option<Token>,
+    /// Serve stage links here, hosting Sideways stages for other agents.
+    pub stage_listen: Option<std::net::SocketAddr>,
+    /// The stage-link address sent at join: set from `stage_listen` once bound.
+    pub stage_advertise: Option<String>,
 }
 
 /// How connection attempts are spaced: `initial`, doubling up to `max`, for at most

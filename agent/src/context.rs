@@ -150,6 +150,8 @@ pub(crate) enum Failure {
     Failed(String),
     /// The coordinator could not be reached.
     Unreachable(String),
+    /// Another agent the work needed (a stage host) was lost or unreachable.
+    PeerLost(String),
 }
 
 impl From<Status> for Failure {

@@ -13,6 +13,7 @@ mod connect;
 mod context;
 mod copies;
 mod genome;
+mod link;
 mod pathnet_a3c;
 mod pathway;
 mod remote;
@@ -39,6 +40,18 @@ pub async fn run(
     if config.workers == 0 {
         return Err(AgentError::NoWorkers);
     }
+    let mut config = config;
+    let _links = match config.stage_listen {
+        Some(addr) => {
+            let (bound, server) = link::serve(addr).await?;
+            tracing::info!(%bound, "serving stage links");
+            if config.stage_advertise.is_none() {
+                config.stage_advertise = Some(bound.to_string());
+            }
+            Some(AbortOnDrop(server))
+        }
+        None => None,
+    };
     let (stop_tx, mut stop) = watch::channel(false);
     let signal = tokio::spawn(async move {
         shutdown.await;
@@ -119,4 +132,13 @@ pub async fn run(
     };
     signal.abort();
     result.map(|()| stats.lock().unwrap_or_else(PoisonError::into_inner).clone())
+}
+
+/// Stops the stage-link server with the agent.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

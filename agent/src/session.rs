@@ -182,5 +182,6 @@ fn join_request(config: &AgentConfig) -> v1::JoinRequest {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             labels: config.labels.clone(),
         }),
+        stage_link_address: config.stage_advertise.clone().unwrap_or_default(),
     }
 }

@@ -50,6 +50,13 @@ pub async fn run(
             Err(Failure::Unreachable(detail)) => {
                 tracing::info!(%work, %detail, "coordinator unreachable; result dropped")
             }
+            // Not this agent's failure nor the work's: back to the queue uncounted, to be
+            // placed on the agents still there.
+            Err(Failure::PeerLost(detail)) => {
+                tracing::warn!(%work, %detail, "a stage host was lost");
+                ctx.release(&work, v1::ReleaseReason::PeerLost, &detail)
+                    .await
+            }
             Err(Failure::Failed(detail)) => {
                 tracing::warn!(%work, %detail, "work failed");
                 ctx.release(&work, v1::ReleaseReason::Failed, &detail).await

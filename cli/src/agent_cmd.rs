@@ -35,6 +35,13 @@ pub struct AgentArgs {
     /// the environment variable PATHNET_AGENT_TOKEN.
     #[arg(long, env = "PATHNET_AGENT_TOKEN_FILE", value_name = "FILE")]
     pub agent_token_file: Option<PathBuf>,
+    /// Host Sideways pipeline stages for other agents: serve stage links on this address
+    /// (e.g. 0.0.0.0:7100; port 0 picks a free one) and advertise it at join.
+    #[arg(long, env = "PATHNET_STAGE_LISTEN", value_name = "ADDR")]
+    pub stage_listen: Option<std::net::SocketAddr>,
+    /// The stage-link address other agents dial (default: the bound address).
+    #[arg(long, env = "PATHNET_STAGE_ADVERTISE", value_name = "HOST:PORT")]
+    pub stage_advertise: Option<String>,
     #[command(flatten)]
     pub tls: ClientTlsArgs,
 }
@@ -69,6 +76,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         labels,
         tls,
         token,
+        stage_listen: args.stage_listen,
+        stage_advertise: args.stage_advertise,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let stats = runtime.block_on(pathnet_agent::run(config, crate::signals::shutdown()));

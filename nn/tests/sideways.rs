@@ -3,8 +3,9 @@
 
 use ndarray::{ArrayD, IxDyn};
 use pathnet_nn::sideways::{
-    Bptt, Combine, FrameSource, FramesVec, OptimizerSpec, PerFrame, Pipeline, SidewaysConfig,
-    SidewaysError, Stage, StageNet, ThreadedPipeline, UpdateSchedule, evaluate_pipelined,
+    Bptt, Combine, FrameSource, FramesVec, LinkMsg, OptimizerSpec, PerFrame, Pipeline, Placement,
+    SidewaysConfig, SidewaysError, Stage, StageNet, StageTrainer, ThreadedPipeline, UpdateSchedule,
+    evaluate_pipelined,
 };
 use pathnet_nn::{
     Conv2d, Conv2dSpec, Flatten, Float, Init, Linear, Relu, Sequential, SgdConfig, Tanh,
@@ -448,6 +449,215 @@ fn threaded_pipeline_is_bit_identical_to_the_reference_schedule() {
             threaded_equals_reference(skips, config);
         }
     }
+}
+
+/// The stages of `net(11)` spread over hosts by `host_of`, each host a placed pipeline, the
+/// links between them channels with a router thread per host: the same losses and
+/// parameters as the single-threaded reference, bit for bit.
+fn placed_equals_reference(
+    net: fn(u64) -> StageNet<f32>,
+    config: SidewaysConfig,
+    host_of: &[usize],
+) {
+    use std::sync::mpsc::{Sender, channel};
+    let hosts = host_of.iter().max().unwrap() + 1;
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let clips: Vec<(FramesVec<f32>, Vec<usize>)> = (0..3)
+        .map(|i| {
+            let clip = random_clip::<f32>(6 + 3 * i, 2, &mut rng);
+            (clip, vec![i % CLASSES, (i + 2) % CLASSES])
+        })
+        .collect();
+    let mut reference = Pipeline::new(net(11), &sgd(0.05), config).unwrap();
+    let (trainers, topology) = StageTrainer::for_net(net(11), &sgd(0.05)).unwrap();
+    let mut trainers: Vec<Option<StageTrainer<f32>>> = trainers.into_iter().map(Some).collect();
+    let mut pipelines = Vec::new();
+    let mut inboxes: Vec<Sender<Option<LinkMsg<f32>>>> = Vec::new();
+    let mut outbounds = Vec::new();
+    let mut deliveries = Vec::new();
+    for me in 0..hosts {
+        let placement = Placement {
+            host_of: host_of.to_vec(),
+            me,
+        };
+        let mine = (0..host_of.len())
+            .map(|i| {
+                if host_of[i] == me {
+                    trainers[i].take()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let (pipeline, ends) =
+            ThreadedPipeline::placed(mine, topology.clone(), config, &placement).unwrap();
+        pipelines.push(pipeline);
+        let (tx, rx) = channel::<Option<LinkMsg<f32>>>();
+        inboxes.push(tx);
+        let mut inbound = ends.inbound;
+        deliveries.push(std::thread::spawn(move || {
+            while let Ok(Some(msg)) = rx.recv() {
+                inbound.deliver(msg).expect("a well-formed message");
+            }
+        }));
+        outbounds.push(ends.outbound);
+    }
+    let routers: Vec<_> = outbounds
+        .into_iter()
+        .enumerate()
+        .map(|(me, outbound)| {
+            // A router holds no way to its own host, so a host's inbound side closes once
+            // the others' routers are done.
+            let to: Vec<Option<Sender<Option<LinkMsg<f32>>>>> = inboxes
+                .iter()
+                .enumerate()
+                .map(|(h, tx)| (h != me).then(|| tx.clone()))
+                .collect();
+            std::thread::spawn(move || {
+                while let Ok(routed) = outbound.recv() {
+                    assert_ne!(routed.host, me, "a message to its own host");
+                    // After the run a peer may already have stopped: the messages still in
+                    // flight then are the empty tick -1 messages of a clip never started.
+                    let _ = to[routed.host].as_ref().unwrap().send(Some(routed.msg));
+                }
+            })
+        })
+        .collect();
+    for (clip, labels) in &clips {
+        let a = reference
+            .train_clip(&mut FramesVec(clip.0.clone()), labels)
+            .unwrap();
+        let b = pipelines[0]
+            .train_clip(&mut FramesVec(clip.0.clone()), labels)
+            .unwrap();
+        assert_eq!(a, b);
+        assert!(a.frames > 0);
+    }
+    let mut placed: Vec<Option<StageTrainer<f32>>> = (0..host_of.len()).map(|_| None).collect();
+    let mut pipelines = pipelines.into_iter();
+    let driver = pipelines.next().unwrap();
+    for (i, t) in driver.into_local_trainers().unwrap().0 {
+        placed[i] = Some(t);
+    }
+    for tx in &inboxes {
+        let _ = tx.send(None);
+    }
+    drop(inboxes);
+    for pipeline in pipelines {
+        for (i, t) in pipeline.into_local_trainers().unwrap().0 {
+            placed[i] = Some(t);
+        }
+    }
+    for thread in routers.into_iter().chain(deliveries) {
+        thread.join().unwrap();
+    }
+    let placed = StageTrainer::into_net(placed.into_iter().map(Option::unwrap).collect(), topology);
+    let reference = params_of(&reference.into_net());
+    assert_eq!(reference, params_of(&placed), "placement {host_of:?}");
+    assert_ne!(reference, params_of(&net(11)));
+}
+
+#[test]
+fn stages_placed_on_several_hosts_train_bit_identically_to_the_reference() {
+    for update in [UpdateSchedule::PerTick, UpdateSchedule::PerClip] {
+        let config = SidewaysConfig {
+            update,
+            drain: true,
+        };
+        placed_equals_reference(chain, config, &[0, 1, 1]);
+        placed_equals_reference(chain, config, &[1, 0, 2]);
+        placed_equals_reference(skips, config, &[0, 0, 1, 1]);
+        placed_equals_reference(skips, config, &[1, 2, 0, 1]);
+    }
+    placed_equals_reference(
+        skips,
+        SidewaysConfig {
+            update: UpdateSchedule::PerClip,
+            drain: false,
+        },
+        &[0, 1, 0, 1],
+    );
+}
+
+#[test]
+fn a_link_refuses_messages_that_do_not_fit_the_wiring() {
+    let config = per_clip();
+    let (trainers, topology) = StageTrainer::for_net(chain::<f32>(1), &sgd(0.1)).unwrap();
+    let mine = trainers
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (i != 0).then_some(t))
+        .collect();
+    let placement = Placement {
+        host_of: vec![0, 1, 1],
+        me: 1,
+    };
+    let (pipeline, ends) = ThreadedPipeline::placed(mine, topology, config, &placement).unwrap();
+    let mut inbound = ends.inbound;
+    let tag = |tick| pathnet_nn::sideways::Tag { clip: 0, tick };
+    inbound
+        .deliver(LinkMsg::Clip {
+            frames: 2,
+            labels: vec![0, 1],
+        })
+        .unwrap();
+    let wrong = ArrayD::<f32>::zeros(IxDyn(&[2, 5]));
+    let err = inbound
+        .deliver(LinkMsg::Activation {
+            stage: 1,
+            edge: 0,
+            tag: tag(0),
+            value: Some(std::sync::Arc::new(wrong)),
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("[2, 5]"), "{err}");
+    let err = inbound
+        .deliver(LinkMsg::Activation {
+            stage: 2,
+            edge: 0,
+            tag: tag(0),
+            value: None,
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("stage 3"), "{err}");
+    let err = inbound
+        .deliver(LinkMsg::Grad {
+            stage: 7,
+            edge: 0,
+            tag: tag(0),
+            value: None,
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("stage 8"), "{err}");
+    inbound
+        .deliver(LinkMsg::Activation {
+            stage: 1,
+            edge: 0,
+            tag: tag(1),
+            value: None,
+        })
+        .unwrap();
+    let err = inbound
+        .deliver(LinkMsg::Activation {
+            stage: 1,
+            edge: 0,
+            tag: tag(1),
+            value: None,
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("tick 1 after"), "{err}");
+    let err = inbound
+        .deliver(LinkMsg::Clip {
+            frames: 2,
+            labels: vec![0, 9],
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains('9'), "{err}");
+    drop(inbound);
+    drop(ends.outbound);
+    // The stages here started a clip whose messages never came: dropping the inbound side
+    // ends them, and the pipeline stops rather than hangs.
+    assert!(pipeline.into_local_trainers().is_ok());
 }
 
 #[test]

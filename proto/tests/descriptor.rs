@@ -42,8 +42,18 @@ fn package_has_exactly_the_expected_services() {
     names.sort();
     assert_eq!(
         names,
-        ["AgentService", "ExperimentService", "ParameterService"]
+        [
+            "AgentService",
+            "ExperimentService",
+            "ParameterService",
+            "StageLinkService"
+        ]
     );
+}
+
+#[test]
+fn stage_link_service_is_one_bidirectional_stream() {
+    assert_eq!(methods("StageLinkService"), expect(&[("Link", true, true)]));
 }
 
 #[test]

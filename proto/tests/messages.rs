@@ -44,6 +44,7 @@ fn join_request_round_trips_with_deterministic_bytes() {
                 ("pool".to_owned(), "spot".to_owned()),
             ]),
         }),
+        stage_link_address: "10.0.0.7:7100".to_owned(),
     };
     round_trip(&request);
     // Maps are ordered, so the same labels encode to the same bytes whatever

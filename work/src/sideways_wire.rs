@@ -2,11 +2,17 @@
 //! as [`v1::SidewaysSegmentResult`] in the report, each snapshot as chunked tensors.
 
 use crate::sideways::{
-    SegmentJob, SegmentMetrics, SegmentOutcome, SidewaysTask, Snapshot, StageSnapshot,
+    SegmentJob, SegmentMetrics, SegmentOutcome, SidewaysTask, Snapshot, StagePlacement,
+    StageSnapshot,
 };
 use crate::wire::{WireError, indexed_tensors_to_chunks, tensors_from_chunks, to_wire};
+use ndarray::{ArrayD, IxDyn};
+use pathnet_nn::sideways::{FrameLoss, LinkMsg, Tag, Topology};
 use pathnet_proto::ChunkError;
 use pathnet_proto::v1;
+use std::sync::Arc;
+use std::time::Duration;
+use v1::link_frame::Body;
 use v1::work_item::Payload;
 
 /// The work item payload of `job`, its snapshot's tensors in chunks of at most
@@ -20,7 +26,56 @@ pub fn job_payload(job: &SegmentJob, max_chunk_bytes: usize) -> Result<Payload, 
         batches: job.batches,
         evaluate: job.evaluate,
         snapshot: Some(snapshot_to_wire(&job.snapshot, max_chunk_bytes)?),
+        stage_hosts: Vec::new(),
+        stage_host_addresses: Vec::new(),
     }))
+}
+
+/// The payload of a segment placed on several hosts: [`job_payload`] with where each stage
+/// runs.
+pub fn placed_job_payload(
+    job: &SegmentJob,
+    placement: &StagePlacement,
+    max_chunk_bytes: usize,
+) -> Result<Payload, ChunkError> {
+    let mut payload = job_payload(job, max_chunk_bytes)?;
+    if let Payload::SidewaysSegment(segment) = &mut payload
+        && !placement.is_local()
+    {
+        segment.stage_hosts = placement
+            .host_of
+            .iter()
+            .map(|&h| to_wire("stage_hosts", h))
+            .collect();
+        segment.stage_host_addresses = placement.addresses.clone();
+    }
+    Ok(payload)
+}
+
+/// Where a segment's stages run, checked against its task: one host per stage, every host
+/// after 0 with an address, no address unused.
+pub fn placement_from_payload(
+    segment: &v1::SidewaysSegment,
+    stages: usize,
+) -> Result<StagePlacement, WireError> {
+    if segment.stage_hosts.is_empty() {
+        if !segment.stage_host_addresses.is_empty() {
+            return Err(WireError::invalid(
+                "stage_host_addresses",
+                segment.stage_host_addresses.len(),
+                "addresses without `stage_hosts`",
+            ));
+        }
+        return Ok(StagePlacement::local(stages));
+    }
+    let placement = StagePlacement {
+        host_of: segment.stage_hosts.iter().map(|&h| h as usize).collect(),
+        addresses: segment.stage_host_addresses.clone(),
+    };
+    placement.check(stages).map_err(|reason| {
+        WireError::invalid("stage_hosts", format!("{:?}", segment.stage_hosts), reason)
+    })?;
+    Ok(placement)
 }
 
 /// The `[sideways]` table as the wire carries it.
@@ -137,6 +192,9 @@ pub fn outcome_to_report(
             stage_busy: m.stage_busy.clone(),
             test_accuracy: m.test_accuracy,
             test_loss: m.test_loss,
+            ticks: m.ticks,
+            links: to_wire("links", m.links),
+            link_bytes: m.link_bytes,
         }),
     })
 }
@@ -194,6 +252,9 @@ pub fn outcome_from_report(report: &v1::ReportResultRequest) -> Result<SegmentOu
             .test_loss
             .map(|v| finite("sideways.test_loss", v))
             .transpose()?,
+        ticks: r.ticks,
+        links: r.links as usize,
+        link_bytes: r.link_bytes,
     };
     let snapshot = snapshot_from_wire(
         r.snapshot
@@ -204,5 +265,258 @@ pub fn outcome_from_report(report: &v1::ReportResultRequest) -> Result<SegmentOu
         segment: r.segment,
         snapshot,
         metrics,
+    })
+}
+
+/// A stage link's frame as a host reads it.
+#[derive(Debug)]
+pub enum LinkFrameIn {
+    /// The driver asks the receiver to host stages.
+    Open(Box<LinkOpening>),
+    /// A pipeline message.
+    Msg(LinkMsg<f32>),
+    Finish,
+    /// A host's stages after the segment, and the bytes it sent.
+    Result {
+        snapshot: Snapshot,
+        bytes_sent: u64,
+    },
+}
+
+/// What a host is asked to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkOpening {
+    pub task: SidewaysTask,
+    pub seed: u64,
+    pub segment: u64,
+    pub placement: StagePlacement,
+    pub host: usize,
+    pub snapshot: Snapshot,
+}
+
+/// The frame opening a link to host `host`: the task, the placement (the receiver needs
+/// only the host numbers, not the addresses) and the state of the stages it hosts.
+pub fn link_open(
+    job: &SegmentJob,
+    placement: &StagePlacement,
+    host: usize,
+    max_chunk_bytes: usize,
+) -> Result<v1::LinkFrame, ChunkError> {
+    let stages = job
+        .snapshot
+        .stages
+        .iter()
+        .zip(&placement.host_of)
+        .map(|(s, &h)| {
+            if h == host {
+                s.clone()
+            } else {
+                StageSnapshot::empty()
+            }
+        })
+        .collect();
+    Ok(frame(Body::Open(v1::LinkOpen {
+        config_toml: task_toml(&job.task),
+        seed: job.seed,
+        segment: job.segment,
+        host_of_stage: placement
+            .host_of
+            .iter()
+            .map(|&h| to_wire("host_of_stage", h))
+            .collect(),
+        host: to_wire("host", host),
+        snapshot: Some(snapshot_to_wire(&Snapshot { stages }, max_chunk_bytes)?),
+    })))
+}
+
+/// The last frame from a host: its stages' state.
+pub fn link_result(
+    snapshot: &Snapshot,
+    bytes_sent: u64,
+    max_chunk_bytes: usize,
+) -> Result<v1::LinkFrame, ChunkError> {
+    Ok(frame(Body::Result(v1::LinkResult {
+        snapshot: Some(snapshot_to_wire(snapshot, max_chunk_bytes)?),
+        bytes_sent,
+    })))
+}
+
+pub fn link_finish() -> v1::LinkFrame {
+    frame(Body::Finish(v1::LinkFinish {}))
+}
+
+fn frame(body: Body) -> v1::LinkFrame {
+    v1::LinkFrame { body: Some(body) }
+}
+
+/// A pipeline message as a frame; `topology` gives the frame number each edge carries.
+pub fn link_msg_to_frame(
+    msg: LinkMsg<f32>,
+    topology: &Topology,
+    max_chunk_bytes: usize,
+) -> Result<v1::LinkFrame, ChunkError> {
+    let tensor = |stage: usize, edge: usize, tag: Tag, frame: u64, value: Option<&ArrayD<f32>>| {
+        Ok::<_, ChunkError>(v1::LinkTensor {
+            stage: to_wire("stage", stage),
+            edge: to_wire("edge", edge),
+            clip: tag.clip,
+            tick: tag.tick,
+            frame,
+            chunks: match value {
+                Some(v) => indexed_tensors_to_chunks([(0, v)], max_chunk_bytes)?,
+                None => Vec::new(),
+            },
+        })
+    };
+    let node = |stage: usize, edge: usize| topology.sources[stage][edge] as u64;
+    Ok(frame(match msg {
+        LinkMsg::Clip { frames, labels } => Body::Clip(v1::LinkClip {
+            frames: frames as u64,
+            labels: labels.iter().map(|&l| to_wire("labels", l)).collect(),
+        }),
+        LinkMsg::Activation {
+            stage,
+            edge,
+            tag,
+            value,
+        } => {
+            // Node n's activation at tick t comes from frame t - n.
+            let frame = tag.tick.saturating_sub(node(stage, edge));
+            Body::Activation(tensor(stage, edge, tag, frame, value.as_deref())?)
+        }
+        LinkMsg::Grad {
+            stage,
+            edge,
+            tag,
+            value,
+        } => {
+            // Applied against the consumer's cache, of frame t - (stage + 1).
+            let frame = tag.tick.saturating_sub(stage as u64 + 1);
+            Body::Gradient(tensor(stage, edge, tag, frame, value.as_ref())?)
+        }
+        LinkMsg::Loss(loss) => Body::Loss(v1::LinkLoss {
+            frame: loss.frame as u64,
+            loss: loss.loss,
+            batch: to_wire("batch", loss.logits.shape().first().copied().unwrap_or(0)),
+            logits: loss.logits.iter().copied().collect(),
+        }),
+        LinkMsg::ClipDone { stage, busy } => Body::ClipDone(v1::LinkClipDone {
+            stage: to_wire("stage", stage),
+            busy_ns: u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX),
+        }),
+    }))
+}
+
+/// Reads a frame; shapes and indices are the receiving pipeline's to check.
+pub fn link_frame_in(frame: v1::LinkFrame) -> Result<LinkFrameIn, WireError> {
+    let body = frame.body.ok_or(WireError::Missing("body"))?;
+    let tensor = |t: v1::LinkTensor| -> Result<_, WireError> {
+        let value = if t.chunks.is_empty() {
+            None
+        } else {
+            let mut tensors = tensors_from_chunks(t.chunks)?;
+            if tensors.len() != 1 {
+                return Err(WireError::invalid(
+                    "chunks",
+                    tensors.len(),
+                    "one tensor per message",
+                ));
+            }
+            tensors.pop()
+        };
+        Ok((
+            t.stage as usize,
+            t.edge as usize,
+            Tag {
+                clip: t.clip,
+                tick: t.tick,
+            },
+            value,
+        ))
+    };
+    Ok(match body {
+        Body::Open(open) => {
+            let task: SidewaysTask = toml::from_str(&open.config_toml)
+                .map_err(|err| WireError::invalid("config_toml", "(the task)", err.to_string()))?;
+            task.validate()
+                .map_err(|err| WireError::invalid("config_toml", "(the task)", err.to_string()))?;
+            let snapshot = snapshot_from_wire(
+                open.snapshot
+                    .as_ref()
+                    .ok_or(WireError::Missing("open.snapshot"))?,
+            )?;
+            let host_of: Vec<usize> = open.host_of_stage.iter().map(|&h| h as usize).collect();
+            let hosts = host_of.iter().max().map_or(0, |&h| h);
+            // The receiver needs the host numbers only; addresses stand in by number.
+            let placement = StagePlacement {
+                host_of,
+                addresses: (1..=hosts).map(|h| format!("host-{h}")).collect(),
+            };
+            placement.check(task.stages).map_err(|reason| {
+                WireError::invalid("host_of_stage", format!("{:?}", open.host_of_stage), reason)
+            })?;
+            LinkFrameIn::Open(Box::new(LinkOpening {
+                task,
+                seed: open.seed,
+                segment: open.segment,
+                placement,
+                host: open.host as usize,
+                snapshot,
+            }))
+        }
+        Body::Clip(clip) => LinkFrameIn::Msg(LinkMsg::Clip {
+            frames: usize::try_from(clip.frames).unwrap_or(usize::MAX),
+            labels: clip.labels.iter().map(|&l| l as usize).collect(),
+        }),
+        Body::Activation(t) => {
+            let (stage, edge, tag, value) = tensor(t)?;
+            LinkFrameIn::Msg(LinkMsg::Activation {
+                stage,
+                edge,
+                tag,
+                value: value.map(Arc::new),
+            })
+        }
+        Body::Gradient(t) => {
+            let (stage, edge, tag, value) = tensor(t)?;
+            LinkFrameIn::Msg(LinkMsg::Grad {
+                stage,
+                edge,
+                tag,
+                value,
+            })
+        }
+        Body::Loss(loss) => {
+            let batch = loss.batch as usize;
+            if batch == 0 || loss.logits.len() % batch != 0 {
+                return Err(WireError::invalid(
+                    "loss.batch",
+                    batch,
+                    format!("does not divide the {} logits", loss.logits.len()),
+                ));
+            }
+            let classes = loss.logits.len() / batch;
+            let logits = ArrayD::from_shape_vec(IxDyn(&[batch, classes]), loss.logits)
+                .expect("the length is batch * classes");
+            LinkFrameIn::Msg(LinkMsg::Loss(FrameLoss {
+                frame: usize::try_from(loss.frame).unwrap_or(usize::MAX),
+                loss: loss.loss,
+                logits,
+            }))
+        }
+        Body::ClipDone(done) => LinkFrameIn::Msg(LinkMsg::ClipDone {
+            stage: done.stage as usize,
+            busy: Duration::from_nanos(done.busy_ns),
+        }),
+        Body::Finish(_) => LinkFrameIn::Finish,
+        Body::Result(result) => LinkFrameIn::Result {
+            snapshot: snapshot_from_wire(
+                result
+                    .snapshot
+                    .as_ref()
+                    .ok_or(WireError::Missing("result.snapshot"))?,
+            )?,
+            bytes_sent: result.bytes_sent,
+        },
     })
 }

@@ -116,6 +116,9 @@ fn a_segment_and_its_outcome_survive_the_wire_in_small_chunks() {
             stage_busy: vec![0.5, 0.75],
             test_accuracy: Some(0.5),
             test_loss: Some(1.5),
+            ticks: 76,
+            links: 1,
+            link_bytes: 123_456,
         },
     };
     let report = outcome_to_report("a", "w", &outcome, 10, 1024).unwrap();

@@ -42,6 +42,8 @@ pub enum SidewaysError {
     EmptyClip,
     #[error("pipeline stage {stage} stopped: {reason}")]
     StageStopped { stage: usize, reason: String },
+    #[error("stage link: {0}")]
+    Link(String),
     #[error("optimiser: {0}")]
     Optimizer(#[from] crate::optim::OptimError),
 }

@@ -9,8 +9,11 @@
 //!   `t - 1` against that fresh activation; nothing older is kept.
 //! - [`ThreadedPipeline`]: the same ticks with one thread per stage and bounded channels;
 //!   bit-identical to [`Pipeline`].
-//! - [`SidewaysStage`]: one stage's tick, for hosts of a single stage (threads now, agents
-//!   later): it takes the neighbours' messages of the previous tick and returns its own.
+//! - [`SidewaysStage`]: one stage's tick: it takes the neighbours' messages of the previous
+//!   tick and returns its own.
+//! - [`ThreadedPipeline::placed`]: the stages spread over hosts ([`Placement`]); the
+//!   messages between hosts go through [`LinkEnds`] for a carrier (the agent's network
+//!   link) to move. Bit-identical to [`Pipeline`] however the stages are placed.
 //! - [`PerFrame`]: exact per-frame backprop on the undelayed network (the sequential baseline).
 //! - [`Bptt`]: exact backprop through time over the pipelined network (same forward as
 //!   Sideways), keeping every cache of the clip.
@@ -22,6 +25,7 @@ mod combine;
 mod error;
 mod eval;
 mod exact;
+mod hosts;
 mod network;
 mod schedule;
 mod stage;
@@ -35,6 +39,7 @@ pub use combine::Combine;
 pub use error::SidewaysError;
 pub use eval::evaluate_pipelined;
 pub use exact::{Bptt, PerFrame, StageGrads};
+pub use hosts::{Inbound, LinkEnds, LinkMsg, MAX_LINK_FRAMES, Placement, Routed, Tag};
 pub use network::{StageNet, Topology};
 pub use schedule::{Activation, Pipeline, SidewaysStage, TickIn, TickOut};
 pub use stage::{SkipEdge, Stage, StageBackward, StageCache};

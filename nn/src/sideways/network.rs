@@ -88,6 +88,7 @@ impl<F: Float> StageNet<F> {
             });
         }
         let classes = top.shape()[1];
+        let node_shapes = nodes.iter().map(|n| n.shape()[1..].to_vec()).collect();
         Ok(StageNet {
             stages,
             topology: Topology {
@@ -95,6 +96,7 @@ impl<F: Float> StageNet<F> {
                 consumers,
                 frame_shape: frame_shape.to_vec(),
                 classes,
+                node_shapes,
             },
         })
     }
@@ -178,6 +180,10 @@ pub struct Topology {
     pub consumers: Vec<Vec<(usize, usize)>>,
     pub frame_shape: Vec<usize>,
     pub classes: usize,
+    /// Per node, the per-sample shape of what it carries (node 0: the frame), which is also
+    /// the shape of the gradient sent back to it. Hosts of stages check messages from other
+    /// hosts against it before a layer sees them.
+    pub node_shapes: Vec<Vec<usize>>,
 }
 
 impl Topology {
@@ -210,6 +216,20 @@ impl Topology {
                 expected: self.frame_shape.clone(),
                 batch,
             })
+        }
+    }
+
+    /// Checks a message for node `node` from another host: `[batch, node_shapes[node]...]`.
+    pub fn check_node<F>(&self, node: usize, x: &ArrayD<F>, batch: usize) -> Result<(), String> {
+        let expected = &self.node_shapes[node];
+        if x.ndim() == expected.len() + 1 && x.shape()[0] == batch && x.shape()[1..] == expected[..]
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "node {node}: shape {:?}, expected [{batch}, {expected:?}]",
+                x.shape()
+            ))
         }
     }
 

@@ -7,6 +7,7 @@
 //! a run cut into segments gives the same parameters wherever each segment ran.
 
 pub mod net;
+pub mod placed;
 pub mod segment;
 
 use pathnet_envs::video::{MovingObjectsConfig, VideoConfigError};
@@ -15,6 +16,7 @@ use pathnet_nn::sideways::{Combine, OptimizerSpec, SidewaysConfig, SidewaysError
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+pub use placed::{CarriedBack, Carrier, HostedStages, StagePlacement};
 pub use segment::{SegmentJob, SegmentMetrics, SegmentOutcome, Snapshot, StageSnapshot};
 
 /// The most frames a clip may have (the generator is tested to 128; longer only costs time).

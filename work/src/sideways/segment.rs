@@ -8,13 +8,14 @@
 //! would have.
 
 use super::net::{ClipBatch, video_net};
+use super::placed::{Carrier, StagePlacement, link_error};
 use super::{SidewaysJobError, SidewaysTask, VideoLabel};
 use ndarray::{ArrayD, ArrayViewMutD};
 use pathnet_envs::data::{Dataset, Split};
 use pathnet_envs::video::MovingObjects;
 use pathnet_nn::OptimizerState;
 use pathnet_nn::sideways::{
-    ClipReport, StageNet, StageTrainer, ThreadedPipeline, evaluate_pipelined,
+    ClipPlan, ClipReport, StageNet, StageTrainer, ThreadedPipeline, Topology, evaluate_pipelined,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,27 @@ pub struct StageSnapshot {
     /// Adam's first then second moments, one of each per parameter tensor; empty before
     /// the first step.
     pub optimizer: Vec<ArrayD<f32>>,
+}
+
+impl StageSnapshot {
+    /// A stage's state as it stands.
+    pub fn of_trainer(t: &StageTrainer<f32>) -> Self {
+        let state = t.optimizer_state();
+        StageSnapshot {
+            params: t.stage.params().into_iter().map(|p| p.to_owned()).collect(),
+            optimizer_steps: state.steps,
+            optimizer: state.tensors,
+        }
+    }
+
+    /// No tensors: a stage another host holds.
+    pub fn empty() -> Self {
+        StageSnapshot {
+            params: Vec::new(),
+            optimizer_steps: 0,
+            optimizer: Vec::new(),
+        }
+    }
 }
 
 /// The whole training state of a run between two batches, but for the data stream's
@@ -60,17 +82,7 @@ impl Snapshot {
 
     fn of_trainers(trainers: &[StageTrainer<f32>]) -> Self {
         Snapshot {
-            stages: trainers
-                .iter()
-                .map(|t| {
-                    let state = t.optimizer_state();
-                    StageSnapshot {
-                        params: t.stage.params().into_iter().map(|p| p.to_owned()).collect(),
-                        optimizer_steps: state.steps,
-                        optimizer: state.tensors,
-                    }
-                })
-                .collect(),
+            stages: trainers.iter().map(StageSnapshot::of_trainer).collect(),
         }
     }
 
@@ -216,6 +228,12 @@ pub struct SegmentMetrics {
     /// After the last segment: accuracy and loss on held-out videos.
     pub test_accuracy: Option<f64>,
     pub test_loss: Option<f64>,
+    /// Ticks the pipeline ran (frames plus drain, clip after clip).
+    pub ticks: u64,
+    /// Stage links the segment used (0: every stage on one host).
+    pub links: usize,
+    /// Bytes sent over the links, both ways, all links together.
+    pub link_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -282,35 +300,77 @@ fn batch_of(videos: &MovingObjects, task: &SidewaysTask, b: u64) -> (ClipBatch, 
 /// (`pathnet_nn::set_threads(1)`, which callers set): the threaded pipeline is bit-identical
 /// to the single-threaded schedule.
 pub fn execute(job: &SegmentJob, images: &VideoImages) -> Result<SegmentOutcome, SidewaysJobError> {
+    execute_placed(job, images, &StagePlacement::local(job.task.stages), None)
+}
+
+/// [`execute`] with the stages `placement` puts on other hosts run there, their messages
+/// carried by `carrier`; this host drives (frames, losses, the snapshot). The outcome is
+/// bit-identical to [`execute`]'s.
+pub fn execute_placed(
+    job: &SegmentJob,
+    images: &VideoImages,
+    placement: &StagePlacement,
+    mut carrier: Option<&mut dyn Carrier>,
+) -> Result<SegmentOutcome, SidewaysJobError> {
     let task = &job.task;
     task.validate()?;
+    placement.check(task.stages).map_err(link_error)?;
     let net = video_net(&task.net_spec(), job.seed)?;
-    job.snapshot.check_fits(&Snapshot::of_net(&net))?;
-    let (mut trainers, topology) = StageTrainer::for_net(net, &task.optimizer())?;
-    for (trainer, state) in trainers.iter_mut().zip(&job.snapshot.stages) {
-        for (mut p, s) in trainer.stage.params_mut().into_iter().zip(&state.params) {
-            assign(&mut p, s);
-        }
-        trainer
-            .restore_optimizer(OptimizerState {
-                steps: state.optimizer_steps,
-                tensors: state.optimizer.clone(),
-            })
-            .map_err(|err| SidewaysJobError::Snapshot(err.to_string()))?;
-    }
+    let like = Snapshot::of_net(&net);
+    job.snapshot.check_fits(&like)?;
+    let (trainers, topology) = restore_trainers(net, task, &job.snapshot, |_| true)?;
     let train = MovingObjects::new(
         images.get(&task.data_dir, Split::Train)?,
         task.video,
         job.seed,
     )?;
-    let mut pipeline = ThreadedPipeline::from_trainers(trainers, topology, task.schedule())?;
+    // Stages placed elsewhere wait here at the snapshot's state until their hosts send them
+    // back: then they are the same trainers, restored from what came back.
+    let mut here = Vec::with_capacity(trainers.len());
+    let mut away = Vec::with_capacity(trainers.len());
+    for (i, trainer) in trainers.into_iter().enumerate() {
+        if placement.host_of[i] == 0 {
+            here.push(Some(trainer));
+            away.push(None);
+        } else {
+            here.push(None);
+            away.push(Some(trainer));
+        }
+    }
+    let (mut pipeline, ends) =
+        ThreadedPipeline::placed(here, topology, task.schedule(), &placement.as_seen_by(0))?;
+    let links = match carrier.as_deref_mut() {
+        Some(carrier) => {
+            carrier.start(ends)?;
+            carrier.links()
+        }
+        None if placement.is_local() => 0,
+        None => {
+            return Err(link_error(
+                "stages are placed on other hosts but nothing carries their messages",
+            ));
+        }
+    };
     let started = Instant::now();
     let mut reports: Vec<ClipReport> = Vec::new();
+    let mut trained = Ok(());
     for b in job.first_batch..job.first_batch + job.batches {
         let (mut clips, labels) = batch_of(&train, task, b);
-        reports.push(pipeline.train_clip(&mut clips, &labels)?);
+        match pipeline.train_clip(&mut clips, &labels) {
+            Ok(report) => reports.push(report),
+            Err(err) => {
+                trained = Err(err);
+                break;
+            }
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
+    if let Err(err) = trained {
+        if let Some(carrier) = carrier.as_deref_mut() {
+            carrier.abort();
+        }
+        return Err(err.into());
+    }
     let busy = pipeline
         .busy()
         .iter()
@@ -322,11 +382,50 @@ pub fn execute(job: &SegmentJob, images: &VideoImages) -> Result<SegmentOutcome,
             }
         })
         .collect();
-    let (trainers, topology) = pipeline.into_trainers()?;
+    let (local, topology) = pipeline.into_local_trainers()?;
+    let mut link_bytes = 0;
+    let mut came_back = vec![false; task.stages];
+    if let Some(carrier) = carrier {
+        let back = carrier.finish()?;
+        link_bytes = back.bytes;
+        for (i, state) in back.stages {
+            let trainer = away.get_mut(i).and_then(Option::as_mut).ok_or_else(|| {
+                link_error(format!(
+                    "stage {} came back from a host that does not run it",
+                    i + 1
+                ))
+            })?;
+            Snapshot {
+                stages: vec![state.clone()],
+            }
+            .check_fits(&Snapshot {
+                stages: vec![like.stages[i].clone()],
+            })
+            .map_err(|err| link_error(format!("stage {} from its host: {err}", i + 1)))?;
+            restore_stage(trainer, &state)?;
+            came_back[i] = true;
+        }
+    }
+    // A stage that never came back would leave the snapshot's state in place: refuse.
+    if let Some(i) = (0..task.stages).find(|&i| placement.host_of[i] != 0 && !came_back[i]) {
+        return Err(link_error(format!("stage {} did not come back", i + 1)));
+    }
+    let mut all: Vec<Option<StageTrainer<f32>>> = away;
+    for (i, trainer) in local {
+        all[i] = Some(trainer);
+    }
+    let trainers = all
+        .into_iter()
+        .map(|t| t.expect("every stage here or back"))
+        .collect::<Vec<_>>();
     let snapshot = Snapshot::of_trainers(&trainers);
     let mut metrics = summarise(&reports, task);
     metrics.seconds = seconds;
     metrics.stage_busy = busy;
+    let plan = ClipPlan::new(task.video.frames, task.stages, &[], task.schedule());
+    metrics.ticks = reports.len() as u64 * plan.ticks as u64;
+    metrics.links = links;
+    metrics.link_bytes = link_bytes;
     if job.evaluate && task.test_videos > 0 {
         let net = StageTrainer::into_net(trainers, topology);
         let test = MovingObjects::new(
@@ -343,6 +442,55 @@ pub fn execute(job: &SegmentJob, images: &VideoImages) -> Result<SegmentOutcome,
         snapshot,
         metrics,
     })
+}
+
+/// The network's stages with their optimisers, those `which` picks restored from
+/// `snapshot` (checked against the network first); the others keep their initialisation.
+pub(super) fn restore_trainers(
+    net: StageNet<f32>,
+    task: &SidewaysTask,
+    snapshot: &Snapshot,
+    which: impl Fn(usize) -> bool,
+) -> Result<(Vec<StageTrainer<f32>>, Topology), SidewaysJobError> {
+    let like = Snapshot::of_net(&net);
+    if snapshot.stages.len() != like.stages.len() {
+        return Err(SidewaysJobError::Snapshot(format!(
+            "{} stages, expected {}",
+            snapshot.stages.len(),
+            like.stages.len()
+        )));
+    }
+    let (mut trainers, topology) = StageTrainer::for_net(net, &task.optimizer())?;
+    for (i, (trainer, state)) in trainers.iter_mut().zip(&snapshot.stages).enumerate() {
+        if !which(i) {
+            continue;
+        }
+        Snapshot {
+            stages: vec![state.clone()],
+        }
+        .check_fits(&Snapshot {
+            stages: vec![like.stages[i].clone()],
+        })
+        .map_err(|err| SidewaysJobError::Snapshot(format!("stage {}: {err}", i + 1)))?;
+        restore_stage(trainer, state)?;
+    }
+    Ok((trainers, topology))
+}
+
+/// Sets a stage's parameters and optimiser state.
+pub(super) fn restore_stage(
+    trainer: &mut StageTrainer<f32>,
+    state: &StageSnapshot,
+) -> Result<(), SidewaysJobError> {
+    for (mut p, s) in trainer.stage.params_mut().into_iter().zip(&state.params) {
+        assign(&mut p, s);
+    }
+    trainer
+        .restore_optimizer(OptimizerState {
+            steps: state.optimizer_steps,
+            tensors: state.optimizer.clone(),
+        })
+        .map_err(|err| SidewaysJobError::Snapshot(err.to_string()))
 }
 
 fn assign(param: &mut ArrayViewMutD<'_, f32>, value: &ArrayD<f32>) {

@@ -134,6 +134,7 @@ async fn join(channel: Channel) -> Result<(String, usize, Streaming<WorkItem>)> 
                 agent_version: env!("CARGO_PKG_VERSION").to_owned(),
                 labels: [("role".to_owned(), "a3c_bench".to_owned())].into(),
             }),
+            stage_link_address: String::new(),
         })
         .await
         .map_err(status)?

@@ -112,6 +112,7 @@ impl Agent {
                     agent_version: env!("CARGO_PKG_VERSION").to_owned(),
                     labels: [("role".to_owned(), "load_gen".to_owned())].into(),
                 }),
+                stage_link_address: String::new(),
             })
             .await
             .map_err(status)?
