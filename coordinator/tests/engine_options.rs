@@ -3,7 +3,7 @@
 
 use ndarray::ArrayD;
 use pathnet_coordinator::pathnet::{Arm, Engine, EvaluationRequest};
-use pathnet_coordinator::run::RunState;
+use pathnet_coordinator::run::{Run, RunState};
 use pathnet_coordinator::spec::ExperimentSpec;
 use pathnet_nn::pathnet::ModuleId;
 use pathnet_work::JobOutcome;
