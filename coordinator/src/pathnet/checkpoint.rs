@@ -16,12 +16,12 @@ use crate::checkpoint::Tensors;
 use crate::run::{Counters, RunState};
 use crate::spec::ExperimentSpec;
 use ndarray::ArrayD;
-use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, PathNetError};
-use pathnet_work::Architecture;
+use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, PathNetError, Pathway};
+use pathnet_work::{Architecture, ModuleDelta};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// The engine's state but its tensors.
@@ -37,6 +37,13 @@ pub struct EngineState {
     modules: Vec<SavedModule>,
     /// Whether parameters were kept for a later phase (tensors `kept.*`).
     kept: bool,
+    /// The best pathway kept with them.
+    #[serde(default)]
+    kept_best: Option<Pathway>,
+    /// Deltas held until their tournament resolves (`winner_only_updates`; tensors
+    /// `held.T.S.<module tensor>`).
+    #[serde(default)]
+    held: Vec<HeldDeltas>,
     pub(super) task: TaskState,
     seconds: f64,
 }
@@ -49,6 +56,19 @@ struct RngState {
     stream: u64,
     /// A 68-bit position, as a decimal string: JSON numbers do not carry it exactly.
     word_pos: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeldDeltas {
+    tournament: u64,
+    slot: usize,
+    /// (module, base version) of each delta, in the order it came.
+    modules: Vec<(ModuleId, u64)>,
+}
+
+fn held_prefix(tournament: u64, slot: usize) -> String {
+    format!("held.{tournament}.{slot}.")
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -98,6 +118,21 @@ impl Engine {
                 }
             }
         }
+        let mut held = Vec::new();
+        for (&(tournament, slot), deltas) in &self.held {
+            let prefix = held_prefix(tournament, slot);
+            for delta in deltas {
+                for (i, tensor) in delta.tensors.iter().enumerate() {
+                    let name = format!("{prefix}{}", tensor_name(net, delta.id, i));
+                    tensors.push((name, tensor.clone()));
+                }
+            }
+            held.push(HeldDeltas {
+                tournament,
+                slot,
+                modules: deltas.iter().map(|d| (d.id, d.base_version)).collect(),
+            });
+        }
         let state = EngineState {
             state: self.state,
             phase: self.phase,
@@ -111,6 +146,8 @@ impl Engine {
             },
             modules,
             kept: self.kept.is_some(),
+            kept_best: self.kept_best.clone(),
+            held,
             task: self.task.save(),
             seconds: self.clock.elapsed().as_secs_f64(),
         };
@@ -181,6 +218,31 @@ impl Engine {
         } else {
             None
         };
+        let mut held = BTreeMap::new();
+        for entry in &saved.held {
+            let prefix = held_prefix(entry.tournament, entry.slot);
+            let mut deltas = Vec::with_capacity(entry.modules.len());
+            for &(id, base_version) in &entry.modules {
+                if !ids.contains(&id) {
+                    return Err(restore_error(format!(
+                        "`held` tournament {} slot {}: module {id} is not in the spec's network",
+                        entry.tournament, entry.slot
+                    )));
+                }
+                let tensors = take(store.net(), id, &prefix)?;
+                deltas.push(ModuleDelta {
+                    id,
+                    base_version,
+                    tensors,
+                });
+            }
+            held.insert((entry.tournament, entry.slot), deltas);
+        }
+        if let Some(pathway) = &saved.kept_best {
+            pathway
+                .validate(&architecture.dims)
+                .map_err(|err| restore_error(format!("`kept_best`: {err}")))?;
+        }
         let plan = plan::plan(&spec, &architecture.dims)?;
         if saved.phase >= plan.len() {
             return Err(restore_error(format!(
@@ -219,6 +281,8 @@ impl Engine {
             plan,
             phase: saved.phase,
             kept,
+            kept_best: saved.kept_best,
+            held,
             task,
             summaries: saved.summaries,
             state: saved.state,

@@ -39,11 +39,14 @@ use crate::run::{
 };
 use crate::spec::{ExperimentSpec, MemoryEstimate, SpecError};
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetDims, PathNetError, Pathway};
-use pathnet_work::{Architecture, JobOutcome, ModuleParams, PathwayJob, SupervisedTask};
+use pathnet_work::{
+    Architecture, JobOutcome, ModuleDelta, ModuleParams, PathwayJob, SupervisedTask,
+};
 use plan::Phase;
 use population::TaskRun;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// An evaluation to execute.
@@ -109,6 +112,11 @@ pub struct Engine {
     phase: usize,
     /// Parameters kept at the end of a phase for a later one to start from.
     kept: Option<store::ModuleTensors>,
+    /// The best pathway of the phase that kept `kept`.
+    kept_best: Option<Pathway>,
+    /// With `winner_only_updates`: the checked deltas of contestants whose tournament is
+    /// not resolved yet, by (tournament, slot).
+    held: BTreeMap<(u64, usize), Vec<ModuleDelta>>,
     task: TaskRun,
     summaries: Vec<TaskSummary>,
     state: RunState,
@@ -162,6 +170,8 @@ impl Engine {
             plan,
             phase: 0,
             kept: None,
+            kept_best: None,
+            held: BTreeMap::new(),
             task,
             summaries: Vec::new(),
             state: RunState::Running,
@@ -229,9 +239,10 @@ impl Engine {
         let may_start = self.task.threshold_generation.is_none()
             && self.task.started < self.spec.evolution.max_generations;
         let started = self.task.started;
+        let same = self.spec.evolution.same_minibatches;
         let issued = self
             .task
-            .next(may_start, &mut self.next_id, &mut self.rng)?;
+            .next(may_start, same, &mut self.next_id, &mut self.rng)?;
         self.counters.evaluations_issued += 1;
         self.counters.tournaments_started += (self.task.started - started) as u64;
         let job = self.job(&issued.pathway, issued.data_seed);
@@ -312,9 +323,17 @@ impl Engine {
             .store
             .prepare(&outcome.deltas, &trainable)
             .map_err(Refusal::from)?;
-        let stats = self.store.commit(update)?;
-        self.counters.module_updates += stats.modules;
-        self.counters.stale_module_updates += stats.stale;
+        let winner_only = self.spec.evolution.winner_only_updates;
+        let mut from_base = Vec::new();
+        let (tournament, slot) = self.task.slot(id).expect("outstanding ids are pending");
+        if winner_only {
+            // Checked now so that a bad result is refused when it arrives; added only if it
+            // wins, onto the parameters as they are then.
+            drop(update);
+            self.held.insert((tournament, slot), outcome.deltas.clone());
+        } else {
+            from_base = self.commit(update)?;
+        }
         self.counters.results_accepted += 1;
 
         let dims = self.architecture.dims;
@@ -334,6 +353,20 @@ impl Engine {
             best_fitness: self.task.best_fitness().unwrap_or(outcome.fitness),
             mean_fitness: self.task.mean_fitness(),
         }));
+        if winner_only && let Some(resolved) = &resolved {
+            let winner = self.held.remove(&(tournament, resolved.winner_slot));
+            self.held.remove(&(tournament, 1 - resolved.winner_slot));
+            let winner = winner.expect("both contestants' deltas are held until resolution");
+            let update = self
+                .store
+                .prepare(&winner, &trainable_of(&self.store, &winner))
+                .map_err(Refusal::from)?;
+            let committed = self.commit(update)?;
+            // The evaluator of this result may keep its copy only if its own deltas landed.
+            if resolved.winner_slot == slot {
+                from_base = committed;
+            }
+        }
         if let Some(resolved) = resolved {
             self.counters.tournaments_resolved += 1;
             let threshold = self.spec.evolution.accuracy_threshold;
@@ -351,6 +384,17 @@ impl Engine {
         if drained || self.task.resolved >= self.spec.evolution.max_generations {
             self.finish_task()?;
         }
+        Ok(from_base)
+    }
+
+    /// Adds checked deltas to the parameters and counts them.
+    fn commit(
+        &mut self,
+        update: store::PreparedUpdate,
+    ) -> Result<Vec<(ModuleId, u64)>, EngineError> {
+        let stats = self.store.commit(update)?;
+        self.counters.module_updates += stats.modules;
+        self.counters.stale_module_updates += stats.stale;
         Ok(stats.from_base)
     }
 
@@ -388,6 +432,16 @@ impl Engine {
                 .collect(),
         }
     }
+}
+
+/// The modules held deltas change: they were checked against the pathway's trainable
+/// modules on arrival, and nothing is frozen or unfrozen within a task.
+fn trainable_of(store: &ParameterStore, deltas: &[ModuleDelta]) -> Vec<ModuleId> {
+    deltas
+        .iter()
+        .map(|d| d.id)
+        .filter(|&m| !store.is_frozen(m).unwrap_or(true))
+        .collect()
 }
 
 fn check_outcome(outcome: &JobOutcome) -> Result<(), Refusal> {

@@ -17,6 +17,9 @@ pub enum Arm {
     Scratch,
     /// The tasks in order with nothing frozen, each trained from the previous one's parameters.
     FineTune,
+    /// The paper's fine-tuning control: the previous task's best pathway, all of it
+    /// trainable, continued on the last task with that task's new head; no evolution.
+    PaperFineTune,
 }
 
 impl Arm {
@@ -25,6 +28,7 @@ impl Arm {
             Arm::PathnetTransfer => "pathnet_transfer",
             Arm::Scratch => "scratch",
             Arm::FineTune => "fine_tune",
+            Arm::PaperFineTune => "paper_fine_tune",
         }
     }
 }
@@ -40,6 +44,7 @@ impl From<Control> for Arm {
         match control {
             Control::Scratch => Arm::Scratch,
             Control::FineTune => Arm::FineTune,
+            Control::PaperFineTune => Arm::PaperFineTune,
         }
     }
 }
@@ -67,8 +72,12 @@ pub(super) struct Phase {
     pub start: Start,
     /// Every evaluation trains this pathway and nothing evolves; `None` evolves a population.
     pub fixed: Option<Pathway>,
-    /// Keep a copy of the parameters as this phase leaves them, before any transfer step.
+    /// Keep a copy of the parameters as this phase leaves them, before any transfer step,
+    /// and of its best pathway.
     pub keep_parameters: bool,
+    /// Every evaluation trains the best pathway kept with the parameters (overrides
+    /// `fixed`; nothing evolves).
+    pub kept_pathway: bool,
 }
 
 /// The pathway of a fixed-path control: the first `N` modules of every layer, the largest
@@ -92,6 +101,7 @@ pub(super) fn plan(spec: &ExperimentSpec, dims: &PathNetDims) -> Result<Vec<Phas
             },
             fixed: None,
             keep_parameters: false,
+            kept_pathway: false,
         })
         .collect();
     let comparison = &spec.comparison;
@@ -106,6 +116,7 @@ pub(super) fn plan(spec: &ExperimentSpec, dims: &PathNetDims) -> Result<Vec<Phas
             start,
             fixed: fixed.clone(),
             keep_parameters: false,
+            kept_pathway: false,
         };
         match (control, comparison.control_pathway) {
             (Control::Scratch, _) => phases.push(phase(last, Start::Fresh)),
@@ -120,6 +131,17 @@ pub(super) fn plan(spec: &ExperimentSpec, dims: &PathNetDims) -> Result<Vec<Phas
             (Control::FineTune, ControlPathway::Evolved) => {
                 phases[last - 1].keep_parameters = true;
                 phases.push(phase(last, Start::Kept));
+            }
+            // The previous task's best pathway and the parameters it left, before PathNet's
+            // transfer step froze and re-initialised them; the last task's head is still as
+            // built, never trained: the "new head".
+            (Control::PaperFineTune, _) => {
+                phases[last - 1].keep_parameters = true;
+                phases.push(Phase {
+                    fixed: None,
+                    kept_pathway: true,
+                    ..phase(last, Start::Kept)
+                });
             }
         }
     }

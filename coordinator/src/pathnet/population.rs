@@ -53,6 +53,8 @@ pub(super) struct Issued {
 pub(super) struct Resolved {
     pub generation: usize,
     pub winner_accuracy: f64,
+    /// Which contestant won: 0 for the first issued, 1 for the second.
+    pub winner_slot: usize,
 }
 
 pub(super) struct TaskRun {
@@ -120,8 +122,15 @@ impl TaskRun {
     }
 
     /// The next evaluation to hand out: a re-queued or waiting one first, else the first
-    /// contestant of a new tournament when `may_start` and two members are free.
-    pub fn next(&mut self, may_start: bool, ids: &mut u64, rng: &mut ChaCha8Rng) -> Option<Issued> {
+    /// contestant of a new tournament when `may_start` and two members are free. With
+    /// `same_minibatches` both contestants of a new tournament get one data seed.
+    pub fn next(
+        &mut self,
+        may_start: bool,
+        same_minibatches: bool,
+        ids: &mut u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<Issued> {
         if let Some(id) = self.queue.pop_front() {
             return Some(self.issue(id));
         }
@@ -147,8 +156,16 @@ impl TaskRun {
                 results: [None, None],
             },
         );
+        let shared_seed: u64 = rng.random();
         for (slot, &member) in members.iter().enumerate() {
             self.members[member].busy = true;
+            // The first contestant takes the seed drawn above either way, so a run with the
+            // option off draws the same numbers as before the option existed.
+            let data_seed = if same_minibatches || slot == 0 {
+                shared_seed
+            } else {
+                rng.random()
+            };
             let id = EvalId(*ids);
             *ids += 1;
             self.pending.insert(
@@ -156,7 +173,7 @@ impl TaskRun {
                 Pending {
                     tournament,
                     slot,
-                    data_seed: rng.random(),
+                    data_seed,
                     outstanding: false,
                 },
             );
@@ -184,6 +201,11 @@ impl TaskRun {
     /// was completed already.
     pub fn outstanding(&self, id: EvalId) -> Option<bool> {
         self.pending.get(&id).map(|p| p.outstanding)
+    }
+
+    /// The tournament and slot of a pending evaluation.
+    pub fn slot(&self, id: EvalId) -> Option<(u64, usize)> {
+        self.pending.get(&id).map(|p| (p.tournament, p.slot))
     }
 
     /// The genotype an issued evaluation trains.
@@ -257,9 +279,9 @@ impl TaskRun {
             )?
             .0
         };
-        let (winner, loser, winner_accuracy) = match result.winner {
-            ga::Contestant::First => (a, b, first.1),
-            ga::Contestant::Second => (b, a, second.1),
+        let (winner, loser, winner_accuracy, winner_slot) = match result.winner {
+            ga::Contestant::First => (a, b, first.1, 0),
+            ga::Contestant::Second => (b, a, second.1, 1),
         };
         self.members[loser].fitness = None;
         self.members[a].busy = false;
@@ -276,6 +298,7 @@ impl TaskRun {
         Ok(Some(Resolved {
             generation: self.resolved,
             winner_accuracy,
+            winner_slot,
         }))
     }
 

@@ -46,6 +46,7 @@ impl Engine {
         };
         if phase.keep_parameters {
             self.kept = Some(self.store.capture()?);
+            self.kept_best = Some(best.clone());
         }
         self.events.push(Progress::TaskFinished(summary.clone()));
         self.summaries.push(summary);
@@ -72,20 +73,31 @@ impl Engine {
                 self.store.replace_all(&store::capture(&fresh)?)?;
             }
             Start::Kept => {
+                // Cloned, not taken: two controls may start from the same kept parameters.
                 let kept = self
                     .kept
-                    .take()
+                    .as_ref()
                     .expect("the plan marks a phase to keep parameters before any Kept start");
-                self.store.replace_all(&kept)?;
+                self.store.replace_all(kept)?;
             }
         }
         let frozen = self.store.net().frozen_ids().len();
+        let fixed = if phase.kept_pathway {
+            Some(
+                self.kept_best
+                    .clone()
+                    .expect("the plan keeps a pathway before any phase that trains it"),
+            )
+        } else {
+            phase.fixed.clone()
+        };
+        self.held.clear();
         self.task = TaskRun::new(
             phase.task,
             self.spec.evolution.population,
             &self.architecture.dims,
             frozen,
-            phase.fixed.clone(),
+            fixed,
             &mut self.rng,
         )?;
         self.phase = next;

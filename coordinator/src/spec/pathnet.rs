@@ -43,6 +43,12 @@ pub struct ComparisonSpec {
 pub enum Control {
     /// Independent learning: the last task on a freshly initialised network, no task before it.
     Scratch,
+    /// The paper's fine-tuning control: the earlier tasks learnt by PathNet's arm, then the
+    /// last task's best pathway so far (the previous task's best pathway) trained on the last
+    /// task with that task's own new head, every module trainable and nothing evolving. A
+    /// generation is two evaluations of that one pathway, as for a fixed-path control.
+    /// `control_pathway` does not apply to it.
+    PaperFineTune,
     /// The earlier tasks learnt with nothing frozen, then the last task trained from their
     /// parameters, nothing frozen and nothing re-initialised.
     FineTune,
@@ -54,6 +60,7 @@ impl Control {
         match self {
             Control::Scratch => "scratch",
             Control::FineTune => "fine_tune",
+            Control::PaperFineTune => "paper_fine_tune",
         }
     }
 }
@@ -122,6 +129,14 @@ pub struct EvolutionSpec {
     pub accuracy_threshold: f64,
     /// Tournaments after which a task stops even below the threshold.
     pub max_generations: usize,
+    /// Both contestants of a tournament train on the same minibatches (one data seed per
+    /// tournament, sent to whoever evaluates each), so the comparison is not decided by
+    /// which contestant drew the easier examples. Off: each evaluation draws its own.
+    pub same_minibatches: bool,
+    /// Only the tournament winner's parameter updates are kept: each contestant's deltas
+    /// are held until both are back, then the winner's are added and the loser's dropped.
+    /// Off: every evaluation's deltas are added as soon as it is back (shared training).
+    pub winner_only_updates: bool,
 }
 
 impl Default for EvolutionSpec {
@@ -136,6 +151,8 @@ impl Default for EvolutionSpec {
             learning_rate: 1e-4,
             accuracy_threshold: 0.998,
             max_generations: 1000,
+            same_minibatches: false,
+            winner_only_updates: false,
         }
     }
 }
