@@ -8,7 +8,7 @@ use tonic::transport::Channel;
 
 /// Connects to `url`, retrying with `backoff`; gives up early (with `None`) when `stop`
 /// turns true.
-pub async fn connect(
+pub(crate) async fn connect(
     url: &str,
     tls: &ClientTlsFiles,
     backoff: &Backoff,

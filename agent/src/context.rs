@@ -107,12 +107,17 @@ pub(crate) struct SessionContext {
 
 impl SessionContext {
     /// Data bytes per tensor chunk, leaving room for the rest of the message.
-    pub fn chunk_bytes(&self) -> usize {
+    pub(crate) fn chunk_bytes(&self) -> usize {
         pathnet_proto::chunk_data_bytes(self.max_message_bytes)
     }
 
     /// Hands leases back; failures are only logged, the lease lapses anyway.
-    pub async fn release_all(&self, works: Vec<String>, reason: v1::ReleaseReason, detail: &str) {
+    pub(crate) async fn release_all(
+        &self,
+        works: Vec<String>,
+        reason: v1::ReleaseReason,
+        detail: &str,
+    ) {
         let request = v1::ReleaseLeasesRequest {
             agent_id: self.agent_id.clone(),
             work_ids: works,
@@ -134,7 +139,7 @@ impl SessionContext {
         }
     }
 
-    pub async fn release(&self, work: &str, reason: v1::ReleaseReason, detail: &str) {
+    pub(crate) async fn release(&self, work: &str, reason: v1::ReleaseReason, detail: &str) {
         self.release_all(vec![work.to_owned()], reason, detail)
             .await;
     }

@@ -8,7 +8,7 @@ use pathnet_work::genome_wire;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub async fn run(
+pub(crate) async fn run(
     ctx: &Arc<SessionContext>,
     work: &str,
     evaluation: &v1::GenomeEvaluation,

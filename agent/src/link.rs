@@ -30,7 +30,7 @@ use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
 /// Largest message on a stage link: activations of a batch and a host's stage state.
-pub const LINK_MESSAGE_BYTES: usize = 256 << 20;
+pub(crate) const LINK_MESSAGE_BYTES: usize = 256 << 20;
 /// Tensor data per chunk on a link.
 const LINK_CHUNK_BYTES: usize = 4 << 20;
 /// How long the driver waits to reach a host, and for a host's stages after the segment.
@@ -51,7 +51,7 @@ struct Peer {
 }
 
 /// The driver's side of a placed segment's links.
-pub struct NetCarrier {
+pub(crate) struct NetCarrier {
     peers: Vec<Peer>,
     placement: Placement,
     topology: Topology,
@@ -67,7 +67,10 @@ pub struct NetCarrier {
 
 impl NetCarrier {
     /// Opens a link to every host of `placement` but the driver, each told its stages.
-    pub async fn connect(job: &SegmentJob, placement: &StagePlacement) -> Result<Self, String> {
+    pub(crate) async fn connect(
+        job: &SegmentJob,
+        placement: &StagePlacement,
+    ) -> Result<Self, String> {
         let net = video_net(&job.task.net_spec(), job.seed).map_err(|e| e.to_string())?;
         let topology = net.topology().clone();
         let seen = placement.as_seen_by(0);
@@ -328,7 +331,7 @@ fn deliver(
 
 /// Serves stage links: runs the stages a driver places on this agent.
 #[derive(Clone, Default)]
-pub struct StageLinkHost;
+pub(crate) struct StageLinkHost;
 
 #[tonic::async_trait]
 impl v1::stage_link_service_server::StageLinkService for StageLinkHost {
@@ -475,12 +478,12 @@ fn host_stages(
 }
 
 /// The error a driver reports when a link fails, for the lease's release.
-pub fn is_peer_lost(err: &SidewaysJobError) -> bool {
+pub(crate) fn is_peer_lost(err: &SidewaysJobError) -> bool {
     pathnet_work::sideways::placed::is_link_error(err)
 }
 
 /// Binds `addr` and serves stage links there; returns the bound address.
-pub async fn serve(
+pub(crate) async fn serve(
     addr: std::net::SocketAddr,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), crate::AgentError> {
     let listener =

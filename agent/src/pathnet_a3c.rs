@@ -18,7 +18,7 @@ use std::time::Instant;
 
 /// Runs the worker of one PathNet-A3C lease until the coordinator says the phase is over,
 /// then reports the worker's episodes.
-pub async fn run(
+pub(crate) async fn run(
     ctx: &Arc<SessionContext>,
     work: &str,
     experiment: &str,

@@ -20,7 +20,7 @@ use tonic::transport::Channel;
 const WORKER_GRACE: Duration = Duration::from_secs(5);
 
 /// How a session ended.
-pub enum SessionEnd {
+pub(crate) enum SessionEnd {
     /// Asked to stop; unfinished leases were handed back.
     Shutdown,
     /// The coordinator ended the lease stream: it is shutting down.
@@ -32,7 +32,7 @@ pub enum SessionEnd {
     Broken(tonic::Status),
 }
 
-pub async fn run(
+pub(crate) async fn run(
     channel: Channel,
     config: &AgentConfig,
     data: &TaskDataCache,

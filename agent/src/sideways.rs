@@ -10,7 +10,7 @@ use pathnet_work::sideways_wire;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub async fn run(
+pub(crate) async fn run(
     ctx: &Arc<SessionContext>,
     work: &str,
     payload: &v1::SidewaysSegment,

@@ -9,7 +9,7 @@ use pathnet_work::sm_pathnet_wire;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub async fn run(
+pub(crate) async fn run(
     ctx: &Arc<SessionContext>,
     work: &str,
     evaluation: &v1::PathwayGenomeEvaluation,

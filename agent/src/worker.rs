@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
 
 /// Runs until the queue closes.
-pub async fn run(
+pub(crate) async fn run(
     ctx: Arc<SessionContext>,
     queue: Arc<Mutex<mpsc::Receiver<v1::WorkItem>>>,
     mut executor: Executor,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args)]
-pub struct AgentArgs {
+pub(crate) struct AgentArgs {
     /// The coordinator's URL.
     #[arg(long, env = "PATHNET_COORDINATOR", value_name = "URL")]
     pub coordinator: String,
@@ -46,7 +46,7 @@ pub struct AgentArgs {
     pub tls: ClientTlsArgs,
 }
 
-pub fn run(args: AgentArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
     if args.workers == 0 {
         bail!("`--workers` = 0: an agent needs at least one worker");
     }

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args)]
-pub struct CoordinatorArgs {
+pub(crate) struct CoordinatorArgs {
     /// Address to serve gRPC on; port 0 picks a free port (the bound address is printed).
     #[arg(long, env = "PATHNET_LISTEN", default_value = "0.0.0.0:50051")]
     pub listen: SocketAddr,
@@ -56,7 +56,7 @@ pub struct CoordinatorArgs {
 
 /// Lease timing and message limits, told to every agent at join.
 #[derive(Args, Clone)]
-pub struct LimitArgs {
+pub(crate) struct LimitArgs {
     /// How long a lease lasts without a heartbeat, in milliseconds.
     #[arg(long, env = "PATHNET_LEASE_MS", default_value_t = 30_000)]
     pub lease_ms: u64,
@@ -85,7 +85,7 @@ pub struct LimitArgs {
 }
 
 impl LimitArgs {
-    pub fn limits(&self) -> anyhow::Result<Limits> {
+    pub(crate) fn limits(&self) -> anyhow::Result<Limits> {
         if self.lease_ms < 10 {
             bail!("`--lease-ms` = {}: must be at least 10", self.lease_ms);
         }
@@ -111,13 +111,13 @@ impl LimitArgs {
     }
 
     /// `--max-failures-per-work`, checked.
-    pub fn max_failures_per_work(&self) -> anyhow::Result<NonZeroU32> {
+    pub(crate) fn max_failures_per_work(&self) -> anyhow::Result<NonZeroU32> {
         NonZeroU32::new(self.max_failures_per_work)
             .context("`--max-failures-per-work` = 0: must be at least 1")
     }
 }
 
-pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     let limits = args.limits.limits()?;
     let max_failures = args.limits.max_failures_per_work()?;
     let spec = args.spec.as_deref().map(Spec::from_file).transpose()?;
@@ -229,7 +229,10 @@ pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
 }
 
 /// Starts the metrics endpoint and prints where it is.
-pub async fn serve_metrics(coordinator: &mut Coordinator, addr: SocketAddr) -> anyhow::Result<()> {
+pub(crate) async fn serve_metrics(
+    coordinator: &mut Coordinator,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
     let bound = coordinator
         .serve_metrics(addr)
         .await

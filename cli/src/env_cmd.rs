@@ -5,14 +5,14 @@ use clap::{Args, Subcommand};
 use std::io::Write;
 
 #[derive(Subcommand)]
-pub enum EnvCommand {
+pub(crate) enum EnvCommand {
     /// Set an environment's internal state, apply actions, and print one JSON object per
     /// step until the episode terminates or is truncated.
     Trace(TraceArgs),
 }
 
 #[derive(Args)]
-pub struct TraceArgs {
+pub(crate) struct TraceArgs {
     /// Registered environment id: CartPole-v1, Acrobot-v1, MountainCar-v0 or Pendulum-v1.
     #[arg(long)]
     env: String,
@@ -25,7 +25,7 @@ pub struct TraceArgs {
     actions: String,
 }
 
-pub fn run(command: EnvCommand) -> anyhow::Result<()> {
+pub(crate) fn run(command: EnvCommand) -> anyhow::Result<()> {
     match command {
         EnvCommand::Trace(args) => trace(&args),
     }

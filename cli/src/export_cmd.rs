@@ -7,7 +7,7 @@ use pathnet_coordinator::checkpoint;
 use std::path::PathBuf;
 
 #[derive(Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// The coordinator's state directory (its --state-dir); only read, so a running
     /// coordinator may keep writing it.
     #[arg(long, value_name = "DIR")]
@@ -21,7 +21,7 @@ pub struct ExportArgs {
     pub all_modules: bool,
 }
 
-pub fn run(args: ExportArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: ExportArgs) -> anyhow::Result<()> {
     let exported = checkpoint::export(&args.state_dir, args.all_modules)?;
     checkpoint::write_export(&args.out, &exported)
         .with_context(|| format!("writing {}", args.out.display()))?;

@@ -6,7 +6,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Args)]
-pub struct PlotArgs {
+pub(crate) struct PlotArgs {
     /// The figure as JSON: a `"type"` of `curves`, `bars` or `grid` (or an object with
     /// `series`, `bars` or `paths`).
     #[arg(value_name = "JSON")]
@@ -16,7 +16,7 @@ pub struct PlotArgs {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: PlotArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: PlotArgs) -> anyhow::Result<()> {
     let json = std::fs::read_to_string(&args.input)
         .with_context(|| format!("reading {}", args.input.display()))?;
     let svg = pathnet_plot::json_to_svg(&json)

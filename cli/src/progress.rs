@@ -7,14 +7,14 @@ use pathnet_coordinator::run::Summary;
 
 /// One bar per task, replaced by a line when the task ends.
 #[derive(Default)]
-pub struct ProgressDisplay {
+pub(crate) struct ProgressDisplay {
     bar: Option<ProgressBar>,
     /// Only the per-task lines, for long-running servers whose output goes to logs.
     quiet: bool,
 }
 
 impl ProgressDisplay {
-    pub fn quiet() -> Self {
+    pub(crate) fn quiet() -> Self {
         ProgressDisplay {
             bar: None,
             quiet: true,
@@ -46,7 +46,7 @@ impl ProgressDisplay {
         bar.set_message(message);
     }
 
-    pub fn show(&mut self, event: &Progress) {
+    pub(crate) fn show(&mut self, event: &Progress) {
         match event {
             Progress::TaskStarted { name, .. } if self.quiet => println!("task {name} started"),
             Progress::TaskStarted {
@@ -121,6 +121,6 @@ impl ProgressDisplay {
 }
 
 /// Each kind's summary says itself (its `Display`).
-pub fn print_summary(summary: &Summary) {
+pub(crate) fn print_summary(summary: &Summary) {
     print!("{summary}");
 }

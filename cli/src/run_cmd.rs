@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
 #[derive(Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Experiment spec (TOML), e.g. examples/pathnet_fashion.toml.
     pub spec: PathBuf,
     /// Also write the final summary as JSON to this file.
@@ -41,7 +41,7 @@ pub struct RunArgs {
     pub limits: LimitArgs,
 }
 
-pub fn run(args: RunArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut spec = Spec::from_file(&args.spec)?;
     if let Some(seed) = args.seed {
         spec.set_seed(seed);
@@ -192,7 +192,7 @@ impl Agents {
     }
 }
 
-pub fn write_summary(summary: &impl Serialize, path: Option<&Path>) -> anyhow::Result<()> {
+pub(crate) fn write_summary(summary: &impl Serialize, path: Option<&Path>) -> anyhow::Result<()> {
     if let Some(path) = path {
         let json = serde_json::to_string_pretty(summary)?;
         std::fs::write(path, json + "\n")

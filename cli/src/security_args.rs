@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 /// The coordinator's side: its certificate, the client authority, the tokens it accepts.
 #[derive(Args, Clone, Default)]
-pub struct ServerSecurityArgs {
+pub(crate) struct ServerSecurityArgs {
     /// Serve gRPC over TLS with this PEM certificate (chain); needs --tls-key.
     #[arg(
         long,
@@ -47,7 +47,7 @@ pub struct ServerSecurityArgs {
 }
 
 impl ServerSecurityArgs {
-    pub fn security(&self) -> anyhow::Result<Security> {
+    pub(crate) fn security(&self) -> anyhow::Result<Security> {
         let tls = match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => Some(ServerTls {
                 cert_pem: read_pem(cert, "`--tls-cert`")?,
@@ -86,7 +86,7 @@ impl ServerSecurityArgs {
 
 /// A client's side: what it trusts and the certificate it shows.
 #[derive(Args, Clone, Default)]
-pub struct ClientTlsArgs {
+pub(crate) struct ClientTlsArgs {
     /// PEM certificate of the authority that signed the coordinator's certificate; needed
     /// for an https:// coordinator.
     #[arg(long, env = "PATHNET_TLS_CA", value_name = "FILE")]
@@ -113,7 +113,7 @@ pub struct ClientTlsArgs {
 }
 
 impl ClientTlsArgs {
-    pub fn files(&self) -> ClientTlsFiles {
+    pub(crate) fn files(&self) -> ClientTlsFiles {
         ClientTlsFiles {
             ca: self.tls_ca.clone(),
             cert: self.tls_cert.clone(),
@@ -124,12 +124,12 @@ impl ClientTlsArgs {
 }
 
 /// The agent token a client presents: `--agent-token-file`, else PATHNET_AGENT_TOKEN.
-pub fn agent_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<Token>> {
+pub(crate) fn agent_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<Token>> {
     Token::from_file_or_env(file, "`--agent-token-file`", "PATHNET_AGENT_TOKEN")
         .context("reading the agent token")
 }
 
 /// An operator's token: `--token-file`, else PATHNET_TOKEN.
-pub fn operator_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<Token>> {
+pub(crate) fn operator_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<Token>> {
     Token::from_file_or_env(file, "`--token-file`", "PATHNET_TOKEN").context("reading the token")
 }

@@ -4,7 +4,7 @@ use std::future::pending;
 
 /// Completes on the first Ctrl-C (SIGINT) or, on Unix, SIGTERM. A signal that cannot be
 /// listened for never fires, rather than stopping at once.
-pub async fn shutdown() {
+pub(crate) async fn shutdown() {
     let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {
             pending::<()>().await;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
 
 #[derive(Args)]
-pub struct WatchArgs {
+pub(crate) struct WatchArgs {
     /// Coordinator URL, e.g. http://10.0.0.5:50051.
     #[arg(long, env = "PATHNET_COORDINATOR")]
     pub coordinator: String,
@@ -37,7 +37,7 @@ pub struct WatchArgs {
     pub tls: ClientTlsArgs,
 }
 
-pub fn run(args: WatchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: WatchArgs) -> anyhow::Result<()> {
     if args.connect_timeout_ms == 0 {
         bail!("`--connect-timeout-ms` = 0: must be at least 1");
     }

@@ -92,13 +92,13 @@ pub struct SafeMutationConfig {
 }
 
 mod defaults {
-    pub fn population() -> usize {
+    pub(super) fn population() -> usize {
         250
     }
-    pub fn max_evaluations() -> u64 {
+    pub(super) fn max_evaluations() -> u64 {
         100_000
     }
-    pub fn experience() -> usize {
+    pub(super) fn experience() -> usize {
         100
     }
 }

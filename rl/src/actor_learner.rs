@@ -71,7 +71,7 @@ pub(crate) struct Settings {
 
 impl Settings {
     /// The loop's settings of an `[a3c]` table.
-    pub fn of(config: &A3cConfig) -> Self {
+    pub(crate) fn of(config: &A3cConfig) -> Self {
         Settings {
             t_max: config.t_max,
             gamma: config.gamma,
@@ -137,7 +137,7 @@ pub(crate) struct ActorLearner<R> {
 impl<R: Replica> ActorLearner<R> {
     /// Worker `index` acting on `env` with `replica`, sampling from `rng`; the first reset
     /// is seeded with `first_reset`.
-    pub fn new(
+    pub(crate) fn new(
         index: u64,
         settings: Settings,
         env: BoxedEnv,
@@ -166,12 +166,15 @@ impl<R: Replica> ActorLearner<R> {
     }
 
     /// The worker's index in its run.
-    pub fn index(&self) -> u64 {
+    pub(crate) fn index(&self) -> u64 {
         self.index
     }
 
     /// One fetch–act–learn–push cycle.
-    pub fn run_segment(&mut self, shared: &dyn SharedParameters) -> Result<SegmentDone, R::Error> {
+    pub(crate) fn run_segment(
+        &mut self,
+        shared: &dyn SharedParameters,
+    ) -> Result<SegmentDone, R::Error> {
         let version = self.replica.fetch(shared)?;
         if self.needs_reset {
             let (obs, _) = self

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
-pub mod state_dir;
+pub(crate) mod state_dir;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-pub fn fashion_dir() -> PathBuf {
+pub(crate) fn fashion_dir() -> PathBuf {
     let dir = std::env::var_os("PATHNET_FASHION_MNIST")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist"));
@@ -23,14 +23,19 @@ pub fn fashion_dir() -> PathBuf {
     dir
 }
 
-pub fn scratch_dir(name: &str) -> PathBuf {
+pub(crate) fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pathnet-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// A two-task spec; `minibatches` sets how long one evaluation takes.
-pub fn spec(data_dir: &Path, max_generations: usize, minibatches: usize, batch: usize) -> String {
+pub(crate) fn spec(
+    data_dir: &Path,
+    max_generations: usize,
+    minibatches: usize,
+    batch: usize,
+) -> String {
     format!(
         r#"
 name = "cluster"
@@ -61,7 +66,7 @@ classes = [0, 6]
 }
 
 /// A child process that is killed if the test ends without waiting for it.
-pub struct Proc {
+pub(crate) struct Proc {
     pub name: String,
     child: Option<Child>,
     pid: u32,
@@ -82,7 +87,7 @@ fn lines(stream: impl Read + Send + 'static) -> Receiver<String> {
     rx
 }
 
-pub fn spawn(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Proc {
+pub(crate) fn spawn(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pathnet"))
         .args(args)
         .envs(envs.iter().copied())
@@ -103,12 +108,12 @@ pub fn spawn(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Proc {
 }
 
 impl Proc {
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.pid
     }
 
     /// Waits for a stdout line containing `needle`; returns it.
-    pub fn stdout_line(&mut self, needle: &str, within: Duration) -> String {
+    pub(crate) fn stdout_line(&mut self, needle: &str, within: Duration) -> String {
         let rx = self.stdout.as_ref().unwrap();
         wait_line(rx, needle, within).unwrap_or_else(|| {
             panic!(
@@ -119,7 +124,7 @@ impl Proc {
     }
 
     /// Waits for a stderr line containing `needle`; returns it.
-    pub fn stderr_line(&mut self, needle: &str, within: Duration) -> String {
+    pub(crate) fn stderr_line(&mut self, needle: &str, within: Duration) -> String {
         let rx = self.stderr.as_ref().unwrap();
         wait_line(rx, needle, within).unwrap_or_else(|| {
             panic!(
@@ -130,13 +135,13 @@ impl Proc {
     }
 
     /// Everything printed to stderr so far and until the process closes it.
-    pub fn drain_stderr(&mut self) -> String {
+    pub(crate) fn drain_stderr(&mut self) -> String {
         let rx = self.stderr.take().unwrap();
         rx.iter().collect::<Vec<_>>().join("\n")
     }
 
     /// Waits for the process to exit, killing it and failing the test past `within`.
-    pub fn wait(&mut self, within: Duration) -> ExitStatus {
+    pub(crate) fn wait(&mut self, within: Duration) -> ExitStatus {
         let mut child = self.child.take().expect("waited twice");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -152,13 +157,13 @@ impl Proc {
     }
 
     /// SIGKILL: the process gets no chance to clean up.
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         let mut child = self.child.take().expect("already gone");
         child.kill().unwrap();
         child.wait().unwrap();
     }
 
-    pub fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         kill(self.pid, signal);
     }
 }
@@ -193,7 +198,7 @@ fn wait_line(rx: &Receiver<String>, needle: &str, within: Duration) -> Option<St
 }
 
 /// Starts `pathnet coordinator` on a free loopback port; returns it and its URL.
-pub fn coordinator(extra: &[&str]) -> (Proc, String) {
+pub(crate) fn coordinator(extra: &[&str]) -> (Proc, String) {
     let mut args = vec!["coordinator", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let mut proc = spawn("coordinator", &args, &[]);
@@ -202,11 +207,11 @@ pub fn coordinator(extra: &[&str]) -> (Proc, String) {
     (proc, format!("http://{addr}"))
 }
 
-pub fn agent(name: &str, url: &str, envs: &[(&str, &str)]) -> Proc {
+pub(crate) fn agent(name: &str, url: &str, envs: &[(&str, &str)]) -> Proc {
     agent_with(name, url, &[], envs)
 }
 
-pub fn agent_with(name: &str, url: &str, extra: &[&str], envs: &[(&str, &str)]) -> Proc {
+pub(crate) fn agent_with(name: &str, url: &str, extra: &[&str], envs: &[(&str, &str)]) -> Proc {
     let mut args = vec!["agent", "--coordinator", url, "--leave-with-coordinator"];
     args.extend_from_slice(extra);
     spawn(name, &args, envs)
@@ -215,7 +220,7 @@ pub fn agent_with(name: &str, url: &str, extra: &[&str], envs: &[(&str, &str)]) 
 /// `spec` run to its end on short leases (1.5 s, heartbeats every 0.3 s): a first agent is
 /// killed with SIGKILL once its debug log shows `mid_work`, so its lease must expire, and a
 /// second one finishes the run within `within`; returns the summary written to `out`.
-pub fn run_with_an_agent_killed(
+pub(crate) fn run_with_an_agent_killed(
     spec: &Path,
     out: &Path,
     mid_work: &str,
@@ -235,7 +240,7 @@ pub fn run_with_an_agent_killed(
 
 /// `pathnet coordinator` running `spec` to its end and writing its summary to `out`, with
 /// `extra` flags; returns it and its URL.
-pub fn coordinator_running(spec: &Path, out: &Path, extra: &[&str]) -> (Proc, String) {
+pub(crate) fn coordinator_running(spec: &Path, out: &Path, extra: &[&str]) -> (Proc, String) {
     let mut args = vec![
         "--spec",
         spec.to_str().unwrap(),
@@ -248,7 +253,12 @@ pub fn coordinator_running(spec: &Path, out: &Path, extra: &[&str]) -> (Proc, St
 }
 
 /// `pathnet run SPEC` with `extra` flags, which must succeed within `within`; its summary.
-pub fn run_summary(name: &str, spec: &Path, extra: &[&str], within: Duration) -> serde_json::Value {
+pub(crate) fn run_summary(
+    name: &str,
+    spec: &Path,
+    extra: &[&str],
+    within: Duration,
+) -> serde_json::Value {
     let dir = scratch_dir(name);
     let out = dir.join("summary.json");
     let mut args = vec!["run", spec.to_str().unwrap()];
@@ -262,20 +272,20 @@ pub fn run_summary(name: &str, spec: &Path, extra: &[&str], within: Duration) ->
 }
 
 /// The unsigned integer at `key` of a summary object.
-pub fn u64_at(summary: &serde_json::Value, key: &str) -> u64 {
+pub(crate) fn u64_at(summary: &serde_json::Value, key: &str) -> u64 {
     summary[key]
         .as_u64()
         .unwrap_or_else(|| panic!("{key}: {summary}"))
 }
 
-pub fn read_json(path: &Path) -> serde_json::Value {
+pub(crate) fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// The accounting every finished run must satisfy: each evaluation handed out was either
 /// applied once or re-queued, each tournament got exactly its two results, and the lease
 /// table agrees with the engine.
-pub fn assert_exactly_once(summary: &serde_json::Value) {
+pub(crate) fn assert_exactly_once(summary: &serde_json::Value) {
     let c = &summary["counters"];
     let l = &summary["leases"];
     let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k}: {v}"));

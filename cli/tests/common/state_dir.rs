@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A free loopback port: every run of the coordinator must listen where the agents look.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
 
 /// The spec, summary and state paths under `dir`, the state directory left over from an
 /// earlier run removed.
-pub fn state_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn state_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let (spec, out, state) = (
         dir.join("spec.toml"),
         dir.join("summary.json"),
@@ -27,7 +27,7 @@ pub fn state_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 
 /// `pathnet coordinator` on `addr` running `spec` to its end, its summary to `out`, saving
 /// its state to `state` every `interval_ms`, with `extra` flags; returns it once it listens.
-pub fn start(
+pub(crate) fn start(
     addr: &str,
     (spec, out, state): (&Path, &Path, &Path),
     interval_ms: &str,
@@ -56,7 +56,7 @@ pub fn start(
 
 /// `n` agents of `url` that outlive its coordinator (no `--leave-with-coordinator`): one
 /// that dies is one to reconnect to, soon.
-pub fn agents(url: &str, n: usize, envs: &[(&str, &str)]) -> Vec<Proc> {
+pub(crate) fn agents(url: &str, n: usize, envs: &[(&str, &str)]) -> Vec<Proc> {
     let args = ["agent", "--coordinator", url, "--max-backoff-ms", "200"];
     (0..n)
         .map(|i| spawn(&format!("agent{i}"), &args, envs))
@@ -65,7 +65,7 @@ pub fn agents(url: &str, n: usize, envs: &[(&str, &str)]) -> Vec<Proc> {
 
 /// Waits for the coordinator to finish its run within `within`, then stops the agents,
 /// which do not leave on their own; returns its summary from `out`.
-pub fn finish(
+pub(crate) fn finish(
     coordinator: &mut Proc,
     agents: &mut [Proc],
     out: &Path,
@@ -88,7 +88,7 @@ pub fn finish(
 }
 
 /// `line` without its terminal colour codes.
-pub fn plain(line: &str) -> String {
+pub(crate) fn plain(line: &str) -> String {
     let mut out = String::new();
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
@@ -106,7 +106,7 @@ pub fn plain(line: &str) -> String {
 }
 
 /// The number after `key=` (a log field) or `key ` (the resumed line) in `line`.
-pub fn number(line: &str, key: &str) -> u64 {
+pub(crate) fn number(line: &str, key: &str) -> u64 {
     let line = plain(line);
     let at = line
         .find(&format!("{key}="))
@@ -122,7 +122,7 @@ pub fn number(line: &str, key: &str) -> u64 {
 
 /// A coordinator killed and started again on the same files and address, served to agents
 /// that outlive it: a checkpoint test's setup and its steps, for every kind.
-pub struct Restartable {
+pub(crate) struct Restartable {
     dir: PathBuf,
     spec: PathBuf,
     out: PathBuf,
@@ -134,7 +134,7 @@ pub struct Restartable {
 impl Restartable {
     /// Files under the scratch directory `name`, the spec `spec_text` in them, a free
     /// loopback port, and a checkpoint every `interval_ms`.
-    pub fn new(name: &str, spec_text: &str, interval_ms: &'static str) -> Self {
+    pub(crate) fn new(name: &str, spec_text: &str, interval_ms: &'static str) -> Self {
         let dir = super::scratch_dir(name);
         let (spec, out, state) = state_files(&dir);
         std::fs::write(&spec, spec_text).unwrap();
@@ -149,7 +149,7 @@ impl Restartable {
     }
 
     /// The coordinator started on the files; returns it once it listens.
-    pub fn start(&self) -> Proc {
+    pub(crate) fn start(&self) -> Proc {
         let files = (
             self.spec.as_path(),
             self.out.as_path(),
@@ -159,12 +159,12 @@ impl Restartable {
     }
 
     /// `n` agents of the coordinator that outlive it (see [`agents`]).
-    pub fn agents(&self, n: usize) -> Vec<Proc> {
+    pub(crate) fn agents(&self, n: usize) -> Vec<Proc> {
         agents(&format!("http://{}", self.addr), n, &[])
     }
 
     /// Kills the coordinator with SIGKILL; returns the experiment its state directory holds.
-    pub fn kill(&self, coordinator: &mut Proc) -> SavedExperiment {
+    pub(crate) fn kill(&self, coordinator: &mut Proc) -> SavedExperiment {
         coordinator.kill9();
         pathnet_coordinator::checkpoint::read(&self.state)
             .unwrap()
@@ -175,7 +175,7 @@ impl Restartable {
     }
 
     /// The coordinator started again on the files, with its `resumed` line.
-    pub fn resume(&self) -> (Proc, String) {
+    pub(crate) fn resume(&self) -> (Proc, String) {
         let mut coordinator = self.start();
         let line = coordinator.stdout_line("resumed", Duration::from_secs(30));
         (coordinator, line)
@@ -183,12 +183,12 @@ impl Restartable {
 
     /// Waits up to five minutes for the coordinator to finish, then stops the agents;
     /// returns its summary.
-    pub fn finish(&self, coordinator: &mut Proc, agents: &mut [Proc]) -> serde_json::Value {
+    pub(crate) fn finish(&self, coordinator: &mut Proc, agents: &mut [Proc]) -> serde_json::Value {
         finish(coordinator, agents, &self.out, Duration::from_secs(300))
     }
 
     /// Removes the scratch directory, once the test passed (a failed one leaves it to look at).
-    pub fn remove(self) {
+    pub(crate) fn remove(self) {
         std::fs::remove_dir_all(self.dir).ok();
     }
 }

@@ -44,7 +44,7 @@ pub struct Series {
 
 /// What changed in the history, for the clients watching live.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub(super) enum Change {
     /// Another experiment: everything before it is gone.
     Reset,
     /// A series was added or its header (progress, finished) changed.
@@ -55,7 +55,7 @@ pub enum Change {
     Finished,
 }
 
-pub struct History {
+pub(super) struct History {
     experiment: Option<String>,
     series: VecDeque<Series>,
     next_id: u64,
@@ -64,7 +64,7 @@ pub struct History {
 }
 
 impl History {
-    pub fn new(max_points: usize, max_series: usize) -> Self {
+    pub(super) fn new(max_points: usize, max_series: usize) -> Self {
         History {
             experiment: None,
             series: VecDeque::new(),
@@ -75,20 +75,25 @@ impl History {
         }
     }
 
-    pub fn experiment(&self) -> Option<&str> {
+    pub(super) fn experiment(&self) -> Option<&str> {
         self.experiment.as_deref()
     }
 
-    pub fn series(&self) -> impl Iterator<Item = &Series> {
+    pub(super) fn series(&self) -> impl Iterator<Item = &Series> {
         self.series.iter()
     }
 
-    pub fn get(&self, id: u64) -> Option<&Series> {
+    pub(super) fn get(&self, id: u64) -> Option<&Series> {
         self.series.iter().find(|s| s.id == id)
     }
 
     /// Records `event` of `experiment` at `unix_ms`; returns what changed, in order.
-    pub fn apply(&mut self, experiment: &str, event: &Progress, unix_ms: u64) -> Vec<Change> {
+    pub(super) fn apply(
+        &mut self,
+        experiment: &str,
+        event: &Progress,
+        unix_ms: u64,
+    ) -> Vec<Change> {
         let mut changes = Vec::new();
         if self.experiment.as_deref() != Some(experiment) {
             self.experiment = Some(experiment.to_owned());

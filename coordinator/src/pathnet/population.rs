@@ -80,7 +80,7 @@ pub(super) struct TaskRun {
 impl TaskRun {
     /// A random population of `population` pathways, or, with `fixed`, two members holding
     /// that pathway.
-    pub fn new(
+    pub(super) fn new(
         index: usize,
         population: usize,
         dims: &PathNetDims,
@@ -124,7 +124,7 @@ impl TaskRun {
     /// The next evaluation to hand out: a re-queued or waiting one first, else the first
     /// contestant of a new tournament when `may_start` and two members are free. With
     /// `same_minibatches` both contestants of a new tournament get one data seed.
-    pub fn next(
+    pub(super) fn next(
         &mut self,
         may_start: bool,
         same_minibatches: bool,
@@ -199,24 +199,24 @@ impl TaskRun {
 
     /// Whether `id` is handed out and awaited: `None` if this task never issued it or it
     /// was completed already.
-    pub fn outstanding(&self, id: EvalId) -> Option<bool> {
+    pub(super) fn outstanding(&self, id: EvalId) -> Option<bool> {
         self.pending.get(&id).map(|p| p.outstanding)
     }
 
     /// The tournament and slot of a pending evaluation.
-    pub fn slot(&self, id: EvalId) -> Option<(u64, usize)> {
+    pub(super) fn slot(&self, id: EvalId) -> Option<(u64, usize)> {
         self.pending.get(&id).map(|p| (p.tournament, p.slot))
     }
 
     /// The genotype an issued evaluation trains.
-    pub fn pathway(&self, id: EvalId) -> Option<&Pathway> {
+    pub(super) fn pathway(&self, id: EvalId) -> Option<&Pathway> {
         let pending = self.pending.get(&id)?;
         let member = self.tournaments[&pending.tournament].members[pending.slot];
         Some(&self.members[member].pathway)
     }
 
     /// Puts an outstanding evaluation back at the head of the queue.
-    pub fn requeue(&mut self, id: EvalId) -> bool {
+    pub(super) fn requeue(&mut self, id: EvalId) -> bool {
         match self.pending.get_mut(&id) {
             Some(pending) if pending.outstanding => {
                 pending.outstanding = false;
@@ -228,7 +228,7 @@ impl TaskRun {
     }
 
     /// Drops every evaluation; returns how many were handed out.
-    pub fn cancel_all(&mut self) -> usize {
+    pub(super) fn cancel_all(&mut self) -> usize {
         let outstanding = self.pending.values().filter(|p| p.outstanding).count();
         self.pending.clear();
         self.queue.clear();
@@ -239,13 +239,13 @@ impl TaskRun {
         outstanding
     }
 
-    pub fn in_flight(&self) -> usize {
+    pub(super) fn in_flight(&self) -> usize {
         self.tournaments.len()
     }
 
     /// Records an outstanding evaluation's result; when it completes its tournament, the
     /// winner's genotype overwrites the loser's, mutated.
-    pub fn record(
+    pub(super) fn record(
         &mut self,
         id: EvalId,
         fitness: f64,
@@ -302,17 +302,17 @@ impl TaskRun {
         }))
     }
 
-    pub fn best_fitness(&self) -> Option<f64> {
+    pub(super) fn best_fitness(&self) -> Option<f64> {
         self.best_fitness
     }
 
     /// Every member's current pathway.
-    pub fn pathways(&self) -> impl Iterator<Item = &Pathway> {
+    pub(super) fn pathways(&self) -> impl Iterator<Item = &Pathway> {
         self.members.iter().map(|m| &m.pathway)
     }
 
     /// Mean of the members' latest fitnesses; NaN before any is known.
-    pub fn mean_fitness(&self) -> f64 {
+    pub(super) fn mean_fitness(&self) -> f64 {
         // One pass, nothing allocated: this runs on every accepted result.
         let (sum, known) = self
             .members
@@ -347,7 +347,7 @@ pub(super) struct TaskState {
 
 impl TaskRun {
     /// The task's state for a checkpoint; [`TaskRun::restore`] reads it back.
-    pub fn save(&self) -> TaskState {
+    pub(super) fn save(&self) -> TaskState {
         TaskState {
             index: self.index,
             members: self
@@ -401,7 +401,7 @@ impl TaskRun {
     /// the head of the queue (whoever held it is gone with the coordinator that leased
     /// it). Returns the task and how many evaluations were re-queued. Everything read is
     /// checked against `dims` and against itself; the error names what is wrong.
-    pub fn restore(state: TaskState, dims: &PathNetDims) -> Result<(Self, usize), String> {
+    pub(super) fn restore(state: TaskState, dims: &PathNetDims) -> Result<(Self, usize), String> {
         let members = state.members.len();
         for (i, member) in state.members.iter().enumerate() {
             member

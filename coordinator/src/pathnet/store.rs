@@ -243,7 +243,7 @@ impl ParameterStore {
 }
 
 /// Every module's parameters of `net`, in [`PathNet::module_ids`] order.
-pub fn capture(net: &PathNet<f32>) -> Result<ModuleTensors, PathNetError> {
+pub(super) fn capture(net: &PathNet<f32>) -> Result<ModuleTensors, PathNetError> {
     net.module_ids()
         .map(|id| Ok((id, net.params(id)?.iter().map(|p| p.to_owned()).collect())))
         .collect()

@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 /// Implements every service over one [`Shared`].
 #[derive(Clone)]
-pub struct CoordinatorService {
+pub(super) struct CoordinatorService {
     pub shared: Arc<Shared>,
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{Notify, broadcast, watch};
 
 /// State shared by every service and background task of one coordinator.
-pub struct Shared {
+pub(super) struct Shared {
     runtime: Mutex<Runtime>,
     /// Pinged when work may have become available; holds `true` once the coordinator is
     /// closing, which ends every lease stream.
@@ -18,7 +18,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(runtime: Runtime) -> Arc<Self> {
+    pub(super) fn new(runtime: Runtime) -> Arc<Self> {
         Arc::new(Shared {
             runtime: Mutex::new(runtime),
             wake: watch::channel(false).0,
@@ -33,7 +33,7 @@ impl Shared {
     /// Progress is broadcast before the lock is released (sending never waits), so whoever
     /// takes the lock next and finds the experiment over knows that every event up to
     /// that point is already in its receiver.
-    pub fn with<R>(&self, f: impl FnOnce(&mut Runtime) -> R) -> R {
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut Runtime) -> R) -> R {
         let mut runtime = self.runtime.lock().unwrap_or_else(PoisonError::into_inner);
         let result = f(&mut runtime);
         for event in runtime.take_events() {
@@ -57,12 +57,12 @@ impl Shared {
         self.save_now.notified().await;
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<(String, Progress)> {
+    pub(super) fn subscribe(&self) -> broadcast::Receiver<(String, Progress)> {
         self.events.subscribe()
     }
 
     /// Ends every lease stream; agents told to leave with the coordinator then exit.
-    pub fn close(&self) {
+    pub(super) fn close(&self) {
         self.wake.send_replace(true);
     }
 

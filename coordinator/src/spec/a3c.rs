@@ -103,7 +103,7 @@ impl A3cSpec {
 }
 
 /// An error of the `[a3c]` table, named by its path in the spec.
-pub fn spec_error(err: RlError) -> SpecError {
+pub(super) fn spec_error(err: RlError) -> SpecError {
     match err {
         RlError::Config {
             field,

@@ -72,7 +72,7 @@ impl GaSpec {
 }
 
 /// An error of the `[ga]` table, named by its path in the spec.
-pub fn spec_error(err: EvoError) -> SpecError {
+pub(super) fn spec_error(err: EvoError) -> SpecError {
     match err {
         EvoError::Invalid {
             field,

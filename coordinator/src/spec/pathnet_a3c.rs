@@ -96,7 +96,7 @@ impl PathNetA3cSpec {
 }
 
 /// An error of the `[pathnet_a3c]` table, named by its path in the spec.
-pub fn spec_error(err: PathNetA3cError) -> SpecError {
+pub(super) fn spec_error(err: PathNetA3cError) -> SpecError {
     match err {
         PathNetA3cError::Config {
             field,

@@ -9,7 +9,7 @@ use pathnet_work::sideways::{SidewaysJobError, SidewaysTask, net};
 use serde::{Deserialize, Serialize};
 
 /// Batches of one segment at most: a segment is the unit of work a lost agent costs again.
-pub const MAX_SNAPSHOT_EVERY: u64 = 1_000_000;
+pub(super) const MAX_SNAPSHOT_EVERY: u64 = 1_000_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +62,7 @@ impl SidewaysSpec {
 }
 
 /// An error of the `[sideways]` table, named by its path in the spec.
-pub fn spec_error(err: SidewaysJobError) -> SpecError {
+pub(super) fn spec_error(err: SidewaysJobError) -> SpecError {
     match err {
         SidewaysJobError::Invalid {
             field,

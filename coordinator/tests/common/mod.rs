@@ -14,7 +14,7 @@ use pathnet_work::{JobOutcome, ModuleDelta};
 /// A two-task PathNet spec small enough to drive by hand (2 layers of 4 modules of 3 units,
 /// one example per evaluation), its data never read; `extra` is appended (a
 /// `[comparison]` table).
-pub fn small_pathnet_spec(
+pub(crate) fn small_pathnet_spec(
     name: &str,
     seed: u64,
     population: usize,
@@ -55,7 +55,7 @@ pub fn small_pathnet_spec(
 }
 
 /// A delta of `value` everywhere on module `id`, computed against version `base`.
-pub fn delta(engine: &Engine, id: ModuleId, base: u64, value: f32) -> ModuleDelta {
+pub(crate) fn delta(engine: &Engine, id: ModuleId, base: u64, value: f32) -> ModuleDelta {
     let tensors = engine
         .parameters()
         .params(id)
@@ -72,7 +72,7 @@ pub fn delta(engine: &Engine, id: ModuleId, base: u64, value: f32) -> ModuleDelt
 
 /// The outcome of `request` at training accuracy `accuracy`, with deltas of 0.001 on every
 /// module it trains.
-pub fn outcome(engine: &Engine, request: &EvaluationRequest, accuracy: f64) -> JobOutcome {
+pub(crate) fn outcome(engine: &Engine, request: &EvaluationRequest, accuracy: f64) -> JobOutcome {
     let deltas = request
         .job
         .modules
@@ -89,14 +89,14 @@ pub fn outcome(engine: &Engine, request: &EvaluationRequest, accuracy: f64) -> J
     }
 }
 
-pub fn a3c_spec(text: &str) -> A3cSpec {
+pub(crate) fn a3c_spec(text: &str) -> A3cSpec {
     match Spec::from_toml(text).unwrap() {
         Spec::A3c(spec) => spec,
         other => panic!("expected an A3C spec, got {}", other.kind()),
     }
 }
 
-pub fn pathnet_a3c_spec(text: &str) -> PathNetA3cSpec {
+pub(crate) fn pathnet_a3c_spec(text: &str) -> PathNetA3cSpec {
     match Spec::from_toml(text).unwrap() {
         Spec::PathNetA3c(spec) => spec,
         other => panic!("expected a PathNet-A3C spec, got {}", other.kind()),
@@ -105,7 +105,7 @@ pub fn pathnet_a3c_spec(text: &str) -> PathNetA3cSpec {
 
 /// A gradient of ones for `parameters`, computed against `base_version`, reporting
 /// `steps` env steps and the episodes' `returns`.
-pub fn ones(
+pub(crate) fn ones(
     parameters: &[ArrayD<f32>],
     base_version: u64,
     steps: u64,

@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 
 /// Where `scripts/setup-python-ref` puts the reference interpreter.
-pub fn default_reference_python() -> PathBuf {
+pub(crate) fn default_reference_python() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-ref/bin/python")
 }
 
 /// The reference interpreter (Gymnasium 1.4.0): `PATHNET_REF_PYTHON`, which must exist, else
 /// [`default_reference_python`] where it exists.
-pub fn reference_python() -> Option<PathBuf> {
+pub(crate) fn reference_python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("PATHNET_REF_PYTHON") {
         let p = PathBuf::from(p);
         assert!(

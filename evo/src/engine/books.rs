@@ -44,7 +44,7 @@ pub(super) struct Books<T> {
 }
 
 impl<T> Books<T> {
-    pub fn new(max_evaluations: u64) -> Self {
+    pub(super) fn new(max_evaluations: u64) -> Self {
         Books {
             ledger: Ledger::new(),
             max_evaluations,
@@ -59,7 +59,7 @@ impl<T> Books<T> {
     }
 
     /// The start of `next_evaluation`: requeued work goes out before anything new.
-    pub fn next(&mut self) -> Next {
+    pub(super) fn next(&mut self) -> Next {
         if self.state != EngineState::Running {
             return Next::Decided(None);
         }
@@ -73,7 +73,7 @@ impl<T> Books<T> {
     }
 
     /// Hands out a new evaluation; only after [`Books::next`] returned [`Next::New`].
-    pub fn issue(&mut self, job: Job, tag: T) -> Request {
+    pub(super) fn issue(&mut self, job: Job, tag: T) -> Request {
         self.ledger.issue(job, tag)
     }
 
@@ -81,7 +81,7 @@ impl<T> Books<T> {
     /// when it solved the task: the run is over and evaluations still out are cancelled.
     /// The run is exhausted once the whole budget is issued and completed; the GA's placing
     /// of the result cannot change that, so it is decided here.
-    pub fn complete(
+    pub(super) fn complete(
         &mut self,
         id: EvalId,
         outcome: &Outcome,
@@ -123,12 +123,12 @@ impl<T> Books<T> {
 
     /// Puts an outstanding evaluation back to be issued again; false if it was not
     /// outstanding or the run is over.
-    pub fn requeue(&mut self, id: EvalId) -> bool {
+    pub(super) fn requeue(&mut self, id: EvalId) -> bool {
         self.state == EngineState::Running && self.ledger.requeue(id)
     }
 
     /// Ends the run; returns how many evaluations out with executors were cancelled.
-    pub fn stop(&mut self) -> usize {
+    pub(super) fn stop(&mut self) -> usize {
         if self.state != EngineState::Running {
             return 0;
         }
@@ -137,11 +137,11 @@ impl<T> Books<T> {
     }
 
     /// Evaluations completed so far.
-    pub fn completed(&self) -> u64 {
+    pub(super) fn completed(&self) -> u64 {
         self.ledger.completed
     }
 
-    pub fn status(&self, generation: u64) -> Status {
+    pub(super) fn status(&self, generation: u64) -> Status {
         Status {
             state: self.state,
             generation,
@@ -152,7 +152,12 @@ impl<T> Books<T> {
         }
     }
 
-    pub fn summary(&self, algorithm: Algorithm, operator: Operator, generations: u64) -> Summary {
+    pub(super) fn summary(
+        &self,
+        algorithm: Algorithm,
+        operator: Operator,
+        generations: u64,
+    ) -> Summary {
         Summary {
             algorithm,
             operator,
@@ -177,7 +182,7 @@ impl<T> Books<T> {
 }
 
 impl<T: Clone> Books<T> {
-    pub fn save(&self) -> SavedBooks<T> {
+    pub(super) fn save(&self) -> SavedBooks<T> {
         SavedBooks {
             ledger: self.ledger.save(),
             state: self.state,
@@ -195,7 +200,7 @@ impl<T: Clone> Books<T> {
 
     /// The books `saved` holds, checked against the budget; `fits` says whether a tag is
     /// one of the GA's, and every pending job is of `problem`.
-    pub fn restore(
+    pub(super) fn restore(
         max_evaluations: u64,
         saved: SavedBooks<T>,
         fits: impl Fn(&T) -> bool,
@@ -239,7 +244,7 @@ impl<T: Clone> Books<T> {
     }
 
     /// Puts every evaluation out with an executor back in the queue; returns how many.
-    pub fn requeue_outstanding(&mut self) -> usize {
+    pub(super) fn requeue_outstanding(&mut self) -> usize {
         if self.state != EngineState::Running {
             return 0;
         }

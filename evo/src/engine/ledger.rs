@@ -28,7 +28,7 @@ pub(super) struct Ledger<T> {
 }
 
 impl<T> Ledger<T> {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Ledger {
             pending: BTreeMap::new(),
             queue: VecDeque::new(),
@@ -40,7 +40,7 @@ impl<T> Ledger<T> {
     }
 
     /// Hands out a new evaluation under a fresh id.
-    pub fn issue(&mut self, job: Job, tag: T) -> Request {
+    pub(super) fn issue(&mut self, job: Job, tag: T) -> Request {
         let id = EvalId(self.next_id);
         self.next_id += 1;
         self.issued += 1;
@@ -56,7 +56,7 @@ impl<T> Ledger<T> {
     }
 
     /// Hands out again the longest-waiting requeued evaluation, under its old id.
-    pub fn reissue(&mut self) -> Option<Request> {
+    pub(super) fn reissue(&mut self) -> Option<Request> {
         let id = self.queue.pop_front()?;
         let pending = self.pending.get_mut(&id).expect("queued ids are pending");
         pending.outstanding = true;
@@ -67,7 +67,7 @@ impl<T> Ledger<T> {
     }
 
     /// Puts an outstanding evaluation back in the queue; false if it was not outstanding.
-    pub fn requeue(&mut self, id: EvalId) -> bool {
+    pub(super) fn requeue(&mut self, id: EvalId) -> bool {
         match self.pending.get_mut(&id) {
             Some(p) if p.outstanding => {
                 p.outstanding = false;
@@ -80,7 +80,7 @@ impl<T> Ledger<T> {
     }
 
     /// Refuses ids that are not out with an executor, changing nothing.
-    pub fn check(&self, id: EvalId) -> Result<(), Refusal> {
+    pub(super) fn check(&self, id: EvalId) -> Result<(), Refusal> {
         match self.pending.get(&id) {
             Some(p) if p.outstanding => Ok(()),
             Some(_) => Err(Refusal::NotOutstanding(id)),
@@ -90,7 +90,7 @@ impl<T> Ledger<T> {
     }
 
     /// Completes an outstanding evaluation, returning its job and tag.
-    pub fn take(&mut self, id: EvalId) -> Result<(Job, T), Refusal> {
+    pub(super) fn take(&mut self, id: EvalId) -> Result<(Job, T), Refusal> {
         self.check(id)?;
         let p = self.pending.remove(&id).expect("checked");
         self.completed += 1;
@@ -98,12 +98,12 @@ impl<T> Ledger<T> {
     }
 
     /// Evaluations issued and not completed: out with executors or waiting to be re-issued.
-    pub fn in_flight(&self) -> usize {
+    pub(super) fn in_flight(&self) -> usize {
         self.pending.len()
     }
 
     /// Drops every pending evaluation; returns how many were out with executors.
-    pub fn cancel_all(&mut self) -> usize {
+    pub(super) fn cancel_all(&mut self) -> usize {
         let out = self.pending.values().filter(|p| p.outstanding).count();
         self.pending.clear();
         self.queue.clear();
@@ -112,7 +112,7 @@ impl<T> Ledger<T> {
 }
 
 impl<T: Clone> Ledger<T> {
-    pub fn save(&self) -> SavedLedger<T> {
+    pub(super) fn save(&self) -> SavedLedger<T> {
         SavedLedger {
             pending: self
                 .pending
@@ -135,7 +135,7 @@ impl<T: Clone> Ledger<T> {
 
     /// The ledger `saved` holds, its jobs of `problem`; every pending id issued once, every
     /// queued id pending and waiting, every waiting one queued once, and every tag `fits`.
-    pub fn restore(
+    pub(super) fn restore(
         saved: SavedLedger<T>,
         fits: impl Fn(&T) -> bool,
         problem: &Problem,
@@ -216,7 +216,7 @@ impl<T: Clone> Ledger<T> {
     }
 
     /// Puts every outstanding evaluation back in the queue, in id order; returns how many.
-    pub fn requeue_outstanding(&mut self) -> usize {
+    pub(super) fn requeue_outstanding(&mut self) -> usize {
         let out: Vec<EvalId> = self
             .pending
             .iter()

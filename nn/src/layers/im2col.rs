@@ -21,7 +21,7 @@ pub(super) struct Geometry {
 }
 
 impl Geometry {
-    pub fn positions(&self) -> usize {
+    pub(super) fn positions(&self) -> usize {
         self.out_h * self.out_w
     }
 }
@@ -159,7 +159,7 @@ pub(super) struct ColumnPool<F>(Mutex<Vec<Vec<F>>>);
 const POOL_SIZE: usize = 2;
 
 impl<F: Float> ColumnPool<F> {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         ColumnPool(Mutex::new(Vec::new()))
     }
 
@@ -191,7 +191,7 @@ pub(super) struct PooledColumns<F: Float> {
 }
 
 impl<F: Float> PooledColumns<F> {
-    pub fn take(pool: &Arc<ColumnPool<F>>, len: usize) -> Self {
+    pub(super) fn take(pool: &Arc<ColumnPool<F>>, len: usize) -> Self {
         PooledColumns {
             data: pool.take(len),
             pool: Arc::clone(pool),

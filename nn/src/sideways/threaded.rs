@@ -32,7 +32,7 @@ pub(super) type ActMsg<F> = Option<Activation<F>>;
 pub(super) type GradMsg<F> = Option<ArrayD<F>>;
 type GradOut<F> = Out<ArrayD<F>, F>;
 /// This host's stages by index, with their optimisers.
-pub type LocalTrainers<F> = Vec<(usize, StageTrainer<F>)>;
+pub(super) type LocalTrainers<F> = Vec<(usize, StageTrainer<F>)>;
 
 pub(super) enum Command {
     Clip(Arc<ClipPlan>),

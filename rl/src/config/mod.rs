@@ -145,40 +145,40 @@ impl Default for StopConfig {
 }
 
 mod defaults {
-    pub fn t_max() -> usize {
+    pub(super) fn t_max() -> usize {
         5
     }
-    pub fn gamma() -> f64 {
+    pub(super) fn gamma() -> f64 {
         0.99
     }
-    pub fn learning_rate() -> f64 {
+    pub(super) fn learning_rate() -> f64 {
         7e-4
     }
-    pub fn yes() -> bool {
+    pub(super) fn yes() -> bool {
         true
     }
-    pub fn rmsprop_alpha() -> f64 {
+    pub(super) fn rmsprop_alpha() -> f64 {
         0.99
     }
-    pub fn rmsprop_eps() -> f64 {
+    pub(super) fn rmsprop_eps() -> f64 {
         0.1
     }
-    pub fn entropy_beta() -> f64 {
+    pub(super) fn entropy_beta() -> f64 {
         0.01
     }
-    pub fn value_coef() -> f64 {
+    pub(super) fn value_coef() -> f64 {
         0.5
     }
-    pub fn max_grad_norm() -> f64 {
+    pub(super) fn max_grad_norm() -> f64 {
         40.0
     }
-    pub fn reward_scale() -> f64 {
+    pub(super) fn reward_scale() -> f64 {
         1.0
     }
-    pub fn max_staleness() -> u64 {
+    pub(super) fn max_staleness() -> u64 {
         64
     }
-    pub fn workers() -> usize {
+    pub(super) fn workers() -> usize {
         16
     }
 }

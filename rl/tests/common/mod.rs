@@ -3,6 +3,6 @@
 #![allow(dead_code)] // Each test binary uses its own subset.
 
 /// The arithmetic mean.
-pub fn mean(xs: &[f64]) -> f64 {
+pub(crate) fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
 }

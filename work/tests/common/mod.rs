@@ -4,7 +4,7 @@ use pathnet_nn::pathnet::{ModuleId, PathNetDims};
 use pathnet_work::{Architecture, PathwayJob, SupervisedTask};
 
 /// A job on a 2-layer, 4-module network whose pathway, modules and frozen set all differ.
-pub fn job() -> PathwayJob {
+pub(crate) fn job() -> PathwayJob {
     PathwayJob {
         experiment: "exp-1".into(),
         architecture: Architecture {

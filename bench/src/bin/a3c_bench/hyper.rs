@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// The example spec: its whole table (to write run copies) and its `[a3c]` settings.
 #[derive(Debug, Clone)]
-pub struct Example {
+pub(crate) struct Example {
     pub table: toml::Table,
     pub config: A3cConfig,
     /// The return the runs race to.
@@ -17,13 +17,13 @@ pub struct Example {
 }
 
 impl Example {
-    pub fn load(path: &Path) -> Result<Self> {
+    pub(crate) fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the example spec {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("the example spec {}", path.display()))
     }
 
-    pub fn parse(text: &str) -> Result<Self> {
+    pub(crate) fn parse(text: &str) -> Result<Self> {
         let table: toml::Table = toml::from_str(text)?;
         match table.get("kind").and_then(toml::Value::as_str) {
             Some("a3c") => {}
@@ -61,7 +61,7 @@ impl Example {
 
     /// The spec a run of ours executes: the example with `a3c.workers` set to `workers`,
     /// which only the in-process run reads (agents run one worker each).
-    pub fn run_spec(&self, workers: usize) -> Result<String> {
+    pub(crate) fn run_spec(&self, workers: usize) -> Result<String> {
         let mut table = self.table.clone();
         let a3c = table
             .get_mut("a3c")
@@ -75,7 +75,7 @@ impl Example {
     }
 
     /// Flags for `benches/torch_a3c.py` giving it exactly these settings.
-    pub fn torch_flags(&self, workers: usize, seed: u64) -> Vec<String> {
+    pub(crate) fn torch_flags(&self, workers: usize, seed: u64) -> Vec<String> {
         let c = &self.config;
         let hidden: Vec<String> = c.policy.hidden.iter().map(usize::to_string).collect();
         let activation = match c.policy.activation() {

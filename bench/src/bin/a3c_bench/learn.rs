@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// Who trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     /// Ours, this many agent processes with one worker each.
     Agents(usize),
     /// Ours, this many worker threads in one process.
@@ -28,7 +28,7 @@ pub enum Side {
 }
 
 impl Side {
-    pub fn label(self) -> String {
+    pub(crate) fn label(self) -> String {
         match self {
             Side::Agents(n) => format!("ours, {n} agents x 1 worker"),
             Side::InProcess(n) => format!("ours, in-process, {n} threads"),
@@ -38,7 +38,7 @@ impl Side {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LearnRun {
+pub(crate) struct LearnRun {
     pub side: String,
     pub seed: u64,
     pub round: usize,
@@ -61,7 +61,7 @@ pub struct LearnRun {
     pub load_average_1m_before: Option<f64>,
 }
 
-pub struct Setup {
+pub(crate) struct Setup {
     pub pathnet: PathBuf,
     pub python: PathBuf,
     pub script: PathBuf,
@@ -91,7 +91,13 @@ struct TorchSummary {
 }
 
 /// One run of ours: `spec` must set `a3c.workers` to the thread count for an in-process run.
-pub fn ours(setup: &Setup, spec: &Path, side: Side, seed: u64, round: usize) -> Result<LearnRun> {
+pub(crate) fn ours(
+    setup: &Setup,
+    spec: &Path,
+    side: Side,
+    seed: u64,
+    round: usize,
+) -> Result<LearnRun> {
     let agents = match side {
         Side::Agents(n) => n,
         Side::InProcess(_) => 0,
@@ -130,7 +136,7 @@ pub fn ours(setup: &Setup, spec: &Path, side: Side, seed: u64, round: usize) -> 
 }
 
 /// One run of the reference with `flags` (which carry the seed and worker count).
-pub fn torch(
+pub(crate) fn torch(
     setup: &Setup,
     flags: &[String],
     side: Side,

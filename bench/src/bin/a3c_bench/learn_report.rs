@@ -8,7 +8,7 @@ use crate::stats::median;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SideSummary {
+pub(crate) struct SideSummary {
     pub side: String,
     pub runs: usize,
     pub reached_target: usize,
@@ -21,7 +21,7 @@ pub struct SideSummary {
 /// Each figure of the reference divided by ours: above 1 means ours is faster or needs fewer
 /// steps.
 #[derive(Debug, Clone, Serialize)]
-pub struct Ratios {
+pub(crate) struct Ratios {
     pub ours: String,
     pub train_s: f64,
     pub process_s: f64,
@@ -29,7 +29,7 @@ pub struct Ratios {
     pub cpu_s: f64,
 }
 
-pub fn summarise(side: &str, runs: &[LearnRun]) -> Option<SideSummary> {
+pub(crate) fn summarise(side: &str, runs: &[LearnRun]) -> Option<SideSummary> {
     let mine: Vec<&LearnRun> = runs.iter().filter(|r| r.side == side).collect();
     let of = |f: fn(&LearnRun) -> f64| median(mine.iter().map(|r| f(r)).collect());
     Some(SideSummary {
@@ -43,7 +43,7 @@ pub fn summarise(side: &str, runs: &[LearnRun]) -> Option<SideSummary> {
     })
 }
 
-pub fn ratios(reference: &SideSummary, ours: &SideSummary) -> Ratios {
+pub(crate) fn ratios(reference: &SideSummary, ours: &SideSummary) -> Ratios {
     Ratios {
         ours: ours.side.clone(),
         train_s: reference.median_train_s / ours.median_train_s,
@@ -53,7 +53,7 @@ pub fn ratios(reference: &SideSummary, ours: &SideSummary) -> Ratios {
     }
 }
 
-pub fn print(runs: &[LearnRun], sides: &[SideSummary], ratios: &[Ratios]) {
+pub(crate) fn print(runs: &[LearnRun], sides: &[SideSummary], ratios: &[Ratios]) {
     println!("\nTime and env steps to the target return, per run:\n");
     println!(
         "| seed | side | reached | env steps | train s | process s | CPU s | final mean return |"

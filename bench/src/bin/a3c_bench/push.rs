@@ -21,7 +21,7 @@ use tokio::sync::Barrier;
 
 /// The policy networks whose gradients are pushed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Network {
+pub(crate) enum Network {
     /// The CartPole example's MLP, one hidden layer of 128 (1,027 floats).
     CartpoleMlp128,
     /// CartPole with two hidden layers of 256 (67,843 floats).
@@ -31,7 +31,7 @@ pub enum Network {
 }
 
 impl Network {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Network::CartpoleMlp128 => "CartPole MLP [128]",
             Network::CartpoleMlp256x256 => "CartPole MLP [256, 256]",
@@ -41,7 +41,7 @@ impl Network {
 
     /// Timed pushes per worker unless `--pushes` says otherwise: enough for a phase of a
     /// few seconds, far above the 10 ms resolution of the CPU times.
-    pub fn default_pushes(self) -> usize {
+    pub(crate) fn default_pushes(self) -> usize {
         match self {
             Network::CartpoleMlp128 => 5000,
             Network::CartpoleMlp256x256 => 1000,
@@ -64,7 +64,7 @@ impl Network {
     }
 
     /// An experiment that trains on forever: no target, a budget no run reaches.
-    pub fn spec(self, workers: usize, seed: u64) -> String {
+    pub(crate) fn spec(self, workers: usize, seed: u64) -> String {
         format!(
             "kind = \"a3c\"\nname = \"push-bench\"\nseed = {seed}\nmax_workers = {workers}\n\n\
              [a3c]\n{}t_max = 20\nstop = {{ max_env_steps = 1000000000000000000 }}\n",
@@ -83,7 +83,7 @@ struct Summary {
     dropped_stale: u64,
 }
 
-pub struct Setup {
+pub(crate) struct Setup {
     pub pathnet: PathBuf,
     pub work_dir: PathBuf,
     /// Timed pushes per worker; `None` for each network's default.
@@ -94,7 +94,7 @@ pub struct Setup {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PushMeasure {
+pub(crate) struct PushMeasure {
     pub network: &'static str,
     /// Floats per gradient (and per parameter answer).
     pub parameters: usize,
@@ -118,7 +118,7 @@ pub struct PushMeasure {
     pub workers_cpu_s: f64,
 }
 
-pub fn measure(
+pub(crate) fn measure(
     setup: &Setup,
     runtime: &tokio::runtime::Runtime,
     network: Network,
@@ -233,7 +233,7 @@ async fn push_phase(
     Ok((figures, wall_s, coordinator_cpu_s, workers_cpu_s))
 }
 
-pub fn print(measures: &[PushMeasure]) {
+pub(crate) fn print(measures: &[PushMeasure]) {
     println!("\nGradient pushes per second through one coordinator:\n");
     println!(
         "| network | floats | workers | pushes/s | mean ms | p50 ms | p99 ms | KiB up/push | \
@@ -260,7 +260,7 @@ pub fn print(measures: &[PushMeasure]) {
 }
 
 /// The measure of the round with the median pushes per second, per network and worker count.
-pub fn median_rounds(measures: &[PushMeasure]) -> Vec<PushMeasure> {
+pub(crate) fn median_rounds(measures: &[PushMeasure]) -> Vec<PushMeasure> {
     let mut out: Vec<PushMeasure> = Vec::new();
     for m in measures {
         if out

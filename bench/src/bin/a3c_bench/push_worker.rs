@@ -28,7 +28,7 @@ use tonic::transport::{Channel, Endpoint};
 const STEPS_PER_PUSH: u64 = 20;
 
 /// What one worker measured over its timed pushes.
-pub struct WorkerFigures {
+pub(crate) struct WorkerFigures {
     pub latencies_us: Vec<f64>,
     /// Encoded protobuf bytes of the timed requests and of their answers.
     pub request_bytes: u64,
@@ -44,7 +44,7 @@ pub struct WorkerFigures {
 
 /// Connects, joins, takes a lease, fetches the parameters and pushes `warmup` untimed
 /// gradients; waits at `start` with the other workers; then pushes `pushes` timed ones.
-pub async fn run(
+pub(crate) async fn run(
     url: String,
     index: u64,
     seed: u64,

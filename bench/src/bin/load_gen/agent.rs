@@ -30,16 +30,16 @@ use tonic::Streaming;
 use tonic::transport::Channel;
 
 /// The phases of a measurement, shared by every agent of it.
-pub const WARMING_UP: u8 = 0;
-pub const TIMED: u8 = 1;
-pub const DONE: u8 = 2;
+pub(crate) const WARMING_UP: u8 = 0;
+pub(crate) const TIMED: u8 = 1;
+pub(crate) const DONE: u8 = 2;
 
 /// Every delta value: small enough that parameters stay finite however many results land.
 const DELTA_VALUE: f32 = 1e-7;
 
 /// What one agent measured while the phase was [`TIMED`].
 #[derive(Default)]
-pub struct AgentFigures {
+pub(crate) struct AgentFigures {
     /// Round trips of the reports answered during the timed phase, in microseconds.
     pub report_latencies_us: Vec<f64>,
     pub accepted: u64,
@@ -77,7 +77,7 @@ struct Held {
     delta: Vec<TensorChunk>,
 }
 
-pub struct Agent {
+pub(crate) struct Agent {
     agents: AgentServiceClient<Channel>,
     params: ParameterServiceClient<Channel>,
     id: String,
@@ -96,7 +96,7 @@ pub struct Agent {
 
 impl Agent {
     /// Joins over `channel` and opens the lease stream for one lease at a time.
-    pub async fn join(
+    pub(crate) async fn join(
         channel: Channel,
         seed: u64,
         index: u64,
@@ -151,7 +151,11 @@ impl Agent {
     /// Waits for the first lease, waits at `joined` with the other agents (so memory can be
     /// read with every agent holding a lease), then answers leases until `phase` is
     /// [`DONE`]. A report counts if its answer came while the phase was [`TIMED`].
-    pub async fn run(mut self, joined: Arc<Barrier>, phase: Arc<AtomicU8>) -> Result<AgentFigures> {
+    pub(crate) async fn run(
+        mut self,
+        joined: Arc<Barrier>,
+        phase: Arc<AtomicU8>,
+    ) -> Result<AgentFigures> {
         let mut item = self.next_lease().await?;
         joined.wait().await;
         let mut figures = AgentFigures::default();

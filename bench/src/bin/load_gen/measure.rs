@@ -17,7 +17,7 @@ use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
-pub struct Setup {
+pub(crate) struct Setup {
     pub work_dir: PathBuf,
     pub data_dir: PathBuf,
     pub agents_per_connection: usize,
@@ -33,13 +33,13 @@ pub struct Setup {
 
 /// A coordinator binary under test, by the label the tables show.
 #[derive(Debug, Clone)]
-pub struct Coordinator {
+pub(crate) struct Coordinator {
     pub label: String,
     pub pathnet: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct LoadMeasure {
+pub(crate) struct LoadMeasure {
     pub coordinator: String,
     pub agents: usize,
     pub connections: usize,
@@ -79,7 +79,7 @@ struct Counters {
     results_refused: u64,
 }
 
-pub fn measure(
+pub(crate) fn measure(
     setup: &Setup,
     runtime: &tokio::runtime::Runtime,
     coordinator: &Coordinator,

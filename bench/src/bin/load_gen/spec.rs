@@ -13,7 +13,7 @@ const EXAMPLES: u32 = 64;
 
 /// Writes IDX train and test splits of `EXAMPLES` `SIDE`x`SIDE` images with labels 0 and 1
 /// into `dir`.
-pub fn write_dataset(dir: &Path) -> Result<()> {
+pub(crate) fn write_dataset(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let pixels: Vec<u8> = (0..EXAMPLES * SIDE * SIDE)
         .map(|i| (i * 37 % 256) as u8)
@@ -44,7 +44,7 @@ fn idx(dimensions: u8, sizes: &[u32], payload: &[u8]) -> Vec<u8> {
 /// most 2 active per layer, and a threshold the synthetic accuracies never reach. The
 /// population (`population`) must hold every agent's evaluation in flight: at most as many
 /// evaluations as members are out at once.
-pub fn spec_toml(data_dir: &Path, population: usize, seed: u64) -> String {
+pub(crate) fn spec_toml(data_dir: &Path, population: usize, seed: u64) -> String {
     format!(
         "name = \"load-gen\"\nseed = {seed}\n\n\
          [data]\ndir = {dir:?}\nnoise = 0.0\n\n\
@@ -58,7 +58,7 @@ pub fn spec_toml(data_dir: &Path, population: usize, seed: u64) -> String {
 }
 
 /// Training accuracy every synthetic result stays below, so no task ever ends.
-pub const MAX_SYNTHETIC_ACCURACY: f64 = 0.9;
+pub(crate) const MAX_SYNTHETIC_ACCURACY: f64 = 0.9;
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 
 /// Bytes relayed, final once [`Relay::finish`] returned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct WireBytes {
+pub(crate) struct WireBytes {
     /// Agents to coordinator: joins, heartbeats, pull requests, reports with their deltas.
     pub to_coordinator: u64,
     /// Coordinator to agents: leased work items, pulled parameters, answers.
@@ -27,7 +27,7 @@ struct Counters {
     connections: AtomicU64,
 }
 
-pub struct Relay {
+pub(crate) struct Relay {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
@@ -37,7 +37,7 @@ pub struct Relay {
 
 impl Relay {
     /// Listens on a free loopback port and relays every connection to `target`.
-    pub fn start(target: SocketAddr) -> io::Result<Relay> {
+    pub(crate) fn start(target: SocketAddr) -> io::Result<Relay> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -56,13 +56,13 @@ impl Relay {
         })
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Stops accepting and waits for every relayed connection to close (call it after both
     /// ends have exited), then returns the totals.
-    pub fn finish(self) -> WireBytes {
+    pub(crate) fn finish(self) -> WireBytes {
         self.stop.store(true, Ordering::SeqCst);
         // A blocked accept only returns for a connection: make one.
         let _ = TcpStream::connect(self.addr);

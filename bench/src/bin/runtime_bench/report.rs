@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// One configuration's marginal figures, from one round.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Marginal {
+pub(crate) struct Marginal {
     pub evaluations_per_s: f64,
     pub coordinator_cpu_ms_per_result: f64,
     pub agents_cpu_ms_per_evaluation: f64,
@@ -18,7 +18,7 @@ pub struct Marginal {
     pub end_to_end_evaluations_per_s: f64,
 }
 
-pub fn label(agents: usize) -> String {
+pub(crate) fn label(agents: usize) -> String {
     match agents {
         0 => "in-process".into(),
         1 => "1 agent".into(),
@@ -26,7 +26,7 @@ pub fn label(agents: usize) -> String {
     }
 }
 
-pub fn marginal(short: &RunMeasure, full: &RunMeasure) -> Marginal {
+pub(crate) fn marginal(short: &RunMeasure, full: &RunMeasure) -> Marginal {
     let evaluations = (full.evaluations - short.evaluations) as f64;
     let wire = full.wire.zip(short.wire);
     let per_evaluation = |bytes: fn(&WireBytes) -> u64| {
@@ -44,7 +44,7 @@ pub fn marginal(short: &RunMeasure, full: &RunMeasure) -> Marginal {
 }
 
 /// Each field's median over rounds, taken separately.
-pub fn median_marginal(rounds: &[Marginal]) -> Marginal {
+pub(crate) fn median_marginal(rounds: &[Marginal]) -> Marginal {
     let of = |f: fn(&Marginal) -> f64| median(rounds.iter().map(f).collect()).unwrap_or(f64::NAN);
     Marginal {
         evaluations_per_s: of(|m| m.evaluations_per_s),
@@ -66,7 +66,7 @@ pub fn median_marginal(rounds: &[Marginal]) -> Marginal {
     }
 }
 
-pub fn median(mut values: Vec<f64>) -> Option<f64> {
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {
@@ -76,7 +76,7 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
     }
 }
 
-pub fn print_table(
+pub(crate) fn print_table(
     configs: &[usize],
     figures: &[Marginal],
     torch: Option<f64>,
@@ -118,7 +118,7 @@ pub fn print_table(
     }
 }
 
-pub fn cpu_model() -> Option<String> {
+pub(crate) fn cpu_model() -> Option<String> {
     let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
     info.lines().find_map(|l| {
         l.strip_prefix("model name")?
@@ -127,7 +127,7 @@ pub fn cpu_model() -> Option<String> {
     })
 }
 
-pub fn load_average() -> Option<f64> {
+pub(crate) fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?
         .split_whitespace()

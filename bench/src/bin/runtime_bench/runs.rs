@@ -26,7 +26,7 @@ const TICKS_PER_SECOND: f64 = 100.0;
 const POLL: Duration = Duration::from_millis(5);
 
 #[derive(Debug, Clone, Serialize)]
-pub struct RunMeasure {
+pub(crate) struct RunMeasure {
     /// 0 for the in-process run.
     pub agents: usize,
     pub generations: usize,
@@ -44,7 +44,7 @@ pub struct RunMeasure {
     pub best_train_accuracy: f64,
 }
 
-pub struct Setup<'a> {
+pub(crate) struct Setup<'a> {
     pub pathnet: &'a Path,
     pub work_dir: &'a Path,
     pub timeout: Duration,
@@ -81,7 +81,7 @@ struct Leases {
 
 /// Runs `spec` (a cap of `generations` tournaments) with `agents` agent processes, or in
 /// process when `agents` is 0.
-pub fn measure(
+pub(crate) fn measure(
     setup: &Setup,
     spec: &Path,
     generations: usize,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TorchRun {
+pub(crate) struct TorchRun {
     pub torch_version: String,
     pub threads: usize,
     pub evaluations: u64,
@@ -23,7 +23,7 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-pub fn run(args: &Args, threads: usize) -> Result<TorchRun> {
+pub(crate) fn run(args: &Args, threads: usize) -> Result<TorchRun> {
     let python = args
         .python
         .clone()

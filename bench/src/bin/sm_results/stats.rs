@@ -8,7 +8,7 @@ use serde::Serialize;
 
 /// A sample median and its confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct MedianCi {
+pub(crate) struct MedianCi {
     pub median: f64,
     pub lo: f64,
     pub hi: f64,
@@ -31,7 +31,7 @@ fn binomial_half_cdf(n: usize, k: usize) -> f64 {
 
 /// The median of `values` with the widest-rank interval `[x_(j), x_(n+1-j)]` covering at least
 /// 95%; `None` for fewer than 6 values (no such interval exists below that).
-pub fn median_ci(values: &[f64]) -> Option<MedianCi> {
+pub(crate) fn median_ci(values: &[f64]) -> Option<MedianCi> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -54,7 +54,7 @@ pub fn median_ci(values: &[f64]) -> Option<MedianCi> {
 
 /// The two-sided Mann-Whitney U test of `x` against `y`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct MannWhitney {
+pub(crate) struct MannWhitney {
     /// U of `x`: the number of pairs with `x < y`, ties counting one half.
     pub u: f64,
     /// `u / (nx ny)`: the probability that a run of `x` is below one of `y` (ties halved).
@@ -64,7 +64,7 @@ pub struct MannWhitney {
     pub p: f64,
 }
 
-pub fn mann_whitney(x: &[f64], y: &[f64]) -> Option<MannWhitney> {
+pub(crate) fn mann_whitney(x: &[f64], y: &[f64]) -> Option<MannWhitney> {
     let (nx, ny) = (x.len(), y.len());
     if nx == 0 || ny == 0 {
         return None;

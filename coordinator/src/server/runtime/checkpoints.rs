@@ -47,7 +47,7 @@ struct Fingerprint {
 
 /// Where a saved experiment stands, for the log line of a save.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SaveNote {
+pub(crate) struct SaveNote {
     pub experiment: Option<String>,
     pub task: usize,
     pub generation: u64,
@@ -92,12 +92,12 @@ impl Resumed {
 }
 
 impl Runtime {
-    pub fn incarnation(&self) -> u64 {
+    pub(crate) fn incarnation(&self) -> u64 {
         self.incarnation
     }
 
     /// Whether a phase ended (or an experiment started) since the last call: save now.
-    pub fn take_checkpoint_due(&mut self) -> bool {
+    pub(crate) fn take_checkpoint_due(&mut self) -> bool {
         std::mem::take(&mut self.checkpoints.due)
     }
 
@@ -107,7 +107,10 @@ impl Runtime {
     ///
     /// # Errors
     /// The run could not be saved; the message names why.
-    pub fn save(&mut self, force: bool) -> Result<Option<(Manifest, Tensors, SaveNote)>, String> {
+    pub(crate) fn save(
+        &mut self,
+        force: bool,
+    ) -> Result<Option<(Manifest, Tensors, SaveNote)>, String> {
         // Without an experiment only the lease counters and the numbering can change.
         let fingerprint = Some(match self.slot.current() {
             Some(exp) => Fingerprint {
@@ -184,7 +187,7 @@ impl Runtime {
     }
 
     /// Counts a save that reached the disk.
-    pub fn checkpoint_written(&mut self, stats: &WriteStats) {
+    pub(crate) fn checkpoint_written(&mut self, stats: &WriteStats) {
         let c = &mut self.checkpoints.counters;
         c.written += 1;
         c.last_written_unix_ms = super::unix_now_ms();
@@ -194,20 +197,20 @@ impl Runtime {
 
     /// Counts a save that failed, and forgets what it held: the next interval saves again
     /// even if nothing changed, since the disk still has an older state.
-    pub fn checkpoint_failed(&mut self) {
+    pub(crate) fn checkpoint_failed(&mut self) {
         self.checkpoints.counters.failed += 1;
         self.checkpoints.last = None;
     }
 
     /// How the saves went; `None` without a state directory.
-    pub fn checkpoint_counters(&self) -> Option<CheckpointMetrics> {
+    pub(crate) fn checkpoint_counters(&self) -> Option<CheckpointMetrics> {
         self.checkpoints
             .enabled
             .then_some(self.checkpoints.counters)
     }
 
     /// Carries on the numbering of experiments of the coordinator's earlier runs.
-    pub fn resume_numbering(&mut self, next_experiment: u64) {
+    pub(crate) fn resume_numbering(&mut self, next_experiment: u64) {
         self.slot.resume_numbering(next_experiment);
     }
 
@@ -216,7 +219,7 @@ impl Runtime {
     ///
     /// # Errors
     /// The saved run does not fit its spec or itself; the message names what.
-    pub fn resume(
+    pub(crate) fn resume(
         &mut self,
         saved: SavedExperiment,
         tensors: Tensors,

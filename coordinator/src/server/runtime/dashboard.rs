@@ -5,7 +5,7 @@ use super::{Runtime, unix_now_ms};
 use crate::dashboard::{AgentView, ExperimentView, Status};
 
 impl Runtime {
-    pub fn dashboard_status(&mut self) -> Status {
+    pub(crate) fn dashboard_status(&mut self) -> Status {
         let metrics = self.metrics_snapshot();
         let now = self.now();
         let records = self.agents.records();

@@ -10,7 +10,7 @@ use tonic::Status;
 
 impl Runtime {
     /// Whether a new experiment may start: only when none is running.
-    pub fn may_start(&self) -> Result<(), Status> {
+    pub(crate) fn may_start(&self) -> Result<(), Status> {
         match self.slot.current() {
             Some(exp) if exp.run.is_running() => Err(Status::failed_precondition(format!(
                 "experiment `{}` is still running: stop it first",
@@ -21,7 +21,7 @@ impl Runtime {
     }
 
     /// Starts the experiment of a validated spec whose files are read; returns its id.
-    pub fn start(&mut self, ready: Ready) -> Result<String, Status> {
+    pub(crate) fn start(&mut self, ready: Ready) -> Result<String, Status> {
         self.tick();
         self.may_start()?;
         let kind = ready.spec().kind();
@@ -49,7 +49,7 @@ impl Runtime {
         Ok(id)
     }
 
-    pub fn stop(&mut self, id: &str) -> Result<v1::ExperimentState, Status> {
+    pub(crate) fn stop(&mut self, id: &str) -> Result<v1::ExperimentState, Status> {
         let exp = self.experiment_mut(id)?;
         exp.run.stop();
         for _ in self.leases.cancel_all() {}
@@ -79,7 +79,7 @@ impl Runtime {
         }
     }
 
-    pub fn status(&mut self, id: &str) -> Result<v1::ExperimentStatus, Status> {
+    pub(crate) fn status(&mut self, id: &str) -> Result<v1::ExperimentStatus, Status> {
         self.tick();
         let state = self.state_of(id);
         let agents = self.agents.len() as u32;
@@ -111,7 +111,7 @@ impl Runtime {
 
     /// The summary of the current experiment, with the lease counters and the parameter
     /// traffic.
-    pub fn summary(&self) -> Option<CoordinatorSummary> {
+    pub(crate) fn summary(&self) -> Option<CoordinatorSummary> {
         let exp = self.slot.current()?;
         Some(CoordinatorSummary {
             incarnation: self.incarnation,

@@ -27,7 +27,7 @@ use tonic::Status;
 const LIGHT_PUSH_BYTES: usize = 64 * 1024;
 
 /// A push its run admitted, to be carried out without the runtime's lock.
-pub struct PendingExchange {
+pub(crate) struct PendingExchange {
     experiment: String,
     ticket: PushTicket,
     request: v1::GradientPush,
@@ -37,7 +37,7 @@ pub struct PendingExchange {
 }
 
 /// A push carried out, its answer's parameters encoded, for the runtime to count.
-pub struct CarriedExchange {
+pub(crate) struct CarriedExchange {
     experiment: String,
     done: PushDone,
     parameters: Result<Vec<v1::TensorChunk>, Status>,
@@ -45,13 +45,13 @@ pub struct CarriedExchange {
 
 impl PendingExchange {
     /// Whether carrying the push out costs less than moving it to another thread would.
-    pub fn is_light(&self) -> bool {
+    pub(crate) fn is_light(&self) -> bool {
         self.bytes <= LIGHT_PUSH_BYTES
     }
 
     /// Decodes the gradient (a fetch has none), pushes it and encodes the newest
     /// parameters: the costly part of a push, done while other RPCs go on.
-    pub fn carry_out(self) -> CarriedExchange {
+    pub(crate) fn carry_out(self) -> CarriedExchange {
         let PendingExchange {
             experiment,
             ticket,
@@ -115,7 +115,10 @@ fn dense_gradients(
 impl Runtime {
     /// Admits one A3C push from the lease's holder; carry it out, then hand it to
     /// [`Runtime::finish_exchange`].
-    pub fn begin_exchange(&mut self, request: v1::GradientPush) -> Result<PendingExchange, Status> {
+    pub(crate) fn begin_exchange(
+        &mut self,
+        request: v1::GradientPush,
+    ) -> Result<PendingExchange, Status> {
         self.tick();
         self.seen(&request.agent_id)?;
         let now = self.now();
@@ -160,7 +163,7 @@ impl Runtime {
     }
 
     /// Counts a carried-out push and answers it with the newest parameters.
-    pub fn finish_exchange(
+    pub(crate) fn finish_exchange(
         &mut self,
         carried: CarriedExchange,
     ) -> Result<v1::GradientPushResponse, Status> {

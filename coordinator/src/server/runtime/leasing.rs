@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tonic::Status;
 
 impl Runtime {
-    pub fn join(&mut self) -> v1::JoinResponse {
+    pub(crate) fn join(&mut self) -> v1::JoinResponse {
         self.tick();
         let now = self.now();
         let agent_id = self.agents.join(now);
@@ -25,7 +25,7 @@ impl Runtime {
 
     /// Opens a lease stream of `agent`; returns what wakes the stream when only this
     /// agent's room changed (every stream is also woken when work may be there for anyone).
-    pub fn open_stream(
+    pub(crate) fn open_stream(
         &mut self,
         agent: &str,
         max_in_flight: u32,
@@ -46,7 +46,7 @@ impl Runtime {
 
     /// A lease stream of `agent` closed (the agent left or died). Once it has none open
     /// it no longer counts as an agent that could take work held back from another.
-    pub fn stream_closed(&mut self, agent: &str) {
+    pub(crate) fn stream_closed(&mut self, agent: &str) {
         self.agents.stream_closed(agent);
         self.starved.remove(agent);
         // Work held back for this agent may now go to the others.
@@ -54,7 +54,7 @@ impl Runtime {
     }
 
     /// Leases the next evaluation to `agent` if it has room and there is work.
-    pub fn next_work(&mut self, agent: &str) -> Result<Option<v1::WorkItem>, Status> {
+    pub(crate) fn next_work(&mut self, agent: &str) -> Result<Option<v1::WorkItem>, Status> {
         self.tick();
         self.seen(agent)?;
         if self.leases.held_by(agent) >= self.agents.room(agent) {
@@ -105,13 +105,13 @@ impl Runtime {
     }
 
     /// Hands work that could not be delivered straight back to the queue.
-    pub fn undeliverable(&mut self, agent: &str, work: &str) {
+    pub(crate) fn undeliverable(&mut self, agent: &str, work: &str) {
         for (work, leased) in self.leases.release(agent, &[work.to_owned()]) {
             self.requeue(&work, &leased);
         }
     }
 
-    pub fn heartbeat(
+    pub(crate) fn heartbeat(
         &mut self,
         request: &v1::HeartbeatRequest,
     ) -> Result<v1::HeartbeatResponse, Status> {
@@ -133,7 +133,7 @@ impl Runtime {
         })
     }
 
-    pub fn release(
+    pub(crate) fn release(
         &mut self,
         request: &v1::ReleaseLeasesRequest,
     ) -> Result<v1::ReleaseLeasesResponse, Status> {

@@ -7,7 +7,7 @@ use crate::run::RunState;
 impl Runtime {
     /// Everything a metrics scrape reports, after expiring overdue leases so the counts
     /// are current.
-    pub fn metrics_snapshot(&mut self) -> Snapshot {
+    pub(crate) fn metrics_snapshot(&mut self) -> Snapshot {
         self.tick();
         let now = self.now();
         let observed = &self.observed;

@@ -45,7 +45,7 @@ use std::num::NonZeroU32;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tonic::Status;
 
-pub struct Runtime {
+pub(super) struct Runtime {
     limits: Limits,
     clock: MonotonicClock,
     unix_origin_ms: u64,
@@ -81,14 +81,14 @@ impl Runtime {
     /// A coordinator's runtime that keeps no state on disk. Its incarnation is drawn at
     /// random, so ids of an earlier run of a coordinator on the same address (a late report
     /// after a restart) match nothing of this one.
-    pub fn new(limits: Limits) -> Self {
+    pub(super) fn new(limits: Limits) -> Self {
         let incarnation = u64::from(rand::random::<u32>()) + 1;
         Self::with_incarnation(limits, incarnation, false)
     }
 
     /// The runtime of a coordinator's `incarnation`-th run; with `checkpoints`, it saves its
     /// state (and refuses experiments of kinds that cannot be saved).
-    pub fn with_incarnation(limits: Limits, incarnation: u64, checkpoints: bool) -> Self {
+    pub(super) fn with_incarnation(limits: Limits, incarnation: u64, checkpoints: bool) -> Self {
         Runtime {
             leases: LeaseTable::new(limits.lease_duration, incarnation),
             staging: Staging::default(),
@@ -108,13 +108,13 @@ impl Runtime {
         }
     }
 
-    pub fn limits(&self) -> &Limits {
+    pub(super) fn limits(&self) -> &Limits {
         &self.limits
     }
 
     /// How many times the same work may fail (handed back as failed by its agent, or its
     /// result refused) before its experiment fails; see [`failures`].
-    pub fn set_max_failures_per_work(&mut self, max: NonZeroU32) {
+    pub(super) fn set_max_failures_per_work(&mut self, max: NonZeroU32) {
         self.failures.set_max(max);
     }
 
@@ -128,7 +128,7 @@ impl Runtime {
 
     /// Expires overdue leases (their evaluations go back to the queue) and forgets agents
     /// silent for three lease durations. Returns whether anything changed.
-    pub fn tick(&mut self) -> bool {
+    pub(super) fn tick(&mut self) -> bool {
         self.tick_at(self.now())
     }
 
@@ -150,23 +150,23 @@ impl Runtime {
     }
 
     /// Whether work may have become available since the last call.
-    pub fn take_dirty(&mut self) -> bool {
+    pub(super) fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
     }
 
     /// Whether experiment `id` is running and has not failed: `None` unless it is the
     /// current one.
-    pub fn running(&self, id: &str) -> Option<bool> {
+    pub(super) fn running(&self, id: &str) -> Option<bool> {
         self.slot.get(id).map(|e| e.is_running())
     }
 
     /// Whether the current experiment (if any) is running and has not failed.
-    pub fn current_running(&self) -> bool {
+    pub(super) fn current_running(&self) -> bool {
         self.slot.current().is_some_and(|e| e.is_running())
     }
 
     /// The current experiment's error, if it failed.
-    pub fn current_error(&self) -> Option<String> {
+    pub(super) fn current_error(&self) -> Option<String> {
         self.slot.current().and_then(|e| e.error.clone())
     }
 
@@ -251,7 +251,7 @@ impl Runtime {
     }
 
     /// Progress not yet broadcast, tagged with the experiment id.
-    pub fn take_events(&mut self) -> Vec<(String, Progress)> {
+    pub(super) fn take_events(&mut self) -> Vec<(String, Progress)> {
         let events = self.slot.take_events();
         if events
             .iter()

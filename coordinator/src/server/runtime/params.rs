@@ -11,7 +11,7 @@ use tonic::Status;
 
 impl Runtime {
     /// Stages pushed delta chunks of a held lease.
-    pub fn push(&mut self, request: v1::PushParametersRequest) -> Result<(), Status> {
+    pub(crate) fn push(&mut self, request: v1::PushParametersRequest) -> Result<(), Status> {
         self.tick();
         self.seen(&request.agent_id)?;
         let now = self.now();
@@ -50,7 +50,7 @@ impl Runtime {
     }
 
     /// Completes the push of `work`: the modules whose tensors all arrived and are valid.
-    pub fn finish_push(&mut self, work: &str) -> Result<v1::PushParametersResponse, Status> {
+    pub(crate) fn finish_push(&mut self, work: &str) -> Result<v1::PushParametersResponse, Status> {
         let layers = self
             .slot
             .current()
@@ -69,7 +69,7 @@ impl Runtime {
     }
 
     /// The chunks of the requested modules.
-    pub fn pull(
+    pub(crate) fn pull(
         &mut self,
         request: &v1::PullParametersRequest,
     ) -> Result<Vec<v1::ParameterChunk>, Status> {

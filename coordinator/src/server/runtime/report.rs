@@ -108,7 +108,7 @@ fn disposition(d: v1::ResultDisposition) -> v1::ReportResultResponse {
 impl Runtime {
     /// Applies a result at most once. A bad result ends its lease and re-queues its
     /// evaluation; parameters are untouched.
-    pub fn report(
+    pub(crate) fn report(
         &mut self,
         request: &v1::ReportResultRequest,
     ) -> Result<v1::ReportResultResponse, Status> {

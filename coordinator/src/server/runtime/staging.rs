@@ -8,7 +8,7 @@ use pathnet_work::wire::{self, WireError};
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, thiserror::Error)]
-pub enum StagingError {
+pub(super) enum StagingError {
     #[error("work `{work}`: pushed data exceeds {limit} bytes, the size of every parameter")]
     TooLarge { work: String, limit: usize },
     #[error("work `{work}`, module {module} at version {base}: {source}")]
@@ -30,13 +30,13 @@ struct Pushed {
 }
 
 #[derive(Default)]
-pub struct Staging {
+pub(super) struct Staging {
     works: HashMap<String, Pushed>,
 }
 
 impl Staging {
     /// Keeps one chunk of a delta; refuses data beyond `limit` bytes per work.
-    pub fn add(
+    pub(super) fn add(
         &mut self,
         work: &str,
         module: ModuleId,
@@ -59,7 +59,7 @@ impl Staging {
 
     /// Assembles every module pushed for `work` since the last seal; returns them, or the
     /// first invalid one (and then forgets everything pushed for the work).
-    pub fn seal(&mut self, work: &str) -> Result<Vec<Key>, StagingError> {
+    pub(super) fn seal(&mut self, work: &str) -> Result<Vec<Key>, StagingError> {
         let Some(pushed) = self.works.get_mut(work) else {
             return Ok(Vec::new());
         };
@@ -85,11 +85,16 @@ impl Staging {
     }
 
     /// The sealed delta of one module, taken out.
-    pub fn take(&mut self, work: &str, module: ModuleId, base: u64) -> Option<Vec<ArrayD<f32>>> {
+    pub(super) fn take(
+        &mut self,
+        work: &str,
+        module: ModuleId,
+        base: u64,
+    ) -> Option<Vec<ArrayD<f32>>> {
         self.works.get_mut(work)?.complete.remove(&(module, base))
     }
 
-    pub fn drop_work(&mut self, work: &str) {
+    pub(super) fn drop_work(&mut self, work: &str) {
         self.works.remove(work);
     }
 }
