@@ -5,32 +5,56 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Why an agent stopped (or could not start): each names the setting or peer at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    /// The coordinator URL does not parse or has no usable scheme.
     #[error("coordinator URL `{url}`: {reason}")]
-    Url { url: String, reason: String },
-    #[error("coordinator {url} unreachable after {attempts} attempts: {reason}")]
-    Unreachable {
+    Url {
+        /// The URL as given.
         url: String,
-        attempts: u32,
+        /// What is wrong with it.
         reason: String,
     },
+    /// Every connection attempt the backoff allows failed.
+    #[error("coordinator {url} unreachable after {attempts} attempts: {reason}")]
+    Unreachable {
+        /// The coordinator tried.
+        url: String,
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last attempt's error.
+        reason: String,
+    },
+    /// `workers` was 0.
     #[error("`workers` = 0: an agent needs at least one worker")]
     NoWorkers,
+    /// A TLS file or token could not be read or used.
     #[error(transparent)]
     Security(#[from] SecurityError),
+    /// The stage-link address could not be bound.
     #[error("`--stage-listen` = {addr}: {reason}")]
-    StageListen { addr: String, reason: String },
+    StageListen {
+        /// The address as given.
+        addr: String,
+        /// Why binding it failed.
+        reason: String,
+    },
+    /// The coordinator refused to let this agent join, as many times as the backoff allows.
     #[error("coordinator {url} refused this agent {attempts} times in a row: {reason}{hint}")]
     NotJoined {
+        /// The coordinator that refused.
         url: String,
+        /// How many refusals in a row.
         attempts: u32,
+        /// The last refusal's status message.
         reason: String,
         /// What to check, for a refusal whose cause the operator can fix.
         hint: &'static str,
     },
 }
 
+/// Everything an agent runs with, from its command line or an embedding program.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
     /// The coordinator's URL, e.g. `http://10.0.0.5:50051`.
@@ -41,6 +65,7 @@ pub struct AgentConfig {
     pub data_dir: Option<PathBuf>,
     /// Exit when the coordinator ends the lease stream instead of reconnecting.
     pub leave_with_coordinator: bool,
+    /// How (re)connection attempts are spaced and bounded.
     pub backoff: Backoff,
     /// Operator labels reported at join.
     pub labels: BTreeMap<String, String>,
@@ -58,8 +83,11 @@ pub struct AgentConfig {
 /// `attempts` tries (forever when `None`).
 #[derive(Debug, Clone)]
 pub struct Backoff {
+    /// The wait after the first failed attempt.
     pub initial: Duration,
+    /// The longest wait between attempts.
     pub max: Duration,
+    /// The most attempts in a row; `None` tries forever.
     pub attempts: Option<u32>,
 }
 

@@ -20,6 +20,7 @@ pub(crate) const CACHE_GENOMES: usize = 512;
 /// What an agent did, over all its sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentStats {
+    /// Sessions started: one per connection made to the coordinator, reconnects included.
     pub sessions: u64,
     /// Results the coordinator accepted.
     pub accepted: u64,
