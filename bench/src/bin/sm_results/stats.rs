@@ -4,6 +4,9 @@
 //! counts as `budget + 1` evaluations: worse than every solved run, tied with the other
 //! unsolved ones, which is what the rank test needs.
 
+// The distribution functions are the shared ones; this module keeps the report's own shapes
+// (a unit of evaluations, `p_x_below`), which the JSON report and its readers use.
+use pathnet_bench::samples::{binomial_half_cdf, normal_upper_tail};
 use serde::Serialize;
 
 /// A sample median and its confidence interval.
@@ -14,19 +17,6 @@ pub(crate) struct MedianCi {
     pub hi: f64,
     /// The interval's exact coverage (at least the level asked for).
     pub coverage: f64,
-}
-
-/// `P(B <= k)` for `B ~ Binomial(n, 1/2)`.
-fn binomial_half_cdf(n: usize, k: usize) -> f64 {
-    let mut term = 0.5f64.powi(n as i32);
-    let mut sum = 0.0;
-    for i in 0..=k.min(n) {
-        if i > 0 {
-            term *= (n - i + 1) as f64 / i as f64;
-        }
-        sum += term;
-    }
-    sum
 }
 
 /// The median of `values` with the widest-rank interval `[x_(j), x_(n+1-j)]` covering at least
@@ -109,31 +99,10 @@ pub(crate) fn mann_whitney(x: &[f64], y: &[f64]) -> Option<MannWhitney> {
     })
 }
 
-/// `P(Z > z)` for a standard normal `Z`.
-fn normal_upper_tail(z: f64) -> f64 {
-    0.5 * erfc(z / std::f64::consts::SQRT_2)
-}
-
-/// The complementary error function (Numerical Recipes' Chebyshev fit, relative error below
-/// 1.2e-7 everywhere).
-fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = -z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let r = t * poly.exp();
-    if x >= 0.0 { r } else { 2.0 - r }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pathnet_bench::samples::erfc;
 
     #[test]
     fn the_median_interval_uses_the_binomial_ranks() {
