@@ -197,6 +197,25 @@ mod tests {
     }
 
     #[test]
+    fn the_links_example_is_the_threads_example_with_its_stages_on_two_agents() {
+        let read = |text: &str| match Spec::from_toml(text).unwrap() {
+            Spec::Sideways(spec) => spec,
+            _ => panic!("a Sideways spec"),
+        };
+        let links = read(include_str!("../../../examples/sideways_links.toml"));
+        let threads = read(include_str!(
+            "../../../examples/sideways_moving_fashion.toml"
+        ));
+        assert_eq!(links.stage_rule().unwrap().unwrap().hosts(), 2);
+        assert_eq!(threads.stage_rule().unwrap(), None);
+        assert_eq!(links.sideways, threads.sideways);
+        assert_eq!(
+            (links.seed, links.snapshot_every),
+            (threads.seed, threads.snapshot_every)
+        );
+    }
+
+    #[test]
     fn bad_placements_are_refused_naming_the_field() {
         for (top, field, value) in [
             ("stage_hosts = 0", "stage_hosts", "0"),
