@@ -30,6 +30,7 @@ pub mod local;
 pub mod metrics;
 pub mod pathnet;
 pub mod pathnet_a3c;
+pub mod placement;
 pub mod run;
 pub mod server;
 pub mod sideways;

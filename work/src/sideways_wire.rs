@@ -39,9 +39,19 @@ pub fn placed_job_payload(
     max_chunk_bytes: usize,
 ) -> Result<Payload, ChunkError> {
     let mut payload = job_payload(job, max_chunk_bytes)?;
-    if let Payload::SidewaysSegment(segment) = &mut payload
-        && !placement.is_local()
-    {
+    if let Payload::SidewaysSegment(segment) = &mut payload {
+        set_placement(segment, placement);
+    }
+    Ok(payload)
+}
+
+/// Says in `segment` where its stages run; a local placement leaves it as
+/// [`job_payload`] made it (every stage on the lease holder).
+pub fn set_placement(segment: &mut v1::SidewaysSegment, placement: &StagePlacement) {
+    if placement.is_local() {
+        segment.stage_hosts.clear();
+        segment.stage_host_addresses.clear();
+    } else {
         segment.stage_hosts = placement
             .host_of
             .iter()
@@ -49,7 +59,6 @@ pub fn placed_job_payload(
             .collect();
         segment.stage_host_addresses = placement.addresses.clone();
     }
-    Ok(payload)
 }
 
 /// Where a segment's stages run, checked against its task: one host per stage, every host

@@ -178,6 +178,18 @@ impl Spec {
         each_kind!(self, spec => spec.worker_leases())
     }
 
+    /// The agents one piece of its work spreads over (Sideways' `stage_hosts`; 1 for every
+    /// other kind), and whether it asks for agents by label (`place`).
+    pub fn stage_hosts(&self) -> (usize, bool) {
+        match self {
+            Spec::Sideways(spec) => (
+                spec.stage_hosts,
+                spec.place.iter().any(|entry| !entry.is_empty()),
+            ),
+            _ => (1, false),
+        }
+    }
+
     /// Runs the experiment in this process, reporting progress to `observe`.
     pub(crate) fn run_local(
         &self,
