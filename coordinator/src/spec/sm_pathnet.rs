@@ -9,10 +9,10 @@ use pathnet_evo::sm_pathnet::{
     DataTask, Hybrid, PathwayProblem, PathwayTask, Selection, TournamentConfig,
 };
 use pathnet_evo::{EvoError, Operator};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmPathNetSpec {
     pub name: String,
@@ -58,7 +58,7 @@ fn default_eval_examples() -> usize {
 
 /// One `[[sm_pathnet.tasks]]` entry: an environment (`env`), or two classes of a dataset
 /// of the MNIST family (`data`, `classes`, optionally `noise`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     #[serde(default)]
@@ -75,7 +75,7 @@ pub struct TaskSpec {
 }
 
 /// The `[sm_pathnet]` table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmPathNetConfig {
     /// One environment per task, learnt in this order (e.g. CartPole then Acrobot): a

@@ -26,6 +26,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
+mod saved;
+
+pub use saved::{SavedSlotMember, SavedTournament, SavedTournamentPending};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Selection {
@@ -102,7 +106,7 @@ struct Pending {
 }
 
 /// The result of a task's evolution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TournamentSummary {
     pub state: EngineState,
     pub best_fitness: Option<f64>,
