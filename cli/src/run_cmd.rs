@@ -53,6 +53,20 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         return write_summary(&summary, args.summary_json.as_deref());
     }
     let agent_workers = agent_workers(&spec, args.agents);
+    let (stage_hosts, by_label) = spec.stage_hosts();
+    if stage_hosts > args.agents {
+        bail!(
+            "the spec's `stage_hosts` = {stage_hosts} spreads each segment over {stage_hosts} \
+             agents, but --agents {} starts fewer",
+            args.agents
+        );
+    }
+    if by_label {
+        bail!(
+            "the spec's `place` asks for agents by label, and the agents `pathnet run` starts \
+             carry none: start a coordinator and agents with `--label` instead"
+        );
+    }
     let limits = args.limits.limits()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let summary = runtime.block_on(async {
@@ -67,7 +81,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
             .start_experiment(spec)
             .await
             .map_err(|status| anyhow::anyhow!("{}", status.message()))?;
-        let mut agents = Agents::spawn(args.agents, &url, agent_workers)?;
+        let mut agents = Agents::spawn(args.agents, &url, agent_workers, stage_hosts > 1)?;
         let mut display = ProgressDisplay::default();
         let mut check = tokio::time::interval(Duration::from_millis(500));
         let outcome = loop {
@@ -132,8 +146,14 @@ const CLIENT_SECURITY_ENV: [&str; 6] = [
 
 impl Agents {
     /// `count` agents, each running `workers` items at once (the agent's own default, or
-    /// `PATHNET_WORKERS`, when `None`).
-    fn spawn(count: usize, url: &str, workers: Option<usize>) -> anyhow::Result<Agents> {
+    /// `PATHNET_WORKERS`, when `None`), each serving stage links on a free loopback port if
+    /// `stage_links`.
+    fn spawn(
+        count: usize,
+        url: &str,
+        workers: Option<usize>,
+        stage_links: bool,
+    ) -> anyhow::Result<Agents> {
         let exe = std::env::current_exe().context("locating the pathnet binary")?;
         let children = (0..count)
             .map(|i| {
@@ -141,6 +161,9 @@ impl Agents {
                 command.args(["agent", "--coordinator", url, "--leave-with-coordinator"]);
                 if let Some(workers) = workers {
                     command.args(["--workers", &workers.to_string()]);
+                }
+                if stage_links {
+                    command.args(["--stage-listen", "127.0.0.1:0"]);
                 }
                 // The loopback coordinator of `pathnet run` has neither TLS nor tokens; the
                 // caller's settings for a remote one must not reach these agents.

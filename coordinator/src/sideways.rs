@@ -46,6 +46,8 @@ pub struct SidewaysSummary {
     pub segments_reissued: u64,
     /// Snapshot bytes (parameters and optimiser state).
     pub snapshot_bytes: usize,
+    /// Bytes the segments taken sent over stage links (0 with every stage on one agent).
+    pub link_bytes: u64,
     /// FNV-1a of the final snapshot's bits: equal fingerprints, equal runs.
     pub fingerprint: String,
 }
@@ -76,6 +78,7 @@ pub struct SidewaysRun {
     frames: u64,
     training_seconds: f64,
     busy_seconds: Vec<f64>,
+    link_bytes: u64,
     last: Option<(f64, f64)>,
     test: Option<(f64, Option<f64>)>,
 }
@@ -103,6 +106,7 @@ impl SidewaysRun {
             seconds: None,
             frames: 0,
             training_seconds: 0.0,
+            link_bytes: 0,
             last: None,
             test: None,
         })
@@ -160,6 +164,7 @@ impl SidewaysRun {
         self.snapshot = outcome.snapshot;
         self.frames += m.frames;
         self.training_seconds += m.seconds;
+        self.link_bytes += m.link_bytes;
         for (sum, busy) in self.busy_seconds.iter_mut().zip(&m.stage_busy) {
             *sum += busy * m.seconds;
         }
@@ -251,6 +256,7 @@ impl SidewaysRun {
                 .collect(),
             segments_reissued: self.counters.evaluations_requeued,
             snapshot_bytes: self.snapshot.bytes(),
+            link_bytes: self.link_bytes,
             fingerprint: format!("{:016x}", self.snapshot.fingerprint()),
         }
     }

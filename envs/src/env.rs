@@ -16,10 +16,16 @@ pub type Options = serde_json::Map<String, Value>;
 /// it must outlive the next call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step<'a> {
+    /// The observation after the action, as many values as the observation space's `dim`.
     pub obs: &'a [f32],
+    /// The reward for this step, in the environment's own units.
     pub reward: f64,
+    /// The episode reached a terminal state of the task (the pole fell, the goal was
+    /// reached): nothing follows, so a learner does not bootstrap from `obs`.
     pub terminated: bool,
+    /// The episode was cut off from outside the task (a time limit): bootstrap from `obs`.
     pub truncated: bool,
+    /// Gymnasium's `info` dict for this step.
     pub info: Info,
 }
 
@@ -30,8 +36,10 @@ pub trait Env {
     /// The registered name, e.g. `"CartPole-v1"`.
     fn id(&self) -> &str;
 
+    /// `env.observation_space`: every observation has its `dim` values.
     fn observation_space(&self) -> &BoxSpace;
 
+    /// `env.action_space`: what `step` accepts.
     fn action_space(&self) -> &Space;
 
     /// `env.reset(seed=..., options=...)`. Options the environment does not know are

@@ -195,6 +195,7 @@ impl<E: GymEnv<Array1<f32>, A>, A: GymRsAction> FromGymRs<E, A> {
         })
     }
 
+    /// Unwraps the gymnasium-rs environment.
     pub fn into_inner(self) -> E {
         self.env
     }

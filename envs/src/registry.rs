@@ -17,6 +17,7 @@ pub type Kwargs = serde_json::Map<String, serde_json::Value>;
 /// A registered environment: its id and the `max_episode_steps` registered for it.
 #[derive(Debug, Clone, Copy)]
 pub struct EnvSpec {
+    /// The id `make` takes, e.g. `"CartPole-v1"`.
     pub id: &'static str,
     /// `None` where the id is registered without a time limit, so `make` adds no `TimeLimit`.
     pub max_episode_steps: Option<u64>,
@@ -61,6 +62,10 @@ pub const REGISTRY: [EnvSpec; 6] = [
     },
 ];
 
+/// The registered spec of `id` (`gymnasium.spec(id)`).
+///
+/// # Errors
+/// [`EnvError::UnknownEnv`] listing the registered ids.
 pub fn spec(id: &str) -> Result<&'static EnvSpec, EnvError> {
     REGISTRY
         .iter()

@@ -10,7 +10,9 @@ use std::fmt;
 /// dynamics do part of their arithmetic in that precision (see `Pendulum`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
+    /// A member of a [`Discrete`] space (it may be negative when the space's `start` is).
     Discrete(i64),
+    /// A point of a [`BoxSpace`], one value per dimension.
     Continuous(Vec<f32>),
 }
 
@@ -26,15 +28,19 @@ impl fmt::Display for Action {
 /// `{start, start + 1, ..., start + n - 1}`, like `gymnasium.spaces.Discrete(n, start)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Discrete {
+    /// How many values; 0 makes an empty space that cannot be sampled.
     pub n: u64,
+    /// The smallest value.
     pub start: i64,
 }
 
 impl Discrete {
+    /// `Discrete(n)`: the values `0..n`.
     pub fn new(n: u64) -> Self {
         Discrete { n, start: 0 }
     }
 
+    /// Whether `x` is one of the `n` values.
     pub fn contains(&self, x: i64) -> bool {
         // i128 so that `start + n` cannot overflow for extreme spaces.
         let (x, start) = (i128::from(x), i128::from(self.start));
@@ -98,14 +104,17 @@ impl BoxSpace {
         Ok(BoxSpace { low, high })
     }
 
+    /// The lower bound of each dimension (possibly `-inf`).
     pub fn low(&self) -> &[f32] {
         &self.low
     }
 
+    /// The upper bound of each dimension (possibly `inf`); never below `low`.
     pub fn high(&self) -> &[f32] {
         &self.high
     }
 
+    /// The number of dimensions, Gymnasium's `shape[0]`.
     pub fn dim(&self) -> usize {
         self.low.len()
     }
@@ -160,7 +169,9 @@ impl fmt::Display for BoxSpace {
 /// The spaces the environments here use.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Space {
+    /// Finitely many integer actions.
     Discrete(Discrete),
+    /// Real vectors within per-dimension bounds.
     Box(BoxSpace),
 }
 

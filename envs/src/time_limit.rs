@@ -16,6 +16,10 @@ pub struct TimeLimit<E> {
 }
 
 impl<E: Env> TimeLimit<E> {
+    /// Wraps `env`, truncating after `max_episode_steps` steps.
+    ///
+    /// # Errors
+    /// [`EnvError::InvalidOption`] when `max_episode_steps` is 0.
     pub fn new(env: E, max_episode_steps: u64) -> Result<Self, EnvError> {
         if max_episode_steps == 0 {
             return Err(EnvError::InvalidOption {
@@ -31,22 +35,27 @@ impl<E: Env> TimeLimit<E> {
         })
     }
 
+    /// Steps after which every step is truncated; at least 1.
     pub fn max_episode_steps(&self) -> u64 {
         self.max_episode_steps
     }
 
+    /// Steps taken since the last reset (Gymnasium's `_elapsed_steps`).
     pub fn elapsed_steps(&self) -> u64 {
         self.elapsed_steps
     }
 
+    /// The wrapped environment.
     pub fn inner(&self) -> &E {
         &self.env
     }
 
+    /// The wrapped environment, mutably; stepping it directly bypasses the step counter.
     pub fn inner_mut(&mut self) -> &mut E {
         &mut self.env
     }
 
+    /// Unwraps the environment, dropping the step counter.
     pub fn into_inner(self) -> E {
         self.env
     }

@@ -11,9 +11,13 @@ use serde::Serialize;
 /// "truncated": b}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceStep {
+    /// The observation after the action.
     pub obs: Vec<f32>,
+    /// The step's reward.
     pub reward: f64,
+    /// Gymnasium's `terminated`: the task reached a terminal state.
     pub terminated: bool,
+    /// Gymnasium's `truncated`: a time limit cut the episode off.
     pub truncated: bool,
 }
 

@@ -28,10 +28,18 @@ pub enum AutoresetMode {
 /// `num_envs x obs_dim`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VecStep<'a> {
+    /// Every sub-environment's observation, `num_envs x obs_dim` row-major ([`obs_of`]
+    /// slices out one).
+    ///
+    /// [`obs_of`]: VecStep::obs_of
     pub obs: &'a [f32],
+    /// One reward per sub-environment.
     pub rewards: &'a [f64],
+    /// Gymnasium's `terminated`, one per sub-environment.
     pub terminations: &'a [bool],
+    /// Gymnasium's `truncated`, one per sub-environment.
     pub truncations: &'a [bool],
+    /// One info map per sub-environment.
     pub infos: &'a [Info],
     obs_dim: usize,
     mode: AutoresetMode,
@@ -115,14 +123,17 @@ impl SyncVectorEnv {
         })
     }
 
+    /// The number of sub-environments; at least 1.
     pub fn num_envs(&self) -> usize {
         self.envs.len()
     }
 
+    /// Values per sub-environment observation (the row length of the batched `obs`).
     pub fn obs_dim(&self) -> usize {
         self.obs_dim
     }
 
+    /// When finished sub-environments are reset.
     pub fn autoreset_mode(&self) -> AutoresetMode {
         self.mode
     }
@@ -132,6 +143,7 @@ impl SyncVectorEnv {
         self.envs[0].action_space()
     }
 
+    /// The sub-environments, in batch order.
     pub fn envs(&self) -> &[BoxedEnv] {
         &self.envs
     }

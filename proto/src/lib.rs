@@ -7,6 +7,9 @@
 //! pieces and reassembles them with full validation, and [`security`] carries bearer tokens
 //! and client TLS settings.
 
+// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
+#![warn(missing_docs)]
+
 pub mod chunk;
 pub mod quote;
 pub mod security;

@@ -22,18 +22,30 @@ pub const MAX_TOKEN_BYTES: usize = 4096;
 /// Why a token or a certificate could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SecurityError {
+    /// A token or PEM file could not be read.
     #[error("{what} {path}: cannot read it: {reason}")]
     Unreadable {
+        /// The setting that named the file, e.g. "`--tls-ca`".
         what: &'static str,
+        /// The file as given.
         path: PathBuf,
+        /// The I/O error.
         reason: String,
     },
+    /// A token's text is unusable: empty, longer than [`MAX_TOKEN_BYTES`], not printable
+    /// ASCII, or (from the environment) not UTF-8. The message never quotes the token.
     #[error("{what} {source_name}: {reason}")]
     BadToken {
+        /// Where the token came from, e.g. "`--agent-token-file`" or "environment variable".
         what: &'static str,
+        /// The file path or variable name it was read from.
         source_name: String,
+        /// What is wrong with it.
         reason: &'static str,
     },
+    /// TLS settings that do not fit together or do not load: a missing CA, a certificate
+    /// without its key, a file that is not PEM, TLS flags on a plain `http://` URL. The
+    /// message names the flag or URL.
     #[error("{0}")]
     Tls(String),
 }
@@ -163,6 +175,7 @@ impl std::fmt::Debug for BearerAuth {
 }
 
 impl BearerAuth {
+    /// An interceptor presenting `token`; with `None` it leaves calls unchanged.
     pub fn new(token: Option<&Token>) -> BearerAuth {
         BearerAuth {
             header: token.map(Token::header),
@@ -188,8 +201,10 @@ pub type AuthChannel =
 pub struct ClientTlsFiles {
     /// PEM certificate(s) of the authority that signed the coordinator's certificate.
     pub ca: Option<PathBuf>,
-    /// PEM certificate and key of this client, for coordinators that require them (mTLS).
+    /// PEM certificate of this client, for coordinators that require one (mTLS); given
+    /// together with `key` or not at all.
     pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
     pub key: Option<PathBuf>,
     /// The name to check the coordinator's certificate against, if not the URL's host.
     pub server_name: Option<String>,

@@ -15,7 +15,9 @@ pub type Minibatch = (Array2<f32>, Vec<usize>);
 /// One split of a two-class task: inputs one example per row, labels 0 or 1.
 #[derive(Debug)]
 pub struct TaskData {
+    /// Pixel intensities, one example per row, after the task's noise.
     pub inputs: Array2<f32>,
+    /// One per row of `inputs`: 0 for the task's first class, 1 for its second.
     pub labels: Vec<usize>,
 }
 

@@ -15,30 +15,53 @@ use pathnet_envs::data::DataError;
 use pathnet_nn::pathnet::{Batch, ModuleId, ModuleOptimizers, PathNet, PathNetError, Pathway};
 use pathnet_nn::{Sgd, SgdConfig};
 
+/// Why a job could not run: each names the job field, module or file at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// The task's dataset could not be read or the task not built from it.
     #[error("loading task data: {0}")]
     Data(#[from] DataError),
+    /// The super-network refused the job's architecture, pathway or parameters.
     #[error("super-network: {0}")]
     PathNet(#[from] PathNetError),
+    /// The job's learning rate is not one SGD accepts.
     #[error("learning_rate = {value}: {reason}")]
-    LearningRate { value: f32, reason: String },
-    #[error("`{field}` = {value}: {reason}")]
-    Invalid {
-        field: &'static str,
-        value: String,
+    LearningRate {
+        /// The job's `learning_rate`.
+        value: f32,
+        /// What SGD requires of it.
         reason: String,
     },
+    /// A job field out of range or inconsistent with the task's data.
+    #[error("`{field}` = {value}: {reason}")]
+    Invalid {
+        /// The job field, as named in [`PathwayJob`].
+        field: &'static str,
+        /// Its value, as given.
+        value: String,
+        /// What it must be.
+        reason: String,
+    },
+    /// The replica holds a module older than the job's version: the caller should have
+    /// loaded what [`Executor::stale_modules`] named.
     #[error("module {module} is held at version {held}, the job needs at least {wanted}")]
     NotLoaded {
+        /// The stale module.
         module: ModuleId,
+        /// The version the replica holds.
         held: u64,
+        /// The version the job trains from.
         wanted: u64,
     },
+    /// Parameters were loaded for another experiment than the replica's (or before any
+    /// job set up a replica).
     #[error("module {module}: parameters loaded for experiment `{loaded}`, not `{wanted}`")]
     WrongExperiment {
+        /// The module whose parameters were offered.
         module: ModuleId,
+        /// The replica's experiment; empty when there is no replica yet.
         loaded: String,
+        /// The experiment the parameters are for.
         wanted: String,
     },
 }
@@ -56,6 +79,8 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// An executor with no replica yet, reading task data through `data` (shared by the
+    /// process's executors, so each dataset is loaded once).
     pub fn new(data: TaskDataCache) -> Self {
         Executor {
             data,

@@ -52,6 +52,8 @@ pub fn genome_bytes(genome: &Genome) -> usize {
     prost::Message::encoded_len(&genome_to_wire(genome))
 }
 
+/// Rebuilds a genome from its seed list; an error names the mutation field that is not a
+/// valid sigma or operator.
 pub fn genome_from_wire(genome: &v1::Genome) -> Result<Genome, WireError> {
     let mut rebuilt = Genome::fresh(genome.initial_seed);
     for m in &genome.mutations {

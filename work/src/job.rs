@@ -52,15 +52,19 @@ pub struct SupervisedTask {
 pub struct PathwayJob {
     /// The experiment; a replica built for another experiment is never reused.
     pub experiment: String,
+    /// The super-network's shape; a replica of another shape is rebuilt.
     pub architecture: Architecture,
     /// Zero-based task index: selects the head.
     pub task_index: usize,
+    /// The task the pathway trains on (its training split).
     pub task: SupervisedTask,
     /// Active module indices per hidden layer.
     pub pathway: Vec<Vec<usize>>,
     /// `T`.
     pub minibatches: usize,
+    /// Examples per minibatch.
     pub batch_size: usize,
+    /// SGD step size (no momentum); must be finite and positive.
     pub learning_rate: f32,
     /// Seeds the minibatch order, so the same job always trains on the same examples.
     pub data_seed: u64,
@@ -74,7 +78,9 @@ pub struct PathwayJob {
 /// The parameters of one module at one version, as a replica loads them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModuleParams {
+    /// The module.
     pub id: ModuleId,
+    /// The coordinator's version of these parameters (versions start at 1).
     pub version: u64,
     /// In the module's `params()` order.
     pub tensors: Vec<ArrayD<f32>>,
@@ -83,6 +89,7 @@ pub struct ModuleParams {
 /// What training changed in one module: trained minus base parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModuleDelta {
+    /// The trained module.
     pub id: ModuleId,
     /// The version the training started from.
     pub base_version: u64,

@@ -10,15 +10,25 @@ use pathnet_rl::pathnet_a3c::PathNetA3cConfig;
 /// One PathNet-A3C worker lease, decoded and checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathNetA3cWorkerJob {
+    /// The experiment's `[pathnet_a3c]` table, validated.
     pub config: PathNetA3cConfig,
+    /// Zero-based worker number, unique within the experiment; with `seed` and `task` it
+    /// seeds the worker's environment and action sampling.
     pub worker_index: u32,
+    /// The experiment's seed.
     pub seed: u64,
+    /// Zero-based index into the config's tasks: the environment and head to train.
     pub task: usize,
+    /// Zero-based training phase (each task in order, then the from-scratch control);
+    /// parameters of different phases are unrelated and never mixed.
     pub phase: u32,
+    /// The pathway the worker starts with, checked against the config's super-network.
     pub pathway: Pathway,
+    /// Modules earlier tasks froze: never trained, their gradients pushed as zeros.
     pub frozen: Vec<ModuleId>,
 }
 
+/// A pathway as its active module indices per hidden layer.
 pub fn pathway_to_wire(pathway: &Pathway) -> v1::Pathway {
     v1::Pathway {
         layers: pathway

@@ -39,9 +39,19 @@ pub fn placed_job_payload(
     max_chunk_bytes: usize,
 ) -> Result<Payload, ChunkError> {
     let mut payload = job_payload(job, max_chunk_bytes)?;
-    if let Payload::SidewaysSegment(segment) = &mut payload
-        && !placement.is_local()
-    {
+    if let Payload::SidewaysSegment(segment) = &mut payload {
+        set_placement(segment, placement);
+    }
+    Ok(payload)
+}
+
+/// Says in `segment` where its stages run; a local placement leaves it as
+/// [`job_payload`] made it (every stage on the lease holder).
+pub fn set_placement(segment: &mut v1::SidewaysSegment, placement: &StagePlacement) {
+    if placement.is_local() {
+        segment.stage_hosts.clear();
+        segment.stage_host_addresses.clear();
+    } else {
         segment.stage_hosts = placement
             .host_of
             .iter()
@@ -49,7 +59,6 @@ pub fn placed_job_payload(
             .collect();
         segment.stage_host_addresses = placement.addresses.clone();
     }
-    Ok(payload)
 }
 
 /// Where a segment's stages run, checked against its task: one host per stage, every host
@@ -113,6 +122,8 @@ pub fn job_from_payload(segment: &v1::SidewaysSegment) -> Result<SegmentJob, Wir
     })
 }
 
+/// A snapshot as per-stage counts and its tensors in chunks of at most `max_chunk_bytes`
+/// (each stage's parameters then its optimiser state, stage after stage).
 pub fn snapshot_to_wire(
     snapshot: &Snapshot,
     max_chunk_bytes: usize,
@@ -131,6 +142,7 @@ pub fn snapshot_to_wire(
     })
 }
 
+/// Reassembles a snapshot; an error says which count or tensor does not add up.
 pub fn snapshot_from_wire(snapshot: &v1::SidewaysSnapshot) -> Result<Snapshot, WireError> {
     let mut tensors = tensors_from_chunks(snapshot.tensors.iter().cloned())?.into_iter();
     let counted: u64 = snapshot
@@ -275,10 +287,13 @@ pub enum LinkFrameIn {
     Open(Box<LinkOpening>),
     /// A pipeline message.
     Msg(LinkMsg<f32>),
+    /// The driver's segment is over: the host sends its stages back and closes.
     Finish,
     /// A host's stages after the segment, and the bytes it sent.
     Result {
+        /// Every stage listed, tensors only for those the host ran.
         snapshot: Snapshot,
+        /// Bytes of frames the host sent on the link, for the link's figures.
         bytes_sent: u64,
     },
 }
@@ -286,11 +301,18 @@ pub enum LinkFrameIn {
 /// What a host is asked to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkOpening {
+    /// The experiment's `[sideways]` table, validated.
     pub task: SidewaysTask,
+    /// The experiment's seed.
     pub seed: u64,
+    /// The segment's number, for logs.
     pub segment: u64,
+    /// Which host runs each stage; the addresses are placeholders (`host-1`, ...), since a
+    /// host answers the driver and needs only the numbers.
     pub placement: StagePlacement,
+    /// Which host the receiver is (at least 1).
     pub host: usize,
+    /// Every stage listed, tensors only for those the receiver hosts.
     pub snapshot: Snapshot,
 }
 
@@ -341,6 +363,7 @@ pub fn link_result(
     })))
 }
 
+/// The frame telling a host the segment's clips are over.
 pub fn link_finish() -> v1::LinkFrame {
     frame(Body::Finish(v1::LinkFinish {}))
 }

@@ -12,16 +12,23 @@ use pathnet_proto::v1::{self, TensorChunk, module_id::Address, work_item::Payloa
 use pathnet_proto::{ChunkError, assemble_tensors, quote, quote_lines, split_tensor};
 use std::path::PathBuf;
 
+/// Why a message from a peer was refused: each names the message field at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
+    /// A required field (named by its path in the message) is absent.
     #[error("`{0}` is missing")]
     Missing(&'static str),
+    /// A field is present with a value out of range or inconsistent with the rest.
     #[error("`{field}` = {value}: {reason}")]
     Invalid {
+        /// The field's path in the message, e.g. `module.version`.
         field: &'static str,
+        /// Its value, quoted and bounded in length (it came from a peer).
         value: String,
+        /// What it must be, quoted and bounded likewise.
         reason: String,
     },
+    /// Tensor chunks do not reassemble into whole tensors.
     #[error("tensor data: {0}")]
     Chunk(#[from] ChunkError),
 }
@@ -86,6 +93,7 @@ pub fn module_from_wire(id: Option<&v1::ModuleId>, layers: usize) -> Result<Modu
     }
 }
 
+/// A reference to module `id` at `version` in a network with `layers` hidden layers.
 pub fn module_ref(id: ModuleId, version: u64, layers: usize) -> v1::ModuleRef {
     v1::ModuleRef {
         module: Some(module_to_wire(id, layers)),

@@ -1,8 +1,8 @@
-//! The three `pathnet.v1` services, thin wrappers that lock the [`Runtime`], act, and wake
-//! lease streams or broadcast progress when something changed.
+//! The three `pathnet.v1` services, thin wrappers that lock the
+//! [`Runtime`](super::runtime::Runtime), act, and wake lease streams or broadcast progress
+//! when something changed.
 
 use super::kinds::Ready;
-use super::runtime::Runtime;
 use super::shared::Shared;
 use crate::spec::Spec;
 use pathnet_proto::v1::{
@@ -28,9 +28,10 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 impl AgentService for CoordinatorService {
     async fn join(
         &self,
-        _request: Request<v1::JoinRequest>,
+        request: Request<v1::JoinRequest>,
     ) -> Result<Response<v1::JoinResponse>, Status> {
-        Ok(Response::new(self.shared.with(Runtime::join)))
+        let request = request.into_inner();
+        Ok(Response::new(self.shared.with(|rt| rt.join_with(&request))))
     }
 
     type StreamLeasesStream = ReceiverStream<Result<v1::WorkItem, Status>>;

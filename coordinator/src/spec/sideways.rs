@@ -5,25 +5,50 @@
 
 use super::limits::MemoryEstimate;
 use super::{SpecError, invalid};
+use crate::placement::{Selector, StageRule};
+use pathnet_work::sideways::placed::MAX_STAGE_HOSTS;
 use pathnet_work::sideways::{SidewaysJobError, SidewaysTask, net};
 use serde::{Deserialize, Serialize};
 
 /// Batches of one segment at most: a segment is the unit of work a lost agent costs again.
 pub(super) const MAX_SNAPSHOT_EVERY: u64 = 1_000_000;
 
+/// A Sideways experiment: a video network trained by a pipeline of stages, leased in
+/// segments (docs/sideways.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SidewaysSpec {
+    /// The experiment's name; a coordinator's experiment ids are `<name>-<number>`.
     pub name: String,
-    /// Seeds the network's initialisation and the video stream.
+    /// Seeds the network's initialisation and the video stream (default 0).
     #[serde(default)]
     pub seed: u64,
     /// Batches per segment: the run is leased to one agent segment by segment, and a lost
-    /// segment is trained again from the snapshot the previous one ended with.
+    /// segment is trained again from the snapshot the previous one ended with (default 8,
+    /// at most 1,000,000).
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every: u64,
+    /// Agents a segment's stages spread over: the one holding its lease and
+    /// `stage_hosts - 1` others serving stage links (`pathnet agent --stage-listen`). 1 (the
+    /// default): every stage on the lease holder.
+    #[serde(default = "one_host", skip_serializing_if = "is_one")]
+    pub stage_hosts: usize,
+    /// Per stage, the label its host must carry (`key` or `key=value`, `""` for any agent);
+    /// empty: no stage asks for one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub place: Vec<String>,
+    /// The `[sideways]` table: network, stages, video task and training settings (every
+    /// key has a default).
     #[serde(default)]
     pub sideways: SidewaysTask,
+}
+
+fn one_host() -> usize {
+    1
+}
+
+fn is_one(hosts: &usize) -> bool {
+    *hosts == 1
 }
 
 fn default_snapshot_every() -> u64 {
@@ -31,6 +56,7 @@ fn default_snapshot_every() -> u64 {
 }
 
 impl SidewaysSpec {
+    /// Checks `snapshot_every`, then the `[sideways]` table; the error names the bad field.
     pub fn validate(&self) -> Result<(), SpecError> {
         if !(1..=MAX_SNAPSHOT_EVERY).contains(&self.snapshot_every) {
             return Err(invalid(
@@ -39,7 +65,48 @@ impl SidewaysSpec {
                 format!("must be in 1..={MAX_SNAPSHOT_EVERY} batches"),
             ));
         }
-        self.sideways.validate().map_err(spec_error)
+        self.sideways.validate().map_err(spec_error)?;
+        self.stage_rule().map(|_| ())
+    }
+
+    /// Where each segment's stages go; `None` when the spec asks for nothing (every stage
+    /// on the lease holder, as before placement existed). Refuses bad `stage_hosts` and
+    /// `place` values naming the field.
+    pub fn stage_rule(&self) -> Result<Option<StageRule>, SpecError> {
+        let stages = self.sideways.stages;
+        let most = stages.min(MAX_STAGE_HOSTS);
+        if !(1..=most).contains(&self.stage_hosts) {
+            return Err(invalid(
+                "stage_hosts",
+                self.stage_hosts,
+                format!(
+                    "must be in 1..={most}: one host per stage at most ({stages} stages), \
+                     {MAX_STAGE_HOSTS} hosts at most"
+                ),
+            ));
+        }
+        if !self.place.is_empty() && self.place.len() != stages {
+            return Err(invalid(
+                "place",
+                format!("{} entries", self.place.len()),
+                format!("one label per stage: {stages} entries (\"\" for any agent)"),
+            ));
+        }
+        let place = self
+            .place
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                Selector::parse(entry)
+                    .map_err(|reason| invalid(&format!("place[{i}]"), entry, reason))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.stage_hosts == 1 && place.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        StageRule::new(stages, self.stage_hosts, &place)
+            .map(Some)
+            .map_err(|reason| invalid("place", format!("{:?}", self.place), reason))
     }
 
     /// Segments the run is cut into.
@@ -102,6 +169,78 @@ mod tests {
         assert_eq!(spec.segments(), 3);
         assert_eq!(spec.sideways.video.frames, 16);
         assert!(spec.memory_estimate().unwrap().parameters > 100_000);
+    }
+
+    /// The spec with `top` added to its top level.
+    fn with_top(top: &str) -> Result<super::SidewaysSpec, String> {
+        match Spec::from_toml(&format!("{top}\n{SPEC}")) {
+            Ok(Spec::Sideways(spec)) => Ok(spec),
+            Ok(_) => panic!("a Sideways spec"),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+
+    #[test]
+    fn placement_is_optional_and_read_from_stage_hosts_and_place() {
+        let plain = with_top("").unwrap();
+        assert_eq!((plain.stage_hosts, plain.place.len()), (1, 0));
+        assert_eq!(plain.stage_rule().unwrap(), None, "no placement: as before");
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json.get("stage_hosts").is_none() && json.get("place").is_none());
+        let two = with_top("stage_hosts = 2").unwrap();
+        let rule = two.stage_rule().unwrap().unwrap();
+        assert_eq!((rule.hosts(), rule.host_of()), (2, &[0, 1][..]));
+        let labelled = with_top("place = [\"\", \"device=cuda\"]").unwrap();
+        let rule = labelled.stage_rule().unwrap().unwrap();
+        assert_eq!(rule.hosts(), 1, "labels alone keep one host");
+        assert!(!rule.fits(0, &Default::default()));
+        assert_eq!(
+            with_top("place = [\"\", \"\"]")
+                .unwrap()
+                .stage_rule()
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn the_links_example_is_the_threads_example_with_its_stages_on_two_agents() {
+        let read = |text: &str| match Spec::from_toml(text).unwrap() {
+            Spec::Sideways(spec) => spec,
+            _ => panic!("a Sideways spec"),
+        };
+        let links = read(include_str!("../../../examples/sideways_links.toml"));
+        let threads = read(include_str!(
+            "../../../examples/sideways_moving_fashion.toml"
+        ));
+        assert_eq!(links.stage_rule().unwrap().unwrap().hosts(), 2);
+        assert_eq!(threads.stage_rule().unwrap(), None);
+        assert_eq!(links.sideways, threads.sideways);
+        assert_eq!(
+            (links.seed, links.snapshot_every),
+            (threads.seed, threads.snapshot_every)
+        );
+    }
+
+    #[test]
+    fn bad_placements_are_refused_naming_the_field() {
+        for (top, field, value) in [
+            ("stage_hosts = 0", "stage_hosts", "0"),
+            ("stage_hosts = 3", "stage_hosts", "3"),
+            ("place = [\"a\"]", "place", "1 entries"),
+            ("place = [\"a\", \"=b\"]", "place[1]", "=b"),
+            ("place = [\"a b\", \"\"]", "place[0]", "a b"),
+            (
+                "place = [\"device=cpu\", \"device=cuda\"]",
+                "place",
+                "device=cuda",
+            ),
+        ] {
+            let err = with_top(top).unwrap_err();
+            assert!(err.contains(field) && err.contains(value), "{top}: {err}");
+        }
+        let err = with_top("stage_host = 2").unwrap_err();
+        assert!(err.contains("stage_host"), "{err}");
     }
 
     #[test]

@@ -20,17 +20,22 @@ const SCALARS: usize = 9;
 /// 1 up-right, 2 down-right, 3 down-left (y grows downwards).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakoutState {
+    /// The ball's column, 0 to 9.
     pub ball_x: i64,
+    /// The ball's row, 0 (top) to 9 (the paddle's row).
     pub ball_y: i64,
+    /// The ball's direction, 0 to 3 as above.
     pub ball_dir: usize,
     /// The paddle's column; it always sits on the bottom row.
     pub paddle: i64,
-    /// The ball's previous cell, shown as the trail.
+    /// The ball's previous column, shown as the trail.
     pub last_x: i64,
+    /// The ball's previous row, shown as the trail.
     pub last_y: i64,
     /// Whether the ball hit a brick on the previous step: MinAtar breaks at most one brick
     /// per two consecutive steps.
     pub strike: bool,
+    /// The ball passed the paddle: the episode is over and only a reset continues.
     pub terminal: bool,
     /// The previous minimal-set action, which a sticky step repeats.
     pub last_action: usize,

@@ -26,8 +26,11 @@ const SCALARS: usize = 5;
 /// wrapping around the screen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Car {
+    /// Its column, 0 to 9.
     pub x: i64,
+    /// Its row, 0 to 9; a reset puts lane `i` on row `i + 1`.
     pub y: i64,
+    /// Steps per cell moved, signed for direction: -5 to 5, never 0.
     pub speed: i64,
     /// Steps until the next move.
     pub timer: i64,
@@ -38,12 +41,15 @@ pub struct Car {
 pub struct FreewayState {
     /// The chicken's row (9 is the start, 0 the goal).
     pub chicken_y: i64,
+    /// Steps until the chicken may move again, 0 to 3 (it waits 3 steps after each move).
     pub move_timer: i64,
     /// Counts down from 2500; the game is over once it goes below zero.
     pub terminate_timer: i64,
+    /// The time is up: the episode is over and only a reset continues.
     pub terminal: bool,
     /// The previous minimal-set action, which a sticky step repeats.
     pub last_action: usize,
+    /// One car per lane, top lane first.
     pub cars: [Car; LANES],
 }
 

@@ -87,6 +87,8 @@ impl<G: Game> MinAtarEnv<G> {
         })
     }
 
+    /// The probability, in `[0, 1]`, that a step repeats the previous action instead of
+    /// the one given (MinAtar's `sticky_action_prob`).
     pub fn sticky_action_prob(&self) -> f64 {
         self.sticky_action_prob
     }

@@ -163,6 +163,7 @@ impl PythonEnv {
         self.process.as_ref().map(Process::pid)
     }
 
+    /// The Python interpreter the environment runs in, as given (a path or a name on `PATH`).
     pub fn python(&self) -> &Path {
         &self.python
     }

@@ -23,6 +23,7 @@ pub enum Directions {
 }
 
 impl Directions {
+    /// The number of directions: 4 or 8.
     pub fn count(self) -> usize {
         match self {
             Directions::Four => 4,
@@ -59,7 +60,9 @@ pub struct MovingObjectsConfig {
     pub frames: usize,
     /// Pixels per frame.
     pub speed: f32,
+    /// What objects do at the canvas edge.
     pub edges: Edges,
+    /// Which directions objects move in (the direction label's classes).
     pub directions: Directions,
     /// Images are shrunk by this factor (average pooling): 2 turns 28x28 into 14x14.
     pub downscale: usize,
@@ -150,7 +153,10 @@ impl MovingObjectsConfig {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("video setting `{field}` = {value} is invalid: expected {expected}")]
 pub struct VideoConfigError {
+    /// The field of [`MovingObjectsConfig`], or `dataset` when the images do not fit.
     pub field: &'static str,
+    /// The value it has.
     pub value: String,
+    /// What it would need to be.
     pub expected: String,
 }

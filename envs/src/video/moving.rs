@@ -47,6 +47,11 @@ pub struct Clip {
 }
 
 impl MovingObjects {
+    /// Clips drawn from `data`'s images, laid out by `config`, all derived from `seed`.
+    ///
+    /// # Errors
+    /// A config field out of range for these images (e.g. objects larger than the canvas),
+    /// or images that are not square.
     pub fn new(
         data: Arc<Dataset>,
         config: MovingObjectsConfig,
@@ -73,6 +78,7 @@ impl MovingObjects {
         })
     }
 
+    /// The layout every clip follows.
     pub fn config(&self) -> &MovingObjectsConfig {
         &self.config
     }
@@ -168,14 +174,17 @@ fn fold(x: f32, range: f32) -> f32 {
 }
 
 impl Clip {
+    /// Frames in the clip.
     pub fn len(&self) -> usize {
         self.config.frames
     }
 
+    /// Whether the clip has no frames.
     pub fn is_empty(&self) -> bool {
         self.config.frames == 0
     }
 
+    /// The clip's class and direction labels, taken from its first object.
     pub fn labels(&self) -> ClipLabels {
         ClipLabels {
             class: self.objects[0].class,
@@ -238,6 +247,7 @@ impl Clip {
         }
     }
 
+    /// Frame `t` as a new buffer; [`Self::render`] without the allocation reuse.
     pub fn frame(&self, t: usize) -> Vec<f32> {
         let mut out = vec![0.0; self.frame_len()];
         self.render(t, &mut out);

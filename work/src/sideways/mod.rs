@@ -26,25 +26,38 @@ pub const MAX_BATCH: usize = 1024;
 /// The most held-out videos scored at the end.
 pub const MAX_TEST_VIDEOS: usize = 100_000;
 
+/// Why a Sideways task or segment could not run: a bad `[sideways]` value (named), the
+/// images, training itself, or a snapshot that does not fit the network.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SidewaysJobError {
+    /// A `[sideways]` field out of range or inconsistent with another.
     #[error("`sideways.{field}` = {value}: {reason}")]
     Invalid {
+        /// The field's name in the `[sideways]` table.
         field: &'static str,
+        /// Its value, quoted and bounded in length.
         value: String,
+        /// What it must be.
         reason: String,
     },
+    /// The `[sideways.video]` generator settings are refused.
     #[error("the video task: {0}")]
     Video(#[from] VideoConfigError),
+    /// The images in `data_dir` could not be read or do not fit the video (the directory and
+    /// the reader's error).
     #[error("loading the videos' images: {0}")]
     Data(String),
+    /// The pipeline refused the network or failed while training.
     #[error("training: {0}")]
     Sideways(#[from] SidewaysError),
+    /// A snapshot does not match the network's stages, parameter shapes or optimiser state.
     #[error("snapshot: {0}")]
     Snapshot(String),
 }
 
 impl SidewaysJobError {
+    /// `sideways.{field}` has `value`, which is wrong for `reason`; the value is quoted
+    /// bounded, since it may come from a peer.
     pub fn invalid(field: &'static str, value: impl ToString, reason: impl Into<String>) -> Self {
         SidewaysJobError::Invalid {
             field,
@@ -84,13 +97,17 @@ pub struct SidewaysTask {
     /// Directory of the MNIST-family IDX files the objects are drawn from (train split for
     /// training, test split for the held-out score).
     pub data_dir: PathBuf,
+    /// What each clip is labelled with: `class` (default) or `direction`.
     pub label: VideoLabel,
+    /// The training rule: `sideways` (default) or `skip_sideways`.
     pub method: Method,
     /// Stages the network is cut into: 1, 2 or 4.
     pub stages: usize,
     /// Skip-Sideways: spans of the skip edges into the top stage (each in 2..=stages); empty
     /// means one edge spanning the whole network.
     pub skips: Vec<usize>,
+    /// How the top stage merges its inputs when it has skip edges: `sum` (default) or
+    /// `concat`.
     pub combine: Combine,
     /// Videos per batch (one clip of each trains the pipeline at once).
     pub batch: usize,
@@ -98,7 +115,10 @@ pub struct SidewaysTask {
     pub batches: u64,
     /// Adam's step size.
     pub learning_rate: f64,
+    /// When parameters change: `per_clip` (default, one step per clip) or `per_tick`.
     pub update: UpdateSchedule,
+    /// Hold each clip's last frame for `2K - 1` more ticks (K stages) so that every frame
+    /// reaches the loss and every gradient reaches stage 1 (default true).
     pub drain: bool,
     /// Held-out videos scored after the last batch (0: none).
     pub test_videos: usize,
@@ -240,6 +260,7 @@ impl SidewaysTask {
         }
     }
 
+    /// The network this task trains: its stages, skip spans and head size.
     pub fn net_spec(&self) -> net::VideoNetSpec {
         net::VideoNetSpec {
             stages: self.stages,
@@ -249,6 +270,7 @@ impl SidewaysTask {
         }
     }
 
+    /// Adam at `learning_rate`, its other settings at their defaults.
     pub fn optimizer(&self) -> OptimizerSpec {
         OptimizerSpec::Adam(AdamConfig {
             lr: self.learning_rate,
@@ -256,6 +278,7 @@ impl SidewaysTask {
         })
     }
 
+    /// The pipeline's clip schedule: `update` and `drain`.
     pub fn schedule(&self) -> SidewaysConfig {
         SidewaysConfig {
             update: self.update,

@@ -21,13 +21,16 @@ pub const SIDE: usize = 32;
 /// The stage counts the network can be cut into (whole blocks per stage).
 pub const STAGE_COUNTS: [usize; 3] = [1, 2, 4];
 
+/// Which video network to build: how it is cut and what its head predicts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoNetSpec {
     /// 1, 2 or 4.
     pub stages: usize,
     /// Spans of the skip edges into the top stage (2..=stages).
     pub skips: Vec<usize>,
+    /// How the top stage merges its inputs when it has skip edges.
     pub combine: Combine,
+    /// Outputs of the head (`C`): the label's classes.
     pub classes: usize,
 }
 
@@ -134,6 +137,7 @@ pub struct ClipBatch {
 }
 
 impl ClipBatch {
+    /// The frames of `clips`, which all have the same square frames and length.
     pub fn new(clips: Vec<Clip>) -> Self {
         let side = clips
             .first()

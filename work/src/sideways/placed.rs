@@ -21,7 +21,9 @@ pub const MAX_STAGE_HOSTS: usize = 4;
 /// lease) and, for hosts 1 and up, their stage-link addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StagePlacement {
+    /// Per stage, bottom first, the host that runs it (0: the driving host).
     pub host_of: Vec<usize>,
+    /// The stage-link address of host `h` at `addresses[h - 1]`, for hosts 1 and up.
     pub addresses: Vec<String>,
 }
 
@@ -34,6 +36,7 @@ impl StagePlacement {
         }
     }
 
+    /// Whether every stage runs on the driving host, so no stage links are needed.
     pub fn is_local(&self) -> bool {
         self.host_of.iter().all(|&h| h == 0)
     }

@@ -29,7 +29,9 @@ const TEST_SEED_OFFSET: u64 = 1_000_000;
 /// One stage's parameters and optimiser state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageSnapshot {
+    /// The stage's parameter tensors, in its `params()` order.
     pub params: Vec<ArrayD<f32>>,
+    /// Adam steps taken so far (its bias correction depends on it).
     pub optimizer_steps: u64,
     /// Adam's first then second moments, one of each per parameter tensor; empty before
     /// the first step.
@@ -61,6 +63,7 @@ impl StageSnapshot {
 /// position, which is the number of batches done.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
+    /// One per stage, bottom first.
     pub stages: Vec<StageSnapshot>,
 }
 
@@ -197,15 +200,19 @@ impl Snapshot {
 /// Train batches `first_batch..first_batch + batches` from `snapshot`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentJob {
+    /// The experiment's `[sideways]` table.
     pub task: SidewaysTask,
     /// The experiment's seed: the network's initialisation and the videos.
     pub seed: u64,
     /// Zero-based segment number.
     pub segment: u64,
+    /// Batches the run has done before this segment: the data stream's position.
     pub first_batch: u64,
+    /// Batches this segment trains (at least 1).
     pub batches: u64,
     /// Score the held-out videos after training (the run's last segment).
     pub evaluate: bool,
+    /// The state to train from: the previous segment's end, or the fresh network's.
     pub snapshot: Snapshot,
 }
 
@@ -220,6 +227,7 @@ pub struct SegmentMetrics {
     pub mean_loss: f64,
     /// Fraction of (frame, video) pairs classified correctly.
     pub frame_accuracy: f64,
+    /// Videos trained on (batch size times batches).
     pub videos: u64,
     /// Videos whose logits summed over the frames point at the label.
     pub clips_correct: u64,
@@ -227,6 +235,7 @@ pub struct SegmentMetrics {
     pub stage_busy: Vec<f64>,
     /// After the last segment: accuracy and loss on held-out videos.
     pub test_accuracy: Option<f64>,
+    /// Cross-entropy averaged over the held-out frames that carry a loss, when scored.
     pub test_loss: Option<f64>,
     /// Ticks the pipeline ran (frames plus drain, clip after clip).
     pub ticks: u64,
@@ -236,10 +245,14 @@ pub struct SegmentMetrics {
     pub link_bytes: u64,
 }
 
+/// What a segment produced: the state after its last batch and its measurements.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentOutcome {
+    /// The job's segment number.
     pub segment: u64,
+    /// The state after the segment's last batch; the next segment starts from it.
     pub snapshot: Snapshot,
+    /// What the segment measured.
     pub metrics: SegmentMetrics,
 }
 

@@ -13,11 +13,14 @@ mod pathnet_a3c;
 mod sideways;
 mod sm_pathnet;
 
+pub(super) use sideways::place;
+
 use super::limits::Limits;
 use crate::a3c::{ExchangeAnswer, ExchangeError, PushDone, PushTicket};
 use crate::checkpoint::Tensors;
 use crate::kind::{Kind, SpecKind};
 use crate::pathnet::{Engine, TestSplit};
+use crate::placement::StageRule;
 use crate::run::{EvalId, Run};
 use crate::spec::Spec;
 use ndarray::ArrayD;
@@ -39,6 +42,14 @@ pub(super) trait Served: Run {
         report: &v1::ReportResultRequest,
         pushed: &mut Pushed<'_>,
     ) -> Result<Vec<v1::ModuleRef>, Rejected>;
+
+    /// Where its work's stages go when they spread over several agents (Sideways with
+    /// `stage_hosts` or `place`): the runtime chooses the hosts among the live agents when
+    /// it leases the work, and holds the work back while they are too few. `None`: the
+    /// lease holder alone runs the work.
+    fn stage_rule(&self) -> Option<&StageRule> {
+        None
+    }
 
     /// Whether its work is workers, replaced rather than re-issued when they fail.
     fn work_is_workers(&self) -> bool {

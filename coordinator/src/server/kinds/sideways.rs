@@ -5,11 +5,13 @@ use super::ServedKind;
 use super::{Built, Issued, Pushed, Rejected, Served, fitting, invalid_spec};
 use crate::kind::Kind;
 use crate::pathnet::TestSplit;
+use crate::placement::StageRule;
 use crate::run::{Counters, EvalId, Progress, Run, RunState, RunStatus, Summary};
 use crate::server::limits::Limits;
 use crate::sideways::SidewaysRun;
 use crate::spec::SidewaysSpec;
 use pathnet_proto::v1;
+use pathnet_work::sideways::StagePlacement;
 use pathnet_work::sideways_wire;
 use tonic::Status;
 
@@ -17,6 +19,8 @@ use tonic::Status;
 struct ServedSideways {
     run: SidewaysRun,
     chunk_bytes: usize,
+    /// Where each segment's stages go, if the spec says.
+    stage_rule: Option<StageRule>,
 }
 impl ServedKind for SidewaysSpec {
     fn build(self, id: &str, _: Option<TestSplit>, limits: &Limits) -> Result<Built, Status> {
@@ -27,6 +31,7 @@ impl ServedKind for SidewaysSpec {
 /// A segment's work item and its report each carry one snapshot (parameters and Adam's two
 /// moments), which must fit one message.
 fn build(id: &str, spec: SidewaysSpec, limits: &Limits) -> Result<Built, Status> {
+    let stage_rule = spec.stage_rule().map_err(invalid_spec)?;
     let run = SidewaysRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
     let bytes = run.snapshot_bytes();
     // Adam's moments appear after the first step: three times the parameters.
@@ -34,11 +39,23 @@ fn build(id: &str, spec: SidewaysSpec, limits: &Limits) -> Result<Built, Status>
     let served = ServedSideways {
         run,
         chunk_bytes: limits.chunk_bytes(),
+        stage_rule,
     };
     fitting(Box::new(served), snapshot_bytes, "sideways", limits)
 }
 
+/// Says in a segment's work item which agents host its stages.
+pub(in crate::server) fn place(payload: &mut v1::work_item::Payload, placement: &StagePlacement) {
+    if let v1::work_item::Payload::SidewaysSegment(segment) = payload {
+        sideways_wire::set_placement(segment, placement);
+    }
+}
+
 impl Served for ServedSideways {
+    fn stage_rule(&self) -> Option<&StageRule> {
+        self.stage_rule.as_ref()
+    }
+
     fn next_work(&mut self) -> Option<Issued> {
         let (eval, job) = self.run.next_segment()?;
         let payload = match sideways_wire::job_payload(&job, self.chunk_bytes) {

@@ -19,6 +19,16 @@ pub(super) struct AgentRecord {
     /// Results accepted and gradient pushes admitted from it, for the dashboard's
     /// per-agent throughput.
     pub(super) results: u64,
+    /// Its place in the order agents joined.
+    number: u64,
+    /// The operator's labels it reported at join, matched by `place` selectors.
+    labels: BTreeMap<String, String>,
+    /// Where it serves stage links (`host:port`); empty if it does not.
+    stage_link_address: String,
+    /// Set when a segment it hosted stages of was handed back as "peer lost": it is not
+    /// chosen as a stage host again until it is heard from after that (a dead agent never
+    /// is, while its lease stream may not have been seen closing yet).
+    suspect: bool,
 }
 
 impl AgentRecord {
@@ -32,6 +42,22 @@ impl AgentRecord {
 
     pub(super) fn last_seen(&self) -> Millis {
         self.last_seen
+    }
+
+    /// Its place in the order agents joined.
+    pub(super) fn number(&self) -> u64 {
+        self.number
+    }
+
+    pub(super) fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+
+    /// Its stage-link address, if it may host stages now: streaming leases (alive), serving
+    /// stage links, and not suspected of being the peer a segment lost.
+    pub(super) fn stage_host(&self) -> Option<&str> {
+        (self.streaming() && !self.suspect && !self.stage_link_address.is_empty())
+            .then_some(self.stage_link_address.as_str())
     }
 }
 
@@ -58,8 +84,14 @@ impl Agents {
         }
     }
 
-    /// Joins a new agent, seen `now`; returns its id.
-    pub(super) fn join(&mut self, now: Millis) -> String {
+    /// Joins a new agent, seen `now`, with its operator `labels` and the address it serves
+    /// stage links on (empty: none); returns its id.
+    pub(super) fn join(
+        &mut self,
+        now: Millis,
+        labels: BTreeMap<String, String>,
+        stage_link_address: String,
+    ) -> String {
         let id = format!("agent-{}-{}", self.incarnation, self.next);
         self.next += 1;
         self.records.insert(
@@ -70,6 +102,10 @@ impl Agents {
                 streams: 0,
                 wake: watch::Sender::new(()),
                 results: 0,
+                number: self.next - 1,
+                labels,
+                stage_link_address,
+                suspect: false,
             },
         );
         if self.earliest_seen.is_none() {
@@ -79,11 +115,12 @@ impl Agents {
     }
 
     /// Records that `agent` was heard from `now`; `NOT_FOUND` for an agent not joined.
-    pub(super) fn seen(&mut self, agent: &str, now: Millis) -> Result<(), Status> {
+    /// Returns whether that cleared a suspicion (it may host stages again).
+    pub(super) fn seen(&mut self, agent: &str, now: Millis) -> Result<bool, Status> {
         match self.records.get_mut(agent) {
             Some(record) => {
                 record.last_seen = now;
-                Ok(())
+                Ok(std::mem::take(&mut record.suspect))
             }
             None => Err(Status::not_found(format!(
                 "agent `{}` is not joined (the coordinator may have restarted): join again",
@@ -143,6 +180,13 @@ impl Agents {
         }
         self.earliest_seen = earliest;
         silent
+    }
+
+    /// Suspects `agent` of being the stage host a segment lost (see `suspect`).
+    pub(super) fn suspect(&mut self, agent: &str) {
+        if let Some(record) = self.records.get_mut(agent) {
+            record.suspect = true;
+        }
     }
 
     /// Counts one result (or push) taken from `agent`.

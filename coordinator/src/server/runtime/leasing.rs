@@ -2,17 +2,41 @@
 //! renew their leases and hand work back.
 
 use super::Runtime;
+use super::agents::AgentRecord;
 use super::slot::Leased;
 use crate::lease::{LeaseEnd, LeaseError};
+use crate::placement::{Candidate, Chosen, StageRule, Unplaced};
+use crate::server::kinds::place;
 use pathnet_proto::v1;
+use std::collections::BTreeMap;
 use tokio::sync::watch;
 use tonic::Status;
 
 impl Runtime {
+    /// Joins an agent with no labels that serves no stage links.
+    #[cfg(test)]
     pub(crate) fn join(&mut self) -> v1::JoinResponse {
+        self.join_with(&v1::JoinRequest::default())
+    }
+
+    /// Joins the agent `request` describes: its labels and stage-link address are kept for
+    /// placing stages.
+    pub(crate) fn join_with(&mut self, request: &v1::JoinRequest) -> v1::JoinResponse {
         self.tick();
         let now = self.now();
-        let agent_id = self.agents.join(now);
+        let labels = request
+            .capabilities
+            .as_ref()
+            .map(|c| {
+                c.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let agent_id = self
+            .agents
+            .join(now, labels, request.stage_link_address.clone());
         v1::JoinResponse {
             agent_id,
             limits: Some(v1::CoordinatorLimits {
@@ -66,6 +90,19 @@ impl Runtime {
             self.starve(agent);
             return Ok(None);
         }
+        // Work whose stages spread over several agents waits until enough fit agents
+        // serve stage links; this agent may still be the one to drive it later.
+        let chosen = match self.slot.current().and_then(|e| e.run.stage_rule()) {
+            None => None,
+            Some(rule) => match choose_hosts(rule, agent, agents) {
+                Ok(chosen) => Some(chosen),
+                Err(unplaced) => {
+                    tracing::debug!(%agent, %unplaced, "stages not placed");
+                    self.starve(agent);
+                    return Ok(None);
+                }
+            },
+        };
         let failures = &self.failures;
         let (next, held_back) = self
             .slot
@@ -74,17 +111,25 @@ impl Runtime {
             // Another agent's stream is to take it.
             self.dirty = true;
         }
-        let Some((experiment, issued)) = next else {
+        let Some((experiment, mut issued)) = next else {
             self.starve(agent);
             return Ok(None);
         };
         if !self.starved.is_empty() {
             self.starved.remove(agent);
         }
+        let peers = match chosen {
+            Some(chosen) => {
+                place(&mut issued.payload, &chosen.placement);
+                chosen.peers
+            }
+            None => Vec::new(),
+        };
         let leased = Leased {
             experiment: experiment.to_owned(),
             eval: issued.eval,
             what: issued.what.into(),
+            peers,
         };
         let experiment_id = leased.experiment.clone();
         let now = self.now();
@@ -142,7 +187,18 @@ impl Runtime {
         let released = self.leases.release(&request.agent_id, &request.work_ids);
         let ids = released.iter().map(|(w, _)| w.clone()).collect();
         let failed = request.reason == i32::from(v1::ReleaseReason::Failed);
+        let peer_lost = request.reason == i32::from(v1::ReleaseReason::PeerLost);
         for (work, leased) in released {
+            if peer_lost {
+                // Not the work's failure nor the driver's: one of the hosts went. Which one
+                // the driver cannot always tell; each is passed over until heard from.
+                for peer in &leased.peers {
+                    self.agents.suspect(peer);
+                }
+                tracing::info!(work = %leased.what, agent = %request.agent_id,
+                    peers = ?leased.peers, detail = %request.detail,
+                    "a stage host was lost; the segment goes out again from its snapshot");
+            }
             self.requeue(&work, &leased);
             if failed {
                 self.work_failed(&leased, &request.agent_id, &request.detail);
@@ -153,6 +209,37 @@ impl Runtime {
         }
         Ok(v1::ReleaseLeasesResponse { released: ids })
     }
+}
+
+/// The hosts of a segment leased to `agent`: it drives (host 0); the others are the live
+/// agents serving stage links, in the order they joined.
+fn choose_hosts(
+    rule: &StageRule,
+    agent: &str,
+    agents: &BTreeMap<String, AgentRecord>,
+) -> Result<Chosen, Unplaced> {
+    let Some(driver) = agents.get(agent) else {
+        return Err(Unplaced::Driver("the agent left".to_owned()));
+    };
+    let mut candidates: Vec<(Candidate<'_>, u64)> = agents
+        .iter()
+        .filter(|(id, _)| id.as_str() != agent)
+        .filter_map(|(id, record)| {
+            let address = record.stage_host()?;
+            Some((
+                Candidate {
+                    agent: id,
+                    address,
+                    labels: record.labels(),
+                },
+                record.number(),
+            ))
+        })
+        .collect();
+    // Ids sort as text (`-10` before `-2`); the join order is what an operator expects.
+    candidates.sort_by_key(|(_, number)| *number);
+    let candidates: Vec<Candidate<'_>> = candidates.into_iter().map(|(c, _)| c).collect();
+    rule.choose(driver.labels(), &candidates)
 }
 
 fn lost_lease(err: LeaseError) -> v1::LostLease {

@@ -201,7 +201,12 @@ impl Runtime {
 
     fn seen(&mut self, agent: &str) -> Result<(), Status> {
         let now = self.now();
-        self.agents.seen(agent, now)
+        if self.agents.seen(agent, now)? {
+            // A stage host suspected after a lost segment is alive: segments waiting for
+            // hosts may go out now.
+            self.dirty = true;
+        }
+        Ok(())
     }
 
     /// Counts a failure of `leased`'s work on `agent`; the experiment fails once the same

@@ -31,6 +31,8 @@ pub(super) struct Leased {
     pub(super) eval: EvalId,
     /// The work as an error names it: kind, evaluation or worker, task or genome.
     pub(super) what: Arc<str>,
+    /// The other agents hosting its stages (Sideways segments placed on several agents).
+    pub(super) peers: Vec<String>,
 }
 
 pub(super) struct Slot {

@@ -385,3 +385,141 @@ fn a_result_wakes_its_own_agent_unless_another_agent_lacks_work() {
     report(&mut rt, &a, &again.work_id, -0.5).unwrap();
     assert!(rt.take_dirty(), "every stream is woken while c lacks work");
 }
+
+/// A runtime serving a small Sideways run of 2 stages whose spec adds `placement`.
+fn sideways(placement: &str) -> Runtime {
+    // A snapshot of the default network is a few MiB.
+    let mut rt = Runtime::new(Limits {
+        max_message_bytes: 64 << 20,
+        lease_duration: LEASE,
+        heartbeat_interval: Duration::from_secs(10),
+        ..Limits::default()
+    });
+    let spec = format!(
+        "kind = \"sideways\"\nname = \"placed\"\nsnapshot_every = 2\n{placement}\n\
+         [sideways]\nstages = 2\nbatches = 4\n"
+    );
+    rt.start(Ready::load(Spec::from_toml(&spec).unwrap()).unwrap())
+        .unwrap();
+    rt
+}
+
+/// An agent with `labels` serving stage links at `address` (empty: none), streaming.
+fn joined_host(rt: &mut Runtime, address: &str, labels: &[(&str, &str)]) -> String {
+    let agent = rt
+        .join_with(&v1::JoinRequest {
+            capabilities: Some(v1::AgentCapabilities {
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                ..Default::default()
+            }),
+            stage_link_address: address.to_owned(),
+        })
+        .agent_id;
+    rt.open_stream(&agent, 1).unwrap();
+    agent
+}
+
+fn segment(item: &v1::WorkItem) -> &v1::SidewaysSegment {
+    match &item.payload {
+        Some(v1::work_item::Payload::SidewaysSegment(segment)) => segment,
+        other => panic!("a Sideways segment, not {other:?}"),
+    }
+}
+
+fn heartbeat(rt: &mut Runtime, agent: &str) {
+    rt.heartbeat(&v1::HeartbeatRequest {
+        agent_id: agent.to_owned(),
+        work_ids: Vec::new(),
+    })
+    .unwrap();
+}
+
+#[test]
+fn without_placement_a_segment_goes_to_the_asking_agent_alone() {
+    let mut rt = sideways("");
+    let agent = joined_host(&mut rt, "127.0.0.1:7001", &[]);
+    let _other = joined_host(&mut rt, "127.0.0.1:7002", &[]);
+    let item = lease(&mut rt, &agent);
+    let segment = segment(&item);
+    assert!(segment.stage_hosts.is_empty() && segment.stage_host_addresses.is_empty());
+}
+
+#[test]
+fn a_placed_segment_waits_for_enough_stage_hosts_and_goes_out_with_their_addresses() {
+    let mut rt = sideways("stage_hosts = 2");
+    let driver = joined_host(&mut rt, "127.0.0.1:7001", &[]);
+    assert!(
+        rt.next_work(&driver).unwrap().is_none(),
+        "no stage host yet"
+    );
+    // Serving no stage links, or joined without a lease stream: not a host.
+    let _plain = joined_host(&mut rt, "", &[]);
+    let silent = rt
+        .join_with(&v1::JoinRequest {
+            stage_link_address: "127.0.0.1:7009".into(),
+            ..Default::default()
+        })
+        .agent_id;
+    assert!(rt.next_work(&driver).unwrap().is_none());
+    let host = joined_host(&mut rt, "127.0.0.1:7002", &[]);
+    let item = lease(&mut rt, &driver);
+    let placed = segment(&item);
+    assert_eq!(placed.stage_hosts, [0, 1]);
+    assert_eq!(placed.stage_host_addresses, ["127.0.0.1:7002"]);
+    assert!(
+        rt.next_work(&host).unwrap().is_none(),
+        "one segment at a time"
+    );
+
+    // The host dies mid-segment: the driver hands the lease back as "peer lost". The
+    // segment goes out again, unchanged, counted as no failure, and not to the lost host.
+    release(
+        &mut rt,
+        &driver,
+        &item.work_id,
+        v1::ReleaseReason::PeerLost,
+        "link broke",
+    );
+    assert_eq!(error(&rt), None);
+    assert!(
+        rt.next_work(&driver).unwrap().is_none(),
+        "the lost host is passed over"
+    );
+    let replacement = joined_host(&mut rt, "127.0.0.1:7003", &[]);
+    let again = lease(&mut rt, &driver);
+    assert_eq!(segment(&again).stage_host_addresses, ["127.0.0.1:7003"]);
+    assert_eq!(segment(&again).segment, placed.segment);
+    assert_eq!(segment(&again).snapshot, placed.snapshot);
+    release(
+        &mut rt,
+        &driver,
+        &again.work_id,
+        v1::ReleaseReason::PeerLost,
+        "again",
+    );
+    // A suspected host heard from again may host once more.
+    heartbeat(&mut rt, &host);
+    let third = lease(&mut rt, &driver);
+    assert_eq!(segment(&third).stage_host_addresses, ["127.0.0.1:7002"]);
+    let c = rt.slot.current().unwrap().run.counters();
+    assert_eq!((c.evaluations_requeued, c.results_refused), (2, 0));
+    let _ = (silent, replacement);
+}
+
+#[test]
+fn placed_stages_go_to_agents_with_the_labels_their_spec_asks_for() {
+    let mut rt = sideways("stage_hosts = 2\nplace = [\"role=driver\", \"device=cuda\"]");
+    let cpu = joined_host(&mut rt, "127.0.0.1:7001", &[("device", "cpu")]);
+    let gpu = joined_host(&mut rt, "127.0.0.1:7002", &[("device", "cuda")]);
+    assert!(
+        rt.next_work(&cpu).unwrap().is_none(),
+        "host 0 needs role=driver"
+    );
+    assert!(rt.next_work(&gpu).unwrap().is_none());
+    let driver = joined_host(&mut rt, "", &[("role", "driver")]);
+    let item = lease(&mut rt, &driver);
+    assert_eq!(segment(&item).stage_host_addresses, ["127.0.0.1:7002"]);
+}

@@ -1,0 +1,139 @@
+//! Sideways segments whose stages the coordinator places on two agents, as real processes on
+//! 127.0.0.1 talking over stage links: the run equals the in-process run bit for bit, and
+//! when the agent hosting a stage is killed mid-segment (a replacement started), the segment
+//! is trained again from the last snapshot and the run still ends on the same parameters.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const RUN_DEADLINE: Duration = Duration::from_secs(600);
+
+/// A run of 6 batches of `batch` clips of 16 frames on 2 stages, in 3 segments, its stages
+/// on `stage_hosts` agents, each stage asking for the labels `place` gives.
+fn spec_of(dir: &Path, batch: usize, place: &str) -> PathBuf {
+    let spec = dir.join(format!("sideways-links-{batch}.toml"));
+    let text = format!(
+        r#"
+kind = "sideways"
+name = "sideways-links-test"
+seed = 11
+snapshot_every = 2
+stage_hosts = 2
+{place}
+
+[sideways]
+data_dir = "{data}"
+stages = 2
+batch = {batch}
+batches = 6
+test_videos = 8
+
+[sideways.video]
+canvas = 32
+objects = 1
+frames = 16
+speed = 2.0
+edges = "wrap"
+directions = "four"
+downscale = 2
+shared_class = true
+shared_direction = true
+"#,
+        data = fashion_dir().display()
+    );
+    std::fs::write(&spec, text).unwrap();
+    spec
+}
+
+fn assert_same_run(a: &serde_json::Value, b: &serde_json::Value) {
+    for key in [
+        "fingerprint",
+        "final_loss",
+        "final_accuracy",
+        "test_accuracy",
+        "frames",
+        "batches",
+        "segments",
+    ] {
+        assert_eq!(a[key], b[key], "{key}: {a} vs {b}");
+    }
+}
+
+#[test]
+fn stages_on_two_agents_train_the_in_process_run_bit_for_bit() {
+    let dir = scratch_dir("sideways-links-same");
+    let spec = spec_of(&dir, 4, "");
+    let local = run_summary(
+        "sideways-links-local",
+        &spec,
+        &["--agents", "0"],
+        RUN_DEADLINE,
+    );
+    assert_eq!(u64_at(&local, "link_bytes"), 0, "{local}");
+    let placed = run_summary(
+        "sideways-links-agents",
+        &spec,
+        &["--agents", "2"],
+        RUN_DEADLINE,
+    );
+    assert_same_run(&local, &placed);
+    assert_eq!(u64_at(&placed, "segments_reissued"), 0, "{placed}");
+    // Every segment went over a link: activations down, gradients up.
+    assert!(u64_at(&placed, "link_bytes") > 0, "{placed}");
+    // One agent is too few for the spec's 2 stage hosts.
+    let mut short = spawn(
+        "sideways-links-short",
+        &["run", spec.to_str().unwrap(), "--agents", "1"],
+        &[],
+    );
+    assert!(!short.wait(Duration::from_secs(60)).success());
+    let stderr = short.drain_stderr();
+    assert!(stderr.contains("stage_hosts"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_killed_stage_hosts_segment_is_trained_again_and_the_run_ends_the_same() {
+    let dir = scratch_dir("sideways-links-kill9");
+    // Segments of 2 batches of 24 clips (seconds each over the link): the kill lands while
+    // the victim hosts stage 1 of segment 1. Labels decide who drives and who hosts.
+    let spec = spec_of(&dir, 24, r#"place = ["role=driver", "role=stages"]"#);
+    let out = dir.join("summary.json");
+    let (mut coordinator, url) = coordinator_running(
+        &spec,
+        &out,
+        &["--lease-ms", "3000", "--heartbeat-ms", "300"],
+    );
+    let log = [("PATHNET_LOG", "pathnet_agent=info")];
+    let host_args = ["--label", "role=stages", "--stage-listen", "127.0.0.1:0"];
+    let mut driver = agent_with("links-driver", &url, &["--label", "role=driver"], &log);
+    let mut victim = agent_with("links-victim", &url, &host_args, &log);
+    victim.stderr_line("hosting stages", Duration::from_secs(300));
+    // Segment 0 is the first it hosts; killed while it hosts segment 1.
+    let line = victim.stderr_line("hosting stages", Duration::from_secs(300));
+    assert!(
+        common::state_dir::plain(&line).contains("segment=1"),
+        "{line}"
+    );
+    victim.kill9();
+    driver.stderr_line("a stage host was lost", Duration::from_secs(120));
+    let mut replacement = agent_with("links-replacement", &url, &host_args, &log);
+    replacement.stderr_line("hosting stages", Duration::from_secs(120));
+    assert!(coordinator.wait(RUN_DEADLINE).success());
+    assert!(driver.wait(Duration::from_secs(60)).success());
+    assert!(replacement.wait(Duration::from_secs(60)).success());
+    let killed = read_json(&out);
+    assert!(u64_at(&killed, "segments_reissued") >= 1, "{killed}");
+    assert!(u64_at(&killed, "link_bytes") > 0, "{killed}");
+    let local = run_summary(
+        "sideways-links-kill9-local",
+        &spec,
+        &["--agents", "0"],
+        RUN_DEADLINE,
+    );
+    assert_same_run(&local, &killed);
+    std::fs::remove_dir_all(dir).ok();
+}
