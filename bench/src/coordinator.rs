@@ -16,9 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A running `pathnet coordinator` child; dropping it kills the child if it still runs.
 pub struct CoordinatorProcess {
     child: Child,
+    /// The loopback address it listens on, as it printed it.
     pub addr: SocketAddr,
+    /// The id of the experiment it started from the spec.
     pub experiment: String,
     summary: PathBuf,
     log: PathBuf,
@@ -89,6 +92,7 @@ impl CoordinatorProcess {
         Ok(process)
     }
 
+    /// The URL clients and agents connect to, e.g. `http://127.0.0.1:40123`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -1,5 +1,8 @@
 //! Shared timing helpers and models for the benchmark binaries under `src/bin`.
 
+// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
+#![warn(missing_docs)]
+
 use std::time::Instant;
 
 pub mod coordinator;
@@ -12,9 +15,13 @@ pub mod video_net;
 /// Summary of repeated timings, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Timing {
+    /// The median run (the mean of the middle two for an even count).
     pub median_ms: f64,
+    /// The fastest run.
     pub min_ms: f64,
+    /// The slowest run.
     pub max_ms: f64,
+    /// Runs timed (at least 1).
     pub runs: usize,
 }
 

@@ -13,16 +13,21 @@ use serde::Serialize;
 /// workspace targets.
 const TICKS_PER_SECOND: f64 = 100.0;
 
+/// The machine a benchmark ran on and how loaded it was, recorded with every result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
+    /// The CPU's model name from `/proc/cpuinfo`; `None` where it is not readable.
     pub cpu: Option<String>,
+    /// Threads this process may run in parallel (1 where unknown).
     pub cores: usize,
     /// 1, 5 and 15 minute load averages.
     pub load_average: Option<[f64; 3]>,
+    /// When it was recorded, in seconds since the Unix epoch.
     pub unix_time_s: u64,
 }
 
 impl Machine {
+    /// The machine as it is now.
     pub fn now() -> Self {
         Machine {
             cpu: cpu_model(),
@@ -44,6 +49,7 @@ fn cpu_model() -> Option<String> {
     })
 }
 
+/// The 1, 5 and 15 minute load averages from `/proc/loadavg`; `None` where it is not readable.
 pub fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let mut fields = text.split_whitespace().map(str::parse::<f64>);

@@ -30,6 +30,7 @@ pub fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
+/// An error, with the end of the child's stderr `log`, unless `what` exited successfully.
 pub fn check_exit(what: &str, status: ExitStatus, log: &Path) -> Result<()> {
     if !status.success() {
         bail!("{what} failed ({status}); its stderr ends:\n{}", tail(log));

@@ -8,12 +8,15 @@ use serde::Serialize;
 /// A sample's median with a confidence interval for it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct MedianCi {
+    /// Sample size.
     pub n: usize,
+    /// The sample median (the mean of the middle two for an even `n`).
     pub median: f64,
     /// Order-statistic interval `[x_(k), x_(n+1-k)]` (1-based, sorted): the largest `k` with
     /// `P(Binomial(n, 1/2) < k) <= (1 - level) / 2`, so its coverage is at least `level`.
     /// Absent when `n` is too small for any such `k`.
     pub lo: Option<f64>,
+    /// The interval's upper end, `x_(n+1-k)`; absent with `lo`.
     pub hi: Option<f64>,
     /// The interval's exact coverage, `1 - 2 P(Binomial(n, 1/2) < k)`.
     pub coverage: Option<f64>,
@@ -49,6 +52,8 @@ pub fn median_ci_rank(n: usize, level: f64) -> Option<usize> {
     best
 }
 
+/// The median of `values` with its order-statistic interval at confidence `level` (e.g.
+/// 0.95); `None` for an empty sample.
 pub fn median_ci(values: &[f64], level: f64) -> Option<MedianCi> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -145,10 +150,13 @@ pub fn erfc(x: f64) -> f64 {
 pub struct Wins {
     /// Seeds where the first method's value is smaller (fewer generations: better).
     pub first: usize,
+    /// Seeds where the second method's value is smaller.
     pub second: usize,
+    /// Seeds where both values are equal, e.g. both runs censored at the cap.
     pub ties: usize,
 }
 
+/// Counts, pair by pair over the shorter of the two slices, which method's value is smaller.
 pub fn paired_wins(first: &[f64], second: &[f64]) -> Wins {
     let mut wins = Wins {
         first: 0,

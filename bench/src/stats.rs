@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+/// The median (the mean of the middle two for an even count); `None` for no values.
 pub fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -15,10 +16,15 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
 /// A latency distribution in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Latency {
+    /// The mean.
     pub mean_us: f64,
+    /// The median, by nearest rank: the smallest sample with half the samples at or below it.
     pub p50_us: f64,
+    /// The 90th percentile, by nearest rank.
     pub p90_us: f64,
+    /// The 99th percentile, by nearest rank.
     pub p99_us: f64,
+    /// The slowest sample.
     pub max_us: f64,
 }
 

@@ -14,8 +14,11 @@ pub fn video_net(spec: &VideoNetSpec, seed: u64) -> anyhow::Result<StageNet<f32>
 
 /// Uniform noise frames drawn as they are asked for (memory and speed runs need no dataset).
 pub struct NoiseFrames {
+    /// Frames of the clip.
     pub frames: usize,
+    /// Videos per frame: each frame is `[batch, 1, SIDE, SIDE]`.
     pub batch: usize,
+    /// Draws every pixel, uniform in `[0, 1)`; seed it for repeatable runs.
     pub rng: ChaCha8Rng,
 }
 

@@ -37,7 +37,10 @@ use workers::{Lifecycle, WorkerLeases};
 /// What a worker lease asks an agent to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerAssignment {
+    /// The worker's number, new for every lease; with `seed` it seeds the worker's
+    /// environment and action sampling.
     pub worker_index: u32,
+    /// The experiment's seed.
     pub seed: u64,
     /// The `[a3c]` table, as agents parse it.
     pub config_toml: String,
@@ -46,6 +49,7 @@ pub struct WorkerAssignment {
 /// What became of one push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
+    /// The gradient was applied: the parameters' version went up by one.
     Applied,
     /// Computed against parameters more than `max_staleness` updates old.
     Stale,
@@ -60,13 +64,18 @@ pub enum Disposition {
 /// The answer to a push: what became of it and the newest parameters.
 #[derive(Debug, Clone)]
 pub struct ExchangeAnswer {
+    /// What became of the push's gradient.
     pub disposition: Disposition,
+    /// The version of `parameters`: updates applied so far.
     pub version: u64,
+    /// The newest parameters (or some of them: see `parameter_indices`).
     pub parameters: Vec<ArrayD<f32>>,
     /// Positions of `parameters` in the whole list; `None` when they are all of it, in
     /// order. PathNet-A3C answers a gradient push with its pathway's and head's tensors.
     pub parameter_indices: Option<Vec<usize>>,
+    /// The stop rule holds: the worker should send its final report and end.
     pub stop: bool,
+    /// Updates applied between the parameters the gradient was computed on and this push.
     pub staleness: u64,
     /// PathNet-A3C: the pathway the worker plays from now on, when its fitness report
     /// lost a tournament.
@@ -76,12 +85,17 @@ pub struct ExchangeAnswer {
 /// A push refused outright; nothing was recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
+    /// No worker lease of this experiment has this id (it ended, or never existed).
     #[error("{0} is not a worker lease of this experiment")]
     UnknownWorker(EvalId),
+    /// The push's sequence number was 0.
     #[error("`sequence` = 0: sequence numbers start at 1")]
     ZeroSequence,
+    /// The gradient or report does not fit the parameters (count, shapes, finite values).
     #[error(transparent)]
     Invalid(#[from] RlError),
+    /// PathNet-A3C refused the push (e.g. a fitness report that is not finite, or a gradient
+    /// that does not fit the super-network).
     #[error(transparent)]
     PathNet(#[from] PathNetA3cError),
     /// The push could not be read (e.g. its gradient's chunks do not assemble).
@@ -92,31 +106,48 @@ pub enum ExchangeError {
 /// The summary of an A3C run, in-process or distributed.
 #[derive(Debug, Clone, Serialize)]
 pub struct A3cSummary {
+    /// The experiment's id.
     pub experiment: String,
+    /// `a3c`.
     pub kind: &'static str,
+    /// The experiment's seed.
     pub seed: u64,
+    /// The environment trained on, as the spec names it.
     pub env: String,
     /// Whether the mean return over the last `return_window` episodes reached the target.
     pub reached_target: bool,
+    /// The spec's `stop.target_return`; `None` trains to the step budget.
     pub target_return: Option<f64>,
+    /// Episodes the mean return is taken over (the spec's `stop.window`).
     pub return_window: usize,
     /// Mean undiscounted return over the last `return_window` finished episodes.
     pub mean_return: Option<f64>,
+    /// Environment steps all workers took.
     pub env_steps: u64,
+    /// Episodes all workers finished.
     pub episodes: u64,
+    /// Gradients applied to the shared parameters.
     pub updates_applied: u64,
+    /// Gradients dropped as more than `max_staleness` updates old.
     pub dropped_stale: u64,
+    /// Gradients that arrived after the stop rule held.
     pub dropped_after_stop: u64,
+    /// The largest staleness (updates between fetch and push) of any push.
     pub max_staleness: u64,
+    /// The mean staleness over every push.
     pub mean_staleness: f64,
+    /// Why training stopped; `None` when the run ended otherwise (e.g. it failed).
     pub stop_reason: Option<StopReason>,
     /// Workers that trained: threads in-process, worker leases when distributed.
     pub workers: u64,
+    /// Wall-clock seconds the run trained.
     pub seconds: f64,
+    /// `env_steps` over `seconds` (0 for no time).
     pub env_steps_per_second: f64,
 }
 
 impl A3cSummary {
+    /// The summary of `spec`'s run from the parameter server's `stats`.
     pub fn new(
         experiment: &str,
         spec: &A3cSpec,
@@ -153,6 +184,8 @@ impl A3cSummary {
     }
 }
 
+/// An A3C run's state: the parameter server, the worker leases out and the progress
+/// events, driven by whoever leases the workers (the server, or the in-process run).
 pub struct A3cRun {
     experiment: String,
     spec: A3cSpec,
@@ -163,6 +196,8 @@ pub struct A3cRun {
 }
 
 impl A3cRun {
+    /// A run of `spec` under the id `experiment`, its policy initialised from the seed; an
+    /// error when the `[a3c]` table's network or optimiser cannot be built.
     pub fn new(experiment: String, spec: A3cSpec) -> Result<Self, RlError> {
         let policy = initial_policy(&spec.a3c, spec.seed)?;
         let server = Arc::new(ParameterServer::new(
@@ -187,6 +222,7 @@ impl A3cRun {
         })
     }
 
+    /// The experiment's spec.
     pub fn spec(&self) -> &A3cSpec {
         &self.spec
     }
@@ -209,6 +245,7 @@ impl A3cRun {
         self.server().parameters()
     }
 
+    /// The parameter server's counters now.
     pub fn stats(&self) -> ServerStats {
         self.server().stats()
     }
@@ -291,6 +328,7 @@ impl A3cRun {
         }
     }
 
+    /// The run's summary as it stands.
     pub fn summary(&self) -> A3cSummary {
         A3cSummary::new(
             &self.experiment,
@@ -301,6 +339,7 @@ impl A3cRun {
         )
     }
 
+    /// The highest windowed mean return seen so far; `None` before any episode finished.
     pub fn best_mean_return(&self) -> Option<f64> {
         self.best_mean_return
     }

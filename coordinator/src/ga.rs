@@ -22,19 +22,30 @@ pub use checkpoint::GaRunState;
 /// The summary of a neuroevolution run, in-process or distributed.
 #[derive(Debug, Clone, Serialize)]
 pub struct GaSummary {
+    /// The experiment's id.
     pub experiment: String,
+    /// `neuroevolution`.
     pub kind: &'static str,
+    /// The experiment's seed.
     pub seed: u64,
+    /// The GA's own summary (best fitness and genome, evaluations, generations...), its
+    /// fields at the top level of the JSON.
     #[serde(flatten)]
     pub run: pathnet_evo::Summary,
+    /// Wall-clock seconds the run took.
     pub seconds: f64,
+    /// Completed evaluations over `seconds`.
     pub evaluations_per_second: f64,
     /// Mean encoded size of the genomes sent (the seed list), and of the weights they stand for.
     pub genome_bytes_mean: f64,
+    /// The largest encoded genome sent, in bytes.
     pub genome_bytes_max: u64,
+    /// Bytes of one network's weights (f32): what sending weights instead would cost.
     pub weight_bytes: u64,
 }
 
+/// A neuroevolution run's state: the GA engine, its counters and progress events, driven
+/// by whoever evaluates the genomes (the server's agents, or the in-process run).
 pub struct GaRun {
     experiment: String,
     spec: GaSpec,
@@ -53,6 +64,8 @@ pub struct GaRun {
 }
 
 impl GaRun {
+    /// A run of `spec` under the id `experiment`; an error when the `[ga]` table's
+    /// problem cannot be set up.
     pub fn new(experiment: String, spec: GaSpec) -> Result<Self, EvoError> {
         let config = spec.config();
         let engine = GaEngine::new(&config)?;
@@ -78,10 +91,12 @@ impl GaRun {
         })
     }
 
+    /// The experiment's spec.
     pub fn spec(&self) -> &GaSpec {
         &self.spec
     }
 
+    /// Where the GA stands: state, generation, evaluations, best fitness.
     pub fn status(&self) -> pathnet_evo::engine::Status {
         self.engine.status()
     }
@@ -101,6 +116,8 @@ impl GaRun {
         Some((EvalId(request.id.0), request.job))
     }
 
+    /// Takes the outcome of evaluation `id`. A refusal (never issued, not out, the run over,
+    /// a fitness that is not finite) is counted and changes nothing else.
     pub fn complete(&mut self, id: EvalId, outcome: &Outcome) -> Result<(), Refusal> {
         let completed = self.engine.complete(pathnet_evo::EvalId(id.0), outcome);
         if completed.is_err() {
@@ -131,6 +148,7 @@ impl GaRun {
         Ok(())
     }
 
+    /// The run's summary as it stands.
     pub fn summary(&self) -> GaSummary {
         let seconds = self
             .seconds

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 pub struct Millis(pub u64);
 
 impl Millis {
+    /// `duration` later, saturating at the clock's end.
     pub fn plus(self, duration: Duration) -> Millis {
         let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         Millis(self.0.saturating_add(ms))
@@ -32,12 +33,14 @@ pub struct MonotonicClock {
 }
 
 impl MonotonicClock {
+    /// A clock whose origin is now.
     pub fn start() -> Self {
         MonotonicClock {
             origin: Instant::now(),
         }
     }
 
+    /// Milliseconds since the clock started.
     pub fn now(&self) -> Millis {
         Millis(u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
@@ -46,8 +49,11 @@ impl MonotonicClock {
 /// Why a lease ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseEnd {
+    /// Its result was accepted.
     Reported,
+    /// Its deadline passed without a heartbeat; the work went back to the queue.
     Expired,
+    /// The agent handed it back unfinished; the work went back to the queue.
     Released,
     /// Its result was refused; the work went back to the queue.
     Refused,
@@ -76,10 +82,18 @@ impl fmt::Display for LeaseEnd {
 /// Why an agent cannot act on a work id. Ids came from the agent, so they are quoted bounded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LeaseError {
+    /// No lease had this work id, or it ended too long ago to be remembered.
     #[error("work `{}` was never leased (or is too old to be remembered)", quote(.0))]
     Unknown(String),
+    /// The lease has ended.
     #[error("work `{}` is no longer leased: {end}", quote(.work))]
-    Ended { work: String, end: LeaseEnd },
+    Ended {
+        /// The work id, as the agent sent it.
+        work: String,
+        /// How the lease ended.
+        end: LeaseEnd,
+    },
+    /// Another agent holds the lease.
     #[error(
         "work `{}` is leased to agent `{}`, not to `{}`",
         quote(.work),
@@ -87,8 +101,11 @@ pub enum LeaseError {
         quote(.agent)
     )]
     NotHolder {
+        /// The work id, as the agent sent it.
         work: String,
+        /// The agent that holds the lease.
         holder: String,
+        /// The agent that asked.
         agent: String,
     },
 }
@@ -96,8 +113,11 @@ pub enum LeaseError {
 /// A live lease.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lease<T> {
+    /// The agent holding it.
     pub agent: String,
+    /// When it expires unless a heartbeat moves it out.
     pub deadline: Millis,
+    /// The work leased.
     pub item: T,
 }
 
@@ -105,12 +125,19 @@ pub struct Lease<T> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LeaseCounters {
+    /// Leases granted.
     pub granted: u64,
+    /// Deadlines moved out by heartbeats.
     pub extended: u64,
+    /// Leases ended by their deadline passing.
     pub expired: u64,
+    /// Leases handed back unfinished.
     pub released: u64,
+    /// Leases ended by an accepted result.
     pub reported: u64,
+    /// Leases ended by a refused result.
     pub refused: u64,
+    /// Leases ended because the experiment no longer needed the work.
     pub cancelled: u64,
     /// Leases live when the coordinator last saved its state before a restart; their work
     /// was re-queued when it resumed.
@@ -120,6 +147,7 @@ pub struct LeaseCounters {
 /// Ended work ids remembered for precise refusals; older ones are forgotten first.
 const ENDED_MEMORY: usize = 100_000;
 
+/// The live leases of items `T`, the ended ones remembered, and the counters.
 pub struct LeaseTable<T> {
     duration: Duration,
     active: BTreeMap<String, Lease<T>>,
@@ -156,10 +184,12 @@ impl<T> LeaseTable<T> {
         }
     }
 
+    /// How long a lease lasts after its grant or latest heartbeat.
     pub fn duration(&self) -> Duration {
         self.duration
     }
 
+    /// The totals since the table was created (or resumed from a saved state).
     pub fn counters(&self) -> &LeaseCounters {
         &self.counters
     }

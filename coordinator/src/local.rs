@@ -27,30 +27,43 @@ pub const GENOME_CACHE: usize = 512;
 /// How often the in-process A3C run reports its progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
+/// Why an in-process run stopped before its end.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The spec was refused (the field is named).
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// A dataset could not be read or a task not built from it.
     #[error("loading data: {0}")]
     Data(#[from] DataError),
+    /// The super-network could not be built or refused a pathway or parameters.
     #[error("building or training the super-network: {0}")]
     PathNet(#[from] PathNetError),
+    /// PathNet's engine refused the spec or its own state.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The executor could not train a pathway.
     #[error("training a pathway: {0}")]
     Exec(#[from] ExecError),
+    /// The run is neither over nor offering work: a bug, reported rather than looping.
     #[error("the experiment is still running but has nothing to evaluate")]
     Stalled,
+    /// An A3C policy, environment or update failed.
     #[error("A3C: {0}")]
     Rl(#[from] RlError),
+    /// An A3C worker thread panicked; the run cannot go on without its updates.
     #[error("an A3C worker thread panicked")]
     WorkerPanicked,
+    /// A neuroevolution problem could not be set up or evaluated.
     #[error("neuroevolution: {0}")]
     Evo(#[from] pathnet_evo::EvoError),
+    /// The run refused its own executor's result (a bug in this process, not a peer's).
     #[error("a result was refused: {0}")]
     Refused(String),
+    /// A Sideways task or segment failed.
     #[error("Sideways: {0}")]
     Sideways(#[from] pathnet_work::sideways::SidewaysJobError),
+    /// A PathNet-A3C run failed (boxed: the error is large).
     #[error("PathNet-A3C: {0}")]
     PathNetA3c(Box<pathnet_rl::pathnet_a3c::PathNetA3cError>),
 }

@@ -27,10 +27,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
+    /// Recurrent parity: an LSTM network reads a bit sequence and outputs its parity.
     Parity,
+    /// The breadcrumb hard maze: an MLP drives a robot to the goal.
     Maze,
 }
 
+/// Which GA runs the population (`algorithm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Algorithm {
@@ -41,15 +44,21 @@ pub enum Algorithm {
     Truncation,
 }
 
+/// An experiment's `[ga]` table: task, mutation operator, GA and run length (Lehman et al.
+/// 2018's setups), optional fields left `None` to take their defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SafeMutationConfig {
+    /// The task genomes are evaluated on.
     pub task: TaskKind,
+    /// The mutation operator every child is made with.
     pub operator: Operator,
     /// Standard deviation of the mutation noise, or SM-R's target divergence.
     pub sigma: f64,
+    /// The GA (default `steady_state`).
     #[serde(default)]
     pub algorithm: Algorithm,
+    /// Members of the population, at least 2 (default 250).
     #[serde(default = "defaults::population")]
     pub population: usize,
     /// Steady state: members drawn for a tournament; the best is the parent, and the worst of
@@ -103,10 +112,15 @@ mod defaults {
     }
 }
 
+/// `tournament_size` when not given.
 pub const DEFAULT_TOURNAMENT_SIZE: usize = 5;
+/// `parents` (truncation's top T) when not given.
 pub const DEFAULT_PARENTS: usize = 20;
+/// `elites` when not given.
 pub const DEFAULT_ELITES: usize = 1;
+/// `hidden` when not given: the reference code's width.
 pub const DEFAULT_HIDDEN: usize = 15;
+/// `parity_bits` when not given.
 pub const DEFAULT_PARITY_BITS: usize = 4;
 
 impl SafeMutationConfig {
@@ -231,18 +245,22 @@ impl SafeMutationConfig {
         self.problem().validate()
     }
 
+    /// The tournament size in effect (steady state).
     pub fn tournament_size(&self) -> usize {
         self.tournament_size.unwrap_or(DEFAULT_TOURNAMENT_SIZE)
     }
 
+    /// The number of parents in effect (truncation).
     pub fn parents(&self) -> usize {
         self.parents.unwrap_or(DEFAULT_PARENTS)
     }
 
+    /// The number of elites in effect (truncation).
     pub fn elites(&self) -> usize {
         self.elites.unwrap_or(DEFAULT_ELITES)
     }
 
+    /// The task with its size in effect (`parity_bits` or `maze_steps`, else the default).
     pub fn task_spec(&self) -> TaskSpec {
         match self.task {
             TaskKind::Parity => TaskSpec::Parity {

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Problem {
+    /// The task every genome is evaluated on.
     pub task: TaskSpec,
+    /// The network every genome's seed list builds; it must fit the task.
     pub network: NetworkSpec,
     /// The most inputs kept from an evaluation for the safe-mutation operators (the paper: 100).
     pub max_experience: usize,
@@ -25,6 +27,8 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// Checks the task, the network, that they fit each other, and the experience and clip
+    /// settings; the error names the field.
     pub fn validate(&self) -> Result<(), EvoError> {
         self.task.validate()?;
         self.network.validate()?;
@@ -44,8 +48,11 @@ impl Problem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
+    /// What the run evaluates on.
     pub problem: Problem,
+    /// The genome to evaluate, or the parent of the child to evaluate.
     pub parent: Genome,
+    /// The child's own mutation; `None` evaluates `parent` itself.
     pub mutation: Option<Mutation>,
 }
 
@@ -58,6 +65,8 @@ impl Job {
         }
     }
 
+    /// Checks the problem and that every mutation has a finite, positive magnitude: a job
+    /// arrives from the network, so nothing in it is trusted.
     pub fn validate(&self) -> Result<(), EvoError> {
         self.problem.validate()?;
         let genome = self.genome();
@@ -77,11 +86,14 @@ impl Job {
 /// The result of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
+    /// The task's fitness; higher is better.
     pub fitness: f64,
+    /// Whether the genome solved the task.
     pub solved: bool,
-    /// Rebuild work: mutations applied (1 when the parent was cached) and ancestors evaluated
-    /// again for their experience (0 when the parent was cached).
+    /// Rebuild work: mutations applied (1 when the parent was cached).
     pub replayed_mutations: u64,
+    /// Rebuild work: ancestors evaluated again for their experience (0 when the parent was
+    /// cached).
     pub replayed_evaluations: u64,
     /// The child's own mutation left the parent's weights unchanged (SM-R's search saw no
     /// finite divergence).

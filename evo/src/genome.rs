@@ -14,6 +14,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 const HEADER_BYTES: usize = 8 + 4;
 const MUTATION_BYTES: usize = 8 + 8 + 1;
 
+/// A network as a seed list: its initial seed and every mutation since, oldest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Genome {
     /// Seeds the network's initial weights.
@@ -61,6 +62,7 @@ impl Genome {
         HEADER_BYTES + MUTATION_BYTES * self.mutations.len()
     }
 
+    /// The wire encoding described in the module docs, [`Genome::encoded_len`] bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.encoded_len());
         out.extend_from_slice(&self.init_seed.to_le_bytes());
@@ -74,6 +76,11 @@ impl Genome {
         out
     }
 
+    /// The genome [`Genome::encode`] wrote.
+    ///
+    /// # Errors
+    /// [`EvoError::Decode`] for bytes too short or too long for their mutation count, or an
+    /// unknown operator code.
     pub fn decode(bytes: &[u8]) -> Result<Genome, EvoError> {
         let short = || {
             EvoError::Decode(format!(

@@ -32,6 +32,7 @@ pub enum Operator {
 }
 
 impl Operator {
+    /// Every operator, in wire-code order (the index is the code).
     pub const ALL: [Operator; 5] = [
         Operator::Control,
         Operator::SmR,
@@ -97,16 +98,20 @@ impl fmt::Display for Operator {
 /// One generation's mutation: everything needed to redo it on the parent.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Mutation {
+    /// Seeds the mutation's own random generator.
     pub seed: u64,
     /// The standard deviation of the drawn noise (control and SM-G), or SM-R's target
     /// divergence.
     pub magnitude: f64,
+    /// How the weight change is drawn and scaled.
     pub operator: Operator,
 }
 
 /// What applying a mutation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
+    /// The operator's weight change was applied as drawn (SM-R: its line search hit the
+    /// target divergence).
     Changed,
     /// SM-R's line search gave up (the outputs saturate below the target, or bisection did not
     /// converge) and the step whose divergence came closest to the target was applied. Counted
@@ -123,6 +128,7 @@ pub enum Applied {
 pub struct Drawn {
     /// `None` exactly when `applied` is [`Applied::Unchanged`].
     pub perturbation: Option<Perturbation<f32>>,
+    /// What applying it does.
     pub applied: Applied,
 }
 

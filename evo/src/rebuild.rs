@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 /// A network and what it took to rebuild it.
 pub struct Rebuilt {
+    /// The genome's network, weights as its seed list makes them.
     pub net: Box<dyn Layer<f32>>,
     /// The network's experience, when the cache had it.
     pub experience: Option<ArrayD<f32>>,
@@ -137,6 +138,7 @@ pub struct CacheStats {
     pub hits: u64,
     /// Rebuilds that started from the initial seed.
     pub misses: u64,
+    /// Genomes dropped, least recently used first, to make room.
     pub evictions: u64,
 }
 
@@ -156,18 +158,22 @@ impl RebuildCache {
         }
     }
 
+    /// The most genomes it holds.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
+    /// Genomes it holds now.
     pub fn len(&self) -> usize {
         self.lock().slots.len()
     }
 
+    /// Whether it holds no genome.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Its hits, misses and evictions so far.
     pub fn stats(&self) -> CacheStats {
         self.lock().stats
     }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 /// The summary of an in-process run and how long it took.
 #[derive(Debug, Clone)]
 pub struct RunReport {
+    /// The engine's summary at the end.
     pub summary: Summary,
+    /// Wall-clock time of the run, from starting the workers to the last of them finishing.
     pub wall: Duration,
 }
 

@@ -9,6 +9,7 @@
 use crate::Float;
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 
+/// A list of tensors of fixed shapes whose elements are atomics (see the module docs).
 #[derive(Debug)]
 pub struct AtomicTensors<F: Float> {
     shapes: Vec<Vec<usize>>,
@@ -42,14 +43,17 @@ impl<F: Float> AtomicTensors<F> {
         }
     }
 
+    /// Tensors in the list.
     pub fn len(&self) -> usize {
         self.data.len()
     }
 
+    /// Whether the list has no tensor.
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
+    /// Every tensor's shape, in list order.
     pub fn shapes(&self) -> &[Vec<usize>] {
         &self.shapes
     }

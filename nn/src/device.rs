@@ -11,6 +11,7 @@ use std::str::FromStr;
 /// A compute device: `cpu` or `cuda:N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub enum Device {
+    /// The CPU (the default), through ndarray.
     #[default]
     Cpu,
     /// The CUDA device with this ordinal.
@@ -18,6 +19,7 @@ pub enum Device {
 }
 
 impl Device {
+    /// Whether it is a CUDA device.
     pub fn is_cuda(self) -> bool {
         matches!(self, Device::Cuda(_))
     }
@@ -32,11 +34,13 @@ impl fmt::Display for Device {
     }
 }
 
+/// A device name that is not `cpu`, `cuda` or `cuda:N`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "device `{value}` is not one of `cpu`, `cuda` or `cuda:N` (N a device ordinal, e.g. `cuda:0`)"
 )]
 pub struct ParseDeviceError {
+    /// The text given.
     pub value: String,
 }
 
@@ -75,16 +79,26 @@ impl<'de> serde::Deserialize<'de> for Device {
     }
 }
 
+/// Why a layer could not be moved to a device.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlaceError {
+    /// A CUDA device was asked of a build without the `cuda` feature.
     #[error(
         "device `{device}` needs a build with the `cuda` feature (cargo build --features pathnet-nn/cuda)"
     )]
-    NotBuilt { device: Device },
+    NotBuilt {
+        /// The device asked for.
+        device: Device,
+    },
+    /// The device exists in this build but refused the layer (no device, an unsupported
+    /// layer, out of memory).
     #[error("placing `{layer}` on `{device}`: {reason}")]
     Failed {
+        /// The layer's name (a stage or module prefix where there is one).
         layer: String,
+        /// The device asked for.
         device: Device,
+        /// The backend's error.
         reason: String,
     },
 }
@@ -105,9 +119,11 @@ pub fn cuda_devices() -> Result<usize, String> {
 /// A CUDA device as the driver describes it, for an agent to advertise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceDescription {
+    /// The device, `cuda:N`.
     pub device: Device,
     /// The model name, e.g. `NVIDIA H200`.
     pub name: String,
+    /// Total device memory in bytes (0 when the driver does not say).
     pub memory_bytes: u64,
 }
 

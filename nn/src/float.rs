@@ -32,6 +32,7 @@ pub trait Float:
         <Self as FromPrimitive>::from_f64(value).expect("every f64 converts to f32/f64")
     }
 
+    /// This value as an atomic, for [`crate::AtomicTensors`].
     fn to_atomic(self) -> Self::Atomic;
 
     /// Relaxed load: concurrent writers may interleave, which Hogwild updates accept.

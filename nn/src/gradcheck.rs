@@ -47,35 +47,56 @@ pub fn rel_error(a: f64, b: f64, floor: f64) -> f64 {
     (a - b).abs() / (a.abs() + b.abs()).max(floor)
 }
 
+/// How a gradient check failed; `what` names the tensor (e.g. `Linear(3, 2) param 1`).
 #[derive(Debug, thiserror::Error)]
 pub enum GradCheckError {
+    /// An element whose analytic and numeric gradients disagree beyond the tolerance.
     #[error(
         "{what}[{index}]: analytic {analytic:e} vs numeric {numeric:e} (relative error {rel:e} > {tolerance:e})"
     )]
     Mismatch {
+        /// The tensor.
         what: String,
+        /// The element, in logical (row-major) order.
         index: usize,
+        /// The backward pass's value.
         analytic: f64,
+        /// The central difference.
         numeric: f64,
+        /// Their [`rel_error`].
         rel: f64,
+        /// The largest accepted.
         tolerance: f64,
     },
+    /// The backward pass returned a gradient shaped unlike its tensor.
     #[error("{what}: analytic gradient has shape {analytic:?}, expected {expected:?}")]
     Shape {
+        /// The tensor.
         what: String,
+        /// The gradient's shape.
         analytic: Vec<usize>,
+        /// The tensor's shape.
         expected: Vec<usize>,
     },
+    /// The backward pass returned another number of parameter gradients than the layer has
+    /// parameters.
     #[error("{what}: backward returned {got} parameter gradients for {expected} parameters")]
     ParamCount {
+        /// The layer.
         what: String,
+        /// Gradients returned.
         got: usize,
+        /// Parameter tensors of the layer.
         expected: usize,
     },
+    /// More than `max_kink_fraction` of a tensor's elements were skipped as kinks.
     #[error("{what}: {kinks} of {len} elements sit on kinks; the check is not informative")]
     TooManyKinks {
+        /// The tensor.
         what: String,
+        /// Elements skipped.
         kinks: usize,
+        /// Elements of the tensor.
         len: usize,
     },
 }
@@ -83,15 +104,20 @@ pub enum GradCheckError {
 /// Outcome of a passing check of one tensor.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TensorReport {
+    /// The largest [`rel_error`] of any checked element.
     pub max_rel_error: f64,
+    /// Elements compared (kinks excluded).
     pub checked: usize,
+    /// Elements skipped as sitting on a kink.
     pub kinks: usize,
 }
 
 /// Outcome of a passing layer check: the input first, then each parameter in `params()` order.
 #[derive(Debug, Clone, Default)]
 pub struct LayerReport {
+    /// The input gradient's check.
     pub input: TensorReport,
+    /// Each parameter gradient's check, in `params()` order.
     pub params: Vec<TensorReport>,
 }
 

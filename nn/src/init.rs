@@ -21,6 +21,7 @@ pub enum Init {
     HeUniform,
     /// He et al. for ReLU nets: normal with standard deviation `sqrt(2 / fan_in)`.
     HeNormal,
+    /// Every weight 0, so the layer's output starts at its bias.
     Zeros,
 }
 

@@ -9,6 +9,7 @@ use std::any::Any;
 pub struct Cache(Box<dyn Any + Send + Sync>);
 
 impl Cache {
+    /// Keeps `value` for the backward pass.
     pub fn new<T: Any + Send + Sync>(value: T) -> Self {
         Cache(Box::new(value))
     }
@@ -29,14 +30,18 @@ impl Cache {
 
 /// The result of a forward pass.
 pub struct Forward<F> {
+    /// The layer's output, batch axis first.
     pub output: ArrayD<F>,
+    /// What the backward pass at this point needs.
     pub cache: Cache,
 }
 
 /// The result of a backward pass: d loss / d input and d loss / d parameter for each
 /// parameter, in the order of [`Layer::params`].
 pub struct Backward<F> {
+    /// d loss / d input, shaped like the input.
     pub input_grad: ArrayD<F>,
+    /// d loss / d parameter, one per parameter tensor, each shaped like it.
     pub param_grads: Vec<ArrayD<F>>,
 }
 
@@ -47,6 +52,7 @@ pub trait Layer<F: Float>: Send + Sync {
     /// A short human-readable description, e.g. `linear(784->20)`.
     fn name(&self) -> String;
 
+    /// The output on `input` (batch axis first) and the cache its backward pass needs.
     fn forward(&self, input: ArrayViewD<'_, F>) -> Forward<F>;
 
     /// Vector-Jacobian product at the point the cache was recorded.
@@ -59,8 +65,10 @@ pub trait Layer<F: Float>: Send + Sync {
         self.backward(cache, output_grad).param_grads
     }
 
+    /// Every parameter tensor, in a fixed order that gradients and optimisers follow.
     fn params(&self) -> Vec<ArrayViewD<'_, F>>;
 
+    /// Every parameter tensor mutably, in [`Layer::params`] order.
     fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>>;
 
     /// Draws fresh initial values for all parameters from `rng`.

@@ -8,25 +8,42 @@ use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD};
 /// A loss value and `d loss / d prediction`.
 #[derive(Debug, Clone)]
 pub struct Loss<F, G> {
+    /// The loss, averaged as the loss function says.
     pub value: F,
+    /// `d value / d prediction`, shaped like the prediction.
     pub grad: G,
 }
 
+/// Why a loss could not be taken: predictions and targets that do not fit each other.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LossError {
+    /// [`mse`] of a prediction and a target of different shapes.
     #[error("prediction has shape {prediction:?} but target has shape {target:?}")]
     ShapeMismatch {
+        /// The prediction's shape.
         prediction: Vec<usize>,
+        /// The target's shape.
         target: Vec<usize>,
     },
+    /// [`cross_entropy`] with another number of targets than rows of logits.
     #[error("logits have {rows} rows but there are {targets} targets")]
-    TargetCount { rows: usize, targets: usize },
+    TargetCount {
+        /// Rows (samples) of the logits.
+        rows: usize,
+        /// Targets given.
+        targets: usize,
+    },
+    /// A target class that is not a column of the logits.
     #[error("target class {class} of sample {sample} is out of range for {classes} classes")]
     ClassOutOfRange {
+        /// The sample's row.
         sample: usize,
+        /// Its target class.
         class: usize,
+        /// Columns of the logits.
         classes: usize,
     },
+    /// A batch with no samples, whose mean is undefined.
     #[error("cannot take a loss over an empty batch")]
     Empty,
 }

@@ -10,6 +10,8 @@ use crate::{Cache, Float, Init};
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, Slice};
 use rand::Rng;
 
+/// One LSTM cell: `[batch, inputs]` and states `[batch, hidden]` to the next states; see
+/// the module docs for the equations.
 pub struct LstmCell<F> {
     /// `[input, 4·hidden]`
     w_x: Array2<F>,
@@ -22,17 +24,24 @@ pub struct LstmCell<F> {
 
 /// Output of one step.
 pub struct LstmStep<F> {
+    /// The new hidden state `h'`, `[batch, hidden]` (the cell's output).
     pub h: Array2<F>,
+    /// The new cell state `c'`, `[batch, hidden]`.
     pub c: Array2<F>,
+    /// What the step's backward pass needs.
     pub cache: Cache,
 }
 
 /// Gradients of one step: inputs, previous states, and parameters in [`LstmCell::params`]
 /// order (`W_x`, `W_h`, `b`).
 pub struct LstmGrads<F> {
+    /// d loss / d input, `[batch, inputs]`.
     pub dx: Array2<F>,
+    /// d loss / d previous hidden state, `[batch, hidden]`.
     pub dh: Array2<F>,
+    /// d loss / d previous cell state, `[batch, hidden]`.
     pub dc: Array2<F>,
+    /// d loss / d `W_x`, `W_h`, `b`.
     pub param_grads: Vec<ArrayD<F>>,
 }
 
@@ -66,14 +75,17 @@ impl<F: Float> LstmCell<F> {
         }
     }
 
+    /// Input width.
     pub fn inputs(&self) -> usize {
         self.w_x.nrows()
     }
 
+    /// Hidden (and cell) state width.
     pub fn hidden(&self) -> usize {
         self.w_h.nrows()
     }
 
+    /// E.g. `lstm(4->15)`.
     pub fn name(&self) -> String {
         format!("lstm({}->{})", self.inputs(), self.hidden())
     }
@@ -186,6 +198,7 @@ impl<F: Float> LstmCell<F> {
         ]
     }
 
+    /// `W_x`, `W_h`, `b`, mutably.
     pub fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>> {
         vec![
             self.w_x.view_mut().into_dyn(),
@@ -194,6 +207,7 @@ impl<F: Float> LstmCell<F> {
         ]
     }
 
+    /// Draws fresh weights from `rng` as [`LstmCell::new`] does, with the same initialiser.
     pub fn reinit(&mut self, rng: &mut dyn rand::RngCore) {
         *self = LstmCell::new(self.inputs(), self.hidden(), self.init, rng);
     }

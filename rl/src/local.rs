@@ -13,11 +13,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// The outcome of [`run_local`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunReport {
+    /// Which stop rule ended the run; `None` if the workers stopped before either held.
     pub stop: Option<StopReason>,
+    /// The parameter server's counters at the end.
     pub stats: ServerStats,
+    /// The policy's tensor names ([`ActorCritic::param_names`](crate::ActorCritic::param_names)).
     pub parameter_names: Vec<String>,
     /// The final global parameters, in `parameter_names` order.
     pub parameters: Vec<ArrayD<f32>>,
+    /// One report per worker, in worker order.
     pub workers: Vec<WorkerReport>,
 }
 

@@ -26,7 +26,9 @@ pub struct ServerConfig {
     pub rmsprop: RmsPropConfig,
     /// Anneal the rate linearly to 0 at `stop.max_env_steps`.
     pub anneal_learning_rate: bool,
+    /// Pushes computed against parameters more than this many versions old are dropped.
     pub max_staleness: u64,
+    /// When training ends; checked on every push.
     pub stop: StopConfig,
 }
 
@@ -80,19 +82,25 @@ impl StopReason {
 pub struct ServerStats {
     /// Updates applied so far; the version of the parameters.
     pub version: u64,
+    /// Updates applied so far: the same number as `version`, under the name worker reports use.
     pub updates_applied: u64,
+    /// Updates dropped for being more than `max_staleness` versions old.
     pub dropped_stale: u64,
     /// Updates that arrived after the stop rule held.
     pub dropped_after_stop: u64,
+    /// Environment steps reported by every push, applied or dropped.
     pub env_steps: u64,
+    /// Episodes finished, over every push.
     pub episodes: u64,
     /// Mean undiscounted return of the last `window` episodes (fewer while fewer finished).
     pub mean_return: Option<f64>,
     /// Staleness (versions between fetch and push) over every push received.
     pub max_staleness: u64,
+    /// Mean staleness over every push received; 0 before the first.
     pub mean_staleness: f64,
     /// The learning rate the next update would use.
     pub learning_rate: f64,
+    /// Why training stopped; `None` while it goes on.
     pub stop: Option<StopReason>,
 }
 
@@ -100,9 +108,11 @@ pub struct ServerStats {
 /// it, [`ParameterServer::restore`] builds a server that goes on from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerSnapshot {
+    /// The global parameters, in the policy's parameter order.
     pub parameters: Vec<ArrayD<f32>>,
     /// The shared RMSProp statistics, in parameter order.
     pub rmsprop_statistics: Vec<ArrayD<f32>>,
+    /// The counters and episode window at `counters.version`.
     pub counters: ServerCounters,
 }
 
@@ -113,13 +123,21 @@ pub struct ServerSnapshot {
 pub struct ServerCounters {
     /// Updates applied: every one of them is in the snapshot's parameters and statistics.
     pub version: u64,
+    /// Environment steps reported by every push; the annealed learning rate follows it.
     pub env_steps: u64,
+    /// Episodes finished.
     pub episodes: u64,
+    /// Updates dropped as too stale.
     pub dropped_stale: u64,
+    /// Updates dropped because the stop rule held.
     pub dropped_after_stop: u64,
+    /// Pushes received, applied or dropped (the denominator of the mean staleness).
     pub pushes: u64,
+    /// Staleness summed over every push.
     pub staleness_sum: u64,
+    /// The largest staleness of any push.
     pub staleness_max: u64,
+    /// Why training stopped, if it has: a restored server stays stopped.
     pub stop: Option<StopReason>,
     /// The returns of the stop rule's window, oldest first.
     pub recent_returns: Vec<f64>,
@@ -130,6 +148,8 @@ struct EpisodeWindow {
     recent: VecDeque<f64>,
 }
 
+/// The in-process shared parameters: lock-free Hogwild updates with shared RMSProp, the
+/// staleness bound and the stop rule. See the module docs.
 #[derive(Debug)]
 pub struct ParameterServer {
     config: ServerConfig,
@@ -180,14 +200,17 @@ impl ParameterServer {
         })
     }
 
+    /// The settings it runs under.
     pub fn config(&self) -> &ServerConfig {
         &self.config
     }
 
+    /// Every parameter tensor's shape, in parameter order.
     pub fn shapes(&self) -> &[Vec<usize>] {
         self.params.shapes()
     }
 
+    /// Updates applied so far: the parameters' version, which pushes compare staleness to.
     pub fn version(&self) -> u64 {
         self.version.load(Relaxed)
     }
@@ -207,6 +230,7 @@ impl ParameterServer {
         self.rmsprop.statistics().to_arrays()
     }
 
+    /// Why training stopped; `None` while it goes on.
     pub fn stop_reason(&self) -> Option<StopReason> {
         StopReason::from_code(self.stop.load(Relaxed))
     }
@@ -316,6 +340,7 @@ impl ParameterServer {
         self.set_stop(StopReason::Requested);
     }
 
+    /// A snapshot of the counters, for reports and dashboards.
     pub fn stats(&self) -> ServerStats {
         let pushes = self.pushes.load(Relaxed);
         let version = self.version.load(Relaxed);

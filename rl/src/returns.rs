@@ -14,12 +14,22 @@
 /// How a segment ended, with the value estimate to bootstrap from where there is one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SegmentEnd {
+    /// The episode reached a terminal state: bootstrap from 0.
     Terminated,
-    Truncated { final_value: f64 },
-    Continues { next_value: f64 },
+    /// The episode was cut off (a time limit): bootstrap from the final observation's value.
+    Truncated {
+        /// `V` of the observation `step` returned with the `truncated` flag.
+        final_value: f64,
+    },
+    /// The segment reached `t_max` mid-episode: bootstrap from the next state's value.
+    Continues {
+        /// `V(s_{t+n})`, the state the next segment starts from.
+        next_value: f64,
+    },
 }
 
 impl SegmentEnd {
+    /// `B`, the value the last return is bootstrapped from.
     pub fn bootstrap(self) -> f64 {
         match self {
             SegmentEnd::Terminated => 0.0,
@@ -46,6 +56,7 @@ pub fn n_step_returns_into(rewards: &[f64], end: SegmentEnd, gamma: f64, out: &m
     }
 }
 
+/// The discounted returns `R_t` of `rewards`, one per step, bootstrapped as `end` says.
 pub fn n_step_returns(rewards: &[f64], end: SegmentEnd, gamma: f64) -> Vec<f64> {
     let mut out = Vec::with_capacity(rewards.len());
     n_step_returns_into(rewards, end, gamma, &mut out);

@@ -17,9 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// What one worker did.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct WorkerReport {
+    /// The worker's index (its random stream is `index + 1`).
     pub worker: u64,
+    /// Environment steps it took.
     pub env_steps: u64,
+    /// Segments it completed, one gradient push each.
     pub segments: u64,
+    /// Of its pushes, those the shared parameters applied (the rest were too stale).
     pub updates_applied: u64,
     /// Undiscounted returns of its finished episodes, in order.
     pub episode_returns: Vec<f64>,
@@ -141,6 +145,7 @@ impl Worker {
         }
     }
 
+    /// Its local copy of the policy, as of its last fetch and segment.
     pub fn policy(&self) -> &ActorCritic<f32> {
         &self.inner.replica.policy
     }

@@ -8,9 +8,13 @@ use std::path::Path;
 /// What an export holds: the safetensors bytes, and what they are for the user to see.
 #[derive(Debug, Clone)]
 pub struct Exported {
+    /// The safetensors file, ready to write.
     pub bytes: Vec<u8>,
+    /// Tensors in it.
     pub tensors: usize,
+    /// Numbers in all tensors together (each an f32).
     pub values: usize,
+    /// The file's metadata header: the experiment and what the tensors are.
     pub metadata: BTreeMap<String, String>,
 }
 

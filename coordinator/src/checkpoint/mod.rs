@@ -38,14 +38,18 @@ const TENSORS_SUFFIX: &str = ".safetensors";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// Always [`FORMAT`]: tells a state file from other JSON.
     pub format: String,
+    /// The manifest's layout, [`FORMAT_VERSION`]; another version is refused on reading.
     pub format_version: u32,
     /// How many times a coordinator has started on this directory; part of every agent and
     /// work id it hands out, so that no id of an earlier run can match a later one.
     pub incarnation: u64,
+    /// When it was written, in milliseconds since the Unix epoch.
     pub written_unix_ms: u64,
     /// The number the next experiment's id gets.
     pub next_experiment: u64,
+    /// The experiment in the coordinator's slot; `None` when it had none.
     pub experiment: Option<SavedExperiment>,
 }
 
@@ -53,17 +57,22 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SavedExperiment {
+    /// The experiment's id, `<name>-<number>`.
     pub id: String,
     /// The kind's name, as specs write it.
     pub kind: String,
     /// The spec, as JSON.
     pub spec: serde_json::Value,
+    /// When the experiment started, in milliseconds since the Unix epoch.
     pub started_unix_ms: u64,
+    /// Why the run failed, if it did.
     pub error: Option<String>,
     /// The lease counters over every run of the coordinator; leases live when this was
     /// written are counted as ended by a restart, which is what they are on resuming.
     pub leases: LeaseCounters,
+    /// Tensor bytes agents pulled from the coordinator (parameters), over every run.
     pub bytes_pulled: u64,
+    /// Tensor bytes agents pushed to it (deltas, gradients), over every run.
     pub bytes_pushed: u64,
     /// The run's own state, shaped by its kind.
     pub run: serde_json::Value,
@@ -74,26 +83,45 @@ pub struct SavedExperiment {
 /// A state read back: the manifest and the experiment's tensors (empty without one).
 #[derive(Debug, Clone)]
 pub struct State {
+    /// The manifest, checked.
     pub manifest: Manifest,
+    /// The named tensors of the file the manifest names.
     pub tensors: Tensors,
 }
 
+/// Why a state directory could not be read or written; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// A file or directory could not be read, written, renamed or removed.
     #[error("state directory {}: {source}", .path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// A file is not what the coordinator wrote (unparseable, inconsistent, tensors missing)
+    /// or holds nothing to export.
     #[error("state {}: {message}", .path.display())]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The manifest is of another `format_version` than this coordinator reads.
     #[error(
         "state {}: `format_version` = {found}: this coordinator reads only version \
          {FORMAT_VERSION} (written by another release of pathnet?); keep the directory and \
          use that release, or start afresh with another --state-dir",
         .path.display()
     )]
-    Version { path: PathBuf, found: String },
+    Version {
+        /// The manifest.
+        path: PathBuf,
+        /// The version it has, as written.
+        found: String,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
@@ -115,6 +143,7 @@ fn invalid(path: &Path, message: impl std::fmt::Display) -> CheckpointError {
 pub struct WriteStats {
     /// Bytes of the manifest and the tensors file.
     pub bytes: u64,
+    /// Wall-clock seconds the write took, fsyncs included.
     pub seconds: f64,
 }
 
@@ -155,6 +184,7 @@ impl StateDir {
         Ok((state_dir, state))
     }
 
+    /// The directory.
     pub fn path(&self) -> &Path {
         &self.dir
     }

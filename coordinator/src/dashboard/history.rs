@@ -26,12 +26,18 @@ pub type Point = (u64, u64, f64, f64, u64);
 pub struct Series {
     /// Unique within the coordinator's life; the page matches live points by it.
     pub id: u64,
+    /// Zero-based index of the task in its experiment.
     pub task: usize,
+    /// The task's name (a spec's task name, an environment or an arm's label).
     pub name: String,
+    /// The task's generation cap; `None` for kinds that stop on a step budget instead.
     pub max_generations: Option<usize>,
     /// Environment steps taken and budgeted, for the kinds that learn from environments.
     pub env_steps: Option<(u64, u64)>,
+    /// The latest mean return over the recent episodes, for the kinds that learn from
+    /// environments.
     pub mean_return: Option<f64>,
+    /// The task has ended (threshold, cap or budget reached, or the run stopped).
     pub finished: bool,
     /// Generations per bucket of `points`.
     pub stride: u64,

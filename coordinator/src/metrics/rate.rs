@@ -20,6 +20,7 @@ pub struct RateWindow {
 }
 
 impl RateWindow {
+    /// An empty window spanning `window` (at least a millisecond).
     pub fn new(window: Duration) -> Self {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         RateWindow {

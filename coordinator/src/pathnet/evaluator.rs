@@ -9,6 +9,8 @@ use pathnet_work::{SupervisedTask, TaskData};
 /// Measures a pathway on a task's held-out data. The engine calls it when a task ends,
 /// before the parameters are re-initialised for the next task.
 pub trait TestEvaluator: Send {
+    /// The fraction of task `task`'s held-out examples that `pathway` of `net` classifies
+    /// correctly, in [0, 1].
     fn test_accuracy(
         &mut self,
         net: &PathNet<f32>,
@@ -27,6 +29,8 @@ pub struct TestSplit {
 }
 
 impl TestSplit {
+    /// Reads the test split of every task of `spec`, noised as its training split is but
+    /// with another noise pattern.
     pub fn load(spec: &ExperimentSpec) -> Result<Self, DataError> {
         let tasks = spec
             .tasks

@@ -52,18 +52,25 @@ use std::time::Instant;
 /// An evaluation to execute.
 #[derive(Debug, Clone)]
 pub struct EvaluationRequest {
+    /// The evaluation's id, which its result must carry.
     pub id: EvalId,
+    /// What to train and measure.
     pub job: PathwayJob,
 }
 
+/// Why the engine could not start, go on or resume.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The spec was refused.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// The super-network could not be built or refused an operation.
     #[error("super-network: {0}")]
     PathNet(#[from] PathNetError),
+    /// A result was refused.
     #[error("result refused: {0}")]
     Refused(#[from] Refusal),
+    /// A saved state does not fit the spec or is inconsistent (what, in words).
     #[error("checkpoint: {0}")]
     Restore(String),
 }
@@ -71,18 +78,26 @@ pub enum EngineError {
 /// Why a result was refused; parameters and population are unchanged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
+    /// No evaluation of the current task has this id.
     #[error("{0} was never issued on the current task")]
     Unknown(EvalId),
+    /// The evaluation's result is already in, or it was taken back to be issued again.
     #[error("{0} is not outstanding (already completed or waiting to be re-issued)")]
     NotOutstanding(EvalId),
+    /// The experiment is over (completed, stopped or failed).
     #[error("the experiment is {0}")]
     NotRunning(RunState),
+    /// A measure of the outcome is out of range.
     #[error("`{field}` = {value}: {reason}")]
     InvalidOutcome {
+        /// The outcome's field, e.g. `fitness`.
         field: &'static str,
+        /// Its value.
         value: f64,
+        /// What it must be.
         reason: &'static str,
     },
+    /// A module delta does not fit the parameters.
     #[error(transparent)]
     Delta(#[from] DeltaError),
 }
@@ -90,16 +105,25 @@ pub enum Refusal {
 /// Where the experiment stands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineStatus {
+    /// Running, or how the experiment ended.
     pub state: RunState,
     /// The arm whose run is under way (the last one once the experiment is over).
     pub arm: Arm,
+    /// Zero-based index of the task under way.
     pub task: usize,
+    /// Tournaments resolved on the task.
     pub generation: usize,
+    /// The task's cap on tournaments (`evolution.max_generations`).
     pub max_generations: usize,
+    /// The best fitness seen on the task; `None` before its first result.
     pub best_fitness: Option<f64>,
+    /// Tournaments started whose two results are not both in.
     pub tournaments_in_flight: usize,
 }
 
+/// PathNet's engine: the master parameters, the populations and tournaments of every
+/// task and arm, and the transfer between tasks; it issues [`EvaluationRequest`]s and
+/// takes their outcomes, whoever executes them.
 pub struct Engine {
     experiment: String,
     spec: ExperimentSpec,
@@ -184,14 +208,17 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The experiment's id.
     pub fn experiment(&self) -> &str {
         &self.experiment
     }
 
+    /// The experiment's spec.
     pub fn spec(&self) -> &ExperimentSpec {
         &self.spec
     }
 
+    /// The super-network's shape, as every replica must build it.
     pub fn architecture(&self) -> &Architecture {
         &self.architecture
     }
@@ -206,6 +233,7 @@ impl Engine {
         self.store.snapshot(id)
     }
 
+    /// Where the experiment stands.
     pub fn status(&self) -> EngineStatus {
         EngineStatus {
             state: self.state,

@@ -23,6 +23,8 @@ pub enum Arm {
 }
 
 impl Arm {
+    /// The arm's name in summaries and JSON: `pathnet_transfer`, `scratch`, `fine_tune` or
+    /// `paper_fine_tune`.
     pub fn as_str(self) -> &'static str {
         match self {
             Arm::PathnetTransfer => "pathnet_transfer",

@@ -8,15 +8,21 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// How one task went in one arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSummary {
+    /// Zero-based index of the task in the spec.
     pub task: usize,
+    /// The task's name in the spec.
     pub name: String,
     /// The method this run of the task belongs to: PathNet's transfer or a control.
     pub arm: Arm,
+    /// The dataset classes that became labels 0 and 1.
     pub classes: [u8; 2],
+    /// The two classes in words, e.g. `digits 3 vs 5` or `T-shirt/top (0) vs Trouser (1)`.
     pub description: String,
+    /// Whether an evaluation's training accuracy reached `evolution.accuracy_threshold`.
     pub reached_threshold: bool,
     /// Tournaments resolved up to and including the one that reached the threshold, or all
     /// of them when none did: the paper's "generations to threshold".
@@ -26,12 +32,15 @@ pub struct TaskSummary {
     pub tournaments: usize,
     /// Pathway evaluations accepted on the task (two per tournament).
     pub evaluations: usize,
+    /// The best training accuracy of any evaluation on the task (over its minibatches).
     pub best_train_accuracy: f64,
     /// Accuracy of the best pathway on the task's test split; absent when not measured.
     pub test_accuracy: Option<f64>,
+    /// The best pathway's active module indices, per hidden layer.
     pub best_pathway: Vec<Vec<usize>>,
     /// Modules frozen when the task started (the earlier tasks' best pathways).
     pub frozen_modules: usize,
+    /// Wall-clock seconds the task took.
     pub seconds: f64,
 }
 
@@ -55,15 +64,20 @@ impl TaskSummary {
     }
 }
 
+/// The summary of a PathNet run, in-process or distributed.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
+    /// The experiment's id.
     pub experiment: String,
+    /// The experiment's seed.
     pub seed: u64,
     /// Every task run in the order it finished: PathNet's tasks, then the controls'.
     pub tasks: Vec<TaskSummary>,
     /// PathNet's transfer against the controls on the last task; absent without controls.
     pub comparison: Option<Comparison>,
+    /// The run's counters (evaluations, tournaments, module updates...).
     pub counters: Counters,
+    /// Wall-clock seconds the run took.
     pub seconds: f64,
 }
 
@@ -73,16 +87,20 @@ pub struct RunSummary {
 pub struct Comparison {
     /// Name of the last task.
     pub task: String,
+    /// The spec's `evolution.accuracy_threshold`.
     pub accuracy_threshold: f64,
+    /// The spec's `comparison.control_pathway`.
     pub control_pathway: ControlPathway,
     /// Generations to threshold, or the generation cap where the threshold was not reached.
     pub task_b_generations: BTreeMap<Arm, usize>,
+    /// Whether the arm reached the threshold on the last task.
     pub task_b_reached_threshold: BTreeMap<Arm, bool>,
     /// Evaluations accepted on the last task (two per tournament, drained ones included).
     pub task_b_evaluations: BTreeMap<Arm, usize>,
     /// Evaluations of every task the arm ran itself. The evolved fine-tune control starts
     /// from PathNet's earlier tasks and runs only the last one.
     pub arm_evaluations: BTreeMap<Arm, usize>,
+    /// The arm's best pathway's accuracy on the last task's test split, when measured.
     pub task_b_test_accuracy: BTreeMap<Arm, Option<f64>>,
 }
 

@@ -10,47 +10,87 @@ use ndarray::ArrayD;
 use pathnet_nn::pathnet::{ModuleId, PathNet, PathNetError, Pathway};
 use pathnet_work::{ModuleDelta, ModuleParams};
 
+/// Why a result's module deltas were refused; nothing of the result was applied.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DeltaError {
+    /// The super-network has no such module.
     #[error("module {module} does not exist")]
-    UnknownModule { module: ModuleId },
+    UnknownModule {
+        /// The module the delta named.
+        module: ModuleId,
+    },
+    /// The module is frozen (an earlier task's best pathway).
     #[error("module {module} is frozen and takes no updates")]
-    Frozen { module: ModuleId },
+    Frozen {
+        /// The frozen module.
+        module: ModuleId,
+    },
+    /// The evaluation's pathway does not train the module.
     #[error("module {module} is not trained by this evaluation")]
-    NotTrained { module: ModuleId },
+    NotTrained {
+        /// The module the delta named.
+        module: ModuleId,
+    },
+    /// Two deltas name the same module.
     #[error("module {module} appears more than once")]
-    Duplicate { module: ModuleId },
+    Duplicate {
+        /// The repeated module.
+        module: ModuleId,
+    },
+    /// The delta's base version is 0 or above the module's current version.
     #[error("module {module}: base version {base} was never assigned (current version {current})")]
     BadBaseVersion {
+        /// The module.
         module: ModuleId,
+        /// The version the delta claims to start from.
         base: u64,
+        /// The module's version now.
         current: u64,
     },
+    /// The delta has another number of tensors than the module.
     #[error("module {module}: {actual} delta tensors given, the module has {expected}")]
     TensorCount {
+        /// The module.
         module: ModuleId,
+        /// The module's tensors.
         expected: usize,
+        /// The delta's tensors.
         actual: usize,
     },
+    /// A delta tensor's shape differs from the module's tensor.
     #[error("module {module} tensor {tensor}: shape {actual:?} given, expected {expected:?}")]
     Shape {
+        /// The module.
         module: ModuleId,
+        /// Index of the tensor in the module's `params()` order.
         tensor: usize,
+        /// The module tensor's shape.
         expected: Vec<usize>,
+        /// The delta tensor's shape.
         actual: Vec<usize>,
     },
+    /// A delta element is NaN or infinite.
     #[error("module {module} tensor {tensor}: element {index} is {value}, not a finite number")]
     NonFinite {
+        /// The module.
         module: ModuleId,
+        /// Index of the tensor in the module's `params()` order.
         tensor: usize,
+        /// Index of the element in the tensor, in row-major order.
         index: usize,
+        /// The element.
         value: f32,
     },
+    /// Adding a finite delta would make a parameter infinite.
     #[error("module {module} tensor {tensor}: adding the delta makes element {index} {value}")]
     Overflow {
+        /// The module.
         module: ModuleId,
+        /// Index of the tensor in the module's `params()` order.
         tensor: usize,
+        /// Index of the element in the tensor, in row-major order.
         index: usize,
+        /// The sum, not finite.
         value: f32,
     },
 }
@@ -80,14 +120,17 @@ impl ParameterStore {
         Ok(ParameterStore { net })
     }
 
+    /// The super-network, read-only.
     pub fn net(&self) -> &PathNet<f32> {
         &self.net
     }
 
+    /// Module `id`'s current version; an error for a module the network does not have.
     pub fn version(&self, id: ModuleId) -> Result<u64, PathNetError> {
         self.net.version(id)
     }
 
+    /// Whether module `id` is frozen; an error for a module the network does not have.
     pub fn is_frozen(&self, id: ModuleId) -> Result<bool, PathNetError> {
         self.net.is_frozen(id)
     }

@@ -8,16 +8,22 @@ use pathnet_envs::Space;
 use pathnet_rl::{A3cConfig, PolicyKind, RlError};
 use serde::{Deserialize, Serialize};
 
+/// An A3C experiment: workers' rollouts train one shared policy, the coordinator holding
+/// its parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct A3cSpec {
+    /// The experiment's name; a coordinator's experiment ids are `<name>-<number>`.
     pub name: String,
+    /// Seeds the initial parameters and every worker's environment and action sampling
+    /// (default 0).
     #[serde(default)]
     pub seed: u64,
     /// Most A3C worker leases outstanding at once over all agents; each agent holds as many
     /// as its `--workers`.
     #[serde(default = "default_max_workers")]
     pub max_workers: usize,
+    /// The `[a3c]` table: environment, policy network, optimiser and step budget.
     pub a3c: A3cConfig,
 }
 
@@ -26,6 +32,8 @@ fn default_max_workers() -> usize {
 }
 
 impl A3cSpec {
+    /// Checks `max_workers`, every size against the coordinator's bounds, then the `[a3c]`
+    /// table; the error names the first bad field.
     pub fn validate(&self) -> Result<(), SpecError> {
         if self.max_workers == 0 {
             return Err(invalid("max_workers", 0, "must be at least 1"));

@@ -7,17 +7,22 @@ use super::{SpecError, invalid};
 use pathnet_evo::{EvoError, SafeMutationConfig};
 use serde::{Deserialize, Serialize};
 
+/// A neuroevolution experiment: a GA over seed-list genomes with safe mutations.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GaSpec {
+    /// The experiment's name; a coordinator's experiment ids are `<name>-<number>`.
     pub name: String,
     /// Seeds every initial genome and mutation; it is the `[ga]` table's seed.
     #[serde(default)]
     pub seed: u64,
+    /// The `[ga]` table: task, network, mutation operator and GA settings.
     pub ga: SafeMutationConfig,
 }
 
 impl GaSpec {
+    /// Checks that `ga.seed` is unset or the top-level `seed`, every size against the
+    /// coordinator's bounds, then the `[ga]` table; the error names the first bad field.
     pub fn validate(&self) -> Result<(), SpecError> {
         if self.ga.seed != 0 && self.ga.seed != self.seed {
             return Err(invalid(

@@ -22,6 +22,7 @@ pub const MAX_TASKS: usize = 256;
 /// Minibatches per evaluation (T) and examples per minibatch: both travel as 32-bit integers,
 /// and a million is beyond any evaluation the papers run (T = 50, batch 16).
 pub const MAX_MINIBATCHES: usize = 1_000_000;
+/// Examples per minibatch (see [`MAX_MINIBATCHES`]).
 pub const MAX_BATCH_SIZE: usize = 65_536;
 /// Rollout steps per update (A3C's t_max, 5 or 20 in the papers): each worker keeps them all.
 pub const MAX_T_MAX: usize = 100_000;
@@ -31,8 +32,9 @@ pub const MAX_WORKERS: usize = 10_000;
 pub const MAX_STEPS: usize = 10_000_000;
 /// Parity sequence length: all `2^bits` sequences are evaluated, so 20 bits is a million.
 pub const MAX_PARITY_BITS: usize = 20;
-/// Convolution filters and kernel side.
+/// Convolution filters of a layer.
 pub const MAX_CONV_FILTERS: usize = 4096;
+/// Convolution kernel side, in pixels.
 pub const MAX_CONV_KERNEL: usize = 64;
 
 /// The default ceiling on an experiment's estimated memory: 16 GiB.
@@ -75,6 +77,8 @@ pub struct MemoryEstimate {
 }
 
 impl MemoryEstimate {
+    /// The estimate in bytes: 4 per parameter per copy, plus `other_bytes`; saturates
+    /// rather than overflows.
     pub fn bytes(&self) -> u128 {
         self.parameters
             .saturating_mul(PARAMETER_BYTES)

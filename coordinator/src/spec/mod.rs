@@ -29,21 +29,37 @@ use crate::run::{Progress, Summary};
 use pathnet_proto::{quote, quote_lines};
 use std::path::{Path, PathBuf};
 
+/// Why a spec was refused: it could not be read, is not valid TOML of its kind's schema, or
+/// has a value out of range (named).
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
+    /// The spec file could not be read.
+    ///
     /// The I/O error is quoted in the message, not chained as a source, so that printing the
     /// error with its chain does not say it twice.
     #[error("cannot read spec {path}: {reason}")]
     Read {
+        /// The file as given.
         path: PathBuf,
+        /// Why reading it failed.
         reason: std::io::Error,
     },
+    /// Not TOML, an unknown key, a missing key or a value of the wrong type.
     #[error("invalid spec {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file, or `<inline>` for a spec given as text.
+        path: PathBuf,
+        /// The parser's message with the offending line, quoted and bounded in length.
+        message: String,
+    },
+    /// A value of the right type but out of range or inconsistent with another.
     #[error("invalid spec: `{field}` = {value}: {reason}")]
     Invalid {
+        /// The field's path in the spec, e.g. `evolution.population` or `tasks[1].classes`.
         field: String,
+        /// Its value, quoted and bounded in length.
         value: String,
+        /// What it must be.
         reason: String,
     },
 }
@@ -87,11 +103,14 @@ macro_rules! define_spec {
 crate::kind::with_kinds!(define_spec);
 
 impl Spec {
+    /// Reads the spec at `path`, picks the schema its `kind` names (`pathnet` when absent),
+    /// parses and validates it.
     pub fn from_file(path: &Path) -> Result<Self, SpecError> {
         let (text, path) = read_spec(path)?;
         Self::parse(&text, &path)
     }
 
+    /// As [`Spec::from_file`], for a spec given as TOML text (named `<inline>` in errors).
     pub fn from_toml(text: &str) -> Result<Self, SpecError> {
         Self::parse(text, Path::new("<inline>"))
     }
@@ -126,14 +145,17 @@ impl Spec {
         each_kind!(self, spec => kind_of(spec))
     }
 
+    /// The experiment's `name`.
     pub fn name(&self) -> &str {
         each_kind!(self, spec => &spec.name)
     }
 
+    /// The experiment's top-level `seed`.
     pub fn seed(&self) -> u64 {
         each_kind!(self, spec => spec.seed)
     }
 
+    /// Replaces the top-level `seed` (a command line's `--seed` over the file's).
     pub fn set_seed(&mut self, seed: u64) {
         each_kind!(self, spec => spec.seed = seed)
     }
@@ -144,6 +166,8 @@ impl Spec {
         each_kind!(self, spec => ExperimentKind::memory_estimate(spec, input_features))
     }
 
+    /// Checks the spec as its kind does (parsing already did); the error names the first bad
+    /// field.
     pub fn validate(&self) -> Result<(), SpecError> {
         each_kind!(self, spec => spec.validate())
     }

@@ -10,12 +10,18 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentSpec {
+    /// The experiment's name; a coordinator's experiment ids are `<name>-<number>`.
     pub name: String,
+    /// Seeds everything the run draws: parameters, pathways, minibatches and the noise
+    /// (default 0).
     #[serde(default)]
     pub seed: u64,
+    /// The `[data]` table: where the images are and how they are noised.
     pub data: DataSpec,
+    /// The `[pathnet]` table: the super-network's shape (default the paper's).
     #[serde(default)]
     pub pathnet: PathNetSpec,
+    /// The `[evolution]` table: tournaments, training and stopping (default the paper's).
     #[serde(default)]
     pub evolution: EvolutionSpec,
     /// Tasks in the order they are learnt; each later task starts from the previous task's
@@ -32,6 +38,7 @@ pub struct ExperimentSpec {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ComparisonSpec {
+    /// The controls to run, each at most once (default none); they need at least two tasks.
     pub controls: Vec<Control>,
     /// What the controls train: see [`ControlPathway`].
     pub control_pathway: ControlPathway,
@@ -79,15 +86,19 @@ pub enum ControlPathway {
     Evolved,
 }
 
+/// The `[data]` table: an MNIST-family dataset the tasks' class pairs are drawn from.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
-    /// Directory with the IDX files (train-images-idx3-ubyte[.gz], ...).
+    /// Directory with the IDX files (train-images-idx3-ubyte[.gz], ...); a relative path is
+    /// taken from the directory the command runs in.
     pub dir: PathBuf,
-    /// Fraction of pixels replaced by salt-and-pepper noise, as in the PathNet paper.
+    /// Fraction of pixels replaced by salt-and-pepper noise, in [0, 1] (default 0; the
+    /// PathNet paper's MNIST experiment uses 0.5).
     #[serde(default)]
     pub noise: f64,
-    /// Which images the directory holds; only the class names in summaries depend on it.
+    /// Which images the directory holds, `mnist` or `fashion-mnist` (default); only the
+    /// class names in summaries depend on it.
     #[serde(default = "fashion_mnist")]
     pub family: Family,
 }
@@ -96,12 +107,17 @@ fn fashion_mnist() -> Family {
     Family::FashionMnist
 }
 
+/// The `[pathnet]` table: the super-network's shape (Fernando et al. 2017, section 2.1).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PathNetSpec {
+    /// `L`: hidden layers (default 3).
     pub layers: usize,
+    /// `M`: modules per layer (default 10).
     pub modules_per_layer: usize,
+    /// `N`: most modules a pathway uses in one layer, in 1..=`modules_per_layer` (default 3).
     pub max_active: usize,
+    /// ReLU units of every module (default 20).
     pub module_units: usize,
 }
 
@@ -117,25 +133,32 @@ impl Default for PathNetSpec {
     }
 }
 
+/// The `[evolution]` table: how pathways compete and train.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvolutionSpec {
+    /// Pathways per task, at least 2 (default 64).
     pub population: usize,
-    /// T: minibatches each pathway trains for in one evaluation.
+    /// T: minibatches each pathway trains for in one evaluation (default 50).
     pub minibatches_per_evaluation: usize,
+    /// Examples per minibatch (default 16).
     pub batch_size: usize,
+    /// SGD step size, finite and positive (default 0.0001).
     pub learning_rate: f64,
-    /// Training accuracy (over one evaluation's minibatches) that ends a task.
+    /// Training accuracy (over one evaluation's minibatches) that ends a task, in (0, 1]
+    /// (default 0.998).
     pub accuracy_threshold: f64,
-    /// Tournaments after which a task stops even below the threshold.
+    /// Tournaments after which a task stops even below the threshold (default 1000).
     pub max_generations: usize,
     /// Both contestants of a tournament train on the same minibatches (one data seed per
     /// tournament, sent to whoever evaluates each), so the comparison is not decided by
-    /// which contestant drew the easier examples. Off: each evaluation draws its own.
+    /// which contestant drew the easier examples. Off (default): each evaluation draws its
+    /// own.
     pub same_minibatches: bool,
     /// Only the tournament winner's parameter updates are kept: each contestant's deltas
     /// are held until both are back, then the winner's are added and the loser's dropped.
-    /// Off: every evaluation's deltas are added as soon as it is back (shared training).
+    /// Off (default): every evaluation's deltas are added as soon as it is back (shared
+    /// training).
     pub winner_only_updates: bool,
 }
 
@@ -157,20 +180,24 @@ impl Default for EvolutionSpec {
     }
 }
 
+/// One `[[tasks]]` entry: a binary classification task.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
+    /// The task's name in progress and summaries, e.g. `A`.
     pub name: String,
     /// The two dataset classes of this binary task: the first becomes label 0.
     pub classes: [u8; 2],
 }
 
 impl ExperimentSpec {
+    /// Reads, parses and validates the spec at `path`.
     pub fn from_file(path: &Path) -> Result<Self, SpecError> {
         let (text, path) = read_spec(path)?;
         Self::parse(&text, &path)
     }
 
+    /// Parses and validates a spec given as TOML text (named `<inline>` in errors).
     pub fn from_toml(text: &str) -> Result<Self, SpecError> {
         Self::parse(text, Path::new("<inline>"))
     }
@@ -181,6 +208,8 @@ impl ExperimentSpec {
         Ok(spec)
     }
 
+    /// Checks every size against the coordinator's bounds and every range; the error names
+    /// the first bad field and its value.
     pub fn validate(&self) -> Result<(), SpecError> {
         let p = &self.pathnet;
         let e = &self.evolution;

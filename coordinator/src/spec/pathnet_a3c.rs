@@ -7,16 +7,22 @@ use super::{SpecError, invalid};
 use pathnet_rl::pathnet_a3c::{ModuleSpec, PathNetA3cConfig, PathNetA3cError};
 use serde::{Deserialize, Serialize};
 
+/// A PathNet-A3C experiment: tasks learnt in order on one super-network, each by A3C
+/// workers whose pathways evolve, with the scratch control.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PathNetA3cSpec {
+    /// The experiment's name; a coordinator's experiment ids are `<name>-<number>`.
     pub name: String,
+    /// Seeds the super-network's parameters, the pathways and every worker (default 0).
     #[serde(default)]
     pub seed: u64,
     /// Also train the last task alone on a fresh super-network with the same settings and
     /// seed, the control that transfer is measured against.
     #[serde(default = "yes")]
     pub scratch_control: bool,
+    /// The `[pathnet_a3c]` table: tasks in order, super-network shape, evolution and A3C
+    /// settings.
     pub pathnet_a3c: PathNetA3cConfig,
 }
 
@@ -25,6 +31,8 @@ fn yes() -> bool {
 }
 
 impl PathNetA3cSpec {
+    /// Checks every size against the coordinator's bounds, then the `[pathnet_a3c]` table
+    /// (which builds each task's environment); the error names the first bad field.
     pub fn validate(&self) -> Result<(), SpecError> {
         self.check_bounds()?;
         self.pathnet_a3c.validate().map_err(spec_error)

@@ -13,15 +13,19 @@ use serde::{Deserialize, Serialize};
 /// Batches of one segment at most: a segment is the unit of work a lost agent costs again.
 pub(super) const MAX_SNAPSHOT_EVERY: u64 = 1_000_000;
 
+/// A Sideways experiment: a video network trained by a pipeline of stages, leased in
+/// segments (docs/sideways.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SidewaysSpec {
+    /// The experiment's name; a coordinator's experiment ids are `<name>-<number>`.
     pub name: String,
-    /// Seeds the network's initialisation and the video stream.
+    /// Seeds the network's initialisation and the video stream (default 0).
     #[serde(default)]
     pub seed: u64,
     /// Batches per segment: the run is leased to one agent segment by segment, and a lost
-    /// segment is trained again from the snapshot the previous one ended with.
+    /// segment is trained again from the snapshot the previous one ended with (default 8,
+    /// at most 1,000,000).
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every: u64,
     /// Agents a segment's stages spread over: the one holding its lease and
@@ -33,6 +37,8 @@ pub struct SidewaysSpec {
     /// empty: no stage asks for one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub place: Vec<String>,
+    /// The `[sideways]` table: network, stages, video task and training settings (every
+    /// key has a default).
     #[serde(default)]
     pub sideways: SidewaysTask,
 }
@@ -50,6 +56,7 @@ fn default_snapshot_every() -> u64 {
 }
 
 impl SidewaysSpec {
+    /// Checks `snapshot_every`, then the `[sideways]` table; the error names the bad field.
     pub fn validate(&self) -> Result<(), SpecError> {
         if !(1..=MAX_SNAPSHOT_EVERY).contains(&self.snapshot_every) {
             return Err(invalid(

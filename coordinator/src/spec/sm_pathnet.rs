@@ -12,13 +12,17 @@ use pathnet_evo::{EvoError, Operator};
 use serde::Deserialize;
 use std::path::PathBuf;
 
+/// A safe-mutation PathNet experiment (docs/sm_pathnet.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmPathNetSpec {
+    /// The experiment's name; a coordinator's experiment ids are `<name>-<number>`.
     pub name: String,
-    /// Seeds the base weights, every genome and mutation and the tournaments.
+    /// Seeds the base weights, every genome and mutation, the tournaments and the episodes
+    /// (default 0).
     #[serde(default)]
     pub seed: u64,
+    /// The `[sm_pathnet]` table.
     pub sm_pathnet: SmPathNetConfig,
 }
 
@@ -61,6 +65,8 @@ fn default_eval_examples() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
+    /// An environment with discrete actions and flat observations, e.g. `CartPole-v1`;
+    /// exactly one of `env` and `data` is given.
     #[serde(default)]
     pub env: Option<String>,
     /// Directory with the IDX files (as for the PathNet kind's `[data] dir`).
@@ -69,7 +75,7 @@ pub struct TaskSpec {
     /// The two classes: the first becomes label 0.
     #[serde(default)]
     pub classes: Option<[u8; 2]>,
-    /// Fraction of pixels replaced by salt-and-pepper noise.
+    /// Fraction of pixels replaced by salt-and-pepper noise, in [0, 1] (default 0).
     #[serde(default)]
     pub noise: f32,
 }
@@ -85,35 +91,43 @@ pub struct SmPathNetConfig {
     /// The tasks in order, each an environment or a dataset's class pair.
     #[serde(default)]
     pub tasks: Vec<TaskSpec>,
-    /// Examples in a dataset task's fixed evaluation batch (its fitness is the accuracy).
+    /// Examples in a dataset task's fixed evaluation batch (its fitness is the accuracy;
+    /// default 256).
     #[serde(default = "default_eval_examples")]
     pub eval_examples: usize,
-    /// `T` minibatches of SGD before each evaluation (dataset tasks only).
+    /// `T` minibatches of SGD before each evaluation (dataset tasks only; default none),
+    /// e.g. `{ minibatches = 50, batch_size = 16, learning_rate = 0.01 }`.
     #[serde(default)]
     pub hybrid: Option<Hybrid>,
+    /// `L`: hidden layers of the super-network (default 3).
     #[serde(default = "default_layers")]
     pub layers: usize,
+    /// `M`: modules per layer (default 10).
     #[serde(default = "default_modules")]
     pub modules: usize,
+    /// `N`: most modules a pathway uses in one layer, in 1..=`modules` (default 3).
     #[serde(default = "default_max_active")]
     pub max_active: usize,
+    /// Units per module (default 16).
     #[serde(default = "default_units")]
     pub units: usize,
-    /// Episodes per evaluation; fitness is their mean return.
+    /// Episodes per evaluation; fitness is their mean return (default 2).
     #[serde(default = "default_episodes")]
     pub episodes: usize,
-    /// Observations kept per evaluation for the safe-mutation operators.
+    /// Observations kept per evaluation for the safe-mutation operators (default 100).
     #[serde(default = "default_experience")]
     pub experience: usize,
     /// `binary` (PathNet's tournament) or `steady_state`.
     pub selection: Selection,
+    /// Genomes per task and arm (default 16).
     #[serde(default = "default_population")]
     pub population: usize,
-    /// Steady-state tournaments only.
+    /// Genomes drawn per tournament, steady-state selection only (default 5).
     #[serde(default = "default_tournament")]
     pub tournament_size: usize,
     /// `control`, `sm_r`, `sm_g_sum`, `sm_g_abs` or `sm_g_so`.
     pub operator: Operator,
+    /// Mutation magnitude (for SM-R, the target divergence of the outputs; default 0.05).
     #[serde(default = "default_sigma")]
     pub sigma: f64,
     /// Evaluations per task and arm.
@@ -122,12 +136,14 @@ pub struct SmPathNetConfig {
     /// whole budget).
     #[serde(default)]
     pub target_fitness: Vec<f64>,
-    /// Learn every later task from scratch too, as the transfer's control.
+    /// Learn every later task from scratch too, as the transfer's control (default true).
     #[serde(default = "default_true")]
     pub scratch_control: bool,
 }
 
 impl SmPathNetSpec {
+    /// Checks the tasks, every size against the coordinator's bounds and the GA settings;
+    /// the error names the first bad field (`sm_pathnet.tasks[i].<field>` for a task).
     pub fn validate(&self) -> Result<(), SpecError> {
         use limits::*;
         let c = &self.sm_pathnet;
@@ -246,6 +262,8 @@ impl SmPathNetSpec {
         envs.chain(tasks).collect()
     }
 
+    /// What every evaluation of the run solves: the tasks, the super-network and the
+    /// evaluation settings, with the seeds derived from `seed`.
     pub fn problem(&self) -> PathwayProblem {
         let c = &self.sm_pathnet;
         PathwayProblem {
@@ -282,6 +300,7 @@ impl SmPathNetSpec {
         }
     }
 
+    /// The transfer arm's tournament of task `task`.
     pub fn tournament(&self, task: usize) -> TournamentConfig {
         self.tournament_arm(task, 0)
     }

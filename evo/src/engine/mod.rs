@@ -45,13 +45,17 @@ impl fmt::Display for EvalId {
 /// An evaluation to execute.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
+    /// What to hand back with the outcome to [`GaEngine::complete`].
     pub id: EvalId,
+    /// What to execute (with [`crate::evaluate`]).
     pub job: Job,
 }
 
+/// Whether a run goes on, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineState {
+    /// Evaluations are still issued and accepted.
     Running,
     /// An evaluation solved the task.
     Solved,
@@ -75,12 +79,16 @@ impl fmt::Display for EngineState {
 /// Why a result was refused; the engine is unchanged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
+    /// The id was never issued by this engine.
     #[error("{0} was never issued")]
     Unknown(EvalId),
+    /// The evaluation was issued but is not out now: a duplicate or late result.
     #[error("{0} is not out with an executor (completed, cancelled or waiting to be re-issued)")]
     NotOutstanding(EvalId),
+    /// The run is over; no result counts any more.
     #[error("the run is {0}")]
     NotRunning(EngineState),
+    /// The outcome's fitness is NaN or infinite.
     #[error("`fitness` = {0}: must be finite")]
     NonFiniteFitness(f64),
 }
@@ -88,36 +96,49 @@ pub enum Refusal {
 /// Where a run stands.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
+    /// Running, or why not.
     pub state: EngineState,
     /// Truncation: the generation being evaluated. Steady state: children completed divided
     /// by the population size.
     pub generation: u64,
+    /// Evaluations handed out so far, each counted once however often it was requeued.
     pub evaluations_issued: u64,
+    /// Evaluations whose outcome was accepted.
     pub evaluations_completed: u64,
     /// Issued and not completed: out with executors or waiting to be re-issued.
     pub in_flight: usize,
+    /// The highest fitness of any completed evaluation; `None` before the first.
     pub best_fitness: Option<f64>,
 }
 
 /// The result of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
+    /// The GA that ran.
     pub algorithm: Algorithm,
+    /// The mutation operator it used.
     pub operator: Operator,
+    /// How the run ended (or `Running`, for a summary taken mid-run).
     pub state: EngineState,
+    /// Whether an evaluation solved the task.
     pub solved: bool,
     /// Evaluations completed up to and including the one that solved the task.
     pub evaluations_to_solve: Option<u64>,
+    /// The highest fitness of any completed evaluation.
     pub best_fitness: Option<f64>,
     /// The best genome so far (the solver, once solved).
     pub best_genome: Option<Genome>,
     /// As [`Status::generation`].
     pub generations: u64,
+    /// Evaluations completed.
     pub evaluations: u64,
+    /// Times an evaluation was put back to be issued again.
     pub requeued: u64,
-    /// Rebuild work the executors reported (see [`Outcome`]).
+    /// Rebuild work the executors reported (see [`Outcome`]): mutations applied.
     pub replayed_mutations: u64,
+    /// Rebuild work: ancestors evaluated again for their experience.
     pub replayed_evaluations: u64,
+    /// Children whose own mutation left the parent's weights unchanged.
     pub unchanged_mutations: u64,
     /// Children whose SM-R line search missed its target and took the closest step it tried.
     /// Counted by executors in this process; remote agents do not report it (0).
@@ -127,7 +148,9 @@ pub struct Summary {
 /// Either GA, chosen by the configuration's `algorithm`.
 #[derive(Debug)]
 pub enum GaEngine {
+    /// The paper's steady-state GA.
     SteadyState(SteadyState),
+    /// The generational truncation GA.
     Truncation(Truncation),
 }
 
@@ -141,6 +164,10 @@ macro_rules! both {
 }
 
 impl GaEngine {
+    /// The engine `config.algorithm` names, with its initial population not yet issued.
+    ///
+    /// # Errors
+    /// An invalid config, named by its field.
     pub fn new(config: &SafeMutationConfig) -> Result<Self, EvoError> {
         config.validate()?;
         Ok(match config.algorithm {
@@ -171,14 +198,17 @@ impl GaEngine {
         both!(self, e => e.stop())
     }
 
+    /// Whether the run goes on.
     pub fn is_running(&self) -> bool {
         self.status().state == EngineState::Running
     }
 
+    /// Where the run stands now.
     pub fn status(&self) -> Status {
         both!(self, e => e.status())
     }
 
+    /// The run's result so far (final once it is no longer running).
     pub fn summary(&self) -> Summary {
         both!(self, e => e.summary())
     }

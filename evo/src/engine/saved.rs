@@ -21,20 +21,28 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, tag = "algorithm", rename_all = "snake_case")]
 pub enum SavedEngine {
+    /// A [`SteadyState`] engine.
     SteadyState {
+        /// Where the engine's random generator stands.
         rng: SavedRng,
+        /// The ledger, counters and best result.
         books: SavedBooks<()>,
         /// The evaluated population, in its slots' order.
         members: Vec<SavedMember>,
         /// Initial genomes issued so far.
         fresh_issued: usize,
     },
+    /// A [`Truncation`] engine.
     Truncation {
+        /// Where the engine's random generator stands.
         rng: SavedRng,
+        /// The ledger (each evaluation tagged with its slot), counters and best result.
         books: SavedBooks<usize>,
+        /// The generation being evaluated, 0-based.
         generation: u64,
         /// The current generation, elites first.
         slots: Vec<SavedSlot>,
+        /// The next slot to issue.
         next_slot: usize,
     },
 }

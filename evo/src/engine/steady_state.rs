@@ -25,6 +25,7 @@ struct Member {
     fitness: f64,
 }
 
+/// The steady-state GA (see the module docs); usually driven through [`GaEngine`](super::GaEngine).
 #[derive(Debug)]
 pub struct SteadyState {
     problem: Problem,
@@ -39,6 +40,7 @@ pub struct SteadyState {
 }
 
 impl SteadyState {
+    /// As [`GaEngine::new`](super::GaEngine::new).
     pub fn new(config: &SafeMutationConfig) -> Result<Self, EvoError> {
         config.validate()?;
         Ok(SteadyState {
@@ -54,6 +56,7 @@ impl SteadyState {
         })
     }
 
+    /// As [`GaEngine::next_evaluation`](super::GaEngine::next_evaluation).
     pub fn next_evaluation(&mut self) -> Option<Request> {
         if let Next::Decided(request) = self.books.next() {
             return request;
@@ -82,6 +85,7 @@ impl SteadyState {
         Some(self.books.issue(job, ()))
     }
 
+    /// As [`GaEngine::complete`](super::GaEngine::complete).
     pub fn complete(&mut self, id: EvalId, outcome: &Outcome) -> Result<(), Refusal> {
         let Some(Accepted { job, genome, .. }) = self.books.complete(id, outcome)? else {
             return Ok(());
@@ -99,18 +103,22 @@ impl SteadyState {
         Ok(())
     }
 
+    /// As [`GaEngine::requeue`](super::GaEngine::requeue).
     pub fn requeue(&mut self, id: EvalId) -> bool {
         self.books.requeue(id)
     }
 
+    /// As [`GaEngine::stop`](super::GaEngine::stop).
     pub fn stop(&mut self) -> usize {
         self.books.stop()
     }
 
+    /// As [`GaEngine::status`](super::GaEngine::status).
     pub fn status(&self) -> Status {
         self.books.status(self.generation())
     }
 
+    /// As [`GaEngine::summary`](super::GaEngine::summary).
     pub fn summary(&self) -> Summary {
         self.books
             .summary(Algorithm::SteadyState, self.operator, self.generation())

@@ -30,6 +30,7 @@ impl Slot {
     }
 }
 
+/// The truncation GA (see the module docs); usually driven through [`GaEngine`](super::GaEngine).
 #[derive(Debug)]
 pub struct Truncation {
     problem: Problem,
@@ -47,6 +48,7 @@ pub struct Truncation {
 }
 
 impl Truncation {
+    /// As [`GaEngine::new`](super::GaEngine::new).
     pub fn new(config: &SafeMutationConfig) -> Result<Self, EvoError> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -71,6 +73,7 @@ impl Truncation {
         })
     }
 
+    /// As [`GaEngine::next_evaluation`](super::GaEngine::next_evaluation).
     pub fn next_evaluation(&mut self) -> Option<Request> {
         if let Next::Decided(request) = self.books.next() {
             return request;
@@ -89,6 +92,7 @@ impl Truncation {
         Some(request)
     }
 
+    /// As [`GaEngine::complete`](super::GaEngine::complete).
     pub fn complete(&mut self, id: EvalId, outcome: &Outcome) -> Result<(), Refusal> {
         let Some(Accepted { tag: slot, .. }) = self.books.complete(id, outcome)? else {
             return Ok(());
@@ -100,18 +104,22 @@ impl Truncation {
         Ok(())
     }
 
+    /// As [`GaEngine::requeue`](super::GaEngine::requeue).
     pub fn requeue(&mut self, id: EvalId) -> bool {
         self.books.requeue(id)
     }
 
+    /// As [`GaEngine::stop`](super::GaEngine::stop).
     pub fn stop(&mut self) -> usize {
         self.books.stop()
     }
 
+    /// As [`GaEngine::status`](super::GaEngine::status).
     pub fn status(&self) -> Status {
         self.books.status(self.generation)
     }
 
+    /// As [`GaEngine::summary`](super::GaEngine::summary).
     pub fn summary(&self) -> Summary {
         self.books
             .summary(Algorithm::Truncation, self.operator, self.generation)

@@ -6,6 +6,8 @@ use ndarray::{Array2, Array3, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Ix3};
 use pathnet_nn::{Backward, Cache, Float, Forward, Init, Layer, Linear, LstmCell, Softmax};
 use rand::Rng;
 
+/// Stacked LSTM cells over a sequence and a softmax head on the last step: input
+/// `[batch, steps, features]`, output `[batch, classes]` probabilities.
 pub struct StackedLstm<F> {
     cells: Vec<LstmCell<F>>,
     head: Linear<F>,
@@ -41,6 +43,7 @@ impl<F: Float> StackedLstm<F> {
         }
     }
 
+    /// Units per cell.
     pub fn hidden(&self) -> usize {
         self.head.inputs()
     }

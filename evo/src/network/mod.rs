@@ -17,22 +17,31 @@ use serde::{Deserialize, Serialize};
 pub enum NetworkSpec {
     /// [`StackedLstm`]: input `[batch, steps, inputs]`, output class probabilities.
     Lstm {
+        /// Features per time step.
         inputs: usize,
+        /// Units per cell.
         hidden: usize,
+        /// Stacked cells, at least 1.
         cells: usize,
+        /// Classes of the softmax head.
         outputs: usize,
     },
     /// `Linear(inputs, hidden) + ReLU`, then `hidden_layers` times `Linear(hidden, hidden) +
     /// ReLU`, then `Linear(hidden, outputs) + Sigmoid`: `hidden_layers + 2` weight layers.
     Mlp {
+        /// Input features.
         inputs: usize,
+        /// Units of every hidden layer.
         hidden: usize,
+        /// `Linear(hidden, hidden)` layers between the first and the last; may be 0.
         hidden_layers: usize,
+        /// Sigmoid outputs.
         outputs: usize,
     },
 }
 
 impl NetworkSpec {
+    /// Checks every size; the error names the field (`network.hidden`, ...).
     pub fn validate(&self) -> Result<(), EvoError> {
         let positive = |field, value: usize| {
             if value == 0 {

@@ -26,30 +26,39 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
+/// Which tournament picks parents and the slots children take (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Selection {
+    /// PathNet's binary tournament: the winner's child overwrites the loser.
     Binary,
+    /// The safe-mutation paper's steady-state tournament.
     SteadyState,
 }
 
 /// How one task's genomes are evolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TournamentConfig {
+    /// The tournament rule.
     pub selection: Selection,
+    /// Members of the population, at least 2.
     pub population: usize,
     /// Steady state only (binary tournaments draw two).
     pub tournament_size: usize,
+    /// The mutation operator every child is made with.
     pub operator: Operator,
     /// Mutation magnitude (see [`Mutation::magnitude`]).
     pub sigma: f64,
+    /// Evaluations after which the task ends unsolved; at least the population.
     pub max_evaluations: u64,
     /// The task is solved once an evaluation reaches this fitness.
     pub target_fitness: Option<f64>,
+    /// Seeds the initial genomes, the draws and the mutations' seeds.
     pub seed: u64,
 }
 
 impl TournamentConfig {
+    /// Checks every field; the error names the field and its value.
     pub fn validate(&self) -> Result<(), EvoError> {
         if self.population < 2 {
             return Err(EvoError::invalid(
@@ -104,21 +113,33 @@ struct Pending {
 /// The result of a task's evolution.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TournamentSummary {
+    /// How the task ended (or `Running`, for a summary taken mid-task).
     pub state: EngineState,
+    /// The highest fitness of any completed evaluation.
     pub best_fitness: Option<f64>,
+    /// The genome that reached it (the first, among equals).
     pub best_genome: Option<Genome>,
     /// Children completed divided by the population.
     pub generations: u64,
+    /// Evaluations completed.
     pub evaluations: u64,
+    /// Times an evaluation was put back to be issued again.
     pub requeued: u64,
+    /// Evaluations completed up to and including the one that reached the target.
     pub evaluations_to_target: Option<u64>,
+    /// Rebuild work the executors reported: mutations applied.
     pub replayed_mutations: u64,
+    /// Rebuild work: ancestors evaluated again for their experience.
     pub replayed_evaluations: u64,
+    /// Children whose own mutation left the parent's weights unchanged.
     pub unchanged_mutations: u64,
     /// Fitness of the population's members when the summary was taken.
     pub population_fitness: Vec<f64>,
 }
 
+/// One task's (and arm's) evolution: the population, the ledger of evaluations out and
+/// waiting, and the counters. Its decisions are a function of its seed and the order of
+/// calls.
 #[derive(Debug)]
 pub struct TournamentEngine {
     problem: PathwayProblem,
@@ -142,6 +163,10 @@ pub struct TournamentEngine {
 }
 
 impl TournamentEngine {
+    /// An engine for task `task` of `problem`, over the base network `transfers` make.
+    ///
+    /// # Errors
+    /// An invalid config or problem, named by its field.
     pub fn new(
         problem: PathwayProblem,
         task: usize,
@@ -172,14 +197,17 @@ impl TournamentEngine {
         })
     }
 
+    /// The task it evolves for, 0-based.
     pub fn task(&self) -> usize {
         self.task
     }
 
+    /// The earlier tasks' genomes its base network is made of.
     pub fn transfers(&self) -> &[Transfer] {
         &self.transfers
     }
 
+    /// Running, or why not.
     pub fn state(&self) -> EngineState {
         self.state
     }
@@ -344,18 +372,23 @@ impl TournamentEngine {
         self.cancelled
     }
 
+    /// Evaluations completed.
     pub fn completed(&self) -> u64 {
         self.completed
     }
 
+    /// Children completed divided by the population (0 while the initial population is
+    /// evaluated).
     pub fn generation(&self) -> u64 {
         self.completed.saturating_sub(self.config.population as u64) / self.config.population as u64
     }
 
+    /// The highest fitness of any completed evaluation; `None` before the first.
     pub fn best_fitness(&self) -> Option<f64> {
         self.best.as_ref().map(|b| b.0)
     }
 
+    /// The genome of [`TournamentEngine::best_fitness`].
     pub fn best_genome(&self) -> Option<&Genome> {
         self.best.as_ref().map(|b| &b.1)
     }
@@ -367,6 +400,7 @@ impl TournamentEngine {
         })
     }
 
+    /// The task's result so far (final once it is no longer running).
     pub fn summary(&self) -> TournamentSummary {
         TournamentSummary {
             state: self.state,

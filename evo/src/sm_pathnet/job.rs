@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transfer {
+    /// The earlier task, 0-based.
     pub task: usize,
+    /// That task's best genome.
     pub genome: Genome,
 }
 
@@ -22,10 +24,15 @@ pub struct Transfer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PathwayJob {
+    /// The run's tasks and super-network.
     pub problem: PathwayProblem,
+    /// The task to evaluate on, 0-based.
     pub task: usize,
+    /// Earlier tasks' best genomes, applied in order; each from a task before `task`.
     pub transfers: Vec<Transfer>,
+    /// The genome to evaluate, or the parent of the child to evaluate.
     pub parent: Genome,
+    /// The child's own mutation; `None` evaluates `parent` itself.
     pub mutation: Option<Mutation>,
 }
 
@@ -38,6 +45,9 @@ impl PathwayJob {
         }
     }
 
+    /// Checks the problem, the task index, that transfers come from earlier tasks and that
+    /// every mutation has a finite, positive magnitude: a job arrives from the network, so
+    /// nothing in it is trusted.
     pub fn validate(&self) -> Result<(), EvoError> {
         self.problem.validate()?;
         let tasks = self.problem.tasks.len();

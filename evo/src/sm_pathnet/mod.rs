@@ -5,7 +5,7 @@
 //! - [`problem`]: the tasks (environments or two-class datasets) and super-network, a
 //!   pathway's fitness, and the hybrid mode's SGD;
 //! - [`job`]: one evaluation and [`evaluate_pathway`];
-//! - [`rebuild`]: genome to weights (and pathway), with a cache of recent parents;
+//! - [`rebuild`](mod@rebuild): genome to weights (and pathway), with a cache of recent parents;
 //! - [`engine`]: PathNet's binary tournament and the steady-state tournament.
 
 pub mod engine;

@@ -31,10 +31,12 @@ pub struct DataTask {
     /// Directory with the IDX files, as the experiment names it (an executor may read them
     /// from elsewhere on its machine).
     pub dir: PathBuf,
+    /// The two dataset labels to tell apart; the first becomes label 0, the second 1.
     pub classes: [u8; 2],
-    /// Fraction of pixels replaced by salt-and-pepper noise, and that noise's seed.
+    /// Fraction of pixels replaced by salt-and-pepper noise, in `[0, 1]` (default 0).
     #[serde(default)]
     pub noise: f32,
+    /// Seeds which pixels the noise replaces.
     #[serde(default)]
     pub noise_seed: u64,
 }
@@ -85,8 +87,11 @@ pub trait ExampleSource: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hybrid {
+    /// SGD steps per evaluation, the paper's `T`.
     pub minibatches: usize,
+    /// Examples per minibatch.
     pub batch_size: usize,
+    /// Plain SGD's step size.
     pub learning_rate: f64,
 }
 
@@ -96,9 +101,11 @@ pub struct Hybrid {
 pub struct PathwayProblem {
     /// The tasks, in the order they are learned.
     pub tasks: Vec<PathwayTask>,
-    /// Shared layers `L`, modules per layer `M`, active modules per layer at most `N`.
+    /// Shared layers `L`.
     pub layers: usize,
+    /// Modules per layer `M`.
     pub modules: usize,
+    /// Active modules per layer in a pathway, at most `N`.
     pub max_active: usize,
     /// Units of every module (`Linear + ReLU`).
     pub units: usize,
@@ -107,6 +114,7 @@ pub struct PathwayProblem {
     /// Episodes per evaluation; episode `e` resets its environment with seed
     /// `episode_seed + e`, so every genome of a task meets the same episodes.
     pub episodes: usize,
+    /// The first episode's reset seed; also seeds dataset tasks' evaluation batches.
     pub episode_seed: u64,
     /// The most observations kept from an evaluation for the safe-mutation operators.
     pub max_experience: usize,
@@ -126,7 +134,9 @@ fn default_eval_examples() -> usize {
 /// What an environment looks like to the super-network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnvShape {
+    /// Width of its flat observations (before padding to the widest task's).
     pub observations: usize,
+    /// Discrete actions: the head's outputs.
     pub actions: usize,
     /// The action the first output stands for (Gymnasium's `Discrete.start`).
     pub first_action: i64,
@@ -136,6 +146,8 @@ pub struct EnvShape {
 const MAX_SIZE: usize = 4096;
 
 impl PathwayProblem {
+    /// Checks every field, bounded so that a spec from the network cannot ask for more than
+    /// an evaluation can hold; the error names the field.
     pub fn validate(&self) -> Result<(), EvoError> {
         if self.tasks.is_empty() {
             return Err(EvoError::invalid("tasks", "[]", "name at least one task"));
@@ -207,6 +219,10 @@ impl PathwayProblem {
         Ok(())
     }
 
+    /// The super-network's `L`, `M` and `N`.
+    ///
+    /// # Errors
+    /// `max_active` (or another size) that does not fit the others.
     pub fn dims(&self) -> Result<PathNetDims, EvoError> {
         PathNetDims::new(self.layers, self.modules, self.max_active).map_err(|err| {
             EvoError::invalid(

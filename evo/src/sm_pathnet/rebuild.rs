@@ -51,11 +51,15 @@ fn sgd_seed(seed: u64) -> u64 {
 
 /// A genome's network and pathway, and what it took to rebuild them.
 pub struct Rebuilt {
+    /// The super-network with the genome's weights (and earlier tasks' transfers).
     pub net: PathNet<f32>,
+    /// The genome's pathway, as [`genome_pathway`] gives it.
     pub pathway: Pathway,
     /// The pathway's experience, when the cache had it.
     pub experience: Option<ArrayD<f32>>,
+    /// Mutations applied (1 for a child of a cached parent).
     pub replayed_mutations: usize,
+    /// Ancestors evaluated again for their experience (0 for a child of a cached parent).
     pub replayed_evaluations: usize,
     /// Whether the last mutation replayed changed no weight (SM-R found no step).
     pub last_unchanged: bool,
@@ -284,6 +288,7 @@ const BASES: usize = 8;
 const MAX_BYTES: usize = 512 << 20;
 
 impl PathwayRebuildCache {
+    /// A cache of `capacity` genomes (0 disables caching) with no dataset examples.
     pub fn new(capacity: usize) -> Self {
         PathwayRebuildCache {
             capacity,
@@ -298,6 +303,7 @@ impl PathwayRebuildCache {
         self
     }
 
+    /// The dataset tasks' examples, if this executor has a loader.
     pub fn examples(&self) -> Option<&dyn ExampleSource> {
         self.examples.as_deref()
     }

@@ -13,13 +13,20 @@ use serde::{Deserialize, Serialize};
 /// The fitness of a network whose outputs are not finite (its weights overflowed).
 pub const BROKEN_FITNESS: f64 = -1e8;
 
+/// A task with its size: what a job names so that an executor evaluates the same thing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TaskSpec {
     /// [`parity`] over every `bits`-bit sequence.
-    Parity { bits: usize },
+    Parity {
+        /// Sequence length, 1 to 16; all `2^bits` sequences are evaluated.
+        bits: usize,
+    },
     /// The breadcrumb hard [`maze`], `steps` simulation steps per episode.
-    Maze { steps: usize },
+    Maze {
+        /// Simulation steps per episode, at least 1.
+        steps: usize,
+    },
 }
 
 /// The result of evaluating one network.
@@ -27,6 +34,8 @@ pub enum TaskSpec {
 pub struct Evaluation {
     /// Higher is better.
     pub fitness: f64,
+    /// Whether the network solved the task (parity: every sequence right; maze: the goal
+    /// reached), which ends a run.
     pub solved: bool,
     /// Inputs the network saw during the evaluation (batch axis first), kept for the
     /// safe-mutation operators when this network becomes a parent.
@@ -34,6 +43,7 @@ pub struct Evaluation {
 }
 
 impl TaskSpec {
+    /// Checks the size; the error names the config key (`parity_bits`, `maze_steps`).
     pub fn validate(&self) -> Result<(), EvoError> {
         match *self {
             TaskSpec::Parity { bits } if !(1..=16).contains(&bits) => Err(EvoError::invalid(
@@ -95,6 +105,8 @@ impl TaskSpec {
         }
     }
 
+    /// Runs `net` on the task, keeping at most `max_experience` of its inputs as experience.
+    /// Deterministic: the same weights give the same evaluation.
     pub fn evaluate(&self, net: &dyn Layer<f32>, max_experience: usize) -> Evaluation {
         match *self {
             TaskSpec::Parity { bits } => parity::evaluate(net, bits, max_experience),

@@ -28,26 +28,59 @@ use launch::Kernels;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// Why the CUDA backend could not open a device, place a layer or run an operation; each
+/// names the device (`cuda:N`) or the layer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CudaError {
+    /// No driver, or no device: the reason comes from the driver's loader.
     #[error("no CUDA device: {0}")]
     Unavailable(String),
+    /// A device ordinal beyond the devices present.
     #[error("cuda:{ordinal} does not exist ({count} CUDA devices)")]
-    NoSuchDevice { ordinal: usize, count: usize },
+    NoSuchDevice {
+        /// The ordinal asked for.
+        ordinal: usize,
+        /// Devices present.
+        count: usize,
+    },
+    /// The CUDA driver failed (an allocation, a copy, a launch).
     #[error("CUDA driver on cuda:{ordinal}: {message}")]
-    Driver { ordinal: usize, message: String },
+    Driver {
+        /// The device.
+        ordinal: usize,
+        /// The driver's error.
+        message: String,
+    },
+    /// cuBLAS failed to start or to run a matrix product.
     #[error("cuBLAS on cuda:{ordinal}: {message}")]
-    Blas { ordinal: usize, message: String },
+    Blas {
+        /// The device.
+        ordinal: usize,
+        /// cuBLAS's error.
+        message: String,
+    },
+    /// NVRTC could not compile the kernels for the device.
     #[error("compiling the CUDA kernels for cuda:{ordinal}: {message}")]
-    Compile { ordinal: usize, message: String },
+    Compile {
+        /// The device.
+        ordinal: usize,
+        /// The compiler's log.
+        message: String,
+    },
+    /// A layer the backend cannot run.
     #[error(
         "`{layer}` has no CUDA implementation (supported: linear, conv2d, relu, tanh, sigmoid, elu, flatten, softmax, log_softmax and sequentials of them)"
     )]
-    Unsupported { layer: String },
+    Unsupported {
+        /// The layer's name.
+        layer: String,
+    },
+    /// Tensors on two different devices met in one operation (the two ordinals).
     #[error(
         "tensors on cuda:{0} and cuda:{1} were combined: copy one over first with GpuTensor::to"
     )]
     DeviceMismatch(usize, usize),
+    /// An operation's operands have shapes it cannot take; the message names the operation.
     #[error("{0}")]
     Shape(String),
 }
@@ -151,10 +184,12 @@ impl Gpu {
         Ok(gpu)
     }
 
+    /// The device's ordinal, `N` of `cuda:N`.
     pub fn ordinal(&self) -> usize {
         self.ordinal
     }
 
+    /// The device as [`Device::Cuda`].
     pub fn device(&self) -> Device {
         Device::Cuda(self.ordinal)
     }

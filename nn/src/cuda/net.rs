@@ -76,6 +76,7 @@ impl GpuNet {
         }
     }
 
+    /// The device it runs on.
     pub fn gpu(&self) -> &Arc<Gpu> {
         &self.gpu
     }

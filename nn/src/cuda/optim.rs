@@ -21,18 +21,20 @@ enum Rule {
 }
 
 impl GpuOptimizer {
+    /// SGD (with momentum when `config.momentum > 0`), as [`crate::Sgd`].
     pub fn sgd(config: SgdConfig) -> Result<Self, OptimError> {
         config.validate()?;
         Ok(Self::with(Rule::Sgd(config)))
     }
 
-    /// RMSProp with statistics private to this optimiser (the CPU [`crate::RmsProp::step`]
+    /// RMSProp with statistics private to this optimiser (the CPU [`crate::RmsProp`]
     /// rule; sharing statistics between workers is a CPU-side Hogwild feature).
     pub fn rmsprop(config: RmsPropConfig) -> Result<Self, OptimError> {
         config.validate()?;
         Ok(Self::with(Rule::RmsProp(config)))
     }
 
+    /// Adam, as [`crate::Adam`].
     pub fn adam(config: AdamConfig) -> Result<Self, OptimError> {
         config.validate()?;
         Ok(Self::with(Rule::Adam(config)))

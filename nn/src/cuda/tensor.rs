@@ -53,6 +53,7 @@ impl GpuTensor {
         })
     }
 
+    /// A tensor of `shape` on `gpu`, all zeros.
     pub fn zeros(gpu: &Arc<Gpu>, shape: &[usize]) -> Result<Self, CudaError> {
         let mut t = Self::uninit(gpu, shape)?;
         let len = t.len();
@@ -117,22 +118,27 @@ impl GpuTensor {
         GpuTensor::upload(gpu, self.download()?.view())
     }
 
+    /// Its shape, row-major.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
+    /// Elements: the product of the shape.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
 
+    /// Whether it has no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The device it lives on.
     pub fn device(&self) -> Device {
         self.gpu.device()
     }
 
+    /// The device it lives on, as the backend's handle.
     pub fn gpu(&self) -> &Arc<Gpu> {
         &self.gpu
     }

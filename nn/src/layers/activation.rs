@@ -93,6 +93,7 @@ impl<F: Float> Layer<F> for Relu {
 /// `x` for `x > 0`, `alpha·(eˣ − 1)` otherwise.
 #[derive(Debug, Clone, Copy)]
 pub struct Elu {
+    /// The negative saturation value, usually 1.
     pub alpha: f64,
 }
 
@@ -126,6 +127,7 @@ impl<F: Float> Layer<F> for Elu {
     no_params!();
 }
 
+/// `tanh(x)`, elementwise.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tanh;
 

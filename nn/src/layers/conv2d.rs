@@ -21,10 +21,15 @@ use std::sync::Arc;
 /// The shape of a convolution: square kernels, equal stride and zero padding on both axes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Conv2dSpec {
+    /// Channels `C` of the input.
     pub in_channels: usize,
+    /// Channels `O` of the output (filters).
     pub out_channels: usize,
+    /// Side `K` of the square kernel.
     pub kernel: usize,
+    /// Step of the kernel on both axes, at least 1.
     pub stride: usize,
+    /// Zeros added on every side of the input.
     pub padding: usize,
 }
 
@@ -45,6 +50,8 @@ impl Conv2dSpec {
     }
 }
 
+/// A 2-D convolution layer over NCHW input `[batch, C, H, W]`, output `[batch, O, H', W']`
+/// (sizes from [`Conv2dSpec::output_size`]); parameters `weight` then `bias`.
 pub struct Conv2d<F> {
     spec: Conv2dSpec,
     /// `[out_channels, in_channels, kernel, kernel]`, always in standard layout.
@@ -79,6 +86,7 @@ impl<F: Float> Conv2d<F> {
         }
     }
 
+    /// Its shape.
     pub fn spec(&self) -> Conv2dSpec {
         self.spec
     }

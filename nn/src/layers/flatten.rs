@@ -4,6 +4,7 @@
 use crate::{Backward, Cache, Float, Forward, Layer};
 use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn};
 
+/// `[batch, d1, d2, ...]` to `[batch, d1 * d2 * ...]`, row-major; no parameters.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Flatten;
 

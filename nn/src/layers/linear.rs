@@ -6,6 +6,8 @@ use crate::{Backward, Cache, Float, Forward, Init, Layer};
 use ndarray::{Array1, Array2, ArrayD, ArrayViewD, ArrayViewMutD, Axis, Ix2};
 use rand::Rng;
 
+/// `y = x W + b` over `[batch, in]`; parameters `weight` (`[in, out]`) then `bias`
+/// (`[out]`).
 pub struct Linear<F> {
     weight: Array2<F>,
     bias: Array1<F>,
@@ -45,18 +47,22 @@ impl<F: Float> Linear<F> {
         }
     }
 
+    /// Input width `in`.
     pub fn inputs(&self) -> usize {
         self.weight.nrows()
     }
 
+    /// Output width `out`.
     pub fn outputs(&self) -> usize {
         self.weight.ncols()
     }
 
+    /// `W`, `[in, out]`.
     pub fn weight(&self) -> &Array2<F> {
         &self.weight
     }
 
+    /// `b`, `[out]`.
     pub fn bias(&self) -> &Array1<F> {
         &self.bias
     }

@@ -3,6 +3,8 @@
 use crate::{Backward, Cache, Float, Forward, Layer};
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD};
 
+/// Layers applied in order; its parameters are every layer's, in layer order. Empty, it is
+/// the identity.
 pub struct Sequential<F> {
     layers: Vec<Box<dyn Layer<F>>>,
 }
@@ -10,6 +12,7 @@ pub struct Sequential<F> {
 struct SequentialCache(Vec<Cache>);
 
 impl<F: Float> Sequential<F> {
+    /// The chain of `layers`, first applied first.
     pub fn new(layers: Vec<Box<dyn Layer<F>>>) -> Self {
         Sequential { layers }
     }
@@ -20,18 +23,22 @@ impl<F: Float> Sequential<F> {
         self
     }
 
+    /// Appends a layer.
     pub fn push(&mut self, layer: Box<dyn Layer<F>>) {
         self.layers.push(layer);
     }
 
+    /// The layers, first applied first.
     pub fn layers(&self) -> &[Box<dyn Layer<F>>] {
         &self.layers
     }
 
+    /// The layers, mutably.
     pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer<F>>] {
         &mut self.layers
     }
 
+    /// The layers, taken apart.
     pub fn into_layers(self) -> Vec<Box<dyn Layer<F>>> {
         self.layers
     }

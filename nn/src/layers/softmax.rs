@@ -16,12 +16,14 @@ pub fn log_softmax<F: Float>(logits: ArrayView2<'_, F>) -> Array2<F> {
     out
 }
 
+/// Row-wise `exp(x) / sum(exp(x))`, computed as the exponential of [`log_softmax`].
 pub fn softmax<F: Float>(logits: ArrayView2<'_, F>) -> Array2<F> {
     let mut out = log_softmax(logits);
     out.mapv_inplace(F::exp);
     out
 }
 
+/// [`softmax`] as a layer over `[batch, classes]`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Softmax;
 
@@ -66,6 +68,7 @@ impl<F: Float> Layer<F> for Softmax {
     }
 }
 
+/// [`log_softmax`] as a layer over `[batch, classes]`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogSoftmax;
 

@@ -4,12 +4,17 @@ use super::{OptimError, Optimizer, OptimizerState, check_pairs, ensure_state, re
 use crate::Float;
 use ndarray::{ArrayD, ArrayViewMutD, Zip};
 
+/// Adam's hyperparameters; every key defaults to Kingma & Ba's value.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdamConfig {
+    /// Step size, positive (default 1e-3).
     pub lr: f64,
+    /// Decay of the first-moment estimate, in `[0, 1)` (default 0.9).
     pub beta1: f64,
+    /// Decay of the second-moment estimate, in `[0, 1)` (default 0.999).
     pub beta2: f64,
+    /// Added to the denominator, positive (default 1e-8).
     pub eps: f64,
 }
 
@@ -25,6 +30,10 @@ impl Default for AdamConfig {
 }
 
 impl AdamConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`OptimError`] naming the first bad one.
     pub fn validate(&self) -> Result<(), OptimError> {
         require("lr", self.lr, self.lr > 0.0, "a positive number")?;
         require(
@@ -54,6 +63,10 @@ pub struct Adam<F> {
 }
 
 impl<F: Float> Adam<F> {
+    /// An optimiser with no moments yet (created on the first step).
+    ///
+    /// # Errors
+    /// Invalid settings.
     pub fn new(config: AdamConfig) -> Result<Self, OptimError> {
         config.validate()?;
         Ok(Adam {
@@ -64,6 +77,7 @@ impl<F: Float> Adam<F> {
         })
     }
 
+    /// Its settings.
     pub fn config(&self) -> AdamConfig {
         self.config
     }

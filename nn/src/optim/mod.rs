@@ -57,11 +57,15 @@ pub struct OptimizerState<F> {
     pub tensors: Vec<ArrayD<F>>,
 }
 
+/// An optimiser setting with a value it cannot take.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("optimiser setting `{field}` = {value} is invalid: expected {expected}")]
 pub struct OptimError {
+    /// The setting, e.g. `lr`.
     pub field: &'static str,
+    /// Its value.
     pub value: f64,
+    /// What it must be, e.g. "a positive number".
     pub expected: &'static str,
 }
 

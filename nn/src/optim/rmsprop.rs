@@ -27,10 +27,13 @@ use std::sync::Arc;
 /// overwritten only within a short window. 256 measured slower.
 const CHUNK: usize = 64;
 
+/// RMSProp's hyperparameters; the defaults are A3C's.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RmsPropConfig {
+    /// Step size, positive (default 7e-4).
     pub lr: f64,
+    /// Decay of the running mean of squared gradients, in `[0, 1)` (default 0.99).
     pub alpha: f64,
     /// Added under the square root. A3C used 0.1, much larger than the usual 1e-8, which
     /// damps steps on parameters whose gradients have been tiny so far.
@@ -48,6 +51,10 @@ impl Default for RmsPropConfig {
 }
 
 impl RmsPropConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`OptimError`] naming the first bad one.
     pub fn validate(&self) -> Result<(), OptimError> {
         require("lr", self.lr, self.lr > 0.0, "a positive number")?;
         require(
@@ -60,6 +67,7 @@ impl RmsPropConfig {
     }
 }
 
+/// RMSProp over statistics that clones share (see the module docs); cloning is sharing.
 #[derive(Debug, Clone)]
 pub struct RmsProp<F: Float> {
     config: RmsPropConfig,
@@ -86,6 +94,7 @@ impl<F: Float> RmsProp<F> {
         self.clone()
     }
 
+    /// Its settings.
     pub fn config(&self) -> RmsPropConfig {
         self.config
     }

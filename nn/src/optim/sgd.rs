@@ -4,9 +4,11 @@ use super::{OptimError, Optimizer, OptimizerState, check_pairs, ensure_state, re
 use crate::Float;
 use ndarray::{ArrayD, ArrayViewMutD, Zip};
 
+/// SGD's hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SgdConfig {
+    /// Step size, positive.
     pub lr: f64,
     /// 0 disables momentum.
     #[serde(default)]
@@ -14,6 +16,10 @@ pub struct SgdConfig {
 }
 
 impl SgdConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`OptimError`] naming the first bad one.
     pub fn validate(&self) -> Result<(), OptimError> {
         require("lr", self.lr, self.lr > 0.0, "a positive number")?;
         require(
@@ -33,6 +39,10 @@ pub struct Sgd<F> {
 }
 
 impl<F: Float> Sgd<F> {
+    /// An optimiser with no velocity yet (created on the first step).
+    ///
+    /// # Errors
+    /// Invalid settings.
     pub fn new(config: SgdConfig) -> Result<Self, OptimError> {
         config.validate()?;
         Ok(Sgd {
@@ -41,6 +51,7 @@ impl<F: Float> Sgd<F> {
         })
     }
 
+    /// Its settings.
     pub fn config(&self) -> SgdConfig {
         self.config
     }

@@ -86,13 +86,19 @@ fn positive(field: &'static str, value: usize) -> Result<(), PathNetError> {
 /// kernel, stride and padding, and `filters` output channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvModules {
-    /// Channels, height and width of one input image.
+    /// Channels of one input image (the first layer's input channels).
     pub channels: usize,
+    /// Height of one input image, in pixels.
     pub height: usize,
+    /// Width of one input image, in pixels.
     pub width: usize,
+    /// Output channels of every module.
     pub filters: usize,
+    /// Side of the square kernel.
     pub kernel: usize,
+    /// Step of the kernel on both axes.
     pub stride: usize,
+    /// Zeros added on every side of a layer's input.
     pub padding: usize,
 }
 

@@ -23,16 +23,22 @@ pub const MAX_OFFSET: i64 = 2;
 /// redraw), so `offset == 0` and `from == to` when the draw kept the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PointMutation {
+    /// The layer, 0-based.
     pub layer: usize,
+    /// The entry's position within the layer's active modules.
     pub position: usize,
+    /// The module index before.
     pub from: usize,
+    /// The module index after: `from + offset` modulo `M`.
     pub to: usize,
+    /// The offset applied, in `[-MAX_OFFSET, MAX_OFFSET]`.
     pub offset: i64,
 }
 
 /// Every position that was selected for mutation, in layer then position order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MutationReport {
+    /// One per selected position, changed or not.
     pub mutations: Vec<PointMutation>,
 }
 
@@ -105,14 +111,18 @@ pub fn mutate_with_rate<R: Rng + ?Sized>(
 /// Which of the two contestants of a binary tournament.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Contestant {
+    /// The first fitness given to [`tournament`].
     First,
+    /// The second fitness given to [`tournament`].
     Second,
 }
 
 /// The outcome of comparing two fitnesses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TournamentResult {
+    /// The contestant whose pathway survives.
     pub winner: Contestant,
+    /// The contestant overwritten by a mutated copy of the winner.
     pub loser: Contestant,
 }
 

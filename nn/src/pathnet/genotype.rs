@@ -19,6 +19,10 @@ pub struct PathNetDims {
 }
 
 impl PathNetDims {
+    /// `L` layers of `M` modules, at most `N` active per layer.
+    ///
+    /// # Errors
+    /// [`PathNetError::Dims`] for a zero size or `N > M`.
     pub fn new(layers: usize, modules: usize, max_active: usize) -> Result<Self, PathNetError> {
         let dims = PathNetDims {
             layers,
@@ -64,11 +68,14 @@ impl PathNetDims {
 /// shipped and frozen exactly like shared modules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ModuleId {
+    /// The layer, 0-based; `L` for the task heads.
     pub layer: usize,
+    /// The module within its layer (for a head, the task).
     pub index: usize,
 }
 
 impl ModuleId {
+    /// The module `index` of layer `layer`.
     pub fn new(layer: usize, index: usize) -> Self {
         ModuleId { layer, index }
     }
@@ -161,6 +168,7 @@ impl Pathway {
         Ok(())
     }
 
+    /// Layers of the pathway (`L` once validated).
     pub fn num_layers(&self) -> usize {
         self.layers.len()
     }
@@ -173,6 +181,7 @@ impl Pathway {
         &self.layers[layer]
     }
 
+    /// Every layer's active module indices.
     pub fn layers(&self) -> &[Vec<usize>] {
         &self.layers
     }
@@ -185,6 +194,7 @@ impl Pathway {
             .flat_map(|(layer, active)| active.iter().map(move |&index| ModuleId { layer, index }))
     }
 
+    /// Whether the pathway uses the shared module `id` (never true for a head).
     pub fn uses(&self, id: ModuleId) -> bool {
         self.layers
             .get(id.layer)

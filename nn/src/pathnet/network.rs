@@ -73,6 +73,7 @@ impl<F: Float> PathNet<F> {
         })
     }
 
+    /// Its `L`, `M` and `N`.
     pub fn dims(&self) -> &PathNetDims {
         &self.dims
     }
@@ -82,6 +83,7 @@ impl<F: Float> PathNet<F> {
         &self.input_shape
     }
 
+    /// Task heads it has.
     pub fn tasks(&self) -> usize {
         self.heads.len()
     }
@@ -92,6 +94,7 @@ impl<F: Float> PathNet<F> {
         Ok(ModuleId::new(self.dims.layers, task))
     }
 
+    /// Whether `id` is in the heads' layer (it need not exist).
     pub fn is_head(&self, id: ModuleId) -> bool {
         id.layer == self.dims.layers
     }
@@ -104,6 +107,10 @@ impl<F: Float> PathNet<F> {
             .flat_map(|(layer, row)| (0..row.len()).map(move |index| ModuleId::new(layer, index)))
     }
 
+    /// The module (or head) `id`.
+    ///
+    /// # Errors
+    /// [`PathNetError::UnknownModule`] for an id outside the network.
     pub fn module(&self, id: ModuleId) -> Result<&dyn Layer<F>, PathNetError> {
         self.check_id(id)?;
         Ok(self.layer_ref(id))
@@ -135,6 +142,8 @@ impl<F: Float> PathNet<F> {
         Ok(())
     }
 
+    /// The module's version: 0 when built, incremented whenever training or
+    /// [`PathNet::set_params`] changes it, set by [`PathNet::load_params`].
     pub fn version(&self, id: ModuleId) -> Result<u64, PathNetError> {
         self.check_id(id)?;
         Ok(self.versions[id.layer][id.index])
@@ -146,6 +155,7 @@ impl<F: Float> PathNet<F> {
         self.set_frozen(id, true)
     }
 
+    /// Lets training change the module again.
     pub fn unfreeze(&mut self, id: ModuleId) -> Result<(), PathNetError> {
         self.set_frozen(id, false)
     }
@@ -160,11 +170,13 @@ impl<F: Float> PathNet<F> {
         Ok(())
     }
 
+    /// Whether the module is frozen.
     pub fn is_frozen(&self, id: ModuleId) -> Result<bool, PathNetError> {
         self.check_id(id)?;
         Ok(self.frozen[id.layer][id.index])
     }
 
+    /// Every frozen module, in [`PathNet::module_ids`] order.
     pub fn frozen_ids(&self) -> Vec<ModuleId> {
         self.module_ids()
             .filter(|id| self.frozen[id.layer][id.index])

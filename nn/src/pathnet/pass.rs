@@ -18,10 +18,12 @@ pub struct PathwayCache {
 }
 
 impl PathwayCache {
+    /// The pathway the forward pass ran.
     pub fn pathway(&self) -> &Pathway {
         &self.pathway
     }
 
+    /// The task whose head it ended in.
     pub fn task(&self) -> usize {
         self.task
     }
@@ -35,16 +37,20 @@ pub(super) struct PassCache {
     head: Cache,
 }
 
+/// A pathway's forward pass: the output and what its backward pass needs.
 pub struct PathwayForward<F> {
     /// The task head's output, `[batch, classes]`.
     pub output: ArrayD<F>,
+    /// For the backward pass of this very pathway and task.
     pub cache: PathwayCache,
 }
 
 /// The gradients of one module's parameters, in its `params()` order.
 #[derive(Debug, Clone)]
 pub struct ModuleGrads<F> {
+    /// The module.
     pub id: ModuleId,
+    /// One gradient per parameter tensor, shaped like it.
     pub grads: Vec<ArrayD<F>>,
 }
 
@@ -52,7 +58,9 @@ pub struct ModuleGrads<F> {
 /// appear in `modules` (shared modules layer by layer in pathway order, the head last).
 #[derive(Debug, Clone)]
 pub struct PathwayGrads<F> {
+    /// The gradient with respect to the pathway's input, shaped like it.
     pub input_grad: ArrayD<F>,
+    /// The parameter gradients of every module the pathway used, head last.
     pub modules: Vec<ModuleGrads<F>>,
 }
 

@@ -19,6 +19,7 @@ pub struct ModuleOptimizers<O> {
 type MakeOptimizer<O> = dyn FnMut(ModuleId, &[Vec<usize>]) -> O + Send;
 
 impl<O> ModuleOptimizers<O> {
+    /// No optimiser yet; `make(id, shapes)` creates each module's on its first update.
     pub fn new(make: impl FnMut(ModuleId, &[Vec<usize>]) -> O + Send + 'static) -> Self {
         ModuleOptimizers {
             make: Box::new(make),
@@ -52,7 +53,9 @@ impl<O> ModuleOptimizers<O> {
 /// A minibatch: inputs `[batch, ..input_shape]` and one class label per row.
 #[derive(Debug, Clone)]
 pub struct Batch<'a, F> {
+    /// `[batch, ..input_shape]`.
     pub inputs: ArrayViewD<'a, F>,
+    /// One class per row of `inputs`.
     pub labels: &'a [usize],
 }
 
@@ -93,7 +96,9 @@ pub fn batches<'a, F>(
 pub struct TrainReport {
     /// Mean cross-entropy of each batch.
     pub losses: Vec<f64>,
+    /// Examples seen, over all batches.
     pub examples: usize,
+    /// Of those, how many the pathway got wrong before the update of their batch.
     pub misclassified: usize,
 }
 
@@ -112,13 +117,16 @@ impl TrainReport {
 /// Accuracy and loss of a pathway on a dataset, without updating anything.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalReport {
+    /// Examples evaluated.
     pub examples: usize,
+    /// Of those, how many the pathway's argmax got right.
     pub correct: usize,
     /// Cross-entropy averaged over examples.
     pub mean_loss: f64,
 }
 
 impl EvalReport {
+    /// `correct / examples`, in `[0, 1]`.
     pub fn accuracy(&self) -> f64 {
         self.correct as f64 / self.examples as f64
     }

@@ -28,31 +28,61 @@ use ndarray::ArrayViewD;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+/// Why a safe mutation could not be drawn or applied.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum SafeMutationError {
+    /// The stored inputs are an empty batch; the operators have nothing to measure on.
     #[error("safe mutation needs at least one stored input, got a batch of 0")]
     NoInputs,
+    /// A setting that must be finite and positive is not.
     #[error("{field} must be finite and positive, got {value}")]
-    NotPositive { field: &'static str, value: f64 },
+    NotPositive {
+        /// The setting: `sigma`, `target` or `tolerance`.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// A perturbation with another number of tensors than the network has parameters.
     #[error("perturbation has {got} tensors but the network has {expected} parameter tensors")]
-    TensorCount { expected: usize, got: usize },
-    #[error("perturbation tensor {index} has {got} elements but the parameter has {expected}")]
-    TensorLen {
-        index: usize,
+    TensorCount {
+        /// Parameter tensors of the network.
         expected: usize,
+        /// Tensors of the perturbation.
         got: usize,
     },
+    /// A perturbation tensor whose length differs from its parameter's.
+    #[error("perturbation tensor {index} has {got} elements but the parameter has {expected}")]
+    TensorLen {
+        /// The tensor's position, in `params()` order.
+        index: usize,
+        /// Elements of the parameter.
+        expected: usize,
+        /// Elements of the perturbation tensor.
+        got: usize,
+    },
+    /// SM-R: even the largest step tried does not move the outputs as far as the target
+    /// (saturated outputs).
     #[error(
         "target divergence {target:e} is unreachable: the largest step tried reached only {reached:e}"
     )]
-    TargetUnreachable { target: f64, reached: f64 },
+    TargetUnreachable {
+        /// The divergence asked for.
+        target: f64,
+        /// The largest divergence any step reached.
+        reached: f64,
+    },
+    /// SM-R: bisection ran out of iterations before getting within tolerance.
     #[error(
         "line search did not reach divergence {target:e} within tolerance {tolerance:e} in {iterations} steps (closest {achieved:e})"
     )]
     NoConvergence {
+        /// The divergence asked for.
         target: f64,
+        /// How close counts as hitting it.
         tolerance: f64,
+        /// Bisection steps taken.
         iterations: usize,
+        /// The closest divergence reached.
         achieved: f64,
     },
 }
@@ -60,6 +90,7 @@ pub enum SafeMutationError {
 /// A weight change: one flat vector per parameter tensor, in `params()` order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Perturbation<F> {
+    /// Per parameter tensor, its change in logical element order.
     pub deltas: Vec<Vec<F>>,
 }
 

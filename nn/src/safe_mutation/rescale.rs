@@ -70,7 +70,9 @@ pub enum LineSearch<F> {
     /// the target (the smallest such step on a tie, so a saturated search does not pick a
     /// larger step than it needs); `None` only if no tried step gave a finite divergence.
     GaveUp {
+        /// The tried step nearest the target, if any gave a finite divergence.
         closest: Option<Rescaled<F>>,
+        /// Why no step hit the target.
         reason: SafeMutationError,
     },
 }

@@ -14,10 +14,12 @@ pub trait FrameSource<F> {
     /// Frames per video (the clip length `T`).
     fn len(&self) -> usize;
 
+    /// Whether the clip has no frames (engines refuse such a clip).
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Videos in the batch: every frame's first axis.
     fn batch(&self) -> usize;
 
     /// Frame `t < len()`; engines ask for each frame once, in order.
@@ -59,6 +61,7 @@ pub enum UpdateSchedule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SidewaysConfig {
+    /// When parameters change (default once per clip).
     pub update: UpdateSchedule,
     /// After the last frame, keep feeding it (the video holds its last frame) for `2K - 1`
     /// more ticks, so that every frame reaches the loss and every loss's gradient reaches
@@ -83,14 +86,18 @@ pub struct ClipPlan {
     pub frames: usize,
     /// Ticks the clip runs (`T + 2K - 1` with the drain, `T` without).
     pub ticks: usize,
+    /// Stages `K` of the pipeline.
     pub stages: usize,
+    /// One label per video of the batch.
     pub labels: Arc<[usize]>,
+    /// When parameters change.
     pub update: UpdateSchedule,
     /// Factor on each frame's loss gradient: 1 per tick, `1 / loss frames` per clip.
     pub loss_scale: f64,
 }
 
 impl ClipPlan {
+    /// The schedule of a clip of `frames` real frames (at least 1) through `stages` stages.
     pub fn new(frames: usize, stages: usize, labels: &[usize], config: SidewaysConfig) -> Self {
         let ticks = if config.drain {
             frames + 2 * stages - 1
@@ -139,6 +146,7 @@ pub(super) fn check_clip<F>(
 /// The top stage's loss on one frame.
 #[derive(Debug, Clone)]
 pub struct FrameLoss {
+    /// The real frame the loss is on, 0-based.
     pub frame: usize,
     /// Cross-entropy averaged over the batch (unscaled).
     pub loss: f64,
@@ -172,6 +180,7 @@ pub(super) fn frame_loss<F: Float>(
 pub struct ClipReport {
     /// Frames that carried a loss.
     pub frames: usize,
+    /// Videos in the batch.
     pub videos: usize,
     /// Cross-entropy averaged over those frames and the batch.
     pub mean_loss: f64,
@@ -182,6 +191,8 @@ pub struct ClipReport {
 }
 
 impl ClipReport {
+    /// The report of a clip's frame losses against the batch's labels; all zeros (but
+    /// `videos`) when no frame carried a loss.
     pub fn from_losses(losses: &[FrameLoss], labels: &[usize]) -> Self {
         let videos = labels.len();
         if losses.is_empty() {
@@ -226,11 +237,17 @@ fn count_correct(logits: &ArrayD<f64>, labels: &[usize]) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerSpec {
+    /// SGD, with momentum when its `momentum` is above 0.
     Sgd(SgdConfig),
+    /// Adam.
     Adam(AdamConfig),
 }
 
 impl OptimizerSpec {
+    /// A fresh optimiser of these settings.
+    ///
+    /// # Errors
+    /// [`SidewaysError::Optimizer`] for invalid settings.
     pub fn build<F: Float>(&self) -> Result<Box<dyn Optimizer<F> + Send>, SidewaysError> {
         Ok(match *self {
             OptimizerSpec::Sgd(c) => Box::new(Sgd::new(c)?),
@@ -241,12 +258,14 @@ impl OptimizerSpec {
 
 /// A stage with its optimiser and the gradients summed since its last step.
 pub struct StageTrainer<F> {
+    /// The stage it trains.
     pub stage: Stage<F>,
     optimizer: Box<dyn Optimizer<F> + Send>,
     pending: Option<Vec<ArrayD<F>>>,
 }
 
 impl<F: Float> StageTrainer<F> {
+    /// `stage` with a fresh optimiser of `optimizer`'s settings and no pending gradient.
     pub fn new(stage: Stage<F>, optimizer: &OptimizerSpec) -> Result<Self, SidewaysError> {
         Ok(StageTrainer {
             stage,
@@ -273,6 +292,7 @@ impl<F: Float> StageTrainer<F> {
         StageNet::from_parts(trainers.into_iter().map(|t| t.stage).collect(), topology)
     }
 
+    /// Adds a gradient (one tensor per parameter, in parameter order) to the pending sum.
     pub fn add(&mut self, grads: Vec<ArrayD<F>>) {
         match &mut self.pending {
             None => self.pending = Some(grads),

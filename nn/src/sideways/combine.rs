@@ -17,6 +17,7 @@ pub enum Combine {
 }
 
 impl Combine {
+    /// The name configs use: `sum` or `concat`.
     pub fn name(self) -> &'static str {
         match self {
             Combine::Sum => "sum",

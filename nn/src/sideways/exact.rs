@@ -25,6 +25,10 @@ pub struct PerFrame<F> {
 }
 
 impl<F: Float> PerFrame<F> {
+    /// Trains `net`'s stages, each with its own optimiser of `optimizer`'s settings.
+    ///
+    /// # Errors
+    /// Invalid optimiser settings.
     pub fn new(
         net: StageNet<F>,
         optimizer: &OptimizerSpec,
@@ -38,6 +42,7 @@ impl<F: Float> PerFrame<F> {
         })
     }
 
+    /// The trained network.
     pub fn into_net(self) -> StageNet<F> {
         StageTrainer::into_net(self.trainers, self.topology)
     }
@@ -93,6 +98,11 @@ impl<F: Float> PerFrame<F> {
         (loss, grads, node_grads)
     }
 
+    /// Trains on every frame of `clip` in turn, each frame's loss against `labels`; steps
+    /// per frame or once at the end as the update schedule says.
+    ///
+    /// # Errors
+    /// An empty clip, or labels that do not fit the batch or the classes.
     pub fn train_clip(
         &mut self,
         clip: &mut dyn FrameSource<F>,
@@ -173,6 +183,7 @@ impl<F: Float> Bptt<F> {
         })
     }
 
+    /// The trained network.
     pub fn into_net(self) -> StageNet<F> {
         StageTrainer::into_net(self.trainers, self.topology)
     }
@@ -264,6 +275,10 @@ impl<F: Float> Bptt<F> {
         Ok((ClipReport::from_losses(&losses, labels), grads))
     }
 
+    /// [`Bptt::gradients`], then one optimiser step per stage.
+    ///
+    /// # Errors
+    /// As [`Bptt::gradients`].
     pub fn train_clip(
         &mut self,
         clip: &mut dyn FrameSource<F>,

@@ -43,6 +43,10 @@ impl Placement {
         }
     }
 
+    /// Checks that it places exactly `stages` stages.
+    ///
+    /// # Errors
+    /// [`SidewaysError::Link`] naming both counts.
     pub fn check(&self, stages: usize) -> Result<(), SidewaysError> {
         if self.host_of.len() != stages {
             return Err(SidewaysError::Link(format!(
@@ -58,6 +62,7 @@ impl Placement {
         if node == 0 { 0 } else { self.host_of[node - 1] }
     }
 
+    /// Whether stage `stage` (0-based) runs on this host.
     pub fn is_local(&self, stage: usize) -> bool {
         self.host_of[stage] == self.me
     }
@@ -88,7 +93,9 @@ impl Placement {
 /// every host alike) and the tick it sent it at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Tag {
+    /// The clip, counted from 0 since the pipeline started.
     pub clip: u64,
+    /// The tick within the clip, from 0.
     pub tick: u64,
 }
 
@@ -96,31 +103,51 @@ pub struct Tag {
 #[derive(Debug)]
 pub enum LinkMsg<F> {
     /// The driver starts a clip: every host builds the same [`ClipPlan`] from it.
-    Clip { frames: usize, labels: Vec<usize> },
+    Clip {
+        /// Real frames `T` of the clip, 1 to [`MAX_LINK_FRAMES`].
+        frames: usize,
+        /// One label per video of the batch.
+        labels: Vec<usize>,
+    },
     /// The activation the source node of stage `stage`'s edge `edge` sent at `tag`.
     Activation {
+        /// The receiving stage, 0-based.
         stage: usize,
+        /// The edge of that stage, 0 its main input, then its skip edges.
         edge: usize,
+        /// When in the schedule it was sent.
         tag: Tag,
+        /// The activation.
         value: ActMsg<F>,
     },
     /// The gradient stage `stage` sent back along its edge `edge` at `tag`.
     Grad {
+        /// The sending stage, 0-based.
         stage: usize,
+        /// The edge of that stage the gradient flows back along.
         edge: usize,
+        /// When in the schedule it was sent.
         tag: Tag,
+        /// The gradient with respect to the edge's activation.
         value: GradMsg<F>,
     },
     /// The top stage's loss on one frame, for the driver.
     Loss(FrameLoss),
     /// A stage ended its clip, having computed for `busy` of it.
-    ClipDone { stage: usize, busy: Duration },
+    ClipDone {
+        /// The stage, 0-based.
+        stage: usize,
+        /// Time it spent computing during the clip (not waiting).
+        busy: Duration,
+    },
 }
 
 /// A message and the host it is for.
 #[derive(Debug)]
 pub struct Routed<F> {
+    /// The receiving host's index in the placement.
     pub host: usize,
+    /// The message.
     pub msg: LinkMsg<F>,
 }
 
@@ -129,6 +156,7 @@ pub struct LinkEnds<F> {
     /// Messages for other hosts, in the order they must arrive; it ends when the pipeline's
     /// stages have stopped.
     pub outbound: Receiver<Routed<F>>,
+    /// Where the carrier hands what other hosts sent to this one.
     pub inbound: Inbound<F>,
 }
 
@@ -176,6 +204,12 @@ impl<F: Float> Inbound<F> {
         !self.activations.is_empty() || !self.grads.is_empty()
     }
 
+    /// Hands a message another host sent to the stage (or driver) here it is for.
+    ///
+    /// # Errors
+    /// [`SidewaysError::Link`] for a message that does not fit: an edge that does not end
+    /// here, a tag out of order, a tensor of the wrong shape, a clip from a host other than
+    /// the driver, or a stage here that stopped.
     pub fn deliver(&mut self, msg: LinkMsg<F>) -> Result<(), SidewaysError> {
         let bad = |m: String| Err(SidewaysError::Link(m));
         let k = self.topology.stages();

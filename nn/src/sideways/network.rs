@@ -101,6 +101,7 @@ impl<F: Float> StageNet<F> {
         })
     }
 
+    /// The stages, bottom (reading the frame) first.
     pub fn stages(&self) -> &[Stage<F>] {
         &self.stages
     }
@@ -125,18 +126,22 @@ impl<F: Float> StageNet<F> {
         Ok(())
     }
 
+    /// The stages, mutably (their parameters; the wiring stays as checked).
     pub fn stages_mut(&mut self) -> &mut [Stage<F>] {
         &mut self.stages
     }
 
+    /// The stages, dropping the wiring.
     pub fn into_stages(self) -> Vec<Stage<F>> {
         self.stages
     }
 
+    /// Stages `K`, at least 1.
     pub fn len(&self) -> usize {
         self.stages.len()
     }
 
+    /// Always false: a network has at least one stage.
     pub fn is_empty(&self) -> bool {
         self.stages.is_empty()
     }
@@ -146,6 +151,7 @@ impl<F: Float> StageNet<F> {
         &self.topology.frame_shape
     }
 
+    /// Classes of the top stage's logits.
     pub fn classes(&self) -> usize {
         self.topology.classes
     }
@@ -178,7 +184,9 @@ pub struct Topology {
     pub sources: Vec<Vec<usize>>,
     /// Per node (0 = frame), the `(stage, edge)` pairs reading it.
     pub consumers: Vec<Vec<(usize, usize)>>,
+    /// Per-sample shape of a frame.
     pub frame_shape: Vec<usize>,
+    /// Classes of the top stage's logits.
     pub classes: usize,
     /// Per node, the per-sample shape of what it carries (node 0: the frame), which is also
     /// the shape of the gradient sent back to it. Hosts of stages check messages from other
@@ -187,6 +195,7 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Stages `K`.
     pub fn stages(&self) -> usize {
         self.sources.len()
     }

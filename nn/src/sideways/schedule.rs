@@ -31,6 +31,7 @@ pub struct TickIn<F> {
 
 /// What a stage sends at tick `t`.
 pub struct TickOut<F> {
+    /// The stage's output for its consumers; `None` while its inputs have not all arrived.
     pub activation: Option<Activation<F>>,
     /// d loss / d input per edge; `None` for frames and when no gradient was applied.
     pub grads: Vec<Option<ArrayD<F>>>,
@@ -52,6 +53,7 @@ pub struct SidewaysStage<F> {
 }
 
 impl<F: Float> SidewaysStage<F> {
+    /// Stage `index` (0-based) of `topology`, trained by `trainer`, with no cache yet.
     pub fn new(index: usize, trainer: StageTrainer<F>, topology: &Topology) -> Self {
         SidewaysStage {
             index,
@@ -63,6 +65,7 @@ impl<F: Float> SidewaysStage<F> {
         }
     }
 
+    /// Its position in the pipeline, 0-based.
     pub fn index(&self) -> usize {
         self.index
     }
@@ -72,10 +75,12 @@ impl<F: Float> SidewaysStage<F> {
         self.record = on;
     }
 
+    /// The stage and its optimiser.
     pub fn trainer(&self) -> &StageTrainer<F> {
         &self.trainer
     }
 
+    /// The stage and its optimiser, dropping the cache.
     pub fn into_trainer(self) -> StageTrainer<F> {
         self.trainer
     }
@@ -156,6 +161,10 @@ pub struct Pipeline<F> {
 }
 
 impl<F: Float> Pipeline<F> {
+    /// Sideways over `net`'s stages, each with its own optimiser of `optimizer`'s settings.
+    ///
+    /// # Errors
+    /// Invalid optimiser settings.
     pub fn new(
         net: StageNet<F>,
         optimizer: &OptimizerSpec,
@@ -174,20 +183,24 @@ impl<F: Float> Pipeline<F> {
         })
     }
 
+    /// How it runs a clip.
     pub fn config(&self) -> SidewaysConfig {
         self.config
     }
 
+    /// The network's wiring.
     pub fn topology(&self) -> &Topology {
         &self.topology
     }
 
+    /// Whether every stage's [`TickOut::param_grads`] is filled.
     pub fn set_recording(&mut self, on: bool) {
         for stage in &mut self.stages {
             stage.set_recording(on);
         }
     }
 
+    /// Stage `index` (0-based) as trained so far.
     pub fn stage(&self, index: usize) -> &crate::sideways::Stage<F> {
         &self.stages[index].trainer.stage
     }
@@ -198,6 +211,11 @@ impl<F: Float> Pipeline<F> {
         StageTrainer::into_net(trainers, self.topology)
     }
 
+    /// Runs one clip through the pipeline under the Sideways schedule, `labels` one per
+    /// video, stepping the optimisers as the config's update schedule says.
+    ///
+    /// # Errors
+    /// An empty clip, frames of the wrong shape, or labels that do not fit.
     pub fn train_clip(
         &mut self,
         clip: &mut dyn FrameSource<F>,

@@ -11,7 +11,9 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis};
 /// spans start at 2; node 0 is the frame). The adapter (possibly empty) maps the source's
 /// activation to a shape the [`Combine`] accepts; its parameters belong to this stage.
 pub struct SkipEdge<F> {
+    /// How many nodes below the stage the edge starts, at least 2.
     pub span: usize,
+    /// Layers from the source's activation to the combined shape; may be empty.
     pub adapter: Sequential<F>,
 }
 
@@ -55,6 +57,7 @@ impl<F: Float> Stage<F> {
         self
     }
 
+    /// Sets how the inputs are merged (default sum), builder style.
     pub fn with_combine(mut self, combine: Combine) -> Self {
         self.combine = combine;
         self
@@ -67,18 +70,22 @@ impl<F: Float> Stage<F> {
             .collect()
     }
 
+    /// How its inputs are merged.
     pub fn combine(&self) -> Combine {
         self.combine
     }
 
+    /// Its skip edges, in edge order (after the primary input).
     pub fn skips(&self) -> &[SkipEdge<F>] {
         &self.skips
     }
 
+    /// The layers after the merge.
     pub fn body(&self) -> &Sequential<F> {
         &self.body
     }
 
+    /// The body's name, then each skip edge's span and adapter, for logs and reports.
     pub fn name(&self) -> String {
         let mut name = self.body.name();
         for skip in &self.skips {
@@ -206,6 +213,7 @@ impl<F: Float> Stage<F> {
         params
     }
 
+    /// The parameters mutably, in [`Stage::params`] order.
     pub fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>> {
         let mut params = self.body.params_mut();
         for skip in &mut self.skips {

@@ -161,6 +161,11 @@ pub struct ThreadedPipeline<F: Float> {
 }
 
 impl<F: Float> ThreadedPipeline<F> {
+    /// Sideways over `net`'s stages, one thread each, each with its own optimiser of
+    /// `optimizer`'s settings.
+    ///
+    /// # Errors
+    /// Invalid optimiser settings, or a thread that cannot start.
     pub fn new(
         net: StageNet<F>,
         optimizer: &OptimizerSpec,
@@ -367,10 +372,17 @@ impl<F: Float> ThreadedPipeline<F> {
         &self.busy
     }
 
+    /// The network's wiring.
     pub fn topology(&self) -> &Topology {
         &self.topology
     }
 
+    /// As [`Pipeline::train_clip`](super::Pipeline::train_clip), with the stages on their
+    /// threads (and hosts); on a placed pipeline only host 0 calls it.
+    ///
+    /// # Errors
+    /// As [`Pipeline::train_clip`](super::Pipeline::train_clip), or a stage thread or link
+    /// that stopped.
     pub fn train_clip(
         &mut self,
         clip: &mut dyn FrameSource<F>,

@@ -11,6 +11,7 @@ use pathnet_envs::{BoxedEnv, Env, Space};
 use pathnet_nn::RmsPropConfig;
 use serde::{Deserialize, Serialize};
 
+/// An experiment's `[a3c]` table: every key of `docs/a3c.md`, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct A3cConfig {
@@ -20,17 +21,23 @@ pub struct A3cConfig {
     /// episode.
     #[serde(default = "defaults::t_max")]
     pub t_max: usize,
+    /// Discount factor of the n-step returns, in `[0, 1]` (default 0.99).
     #[serde(default = "defaults::gamma")]
     pub gamma: f64,
+    /// The shared RMSProp's step size, positive; the starting one when annealed (default 7e-4).
     #[serde(default = "defaults::learning_rate")]
     pub learning_rate: f64,
     /// Anneal the learning rate linearly to 0 at `stop.max_env_steps`, as the paper does.
     #[serde(default = "defaults::yes")]
     pub anneal_learning_rate: bool,
+    /// Decay of the shared mean squared gradient, in `[0, 1)` (default 0.99).
     #[serde(default = "defaults::rmsprop_alpha")]
     pub rmsprop_alpha: f64,
+    /// Added under RMSProp's square root, positive (default 0.1, the paper's: it damps steps
+    /// of rarely updated weights).
     #[serde(default = "defaults::rmsprop_eps")]
     pub rmsprop_eps: f64,
+    /// Weight of the entropy bonus, at least 0 (default 0.01).
     #[serde(default = "defaults::entropy_beta")]
     pub entropy_beta: f64,
     /// Weight of the critic term `0.5 * (R - V)^2`.
@@ -49,12 +56,15 @@ pub struct A3cConfig {
     /// Worker threads per process.
     #[serde(default = "defaults::workers")]
     pub workers: usize,
+    /// The actor-critic network (`[a3c.policy]`).
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// When training ends (`[a3c.stop]`).
     #[serde(default)]
     pub stop: StopConfig,
 }
 
+/// The actor-critic network's architecture (`policy.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyKind {
@@ -66,16 +76,21 @@ pub enum PolicyKind {
     Conv,
 }
 
+/// The nonlinearity after every hidden layer and the convolution (`policy.activation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
+    /// `max(x, 0)`.
     Relu,
+    /// `tanh(x)`, bounded in `(-1, 1)`.
     Tanh,
 }
 
+/// The `[a3c.policy]` table: the actor-critic network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
+    /// The architecture (default `mlp`).
     pub kind: PolicyKind,
     /// Widths of the fully connected hidden layers (for `conv`, those after the convolution).
     pub hidden: Vec<usize>,
@@ -86,7 +101,8 @@ pub struct PolicyConfig {
     pub lstm_size: Option<usize>,
     /// Output channels of the 3x3 convolution; only for `kind = "conv"` (default 16).
     pub conv_channels: Option<usize>,
-    /// Initial log standard deviation of the Gaussian head (Box action spaces only).
+    /// Initial log standard deviation of the Gaussian head (Box action spaces only), in
+    /// `[-20, 2]` (default 0).
     pub init_log_std: f64,
 }
 
@@ -104,9 +120,12 @@ impl Default for PolicyConfig {
 }
 
 impl PolicyConfig {
+    /// The LSTM cell's width when `lstm_size` is not given.
     pub const DEFAULT_LSTM_SIZE: usize = 64;
+    /// The convolution's output channels when `conv_channels` is not given.
     pub const DEFAULT_CONV_CHANNELS: usize = 16;
 
+    /// The activation in effect: the one given, else the kind's default.
     pub fn activation(&self) -> Activation {
         self.activation.unwrap_or(match self.kind {
             PolicyKind::Mlp | PolicyKind::Lstm => Activation::Tanh,
@@ -114,10 +133,12 @@ impl PolicyConfig {
         })
     }
 
+    /// The LSTM width in effect (meaningful for `kind = "lstm"` only).
     pub fn lstm_size(&self) -> usize {
         self.lstm_size.unwrap_or(Self::DEFAULT_LSTM_SIZE)
     }
 
+    /// The convolution's channels in effect (meaningful for `kind = "conv"` only).
     pub fn conv_channels(&self) -> usize {
         self.conv_channels.unwrap_or(Self::DEFAULT_CONV_CHANNELS)
     }
@@ -129,8 +150,11 @@ impl PolicyConfig {
 pub struct StopConfig {
     /// Stop once the mean undiscounted return of the last `window` episodes reaches this.
     pub target_return: Option<f64>,
+    /// Episodes averaged for the stop rule and the reported mean return, at least 1
+    /// (default 100).
     pub window: usize,
-    /// Stop once this many environment steps have been taken over all workers.
+    /// Stop once this many environment steps have been taken over all workers; also where
+    /// the annealed learning rate reaches 0 (default 10,000,000).
     pub max_env_steps: u64,
 }
 
@@ -296,6 +320,10 @@ impl A3cConfig {
 }
 
 impl StopConfig {
+    /// Checks the stop rule on its own.
+    ///
+    /// # Errors
+    /// [`RlError::Config`] naming the `stop.*` field and its bad value.
     pub fn validate(&self) -> Result<(), RlError> {
         require("stop.window", self.window, self.window >= 1, "at least 1")?;
         if let Some(target) = self.target_return {

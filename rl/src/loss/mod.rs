@@ -26,14 +26,18 @@ use pathnet_nn::Float;
 /// The weights of the value and entropy terms (the policy term has weight 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossCoefs {
+    /// Weight of the critic term `½ Σ (R_t − V(s_t))²`, at least 0.
     pub value_coef: f64,
+    /// Weight of the entropy bonus, at least 0.
     pub entropy_beta: f64,
 }
 
 /// The loss terms of one segment, each already weighted, so `total` is their sum.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct LossParts {
+    /// `−Σ log π(a_t|s_t) · A_t`, the advantages held constant.
     pub policy: f64,
+    /// `value_coef · Σ ½ (R_t − V(s_t))²`.
     pub value: f64,
     /// `−entropy_beta · Σ H`.
     pub entropy: f64,
@@ -42,6 +46,7 @@ pub struct LossParts {
 }
 
 impl LossParts {
+    /// The loss the gradients are of: `policy + value + entropy`.
     pub fn total(&self) -> f64 {
         self.policy + self.value + self.entropy
     }
@@ -74,6 +79,7 @@ pub struct Outputs<'a, F> {
     pub head: ArrayView2<'a, F>,
     /// `[dim]`, for the Gaussian head only.
     pub log_std: Option<ArrayView1<'a, F>>,
+    /// `[T]`: the critic's estimates `V(s_t)`.
     pub values: ArrayView1<'a, F>,
 }
 

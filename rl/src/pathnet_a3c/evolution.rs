@@ -23,7 +23,10 @@ use std::sync::Mutex;
 /// One worker's genotype and its latest fitness on the current task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
+    /// The modules it trains: `N` per layer.
     pub pathway: Pathway,
+    /// The mean return of its last `T` episodes on this pathway; `None` until it has played
+    /// `T` episodes of it.
     pub fitness: Option<f64>,
 }
 
@@ -39,6 +42,8 @@ pub struct EvolutionStats {
     pub mutated_entries: u64,
 }
 
+/// The population of one run: every worker's pathway and fitness, the tournaments between
+/// them, seeded. See the module docs for the rules.
 #[derive(Debug, Clone)]
 pub struct Evolution {
     dims: PathNetDims,
@@ -183,26 +188,35 @@ impl Evolution {
             .collect();
     }
 
+    /// The current task's index, 0-based.
     pub fn task(&self) -> usize {
         self.task
     }
 
+    /// The super-network's `L`, `M` and `N` that pathways are drawn in.
     pub fn dims(&self) -> &PathNetDims {
         &self.dims
     }
 
+    /// The population's size, one member per worker.
     pub fn workers(&self) -> usize {
         self.members.len()
     }
 
+    /// Every worker's member, by worker index.
     pub fn members(&self) -> &[Member] {
         &self.members
     }
 
+    /// The current task's counters.
     pub fn stats(&self) -> &EvolutionStats {
         &self.stats
     }
 
+    /// `worker`'s current pathway.
+    ///
+    /// # Errors
+    /// [`PathNetA3cError::UnknownWorker`] for an index outside the population.
     pub fn pathway(&self, worker: usize) -> Result<&Pathway, PathNetA3cError> {
         Ok(&self.member(worker)?.pathway)
     }
@@ -221,6 +235,7 @@ impl Evolution {
         best.map(|(worker, member, f)| (worker, &member.pathway, f))
     }
 
+    /// The pathway of [`Evolution::best`] alone.
     pub fn best_pathway(&self) -> Option<&Pathway> {
         self.best().map(|(_, pathway, _)| pathway)
     }

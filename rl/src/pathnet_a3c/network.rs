@@ -37,7 +37,10 @@ const POLICY_INIT_SCALE: f64 = 0.01;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModuleSpec {
     /// `Linear(in, units) + ReLU` over flat observations.
-    Linear { units: usize },
+    Linear {
+        /// Output width of every module, at least 1.
+        units: usize,
+    },
     /// `Conv2d + ReLU` over channel-first `GRID x GRID` grids.
     Conv(ConvSpec),
 }
@@ -46,9 +49,13 @@ pub enum ModuleSpec {
 /// the same `stride` and zero `padding` on both axes, in every layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvSpec {
+    /// Output channels of every module.
     pub filters: usize,
+    /// Side of the square kernel, in grid cells.
     pub kernel: usize,
+    /// Step of the kernel on both axes.
     pub stride: usize,
+    /// Zero cells added on every side of a layer's input.
     pub padding: usize,
 }
 
@@ -81,6 +88,9 @@ pub fn grid_channels(obs_dim: usize) -> Option<usize> {
     (obs_dim > 0 && obs_dim.is_multiple_of(cells)).then_some(obs_dim / cells)
 }
 
+/// The PathNet super-network as an actor-critic: `L` layers of `M` shared modules plus one
+/// head per task (its actions' logits and the value), with all parameters in one ordered
+/// list so that the A3C parameter store serves it unchanged.
 pub struct PathNetActorCritic<F: Float> {
     net: PathNet<F>,
     tasks: Vec<TaskShape>,
@@ -144,14 +154,17 @@ impl<F: Float> PathNetActorCritic<F> {
         Ok(this)
     }
 
+    /// The underlying super-network.
     pub fn net(&self) -> &PathNet<F> {
         &self.net
     }
 
+    /// Its `L`, `M` and `N`.
     pub fn dims(&self) -> &PathNetDims {
         self.net.dims()
     }
 
+    /// The tasks it has a head for, in task order.
     pub fn tasks(&self) -> &[TaskShape] {
         &self.tasks
     }
@@ -170,6 +183,7 @@ impl<F: Float> PathNetActorCritic<F> {
             .collect()
     }
 
+    /// Every parameter tensor's shape, in parameter order.
     pub fn param_shapes(&self) -> &[Vec<usize>] {
         &self.shapes
     }
@@ -248,6 +262,11 @@ impl<F: Float> PathNetActorCritic<F> {
         Ok(pathway.module_ids().chain(std::iter::once(head)).collect())
     }
 
+    /// Freezes the modules `ids` (shared or heads): training and re-initialisation leave them
+    /// unchanged; forward passes still use them.
+    ///
+    /// # Errors
+    /// An id that is not a module of this network.
     pub fn freeze(&mut self, ids: &[ModuleId]) -> Result<(), PathNetA3cError> {
         for &id in ids {
             self.net.freeze(id)?;
@@ -255,6 +274,7 @@ impl<F: Float> PathNetActorCritic<F> {
         Ok(())
     }
 
+    /// The frozen modules, in module order.
     pub fn frozen_ids(&self) -> Vec<ModuleId> {
         self.net.frozen_ids()
     }

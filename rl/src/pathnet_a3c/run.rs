@@ -24,9 +24,13 @@ const TRANSFER_STREAM: u64 = 2;
 /// What training one task did.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TaskReport {
+    /// The task's index in the config, 0-based.
     pub task: usize,
+    /// Its environment id.
     pub env: String,
+    /// Which stop rule ended it: `TargetReturn` means solved.
     pub stop: Option<StopReason>,
+    /// The task's parameter server counters at the end.
     pub stats: ServerStats,
     /// Seconds from the first worker's start to the last one's end.
     pub wall_seconds: f64,
@@ -35,7 +39,9 @@ pub struct TaskReport {
     pub best: Option<(Pathway, f64)>,
     /// Modules that were frozen while this task trained.
     pub frozen: Vec<ModuleId>,
+    /// The task's tournament counters.
     pub evolution: EvolutionStats,
+    /// One report per worker, in worker order.
     pub workers: Vec<PathNetWorkerReport>,
 }
 
@@ -59,6 +65,11 @@ pub struct PathNetA3c {
 }
 
 impl PathNetA3c {
+    /// A fresh super-network and population for `config`, every random draw derived from
+    /// `seed`; no task trained yet.
+    ///
+    /// # Errors
+    /// An invalid config, named by its key.
     pub fn new(config: &PathNetA3cConfig, seed: u64) -> Result<Self, PathNetA3cError> {
         config.validate()?;
         let net = PathNetActorCritic::new(
@@ -84,14 +95,17 @@ impl PathNetA3c {
         })
     }
 
+    /// The settings it runs.
     pub fn config(&self) -> &PathNetA3cConfig {
         &self.config
     }
 
+    /// The super-network, with the parameters of the last task trained.
     pub fn network(&self) -> &PathNetActorCritic<f32> {
         &self.net
     }
 
+    /// The population, as the last task left it.
     pub fn evolution(&self) -> &Evolution {
         &self.evolution
     }
@@ -231,8 +245,11 @@ impl PathNetA3c {
 /// What workers of one task share: the parameters (with their optimiser and stop rule), the
 /// population of pathways, and the modules frozen by earlier tasks.
 pub struct TaskStart {
+    /// The task's parameters, optimiser statistics and stop rule.
     pub server: ParameterServer,
+    /// The task's population, fresh pathways and no fitnesses.
     pub evolution: Evolution,
+    /// Modules frozen by earlier tasks; workers push zero gradients for them.
     pub frozen: Vec<ModuleId>,
 }
 

@@ -24,10 +24,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// What one worker did on one task.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PathNetWorkerReport {
+    /// The worker's index in the population.
     pub worker: usize,
+    /// The task it trained, 0-based.
     pub task: usize,
+    /// Environment steps it took.
     pub env_steps: u64,
+    /// Segments it completed, one gradient push each.
     pub segments: u64,
+    /// Of its pushes, those the shared parameters applied (the rest were too stale).
     pub updates_applied: u64,
     /// Undiscounted returns of its finished episodes, in order.
     pub episode_returns: Vec<f64>,
@@ -35,6 +40,7 @@ pub struct PathNetWorkerReport {
     pub fitness: Vec<f64>,
     /// How often it took another worker's pathway.
     pub pathway_changes: u64,
+    /// The loss of its last segment.
     pub last_loss: LossParts,
 }
 
@@ -181,6 +187,7 @@ impl PathNetWorker {
         }
     }
 
+    /// The pathway it currently trains.
     pub fn pathway(&self) -> &Pathway {
         &self.inner.replica.pathway
     }

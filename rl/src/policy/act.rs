@@ -12,7 +12,9 @@ use pathnet_nn::{Float, Layer};
 /// The LSTM's `h` and `c`, each `[1, hidden]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecurrentState<F> {
+    /// The hidden state, the cell's output.
     pub h: Array2<F>,
+    /// The cell state.
     pub c: Array2<F>,
 }
 

@@ -35,9 +35,15 @@ use rand::Rng;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionHead {
     /// Logits over `actions` choices.
-    Categorical { actions: usize },
+    Categorical {
+        /// The number of discrete actions, at least 1.
+        actions: usize,
+    },
     /// A diagonal Gaussian over `dim` components.
-    Gaussian { dim: usize },
+    Gaussian {
+        /// The action vector's length, at least 1.
+        dim: usize,
+    },
 }
 
 impl ActionHead {
@@ -68,6 +74,8 @@ struct ConvStem<F> {
     channels: usize,
 }
 
+/// An actor-critic network: a trunk (convolution, fully connected layers, optionally an LSTM
+/// cell) shared by a policy head and a scalar value head, with named parameters.
 pub struct ActorCritic<F: Float> {
     obs_dim: usize,
     head: ActionHead,
@@ -169,14 +177,17 @@ impl<F: Float> ActorCritic<F> {
         Self::new(config, env.observation_space().dim(), head, rng)
     }
 
+    /// Values per observation the network takes (for `conv`, `C x 10 x 10` flattened).
     pub fn obs_dim(&self) -> usize {
         self.obs_dim
     }
 
+    /// The policy head's distribution family and size.
     pub fn head(&self) -> ActionHead {
         self.head
     }
 
+    /// Whether it has an LSTM cell, so acting carries a [`RecurrentState`] between steps.
     pub fn is_recurrent(&self) -> bool {
         self.lstm.is_some()
     }
@@ -204,6 +215,7 @@ impl<F: Float> ActorCritic<F> {
         out
     }
 
+    /// Every parameter tensor, mutably, in the order of [`ActorCritic::param_names`].
     pub fn params_mut(&mut self) -> Vec<ArrayViewMutD<'_, F>> {
         let mut out = Vec::new();
         if let Some(stem) = &mut self.conv {

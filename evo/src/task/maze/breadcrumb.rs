@@ -13,6 +13,8 @@ use super::geometry::{Point, Segment};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+/// Shortest wall-avoiding path lengths to one goal over a maze, one per unit grid cell (see
+/// the module docs).
 #[derive(Debug, Clone)]
 pub struct Breadcrumb {
     width: usize,

@@ -1,17 +1,22 @@
 //! Points, wall segments and the two queries the simulation needs: where a sensor ray first
 //! meets a wall, and how far a point is from a wall.
 
+/// A point of the maze, in the simulator's units (y grows downwards, as on screen).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
+    /// Horizontal coordinate.
     pub x: f64,
+    /// Vertical coordinate, growing downwards.
     pub y: f64,
 }
 
 impl Point {
+    /// The point `(x, y)`.
     pub const fn new(x: f64, y: f64) -> Self {
         Point { x, y }
     }
 
+    /// Euclidean distance to `other`.
     pub fn distance(self, other: Point) -> f64 {
         (self.x - other.x).hypot(self.y - other.y)
     }
@@ -23,13 +28,17 @@ impl Point {
     }
 }
 
+/// A straight line segment: a wall, or a sensor ray.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Segment {
+    /// One end (a ray's origin).
     pub a: Point,
+    /// The other end.
     pub b: Point,
 }
 
 impl Segment {
+    /// The segment from `(ax, ay)` to `(bx, by)`.
     pub const fn new(ax: f64, ay: f64, bx: f64, by: f64) -> Self {
         Segment {
             a: Point::new(ax, ay),

@@ -31,10 +31,13 @@ const MAX_ACCELERATION: f64 = 0.2;
 /// Walls, start pose and goal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Maze {
+    /// Wall segments; the robot's centre keeps [`RADIUS`] from each.
     pub walls: Vec<Segment>,
+    /// Where the robot starts.
     pub start: Point,
     /// Degrees, 0 along +x, growing towards +y.
     pub start_heading: f64,
+    /// The goal's centre; reached within [`GOAL_RADIUS`].
     pub goal: Point,
 }
 
@@ -67,12 +70,17 @@ impl Maze {
     }
 }
 
+/// The navigator's state in one maze: pose, velocities and what it has hit and reached.
 #[derive(Debug, Clone)]
 pub struct Robot<'m> {
     maze: &'m Maze,
+    /// The disc's centre.
     pub location: Point,
+    /// Degrees in `[0, 360)`, 0 along +x, growing towards +y.
     pub heading: f64,
+    /// Units per step along the heading, within +-3.
     pub speed: f64,
+    /// Degrees per step, within +-3.
     pub turn_rate: f64,
     /// Steps on which a wall blocked the move.
     pub collisions: usize,
@@ -166,6 +174,7 @@ impl<'m> Robot<'m> {
         self.check_goal();
     }
 
+    /// Straight-line distance from its centre to the goal (not the breadcrumb distance).
     pub fn distance_to_goal(&self) -> f64 {
         self.location.distance(self.maze.goal)
     }

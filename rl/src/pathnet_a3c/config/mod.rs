@@ -41,6 +41,7 @@ pub struct TaskConfig {
 }
 
 impl TaskConfig {
+    /// Task `env` trained until `stop` holds.
     pub fn new(env: impl Into<String>, stop: StopConfig) -> Self {
         TaskConfig {
             env: env.into(),
@@ -61,6 +62,8 @@ pub enum ModuleKind {
     Conv,
 }
 
+/// An experiment's `[pathnet_a3c]` table (PathNet-A3C, Fernando et al. 2017), defaults
+/// filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PathNetA3cConfig {
@@ -73,6 +76,7 @@ pub struct PathNetA3cConfig {
     pub modules: usize,
     /// `N`: most active modules per layer in a pathway.
     pub max_active: usize,
+    /// What every shared module is (default `linear`).
     pub module_kind: ModuleKind,
     /// Units of every `Linear + ReLU` module (`module_kind = "linear"` only).
     pub units: usize,
@@ -80,7 +84,7 @@ pub struct PathNetA3cConfig {
     pub conv_filters: Option<usize>,
     /// Side of the square kernels; only with `module_kind = "conv"` (default 3).
     pub conv_kernel: Option<usize>,
-    /// Only with `module_kind = "conv"` (default 1).
+    /// Step of the kernels in both directions; only with `module_kind = "conv"` (default 1).
     pub conv_stride: Option<usize>,
     /// Zero padding on every side; only with `module_kind = "conv"` (default 0, so a 3x3
     /// kernel shrinks the 10x10 grid by 2 per layer).
@@ -92,17 +96,27 @@ pub struct PathNetA3cConfig {
     pub tournament_size: usize,
     /// A3C workers (threads), one genotype each.
     pub workers: usize,
+    /// Most environment steps per segment, as [`A3cConfig::t_max`].
     pub t_max: usize,
+    /// Discount factor, as [`A3cConfig::gamma`].
     pub gamma: f64,
+    /// The shared RMSProp's starting step size, as [`A3cConfig::learning_rate`].
     pub learning_rate: f64,
     /// Anneal the rate linearly to 0 at each task's `stop.max_env_steps`.
     pub anneal_learning_rate: bool,
+    /// Decay of the shared mean squared gradient, as [`A3cConfig::rmsprop_alpha`].
     pub rmsprop_alpha: f64,
+    /// Added under RMSProp's square root, as [`A3cConfig::rmsprop_eps`].
     pub rmsprop_eps: f64,
+    /// Weight of the entropy bonus, as [`A3cConfig::entropy_beta`].
     pub entropy_beta: f64,
+    /// Weight of the critic term, as [`A3cConfig::value_coef`].
     pub value_coef: f64,
+    /// Global L2 norm each segment's gradient is clipped to, as [`A3cConfig::max_grad_norm`].
     pub max_grad_norm: f64,
+    /// Factor applied to rewards before returns, as [`A3cConfig::reward_scale`].
     pub reward_scale: f64,
+    /// Versions after which a push is dropped as stale, as [`A3cConfig::max_staleness`].
     pub max_staleness: u64,
 }
 
@@ -143,6 +157,7 @@ impl Default for PathNetA3cConfig {
 /// What the super-network needs to know of one task's environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskShape {
+    /// The task's environment id.
     pub env: String,
     /// Width of the environment's observations, before padding.
     pub obs_dim: usize,
@@ -151,7 +166,9 @@ pub struct TaskShape {
 }
 
 impl PathNetA3cConfig {
+    /// Units of a linear module when `units` is not given (the paper's supervised setting).
     pub const DEFAULT_UNITS: usize = 20;
+    /// The conv module for keys not given: 8 filters of 3x3, stride 1, no padding.
     pub const DEFAULT_CONV: ConvSpec = ConvSpec {
         filters: 8,
         kernel: 3,
@@ -175,6 +192,7 @@ impl PathNetA3cConfig {
         }
     }
 
+    /// The super-network's `L`, `M` and `N`.
     pub fn dims(&self) -> PathNetDims {
         PathNetDims {
             layers: self.layers,
