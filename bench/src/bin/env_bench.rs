@@ -8,9 +8,6 @@
 //! from Rust through the subprocess bridge (`gymnasium:CartPole-v1`), next to the same env
 //! stepped in Python. Prints tables and JSON.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use pathnet_bench::{Timing, time_runs};

@@ -9,9 +9,6 @@
 //! training, so both sides skip the first layer's input gradient (the pathway through
 //! `PathNet::backward_params`, which training uses).
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ndarray::{ArrayD, Ix2};

@@ -13,9 +13,6 @@
 //! Memory: each engine trains one clip of each length in a fresh child process, which
 //! reports its peak resident memory (VmHWM) minus its resident memory before the clip.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use pathnet_bench::video_net::{NoiseFrames, VideoNetSpec, video_net};
