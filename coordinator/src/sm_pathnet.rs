@@ -18,13 +18,17 @@ use pathnet_evo::sm_pathnet::{
     PathwayJob, PathwayProblem, TournamentEngine, TournamentSummary, Transfer, genome_pathway,
 };
 use pathnet_nn::pathnet::{ModuleId, PathNetDims, Pathway};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Instant;
 
+mod checkpoint;
+
+pub use checkpoint::SmPathNetRunState;
+
 /// One task and arm of the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arm {
     /// The task on the super-network earlier tasks left (the first task: the base one).
@@ -34,7 +38,7 @@ pub enum Arm {
 }
 
 /// How one task and arm ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmSummary {
     /// Zero-based index of the task.
     pub task: usize,

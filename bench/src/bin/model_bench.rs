@@ -25,7 +25,7 @@ use std::process::Command;
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark the model core against PyTorch (CPU) on this machine")]
 struct Args {
-    /// Python interpreter with torch installed [default: <repo>/.venv-bench/bin/python]
+    /// Python interpreter with torch installed [default: .venv-bench/bin/python in the repository]
     #[arg(long, env = "PATHNET_BENCH_PYTHON")]
     python: Option<PathBuf>,
     /// Threads for both sides [default: available cores]

@@ -53,7 +53,7 @@ struct Args {
     no_speed: bool,
     #[arg(long)]
     no_memory: bool,
-    /// Python interpreter with torch [default: <repo>/.venv-bench/bin/python]
+    /// Python interpreter with torch [default: .venv-bench/bin/python in the repository]
     #[arg(long, env = "PATHNET_BENCH_PYTHON")]
     python: Option<PathBuf>,
     #[arg(long)]

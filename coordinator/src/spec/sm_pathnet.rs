@@ -9,11 +9,11 @@ use pathnet_evo::sm_pathnet::{
     DataTask, Hybrid, PathwayProblem, PathwayTask, Selection, TournamentConfig,
 };
 use pathnet_evo::{EvoError, Operator};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// A safe-mutation PathNet experiment (docs/sm_pathnet.md).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmPathNetSpec {
     /// The experiment's name; a coordinator's experiment ids are `<name>-<number>`.
@@ -62,7 +62,7 @@ fn default_eval_examples() -> usize {
 
 /// One `[[sm_pathnet.tasks]]` entry: an environment (`env`), or two classes of a dataset
 /// of the MNIST family (`data`, `classes`, optionally `noise`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     /// An environment with discrete actions and flat observations, e.g. `CartPole-v1`;
@@ -81,7 +81,7 @@ pub struct TaskSpec {
 }
 
 /// The `[sm_pathnet]` table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmPathNetConfig {
     /// One environment per task, learnt in this order (e.g. CartPole then Acrobot): a

@@ -18,6 +18,7 @@ mod saved;
 mod steady_state;
 mod truncation;
 
+pub(crate) use saved::restore_rng;
 pub use saved::{
     SavedBooks, SavedEngine, SavedLedger, SavedMember, SavedPending, SavedRng, SavedSlot,
 };

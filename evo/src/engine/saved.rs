@@ -48,7 +48,7 @@ pub enum SavedEngine {
 }
 
 /// The generator a state saved; a bad position is named as a field of the state.
-pub(super) fn restore_rng(rng: &SavedRng) -> Result<ChaCha8Rng, EvoError> {
+pub(crate) fn restore_rng(rng: &SavedRng) -> Result<ChaCha8Rng, EvoError> {
     rng.restore().map_err(|BadWordPos(text)| {
         EvoError::invalid("rng.word_pos", quoted(&text), "not a whole number")
     })
@@ -67,8 +67,8 @@ fn quoted(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SavedMember {
-    pub(super) genome: Genome,
-    pub(super) fitness: f64,
+    pub(crate) genome: Genome,
+    pub(crate) fitness: f64,
 }
 
 /// A slot of a truncation generation: its parent, the mutation that makes its genome (none

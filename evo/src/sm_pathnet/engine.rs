@@ -26,6 +26,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
+mod saved;
+
+pub use saved::{SavedSlotMember, SavedTournament, SavedTournamentPending};
+
 /// Which tournament picks parents and the slots children take (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -111,7 +115,7 @@ struct Pending {
 }
 
 /// The result of a task's evolution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TournamentSummary {
     /// How the task ended (or `Running`, for a summary taken mid-task).
     pub state: EngineState,

@@ -13,7 +13,9 @@ pub mod job;
 pub mod problem;
 pub mod rebuild;
 
-pub use engine::{Selection, TournamentConfig, TournamentEngine, TournamentSummary};
+pub use engine::{
+    SavedTournament, Selection, TournamentConfig, TournamentEngine, TournamentSummary,
+};
 pub use job::{PathwayJob, Transfer, evaluate_pathway};
 pub use problem::{DATA_FEATURES, DataTask, ExampleSource, Hybrid, PathwayProblem, PathwayTask};
 pub use rebuild::{PathwayRebuildCache, base_network, genome_pathway, rebuild};

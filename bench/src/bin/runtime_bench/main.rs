@@ -35,7 +35,7 @@ struct Args {
     /// The pathnet binary [default: `pathnet` next to this benchmark's binary]
     #[arg(long)]
     pathnet: Option<PathBuf>,
-    /// Python interpreter with torch installed [default: <repo>/.venv-bench/bin/python]
+    /// Python interpreter with torch installed [default: .venv-bench/bin/python in the repository]
     #[arg(long, env = "PATHNET_BENCH_PYTHON")]
     python: Option<PathBuf>,
     /// Directory with the Fashion-MNIST IDX files.

@@ -1,17 +1,22 @@
 //! Safe-mutation PathNet on the wire: pathway genomes out as seed lists, fitness back.
 
-use super::ServedKind;
-use super::{Built, Issued, Pushed, Rejected, Served, invalid_spec};
+use super::{
+    Built, Checkpoints, Issued, Pushed, Rejected, SavedRun, Served, ServedKind, invalid_spec,
+    saved_state,
+};
+use crate::checkpoint::Tensors;
 use crate::pathnet::TestSplit;
 use crate::run::EvalId;
 use crate::server::limits::Limits;
-use crate::sm_pathnet::{SmPathNetRun, WireBytes};
+use crate::sm_pathnet::{SmPathNetRun, SmPathNetRunState, WireBytes};
 use crate::spec::SmPathNetSpec;
 use pathnet_evo::sm_pathnet::PathwayJob;
 use pathnet_proto::v1;
 use pathnet_work::{genome_wire, sm_pathnet_wire};
 use tonic::Status;
 impl ServedKind for SmPathNetSpec {
+    const CHECKPOINTS: Option<Checkpoints<Self>> = Some(Checkpoints::new(restore));
+
     fn build(self, id: &str, _: Option<TestSplit>, _: &Limits) -> Result<Built, Status> {
         build(id, self)
     }
@@ -24,6 +29,29 @@ fn build(id: &str, spec: SmPathNetSpec) -> Result<Built, Status> {
         run: Box::new(run),
         parameter_bytes: 0,
     })
+}
+
+/// The run a checkpoint saved, resumed, with how many evaluations that were out it re-queued.
+fn restore(
+    spec: SmPathNetSpec,
+    id: &str,
+    _: Option<TestSplit>,
+    state: serde_json::Value,
+    tensors: Tensors,
+) -> Result<(Built, usize), String> {
+    if let Some((name, _)) = tensors.first() {
+        return Err(format!(
+            "tensor `{}`: a sm_pathnet state has no tensors",
+            pathnet_proto::quote(name)
+        ));
+    }
+    let state: SmPathNetRunState = saved_state(state)?;
+    let (run, requeued) = SmPathNetRun::restore(id.to_owned(), spec, state)?;
+    let built = Built {
+        run: Box::new(run),
+        parameter_bytes: 0,
+    };
+    Ok((built, requeued))
 }
 
 /// What an evaluation costs on the wire.
@@ -55,6 +83,10 @@ impl Served for SmPathNetRun {
         SmPathNetRun::complete(self, eval, &outcome)
             .map_err(|refusal| Rejected::Refused(refusal.to_string()))?;
         Ok(Vec::new())
+    }
+
+    fn save(&self) -> Option<Result<SavedRun, String>> {
+        Some(SavedRun::of(self.spec(), &self.snapshot(), Tensors::new()))
     }
 }
 
