@@ -1,8 +1,5 @@
 //! Shared timing helpers and models for the benchmark binaries under `src/bin`.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use std::time::Instant;
 
 pub mod coordinator;

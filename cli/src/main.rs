@@ -1,9 +1,6 @@
 //! `pathnet`: the one user-facing binary. A thin layer of argument parsing over the
 //! library crates; every subcommand's logic lives in a library.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 mod agent_cmd;
 mod coordinator_cmd;
 mod env_cmd;

@@ -1,6 +1,6 @@
 //! The kinds of experiment: the `kind` of a spec, the label of a summary and of monitoring.
 //!
-//! Adding a kind is one line in [`with_kinds`] (its name, spec and summary types) plus the
+//! Adding a kind is one line in `with_kinds!` (its name, spec and summary types) plus the
 //! kind's own modules, whose spec implements [`ExperimentKind`] (and the server's
 //! `ServedKind`). Everything that depends on the kind (the [`Kind`] enum here, `Spec`,
 //! `Summary`, parsing, the in-process run, serving, checkpoints) is generated from that one

@@ -48,6 +48,7 @@ impl Selector {
         }))
     }
 
+    /// Whether `labels` carry the key (with the value, when the selector names one).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         match (labels.get(&self.key), &self.value) {
             (Some(have), Some(want)) => have == want,
@@ -78,8 +79,11 @@ pub struct StageRule {
 /// An agent that could host stages: live, streaming leases, serving stage links.
 #[derive(Debug, Clone, Copy)]
 pub struct Candidate<'a> {
+    /// The agent's id.
     pub agent: &'a str,
+    /// Its stage-link address (`--stage-listen`); empty when it serves none.
     pub address: &'a str,
+    /// The labels it reported at join.
     pub labels: &'a BTreeMap<String, String>,
 }
 
@@ -87,17 +91,26 @@ pub struct Candidate<'a> {
 /// behind hosts 1.. (host `h` is `peers[h - 1]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chosen {
+    /// Per stage its host, and the stage-link addresses of hosts 1...
     pub placement: StagePlacement,
+    /// The agent ids of hosts 1.., in host order.
     pub peers: Vec<String>,
 }
 
 /// Why a segment cannot be placed now; it waits (is not issued) until that changes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unplaced {
+    /// The agent asking for work lacks a label host 0's stages need (the labels, in words).
     #[error("the agent asking lacks the labels of stage host 0 ({0})")]
     Driver(String),
+    /// No other live agent serving stage links fits a host.
     #[error("no live agent serving stage links is free to be stage host {host} ({needs})")]
-    NoHost { host: usize, needs: String },
+    NoHost {
+        /// The host (1 and up) nobody can be.
+        host: usize,
+        /// The labels it needs, in words.
+        needs: String,
+    },
 }
 
 impl StageRule {
@@ -137,10 +150,12 @@ impl StageRule {
         Ok(StageRule { host_of, needs })
     }
 
+    /// Hosts the stages spread over (`stage_hosts`).
     pub fn hosts(&self) -> usize {
         self.needs.len()
     }
 
+    /// Per stage, bottom first, the host that runs it.
     pub fn host_of(&self) -> &[usize] {
         &self.host_of
     }

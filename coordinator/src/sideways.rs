@@ -22,27 +22,40 @@ pub use checkpoint::SidewaysRunState;
 /// The summary of a Sideways run, in-process or distributed.
 #[derive(Debug, Clone, Serialize)]
 pub struct SidewaysSummary {
+    /// The experiment's id.
     pub experiment: String,
+    /// `sideways`.
     pub kind: &'static str,
+    /// The experiment's seed.
     pub seed: u64,
+    /// The training rule (`sideways.method`).
     pub method: pathnet_work::sideways::Method,
+    /// What clips were labelled with (`sideways.label`).
     pub label: pathnet_work::sideways::VideoLabel,
+    /// Stages the network was cut into.
     pub stages: usize,
+    /// Segments accepted.
     pub segments: u64,
+    /// Batches trained.
     pub batches: u64,
+    /// Frames trained (a frame of each video counts once).
     pub frames: u64,
     /// Wall-clock seconds of the run, and the seconds its pipelines trained.
     pub seconds: f64,
+    /// Seconds the pipelines trained, over every segment.
     pub training_seconds: f64,
     /// Frames over the pipelines' training time (what the hosts achieved), and over the
     /// run's wall-clock time (snapshots, leases and data loading included).
     pub frames_per_second: f64,
+    /// Frames over the run's wall-clock time.
     pub wall_frames_per_second: f64,
     /// The last segment's mean loss and frame accuracy.
     pub final_loss: Option<f64>,
+    /// The last segment's fraction of (frame, video) pairs classified correctly.
     pub final_accuracy: Option<f64>,
     /// Held-out clip accuracy and loss after the last batch.
     pub test_accuracy: Option<f64>,
+    /// Held-out cross-entropy after the last batch; absent when not scored.
     pub test_loss: Option<f64>,
     /// Each stage's busy fraction, weighted over every segment's training time.
     pub stage_busy: Vec<f64>,
@@ -59,14 +72,24 @@ pub struct SidewaysSummary {
 /// Why a segment's result was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SegmentRefusal {
+    /// The id is not the segment out now (it was accepted, re-issued or never issued).
     #[error("{0} is not the segment outstanding")]
     NotOutstanding(EvalId),
+    /// The result's segment number differs from the lease's.
     #[error("the result is of segment {got}, the lease of segment {expected}")]
-    WrongSegment { got: u64, expected: u64 },
+    WrongSegment {
+        /// The segment the result says it is.
+        got: u64,
+        /// The segment leased.
+        expected: u64,
+    },
+    /// The result's snapshot does not fit the network (stages, shapes, finite values).
     #[error("{0}")]
     Snapshot(SidewaysJobError),
 }
 
+/// A Sideways run's state: the snapshot between segments, the batches done and the
+/// segment out, driven by whoever trains the segments (an agent, or the in-process run).
 pub struct SidewaysRun {
     experiment: String,
     spec: SidewaysSpec,
@@ -88,6 +111,8 @@ pub struct SidewaysRun {
 }
 
 impl SidewaysRun {
+    /// A run of `spec` under the id `experiment`, starting from the freshly initialised
+    /// network; an error when the network cannot be built.
     pub fn new(experiment: String, spec: SidewaysSpec) -> Result<Self, SidewaysJobError> {
         let snapshot = spec.sideways.initial_snapshot(spec.seed)?;
         let events = vec![Progress::TaskStarted {
@@ -116,10 +141,12 @@ impl SidewaysRun {
         })
     }
 
+    /// The experiment's spec.
     pub fn spec(&self) -> &SidewaysSpec {
         &self.spec
     }
 
+    /// Bytes of the current snapshot's tensors (parameters and optimiser state).
     pub fn snapshot_bytes(&self) -> usize {
         self.snapshot.bytes()
     }
@@ -161,6 +188,8 @@ impl SidewaysRun {
         ))
     }
 
+    /// Takes segment `id`'s outcome: its snapshot becomes the run's. A refusal is counted
+    /// and changes nothing else.
     pub fn complete(&mut self, id: EvalId, outcome: SegmentOutcome) -> Result<(), SegmentRefusal> {
         let checked = self.check(id, &outcome);
         if checked.is_err() {
@@ -234,6 +263,7 @@ impl SidewaysRun {
             .map_err(SegmentRefusal::Snapshot)
     }
 
+    /// The run's summary as it stands.
     pub fn summary(&self) -> SidewaysSummary {
         let seconds = self
             .seconds

@@ -40,11 +40,16 @@ pub enum Arm {
 /// How one task and arm ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmSummary {
+    /// Zero-based index of the task.
     pub task: usize,
+    /// The task's name: its environment, or its dataset task's description.
     pub env: String,
+    /// Whether this is the transfer arm or the scratch control.
     pub arm: Arm,
     /// Its monitoring label.
     pub label: String,
+    /// The tournament's own summary (best fitness and genome, evaluations, generations...),
+    /// its fields at the top level of the JSON.
     #[serde(flatten)]
     pub run: TournamentSummary,
     /// The best genome's pathway, by layer.
@@ -58,24 +63,36 @@ pub struct ArmSummary {
 /// The summary of a safe-mutation PathNet run, in-process or distributed.
 #[derive(Debug, Clone, Serialize)]
 pub struct SmPathNetSummary {
+    /// The experiment's id.
     pub experiment: String,
+    /// `sm_pathnet`.
     pub kind: &'static str,
+    /// The experiment's seed.
     pub seed: u64,
+    /// The spec's `selection`.
     pub selection: pathnet_evo::sm_pathnet::Selection,
+    /// The spec's mutation `operator`.
     pub operator: pathnet_evo::Operator,
+    /// Running, or how the run ended.
     pub state: RunState,
+    /// One entry per task and arm that has ended, in the order they ended.
     pub tasks: Vec<ArmSummary>,
+    /// Evaluations accepted over all tasks and arms.
     pub evaluations: u64,
+    /// Wall-clock seconds the run took.
     pub seconds: f64,
+    /// `evaluations` over `seconds`.
     pub evaluations_per_second: f64,
     /// Mean and largest encoded size of the genomes sent (pathway seed and seed list, with
     /// the earlier tasks' genomes the base network is made of).
     pub genome_bytes_mean: f64,
+    /// The largest of them, in bytes.
     pub genome_bytes_max: u64,
     /// Mean size of a whole evaluation's payload (the problem's text included).
     pub payload_bytes_mean: f64,
     /// What one pathway's weights (its modules and head, `f32`) would take instead.
     pub pathway_weight_bytes: u64,
+    /// The run's counters.
     pub counters: Counters,
 }
 
@@ -88,10 +105,14 @@ struct Running {
 /// Wire sizes of one evaluation, as the server measures them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WireBytes {
+    /// The encoded genome (with the earlier tasks' genomes), in bytes.
     pub genome: usize,
+    /// The whole work item's payload, in bytes.
     pub payload: usize,
 }
 
+/// A safe-mutation PathNet run's state: each task's arms and their tournament engines,
+/// the transfer chain of best genomes, counters and progress events.
 pub struct SmPathNetRun {
     experiment: String,
     spec: SmPathNetSpec,
@@ -117,6 +138,8 @@ pub struct SmPathNetRun {
 }
 
 impl SmPathNetRun {
+    /// A run of `spec` under the id `experiment`, its first task started; an error when the
+    /// problem (tasks, network) cannot be set up.
     pub fn new(experiment: String, spec: SmPathNetSpec) -> Result<Self, EvoError> {
         let problem = spec.problem();
         problem.validate()?;
@@ -159,6 +182,7 @@ impl SmPathNetRun {
         Ok(run)
     }
 
+    /// The experiment's spec.
     pub fn spec(&self) -> &SmPathNetSpec {
         &self.spec
     }
@@ -251,6 +275,8 @@ impl SmPathNetRun {
         None
     }
 
+    /// Takes the outcome of evaluation `id`. A refusal (never issued, of a task that is over,
+    /// the run over, a fitness that is not finite) is counted and changes nothing else.
     pub fn complete(&mut self, id: EvalId, outcome: &Outcome) -> Result<(), Refusal> {
         let result = match self.ids.get(&id.0) {
             None if self.state() != RunState::Running => {
@@ -362,6 +388,7 @@ impl SmPathNetRun {
         }
     }
 
+    /// The run's summary as it stands.
     pub fn summary(&self) -> SmPathNetSummary {
         let seconds = self
             .seconds

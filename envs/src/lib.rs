@@ -13,9 +13,6 @@
 //! With the `python` feature, `make("gymnasium:<id>")` runs any Python Gymnasium environment
 //! (Atari through `ale-py` too) in a Python child process, as a `PythonEnv`.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 mod classic;
 pub mod data;
 mod env;

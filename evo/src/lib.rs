@@ -14,9 +14,6 @@
 //! - [`pathway`]: the operators applied to the modules of a PathNet pathway;
 //! - [`sm_pathnet`]: those genomes and GAs over PathNet pathways, with transfer.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 pub mod config;
 pub mod engine;
 mod error;

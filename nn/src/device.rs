@@ -2,7 +2,7 @@
 //!
 //! Always compiled, so that specs can name devices and report a clear error when a CUDA device
 //! is asked of a build without the `cuda` feature. The CUDA backend itself lives in
-//! [`crate::cuda`] (feature `cuda`).
+//! `crate::cuda` (feature `cuda`).
 
 use crate::{Float, Layer};
 use std::fmt;
@@ -141,7 +141,7 @@ pub fn cuda_device_descriptions() -> Vec<DeviceDescription> {
 }
 
 /// Moves a layer to `device`. On `cpu` the layer is returned as it is; on `cuda:N` it becomes
-/// a [`crate::cuda::GpuNet`] holding its parameters in device memory, behind the same
+/// a `cuda::GpuNet` holding its parameters in device memory, behind the same
 /// [`Layer`] interface. Only `f32` layers can go to a CUDA device.
 pub fn place<F: Float>(
     layer: Box<dyn Layer<F>>,

@@ -7,9 +7,6 @@
 //! backward passes from one forward) and Sideways (per-stage backward with overwritten
 //! activations) all need. See `docs/decisions/0001-tensor-layer.md`.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 pub mod atomic_tensors;
 #[cfg(feature = "cuda")]
 pub mod cuda;

@@ -11,9 +11,6 @@
 //!
 //! Nothing here does networking; a networked store implements [`SharedParameters`].
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 mod actor_learner;
 pub mod config;
 pub mod error;

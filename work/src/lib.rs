@@ -12,9 +12,6 @@
 //! The coordinator's in-process run feeds the executor parameters directly and the networked
 //! agent pulls them over gRPC: both execute this same code, so both train identically.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 pub mod data;
 pub mod executor;
 pub mod genome_wire;

@@ -12,9 +12,6 @@
 //! flight as a running coordinator's does. Every round takes a save, writes it and resumes
 //! it, in that order; each figure is the median over rounds.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ndarray::ArrayD;

@@ -8,9 +8,6 @@
 //! from Rust through the subprocess bridge (`gymnasium:CartPole-v1`), next to the same env
 //! stepped in Python. Prints tables and JSON.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use pathnet_bench::{Timing, time_runs};
@@ -31,7 +28,7 @@ const MINATAR_IDS: [&str; 2] = ["MinAtar/Breakout-v1", "MinAtar/Freeway-v1"];
     about = "Benchmark CartPole-v1 steps/s against Python Gymnasium, and MinAtar steps/s, on this machine"
 )]
 struct Args {
-    /// Python interpreter with gymnasium 1.4.0 [default: <repo>/.venv-bench/bin/python]
+    /// Python interpreter with gymnasium 1.4.0 [default: .venv-bench/bin/python in the repository]
     #[arg(long, env = "PATHNET_BENCH_PYTHON")]
     python: Option<PathBuf>,
     /// Steps per timed run on the Rust side (CartPole and each MinAtar game).

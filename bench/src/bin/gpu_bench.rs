@@ -13,9 +13,6 @@
 //!
 //! `benches/torch_cuda.py` times the same models with PyTorch on the same device.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ndarray::{ArrayD, Ix2};

@@ -9,9 +9,6 @@
 //! training, so both sides skip the first layer's input gradient (the pathway through
 //! `PathNet::backward_params`, which training uses).
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ndarray::{ArrayD, Ix2};
@@ -28,7 +25,7 @@ use std::process::Command;
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark the model core against PyTorch (CPU) on this machine")]
 struct Args {
-    /// Python interpreter with torch installed [default: <repo>/.venv-bench/bin/python]
+    /// Python interpreter with torch installed [default: .venv-bench/bin/python in the repository]
     #[arg(long, env = "PATHNET_BENCH_PYTHON")]
     python: Option<PathBuf>,
     /// Threads for both sides [default: available cores]

@@ -12,9 +12,6 @@
 //!     pathnet_results --seeds 20 --jobs 2 --name headline
 //!     pathnet_results --reanalyse bench/results/a.json.gz bench/results/b.json.gz --name all
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, ValueEnum};
 use flate2::Compression;

@@ -5,9 +5,6 @@
 //! training step (`train_pathway` on one batch: that plus the SGD update of the active modules
 //! and the head). Prints the median, min and max milliseconds of each as JSON.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ndarray::{Array2, Ix2};

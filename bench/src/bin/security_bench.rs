@@ -7,9 +7,6 @@
 //! Certificates and tokens are made fresh in a temporary directory (rcgen); the binary
 //! `pathnet` is found next to this benchmark's binary unless `--pathnet` is given.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use pathnet_bench::machine::{Machine, cpu_times};

@@ -13,9 +13,6 @@
 //! Memory: each engine trains one clip of each length in a fresh child process, which
 //! reports its peak resident memory (VmHWM) minus its resident memory before the clip.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use pathnet_bench::video_net::{NoiseFrames, VideoNetSpec, video_net};
@@ -56,7 +53,7 @@ struct Args {
     no_speed: bool,
     #[arg(long)]
     no_memory: bool,
-    /// Python interpreter with torch [default: <repo>/.venv-bench/bin/python]
+    /// Python interpreter with torch [default: .venv-bench/bin/python in the repository]
     #[arg(long, env = "PATHNET_BENCH_PYTHON")]
     python: Option<PathBuf>,
     #[arg(long)]

@@ -9,9 +9,6 @@
 //! (b) once per clip on the clip-mean loss, as BPTT must.
 //! Accuracy is per test clip, from the logits summed over its frames.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use pathnet_bench::video_net::{ClipBatch, VideoNetSpec, video_net};

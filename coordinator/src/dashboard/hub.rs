@@ -34,7 +34,7 @@ pub struct DashboardConfig {
     pub max_clients: usize,
     /// How often the status is sampled while a page watches.
     pub status_interval: Duration,
-    /// Points kept per curve for the snapshot (see [`History`]).
+    /// Points kept per curve for the snapshot (see `History`).
     pub max_points: usize,
     /// Curves kept for the snapshot.
     pub max_series: usize,

@@ -6,7 +6,7 @@
 //! the terminal cannot disagree, plus a status sample (agents, leases, rates, the population's
 //! pathways) taken under the coordinator's lock about once a second while anyone watches.
 //! A page opened mid-run first gets a snapshot of the history so far; the history is kept
-//! coarser as it grows ([`history`]), so memory stays bounded however long the run. Each
+//! coarser as it grows (`history`), so memory stays bounded however long the run. Each
 //! client has a bounded queue: one that falls behind is disconnected rather than buffered
 //! without end or allowed to slow the coordinator, and its browser reconnects to a fresh
 //! snapshot. The event format is in `docs/monitoring.md`.

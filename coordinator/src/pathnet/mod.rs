@@ -1,7 +1,7 @@
 //! The experiment engine: everything the coordinator decides, with no networking.
 //!
-//! It owns the super-network's parameters ([`store`]), the population and tournaments of
-//! the current task ([`population`]), and the move from task to task. Callers pull
+//! It owns the super-network's parameters (`store`), the population and tournaments of
+//! the current task (`population`), and the move from task to task. Callers pull
 //! evaluations with [`Engine::next_evaluation`], have them executed anywhere (in this
 //! process or on an agent) and hand the outcome to [`Engine::complete`]; an evaluation
 //! that will not come back is returned with [`Engine::requeue`]. Many tournaments can be
@@ -12,7 +12,7 @@
 //! the best pathway is measured on the test split, its modules are frozen, every other
 //! parameter is re-initialised and a fresh population starts on the next task.
 //!
-//! A spec with a `[comparison]` then runs each control ([`plan`]) through the same loop,
+//! A spec with a `[comparison]` then runs each control (`plan`) through the same loop,
 //! one phase (an arm learning one task) after another, so a distributed run serves them
 //! with no change to the agents.
 
@@ -306,7 +306,7 @@ impl Engine {
     /// parameters, its fitness recorded, its tournament resolved once both results are in,
     /// and the task or the experiment finished when its end condition holds. Returns the
     /// modules whose delta landed on its own base version, with the version that made
-    /// (the evaluator's copy plus its delta is that version; see [`store::CommitStats`]).
+    /// (the evaluator's copy plus its delta is that version; see `store::CommitStats`).
     ///
     /// # Errors
     /// [`EngineError::Refused`] for a result that cannot be accepted (nothing changes);

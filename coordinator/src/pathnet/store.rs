@@ -260,7 +260,7 @@ impl ParameterStore {
         capture(&self.net)
     }
 
-    /// Unfreezes every module and overwrites the given ones (as [`capture`] returns them).
+    /// Unfreezes every module and overwrites the given ones (as `capture` returns them).
     /// Versions step forward, never back, so a replica holding an older copy of a module
     /// sees that it must fetch it again.
     pub fn replace_all(&mut self, modules: &ModuleTensors) -> Result<(), PathNetError> {

@@ -20,21 +20,32 @@ pub use served::{PathNetA3cAssignment, PathNetA3cRun, PathNetA3cState};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PathNetA3cTask {
+    /// Zero-based index of the task in the `[pathnet_a3c]` table.
     pub task: usize,
+    /// The task's environment, as the spec names it.
     pub env: String,
+    /// Whether the mean return over the task's window reached its target.
     pub reached_target: bool,
     /// Environment steps until the mean return reached the target; absent when it did not.
     pub steps_to_target: Option<u64>,
+    /// Environment steps all workers took on the task.
     pub env_steps: u64,
+    /// Episodes all workers finished on the task.
     pub episodes: u64,
     /// Mean return over the task's window of recent episodes at the end.
     pub mean_return: Option<f64>,
+    /// The pathway with the highest latest fitness at the end, active module indices per
+    /// hidden layer; absent when no worker finished a fitness evaluation.
     pub best_pathway: Option<Vec<Vec<usize>>>,
+    /// That pathway's fitness: the mean return of its last `episodes_per_fitness` episodes.
     pub best_fitness: Option<f64>,
+    /// Modules frozen when the task started (the earlier tasks' best pathways).
     pub frozen_modules: usize,
     /// Fitness reports, and those after which a worker took a better worker's pathway.
     pub tournaments: u64,
+    /// Fitness reports after which the worker took the winner's pathway (see `tournaments`).
     pub adoptions: u64,
+    /// Wall-clock seconds the task took.
     pub seconds: f64,
 }
 
@@ -61,8 +72,11 @@ impl From<&TaskReport> for PathNetA3cTask {
 /// The summary of a PathNet-A3C run.
 #[derive(Debug, Clone, Serialize)]
 pub struct PathNetA3cSummary {
+    /// The experiment's id.
     pub experiment: String,
+    /// `pathnet_a3c`.
     pub kind: &'static str,
+    /// The experiment's seed.
     pub seed: u64,
     /// Every task in order, each after the transfer step from the one before.
     pub tasks: Vec<PathNetA3cTask>,
@@ -74,6 +88,7 @@ pub struct PathNetA3cSummary {
     /// that a later one transfers from).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Wall-clock seconds the run took.
     pub seconds: f64,
 }
 

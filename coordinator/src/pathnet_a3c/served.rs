@@ -35,13 +35,21 @@ pub use checkpoint::PathNetA3cState;
 /// What a PathNet-A3C worker lease asks an agent to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathNetA3cAssignment {
+    /// The worker's number, new for every lease; with `seed` and `task` it seeds the
+    /// worker's environment and action sampling.
     pub worker_index: u32,
+    /// The experiment's seed.
     pub seed: u64,
+    /// Zero-based index into the table's tasks: the environment and head to train.
     pub task: usize,
+    /// Zero-based training phase (each task in order, then the scratch control); an agent
+    /// never mixes parameters of two phases.
     pub phase: usize,
     /// The `[pathnet_a3c]` table, as agents parse it.
     pub config_toml: String,
+    /// The pathway the worker starts with: its member of the population's.
     pub pathway: Pathway,
+    /// Modules earlier tasks froze: never trained, their gradients pushed as zeros.
     pub frozen: Vec<ModuleId>,
 }
 
@@ -63,6 +71,8 @@ struct Current {
     started: Instant,
 }
 
+/// A PathNet-A3C run served to agents: the phases in order, the shared super-network,
+/// the current phase's worker leases and evolution, and the finished tasks' reports.
 pub struct PathNetA3cRun {
     experiment: String,
     spec: PathNetA3cSpec,
@@ -82,6 +92,8 @@ pub struct PathNetA3cRun {
 }
 
 impl PathNetA3cRun {
+    /// A run of `spec` under the id `experiment`, its first phase started; an error when
+    /// the super-network cannot be built.
     pub fn new(experiment: String, spec: PathNetA3cSpec) -> Result<Self, PathNetA3cError> {
         let config = &spec.pathnet_a3c;
         let last = config.tasks.len().saturating_sub(1);
@@ -117,6 +129,7 @@ impl PathNetA3cRun {
         Ok(run)
     }
 
+    /// The experiment's spec.
     pub fn spec(&self) -> &PathNetA3cSpec {
         &self.spec
     }
@@ -159,6 +172,7 @@ impl PathNetA3cRun {
         )
     }
 
+    /// Every phase's name in order: its environment, with ` (scratch)` for the control.
     pub fn phase_names(&self) -> Vec<String> {
         self.phases
             .iter()
@@ -178,6 +192,7 @@ impl PathNetA3cRun {
         self.current.as_ref().map(|c| c.workers.server().stats())
     }
 
+    /// The highest fitness any worker reported so far, over all phases.
     pub fn best_fitness(&self) -> Option<f64> {
         self.best_fitness
     }
@@ -333,6 +348,7 @@ impl PathNetA3cRun {
         Ok(())
     }
 
+    /// The run's summary as it stands.
     pub fn summary(&self) -> super::PathNetA3cSummary {
         super::PathNetA3cSummary {
             experiment: self.experiment.clone(),

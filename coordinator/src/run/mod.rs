@@ -30,8 +30,11 @@ impl fmt::Display for EvalId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
+    /// Work is being handed out or is in flight.
     Running,
+    /// Every task reached its end (threshold, cap or budget).
     Completed,
+    /// Stopped before its end: no more work is handed out.
     Stopped,
 }
 
@@ -48,11 +51,15 @@ impl fmt::Display for RunState {
 /// Where a run stands, in the terms every kind shares.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunStatus {
+    /// Running, or how the run ended.
     pub state: RunState,
+    /// Zero-based index of the task (or phase) under way; the last once the run is over.
     pub task: usize,
     /// Generations (tournament rounds, GA generations) or parameter updates, by kind.
     pub generation: u64,
+    /// The best fitness seen on the current task; `None` before its first result.
     pub best_fitness: Option<f64>,
+    /// Tasks (or phases) finished.
     pub tasks_completed: usize,
 }
 
@@ -89,8 +96,10 @@ pub trait Run: Send {
     /// The kind of spec it runs.
     fn kind(&self) -> Kind;
 
+    /// Running, or how the run ended.
     fn state(&self) -> RunState;
 
+    /// Whether the run is still running.
     fn is_running(&self) -> bool {
         self.state() == RunState::Running
     }
@@ -102,13 +111,16 @@ pub trait Run: Send {
     /// slot, for the kinds whose work is workers).
     fn requeue(&mut self, id: EvalId);
 
+    /// The run's totals so far.
     fn counters(&self) -> &Counters;
 
     /// Progress since the last call, oldest first.
     fn drain_events(&mut self) -> Vec<Progress>;
 
+    /// The summary as it stands (the final one once the run is over).
     fn summary(&self) -> Summary;
 
+    /// Where the run stands now.
     fn status(&self) -> RunStatus;
 
     /// Names of the experiment's tasks, by index, for monitoring labels.

@@ -10,7 +10,9 @@ use serde::Serialize;
 pub struct PathwayView {
     /// The task (or, for runs in phases, the phase) these pathways are evolved on.
     pub task: usize,
+    /// Hidden layers of the super-network (`L`).
     pub layers: usize,
+    /// Modules per layer (`M`).
     pub modules_per_layer: usize,
     /// For each layer, the active modules of the best pathway found on the task so far.
     pub best: Option<Vec<Vec<usize>>>,
@@ -22,6 +24,8 @@ pub struct PathwayView {
 }
 
 impl PathwayView {
+    /// The view of task `task`'s population `members` on a network of `dims`, with its
+    /// best pathway and the modules frozen so far.
     pub fn new<'a>(
         task: usize,
         dims: &PathNetDims,

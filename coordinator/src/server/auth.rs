@@ -48,8 +48,10 @@ pub enum Refused {
 }
 
 impl Refused {
+    /// Every reason, so a scrape lists each label from the start (zeros included).
     pub const ALL: [Refused; 3] = [Refused::Missing, Refused::Invalid, Refused::Forbidden];
 
+    /// The `reason` label: `missing_token`, `invalid_token` or `permission_denied`.
     pub fn label(self) -> &'static str {
         match self {
             Refused::Missing => "missing_token",
@@ -143,6 +145,7 @@ pub struct AuthLayer {
 }
 
 impl AuthLayer {
+    /// A layer requiring `tokens` and counting each refusal into `refused`.
     pub fn new(tokens: Tokens, refused: Arc<RefusedCounts>) -> AuthLayer {
         AuthLayer {
             tokens: Arc::new(tokens),

@@ -6,8 +6,11 @@ use std::time::Duration;
 /// Limits and timings of a coordinator, told to every agent at join.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// The largest gRPC message either side accepts; tensors travel in chunks below it.
     pub max_message_bytes: usize,
+    /// How long a lease lasts without a heartbeat.
     pub lease_duration: Duration,
+    /// How often agents are asked to heartbeat their leases; shorter than the lease.
     pub heartbeat_interval: Duration,
     /// Ceiling on an experiment's estimated memory; a spec over it is refused at start.
     pub max_experiment_bytes: u64,

@@ -69,15 +69,20 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// certificates it requires (mutual TLS) when given.
 #[derive(Clone)]
 pub struct ServerTls {
+    /// The coordinator's certificate chain, PEM.
     pub cert_pem: Vec<u8>,
+    /// Its private key, PEM.
     pub key_pem: Vec<u8>,
+    /// The authority client certificates must chain to; `None` asks for none.
     pub client_ca_pem: Option<Vec<u8>>,
 }
 
 /// Who may reach the coordinator: TLS (off when `None`) and the tokens required.
 #[derive(Clone, Default)]
 pub struct Security {
+    /// TLS on every connection; `None` serves plain HTTP/2.
     pub tls: Option<ServerTls>,
+    /// The bearer tokens calls must carry; none configured lets every call through.
     pub tokens: Tokens,
 }
 
@@ -96,16 +101,29 @@ pub struct Coordinator {
 /// Why a coordinator with a state directory did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The state directory could not be opened or read.
     #[error(transparent)]
     State(#[from] CheckpointError),
+    /// The saved experiment could not be rebuilt from its spec and state.
     #[error("state {dir}: resuming experiment `{experiment}`: {message}")]
     Resume {
+        /// The state directory.
         dir: String,
+        /// The saved experiment's id.
         experiment: String,
+        /// What does not fit.
         message: String,
     },
+    /// The save made at start (which puts this run's incarnation on disk before any id
+    /// made with it leaves the process) failed, or its task did.
     #[error("state {dir}: {message}")]
-    Save { dir: String, message: String },
+    Save {
+        /// The state directory.
+        dir: String,
+        /// Why the save failed.
+        message: String,
+    },
+    /// The listening address could not be bound.
     #[error(transparent)]
     Bind(#[from] std::io::Error),
 }

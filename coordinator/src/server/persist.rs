@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 /// Where and how often a coordinator saves its state.
 #[derive(Debug, Clone)]
 pub struct StateConfig {
+    /// The state directory (`--state-dir`), created if missing.
     pub dir: std::path::PathBuf,
     /// Time between saves while the state changes.
     pub interval: Duration,

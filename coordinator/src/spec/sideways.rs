@@ -56,7 +56,8 @@ fn default_snapshot_every() -> u64 {
 }
 
 impl SidewaysSpec {
-    /// Checks `snapshot_every`, then the `[sideways]` table; the error names the bad field.
+    /// Checks `snapshot_every`, the `[sideways]` table, then `stage_hosts` and `place`; the
+    /// error names the bad field.
     pub fn validate(&self) -> Result<(), SpecError> {
         if !(1..=MAX_SNAPSHOT_EVERY).contains(&self.snapshot_every) {
             return Err(invalid(

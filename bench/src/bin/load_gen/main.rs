@@ -9,9 +9,6 @@
 //! comparisons on a noisy machine. Prints a markdown table; `--json OUT` writes every
 //! measurement.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 mod agent;
 mod measure;
 mod spec;

@@ -15,9 +15,6 @@
 //! measurement at the end cost the same in both runs and drop out, as the PyTorch side
 //! times only its evolution loop.
 
-// Documented throughout; the workspace turns missing_docs on crate by crate (docs/architecture.md).
-#![warn(missing_docs)]
-
 mod proxy;
 mod report;
 mod runs;
@@ -38,7 +35,7 @@ struct Args {
     /// The pathnet binary [default: `pathnet` next to this benchmark's binary]
     #[arg(long)]
     pathnet: Option<PathBuf>,
-    /// Python interpreter with torch installed [default: <repo>/.venv-bench/bin/python]
+    /// Python interpreter with torch installed [default: .venv-bench/bin/python in the repository]
     #[arg(long, env = "PATHNET_BENCH_PYTHON")]
     python: Option<PathBuf>,
     /// Directory with the Fashion-MNIST IDX files.

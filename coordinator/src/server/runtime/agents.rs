@@ -26,8 +26,8 @@ pub(super) struct AgentRecord {
     /// Where it serves stage links (`host:port`); empty if it does not.
     stage_link_address: String,
     /// Set when a segment it hosted stages of was handed back as "peer lost": it is not
-    /// chosen as a stage host again until it is heard from after that (a dead agent never
-    /// is, while its lease stream may not have been seen closing yet).
+    /// chosen as a stage host, nor leased a placed segment, until it sends a heartbeat (a
+    /// dead agent never does, while its lease stream may not have been seen closing yet).
     suspect: bool,
 }
 
@@ -51,6 +51,11 @@ impl AgentRecord {
 
     pub(super) fn labels(&self) -> &BTreeMap<String, String> {
         &self.labels
+    }
+
+    /// Whether it is suspected of being the stage host a segment lost.
+    pub(super) fn suspect(&self) -> bool {
+        self.suspect
     }
 
     /// Its stage-link address, if it may host stages now: streaming leases (alive), serving
@@ -115,12 +120,11 @@ impl Agents {
     }
 
     /// Records that `agent` was heard from `now`; `NOT_FOUND` for an agent not joined.
-    /// Returns whether that cleared a suspicion (it may host stages again).
-    pub(super) fn seen(&mut self, agent: &str, now: Millis) -> Result<bool, Status> {
+    pub(super) fn seen(&mut self, agent: &str, now: Millis) -> Result<(), Status> {
         match self.records.get_mut(agent) {
             Some(record) => {
                 record.last_seen = now;
-                Ok(std::mem::take(&mut record.suspect))
+                Ok(())
             }
             None => Err(Status::not_found(format!(
                 "agent `{}` is not joined (the coordinator may have restarted): join again",
@@ -180,6 +184,15 @@ impl Agents {
         }
         self.earliest_seen = earliest;
         silent
+    }
+
+    /// `agent` itself called (a heartbeat): a suspicion is lifted. Not any call: the
+    /// coordinator's own lease-stream task asks for work on behalf of an agent that may be
+    /// dead. Returns whether a suspicion was lifted.
+    pub(super) fn heard_from(&mut self, agent: &str) -> bool {
+        self.records
+            .get_mut(agent)
+            .is_some_and(|record| std::mem::take(&mut record.suspect))
     }
 
     /// Suspects `agent` of being the stage host a segment lost (see `suspect`).

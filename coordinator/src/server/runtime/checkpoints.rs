@@ -57,12 +57,19 @@ pub(crate) struct SaveNote {
 /// An experiment resumed from a saved state.
 #[derive(Debug, Clone)]
 pub struct Resumed {
+    /// The experiment's id.
     pub experiment: String,
+    /// Its kind.
     pub kind: Kind,
+    /// Its spec, as saved (JSON).
     pub spec: serde_json::Value,
+    /// Where the run stood when saved.
     pub state: RunState,
+    /// The task (or phase) under way.
     pub task: usize,
+    /// Generations (or updates) done on it.
     pub generation: u64,
+    /// Results accepted before the restart.
     pub results_accepted: u64,
     /// Work handed out before the restart, back in the queue.
     pub requeued: usize,

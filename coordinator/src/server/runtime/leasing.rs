@@ -5,7 +5,7 @@ use super::Runtime;
 use super::agents::AgentRecord;
 use super::slot::Leased;
 use crate::lease::{LeaseEnd, LeaseError};
-use crate::placement::{Candidate, Chosen, StageRule, Unplaced};
+use crate::placement::{Candidate, Chosen, StageRule};
 use crate::server::kinds::place;
 use pathnet_proto::v1;
 use std::collections::BTreeMap;
@@ -162,6 +162,11 @@ impl Runtime {
     ) -> Result<v1::HeartbeatResponse, Status> {
         self.tick();
         self.seen(&request.agent_id)?;
+        if self.agents.heard_from(&request.agent_id) {
+            // A stage host suspected after a lost segment is alive: segments waiting for
+            // hosts may go out now.
+            self.dirty = true;
+        }
         let now = self.now();
         let (extended, lost) = self
             .leases
@@ -217,10 +222,16 @@ fn choose_hosts(
     rule: &StageRule,
     agent: &str,
     agents: &BTreeMap<String, AgentRecord>,
-) -> Result<Chosen, Unplaced> {
+) -> Result<Chosen, String> {
     let Some(driver) = agents.get(agent) else {
-        return Err(Unplaced::Driver("the agent left".to_owned()));
+        return Err("the agent left".to_owned());
     };
+    if driver.suspect() {
+        // Its own lease stream may be asking after it died.
+        return Err(
+            "the agent may be the host a segment lost: waiting for its heartbeat".to_owned(),
+        );
+    }
     let mut candidates: Vec<(Candidate<'_>, u64)> = agents
         .iter()
         .filter(|(id, _)| id.as_str() != agent)
@@ -240,6 +251,7 @@ fn choose_hosts(
     candidates.sort_by_key(|(_, number)| *number);
     let candidates: Vec<Candidate<'_>> = candidates.into_iter().map(|(c, _)| c).collect();
     rule.choose(driver.labels(), &candidates)
+        .map_err(|unplaced| unplaced.to_string())
 }
 
 fn lost_lease(err: LeaseError) -> v1::LostLease {

@@ -201,12 +201,7 @@ impl Runtime {
 
     fn seen(&mut self, agent: &str) -> Result<(), Status> {
         let now = self.now();
-        if self.agents.seen(agent, now)? {
-            // A stage host suspected after a lost segment is alive: segments waiting for
-            // hosts may go out now.
-            self.dirty = true;
-        }
-        Ok(())
+        self.agents.seen(agent, now)
     }
 
     /// Counts a failure of `leased`'s work on `agent`; the experiment fails once the same

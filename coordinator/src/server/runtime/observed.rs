@@ -18,7 +18,9 @@ pub enum RefusalReason {
     UnknownWork,
     /// The work is leased to another agent.
     NotHolder,
+    /// The lease's deadline passed and the work was re-queued.
     LeaseExpired,
+    /// The agent handed the lease back and the work was re-queued.
     LeaseReleased,
     /// The work's previous result was refused and it was re-queued.
     LeaseRefused,
@@ -35,6 +37,7 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
+    /// Every reason, so a scrape lists each label from the start (zeros included).
     pub const ALL: [RefusalReason; 11] = [
         RefusalReason::UnknownAgent,
         RefusalReason::UnknownWork,
@@ -49,6 +52,7 @@ impl RefusalReason {
         RefusalReason::Internal,
     ];
 
+    /// The `reason` label, e.g. `unknown_agent`.
     pub fn label(self) -> &'static str {
         match self {
             RefusalReason::UnknownAgent => "unknown_agent",
