@@ -4,6 +4,7 @@
 mod agent_cmd;
 mod coordinator_cmd;
 mod env_cmd;
+mod experiment_cmd;
 mod export_cmd;
 mod plot_cmd;
 mod progress;
@@ -40,6 +41,9 @@ enum Command {
     Coordinator(coordinator_cmd::CoordinatorArgs),
     /// Execute work for a coordinator.
     Agent(agent_cmd::AgentArgs),
+    /// Start, stop and inspect experiments on a running coordinator (needs the admin token).
+    #[command(subcommand)]
+    Experiment(experiment_cmd::ExperimentCommand),
     /// Follow a coordinator's fitness events as they happen.
     Watch(watch_cmd::WatchArgs),
     /// Write a coordinator's saved weights (--state-dir) as safetensors for other tools.
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(args),
         Command::Coordinator(args) => coordinator_cmd::run(args),
         Command::Agent(args) => agent_cmd::run(args),
+        Command::Experiment(command) => experiment_cmd::run(command),
         Command::Watch(args) => watch_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
         Command::Plot(args) => plot_cmd::run(args),

@@ -444,3 +444,113 @@ async fn with_mutual_tls_a_client_needs_a_certificate_and_the_run_finishes() {
     assert!(agent.wait(Duration::from_secs(30)).success());
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// The arguments of `parts` in order.
+fn with<'a>(parts: &[&[&'a str]]) -> Vec<&'a str> {
+    parts.concat()
+}
+
+/// `pathnet experiment ARGS` to its end within a minute: (success, stdout, stderr).
+fn experiment_cmd(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
+    let mut all = vec!["experiment"];
+    all.extend_from_slice(args);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pathnet"))
+        .args(&all)
+        // The caller's own settings must not leak into what is tested.
+        .env_remove("PATHNET_TOKEN")
+        .env_remove("PATHNET_TOKEN_FILE")
+        .env_remove("PATHNET_COORDINATOR")
+        .envs(envs.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the pathnet binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_experiment_command_starts_and_stops_with_the_admin_token_only() {
+    let dir = scratch_dir("security-experiment-cmd");
+    let (agent_file, admin_file) = token_files(&dir);
+    let (_coordinator, url) = coordinator(&[
+        "--agent-token-file",
+        agent_file.to_str().unwrap(),
+        "--admin-token-file",
+        admin_file.to_str().unwrap(),
+    ]);
+    let spec = dir.join("spec.toml");
+    std::fs::write(&spec, common::spec(&fashion_dir(), 2, 2, 8)).unwrap();
+    let spec = spec.to_str().unwrap();
+    let agent = ["--token-file", agent_file.to_str().unwrap()];
+    let admin = ["--token-file", admin_file.to_str().unwrap()];
+    let at = ["--coordinator", url.as_str()];
+
+    // The agent token: refused, told which token to present, nothing started.
+    let (ok, out, err) = experiment_cmd(&with(&[&["start", spec], &at, &agent]), &[]);
+    assert!(!ok && out.is_empty(), "{out}\n{err}");
+    assert!(err.contains("PERMISSION_DENIED"), "{err}");
+    assert!(err.contains("`--admin-token-file`"), "{err}");
+    assert!(!err.contains(AGENT_TOKEN), "the token was printed: {err}");
+    // No token, and a wrong one from the environment: told how to present one.
+    let (ok, _, err) = experiment_cmd(&with(&[&["start", spec], &at]), &[]);
+    assert!(!ok && err.contains("UNAUTHENTICATED"), "{err}");
+    assert!(err.contains("PATHNET_TOKEN"), "{err}");
+    let (ok, _, err) = experiment_cmd(
+        &with(&[&["start", spec], &at]),
+        &[("PATHNET_TOKEN", "guess")],
+    );
+    assert!(!ok && err.contains("UNAUTHENTICATED"), "{err}");
+    assert!(!err.contains("guess"), "the token was printed: {err}");
+    let none = experiments(&url, Some(AGENT_TOKEN))
+        .await
+        .get_experiment_status(v1::GetExperimentStatusRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(none.code(), Code::NotFound, "{none:?}");
+
+    // A wrong spec: the field is named.
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        common::spec(&fashion_dir(), 2, 2, 8).replace("population = 6", "population = 0"),
+    )
+    .unwrap();
+    let (ok, _, err) = experiment_cmd(
+        &with(&[&["start", bad.to_str().unwrap()], &at, &admin]),
+        &[],
+    );
+    assert!(!ok && err.contains("INVALID_ARGUMENT"), "{err}");
+    assert!(err.contains("population"), "{err}");
+
+    // The admin token starts it; the id is the only thing on stdout.
+    let (ok, out, err) = experiment_cmd(&with(&[&["start", spec], &at, &admin]), &[]);
+    assert!(ok, "{err}");
+    let id = out.trim().to_owned();
+    assert!(id.starts_with("cluster"), "{out}");
+    let (ok, out, err) = experiment_cmd(&with(&[&["status", &id, "--json"], &at, &agent]), &[]);
+    assert!(ok, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["state"], "running", "{status}");
+
+    // Stopping: refused with the agent token (still running), done with the admin token.
+    let (ok, _, err) = experiment_cmd(&with(&[&["stop", &id], &at, &agent]), &[]);
+    assert!(!ok && err.contains("PERMISSION_DENIED"), "{err}");
+    let (ok, out, err) = experiment_cmd(&with(&[&["status", &id], &at, &admin]), &[]);
+    assert!(
+        ok && out.contains(&format!("{id}  running")),
+        "{out}\n{err}"
+    );
+    let (ok, out, err) = experiment_cmd(&with(&[&["stop", &id], &at, &admin]), &[]);
+    assert!(ok, "{err}");
+    assert!(["stopping", "stopped"].contains(&out.trim()), "{out}");
+    let (ok, out, err) = experiment_cmd(&with(&[&["status", &id], &at, &admin]), &[]);
+    assert!(ok && !out.contains("running"), "{out}\n{err}");
+
+    // An unknown id: named as such.
+    let (ok, _, err) = experiment_cmd(&with(&[&["stop", "nope-9"], &at, &admin]), &[]);
+    assert!(!ok && err.contains("NOT_FOUND"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}
