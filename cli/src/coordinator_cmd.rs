@@ -39,7 +39,7 @@ pub(crate) struct CoordinatorArgs {
     /// Keep the coordinator's state (the experiment, its parameters, populations and
     /// counters) in this directory, saved every --checkpoint-interval-ms and at each task's
     /// end; a coordinator started on a directory with a state resumes its experiment.
-    /// `sideways` experiments cannot be saved yet and are refused.
+    /// Experiments of every kind are saved.
     #[arg(long, env = "PATHNET_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Time between two saves of the state while it changes, in milliseconds.

@@ -15,6 +15,10 @@ use serde::Serialize;
 use std::fmt;
 use std::time::Instant;
 
+mod checkpoint;
+
+pub use checkpoint::SidewaysRunState;
+
 /// The summary of a Sideways run, in-process or distributed.
 #[derive(Debug, Clone, Serialize)]
 pub struct SidewaysSummary {
@@ -145,6 +149,17 @@ impl SidewaysRun {
     /// Bytes of the current snapshot's tensors (parameters and optimiser state).
     pub fn snapshot_bytes(&self) -> usize {
         self.snapshot.bytes()
+    }
+
+    /// Bytes of the parameters alone (without Adam's moments, which a resumed run's snapshot
+    /// may already hold).
+    pub fn parameter_bytes(&self) -> usize {
+        self.snapshot
+            .stages
+            .iter()
+            .flat_map(|s| &s.params)
+            .map(|p| p.len() * 4)
+            .sum()
     }
 
     /// The next segment, unless one is out or the run is over. Its id is its number, kept

@@ -150,17 +150,27 @@ impl Restartable {
 
     /// The coordinator started on the files; returns it once it listens.
     pub(crate) fn start(&self) -> Proc {
+        self.start_with(&[])
+    }
+
+    /// [`Restartable::start`] with `extra` flags (lease durations, say).
+    pub(crate) fn start_with(&self, extra: &[&str]) -> Proc {
         let files = (
             self.spec.as_path(),
             self.out.as_path(),
             self.state.as_path(),
         );
-        start(&self.addr, files, self.interval_ms, &[])
+        start(&self.addr, files, self.interval_ms, extra)
+    }
+
+    /// The coordinator's address for agents.
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// `n` agents of the coordinator that outlive it (see [`agents`]).
     pub(crate) fn agents(&self, n: usize) -> Vec<Proc> {
-        agents(&format!("http://{}", self.addr), n, &[])
+        agents(&self.url(), n, &[])
     }
 
     /// Kills the coordinator with SIGKILL; returns the experiment its state directory holds.
@@ -176,7 +186,12 @@ impl Restartable {
 
     /// The coordinator started again on the files, with its `resumed` line.
     pub(crate) fn resume(&self) -> (Proc, String) {
-        let mut coordinator = self.start();
+        self.resume_with(&[])
+    }
+
+    /// [`Restartable::resume`] with `extra` flags.
+    pub(crate) fn resume_with(&self, extra: &[&str]) -> (Proc, String) {
+        let mut coordinator = self.start_with(extra);
         let line = coordinator.stdout_line("resumed", Duration::from_secs(30));
         (coordinator, line)
     }

@@ -116,10 +116,17 @@ pub(super) trait ServedKind: SpecKind + Sized {
 }
 
 /// Resumes the run a checkpoint saved as experiment `id` from its spec, what
-/// [`ServedKind::load`] read, the saved state and tensors; with how much of its work that
-/// was handed out went back to the queue.
-pub(super) type Restore<S> =
-    fn(S, &str, Option<TestSplit>, serde_json::Value, Tensors) -> Result<(Built, usize), String>;
+/// [`ServedKind::load`] read, the saved state and tensors, under the coordinator's limits
+/// (as [`ServedKind::build`]); with how much of its work that was handed out went back to
+/// the queue.
+pub(super) type Restore<S> = fn(
+    S,
+    &str,
+    Option<TestSplit>,
+    serde_json::Value,
+    Tensors,
+    &Limits,
+) -> Result<(Built, usize), String>;
 
 /// How a kind's runs are checkpointed: its spec as JSON and back, and its run resumed. Every
 /// kind saves its spec the same way, so a kind names only how its run is resumed
@@ -165,9 +172,10 @@ fn restore_run<S: ServedKind>(
     test: Option<TestSplit>,
     state: serde_json::Value,
     tensors: Tensors,
+    limits: &Limits,
 ) -> Result<(Built, usize), String> {
     match S::CHECKPOINTS {
-        Some(checkpoints) => (checkpoints.restore)(spec, id, test, state, tensors),
+        Some(checkpoints) => (checkpoints.restore)(spec, id, test, state, tensors, limits),
         None => Err(not_checkpointable(S::KIND)),
     }
 }
@@ -232,10 +240,11 @@ macro_rules! dispatch_served {
             id: &str,
             state: serde_json::Value,
             tensors: Tensors,
+            limits: &Limits,
         ) -> Result<(Built, usize), String> {
             let Ready { spec, test } = ready;
             match spec {
-                $( Spec::$variant(spec) => restore_run(spec, id, test, state, tensors), )*
+                $( Spec::$variant(spec) => restore_run(spec, id, test, state, tensors, limits), )*
             }
         }
 

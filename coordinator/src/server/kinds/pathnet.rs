@@ -58,6 +58,7 @@ fn restore(
     test: Option<TestSplit>,
     state: serde_json::Value,
     tensors: Tensors,
+    _: &Limits,
 ) -> Result<(Built, usize), String> {
     let test = test.ok_or("the test split was not loaded")?;
     let features = test.features();

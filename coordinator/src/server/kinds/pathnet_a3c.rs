@@ -39,6 +39,7 @@ fn restore(
     _: Option<TestSplit>,
     state: serde_json::Value,
     tensors: Tensors,
+    _: &Limits,
 ) -> Result<(Built, usize), String> {
     let (run, requeued) =
         PathNetA3cRun::restore(id.to_owned(), spec, saved_state(state)?, tensors)?;

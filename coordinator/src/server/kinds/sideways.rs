@@ -1,14 +1,17 @@
 //! Sideways on the wire: each segment goes out with its snapshot in chunks, and comes back
 //! as the next snapshot and the segment's metrics.
 
-use super::ServedKind;
-use super::{Built, Issued, Pushed, Rejected, Served, fitting, invalid_spec};
+use super::{
+    Built, Checkpoints, Issued, Pushed, Rejected, SavedRun, Served, ServedKind, fitting,
+    invalid_spec, saved_state,
+};
+use crate::checkpoint::Tensors;
 use crate::kind::Kind;
 use crate::pathnet::TestSplit;
 use crate::placement::StageRule;
 use crate::run::{Counters, EvalId, Progress, Run, RunState, RunStatus, Summary};
 use crate::server::limits::Limits;
-use crate::sideways::SidewaysRun;
+use crate::sideways::{SidewaysRun, SidewaysRunState};
 use crate::spec::SidewaysSpec;
 use pathnet_proto::v1;
 use pathnet_work::sideways::StagePlacement;
@@ -23,6 +26,8 @@ struct ServedSideways {
     stage_rule: Option<StageRule>,
 }
 impl ServedKind for SidewaysSpec {
+    const CHECKPOINTS: Option<Checkpoints<Self>> = Some(Checkpoints::new(restore));
+
     fn build(self, id: &str, _: Option<TestSplit>, limits: &Limits) -> Result<Built, Status> {
         build(id, self, limits)
     }
@@ -33,7 +38,33 @@ impl ServedKind for SidewaysSpec {
 fn build(id: &str, spec: SidewaysSpec, limits: &Limits) -> Result<Built, Status> {
     let stage_rule = spec.stage_rule().map_err(invalid_spec)?;
     let run = SidewaysRun::new(id.to_owned(), spec).map_err(invalid_spec)?;
-    let bytes = run.snapshot_bytes();
+    served(run, stage_rule, limits)
+}
+
+/// The run a checkpoint saved, resumed from its snapshot, with the segment that was out
+/// re-queued (0 or 1).
+fn restore(
+    spec: SidewaysSpec,
+    id: &str,
+    _: Option<TestSplit>,
+    state: serde_json::Value,
+    tensors: Tensors,
+    limits: &Limits,
+) -> Result<(Built, usize), String> {
+    let stage_rule = spec.stage_rule().map_err(|err| err.to_string())?;
+    let state: SidewaysRunState = saved_state(state)?;
+    let (run, requeued) = SidewaysRun::restore(id.to_owned(), spec, state, tensors)?;
+    let built = served(run, stage_rule, limits).map_err(|status| status.message().to_owned())?;
+    Ok((built, requeued))
+}
+
+/// The run served with its snapshots' chunk size and stage placement.
+fn served(
+    run: SidewaysRun,
+    stage_rule: Option<StageRule>,
+    limits: &Limits,
+) -> Result<Built, Status> {
+    let bytes = run.parameter_bytes();
     // Adam's moments appear after the first step: three times the parameters.
     let snapshot_bytes = 3 * bytes;
     let served = ServedSideways {
@@ -92,6 +123,11 @@ impl Served for ServedSideways {
             .complete(eval, outcome)
             .map_err(|refusal| Rejected::Refused(refusal.to_string()))?;
         Ok(Vec::new())
+    }
+
+    fn save(&self) -> Option<Result<SavedRun, String>> {
+        let (state, tensors) = self.run.checkpoint();
+        Some(SavedRun::of(self.run.spec(), &state, tensors))
     }
 }
 

@@ -38,6 +38,7 @@ fn restore(
     _: Option<TestSplit>,
     state: serde_json::Value,
     tensors: Tensors,
+    _: &Limits,
 ) -> Result<(Built, usize), String> {
     if let Some((name, _)) = tensors.first() {
         return Err(format!(

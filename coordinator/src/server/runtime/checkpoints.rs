@@ -233,7 +233,7 @@ impl Runtime {
         ready: Ready,
     ) -> Result<Resumed, String> {
         let kind = ready.spec().kind();
-        let (built, requeued) = kinds::restore(ready, &saved.id, saved.run, tensors)?;
+        let (built, requeued) = kinds::restore(ready, &saved.id, saved.run, tensors, &self.limits)?;
         let Built {
             run,
             parameter_bytes,
