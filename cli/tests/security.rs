@@ -377,6 +377,22 @@ async fn a_plain_text_client_fails_cleanly_against_the_tls_port() {
     join(channel(&https, &named, None).await.unwrap())
         .await
         .unwrap();
+
+    // `pathnet experiment` takes the same TLS flags: refused cleanly in plain text, served
+    // over TLS.
+    let spec = dir.join("spec.toml");
+    std::fs::write(&spec, common::spec(&fashion_dir(), 2, 2, 8)).unwrap();
+    let spec = spec.to_str().unwrap();
+    let ca = certs.ca.to_str().unwrap();
+    let plain_cmd = ["start", spec, "--connect-timeout-ms", "5000"];
+    let (ok, _, err) = experiment_cmd(&with(&[&plain_cmd, &["--coordinator", &url]]), &[]);
+    assert!(!ok && err.contains("cannot reach the coordinator"), "{err}");
+    assert!(err.contains("https://"), "{err}");
+    let (ok, out, err) = experiment_cmd(
+        &with(&[&["start", spec, "--coordinator", &https, "--tls-ca", ca]]),
+        &[],
+    );
+    assert!(ok && out.trim().starts_with("cluster"), "{out}\n{err}");
     std::fs::remove_dir_all(dir).ok();
 }
 

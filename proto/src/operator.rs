@@ -111,6 +111,19 @@ impl OperatorError {
 
     fn from_status(url: &str, action: &'static str, status: tonic::Status) -> OperatorError {
         let url = url.to_owned();
+        // A call that broke in the transport (plain text against a TLS port, a peer that is
+        // not a coordinator) carries its cause as the source, under whatever code (Unknown,
+        // Internal) the transport chose; a coordinator's own answer never has one.
+        if let Some(source) = std::error::Error::source(&status) {
+            return OperatorError::Unreachable {
+                url,
+                reason: format!(
+                    "{} (is the URL's scheme right: https:// for a coordinator with TLS, \
+                     http:// for one without?)",
+                    innermost(source)
+                ),
+            };
+        }
         // The message travels from the coordinator; it is bounded there, and again here so
         // that a hostile peer cannot flood a terminal.
         let message = crate::quote_lines(status.message());
@@ -253,8 +266,13 @@ async fn within<T>(
 /// The innermost cause of a transport error: tonic's own `Display` says only "transport
 /// error", which leaves the user guessing between a refused port and a bad certificate.
 fn transport_reason(err: &tonic::transport::Error) -> String {
+    innermost(err)
+}
+
+/// The message of the last error in `err`'s chain of sources.
+fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
     let mut reason = err.to_string();
-    let mut source = std::error::Error::source(err);
+    let mut source = err.source();
     while let Some(cause) = source {
         reason = cause.to_string();
         source = cause.source();
