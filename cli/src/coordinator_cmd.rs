@@ -6,10 +6,12 @@ use crate::run_cmd::write_summary;
 use crate::security_args::ServerSecurityArgs;
 use anyhow::{Context, bail};
 use clap::Args;
+use pathnet_coordinator::dashboard::DashboardConfig;
 use pathnet_coordinator::server::{
     Coordinator, DEFAULT_MAX_FAILURES_PER_WORK, Limits, StateConfig,
 };
 use pathnet_coordinator::spec::{DEFAULT_MAX_EXPERIMENT_BYTES, Spec};
+use pathnet_proto::security::Token;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -122,6 +124,10 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     let max_failures = args.limits.max_failures_per_work()?;
     let spec = args.spec.as_deref().map(Spec::from_file).transpose()?;
     let security = args.security.security()?;
+    let metrics_token = args.security.metrics_token(&security.tokens)?;
+    if metrics_token.is_some() && args.metrics_listen.is_none() {
+        bail!("a metrics token was given but no `--metrics-listen` address to serve it on");
+    }
     if !security.tokens.enabled() && !args.listen.ip().is_loopback() {
         eprintln!(
             "warning: no agent or admin token is set: anyone who can reach {} can join as an \
@@ -151,7 +157,7 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         coordinator.set_max_failures_per_work(max_failures);
         println!("coordinator listening on {}", coordinator.local_addr());
         if let Some(addr) = args.metrics_listen {
-            serve_metrics(&mut coordinator, addr).await?;
+            serve_metrics(&mut coordinator, addr, metrics_token).await?;
         }
         if let Some(resumed) = &resumed {
             println!(
@@ -232,9 +238,10 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
 pub(crate) async fn serve_metrics(
     coordinator: &mut Coordinator,
     addr: SocketAddr,
+    token: Option<Token>,
 ) -> anyhow::Result<()> {
     let bound = coordinator
-        .serve_metrics(addr)
+        .serve_metrics_with(addr, DashboardConfig::default(), token)
         .await
         .with_context(|| format!("`--metrics-listen` = {addr}: cannot serve metrics there"))?;
     println!("metrics listening on http://{bound}/metrics");

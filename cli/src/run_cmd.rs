@@ -75,7 +75,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         coordinator.set_max_failures_per_work(args.limits.max_failures_per_work()?);
         let url = format!("http://{}", coordinator.local_addr());
         println!("coordinator listening on {}", coordinator.local_addr());
-        crate::coordinator_cmd::serve_metrics(&mut coordinator, args.metrics_listen).await?;
+        crate::coordinator_cmd::serve_metrics(&mut coordinator, args.metrics_listen, None).await?;
         let mut events = coordinator.subscribe();
         coordinator
             .start_experiment(spec)

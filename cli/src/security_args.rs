@@ -44,6 +44,11 @@ pub(crate) struct ServerSecurityArgs {
     /// agent may); else the environment variable PATHNET_ADMIN_TOKEN.
     #[arg(long, env = "PATHNET_ADMIN_TOKEN_FILE", value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
+    /// File holding the token the metrics listener (`/metrics`, the dashboard) requires,
+    /// as a bearer token or a Basic password; `/healthz` stays open. Else the environment
+    /// variable PATHNET_METRICS_TOKEN; without either the listener is open.
+    #[arg(long, env = "PATHNET_METRICS_TOKEN_FILE", value_name = "FILE")]
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 impl ServerSecurityArgs {
@@ -81,6 +86,28 @@ impl ServerSecurityArgs {
             );
         }
         Ok(Security { tls, tokens })
+    }
+
+    /// The token of the metrics listener, which must differ from the gRPC tokens: it sits
+    /// in the scraper's configuration, which should not be able to join or start anything.
+    pub(crate) fn metrics_token(&self, grpc: &Tokens) -> anyhow::Result<Option<Token>> {
+        let token = Token::from_file_or_env(
+            self.metrics_token_file.as_deref(),
+            "`--metrics-token-file`",
+            "PATHNET_METRICS_TOKEN",
+        )?;
+        if let Some(metrics) = &token
+            && [&grpc.agent, &grpc.admin]
+                .into_iter()
+                .flatten()
+                .any(|t| t == metrics)
+        {
+            anyhow::bail!(
+                "the metrics token is the same as the agent or the admin token: whoever \
+                 scrapes metrics could then join or start experiments; make it differ"
+            );
+        }
+        Ok(token)
     }
 }
 

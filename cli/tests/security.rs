@@ -554,3 +554,81 @@ async fn the_experiment_command_starts_and_stops_with_the_admin_token_only() {
     assert!(!ok && err.contains("NOT_FOUND"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `GET path` over HTTP/1.0 with `authorization` as that header: (status code, body).
+fn http_get_as(addr: &str, path: &str, authorization: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let header = authorization
+        .map(|value| format!("Authorization: {value}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{header}\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let code = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {response}"));
+    (code, response)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_token_closes_metrics_and_dashboard_but_not_healthz() {
+    let dir = scratch_dir("security-metrics-token");
+    let (agent_file, admin_file) = token_files(&dir);
+    let metrics_file = dir.join("metrics.token");
+    std::fs::write(&metrics_file, "metrics-9c4e1a7b3d\n").unwrap();
+    let (mut coordinator, _url) = coordinator(&[
+        "--agent-token-file",
+        agent_file.to_str().unwrap(),
+        "--admin-token-file",
+        admin_file.to_str().unwrap(),
+        "--metrics-token-file",
+        metrics_file.to_str().unwrap(),
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let line = coordinator.stdout_line("metrics listening on", Duration::from_secs(30));
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("/metrics")
+        .to_owned();
+
+    for path in ["/metrics", "/", "/events"] {
+        for refused in [
+            None,
+            Some("Bearer guess"),
+            Some("Bearer agent-7f3a9c1e5b"),
+            // "prometheus:guess"
+            Some("Basic cHJvbWV0aGV1czpndWVzcw=="),
+        ] {
+            let (code, response) = http_get_as(&addr, path, refused);
+            assert_eq!(code, 401, "{path} {refused:?}: {response}");
+            let lower = response.to_ascii_lowercase();
+            assert!(lower.contains("www-authenticate: basic"), "{response}");
+            assert!(lower.contains("www-authenticate: bearer"), "{response}");
+            assert!(!response.contains("pathnet_"), "{response}");
+        }
+    }
+    let (code, body) = http_get_as(&addr, "/metrics", Some("Bearer metrics-9c4e1a7b3d"));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("pathnet_agents_connected 0"), "{body}");
+    // A browser's Basic credentials, any user name: "me:metrics-9c4e1a7b3d".
+    let (code, body) = http_get_as(&addr, "/", Some("Basic bWU6bWV0cmljcy05YzRlMWE3YjNk"));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("<html"), "{body}");
+    // Probes stay open.
+    let (code, body) = http_get_as(&addr, "/healthz", None);
+    assert_eq!(code, 200, "{body}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -324,15 +324,17 @@ impl Coordinator {
     /// (`GET /`, `GET /events`) on `addr` (port 0 picks a free port) until shutdown;
     /// returns the address bound.
     pub async fn serve_metrics(&mut self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        self.serve_metrics_with(addr, DashboardConfig::default())
+        self.serve_metrics_with(addr, DashboardConfig::default(), None)
             .await
     }
 
-    /// [`serve_metrics`](Self::serve_metrics) with the dashboard's limits given.
+    /// [`serve_metrics`](Self::serve_metrics) with the dashboard's limits given and, with
+    /// `token`, every route but `/healthz` closed to callers not presenting it.
     pub async fn serve_metrics_with(
         &mut self,
         addr: SocketAddr,
         dashboard: DashboardConfig,
+        token: Option<pathnet_proto::security::Token>,
     ) -> std::io::Result<SocketAddr> {
         if let Some((metrics, _)) = &self.metrics {
             return Err(std::io::Error::new(
@@ -356,6 +358,7 @@ impl Coordinator {
                 snapshot
             },
             dashboard.router(),
+            token,
         )
         .await?;
         let bound = server.local_addr();
