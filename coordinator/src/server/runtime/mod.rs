@@ -253,10 +253,14 @@ impl Runtime {
     /// Progress not yet broadcast, tagged with the experiment id.
     pub(super) fn take_events(&mut self) -> Vec<(String, Progress)> {
         let events = self.slot.take_events();
-        if events
-            .iter()
-            .any(|(_, event)| matches!(event, Progress::TaskFinished(_) | Progress::Finished))
-        {
+        // A task after the first starting is a phase's end too: the kinds that report no
+        // `TaskFinished` (safe-mutation PathNet, whose arms end together) start the next.
+        let phase_ended = |event: &Progress| match event {
+            Progress::TaskFinished(_) | Progress::Finished => true,
+            Progress::TaskStarted { task, .. } => *task > 0,
+            _ => false,
+        };
+        if events.iter().any(|(_, event)| phase_ended(event)) {
             // A phase's end is saved at once rather than at the next interval, and wakes
             // every stream and watcher, as any change beyond one agent's room does.
             self.checkpoints.due = true;

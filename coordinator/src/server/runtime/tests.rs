@@ -527,3 +527,45 @@ fn placed_stages_go_to_agents_with_the_labels_their_spec_asks_for() {
     let item = lease(&mut rt, &driver);
     assert_eq!(segment(&item).stage_host_addresses, ["127.0.0.1:7002"]);
 }
+
+/// A safe-mutation PathNet task's end is a phase's end, saved at once: its arms report no
+/// `TaskFinished`, the next task's start says it.
+#[test]
+fn a_sm_pathnet_task_ending_makes_a_save_due() {
+    let mut rt = Runtime::with_incarnation(
+        Limits {
+            lease_duration: LEASE,
+            ..Limits::default()
+        },
+        1,
+        true,
+    );
+    let spec = r#"
+kind = "sm_pathnet"
+name = "phases"
+seed = 2
+[sm_pathnet]
+envs = ["CartPole-v1", "Acrobot-v1"]
+layers = 2
+modules = 3
+max_active = 1
+units = 4
+episodes = 1
+experience = 4
+selection = "binary"
+population = 2
+operator = "control"
+evaluations_per_task = 4
+"#;
+    rt.start(Ready::load(Spec::from_toml(spec).unwrap()).unwrap())
+        .unwrap();
+    rt.take_events();
+    assert!(rt.take_checkpoint_due(), "an experiment started");
+    let agent = joined(&mut rt, 1);
+    for n in 1..=4 {
+        let item = lease(&mut rt, &agent);
+        report(&mut rt, &agent, &item.work_id, -(n as f64)).unwrap();
+        rt.take_events();
+        assert_eq!(rt.take_checkpoint_due(), n == 4, "after evaluation {n}");
+    }
+}
