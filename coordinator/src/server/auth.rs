@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -193,6 +193,9 @@ struct Allowance {
 struct Refusals {
     limit: RefusalLimit,
     by_address: Mutex<HashMap<IpAddr, Allowance>>,
+    /// Whether `by_address` holds anyone: every call asks [`Refusals::wait`], and while no
+    /// address is short (the usual case) that must not take a lock all calls share.
+    tracking: AtomicBool,
 }
 
 impl Refusals {
@@ -200,6 +203,7 @@ impl Refusals {
         Refusals {
             limit,
             by_address: Mutex::new(HashMap::new()),
+            tracking: AtomicBool::new(false),
         }
     }
 
@@ -212,8 +216,17 @@ impl Refusals {
     /// How long `address` must wait before any call of it is looked at; `None` when it
     /// may call now.
     fn wait(&self, address: IpAddr, now: Instant) -> Option<Duration> {
-        let map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.tracking.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
         let credit = self.refilled(*map.get(&address)?, now);
+        if credit >= f64::from(self.limit.burst) {
+            // Whole again: no different from an address never seen, and once every address
+            // is, calls skip the lock again.
+            map.remove(&address);
+            self.tracking.store(!map.is_empty(), Ordering::Release);
+        }
         (credit < 1.0).then(|| self.limit.refill.mul_f64(1.0 - credit))
     }
 
@@ -226,6 +239,7 @@ impl Refusals {
             // from addresses never seen. If every one is still short, the new one goes
             // untracked rather than growing the table without end.
             map.retain(|_, a| self.refilled(*a, now) < full);
+            self.tracking.store(!map.is_empty(), Ordering::Release);
             if map.len() >= self.limit.max_addresses {
                 return;
             }
@@ -241,6 +255,7 @@ impl Refusals {
                 at: now,
             },
         );
+        self.tracking.store(true, Ordering::Release);
     }
 }
 
@@ -505,6 +520,11 @@ mod tests {
             r.record(a, later);
         }
         assert!(r.wait(a, later).is_some());
+        // Refilled and asked about: forgotten, and calls skip the lock again.
+        let much_later = later + Duration::from_secs(3600);
+        assert_eq!(r.wait(a, much_later), None);
+        assert!(!r.tracking.load(Ordering::Acquire));
+        assert!(r.by_address.lock().unwrap().is_empty());
     }
 
     #[test]
