@@ -94,6 +94,9 @@ pub async fn run(
                 let reason = format!("{:?}: {}", status.code(), status.message());
                 let hint = if unauthorised {
                     " (check the agent token: --agent-token-file or PATHNET_AGENT_TOKEN)"
+                } else if status.code() == tonic::Code::ResourceExhausted {
+                    " (calls from this address presented too many wrong tokens; check the \
+                     agent token of every agent on this machine)"
                 } else {
                     " (is the URL's scheme right: https:// for a coordinator with TLS?)"
                 };

@@ -632,3 +632,70 @@ async fn the_metrics_token_closes_metrics_and_dashboard_but_not_healthz() {
     assert_eq!(code, 200, "{body}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_keeps_guessing_is_held_back() {
+    let dir = scratch_dir("security-rate-limit");
+    let (agent_file, admin_file) = token_files(&dir);
+    let (mut coordinator, url) = coordinator(&[
+        "--agent-token-file",
+        agent_file.to_str().unwrap(),
+        "--admin-token-file",
+        admin_file.to_str().unwrap(),
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let line = coordinator.stdout_line("metrics listening on", Duration::from_secs(30));
+    let metrics = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("/metrics")
+        .to_owned();
+    let plain = ClientTlsFiles::default();
+    let guesser = channel(&url, &plain, Some("guess")).await.unwrap();
+    // The default allowance: 20 wrong tokens in a row are each told so...
+    for i in 0..20 {
+        let refused = join(guesser.clone()).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::Unauthenticated,
+            "call {i}: {refused:?}"
+        );
+    }
+    // ...then every call from the address is held back, the right token's too.
+    let held = join(guesser.clone()).await.unwrap_err();
+    assert_eq!(held.code(), Code::ResourceExhausted, "{held:?}");
+    assert!(held.message().contains("wait"), "{held:?}");
+    let right = channel(&url, &plain, Some(AGENT_TOKEN)).await.unwrap();
+    let held = join(right.clone()).await.unwrap_err();
+    assert_eq!(held.code(), Code::ResourceExhausted, "{held:?}");
+    // Probes are not.
+    tonic_health::pb::health_client::HealthClient::new(channel(&url, &plain, None).await.unwrap())
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap();
+    let scrape = http_get(&metrics, "/metrics");
+    assert!(
+        scrape.contains("pathnet_auth_refused_total{reason=\"rate_limited\"} 2"),
+        "{scrape}"
+    );
+    assert!(
+        scrape.contains("pathnet_auth_refused_total{reason=\"invalid_token\"} 20"),
+        "{scrape}"
+    );
+    // The allowance refills (one call a second): the right token gets in again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match join(right.clone()).await {
+            Ok(_) => break,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(Instant::now() < deadline, "still held back after 10 s");
+                // Polling the refill, not synchronising with another task.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -136,7 +136,9 @@ impl Collector for Scrape {
                 e,
                 "pathnet_auth_refused",
                 "gRPC calls refused by the token check, by reason: missing_token, \
-                 invalid_token, permission_denied (a valid token on a method it does not allow).",
+                 invalid_token, permission_denied (a valid token on a method it does not \
+                 allow), rate_limited (any call from an address past its allowance of bad \
+                 tokens).",
                 None,
                 s.auth_refused
                     .iter()

@@ -10,15 +10,24 @@
 //! With no token configured every call passes (a coordinator on loopback for
 //! `pathnet run`). A class whose token is not configured is closed to all but the tokens
 //! above it: with only an agent token, experiments start only from `--spec`.
+//!
+//! Refusals for a missing or wrong token are limited per client address ([`RefusalLimit`]):
+//! after a burst, an address that keeps presenting bad tokens gets RESOURCE_EXHAUSTED for
+//! every call, right tokens included, until its allowance refills. That caps how fast one
+//! address can guess a token, and how many refusal lines it can put in the log.
 
 use pathnet_proto::security::{AUTHORIZATION, Token, bearer_token};
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tonic::Status;
 use tonic::codegen::http;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 /// The tokens a coordinator accepts; `None` leaves that token unset.
 #[derive(Clone, Debug, Default)]
@@ -45,25 +54,34 @@ pub enum Refused {
     Invalid,
     /// A valid token on a method it does not allow.
     Forbidden,
+    /// Any call from an address whose bad tokens used up its allowance ([`RefusalLimit`]).
+    RateLimited,
 }
 
 impl Refused {
     /// Every reason, so a scrape lists each label from the start (zeros included).
-    pub const ALL: [Refused; 3] = [Refused::Missing, Refused::Invalid, Refused::Forbidden];
+    pub const ALL: [Refused; 4] = [
+        Refused::Missing,
+        Refused::Invalid,
+        Refused::Forbidden,
+        Refused::RateLimited,
+    ];
 
-    /// The `reason` label: `missing_token`, `invalid_token` or `permission_denied`.
+    /// The `reason` label: `missing_token`, `invalid_token`, `permission_denied` or
+    /// `rate_limited`.
     pub fn label(self) -> &'static str {
         match self {
             Refused::Missing => "missing_token",
             Refused::Invalid => "invalid_token",
             Refused::Forbidden => "permission_denied",
+            Refused::RateLimited => "rate_limited",
         }
     }
 }
 
 /// Calls refused so far, by [`Refused`] reason.
 #[derive(Debug, Default)]
-pub struct RefusedCounts([AtomicU64; 3]);
+pub struct RefusedCounts([AtomicU64; 4]);
 
 impl RefusedCounts {
     fn add(&self, reason: Refused) {
@@ -137,19 +155,133 @@ fn check(
     }
 }
 
+/// How many bad tokens one client address may present: a burst of `burst`, then one per
+/// `refill`. Past that, every call from the address is refused until the allowance refills.
+/// Addresses are tracked individually (IPv6 ones too), at most `max_addresses` at a time; a
+/// caller with more addresses than that is beyond what this limit is for (a firewall is).
+#[derive(Debug, Clone, Copy)]
+pub struct RefusalLimit {
+    /// Bad tokens accepted in a row before the limit bites.
+    pub burst: u32,
+    /// The time one more bad token is allowed after.
+    pub refill: Duration,
+    /// Addresses remembered at most.
+    pub max_addresses: usize,
+}
+
+impl Default for RefusalLimit {
+    /// 20 in a burst, then one a second: an agent with a stale token that retries with
+    /// backoff never reaches it, a guesser is held to 86,400 guesses a day per address.
+    fn default() -> Self {
+        RefusalLimit {
+            burst: 20,
+            refill: Duration::from_secs(1),
+            max_addresses: 4096,
+        }
+    }
+}
+
+/// The allowance of one address: `credit` bad tokens left as of `at`.
+#[derive(Debug, Clone, Copy)]
+struct Allowance {
+    credit: f64,
+    at: Instant,
+}
+
+/// Bad tokens per address, against a [`RefusalLimit`].
+#[derive(Debug)]
+struct Refusals {
+    limit: RefusalLimit,
+    by_address: Mutex<HashMap<IpAddr, Allowance>>,
+}
+
+impl Refusals {
+    fn new(limit: RefusalLimit) -> Refusals {
+        Refusals {
+            limit,
+            by_address: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn refilled(&self, allowance: Allowance, now: Instant) -> f64 {
+        let earned = now.saturating_duration_since(allowance.at).as_secs_f64()
+            / self.limit.refill.as_secs_f64().max(1e-9);
+        (allowance.credit + earned).min(f64::from(self.limit.burst))
+    }
+
+    /// How long `address` must wait before any call of it is looked at; `None` when it
+    /// may call now.
+    fn wait(&self, address: IpAddr, now: Instant) -> Option<Duration> {
+        let map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        let credit = self.refilled(*map.get(&address)?, now);
+        (credit < 1.0).then(|| self.limit.refill.mul_f64(1.0 - credit))
+    }
+
+    /// Counts one bad token from `address`.
+    fn record(&self, address: IpAddr, now: Instant) {
+        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        let full = f64::from(self.limit.burst);
+        if map.len() >= self.limit.max_addresses && !map.contains_key(&address) {
+            // Forget the addresses whose allowance is whole again: they are no different
+            // from addresses never seen. If every one is still short, the new one goes
+            // untracked rather than growing the table without end.
+            map.retain(|_, a| self.refilled(*a, now) < full);
+            if map.len() >= self.limit.max_addresses {
+                return;
+            }
+        }
+        let credit = match map.get(&address) {
+            Some(a) => self.refilled(*a, now),
+            None => full,
+        };
+        map.insert(
+            address,
+            Allowance {
+                credit: (credit - 1.0).max(0.0),
+                at: now,
+            },
+        );
+    }
+}
+
+/// The address of the peer that sent `request`, as tonic records it (plain or TLS).
+fn peer<B>(request: &http::Request<B>) -> Option<IpAddr> {
+    let extensions = request.extensions();
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|info| info.get_ref().remote_addr())
+        })
+        .map(|addr| addr.ip())
+}
+
 /// The layer checking every call against `tokens`.
 #[derive(Clone)]
 pub struct AuthLayer {
     tokens: Arc<Tokens>,
     refused: Arc<RefusedCounts>,
+    refusals: Arc<Refusals>,
 }
 
 impl AuthLayer {
     /// A layer requiring `tokens` and counting each refusal into `refused`.
     pub fn new(tokens: Tokens, refused: Arc<RefusedCounts>) -> AuthLayer {
+        AuthLayer::with_limit(tokens, refused, RefusalLimit::default())
+    }
+
+    /// [`new`](Self::new) with bad tokens limited per address by `limit`.
+    pub fn with_limit(
+        tokens: Tokens,
+        refused: Arc<RefusedCounts>,
+        limit: RefusalLimit,
+    ) -> AuthLayer {
         AuthLayer {
             tokens: Arc::new(tokens),
             refused,
+            refusals: Arc::new(Refusals::new(limit)),
         }
     }
 }
@@ -162,6 +294,7 @@ impl<S> tower_layer::Layer<S> for AuthLayer {
             inner,
             tokens: Arc::clone(&self.tokens),
             refused: Arc::clone(&self.refused),
+            refusals: Arc::clone(&self.refusals),
         }
     }
 }
@@ -172,6 +305,7 @@ pub struct Auth<S> {
     inner: S,
     tokens: Arc<Tokens>,
     refused: Arc<RefusedCounts>,
+    refusals: Arc<Refusals>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -192,17 +326,42 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        let address = peer(&request);
+        let now = Instant::now();
+        // Without tokens nothing is ever refused, so nothing is limited; probes never are.
+        if self.tokens.enabled()
+            && access(path) != Access::Open
+            && let Some(address) = address
+            && let Some(wait) = self.refusals.wait(address, now)
+        {
+            self.refused.add(Refused::RateLimited);
+            // Not logged above debug: the point is to stop a flood, including of log lines.
+            tracing::debug!(%address, "call refused: too many bad tokens from this address");
+            let status = Status::resource_exhausted(format!(
+                "too many calls with a missing or wrong token from {address}: wait {} ms \
+                 (then present the right token)",
+                wait.as_millis().max(1)
+            ));
+            return Box::pin(std::future::ready(Ok(status.into_http())));
+        }
         let authorization = request
             .headers()
             .get(AUTHORIZATION)
             .map(http::HeaderValue::as_bytes);
-        match check(&self.tokens, request.uri().path(), authorization) {
+        match check(&self.tokens, path, authorization) {
             Ok(()) => Box::pin(self.inner.call(request)),
             Err((reason, status)) => {
                 self.refused.add(reason);
+                // The agent token on Start or Stop is a mistake, not a guess.
+                if reason != Refused::Forbidden
+                    && let Some(address) = address
+                {
+                    self.refusals.record(address, now);
+                }
                 // The path is ours to log (bounded by the router); the token never is.
-                let path: String = request.uri().path().chars().take(100).collect();
-                tracing::info!(%path, reason = reason.label(), "call refused");
+                let path: String = path.chars().take(100).collect();
+                tracing::info!(%path, ?address, reason = reason.label(), "call refused");
                 Box::pin(std::future::ready(Ok(status.into_http())))
             }
         }
@@ -308,6 +467,64 @@ mod tests {
         assert_eq!(code(&t, START, None), Some(Code::Unauthenticated));
     }
 
+    fn limit(burst: u32) -> Refusals {
+        Refusals::new(RefusalLimit {
+            burst,
+            refill: Duration::from_secs(1),
+            max_addresses: 2,
+        })
+    }
+
+    #[test]
+    fn an_address_past_its_burst_waits_for_the_refill() {
+        let r = limit(3);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(r.wait(a, t0), None);
+            r.record(a, t0);
+        }
+        assert_eq!(r.wait(a, t0), Some(Duration::from_secs(1)));
+        // Another address is not held back by the first one's refusals.
+        assert_eq!(r.wait(b, t0), None);
+        // Half a second earns half a try: still waiting, for the other half.
+        assert_eq!(
+            r.wait(a, t0 + Duration::from_millis(500)),
+            Some(Duration::from_millis(500))
+        );
+        // One second earns one more try, and no more than that.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(r.wait(a, t1), None);
+        r.record(a, t1);
+        assert!(r.wait(a, t1).is_some());
+        // Long enough, and the whole burst is back, never more.
+        let later = t1 + Duration::from_secs(3600);
+        for _ in 0..3 {
+            assert_eq!(r.wait(a, later), None);
+            r.record(a, later);
+        }
+        assert!(r.wait(a, later).is_some());
+    }
+
+    #[test]
+    fn the_table_of_addresses_stays_bounded() {
+        let r = limit(1);
+        let t0 = Instant::now();
+        let ip = |i: u8| IpAddr::from([10, 0, 0, i]);
+        r.record(ip(1), t0);
+        r.record(ip(2), t0);
+        // Full, and both still short: a third address goes untracked.
+        r.record(ip(3), t0);
+        assert_eq!(r.wait(ip(3), t0), None);
+        assert!(r.wait(ip(1), t0).is_some());
+        // Once the first two have refilled they make room.
+        let later = t0 + Duration::from_secs(10);
+        r.record(ip(3), later);
+        assert!(r.wait(ip(3), later).is_some());
+        assert!(r.by_address.lock().unwrap().len() <= 2);
+    }
+
     #[test]
     fn refusals_are_counted_by_reason() {
         let counts = RefusedCounts::default();
@@ -319,7 +536,8 @@ mod tests {
             [
                 ("missing_token", 1),
                 ("invalid_token", 0),
-                ("permission_denied", 2)
+                ("permission_denied", 2),
+                ("rate_limited", 0)
             ]
         );
     }
