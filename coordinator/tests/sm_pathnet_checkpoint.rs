@@ -149,8 +149,11 @@ fn round_trip(selection: &str, label: usize) {
         c.results_accepted + c.evaluations_requeued + c.evaluations_cancelled
     );
 
-    // A finished run restores finished, with its timing.
-    let (done, requeued) = SmPathNetRun::restore("smp-1".into(), spec(), saved(&run)).unwrap();
+    // A finished run restores finished, with its timing, whichever arm's turn it was last.
+    let mut json = serde_json::to_value(run.snapshot()).unwrap();
+    json["turn"] = 1.into();
+    let state: SmPathNetRunState = serde_json::from_value(json).unwrap();
+    let (done, requeued) = SmPathNetRun::restore("smp-1".into(), spec(), state).unwrap();
     assert_eq!(requeued, 0);
     assert_eq!(done.state(), RunState::Completed);
     assert_eq!(done.summary().seconds, run.summary().seconds);
@@ -168,6 +171,53 @@ fn a_run_restored_in_a_later_task_goes_on_as_the_saved_one() {
     // Labels: 0 the first task, 1 and 2 the second (transfer, scratch), 3 and 4 the third.
     round_trip("binary", 3);
     round_trip("steady_state", 1);
+}
+
+#[test]
+fn a_run_saved_when_one_arm_reached_its_target_and_the_other_runs_goes_on_as_the_saved_one() {
+    let spec = || {
+        let mut spec = spec("binary", true);
+        spec.sm_pathnet.target_fitness = vec![1.0, -2.0];
+        spec
+    };
+    let mut run = SmPathNetRun::new("smp-1".into(), spec()).unwrap();
+    run_to(&mut run, 1);
+    // Both arms' populations evaluated (below the target), then four children out, two
+    // per arm, claiming their slots; the first completed reaches the target, ending its arm
+    // and dropping the arm's other child.
+    let below = Outcome {
+        fitness: -5.0,
+        ..outcome(EvalId(0))
+    };
+    for _ in 0..8 {
+        let (id, _) = run.next_evaluation(wire).unwrap();
+        run.complete(id, &below).unwrap();
+    }
+    let issued: Vec<EvalId> = (0..4)
+        .map(|_| run.next_evaluation(wire).unwrap().0)
+        .collect();
+    let reached = Outcome {
+        fitness: 0.0,
+        ..below
+    };
+    run.complete(issued[0], &reached).unwrap();
+    assert_eq!(run.counters().evaluations_cancelled, 1);
+    let out = [issued[1], issued[3]];
+    assert_eq!(run.status().task, 1, "the task goes on in its other arm");
+    let (mut resumed, requeued) =
+        SmPathNetRun::restore("smp-1".into(), spec(), saved(&run)).unwrap();
+    assert_eq!(
+        requeued, 2,
+        "the other arm's two; the ended arm's one was dropped"
+    );
+    for &id in &out {
+        run.requeue(id);
+    }
+    assert_eq!(resumed.counters(), run.counters());
+    let (a, b) = (finish(&mut run), finish(&mut resumed));
+    assert!(a == b, "the resumed run issued other jobs");
+    assert_eq!(summary(&resumed), summary(&run));
+    assert_eq!(resumed.state(), RunState::Completed);
 }
 
 #[test]

@@ -170,7 +170,8 @@ impl SmPathNetRun {
                 saved.task
             ));
         }
-        if saved.turn >= arms.len().max(1) {
+        // Once every task ended no arm takes a turn, and the last one's stays as it was.
+        if !arms.is_empty() && saved.turn >= arms.len() {
             return Err(format!(
                 "{} = {}: the task has {} arms",
                 field("turn"),

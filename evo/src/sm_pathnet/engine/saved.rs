@@ -199,7 +199,8 @@ impl TournamentEngine {
             }
         }
         let claimed = members.iter().filter(|m| m.claimed).count();
-        if claimed != slots.len() {
+        // An arm that ended dropped its pending children and leaves their slots claimed.
+        if saved.state == EngineState::Running && claimed != slots.len() {
             return Err(EvoError::invalid(
                 "members.claimed",
                 claimed,
