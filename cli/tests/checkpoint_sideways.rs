@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::sideways::*;
 use common::state_dir::*;
 use common::*;
 use std::time::Duration;
@@ -18,33 +19,16 @@ const STEP: Duration = Duration::from_secs(120);
 const SEGMENTS: u64 = 8;
 
 fn spec() -> String {
-    format!(
-        r#"
-kind = "sideways"
-name = "sw-resume"
-seed = 5
-snapshot_every = 2
-
-[sideways]
-data_dir = "{data}"
-stages = 2
-batch = 4
-batches = 16
-test_videos = 8
-
-[sideways.video]
-canvas = 32
-objects = 1
-frames = 8
-speed = 2.0
-edges = "wrap"
-directions = "four"
-downscale = 2
-shared_class = true
-shared_direction = true
-"#,
-        data = fashion_dir().display()
-    )
+    SidewaysRun {
+        name: "sw-resume",
+        seed: 5,
+        snapshot_every: 2,
+        batch: 4,
+        batches: 16,
+        frames: 8,
+        extra: "",
+    }
+    .toml()
 }
 
 /// Waits for a save of at least `segments` segments of the run.

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::sideways::*;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,49 +20,17 @@ fn small_spec(dir: &Path) -> PathBuf {
 /// The run of [`small_spec`] with `batch` clips of `frames` frames per batch.
 fn spec_of(dir: &Path, batch: usize, frames: usize) -> PathBuf {
     let spec = dir.join(format!("sideways-{batch}-{frames}.toml"));
-    let text = format!(
-        r#"
-kind = "sideways"
-name = "sideways-test"
-seed = 7
-snapshot_every = 2
-
-[sideways]
-data_dir = "{data}"
-stages = 2
-batch = {batch}
-batches = 6
-test_videos = 8
-
-[sideways.video]
-canvas = 32
-objects = 1
-frames = {frames}
-speed = 2.0
-edges = "wrap"
-directions = "four"
-downscale = 2
-shared_class = true
-shared_direction = true
-"#,
-        data = fashion_dir().display()
-    );
-    std::fs::write(&spec, text).unwrap();
+    let run = SidewaysRun {
+        name: "sideways-test",
+        seed: 7,
+        snapshot_every: 2,
+        batch,
+        batches: 6,
+        frames,
+        extra: "",
+    };
+    std::fs::write(&spec, run.toml()).unwrap();
     spec
-}
-
-fn assert_same_run(a: &serde_json::Value, b: &serde_json::Value) {
-    for key in [
-        "fingerprint",
-        "final_loss",
-        "final_accuracy",
-        "test_accuracy",
-        "frames",
-        "batches",
-        "segments",
-    ] {
-        assert_eq!(a[key], b[key], "{key}: {a} vs {b}");
-    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::sideways::*;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,51 +16,18 @@ const RUN_DEADLINE: Duration = Duration::from_secs(600);
 /// on `stage_hosts` agents, each stage asking for the labels `place` gives.
 fn spec_of(dir: &Path, batch: usize, place: &str) -> PathBuf {
     let spec = dir.join(format!("sideways-links-{batch}.toml"));
-    let text = format!(
-        r#"
-kind = "sideways"
-name = "sideways-links-test"
-seed = 11
-snapshot_every = 2
-stage_hosts = 2
-{place}
-
-[sideways]
-data_dir = "{data}"
-stages = 2
-batch = {batch}
-batches = 6
-test_videos = 8
-
-[sideways.video]
-canvas = 32
-objects = 1
-frames = 16
-speed = 2.0
-edges = "wrap"
-directions = "four"
-downscale = 2
-shared_class = true
-shared_direction = true
-"#,
-        data = fashion_dir().display()
-    );
-    std::fs::write(&spec, text).unwrap();
+    let extra = format!("stage_hosts = 2\n{place}");
+    let run = SidewaysRun {
+        name: "sideways-links-test",
+        seed: 11,
+        snapshot_every: 2,
+        batch,
+        batches: 6,
+        frames: 16,
+        extra: &extra,
+    };
+    std::fs::write(&spec, run.toml()).unwrap();
     spec
-}
-
-fn assert_same_run(a: &serde_json::Value, b: &serde_json::Value) {
-    for key in [
-        "fingerprint",
-        "final_loss",
-        "final_accuracy",
-        "test_accuracy",
-        "frames",
-        "batches",
-        "segments",
-    ] {
-        assert_eq!(a[key], b[key], "{key}: {a} vs {b}");
-    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+pub(crate) mod sideways;
 pub(crate) mod state_dir;
 
 use std::io::{BufRead, BufReader, Read};
