@@ -190,6 +190,18 @@ fn from_saved_json<S: serde::de::DeserializeOwned>(spec: serde_json::Value) -> R
     serde_json::from_value(spec).map_err(|err| format!("`experiment.spec`: {err}"))
 }
 
+/// Refuses tensors in the checkpoint of a kind whose whole state is in its manifest: a stray
+/// tensor means the files are not the ones this kind wrote.
+fn no_tensors(kind: &str, tensors: &Tensors) -> Result<(), String> {
+    match tensors.first() {
+        Some((name, _)) => Err(format!(
+            "tensor `{}`: a {kind} state has no tensors",
+            pathnet_proto::quote(name)
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A run's saved state (`experiment.run` of the checkpoint), read back.
 fn saved_state<T: serde::de::DeserializeOwned>(state: serde_json::Value) -> Result<T, String> {
     serde_json::from_value(state).map_err(|err| format!("`experiment.run`: {err}"))

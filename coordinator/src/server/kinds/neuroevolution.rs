@@ -2,7 +2,7 @@
 
 use super::{
     Built, Checkpoints, Issued, Pushed, Rejected, SavedRun, Served, ServedKind, invalid_spec,
-    saved_state,
+    no_tensors, saved_state,
 };
 use crate::checkpoint::Tensors;
 use crate::ga::{GaRun, GaRunState};
@@ -39,12 +39,7 @@ fn restore(
     tensors: Tensors,
     _: &Limits,
 ) -> Result<(Built, usize), String> {
-    if let Some((name, _)) = tensors.first() {
-        return Err(format!(
-            "tensor `{}`: a neuroevolution state has no tensors",
-            pathnet_proto::quote(name)
-        ));
-    }
+    no_tensors("neuroevolution", &tensors)?;
     let state: GaRunState = saved_state(state)?;
     let (run, requeued) = GaRun::restore(id.to_owned(), spec, state)?;
     let built = Built {

@@ -2,7 +2,7 @@
 
 use super::{
     Built, Checkpoints, Issued, Pushed, Rejected, SavedRun, Served, ServedKind, invalid_spec,
-    saved_state,
+    no_tensors, saved_state,
 };
 use crate::checkpoint::Tensors;
 use crate::pathnet::TestSplit;
@@ -40,12 +40,7 @@ fn restore(
     tensors: Tensors,
     _: &Limits,
 ) -> Result<(Built, usize), String> {
-    if let Some((name, _)) = tensors.first() {
-        return Err(format!(
-            "tensor `{}`: a sm_pathnet state has no tensors",
-            pathnet_proto::quote(name)
-        ));
-    }
+    no_tensors("sm_pathnet", &tensors)?;
     let state: SmPathNetRunState = saved_state(state)?;
     let (run, requeued) = SmPathNetRun::restore(id.to_owned(), spec, state)?;
     let built = Built {
