@@ -151,6 +151,11 @@ impl Runtime {
         let experiment = match self.slot.current() {
             None => None,
             Some(exp) => {
+                // Read before the state: A3C applies pushes outside this lock, so a status read
+                // after it could name an update the saved parameters do not hold yet. Read
+                // first, the log line is a lower bound of what is on disk.
+                let status = exp.run.status();
+                let results_accepted = exp.run.counters().results_accepted;
                 let SavedRun {
                     spec,
                     state,
@@ -160,12 +165,11 @@ impl Runtime {
                     .save()
                     .unwrap_or_else(|| Err(kinds::not_checkpointable(exp.run.kind())))?;
                 tensors = saved;
-                let status = exp.run.status();
                 note = SaveNote {
                     experiment: Some(exp.id.clone()),
                     task: status.task,
                     generation: status.generation,
-                    results_accepted: exp.run.counters().results_accepted,
+                    results_accepted,
                 };
                 Some(SavedExperiment {
                     id: exp.id.clone(),
