@@ -49,9 +49,7 @@ fn metric(addr: &str, series: &str) -> f64 {
 /// returns it and its metrics address.
 fn start_with_metrics(addr: &str, files: (&Path, &Path, &Path)) -> (Proc, String) {
     let mut proc = start(addr, files, "100", &["--metrics-listen", "127.0.0.1:0"]);
-    let line = proc.stdout_line("metrics listening on http://", Duration::from_secs(30));
-    let metrics = line.rsplit("http://").next().unwrap();
-    let metrics = metrics.trim_end_matches("/metrics").to_owned();
+    let metrics = proc.metrics_address(Duration::from_secs(30));
     (proc, metrics)
 }
 

@@ -106,13 +106,7 @@ async fn a_live_scrape_mid_experiment_passes_promtool_and_agrees_with_the_summar
         &out,
         &["--metrics-listen", "127.0.0.1:0", "--lease-ms", "600000"],
     );
-    let line = coordinator.stdout_line("metrics listening on http://", Duration::from_secs(30));
-    let metrics = line
-        .rsplit("http://")
-        .next()
-        .unwrap()
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let metrics = coordinator.metrics_address(Duration::from_secs(30));
     let line = coordinator.stdout_line("started", Duration::from_secs(60));
     let experiment = line.split(' ').nth(1).unwrap().to_owned();
 
@@ -283,17 +277,9 @@ fn run_with_agents_serves_metrics_on_a_printed_port() {
         &["run", spec.to_str().unwrap(), "--agents", "1"],
         &[],
     );
-    let line = run.stdout_line(
-        "metrics listening on http://127.0.0.1:",
-        Duration::from_secs(60),
-    );
-    let metrics = line
-        .rsplit("http://")
-        .next()
-        .unwrap()
-        .trim_end_matches("/metrics")
-        .to_owned();
-    assert!(!metrics.ends_with(":0"), "{line}");
+    let metrics = run.metrics_address(Duration::from_secs(60));
+    assert!(metrics.starts_with("127.0.0.1:"), "{metrics}");
+    assert!(!metrics.ends_with(":0"), "{metrics}");
     let (code, _, body) = http_get(&metrics, "/healthz");
     assert_eq!((code, body.as_str()), (200, "ok\n"));
     let text = scrape(&metrics);

@@ -186,13 +186,7 @@ async fn agents_without_the_right_token_are_refused_and_the_right_one_finishes_t
             "127.0.0.1:0",
         ],
     );
-    let metrics = coordinator.stdout_line("metrics listening on", Duration::from_secs(30));
-    let metrics = metrics
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let metrics = coordinator.metrics_address(Duration::from_secs(30));
     let started = coordinator.stdout_line("experiment", Duration::from_secs(30));
     let experiment = started.split(' ').nth(1).unwrap().to_owned();
     let plain = ClientTlsFiles::default();
@@ -612,13 +606,7 @@ async fn the_metrics_token_closes_metrics_and_dashboard_but_not_healthz() {
         "--metrics-listen",
         "127.0.0.1:0",
     ]);
-    let line = coordinator.stdout_line("metrics listening on", Duration::from_secs(30));
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let addr = coordinator.metrics_address(Duration::from_secs(30));
 
     for path in ["/metrics", "/", "/events"] {
         for refused in [
@@ -661,13 +649,7 @@ async fn an_address_that_keeps_guessing_is_held_back() {
         "--metrics-listen",
         "127.0.0.1:0",
     ]);
-    let line = coordinator.stdout_line("metrics listening on", Duration::from_secs(30));
-    let metrics = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .trim_end_matches("/metrics")
-        .to_owned();
+    let metrics = coordinator.metrics_address(Duration::from_secs(30));
     let plain = ClientTlsFiles::default();
     let guesser = channel(&url, &plain, Some("guess")).await.unwrap();
     // The default allowance: 20 wrong tokens in a row are each told so...

@@ -113,6 +113,16 @@ impl Proc {
         self.pid
     }
 
+    /// Waits for the metrics listener's announcement (`--metrics-listen`); its `host:port`.
+    pub(crate) fn metrics_address(&mut self, within: Duration) -> String {
+        let line = self.stdout_line("metrics listening on http://", within);
+        line.rsplit("http://")
+            .next()
+            .unwrap()
+            .trim_end_matches("/metrics")
+            .to_owned()
+    }
+
     /// Waits for a stdout line containing `needle`; returns it.
     pub(crate) fn stdout_line(&mut self, needle: &str, within: Duration) -> String {
         let rx = self.stdout.as_ref().unwrap();
