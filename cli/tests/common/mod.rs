@@ -293,6 +293,28 @@ pub(crate) fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The accounting of a run whose evaluations are not tournaments' pairs (the safe-mutation
+/// GAs): every accepted result reported once, each evaluation handed out accepted,
+/// re-queued or cancelled, and every re-queue's cause in the lease table.
+pub(crate) fn assert_requeues_accounted(summary: &serde_json::Value) {
+    let (c, l) = (&summary["counters"], &summary["leases"]);
+    let accepted = u64_at(c, "results_accepted");
+    assert_eq!(u64_at(l, "reported"), accepted, "{summary}");
+    assert_eq!(
+        u64_at(c, "evaluations_issued"),
+        accepted + u64_at(c, "evaluations_requeued") + u64_at(c, "evaluations_cancelled"),
+        "{summary}"
+    );
+    assert_eq!(
+        u64_at(c, "evaluations_requeued"),
+        u64_at(l, "expired")
+            + u64_at(l, "released")
+            + u64_at(l, "refused")
+            + u64_at(l, "restarted"),
+        "{summary}"
+    );
+}
+
 /// The accounting every finished run must satisfy: each evaluation handed out was either
 /// applied once or re-queued, each tournament got exactly its two results, and the lease
 /// table agrees with the engine.
