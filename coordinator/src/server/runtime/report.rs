@@ -17,7 +17,8 @@ enum ReportError {
     UnknownAgent(Status),
     /// The lease is unknown, another agent's or ended; it stays as it is.
     Lease(LeaseError),
-    /// The experiment was stopped or replaced: the lease is cancelled, the result dropped.
+    /// The experiment was stopped or replaced, or its run ended (another result solved it)
+    /// while this one was out: the lease is cancelled, the result dropped.
     Stale,
     /// The result is unusable: the lease ends, the work goes back to the queue and counts
     /// as failed on the agent.
@@ -169,6 +170,7 @@ impl Runtime {
             .slot
             .get_mut(&leased.experiment)
             .ok_or(ReportError::Stale)?;
+        let was_running = exp.is_running();
         let staging = &mut self.staging;
         let applied = exp.run.complete(leased.eval, request, &mut |id, base| {
             staging.take(work, id, base)
@@ -183,6 +185,9 @@ impl Runtime {
                 self.agents.credit(&request.agent_id);
                 Ok(updated_from_base)
             }
+            // A result that raced the run's end (another agent's result solved it) is late,
+            // not bad: it must not count against the work or the agent.
+            Err(Rejected::Refused(_)) if !was_running => Err(ReportError::Stale),
             Err(Rejected::Refused(detail)) => Err(ReportError::Refused {
                 work: work.clone(),
                 leased,

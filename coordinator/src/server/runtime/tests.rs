@@ -73,17 +73,27 @@ fn fail(rt: &mut Runtime, agent: &str, work: &str, detail: &str) {
 }
 
 fn report(rt: &mut Runtime, agent: &str, work: &str, fitness: f64) -> Result<(), tonic::Status> {
+    report_solved(rt, agent, work, fitness, false).map(|_| ())
+}
+
+fn report_solved(
+    rt: &mut Runtime,
+    agent: &str,
+    work: &str,
+    fitness: f64,
+    solved: bool,
+) -> Result<v1::ResultDisposition, tonic::Status> {
     rt.report(&v1::ReportResultRequest {
         agent_id: agent.to_owned(),
         work_id: work.to_owned(),
         fitness,
         evaluation: Some(v1::EvaluationStats {
-            solved: Some(false),
+            solved: Some(solved),
             ..Default::default()
         }),
         ..Default::default()
     })
-    .map(|_| ())
+    .map(|answer| answer.disposition())
 }
 
 fn error(rt: &Runtime) -> Option<String> {
@@ -568,4 +578,21 @@ evaluations_per_task = 4
         rt.take_events();
         assert_eq!(rt.take_checkpoint_due(), n == 4, "after evaluation {n}");
     }
+}
+
+#[test]
+fn a_result_that_arrives_after_another_solved_the_run_is_stale_not_refused() {
+    let (mut rt, agent) = neuroevolution(2);
+    let first = lease(&mut rt, &agent);
+    let second = lease(&mut rt, &agent);
+    let solved = report_solved(&mut rt, &agent, &first.work_id, 0.0, true).unwrap();
+    assert_eq!(solved, v1::ResultDisposition::Accepted);
+    assert!(!rt.slot.current().unwrap().run.is_running());
+
+    let late = report_solved(&mut rt, &agent, &second.work_id, -1.0, false).unwrap();
+    assert_eq!(late, v1::ResultDisposition::Stale);
+    let leases = rt.leases.counters();
+    assert_eq!((leases.refused, leases.cancelled), (0, 1), "{leases:?}");
+    assert_eq!(error(&rt), None);
+    assert_eq!(rt.metrics_snapshot().work_failures, 0);
 }
