@@ -521,6 +521,12 @@ async fn the_experiment_command_starts_and_stops_with_the_admin_token_only() {
         .await
         .unwrap_err();
     assert_eq!(none.code(), Code::NotFound, "{none:?}");
+    // Listing is the admin's: nothing to list yet, and the agent token may not.
+    let (ok, out, err) = experiment_cmd(&with(&[&["list", "--json"], &at, &admin]), &[]);
+    assert!(ok && out.trim() == "[]", "{out}\n{err}");
+    let (ok, out, err) = experiment_cmd(&with(&[&["list"], &at, &agent]), &[]);
+    assert!(!ok && out.is_empty(), "{out}\n{err}");
+    assert!(err.contains("PERMISSION_DENIED"), "{err}");
 
     // A wrong spec: the field is named.
     let bad = dir.join("bad.toml");
@@ -545,6 +551,15 @@ async fn the_experiment_command_starts_and_stops_with_the_admin_token_only() {
     assert!(ok, "{err}");
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["kind"], "pathnet", "{status}");
+    // The list holds it: one line under the header, id, kind and state in columns.
+    let (ok, out, err) = experiment_cmd(&with(&[&["list"], &at, &admin]), &[]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("ID"), "{out}");
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(cells[..3], [id.as_str(), "pathnet", "running"], "{out}");
 
     // Stopping: refused with the agent token (still running), done with the admin token.
     let (ok, _, err) = experiment_cmd(&with(&[&["stop", &id], &at, &agent]), &[]);
@@ -559,6 +574,12 @@ async fn the_experiment_command_starts_and_stops_with_the_admin_token_only() {
     assert!(["stopping", "stopped"].contains(&out.trim()), "{out}");
     let (ok, out, err) = experiment_cmd(&with(&[&["status", &id], &at, &admin]), &[]);
     assert!(ok && !out.contains("running"), "{out}\n{err}");
+    // A stopped experiment is still listed, until another starts.
+    let (ok, out, err) = experiment_cmd(&with(&[&["list", "--json"], &at, &admin]), &[]);
+    assert!(ok, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["experiment_id"], id.as_str(), "{listed}");
+    assert_ne!(listed[0]["state"], "running", "{listed}");
 
     // An unknown id: named as such.
     let (ok, _, err) = experiment_cmd(&with(&[&["stop", "nope-9"], &at, &admin]), &[]);
