@@ -36,6 +36,13 @@ pub(crate) struct CoordinatorArgs {
     /// off unless given. Port 0 picks a free port (the bound address is printed).
     #[arg(long, env = "PATHNET_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the standard gRPC health protocol alone, in plain text and without tokens,
+    /// on this address too; off unless given. For probes that cannot speak TLS or present
+    /// a token (Kubernetes gRPC probes): it answers as the health service on `--listen`
+    /// does, and serves nothing else. Port 0 picks a free port (the bound address is
+    /// printed).
+    #[arg(long, env = "PATHNET_HEALTH_LISTEN", value_name = "ADDR")]
+    pub health_listen: Option<SocketAddr>,
     /// Keep the coordinator's state (the experiment, its parameters, populations and
     /// counters) in this directory, saved every --checkpoint-interval-ms and at each task's
     /// end; a coordinator started on a directory with a state resumes its experiment.
@@ -162,6 +169,12 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         };
         coordinator.set_max_failures_per_work(max_failures);
         println!("coordinator listening on {}", coordinator.local_addr());
+        if let Some(addr) = args.health_listen {
+            let bound = coordinator.serve_health(addr).await.with_context(|| {
+                format!("`--health-listen` = {addr}: cannot serve gRPC health there")
+            })?;
+            println!("health listening on {bound} (gRPC health only, plain text)");
+        }
         if let Some(addr) = args.metrics_listen {
             serve_metrics(&mut coordinator, addr, metrics).await?;
         }

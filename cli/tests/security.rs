@@ -1,9 +1,10 @@
 //! A coordinator that refuses strangers, as real processes on 127.0.0.1: agents without a
 //! token or with a wrong one are refused (UNAUTHENTICATED) and leave no trace, the right
 //! token finishes the run; the agent token may not start or stop experiments; a plain-text
-//! client fails cleanly against the TLS port; with mutual TLS a client needs a certificate;
-//! the metrics listener speaks HTTPS with its own certificate and answers plain HTTP with a
-//! refusal. Certificates are made here with rcgen.
+//! client fails cleanly against the TLS port; with mutual TLS a client needs a certificate,
+//! while probes ask a plain-text listener that serves health alone; the metrics listener
+//! speaks HTTPS with its own certificate and answers plain HTTP with a refusal.
+//! Certificates are made here with rcgen.
 
 mod common;
 
@@ -413,8 +414,34 @@ async fn with_mutual_tls_a_client_needs_a_certificate_and_the_run_finishes() {
             agent_file.to_str().unwrap(),
             "--admin-token-file",
             admin_file.to_str().unwrap(),
+            "--health-listen",
+            "127.0.0.1:0",
         ],
     );
+    // Probes that hold neither a certificate nor a token (the kubelet's) ask the health
+    // listener, in plain text; it serves health and nothing else.
+    let line = coordinator.stdout_line("health listening on", Duration::from_secs(30));
+    let health_url = format!("http://{}", line.split(' ').nth(3).unwrap());
+    let plain = ClientTlsFiles::default();
+    let answer = tonic_health::pb::health_client::HealthClient::new(
+        channel(&health_url, &plain, None).await.unwrap(),
+    )
+    .check(tonic_health::pb::HealthCheckRequest::default())
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(
+        answer.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+    let elsewhere = join(
+        channel(&health_url, &plain, Some(AGENT_TOKEN))
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(elsewhere.code(), Code::Unimplemented, "{elsewhere:?}");
     let https = url.replacen("http://", "https://", 1);
     let no_cert = ClientTlsFiles {
         ca: Some(certs.ca.clone()),

@@ -54,12 +54,17 @@ def poll(what, deadline, probe, every=0.25):
 class LocalPrometheus:
     name = "prometheus"
 
-    def __init__(self, work, targets):
+    def __init__(self, work, targets, credentials_file=None):
+        """With credentials_file, scrapes present its content as a Bearer token (what a
+        coordinator with --metrics-token-file asks for)."""
         self.url = f"http://127.0.0.1:{free_port()}"
         config = work / "prometheus.yml"
+        job = {"job_name": "pathnet", "static_configs": [{"targets": targets}]}
+        if credentials_file:
+            job["authorization"] = {"type": "Bearer", "credentials_file": str(credentials_file)}
         config.write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [{"job_name": "pathnet", "static_configs": [{"targets": targets}]}],
+            "scrape_configs": [job],
         }))
         self.log_path = work / "prometheus.log"
         self.log = open(self.log_path, "w")

@@ -1,25 +1,30 @@
 """Runtime test of the Kubernetes manifests: the local overlay, run by `podman kube play`.
 
-podman runs Deployments (as pods), ConfigMaps and PersistentVolumeClaims; it has no
+podman runs Deployments (as pods), ConfigMaps, Secrets and PersistentVolumeClaims; it has no
 StatefulSet, Service, NetworkPolicy or controller. So the rendered overlay is turned into
 what it can run, and nothing else is changed:
   - the coordinator's StatefulSet becomes a Pod named after the Service (agents dial
-    http://pathnet-coordinator:50051 and the test network's DNS answers that name), its
+    https://pathnet-coordinator:50051 and the test network's DNS answers that name), its
     volume claim template a PersistentVolumeClaim (a podman volume);
-  - the coordinator's gRPC and metrics ports are published on 127.0.0.1, so the test's gRPC
-    health client and a real Prometheus reach them on loopback;
+  - the TLS Secret the overlay expects from the operator (pathnet-tls) is made here, from a
+    fresh authority of deploy/make-dev-tls, as an operator would make it;
+  - the coordinator's gRPC, health and metrics ports are published on 127.0.0.1, so the
+    test's gRPC clients and a real Prometheus reach them on loopback;
   - the agent Deployment runs as it is, with --agents replicas.
-Then: the coordinator answers SERVING over the gRPC health protocol, Prometheus' query API
-shows N agents and advancing evaluations, the live dashboard answers on the published metrics
-port (as through `kubectl port-forward`) with the page and a snapshot showing the N agents and
-the pathway grid, one agent's process is killed and its container
-comes back (restartPolicy) and rejoins, and the experiment completes. Everything is removed
-at the end: pods, volume, network, Prometheus.
+Then: the coordinator answers SERVING over the gRPC health protocol on the plain-text health
+port (where the kubelet's probes go) and over TLS on the grpc port, which refuses plain text;
+Prometheus, presenting the metrics token of the overlay's Secret, shows N agents and advancing
+evaluations in its query API, while /metrics refuses a scrape without the token; the live
+dashboard answers on the published metrics port (as through `kubectl port-forward`) with the
+page and a snapshot showing the N agents and the pathway grid; one agent's process is killed
+and its container comes back (restartPolicy) and rejoins over TLS; and the experiment
+completes. Everything is removed at the end: pods, Secrets, volume, network, Prometheus.
 
     deploy/tests/kube-play-test    # builds the image, installs what is missing, runs this
 """
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -27,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -59,8 +65,23 @@ def container_log(name, tail=None):
     return subprocess.run(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout
 
 
-def playable(rendered, agents, grpc_port, metrics_port):
-    """The documents podman can play, derived from the rendered overlay as described above."""
+def tls_secret(name, files):
+    """The Secret an operator makes with `kubectl create secret generic NAME --from-file=...`."""
+    data = {path.name: base64.b64encode(path.read_bytes()).decode() for path in files}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+            "type": "Opaque", "data": data}
+
+
+def secret_value(docs, name_prefix, key):
+    """A key of the rendered Secret whose (hashed) name starts with name_prefix."""
+    (secret,) = [d for d in docs if d["kind"] == "Secret"
+                 and d["metadata"]["name"].startswith(name_prefix)]
+    return base64.b64decode(secret["data"][key]).decode()
+
+
+def playable(rendered, agents, ports):
+    """The documents podman can play, derived from the rendered overlay as described above;
+    `ports` maps the coordinator's port names to the loopback ports they are published on."""
     docs, statefulsets = [], []
     for doc in rendered:
         if doc["kind"] in NOT_PLAYED:
@@ -83,10 +104,9 @@ def playable(rendered, agents, grpc_port, metrics_port):
         pod_spec["volumes"] = pod_spec.get("volumes", []) + [
             {"name": claim["metadata"]["name"], "persistentVolumeClaim": {"claimName": claim_name}}]
     (container,) = pod_spec["containers"]
-    published = {"grpc": grpc_port, "metrics": metrics_port}
     for port in container["ports"]:
         port["hostIP"] = "127.0.0.1"
-        port["hostPort"] = published[port["name"]]
+        port["hostPort"] = ports[port["name"]]
     docs.append({"apiVersion": "v1", "kind": "Pod",
                  "metadata": {"name": service_name, "labels": template["metadata"]["labels"],
                               "annotations": template["metadata"].get("annotations", {})},
@@ -94,21 +114,43 @@ def playable(rendered, agents, grpc_port, metrics_port):
     return docs
 
 
-def health(address):
+def health(address, ca=None, server_name=None):
+    """Whether the health service at address answers SERVING: in plain text, or over TLS
+    trusting `ca` (PEM bytes) and checking the certificate for server_name."""
     try:
-        with grpc.insecure_channel(address) as channel:
+        if ca is None:
+            channel = grpc.insecure_channel(address)
+        else:
+            channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=ca),
+                                          options=[("grpc.ssl_target_name_override", server_name)])
+        with channel:
             answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
             return answer.status == health_pb2.HealthCheckResponse.SERVING
     except grpc.RpcError:
         return False
 
 
-def dashboard_snapshot(address):
-    """The page and the first event of its stream, as a browser behind a port-forward gets them."""
-    with urllib.request.urlopen(f"http://{address}/", timeout=10) as answer:
+def http_status(url, token=None):
+    """The status of GET url, presenting token as a Bearer token when given."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def dashboard_snapshot(address, token):
+    """The page and the first event of its stream, as a browser behind a port-forward gets
+    them once its user has given the metrics token (as the Basic password, any user name)."""
+    basic = base64.b64encode(f"operator:{token}".encode()).decode()
+    def get(path):
+        request = urllib.request.Request(f"http://{address}{path}", headers={"Authorization": f"Basic {basic}"})
+        return urllib.request.urlopen(request, timeout=10)
+    with get("/") as answer:
         if b"<title>pathnet-cluster dashboard</title>" not in answer.read():
             raise RuntimeError(f"http://{address}/ is not the dashboard")
-    with urllib.request.urlopen(f"http://{address}/events", timeout=10) as stream:
+    with get("/events") as stream:
         event = None
         for raw in stream:
             line = raw.decode().rstrip("\r\n")
@@ -149,34 +191,59 @@ def main():
     deadline = started + 240
     work = Path(tempfile.mkdtemp(prefix="pathnet-kube-play-"))
     network = f"pathnet-kube-test-{os.getpid()}"
-    grpc_port, metrics_port = free_port(), free_port()
-    rendered = list(yaml.safe_load_all(run(args.kubectl, "kustomize", str(OVERLAY))))
-    docs = playable([d for d in rendered if d], args.agents, grpc_port, metrics_port)
+    ports = {"grpc": free_port(), "metrics": free_port(), "health": free_port()}
+    rendered = [d for d in yaml.safe_load_all(run(args.kubectl, "kustomize", str(OVERLAY))) if d]
+    # The TLS Secret the overlay expects, made as an operator makes it (deploy/README.md).
+    run(str(ROOT / "deploy/make-dev-tls"), str(work / "tls"))
+    tls_files = [work / "tls" / name for name in ("tls.crt", "tls.key", "ca.crt")]
+    docs = [tls_secret("pathnet-tls", tls_files)] + playable(rendered, args.agents, ports)
     play = work / "play.yaml"
     play.write_text(yaml.safe_dump_all(docs))
+    metrics_token = secret_value(rendered, "pathnet-metrics-token", "token")
+    token_file = work / "metrics.token"
+    token_file.write_text(metrics_token)
+    ca = (work / "tls" / "ca.crt").read_bytes()
     agent_deployment = next(d["metadata"]["name"] for d in docs if d["kind"] == "Deployment")
+    secrets = [d["metadata"]["name"] for d in docs if d["kind"] == "Secret"]
     prometheus = None
     played = False
     ok = False
     try:
         run("podman", "network", "create", network)
+        # Secrets outlive `kube down`: one left by an interrupted run would stop the play.
+        for name in secrets:
+            run("podman", "secret", "rm", name, check=False)
         # Prometheus first, so the coordinator is scraped from its first second on.
-        prometheus = LocalPrometheus(work, [f"127.0.0.1:{metrics_port}"])
+        prometheus = LocalPrometheus(work, [f"127.0.0.1:{ports['metrics']}"], credentials_file=token_file)
         t0 = time.monotonic()
         played = True  # a play that fails halfway leaves things to remove too
         run("podman", "kube", "play", "--network", network, str(play))
-        address = f"127.0.0.1:{grpc_port}"
-        poll("the coordinator's gRPC health to be SERVING", deadline, lambda: health(address))
-        log(f"coordinator SERVING over gRPC health {time.monotonic() - t0:.1f} s after `podman kube play`")
+        poll("the coordinator's gRPC health to be SERVING on the health port", deadline,
+             lambda: health(f"127.0.0.1:{ports['health']}"))
+        log(f"coordinator SERVING over gRPC health on the plain-text health port "
+            f"{time.monotonic() - t0:.1f} s after `podman kube play`")
+        address = f"127.0.0.1:{ports['grpc']}"
+        if not health(address, ca, "pathnet-coordinator"):
+            raise RuntimeError("the grpc port does not answer over TLS for pathnet-coordinator")
+        if health(address):
+            raise RuntimeError("the grpc port answers in plain text")
+        log("grpc port: SERVING over TLS (certificate checked for pathnet-coordinator), "
+            "plain text refused")
+        metrics_url = f"http://127.0.0.1:{ports['metrics']}"
+        refused = http_status(f"{metrics_url}/metrics")
+        if refused != 401 or http_status(f"{metrics_url}/healthz") != 200:
+            raise RuntimeError(f"/metrics without the metrics token answered {refused}, not 401")
+        log("metrics port: /metrics refuses a scrape without the token (401), /healthz open")
 
         check_locked_down([f"{docs[-1]['metadata']['name']}-coordinator"] + agent_containers(agent_deployment))
 
         poll(f"{args.agents} agents and a first evaluation in Prometheus", deadline, lambda: (
             prometheus.value("pathnet_agents_connected") == args.agents
             and prometheus.value("sum(pathnet_evaluations_total)")))
-        log(f"Prometheus: pathnet_agents_connected = {args.agents}, evaluations under way")
+        log(f"Prometheus (Bearer metrics token): pathnet_agents_connected = {args.agents}, "
+            "evaluations under way")
 
-        status = dashboard_snapshot(f"127.0.0.1:{metrics_port}")["status"]
+        status = dashboard_snapshot(f"127.0.0.1:{ports['metrics']}", metrics_token)["status"]
         experiment = status["experiment"] or {}
         if (status["agents_connected"] != args.agents or experiment.get("state") != "running"
                 or not experiment.get("pathways")):
@@ -224,6 +291,8 @@ def main():
             for doc in docs:
                 if doc["kind"] in ("PersistentVolumeClaim", "ConfigMap"):
                     run("podman", "volume", "rm", "--force", doc["metadata"]["name"], check=False)
+            for name in secrets:
+                run("podman", "secret", "rm", name, check=False)
         run("podman", "network", "rm", "--force", network, check=False)
         shutil.rmtree(work, ignore_errors=True)
         log(f"runtime test {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.1f} s")

@@ -1,8 +1,10 @@
 """Consistency of the rendered Kubernetes manifests: the things a schema cannot see.
 
-Selectors match the labels of the pods they mean, probes speak gRPC health on the gRPC port,
-scrape targets point at the metrics port, the agents' coordinator URL names the Service, and
-every pod is locked down. Reads the renderings that deploy/tests/check-manifests writes
+Selectors match the labels of the pods they mean, probes speak gRPC health on the plain-text
+health port, scrape targets point at the metrics port and present the metrics token, the
+agents' coordinator URL names the Service over TLS, every file a flag names is mounted from
+the Secret key it should be (and agents get no more than theirs), and every pod is locked
+down. Reads the renderings that deploy/tests/check-manifests writes
 (one YAML file per overlay, in the directory named by PATHNET_RENDERED).
 
     PATHNET_RENDERED=DIR python -m unittest deploy/tests/manifests_test.py
@@ -69,6 +71,28 @@ def flag(container, name):
     return values[0]
 
 
+def volume_of(workload, container, path):
+    """The pod volume mounted over `path`'s directory in the container, and the file's name."""
+    path = Path(path)
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert str(path.parent) in mounts, f"nothing is mounted at {path.parent} for {path}"
+    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+    return volumes[mounts[str(path.parent)]], path.name
+
+
+def secret_key(workload, container, path):
+    """(Secret name, key, every key projected) of the file at `path` in the container."""
+    volume, name = volume_of(workload, container, path)
+    assert "secret" in volume, f"{path} is not from a Secret: {volume}"
+    secret = volume["secret"]
+    items = {i["path"]: i["key"] for i in secret.get("items", [])}
+    # Every Secret volume names its keys, so that a key added to the Secret later never
+    # reaches a pod that was not meant to hold it.
+    assert items, f"the Secret volume of {path} projects every key"
+    assert name in items, f"{path} is not projected"
+    return secret["secretName"], items[name], set(items.values())
+
+
 class Manifests(unittest.TestCase):
     def each(self):
         for overlay in OVERLAYS:
@@ -119,13 +143,18 @@ class Manifests(unittest.TestCase):
             (container,) = containers(sts)
             grpc = port_named(container, "grpc")
             metrics = port_named(container, "metrics")
+            health = port_named(container, "health")
             self.assertEqual(int(flag(container, "listen").rsplit(":", 1)[1]), grpc)
             self.assertEqual(int(flag(container, "metrics-listen").rsplit(":", 1)[1]), metrics)
+            self.assertEqual(int(flag(container, "health-listen").rsplit(":", 1)[1]), health)
+            self.assertEqual(len({grpc, metrics, health}), 3)
             for probe in ("readinessProbe", "livenessProbe"):
                 spec = container[probe]
-                # gRPC probes take a number: it must be the port named "grpc".
+                # The grpc port speaks TLS, which the kubelet's gRPC probes cannot: they ask
+                # the plain-text health listener. gRPC probes take a number: it must be the
+                # port named "health".
                 self.assertEqual(set(spec) & {"grpc", "httpGet", "tcpSocket", "exec"}, {"grpc"})
-                self.assertEqual(spec["grpc"]["port"], grpc, probe)
+                self.assertEqual(spec["grpc"]["port"], health, probe)
                 # The empty service name asks for the server as a whole.
                 self.assertEqual(spec["grpc"].get("service", ""), "", probe)
 
@@ -145,7 +174,9 @@ class Manifests(unittest.TestCase):
             service = one(docs, "Service", "pathnet-coordinator")
             (container,) = containers(one(docs, "Deployment", "pathnet-agent"))
             url = urlparse(flag(container, "coordinator"))
-            self.assertEqual(url.scheme, "http")
+            # TLS: an https URL, and the authority to check the coordinator with.
+            self.assertEqual(url.scheme, "https")
+            flag(container, "tls-ca")
             self.assertEqual(url.hostname, service["metadata"]["name"])
             grpc = [p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc"]
             self.assertEqual([url.port], grpc)
@@ -182,6 +213,7 @@ class Manifests(unittest.TestCase):
             rules = policy["spec"]["ingress"]
             self.assertEqual(len(rules), 2)
             by_port = {rule["ports"][0]["port"]: rule for rule in rules}
+            # The health port is for the kubelet alone: no pod may reach it.
             self.assertEqual(set(by_port), {"grpc", "metrics"})
             for name in by_port:
                 port_named(container, name)
@@ -211,28 +243,17 @@ class Manifests(unittest.TestCase):
             self.assertEqual(claims, ["state"])
 
     def test_token_files_come_from_the_tokens_secret_and_agents_get_only_theirs(self):
-        def mounted_key(workload, container, path):
-            """(secret name, key) of the file at `path` in the container, from its mounts."""
-            path = Path(path)
-            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-            volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
-            secret = volumes[mounts[str(path.parent)]]["secret"]
-            items = {i["path"]: i["key"] for i in secret.get("items", [])}
-            if items:
-                self.assertIn(path.name, items, f"{path} is not projected")
-            return secret["secretName"], items.get(path.name, path.name), set(items.values())
-
         for overlay, docs in self.each():
             sts = one(docs, "StatefulSet", "pathnet-coordinator")
             (coordinator,) = containers(sts)
             names = set()
             for name, key in (("agent-token-file", "agent"), ("admin-token-file", "admin")):
-                secret, got, _ = mounted_key(sts, coordinator, flag(coordinator, name))
+                secret, got, _ = secret_key(sts, coordinator, flag(coordinator, name))
                 self.assertEqual(got, key)
                 names.add(secret)
             deployment = one(docs, "Deployment", "pathnet-agent")
             (agent,) = containers(deployment)
-            secret, got, projected = mounted_key(deployment, agent, flag(agent, "agent-token-file"))
+            secret, got, projected = secret_key(deployment, agent, flag(agent, "agent-token-file"))
             self.assertEqual(got, "agent")
             # Agents never hold the admin token.
             self.assertEqual(projected, {"agent"})
@@ -243,6 +264,49 @@ class Manifests(unittest.TestCase):
                 generated = one(docs, "Secret", "pathnet-tokens")
                 self.assertEqual(generated["metadata"]["name"], names.pop())
                 self.assertEqual(set(generated["data"]), {"agent", "admin"})
+
+    def test_grpc_speaks_tls_with_the_certificate_agents_check(self):
+        for _, docs in self.each():
+            sts = one(docs, "StatefulSet", "pathnet-coordinator")
+            (coordinator,) = containers(sts)
+            cert = secret_key(sts, coordinator, flag(coordinator, "tls-cert"))
+            key = secret_key(sts, coordinator, flag(coordinator, "tls-key"))
+            # cert-manager's keys, so a Certificate's Secret can be used as it is.
+            self.assertEqual((cert[1], key[1]), ("tls.crt", "tls.key"))
+            self.assertEqual(cert[0], key[0])
+            deployment = one(docs, "Deployment", "pathnet-agent")
+            (agent,) = containers(deployment)
+            secret, got, projected = secret_key(deployment, agent, flag(agent, "tls-ca"))
+            self.assertEqual((secret, got), (cert[0], "ca.crt"))
+            # Agents get the authority, never the coordinator's key.
+            self.assertEqual(projected, {"ca.crt"})
+            # No Secret of ours carries a private key: it is made per cluster (make-dev-tls,
+            # cert-manager), never committed.
+            for secret in (d for d in docs if d["kind"] == "Secret"):
+                self.assertNotEqual(secret["metadata"]["name"], cert[0])
+                self.assertFalse({"tls.key", "ca.key"} & set(secret.get("data", {})))
+
+    def test_the_metrics_token_is_the_one_prometheus_presents_and_no_other(self):
+        for overlay, docs in self.each():
+            sts = one(docs, "StatefulSet", "pathnet-coordinator")
+            (coordinator,) = containers(sts)
+            secret, key, projected = secret_key(sts, coordinator, flag(coordinator, "metrics-token-file"))
+            self.assertEqual(projected, {key})
+            # Prometheus' Secret holds the metrics token only: reading it must not give the
+            # scraper the agent or admin token.
+            tokens, _, _ = secret_key(sts, coordinator, flag(coordinator, "agent-token-file"))
+            self.assertNotEqual(secret, tokens)
+            monitor = one(docs, "ServiceMonitor")
+            for endpoint in monitor["spec"]["endpoints"]:
+                auth = endpoint["authorization"]
+                self.assertEqual(auth.get("type", "Bearer"), "Bearer")
+                self.assertEqual(auth["credentials"], {"name": secret, "key": key})
+            if overlay == "local":
+                generated = one(docs, "Secret", secret)
+                self.assertEqual(set(generated["data"]), {key})
+                values = [generated["data"][key]] + list(one(docs, "Secret", tokens)["data"].values())
+                # The coordinator refuses a metrics token equal to the agent or admin one.
+                self.assertEqual(len(set(values)), len(values))
 
     def test_every_pod_runs_unprivileged_with_a_read_only_root_and_bounded_resources(self):
         for _, docs in self.each():

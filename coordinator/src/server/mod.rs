@@ -8,6 +8,8 @@
 //! [`Coordinator::serve_metrics`] adds the Prometheus endpoint and the live dashboard on a
 //! socket of their own. [`Security`] adds TLS (optionally mutual) and bearer tokens
 //! checked by the [`auth`] layer before any service sees a call.
+//! [`Coordinator::serve_health`] serves the health service alone, in plain text, on a
+//! socket of its own, for probes that can speak neither TLS nor tokens.
 
 pub mod auth;
 mod kinds;
@@ -47,6 +49,9 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::Status;
+use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
 
 /// Accepted connections with Nagle's algorithm off: the protocol is many small
 /// request/response pairs, which Nagle plus delayed acknowledgements would stall.
@@ -95,7 +100,16 @@ pub struct Coordinator {
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     ticker: JoinHandle<()>,
     metrics: Option<(MetricsServer, Dashboard)>,
+    health: HealthReporter,
+    health_listener: Option<HealthListener>,
     persistence: Option<Persistence>,
+}
+
+/// The plain-text health-only server of [`Coordinator::serve_health`].
+struct HealthListener {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
 /// Why a coordinator with a state directory did not start.
@@ -263,7 +277,8 @@ impl Coordinator {
         let service = CoordinatorService {
             shared: Arc::clone(&shared),
         };
-        let (health, health_service) = tonic_health::server::health_reporter();
+        let health = HealthReporter::new();
+        let health_service = HealthServer::new(HealthService::from_health_reporter(health.clone()));
         health
             .set_serving::<AgentServiceServer<CoordinatorService>>()
             .await;
@@ -298,7 +313,17 @@ impl Coordinator {
             .serve_with_incoming_shutdown(incoming(listener), async {
                 let _ = stopped.await;
             });
-        let server = tokio::spawn(server);
+        // Once the gRPC server has stopped, for whatever reason, the server as a whole is
+        // no longer serving: a health listener of its own (`serve_health`) must say so
+        // rather than go on answering SERVING for a coordinator no agent can reach.
+        let ended = health.clone();
+        let server = tokio::spawn(async move {
+            let served = server.await;
+            ended
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            served
+        });
         let ticker_shared = Arc::clone(&shared);
         let ticker = tokio::spawn(async move {
             let mut interval = tokio::time::interval(tick);
@@ -316,8 +341,43 @@ impl Coordinator {
             server,
             ticker,
             metrics: None,
+            health,
+            health_listener: None,
             persistence: None,
         })
+    }
+
+    /// Serves the standard gRPC health service (`grpc.health.v1.Health`) alone on `addr`
+    /// (port 0 picks a free port), in plain text and without tokens, whatever TLS and
+    /// tokens the gRPC address has; returns the address bound.
+    ///
+    /// For probes that can speak neither TLS nor tokens, such as the kubelet's gRPC
+    /// probes: they ask this address, which answers with the same statuses as the gRPC
+    /// address's own health service, NOT_SERVING once the gRPC server has stopped. Nothing
+    /// else is served here, so the plain-text port gives away no more than "serving" or
+    /// "not serving".
+    pub async fn serve_health(&mut self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        if let Some(listener) = &self.health_listener {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("health is already served on {}", listener.addr),
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let service = HealthServer::new(HealthService::from_health_reporter(self.health.clone()));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming(listener), async {
+                let _ = stopped.await;
+            });
+        self.health_listener = Some(HealthListener {
+            addr,
+            stop,
+            server: tokio::spawn(server),
+        });
+        Ok(addr)
     }
 
     /// Serves `GET /metrics` (Prometheus text format), `GET /healthz` and the dashboard
@@ -447,6 +507,15 @@ impl Coordinator {
             // The server task only ends by returning; a panic inside it is a bug.
             Err(join) => panic!("the gRPC server task failed: {join}"),
         };
+        if let Some(health) = self.health_listener.take() {
+            let _ = health.stop.send(());
+            match health.server.await {
+                // Probes retry; only the gRPC outcome is the coordinator's.
+                Ok(Err(err)) => tracing::warn!("the health listener ended with an error: {err}"),
+                Ok(Ok(())) => {}
+                Err(join) => tracing::warn!("the health listener task failed: {join}"),
+            }
+        }
         if let Some((metrics, dashboard)) = self.metrics.take()
             && let Err(err) = {
                 // Open event streams would hold the server's graceful shutdown up forever.
