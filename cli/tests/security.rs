@@ -889,3 +889,18 @@ fn a_metrics_certificate_that_is_not_one_is_refused_naming_the_flag() {
     assert!(log.contains("the certificate"), "{log}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_bad_wrong_token_limit_stops_the_coordinator_naming_the_flag() {
+    for (flag, value) in [("--auth-burst", "0"), ("--auth-refill-per-second", "0")] {
+        let mut coordinator = spawn(
+            "coordinator",
+            &["coordinator", "--listen", "127.0.0.1:0", flag, value],
+            &[],
+        );
+        let status = coordinator.wait(Duration::from_secs(30));
+        let log = coordinator.drain_stderr();
+        assert!(!status.success(), "{flag} {value}: {log}");
+        assert!(log.contains(&format!("`{flag}` = {value}")), "{log}");
+    }
+}

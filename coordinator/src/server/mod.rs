@@ -89,6 +89,8 @@ pub struct Security {
     pub tls: Option<ServerTls>,
     /// The bearer tokens calls must carry; none configured lets every call through.
     pub tokens: Tokens,
+    /// How many missing or wrong tokens one client address may present.
+    pub refusal_limit: auth::RefusalLimit,
 }
 
 /// A running coordinator server.
@@ -290,9 +292,10 @@ impl Coordinator {
             .await;
         let (stop, stopped) = oneshot::channel::<()>();
         let server = builder
-            .layer(AuthLayer::new(
+            .layer(AuthLayer::with_limit(
                 security.tokens.clone(),
                 Arc::clone(&auth_refused),
+                security.refusal_limit,
             ))
             .add_service(health_service)
             .add_service(
