@@ -153,6 +153,9 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
+        // Listened for before anything is served: a SIGHUP that arrived before the handler
+        // was in place would end the process.
+        let mut hangups = crate::signals::hangups()?;
         let (mut coordinator, resumed) = match &args.state_dir {
             None => Coordinator::bind_with(args.listen, limits, security, None)
                 .await
@@ -230,8 +233,22 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
                 }
             }
         };
+        let reloads = async {
+            loop {
+                hangups.recv().await;
+                match reload(&coordinator, &args.security, args.metrics_listen.is_some()) {
+                    Ok(what) => println!("SIGHUP: re-read {what}"),
+                    Err(err) => eprintln!(
+                        "error: SIGHUP: reload refused, the tokens in use stay, and so does \
+                         any certificate named here: {err:#}"
+                    ),
+                }
+                let _ = std::io::stdout().flush();
+            }
+        };
         tokio::select! {
             () = finished => {}
+            () = reloads => {}
             () = crate::signals::shutdown() => println!("signal received: shutting down"),
         }
         while let Ok((_, event)) = events.try_recv() {
@@ -250,6 +267,48 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             write_summary(&summary, args.summary_json.as_deref())?;
         }
         Ok(())
+    })
+}
+
+/// Re-reads the token files and certificates `security` names and puts them in force,
+/// checked as at start (tokens that differ, certificates that load); says what was read.
+/// Every file is read and the tokens checked before anything is replaced; the certificates
+/// are then replaced one listener at a time, and the tokens last, only when both loaded.
+fn reload(
+    coordinator: &Coordinator,
+    security: &ServerSecurityArgs,
+    metrics_served: bool,
+) -> anyhow::Result<String> {
+    let fresh = security.security()?;
+    let metrics = MetricsAccess {
+        token: security.metrics_token(&fresh.tokens)?,
+        tls: security.metrics_tls()?,
+    };
+    let mut what = vec![];
+    if fresh.tokens.agent.is_some() {
+        what.push("the agent token");
+    }
+    if fresh.tokens.admin.is_some() {
+        what.push("the admin token");
+    }
+    if let Some(tls) = &fresh.tls {
+        coordinator
+            .replace_tls(tls)
+            .context("`--tls-cert`/`--tls-key`/`--tls-client-ca`")?;
+        what.push("the gRPC certificate");
+    }
+    if metrics_served {
+        what.extend(metrics.token.as_ref().map(|_| "the metrics token"));
+        what.extend(metrics.tls.as_ref().map(|_| "the metrics certificate"));
+        coordinator
+            .replace_metrics_access(metrics)
+            .context("`--metrics-tls-cert`/`--metrics-tls-key`")?;
+    }
+    coordinator.replace_tokens(fresh.tokens);
+    Ok(if what.is_empty() {
+        "nothing (no token files or certificates are configured)".to_owned()
+    } else {
+        what.join(", ")
     })
 }
 
