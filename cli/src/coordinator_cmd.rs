@@ -148,6 +148,12 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             args.listen
         );
     }
+    if (1..100).contains(&args.security.reload_interval_ms) {
+        bail!(
+            "`--reload-interval-ms` = {}: must be 0 (SIGHUP only) or at least 100",
+            args.security.reload_interval_ms
+        );
+    }
     if args.checkpoint_interval_ms == 0 {
         bail!("`--checkpoint-interval-ms` = 0: must be at least 1");
     }
@@ -156,6 +162,10 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         // Listened for before anything is served: a SIGHUP that arrived before the handler
         // was in place would end the process.
         let mut hangups = crate::signals::hangups()?;
+        // What the files hold when they are first read, before anything is served: a
+        // change made once the coordinator answers must be seen as one.
+        let files = args.security.files();
+        let mut seen = contents(&files);
         let (mut coordinator, resumed) = match &args.state_dir {
             None => Coordinator::bind_with(args.listen, limits, security, None)
                 .await
@@ -234,16 +244,44 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             }
         };
         let reloads = async {
+            let mut changes = (args.security.reload_interval_ms > 0).then(|| {
+                let every = Duration::from_millis(args.security.reload_interval_ms);
+                let mut interval =
+                    tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                interval
+            });
             loop {
-                hangups.recv().await;
+                let cause = tokio::select! {
+                    () = hangups.recv() => "SIGHUP",
+                    () = async {
+                        match &mut changes {
+                            Some(interval) => loop {
+                                interval.tick().await;
+                                let now = contents(&files);
+                                if now != seen {
+                                    seen = now;
+                                    break;
+                                }
+                            },
+                            None => std::future::pending().await,
+                        }
+                    } => "files changed",
+                };
                 match reload(&coordinator, &args.security, args.metrics_listen.is_some()) {
-                    Ok(what) => println!("SIGHUP: re-read {what}"),
+                    Ok(what) => println!("{cause}: re-read {what}"),
                     Err(err) => eprintln!(
-                        "error: SIGHUP: reload refused, the tokens in use stay, and so does \
+                        "error: {cause}: reload refused, the tokens in use stay, and so does \
                          any certificate named here: {err:#}"
                     ),
                 }
                 let _ = std::io::stdout().flush();
+                // A SIGHUP's reload has read the files too: no second one for the same change.
+                // (After a change seen here, `seen` is what was compared: a file caught half
+                // written is seen again once complete.)
+                if cause == "SIGHUP" {
+                    seen = contents(&files);
+                }
             }
         };
         tokio::select! {
@@ -268,6 +306,13 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// What `files` hold now (`None` for one that cannot be read): what a change is seen by.
+/// They are a few small files, so comparing their bytes is cheap and, unlike times, never
+/// misses two writes within one tick of the clock.
+fn contents(files: &[PathBuf]) -> Vec<Option<Vec<u8>>> {
+    files.iter().map(|f| std::fs::read(f).ok()).collect()
 }
 
 /// Re-reads the token files and certificates `security` names and puts them in force,

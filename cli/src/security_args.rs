@@ -75,6 +75,10 @@ pub(crate) struct ServerSecurityArgs {
     /// second (0.5: one every two seconds).
     #[arg(long, env = "PATHNET_AUTH_REFILL_PER_SECOND", default_value_t = 1.0)]
     pub auth_refill_per_second: f64,
+    /// Read the token files and certificates every this many milliseconds and put them in
+    /// force when one changed, as a SIGHUP does; 0 (the default): on SIGHUP only.
+    #[arg(long, env = "PATHNET_RELOAD_INTERVAL_MS", default_value_t = 0)]
+    pub reload_interval_ms: u64,
 }
 
 impl ServerSecurityArgs {
@@ -117,6 +121,24 @@ impl ServerSecurityArgs {
             tokens,
             refusal_limit,
         })
+    }
+
+    /// Every token file and certificate file given, in a fixed order.
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
+        [
+            &self.tls_cert,
+            &self.tls_key,
+            &self.tls_client_ca,
+            &self.agent_token_file,
+            &self.admin_token_file,
+            &self.metrics_token_file,
+            &self.metrics_tls_cert,
+            &self.metrics_tls_key,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
     }
 
     /// The metrics listener's certificate and key, read (and checked when served).

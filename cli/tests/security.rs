@@ -1010,3 +1010,33 @@ async fn sighup_rotates_tokens_and_certificates_without_a_restart() {
         .unwrap();
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_reload_interval_a_changed_token_file_is_put_in_force() {
+    let dir = scratch_dir("security-reload-interval");
+    let (agent_file, admin_file) = token_files(&dir);
+    let (mut coordinator, url) = coordinator(&[
+        "--agent-token-file",
+        agent_file.to_str().unwrap(),
+        "--admin-token-file",
+        admin_file.to_str().unwrap(),
+        "--reload-interval-ms",
+        "200",
+    ]);
+    let plain = ClientTlsFiles::default();
+    join(channel(&url, &plain, Some(AGENT_TOKEN)).await.unwrap())
+        .await
+        .unwrap();
+    const NEW_AGENT: &str = "agent-watched-3f9e";
+    std::fs::write(&agent_file, format!("{NEW_AGENT}\n")).unwrap();
+    let line = coordinator.stdout_line("files changed: re-read", Duration::from_secs(30));
+    assert!(line.contains("the agent token"), "{line}");
+    let old = join(channel(&url, &plain, Some(AGENT_TOKEN)).await.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(old.code(), Code::Unauthenticated, "{old:?}");
+    join(channel(&url, &plain, Some(NEW_AGENT)).await.unwrap())
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
