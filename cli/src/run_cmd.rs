@@ -81,7 +81,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         coordinator.set_max_failures_per_work(args.limits.max_failures_per_work()?);
         let url = format!("http://{}", coordinator.local_addr());
         println!("coordinator listening on {}", coordinator.local_addr());
-        crate::coordinator_cmd::serve_metrics(&mut coordinator, args.metrics_listen, None).await?;
+        crate::coordinator_cmd::serve_metrics(
+            &mut coordinator,
+            args.metrics_listen,
+            Default::default(),
+        )
+        .await?;
         let mut events = coordinator.subscribe();
         coordinator
             .start_experiment(spec)
