@@ -75,7 +75,8 @@ pub fn run(spec: &Spec, observe: &mut dyn FnMut(&Progress)) -> Result<Summary, R
 
 /// Runs a safe-mutation PathNet experiment with one in-process executor, one evaluation
 /// at a time: a pure function of the spec. The bytes per genome are what a distributed run
-/// sends, measured on the same messages.
+/// sends, measured on the same messages. Once it has ended, each dataset task's best genome
+/// is measured on the task's held-out split (`test_accuracy` in the summary).
 pub fn run_sm_pathnet(
     spec: &SmPathNetSpec,
     observe: &mut dyn FnMut(&Progress),
@@ -102,7 +103,14 @@ pub fn run_sm_pathnet(
     if run.state() == RunState::Running {
         return Err(RunError::Stalled);
     }
-    Ok(run.summary())
+    let mut summary = run.summary();
+    // The run is over, so measuring the best genomes on the held-out split cannot steer it.
+    for arm in &mut summary.tasks {
+        if let Some(job) = run.best_job(arm) {
+            arm.test_accuracy = pathnet_evo::sm_pathnet::held_out_accuracy(&job, &cache)?;
+        }
+    }
+    Ok(summary)
 }
 
 /// Runs a neuroevolution experiment with one in-process executor, one evaluation at a

@@ -58,6 +58,12 @@ pub struct ArmSummary {
     pub frozen_modules: usize,
     /// Of those, the ones the best pathway uses.
     pub reused_frozen_modules: usize,
+    /// On a dataset task, the best genome's accuracy on the task's held-out split (the test
+    /// files, which no evaluation of the run saw); `best_fitness` is the accuracy on the
+    /// evaluation batch selection saw. Measured by in-process runs once the run has ended;
+    /// absent otherwise, and in checkpoints written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
 }
 
 /// The summary of a safe-mutation PathNet run, in-process or distributed.
@@ -385,7 +391,26 @@ impl SmPathNetRun {
             best_pathway: best.map(|p| p.layers().to_vec()),
             frozen_modules: frozen.len(),
             reused_frozen_modules: reused,
+            test_accuracy: None,
         }
+    }
+
+    /// A job that evaluates `arm`'s best genome where it was evolved: over the transfer
+    /// chain of the tasks before it (none for the scratch arm). `None` before the arm has a
+    /// best genome, or for a summary that is not this run's.
+    pub fn best_job(&self, arm: &ArmSummary) -> Option<PathwayJob> {
+        let genome = arm.run.best_genome.clone()?;
+        let transfers = match arm.arm {
+            Arm::Scratch => Vec::new(),
+            Arm::Transfer => self.transfers.get(..arm.task)?.to_vec(),
+        };
+        Some(PathwayJob {
+            problem: self.problem.clone(),
+            task: arm.task,
+            transfers,
+            parent: genome,
+            mutation: None,
+        })
     }
 
     /// The run's summary as it stands.
@@ -546,6 +571,13 @@ impl fmt::Display for SmPathNetSummary {
                 t.reused_frozen_modules,
                 t.frozen_modules
             )?;
+            if let Some(accuracy) = t.test_accuracy {
+                writeln!(
+                    f,
+                    "  {:<24} held-out test accuracy of the best genome {accuracy:.3}",
+                    ""
+                )?;
+            }
         }
         writeln!(
             f,
@@ -732,6 +764,10 @@ mod tests {
             for task in &summary.tasks {
                 let best = task.run.best_fitness.unwrap();
                 assert!((0.0..=1.0).contains(&best), "{}: {best}", task.label);
+                let test = task
+                    .test_accuracy
+                    .expect("a dataset task's held-out accuracy");
+                assert!((0.0..=1.0).contains(&test), "{}: {test}", task.label);
             }
             assert_eq!(summary.tasks[1].frozen_modules, 4);
             let again = run_sm_pathnet(&supervised(hybrid), &mut |_| {}).unwrap();
@@ -740,7 +776,77 @@ mod tests {
                 again.tasks[2].run.best_fitness.map(f64::to_bits),
                 "{hybrid}"
             );
+            let tests = |s: &super::SmPathNetSummary| -> Vec<Option<u64>> {
+                s.tasks
+                    .iter()
+                    .map(|t| t.test_accuracy.map(f64::to_bits))
+                    .collect()
+            };
+            assert_eq!(tests(&summary), tests(&again), "{hybrid}");
         }
+    }
+
+    #[test]
+    fn held_out_accuracy_is_the_best_genome_on_the_test_files_and_optional_in_json() {
+        use pathnet_evo::sm_pathnet::PathwayRebuildCache;
+        use pathnet_work::TaskDataCache;
+        use std::sync::Arc;
+        let summary = run_sm_pathnet(&supervised(""), &mut |_| {}).unwrap();
+        let run = super::SmPathNetRun::new("t".into(), supervised("")).unwrap();
+        // Task B's scratch arm: its best genome over the bare base network, measured by hand
+        // on the test files' two classes (noised as the task says).
+        let scratch = &summary.tasks[2];
+        assert_eq!(scratch.arm, super::Arm::Scratch);
+        let job = run.best_job(scratch).expect("a best genome");
+        assert!(job.transfers.is_empty() && job.mutation.is_none());
+        let cache = PathwayRebuildCache::new(0).with_examples(Arc::new(TaskDataCache::new(None)));
+        let rebuilt = pathnet_evo::sm_pathnet::rebuild(&job, &cache).unwrap();
+        let pathnet_evo::sm_pathnet::PathwayTask::Data(task) = &job.problem.tasks[1] else {
+            panic!("a dataset task")
+        };
+        assert_eq!((task.classes, task.noise), ([1, 7], 0.2));
+        let data = TaskDataCache::new(None)
+            .test(&pathnet_work::SupervisedTask {
+                data_dir: task.dir.clone(),
+                classes: task.classes,
+                noise: task.noise,
+                noise_seed: task.noise_seed,
+            })
+            .unwrap();
+        let report = rebuilt
+            .net
+            .evaluate(
+                &rebuilt.pathway,
+                1,
+                [pathnet_nn::pathnet::Batch {
+                    inputs: data.inputs.view().into_dyn(),
+                    labels: &data.labels,
+                }],
+            )
+            .unwrap();
+        assert!(!data.labels.is_empty());
+        assert_eq!(
+            report.examples,
+            data.labels.len(),
+            "every test example of 1 and 7"
+        );
+        assert_eq!(
+            scratch.test_accuracy.map(f64::to_bits),
+            Some(report.accuracy().to_bits())
+        );
+        // The summary's JSON carries it; a summary or checkpoint written before the field
+        // existed still reads, without it.
+        let mut json = serde_json::to_value(scratch).unwrap();
+        assert!(json["test_accuracy"].is_f64());
+        json.as_object_mut().unwrap().remove("test_accuracy");
+        let old: super::ArmSummary = serde_json::from_value(json).unwrap();
+        assert_eq!(old.test_accuracy, None);
+        assert_eq!(old.run.best_fitness, scratch.run.best_fitness);
+        // Environment tasks have no held-out split.
+        let env = run_sm_pathnet(&spec("binary"), &mut |_| {}).unwrap();
+        assert!(env.tasks.iter().all(|t| t.test_accuracy.is_none()));
+        let json = serde_json::to_value(&env.tasks[0]).unwrap();
+        assert!(json.get("test_accuracy").is_none(), "omitted, not null");
     }
 
     #[test]

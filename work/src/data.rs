@@ -64,7 +64,7 @@ impl TaskData {
     }
 }
 
-/// Training splits of tasks, loaded on first use. Cloning shares the cache, so several
+/// Tasks' splits (training, and test for held-out measures), loaded on first use. Cloning shares the cache, so several
 /// executors in one process hold each task's examples once.
 #[derive(Debug, Clone, Default)]
 pub struct TaskDataCache {
@@ -79,6 +79,7 @@ struct TaskKey {
     classes: [u8; 2],
     noise_bits: u32,
     noise_seed: u64,
+    split: Split,
 }
 
 impl TaskDataCache {
@@ -98,12 +99,22 @@ impl TaskDataCache {
 
     /// The training split of `task`, loading it on first use.
     pub fn train(&self, task: &SupervisedTask) -> Result<Arc<TaskData>, DataError> {
+        self.split(task, Split::Train)
+    }
+
+    /// The test split of `task` (the dataset's `t10k-*` files), loading it on first use.
+    pub fn test(&self, task: &SupervisedTask) -> Result<Arc<TaskData>, DataError> {
+        self.split(task, Split::Test)
+    }
+
+    fn split(&self, task: &SupervisedTask, split: Split) -> Result<Arc<TaskData>, DataError> {
         let dir = self.dir_for(task).to_path_buf();
         let key = TaskKey {
             dir: dir.clone(),
             classes: task.classes,
             noise_bits: task.noise.to_bits(),
             noise_seed: task.noise_seed,
+            split,
         };
         // Loading happens under the lock on purpose: two executors asking for the same new
         // task should wait for one load rather than both read 60 000 images.
@@ -111,7 +122,7 @@ impl TaskDataCache {
         if let Some(data) = tasks.get(&key) {
             return Ok(Arc::clone(data));
         }
-        let data = Arc::new(TaskData::load(task, &dir, Split::Train)?);
+        let data = Arc::new(TaskData::load(task, &dir, split)?);
         tasks.insert(key, Arc::clone(&data));
         Ok(data)
     }
@@ -127,14 +138,26 @@ impl ExampleSource for TaskDataCache {
         batch_size: usize,
         seed: u64,
     ) -> Result<Vec<Minibatch>, String> {
-        let task = SupervisedTask {
-            data_dir: task.dir.clone(),
-            classes: task.classes,
-            noise: task.noise,
-            noise_seed: task.noise_seed,
-        };
-        self.train(&task)
+        self.train(&supervised(task))
             .and_then(|data| data.minibatches(count, batch_size, seed))
             .map_err(|err| err.to_string())
+    }
+
+    /// The task's two classes of the test files, with the task's noise (its pixels drawn
+    /// from the same `noise_seed`, as for the training split).
+    fn held_out(&self, task: &DataTask) -> Result<Minibatch, String> {
+        let data = self
+            .test(&supervised(task))
+            .map_err(|err| err.to_string())?;
+        Ok((data.inputs.clone(), data.labels.clone()))
+    }
+}
+
+fn supervised(task: &DataTask) -> SupervisedTask {
+    SupervisedTask {
+        data_dir: task.dir.clone(),
+        classes: task.classes,
+        noise: task.noise,
+        noise_seed: task.noise_seed,
     }
 }

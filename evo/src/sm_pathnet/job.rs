@@ -112,3 +112,17 @@ pub fn evaluate_pathway(
         mutation_gave_up: job.mutation.is_some() && rebuilt.last_gave_up,
     })
 }
+
+/// The held-out accuracy of the job's genome (a run's best, as a summary reports it):
+/// rebuilt as for [`evaluate_pathway`], then measured on its task's held-out split (see
+/// [`PathwayProblem::held_out_accuracy`]); `None` on an environment task. Nothing is
+/// stored in `cache`: the genome is not evolved further.
+pub fn held_out_accuracy(
+    job: &PathwayJob,
+    cache: &PathwayRebuildCache,
+) -> Result<Option<f64>, EvoError> {
+    job.validate()?;
+    let rebuilt = rebuild(job, cache)?;
+    job.problem
+        .held_out_accuracy(&rebuilt.net, &rebuilt.pathway, job.task, cache.examples())
+}

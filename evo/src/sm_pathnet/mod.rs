@@ -16,7 +16,7 @@ pub mod rebuild;
 pub use engine::{
     SavedTournament, Selection, TournamentConfig, TournamentEngine, TournamentSummary,
 };
-pub use job::{PathwayJob, Transfer, evaluate_pathway};
+pub use job::{PathwayJob, Transfer, evaluate_pathway, held_out_accuracy};
 pub use problem::{DATA_FEATURES, DataTask, ExampleSource, Hybrid, PathwayProblem, PathwayTask};
 pub use rebuild::{PathwayRebuildCache, base_network, genome_pathway, rebuild};
 

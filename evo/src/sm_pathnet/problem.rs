@@ -78,6 +78,16 @@ pub trait ExampleSource: Send + Sync {
         batch_size: usize,
         seed: u64,
     ) -> Result<Vec<Examples>, String>;
+
+    /// Every example of the task's held-out split (for the MNIST family, the two classes of
+    /// the test files), which no evaluation during a run sees; an error where the source
+    /// has none.
+    fn held_out(&self, task: &DataTask) -> Result<Examples, String> {
+        Err(format!(
+            "{}: this example source has no held-out split",
+            task.dir.display()
+        ))
+    }
 }
 
 /// Hybrid mode: every evaluated genome is first trained by `minibatches` (the paper's `T`)
@@ -317,6 +327,47 @@ impl PathwayProblem {
         }
     }
 
+    /// The accuracy of `pathway` with task `task`'s head on the task's whole held-out split
+    /// (see [`ExampleSource::held_out`]), examples no evaluation of the run has seen;
+    /// `None` for an environment task, whose fitness has no held-out counterpart.
+    pub fn held_out_accuracy(
+        &self,
+        net: &PathNet<f32>,
+        pathway: &Pathway,
+        task: usize,
+        examples: Option<&dyn ExampleSource>,
+    ) -> Result<Option<f64>, EvoError> {
+        let PathwayTask::Data(data) = self.task(task)? else {
+            return Ok(None);
+        };
+        let source = examples.ok_or_else(|| {
+            EvoError::Data(format!(
+                "{}: this executor has no dataset loader",
+                data.dir.display()
+            ))
+        })?;
+        let (inputs, labels) = source
+            .held_out(data)
+            .map_err(|err| EvoError::Data(format!("{}: {err}", data.dir.display())))?;
+        let (inputs, labels) = pad(data, self.inputs()?, inputs, labels)?;
+        if labels.is_empty() {
+            return Err(EvoError::Data(format!(
+                "{}: the held-out split has no example of classes {:?}",
+                data.dir.display(),
+                data.classes
+            )));
+        }
+        let report = net.evaluate(
+            pathway,
+            task,
+            [Batch {
+                inputs: inputs.view().into_dyn(),
+                labels: &labels,
+            }],
+        )?;
+        Ok(Some(report.accuracy()))
+    }
+
     /// The seed of task `task`'s evaluation batch: fixed for the run, so every genome of a
     /// task is measured on the same examples.
     fn eval_seed(&self, task: usize) -> u64 {
@@ -379,27 +430,13 @@ impl PathwayProblem {
                 data.dir.display()
             ))
         })?;
-        let width = self.inputs()?;
         let batches = examples
             .minibatches(data, count, batch_size, seed)
             .map_err(|err| EvoError::Data(format!("{}: {err}", data.dir.display())))?;
+        let width = self.inputs()?;
         batches
             .into_iter()
-            .map(|(inputs, labels)| {
-                if inputs.ncols() != DATA_FEATURES {
-                    return Err(EvoError::Data(format!(
-                        "{}: examples have {} features, expected {DATA_FEATURES} (28 x 28 images)",
-                        data.dir.display(),
-                        inputs.ncols()
-                    )));
-                }
-                if inputs.ncols() == width {
-                    return Ok((inputs, labels));
-                }
-                let mut padded = Array2::<f32>::zeros((inputs.nrows(), width));
-                padded.slice_mut(s![.., ..DATA_FEATURES]).assign(&inputs);
-                Ok((padded, labels))
-            })
+            .map(|(inputs, labels)| pad(data, width, inputs, labels))
             .collect()
     }
 
@@ -457,6 +494,29 @@ impl PathwayProblem {
             experience: experience.into_dyn(),
         })
     }
+}
+
+/// Checks a dataset task's examples are 28 x 28 images and pads them with zero columns to
+/// the super-network's input `width`.
+fn pad(
+    data: &DataTask,
+    width: usize,
+    inputs: Array2<f32>,
+    labels: Vec<usize>,
+) -> Result<Examples, EvoError> {
+    if inputs.ncols() != DATA_FEATURES {
+        return Err(EvoError::Data(format!(
+            "{}: examples have {} features, expected {DATA_FEATURES} (28 x 28 images)",
+            data.dir.display(),
+            inputs.ncols()
+        )));
+    }
+    if inputs.ncols() == width {
+        return Ok((inputs, labels));
+    }
+    let mut padded = Array2::<f32>::zeros((inputs.nrows(), width));
+    padded.slice_mut(s![.., ..DATA_FEATURES]).assign(&inputs);
+    Ok((padded, labels))
 }
 
 /// One evaluation of a pathway.

@@ -229,13 +229,24 @@ fn problems_with_unusable_fields_are_refused() {
 struct Synthetic {
     inputs: Array2<f32>,
     labels: Vec<usize>,
+    /// The held-out split: drawn from another seed, never in a minibatch.
+    test: problem::Examples,
 }
 
 impl Synthetic {
     fn new() -> Arc<Self> {
-        let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let labels: Vec<usize> = (0..300).map(|i| i % 2).collect();
-        let inputs = Array2::from_shape_fn((300, DATA_FEATURES), |(i, j)| {
+        let (inputs, labels) = Self::draw(300, 11);
+        Arc::new(Synthetic {
+            inputs,
+            labels,
+            test: Self::draw(120, 12),
+        })
+    }
+
+    fn draw(rows: usize, seed: u64) -> problem::Examples {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let labels: Vec<usize> = (0..rows).map(|i| i % 2).collect();
+        let inputs = Array2::from_shape_fn((rows, DATA_FEATURES), |(i, j)| {
             let lift = if labels[i] == 1 && j < DATA_FEATURES / 2 {
                 0.3
             } else {
@@ -243,7 +254,7 @@ impl Synthetic {
             };
             rng.random::<f32>() * 0.5 + lift
         });
-        Arc::new(Synthetic { inputs, labels })
+        (inputs, labels)
     }
 }
 
@@ -265,6 +276,27 @@ impl ExampleSource for Synthetic {
                 (self.inputs.select(Axis(0), indices), labels)
             })
             .collect())
+    }
+
+    fn held_out(&self, task: &DataTask) -> Result<problem::Examples, String> {
+        let flip = usize::from(task.classes[0] & 1);
+        let (inputs, labels) = &self.test;
+        Ok((inputs.clone(), labels.iter().map(|&l| l ^ flip).collect()))
+    }
+}
+
+/// A loader with training examples only, as an executor whose dataset lacks test files.
+struct TrainOnly(Arc<Synthetic>);
+
+impl ExampleSource for TrainOnly {
+    fn minibatches(
+        &self,
+        task: &DataTask,
+        count: usize,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Vec<problem::Examples>, String> {
+        self.0.minibatches(task, count, batch_size, seed)
     }
 }
 
@@ -334,6 +366,62 @@ fn dataset_fitness_is_accuracy_and_rebuilds_bit_for_bit() {
             );
         }
     }
+}
+
+#[test]
+fn held_out_accuracy_measures_the_rebuilt_genome_on_the_held_out_split_only() {
+    pathnet_nn::set_threads(1);
+    for hybrid in [None, Some(HYBRID)] {
+        let p = data_problem(hybrid);
+        let genome = lineage(Operator::SmGSum, 3, 4);
+        let transfer = Transfer {
+            task: 0,
+            genome: lineage(Operator::Control, 2, 9),
+        };
+        for (task, transfers) in [(0, vec![]), (1, vec![transfer])] {
+            let j = job_of(p.clone(), task, transfers, &genome);
+            let warm = loaded(64);
+            evaluate_pathway(&j, &warm).unwrap();
+            let held_out = held_out_accuracy(&j, &warm).unwrap().unwrap();
+            // The same number from a fresh executor, and it is the accuracy on the held-out
+            // examples, measured by hand.
+            let cold = held_out_accuracy(&j, &loaded(0)).unwrap().unwrap();
+            assert_eq!(held_out.to_bits(), cold.to_bits(), "{hybrid:?} task {task}");
+            let rebuilt = rebuild(&j, &loaded(0)).unwrap();
+            let PathwayTask::Data(data) = &p.tasks[task] else {
+                unreachable!()
+            };
+            let (inputs, labels) = Synthetic::new().held_out(data).unwrap();
+            let report = rebuilt
+                .net
+                .evaluate(
+                    &rebuilt.pathway,
+                    task,
+                    [pathnet_nn::pathnet::Batch {
+                        inputs: inputs.view().into_dyn(),
+                        labels: &labels,
+                    }],
+                )
+                .unwrap();
+            assert_eq!(report.examples, 120, "the whole held-out split");
+            assert_eq!(held_out.to_bits(), report.accuracy().to_bits());
+        }
+    }
+    // An environment task has no held-out split: no number, and no error.
+    let env_job = job(0, vec![], &lineage(Operator::Control, 1, 2));
+    assert_eq!(
+        held_out_accuracy(&env_job, &PathwayRebuildCache::new(0)).unwrap(),
+        None
+    );
+    // A loader without a held-out split is an error naming the dataset, not a made-up number.
+    let j = job_of(data_problem(None), 0, vec![], &Genome::fresh(5));
+    let train_only =
+        PathwayRebuildCache::new(0).with_examples(Arc::new(TrainOnly(Synthetic::new())));
+    let err = held_out_accuracy(&j, &train_only).unwrap_err().to_string();
+    assert!(
+        err.contains("synthetic") && err.contains("held-out"),
+        "{err}"
+    );
 }
 
 #[test]
