@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 use pathnet_nn::sideways::{FrameSource, StageNet};
-pub use pathnet_work::sideways::net::{ClipBatch, SIDE, VideoNetSpec};
+pub use pathnet_work::sideways::net::{ClipBatch, Cut, SIDE, VideoNetSpec};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 

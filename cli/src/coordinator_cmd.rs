@@ -148,11 +148,24 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             args.listen
         );
     }
+    if (1..100).contains(&args.security.reload_interval_ms) {
+        bail!(
+            "`--reload-interval-ms` = {}: must be 0 (SIGHUP only) or at least 100",
+            args.security.reload_interval_ms
+        );
+    }
     if args.checkpoint_interval_ms == 0 {
         bail!("`--checkpoint-interval-ms` = 0: must be at least 1");
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
+        // Listened for before anything is served: a SIGHUP that arrived before the handler
+        // was in place would end the process.
+        let mut hangups = crate::signals::hangups()?;
+        // What the files hold when they are first read, before anything is served: a
+        // change made once the coordinator answers must be seen as one.
+        let files = args.security.files();
+        let mut seen = contents(&files);
         let (mut coordinator, resumed) = match &args.state_dir {
             None => Coordinator::bind_with(args.listen, limits, security, None)
                 .await
@@ -230,8 +243,50 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
                 }
             }
         };
+        let reloads = async {
+            let mut changes = (args.security.reload_interval_ms > 0).then(|| {
+                let every = Duration::from_millis(args.security.reload_interval_ms);
+                let mut interval =
+                    tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                interval
+            });
+            loop {
+                let cause = tokio::select! {
+                    () = hangups.recv() => "SIGHUP",
+                    () = async {
+                        match &mut changes {
+                            Some(interval) => loop {
+                                interval.tick().await;
+                                let now = contents(&files);
+                                if now != seen {
+                                    seen = now;
+                                    break;
+                                }
+                            },
+                            None => std::future::pending().await,
+                        }
+                    } => "files changed",
+                };
+                match reload(&coordinator, &args.security, args.metrics_listen.is_some()) {
+                    Ok(what) => println!("{cause}: re-read {what}"),
+                    Err(err) => eprintln!(
+                        "error: {cause}: reload refused, the tokens in use stay, and so does \
+                         any certificate named here: {err:#}"
+                    ),
+                }
+                let _ = std::io::stdout().flush();
+                // A SIGHUP's reload has read the files too: no second one for the same change.
+                // (After a change seen here, `seen` is what was compared: a file caught half
+                // written is seen again once complete.)
+                if cause == "SIGHUP" {
+                    seen = contents(&files);
+                }
+            }
+        };
         tokio::select! {
             () = finished => {}
+            () = reloads => {}
             () = crate::signals::shutdown() => println!("signal received: shutting down"),
         }
         while let Ok((_, event)) = events.try_recv() {
@@ -250,6 +305,55 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             write_summary(&summary, args.summary_json.as_deref())?;
         }
         Ok(())
+    })
+}
+
+/// What `files` hold now (`None` for one that cannot be read): what a change is seen by.
+/// They are a few small files, so comparing their bytes is cheap and, unlike times, never
+/// misses two writes within one tick of the clock.
+fn contents(files: &[PathBuf]) -> Vec<Option<Vec<u8>>> {
+    files.iter().map(|f| std::fs::read(f).ok()).collect()
+}
+
+/// Re-reads the token files and certificates `security` names and puts them in force,
+/// checked as at start (tokens that differ, certificates that load); says what was read.
+/// Every file is read and the tokens checked before anything is replaced; the certificates
+/// are then replaced one listener at a time, and the tokens last, only when both loaded.
+fn reload(
+    coordinator: &Coordinator,
+    security: &ServerSecurityArgs,
+    metrics_served: bool,
+) -> anyhow::Result<String> {
+    let fresh = security.security()?;
+    let metrics = MetricsAccess {
+        token: security.metrics_token(&fresh.tokens)?,
+        tls: security.metrics_tls()?,
+    };
+    let mut what = vec![];
+    if fresh.tokens.agent.is_some() {
+        what.push("the agent token");
+    }
+    if fresh.tokens.admin.is_some() {
+        what.push("the admin token");
+    }
+    if let Some(tls) = &fresh.tls {
+        coordinator
+            .replace_tls(tls)
+            .context("`--tls-cert`/`--tls-key`/`--tls-client-ca`")?;
+        what.push("the gRPC certificate");
+    }
+    if metrics_served {
+        what.extend(metrics.token.as_ref().map(|_| "the metrics token"));
+        what.extend(metrics.tls.as_ref().map(|_| "the metrics certificate"));
+        coordinator
+            .replace_metrics_access(metrics)
+            .context("`--metrics-tls-cert`/`--metrics-tls-key`")?;
+    }
+    coordinator.replace_tokens(fresh.tokens);
+    Ok(if what.is_empty() {
+        "nothing (no token files or certificates are configured)".to_owned()
+    } else {
+        what.join(", ")
     })
 }
 

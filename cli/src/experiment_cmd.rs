@@ -1,13 +1,13 @@
 //! `pathnet experiment start|stop|status|list`: drive experiments on a running coordinator as an
 //! operator, with the admin token (docs/security.md). The client and its error messages
-//! live in `pathnet_proto::operator`; this is argument parsing and printing.
+//! live in `crate::operator`; this is argument parsing and printing.
 //!
 //! What a script wants (the started id, the state) goes to stdout; the rest to stderr.
 
+use crate::operator::{OperatorClient, state_name};
 use crate::security_args::{ClientTlsArgs, operator_token};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use pathnet_proto::operator::{OperatorClient, state_name};
 use pathnet_proto::v1;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -6,6 +6,7 @@ mod coordinator_cmd;
 mod env_cmd;
 mod experiment_cmd;
 mod export_cmd;
+mod operator;
 mod plot_cmd;
 mod progress;
 mod run_cmd;

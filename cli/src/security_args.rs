@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use pathnet_coordinator::server::auth::Tokens;
+use pathnet_coordinator::server::auth::{RefusalLimit, Tokens};
 use pathnet_coordinator::server::{Security, ServerTls};
 use pathnet_proto::security::{ClientTlsFiles, Token, read_pem};
 use std::path::PathBuf;
@@ -67,6 +67,18 @@ pub(crate) struct ServerSecurityArgs {
         requires = "metrics_tls_cert"
     )]
     pub metrics_tls_key: Option<PathBuf>,
+    /// Missing or wrong tokens one client address may present in a row before every call
+    /// from it is held back (RESOURCE_EXHAUSTED) until its allowance refills.
+    #[arg(long, env = "PATHNET_AUTH_BURST", default_value_t = 20)]
+    pub auth_burst: u32,
+    /// How fast an address's allowance of missing or wrong tokens refills, in tokens per
+    /// second (0.5: one every two seconds).
+    #[arg(long, env = "PATHNET_AUTH_REFILL_PER_SECOND", default_value_t = 1.0)]
+    pub auth_refill_per_second: f64,
+    /// Read the token files and certificates every this many milliseconds and put them in
+    /// force when one changed, as a SIGHUP does; 0 (the default): on SIGHUP only.
+    #[arg(long, env = "PATHNET_RELOAD_INTERVAL_MS", default_value_t = 0)]
+    pub reload_interval_ms: u64,
 }
 
 impl ServerSecurityArgs {
@@ -103,7 +115,30 @@ impl ServerSecurityArgs {
                  and stop experiments; make them differ"
             );
         }
-        Ok(Security { tls, tokens })
+        let refusal_limit = refusal_limit(self.auth_burst, self.auth_refill_per_second)?;
+        Ok(Security {
+            tls,
+            tokens,
+            refusal_limit,
+        })
+    }
+
+    /// Every token file and certificate file given, in a fixed order.
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
+        [
+            &self.tls_cert,
+            &self.tls_key,
+            &self.tls_client_ca,
+            &self.agent_token_file,
+            &self.admin_token_file,
+            &self.metrics_token_file,
+            &self.metrics_tls_cert,
+            &self.metrics_tls_key,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
     }
 
     /// The metrics listener's certificate and key, read (and checked when served).
@@ -139,6 +174,32 @@ impl ServerSecurityArgs {
         }
         Ok(token)
     }
+}
+
+/// Most bad tokens in a burst: beyond it the limit no longer limits a guesser.
+const MAX_AUTH_BURST: u32 = 1_000_000;
+/// Slowest refill accepted: one a day; below it an address once short stays short for
+/// longer than anyone would wait.
+const MIN_AUTH_REFILL_PER_SECOND: f64 = 1.0 / 86_400.0;
+/// Fastest refill accepted; beyond it the limit no longer limits a guesser.
+const MAX_AUTH_REFILL_PER_SECOND: f64 = 1_000_000.0;
+
+/// `--auth-burst` and `--auth-refill-per-second`, checked.
+fn refusal_limit(burst: u32, per_second: f64) -> anyhow::Result<RefusalLimit> {
+    if !(1..=MAX_AUTH_BURST).contains(&burst) {
+        anyhow::bail!("`--auth-burst` = {burst}: must be from 1 to {MAX_AUTH_BURST}");
+    }
+    if !(MIN_AUTH_REFILL_PER_SECOND..=MAX_AUTH_REFILL_PER_SECOND).contains(&per_second) {
+        anyhow::bail!(
+            "`--auth-refill-per-second` = {per_second}: must be from 1/86400 (one a day) \
+             to {MAX_AUTH_REFILL_PER_SECOND}"
+        );
+    }
+    Ok(RefusalLimit {
+        burst,
+        refill: std::time::Duration::from_secs_f64(1.0 / per_second),
+        ..RefusalLimit::default()
+    })
 }
 
 /// A client's side: what it trusts and the certificate it shows.
@@ -189,4 +250,35 @@ pub(crate) fn agent_token(file: Option<&std::path::Path>) -> anyhow::Result<Opti
 /// An operator's token: `--token-file`, else PATHNET_TOKEN.
 pub(crate) fn operator_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<Token>> {
     Token::from_file_or_env(file, "`--token-file`", "PATHNET_TOKEN").context("reading the token")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_default_limit_is_twenty_then_one_a_second() {
+        let limit = refusal_limit(20, 1.0).unwrap();
+        assert_eq!(limit.burst, 20);
+        assert_eq!(limit.refill, Duration::from_secs(1));
+        assert_eq!(limit.max_addresses, RefusalLimit::default().max_addresses);
+        let slow = refusal_limit(5, 0.5).unwrap();
+        assert_eq!((slow.burst, slow.refill), (5, Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn bad_limits_are_refused_naming_the_flag() {
+        for burst in [0, MAX_AUTH_BURST + 1] {
+            let err = refusal_limit(burst, 1.0).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("`--auth-burst` = {burst}:")),
+                "{err}"
+            );
+        }
+        for per_second in [0.0, -1.0, 1e-9, 2e6, f64::NAN, f64::INFINITY] {
+            let err = refusal_limit(20, per_second).unwrap_err().to_string();
+            assert!(err.starts_with("`--auth-refill-per-second` = "), "{err}");
+        }
+    }
 }

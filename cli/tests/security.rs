@@ -889,3 +889,154 @@ fn a_metrics_certificate_that_is_not_one_is_refused_naming_the_flag() {
     assert!(log.contains("the certificate"), "{log}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn a_bad_wrong_token_limit_stops_the_coordinator_naming_the_flag() {
+    for (flag, value) in [("--auth-burst", "0"), ("--auth-refill-per-second", "0")] {
+        let mut coordinator = spawn(
+            "coordinator",
+            &["coordinator", "--listen", "127.0.0.1:0", flag, value],
+            &[],
+        );
+        let status = coordinator.wait(Duration::from_secs(30));
+        let log = coordinator.drain_stderr();
+        assert!(!status.success(), "{flag} {value}: {log}");
+        assert!(log.contains(&format!("`{flag}` = {value}")), "{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_rotates_tokens_and_certificates_without_a_restart() {
+    let dir = scratch_dir("security-reload");
+    let certs = make_certs(&dir);
+    let (agent_file, admin_file) = token_files(&dir);
+    let metrics_file = dir.join("metrics.token");
+    std::fs::write(&metrics_file, "metrics-old-4b1d\n").unwrap();
+    let (mut coordinator, url) = coordinator(&[
+        "--tls-cert",
+        certs.server_cert.to_str().unwrap(),
+        "--tls-key",
+        certs.server_key.to_str().unwrap(),
+        "--agent-token-file",
+        agent_file.to_str().unwrap(),
+        "--admin-token-file",
+        admin_file.to_str().unwrap(),
+        "--metrics-token-file",
+        metrics_file.to_str().unwrap(),
+        "--metrics-tls-cert",
+        certs.server_cert.to_str().unwrap(),
+        "--metrics-tls-key",
+        certs.server_key.to_str().unwrap(),
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let metrics = coordinator.metrics_address(Duration::from_secs(30));
+    let https = url.replacen("http://", "https://", 1);
+    let tls = ClientTlsFiles {
+        ca: Some(certs.ca.clone()),
+        ..Default::default()
+    };
+    join(channel(&https, &tls, Some(AGENT_TOKEN)).await.unwrap())
+        .await
+        .unwrap();
+
+    // New tokens and a certificate from another authority, then SIGHUP.
+    const NEW_AGENT: &str = "agent-new-8c2f";
+    std::fs::write(&agent_file, format!("{NEW_AGENT}\n")).unwrap();
+    std::fs::write(&metrics_file, "metrics-new-6e0a\n").unwrap();
+    let renewed = dir.join("renewed");
+    std::fs::create_dir_all(&renewed).unwrap();
+    let new_certs = make_certs(&renewed);
+    std::fs::copy(&new_certs.server_cert, &certs.server_cert).unwrap();
+    std::fs::copy(&new_certs.server_key, &certs.server_key).unwrap();
+    coordinator.signal("HUP");
+    let line = coordinator.stdout_line("SIGHUP: re-read", Duration::from_secs(30));
+    assert!(line.contains("the agent token"), "{line}");
+    assert!(line.contains("the gRPC certificate"), "{line}");
+
+    // New connections get the new certificate: the old authority is no longer trusted...
+    let old_ca = channel(&https, &tls, Some(NEW_AGENT)).await;
+    let refused = match old_ca {
+        Err(err) => err,
+        Ok(channel) => format!("{:?}", join(channel).await.unwrap_err()),
+    };
+    assert!(!refused.is_empty());
+    // ...the new one is, and there the old token is refused and the new one accepted.
+    let new_tls = ClientTlsFiles {
+        ca: Some(new_certs.ca.clone()),
+        ..Default::default()
+    };
+    let old = join(channel(&https, &new_tls, Some(AGENT_TOKEN)).await.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(old.code(), Code::Unauthenticated, "{old:?}");
+    join(channel(&https, &new_tls, Some(NEW_AGENT)).await.unwrap())
+        .await
+        .unwrap();
+    // The admin token was re-read unchanged and still works.
+    join(channel(&https, &new_tls, Some(ADMIN_TOKEN)).await.unwrap())
+        .await
+        .unwrap();
+    // The metrics listener: new certificate, new token.
+    let (code, _) = https_get_as(
+        &metrics,
+        &new_certs.ca,
+        "/metrics",
+        Some("Bearer metrics-old-4b1d"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 401);
+    let (code, body) = https_get_as(
+        &metrics,
+        &new_certs.ca,
+        "/metrics",
+        Some("Bearer metrics-new-6e0a"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+
+    // A reload that would break the rules is refused whole: the tokens in use stay.
+    std::fs::write(&agent_file, format!("{ADMIN_TOKEN}\n")).unwrap();
+    coordinator.signal("HUP");
+    let line = coordinator.stderr_line("SIGHUP: reload refused", Duration::from_secs(30));
+    assert!(
+        line.contains("the agent token and the admin token are the same"),
+        "{line}"
+    );
+    join(channel(&https, &new_tls, Some(NEW_AGENT)).await.unwrap())
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_reload_interval_a_changed_token_file_is_put_in_force() {
+    let dir = scratch_dir("security-reload-interval");
+    let (agent_file, admin_file) = token_files(&dir);
+    let (mut coordinator, url) = coordinator(&[
+        "--agent-token-file",
+        agent_file.to_str().unwrap(),
+        "--admin-token-file",
+        admin_file.to_str().unwrap(),
+        "--reload-interval-ms",
+        "200",
+    ]);
+    let plain = ClientTlsFiles::default();
+    join(channel(&url, &plain, Some(AGENT_TOKEN)).await.unwrap())
+        .await
+        .unwrap();
+    const NEW_AGENT: &str = "agent-watched-3f9e";
+    std::fs::write(&agent_file, format!("{NEW_AGENT}\n")).unwrap();
+    let line = coordinator.stdout_line("files changed: re-read", Duration::from_secs(30));
+    assert!(line.contains("the agent token"), "{line}");
+    let old = join(channel(&url, &plain, Some(AGENT_TOKEN)).await.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(old.code(), Code::Unauthenticated, "{old:?}");
+    join(channel(&url, &plain, Some(NEW_AGENT)).await.unwrap())
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}

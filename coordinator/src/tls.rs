@@ -1,10 +1,10 @@
-//! TLS for the coordinator's HTTP listener (metrics and the dashboard), with the rustls
-//! (ring) that tonic's gRPC TLS uses too, so there is one TLS stack in the binary.
+//! TLS for the coordinator's listeners (gRPC, and metrics with the dashboard), with the
+//! rustls (ring) that tonic's TLS is built on, so there is one TLS stack in the binary.
 //!
 //! Handshakes run beside the accept loop, each within [`HANDSHAKE_TIMEOUT`], so a peer
-//! that connects and says nothing holds up no one else. A peer that speaks plain HTTP to
-//! the TLS port is answered, in plain HTTP, that this port wants `https://`: a clean
-//! refusal it can show, where a failed handshake would only be a reset connection.
+//! that connects and says nothing holds up no one else. On the metrics listener a peer
+//! that speaks plain HTTP is answered, in plain HTTP, that this port wants `https://`: a
+//! clean refusal it can show, where a failed handshake would only be a reset connection.
 //!
 //! The configuration is kept in a [`TlsConfig`] whose certificate can be replaced while
 //! serving: the next handshake uses the new one, open connections keep theirs.
@@ -105,7 +105,15 @@ pub(crate) struct TlsConfig {
 impl TlsConfig {
     /// The configuration of `tls` for HTTP/1.1 (what the metrics listener speaks).
     pub(crate) fn http1(tls: &ServerTls) -> Result<TlsConfig, TlsError> {
-        let alpn = vec![b"http/1.1".to_vec()];
+        Self::with_alpn(tls, vec![b"http/1.1".to_vec()])
+    }
+
+    /// The configuration of `tls` for gRPC (HTTP/2).
+    pub(crate) fn grpc(tls: &ServerTls) -> Result<TlsConfig, TlsError> {
+        Self::with_alpn(tls, vec![b"h2".to_vec()])
+    }
+
+    fn with_alpn(tls: &ServerTls, alpn: Vec<Vec<u8>>) -> Result<TlsConfig, TlsError> {
         Ok(TlsConfig {
             current: Arc::new(RwLock::new(server_config(tls, &alpn)?)),
             alpn,
@@ -114,7 +122,6 @@ impl TlsConfig {
 
     /// Replaces the certificate (and key and client authority) for the connections to
     /// come; on an error the one in use stays.
-    #[allow(dead_code)] // Used by the reload of certificates, which comes next.
     pub(crate) fn reload(&self, tls: &ServerTls) -> Result<(), TlsError> {
         let config = server_config(tls, &self.alpn)?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = config;
@@ -133,27 +140,57 @@ impl TlsConfig {
 pub(crate) struct TlsListener {
     addr: SocketAddr,
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    accepting: JoinHandle<()>,
+    accepting: AbortOnDrop,
 }
 
 impl TlsListener {
     /// Accepts on `listener` and hands over connections that completed a handshake with
-    /// `config`. Must run inside a Tokio runtime.
-    pub(crate) fn new(listener: TcpListener, config: TlsConfig) -> std::io::Result<TlsListener> {
+    /// `config`; with `answer_plain_http`, a plain HTTP/1 request is answered 400 (the
+    /// metrics listener) rather than only dropped (gRPC, whose clients would not show it).
+    /// Must run inside a Tokio runtime.
+    pub(crate) fn new(
+        listener: TcpListener,
+        config: TlsConfig,
+        answer_plain_http: bool,
+    ) -> std::io::Result<TlsListener> {
         let addr = listener.local_addr()?;
         let (ready_tx, ready) = mpsc::channel(16);
-        let accepting = tokio::spawn(accept(listener, config, ready_tx));
+        let accepting = AbortOnDrop(tokio::spawn(accept(
+            listener,
+            config,
+            answer_plain_http,
+            ready_tx,
+        )));
         Ok(TlsListener {
             addr,
             ready,
             accepting,
         })
     }
+
+    /// The connections as a stream (what tonic serves); dropping it stops accepting.
+    pub(crate) fn into_stream(
+        self,
+    ) -> impl tokio_stream::Stream<Item = std::io::Result<TlsStream<TcpStream>>> + Send + 'static
+    {
+        use tokio_stream::StreamExt;
+        let TlsListener {
+            ready, accepting, ..
+        } = self;
+        tokio_stream::wrappers::ReceiverStream::new(ready).map(move |(stream, _)| {
+            // The stream owns the accept loop: it ends when the stream is dropped.
+            let _ = &accepting;
+            Ok(stream)
+        })
+    }
 }
 
-impl Drop for TlsListener {
+/// The accept loop's task, which ends with its listener.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.accepting.abort();
+        self.0.abort();
     }
 }
 
@@ -177,6 +214,7 @@ impl axum::serve::Listener for TlsListener {
 async fn accept(
     listener: TcpListener,
     config: TlsConfig,
+    answer_plain_http: bool,
     ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
 ) {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
@@ -188,7 +226,7 @@ async fn accept(
             Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors and the like: a busy loop would not help.
-                tracing::warn!("metrics listener: accepting a connection failed: {err}");
+                tracing::warn!("accepting a TLS connection failed: {err}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -199,12 +237,13 @@ async fn accept(
         let handed = ready.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(stream, acceptor)).await {
+            let handshake = handshake(stream, acceptor, answer_plain_http);
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
                 Ok(Ok(tls)) => {
                     let _ = handed.send((tls, peer)).await;
                 }
-                Ok(Err(err)) => tracing::debug!(%peer, "metrics listener: {err}"),
-                Err(_) => tracing::debug!(%peer, "metrics listener: no TLS handshake in time"),
+                Ok(Err(err)) => tracing::debug!(%peer, "TLS handshake failed: {err}"),
+                Err(_) => tracing::debug!(%peer, "no TLS handshake in time"),
             }
         });
         if ready.is_closed() {
@@ -213,13 +252,19 @@ async fn accept(
     }
 }
 
-/// The TLS handshake, or a plain-HTTP refusal for a peer that does not start one.
+/// The TLS handshake, or with `answer_plain_http` a plain-HTTP refusal for a peer that
+/// does not start one.
 async fn handshake(
     mut stream: TcpStream,
     acceptor: TlsAcceptor,
+    answer_plain_http: bool,
 ) -> std::io::Result<TlsStream<TcpStream>> {
     let mut first = [0u8; 1];
-    let n = stream.peek(&mut first).await?;
+    let n = if answer_plain_http {
+        stream.peek(&mut first).await?
+    } else {
+        0
+    };
     // 22 is a TLS handshake record; a plain request starts with a method's letter.
     if n == 1 && first[0] != 22 {
         // Read the request before answering: closing a socket with unread data resets the

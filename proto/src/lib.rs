@@ -5,11 +5,9 @@
 //! files under `proto/` with a pure-Rust protobuf compiler, so building needs no
 //! `protoc`. Beside the generated code, [`chunk`] splits tensors into wire-sized
 //! pieces and reassembles them with full validation, and [`security`] carries bearer tokens
-//! and client TLS settings, and [`operator`] is the client operators start and stop
-//! experiments with.
+//! and client TLS settings.
 
 pub mod chunk;
-pub mod operator;
 pub mod quote;
 pub mod security;
 

@@ -15,7 +15,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use pathnet_bench::video_net::{NoiseFrames, VideoNetSpec, video_net};
+use pathnet_bench::video_net::{Cut, NoiseFrames, VideoNetSpec, video_net};
 use pathnet_nn::sideways::{
     Bptt, Combine, OptimizerSpec, PerFrame, Pipeline, SidewaysConfig, ThreadedPipeline,
     UpdateSchedule,
@@ -114,6 +114,7 @@ impl Engine {
                     skips: skips.to_vec(),
                     combine: Combine::Concat,
                     classes: CLASSES,
+                    cut: Cut::Count,
                 },
                 1,
             )?;

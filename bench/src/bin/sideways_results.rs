@@ -11,7 +11,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
-use pathnet_bench::video_net::{ClipBatch, VideoNetSpec, video_net};
+use pathnet_bench::video_net::{ClipBatch, Cut, VideoNetSpec, video_net};
 use pathnet_envs::data::{Dataset, Split};
 use pathnet_envs::video::{MovingObjects, MovingObjectsConfig};
 use pathnet_nn::AdamConfig;
@@ -118,6 +118,7 @@ fn spec(method: Method, classes: usize) -> VideoNetSpec {
         },
         combine: Combine::Concat,
         classes,
+        cut: Cut::Count,
     }
 }
 

@@ -20,11 +20,14 @@ use axum::routing::get;
 use base64::Engine;
 use pathnet_proto::security::{Token, bearer_token};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 type Source = Arc<dyn Fn() -> Snapshot + Send + Sync>;
+
+/// The metrics token in force, replaceable while serving.
+type TokenSlot = Arc<RwLock<Option<Arc<Token>>>>;
 
 /// Who may read the monitoring endpoint, and how it is reached.
 #[derive(Clone, Default)]
@@ -39,6 +42,8 @@ pub struct MetricsAccess {
 /// A running monitoring endpoint.
 pub struct MetricsServer {
     addr: SocketAddr,
+    token: TokenSlot,
+    tls: Option<TlsConfig>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -68,17 +73,18 @@ impl MetricsServer {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let source: Source = Arc::new(snapshot);
-        let mut guarded = Router::new()
+        let token: TokenSlot = Arc::new(RwLock::new(access.token.map(Arc::new)));
+        let slot = Arc::clone(&token);
+        // Always layered, so that a token put in force later (`replace_access`) applies;
+        // `route_layer`: only matched routes are checked, so an unknown path is a 404
+        // whether or not the caller holds the token.
+        let guarded = Router::new()
             .route("/metrics", get(move || metrics(Arc::clone(&source))))
-            .merge(more);
-        if let Some(token) = access.token {
-            let token = Arc::new(token);
-            // `route_layer`: only matched routes are checked, so an unknown path is a 404
-            // whether or not the caller holds the token.
-            guarded = guarded.route_layer(middleware::from_fn(move |request, next| {
-                require(Arc::clone(&token), request, next)
+            .merge(more)
+            .route_layer(middleware::from_fn(move |request, next| {
+                let token = slot.read().unwrap_or_else(|e| e.into_inner()).clone();
+                require(token, request, next)
             }));
-        }
         let app = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
             .merge(guarded);
@@ -86,14 +92,14 @@ impl MetricsServer {
         let stopped = async move {
             let _ = stopped.await;
         };
-        let server = match tls {
+        let server = match tls.clone() {
             None => tokio::spawn(async move {
                 axum::serve(listener, app)
                     .with_graceful_shutdown(stopped)
                     .await
             }),
             Some(tls) => {
-                let listener = TlsListener::new(listener, tls)?;
+                let listener = TlsListener::new(listener, tls, true)?;
                 tokio::spawn(async move {
                     axum::serve(listener, app)
                         .with_graceful_shutdown(stopped)
@@ -103,6 +109,8 @@ impl MetricsServer {
         };
         Ok(MetricsServer {
             addr,
+            token,
+            tls,
             stop: Some(stop),
             server,
         })
@@ -111,6 +119,33 @@ impl MetricsServer {
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Puts `access` in force for the requests and connections to come: its token (or
+    /// none) at once, its certificate at the next handshake.
+    ///
+    /// # Errors
+    /// `InvalidInput` when the certificate cannot be used, or when `access` asks for TLS
+    /// on a listener started without it or the other way round (the scheme scrapers use
+    /// cannot change while serving); nothing is replaced then.
+    pub fn replace_access(&self, access: MetricsAccess) -> std::io::Result<()> {
+        let invalid =
+            |message: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, message);
+        match (&self.tls, &access.tls) {
+            (Some(config), Some(tls)) => {
+                config.reload(tls).map_err(|err| invalid(err.to_string()))?
+            }
+            (None, None) => {}
+            _ => {
+                return Err(invalid(
+                    "the metrics listener cannot switch between HTTP and HTTPS while serving: \
+                     restart the coordinator"
+                        .to_owned(),
+                ));
+            }
+        }
+        *self.token.write().unwrap_or_else(|e| e.into_inner()) = access.token.map(Arc::new);
+        Ok(())
     }
 
     /// Stops accepting scrapes and waits for those in progress.
@@ -137,9 +172,12 @@ async fn metrics(source: Source) -> Response {
     }
 }
 
-/// Serves `request` if it presents `token`, else answers 401 with both challenges: Basic
-/// first, so that a browser shows its login prompt.
-async fn require(token: Arc<Token>, request: Request, next: Next) -> Response {
+/// Serves `request` if it presents `token` (or no token is required), else answers 401
+/// with both challenges: Basic first, so that a browser shows its login prompt.
+async fn require(token: Option<Arc<Token>>, request: Request, next: Next) -> Response {
+    let Some(token) = token else {
+        return next.run(request).await;
+    };
     if presents(&token, request.headers()) {
         return next.run(request).await;
     }

@@ -23,7 +23,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tonic::Status;
@@ -43,6 +43,28 @@ impl Tokens {
     /// Whether any token is required at all.
     pub fn enabled(&self) -> bool {
         self.agent.is_some() || self.admin.is_some()
+    }
+}
+
+/// The tokens in force, replaceable while the coordinator serves (the files re-read on
+/// SIGHUP): a call is checked against the tokens in force when it arrives.
+#[derive(Clone, Debug, Default)]
+pub struct TokenSlot(Arc<RwLock<Arc<Tokens>>>);
+
+impl TokenSlot {
+    /// A slot holding `tokens`.
+    pub fn new(tokens: Tokens) -> TokenSlot {
+        TokenSlot(Arc::new(RwLock::new(Arc::new(tokens))))
+    }
+
+    /// The tokens in force now.
+    pub fn get(&self) -> Arc<Tokens> {
+        Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Puts `tokens` in force for every call from now on.
+    pub fn replace(&self, tokens: Tokens) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tokens);
     }
 }
 
@@ -279,7 +301,7 @@ fn peer<B>(request: &http::Request<B>) -> Option<IpAddr> {
 /// The layer checking every call against `tokens`.
 #[derive(Clone)]
 pub struct AuthLayer {
-    tokens: Arc<Tokens>,
+    tokens: TokenSlot,
     refused: Arc<RefusedCounts>,
     refusals: Arc<Refusals>,
 }
@@ -287,17 +309,18 @@ pub struct AuthLayer {
 impl AuthLayer {
     /// A layer requiring `tokens` and counting each refusal into `refused`.
     pub fn new(tokens: Tokens, refused: Arc<RefusedCounts>) -> AuthLayer {
-        AuthLayer::with_limit(tokens, refused, RefusalLimit::default())
+        AuthLayer::with_limit(TokenSlot::new(tokens), refused, RefusalLimit::default())
     }
 
-    /// [`new`](Self::new) with bad tokens limited per address by `limit`.
+    /// [`new`](Self::new) with the tokens of `tokens` as they are when each call arrives,
+    /// and bad tokens limited per address by `limit`.
     pub fn with_limit(
-        tokens: Tokens,
+        tokens: TokenSlot,
         refused: Arc<RefusedCounts>,
         limit: RefusalLimit,
     ) -> AuthLayer {
         AuthLayer {
-            tokens: Arc::new(tokens),
+            tokens,
             refused,
             refusals: Arc::new(Refusals::new(limit)),
         }
@@ -310,7 +333,7 @@ impl<S> tower_layer::Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> Auth<S> {
         Auth {
             inner,
-            tokens: Arc::clone(&self.tokens),
+            tokens: self.tokens.clone(),
             refused: Arc::clone(&self.refused),
             refusals: Arc::clone(&self.refusals),
         }
@@ -321,7 +344,7 @@ impl<S> tower_layer::Layer<S> for AuthLayer {
 #[derive(Clone)]
 pub struct Auth<S> {
     inner: S,
-    tokens: Arc<Tokens>,
+    tokens: TokenSlot,
     refused: Arc<RefusedCounts>,
     refusals: Arc<Refusals>,
 }
@@ -347,8 +370,9 @@ where
         let path = request.uri().path();
         let address = peer(&request);
         let now = Instant::now();
+        let tokens = self.tokens.get();
         // Without tokens nothing is ever refused, so nothing is limited; probes never are.
-        if self.tokens.enabled()
+        if tokens.enabled()
             && access(path) != Access::Open
             && let Some(address) = address
             && let Some(wait) = self.refusals.wait(address, now)
@@ -367,7 +391,7 @@ where
             .headers()
             .get(AUTHORIZATION)
             .map(http::HeaderValue::as_bytes);
-        match check(&self.tokens, path, authorization) {
+        match check(&tokens, path, authorization) {
             Ok(()) => Box::pin(self.inner.call(request)),
             Err((reason, status)) => {
                 self.refused.add(reason);

@@ -26,13 +26,14 @@ pub use persist::StateConfig;
 pub use runtime::{DEFAULT_MAX_FAILURES_PER_WORK, RefusalReason, Resumed};
 pub use summary::{CoordinatorSummary, ParameterBytes};
 
-use auth::{AuthLayer, RefusedCounts, Tokens};
+use auth::{AuthLayer, RefusedCounts, TokenSlot, Tokens};
 
 use crate::checkpoint::{CheckpointError, StateDir};
 use crate::dashboard::{Dashboard, DashboardConfig};
 use crate::metrics::{MetricsAccess, MetricsServer};
 use crate::run::Progress;
 use crate::spec::Spec;
+use crate::tls::{TlsConfig, TlsListener};
 use pathnet_proto::v1::{
     agent_service_server::AgentServiceServer, experiment_service_server::ExperimentServiceServer,
     parameter_service_server::ParameterServiceServer,
@@ -66,10 +67,6 @@ fn incoming(
     })
 }
 
-/// How long a connection may take to complete its TLS handshake: a peer that connects and
-/// says nothing (or speaks plain HTTP/2) is dropped instead of holding a connection.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The coordinator's TLS certificate and key (PEM), and the authority whose client
 /// certificates it requires (mutual TLS) when given.
 #[derive(Clone)]
@@ -89,12 +86,16 @@ pub struct Security {
     pub tls: Option<ServerTls>,
     /// The bearer tokens calls must carry; none configured lets every call through.
     pub tokens: Tokens,
+    /// How many missing or wrong tokens one client address may present.
+    pub refusal_limit: auth::RefusalLimit,
 }
 
 /// A running coordinator server.
 pub struct Coordinator {
     shared: Arc<Shared>,
     auth_refused: Arc<RefusedCounts>,
+    tokens: TokenSlot,
+    tls: Option<TlsConfig>,
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -249,24 +250,21 @@ impl Coordinator {
         runtime: Runtime,
         security: &Security,
     ) -> std::io::Result<Coordinator> {
-        let mut builder = tonic::transport::Server::builder();
-        if let Some(tls) = &security.tls {
-            let mut config = tonic::transport::ServerTlsConfig::new()
-                .identity(tonic::transport::Identity::from_pem(
-                    &tls.cert_pem,
-                    &tls.key_pem,
-                ))
-                .timeout(TLS_HANDSHAKE_TIMEOUT);
-            if let Some(ca) = &tls.client_ca_pem {
-                config = config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
-            }
-            builder = builder.tls_config(config).map_err(|err| {
+        // TLS is ours rather than tonic's so that the certificate can be replaced while
+        // serving (`replace_tls`); handshakes time out after `crate::tls::HANDSHAKE_TIMEOUT`.
+        let tls = security
+            .tls
+            .as_ref()
+            .map(TlsConfig::grpc)
+            .transpose()
+            .map_err(|err| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
-                    format!("TLS certificate, key or client CA: {}", source_chain(&err)),
+                    format!("TLS certificate, key or client CA: {err}"),
                 )
             })?;
-        }
+        let builder = tonic::transport::Server::builder();
+        let tokens = TokenSlot::new(security.tokens.clone());
         let auth_refused = Arc::new(RefusedCounts::default());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -289,10 +287,14 @@ impl Coordinator {
             .set_serving::<ExperimentServiceServer<CoordinatorService>>()
             .await;
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = builder
-            .layer(AuthLayer::new(
-                security.tokens.clone(),
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        let router = builder
+            .layer(AuthLayer::with_limit(
+                tokens.clone(),
                 Arc::clone(&auth_refused),
+                security.refusal_limit,
             ))
             .add_service(health_service)
             .add_service(
@@ -309,10 +311,16 @@ impl Coordinator {
                 ExperimentServiceServer::new(service)
                     .max_decoding_message_size(max)
                     .max_encoding_message_size(max),
-            )
-            .serve_with_incoming_shutdown(incoming(listener), async {
-                let _ = stopped.await;
-            });
+            );
+        type Served =
+            std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
+        let server: Served = match &tls {
+            None => Box::pin(router.serve_with_incoming_shutdown(incoming(listener), stopped)),
+            Some(tls) => {
+                let connections = TlsListener::new(listener, tls.clone(), false)?.into_stream();
+                Box::pin(router.serve_with_incoming_shutdown(connections, stopped))
+            }
+        };
         // Once the gRPC server has stopped, for whatever reason, the server as a whole is
         // no longer serving: a health listener of its own (`serve_health`) must say so
         // rather than go on answering SERVING for a coordinator no agent can reach.
@@ -336,6 +344,8 @@ impl Coordinator {
         Ok(Coordinator {
             shared,
             auth_refused,
+            tokens,
+            tls,
             addr,
             stop: Some(stop),
             server,
@@ -449,6 +459,48 @@ impl Coordinator {
         self.addr
     }
 
+    /// Puts `tokens` in force for every call from now on (the token files re-read while
+    /// serving); calls in progress finish under the tokens they were checked against.
+    pub fn replace_tokens(&self, tokens: Tokens) {
+        self.tokens.replace(tokens);
+    }
+
+    /// Replaces the gRPC certificate, key and client authority for the connections to
+    /// come; open connections keep theirs.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming what cannot be used (the ones in use then stay), or for a
+    /// coordinator started without TLS, which cannot switch to it while serving.
+    pub fn replace_tls(&self, tls: &ServerTls) -> std::io::Result<()> {
+        let Some(config) = &self.tls else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "this coordinator was started without TLS: restart it to serve TLS",
+            ));
+        };
+        config.reload(tls).map_err(|err| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("TLS certificate, key or client CA: {err}"),
+            )
+        })
+    }
+
+    /// Replaces the metrics listener's token and certificate for the requests and
+    /// connections to come; see [`MetricsServer::replace_access`].
+    ///
+    /// # Errors
+    /// No metrics listener is served, or what `MetricsServer::replace_access` refuses.
+    pub fn replace_metrics_access(&self, access: MetricsAccess) -> std::io::Result<()> {
+        match &self.metrics {
+            Some((server, _)) => server.replace_access(access),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no metrics listener is served",
+            )),
+        }
+    }
+
     /// Validates the spec's data and starts the experiment; returns its id.
     pub async fn start_experiment(&self, spec: impl Into<Spec>) -> Result<String, Status> {
         let spec = spec.into();
@@ -528,16 +580,4 @@ impl Coordinator {
         }
         served
     }
-}
-
-/// An error and its causes on one line: the TLS library's reason is in the causes.
-fn source_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -258,6 +258,27 @@ mod tests {
     }
 
     #[test]
+    fn a_cost_cut_makes_three_stages_for_three_hosts() {
+        let text = SPEC.replace("stages = 2", "stages = 3\ncut = \"cost\"");
+        let spec = match Spec::from_toml(&format!("stage_hosts = 3\n{text}")) {
+            Ok(Spec::Sideways(spec)) => spec,
+            other => panic!("a Sideways spec: {other:?}"),
+        };
+        let rule = spec.stage_rule().unwrap().unwrap();
+        assert_eq!(rule.host_of(), [0, 1, 2]);
+        assert!(spec.memory_estimate().unwrap().parameters > 100_000);
+        // The default cut is not written back, so specs and work items stay as they were.
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["sideways"]["cut"], "cost");
+        let plain = with_top("").unwrap();
+        assert!(
+            serde_json::to_value(&plain).unwrap()["sideways"]
+                .get("cut")
+                .is_none()
+        );
+    }
+
+    #[test]
     fn the_links_example_is_the_threads_example_with_its_stages_on_two_agents() {
         let read = |text: &str| match Spec::from_toml(text).unwrap() {
             Spec::Sideways(spec) => spec,
@@ -333,6 +354,15 @@ mod tests {
         }
         let err = refused("stage = 2");
         assert!(err.contains("stage"), "{err}");
+        let err = refused("cut = \"weight\"");
+        assert!(err.contains("cut") && err.contains("weight"), "{err}");
+        let err = Spec::from_toml(&SPEC.replace("stages = 2", "stages = 5\ncut = \"cost\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sideways.stages") && err.contains('5'),
+            "{err}"
+        );
         for (from, to, field) in [
             ("stages = 2", "stages = 3", "sideways.stages"),
             ("batches = 5", "batches = 0", "sideways.batches"),

@@ -15,6 +15,8 @@
 //!   messages between hosts go through [`LinkEnds`] for a carrier (the agent's network
 //!   link) to move. Bit-identical to [`Pipeline`] however the stages are placed.
 //! - [`PerFrame`]: exact per-frame backprop on the undelayed network (the sequential baseline).
+//! - [`balanced_cut`]: where to cut a chain of layers into stages, by the cost
+//!   [`layer_cost`] estimates from the layers' shapes.
 //! - [`Bptt`]: exact backprop through time over the pipelined network (same forward as
 //!   Sideways), keeping every cache of the clip.
 //!
@@ -22,6 +24,7 @@
 
 mod clip;
 mod combine;
+mod cost;
 mod error;
 mod eval;
 mod exact;
@@ -36,6 +39,7 @@ pub use clip::{
     StageTrainer, UpdateSchedule,
 };
 pub use combine::Combine;
+pub use cost::{balanced_cut, chain_costs, layer_cost};
 pub use error::SidewaysError;
 pub use eval::evaluate_pipelined;
 pub use exact::{Bptt, PerFrame, StageGrads};

@@ -101,8 +101,12 @@ pub struct SidewaysTask {
     pub label: VideoLabel,
     /// The training rule: `sideways` (default) or `skip_sideways`.
     pub method: Method,
-    /// Stages the network is cut into: 1, 2 or 4.
+    /// Stages the network is cut into: 1, 2 or 4 by count, 1 to 4 by cost.
     pub stages: usize,
+    /// How the network's four blocks are cut into stages: `count` (default, equal blocks per
+    /// stage) or `cost` (balancing the estimated multiply-adds per stage).
+    #[serde(skip_serializing_if = "net::Cut::is_count")]
+    pub cut: net::Cut,
     /// Skip-Sideways: spans of the skip edges into the top stage (each in 2..=stages); empty
     /// means one edge spanning the whole network.
     pub skips: Vec<usize>,
@@ -133,6 +137,7 @@ impl Default for SidewaysTask {
             label: VideoLabel::Class,
             method: Method::Sideways,
             stages: 2,
+            cut: net::Cut::Count,
             skips: Vec::new(),
             combine: Combine::Sum,
             batch: 8,
@@ -150,11 +155,11 @@ impl SidewaysTask {
     /// Checks every field that does not need the dataset (the video's fit to the images is
     /// checked when they are loaded).
     pub fn validate(&self) -> Result<(), SidewaysJobError> {
-        if !net::STAGE_COUNTS.contains(&self.stages) {
+        if !self.cut.allows(self.stages) {
             return Err(SidewaysJobError::invalid(
                 "stages",
                 self.stages,
-                "must be 1, 2 or 4 (the network's four blocks, whole blocks per stage)",
+                self.cut.stages_rule(),
             ));
         }
         match self.method {
@@ -267,6 +272,7 @@ impl SidewaysTask {
             skips: self.spans(),
             combine: self.combine,
             classes: self.classes(),
+            cut: self.cut,
         }
     }
 

@@ -1,8 +1,9 @@
 //! The video network of Sideways experiments and benchmarks, and a frame source over
 //! generated clips.
 //!
-//! Four blocks of roughly equal cost on 32x32 single-channel frames, cut into `K` = 1, 2 or 4
-//! stages of whole blocks:
+//! Four blocks of roughly equal cost on 32x32 single-channel frames, cut into `K` stages of
+//! whole blocks, by count (`K` = 1, 2 or 4, equal blocks per stage) or by estimated cost
+//! (`K` = 1 to 4, [`Cut::Cost`]):
 //! conv 1->8 5x5 (32x32) | conv 8->16 3x3/2 (16x16) | conv 16->32 3x3/2 (8x8) | fc 2048->128->C.
 //! Skip-Sideways adds skip edges into the top stage from the nodes `span` below it, each
 //! through a strided convolution to the top stage's input shape (32x8x8).
@@ -10,16 +11,59 @@
 use super::SidewaysJobError;
 use ndarray::{ArrayD, IxDyn};
 use pathnet_envs::video::{Clip, render_batch};
-use pathnet_nn::sideways::{Combine, FrameSource, Stage, StageNet};
+use pathnet_nn::sideways::{Combine, FrameSource, Stage, StageNet, balanced_cut, chain_costs};
 use pathnet_nn::{Conv2d, Conv2dSpec, Flatten, Init, Linear, Relu, Sequential};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 /// Frames are `[1, 32, 32]`.
 pub const SIDE: usize = 32;
 
-/// The stage counts the network can be cut into (whole blocks per stage).
+/// The stage counts the network can be cut into by count (equal whole blocks per stage).
 pub const STAGE_COUNTS: [usize; 3] = [1, 2, 4];
+
+/// Blocks of the network: the most stages any cut makes.
+pub const BLOCKS: usize = 4;
+
+/// How the network's blocks are cut into stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cut {
+    /// Equal numbers of whole blocks per stage (`stages` 1, 2 or 4).
+    #[default]
+    Count,
+    /// Contiguous whole blocks per stage, chosen so that the most expensive stage costs as
+    /// little as possible, by the multiply-adds `pathnet_nn::sideways::layer_cost` estimates
+    /// from the layers' shapes (`stages` 1 to 4).
+    Cost,
+}
+
+impl Cut {
+    /// Whether this is the default, count.
+    pub fn is_count(&self) -> bool {
+        *self == Cut::Count
+    }
+
+    /// Whether the network can be cut into `stages` stages this way.
+    pub fn allows(&self, stages: usize) -> bool {
+        match self {
+            Cut::Count => STAGE_COUNTS.contains(&stages),
+            Cut::Cost => (1..=BLOCKS).contains(&stages),
+        }
+    }
+
+    /// What `stages` must be, in words.
+    pub fn stages_rule(&self) -> &'static str {
+        match self {
+            Cut::Count => {
+                "must be 1, 2 or 4 (the network's four blocks, equal whole blocks per stage; \
+                 `cut = \"cost\"` allows 3)"
+            }
+            Cut::Cost => "must be 1 to 4 (the network's four blocks, whole blocks per stage)",
+        }
+    }
+}
 
 /// Which video network to build: how it is cut and what its head predicts.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +76,8 @@ pub struct VideoNetSpec {
     pub combine: Combine,
     /// Outputs of the head (`C`): the label's classes.
     pub classes: usize,
+    /// How the blocks are cut into stages.
+    pub cut: Cut,
 }
 
 fn conv(i: usize, o: usize, kernel: usize, stride: usize, padding: usize) -> Conv2dSpec {
@@ -49,11 +95,11 @@ const BLOCK_OUT: [(usize, usize); 4] = [(1, 32), (8, 32), (16, 16), (32, 8)];
 
 /// The network of `spec`, initialised from `seed`.
 pub fn video_net(spec: &VideoNetSpec, seed: u64) -> Result<StageNet<f32>, SidewaysJobError> {
-    if !STAGE_COUNTS.contains(&spec.stages) {
+    if !spec.cut.allows(spec.stages) {
         return Err(SidewaysJobError::invalid(
             "stages",
             spec.stages,
-            "must be 1, 2 or 4 (the network's four blocks, whole blocks per stage)",
+            spec.cut.stages_rule(),
         ));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -88,12 +134,25 @@ pub fn video_net(spec: &VideoNetSpec, seed: u64) -> Result<StageNet<f32>, Sidewa
                 &mut rng,
             )),
     );
-    let per_stage = 4 / spec.stages;
+    let sizes = match spec.cut {
+        Cut::Count => vec![BLOCKS / spec.stages; spec.stages],
+        Cut::Cost => balanced_cut(&block_costs(&blocks, top_in), spec.stages)
+            .expect("1 <= stages <= blocks was checked"),
+    };
+    // Node `j` (0: the frame) is the input of block `first_block[j]`.
+    let first_block: Vec<usize> = sizes
+        .iter()
+        .scan(0, |start, &size| {
+            let first = *start;
+            *start += size;
+            Some(first)
+        })
+        .collect();
     let mut stages = Vec::with_capacity(spec.stages);
     let mut blocks = blocks.into_iter();
-    for _ in 0..spec.stages {
+    for &size in &sizes {
         let mut body = Sequential::default();
-        for block in blocks.by_ref().take(per_stage) {
+        for block in blocks.by_ref().take(size) {
             for layer in block.into_layers() {
                 body.push(layer);
             }
@@ -113,8 +172,8 @@ pub fn video_net(spec: &VideoNetSpec, seed: u64) -> Result<StageNet<f32>, Sidewa
                 ),
             ));
         }
-        // Node `stages - span` is the output of block `(stages - span) * per_stage`.
-        let (channels, side) = BLOCK_OUT[(spec.stages - span) * per_stage];
+        // Node `stages - span` is the input of the first block of stage `stages - span`.
+        let (channels, side) = BLOCK_OUT[first_block[spec.stages - span]];
         let stride = side / 8;
         let adapter = Sequential::default()
             .with(Conv2d::new(
@@ -127,6 +186,26 @@ pub fn video_net(spec: &VideoNetSpec, seed: u64) -> Result<StageNet<f32>, Sidewa
     }
     stages.push(top);
     Ok(StageNet::new(stages, &[1, SIDE, SIDE])?)
+}
+
+/// Each block's estimated cost per frame, fed the shapes it is built for (the top block
+/// `top_in` channels, as the combine hands it them).
+fn block_costs<'a>(
+    blocks: impl IntoIterator<Item = &'a Sequential<f32>>,
+    top_in: usize,
+) -> Vec<u64> {
+    blocks
+        .into_iter()
+        .enumerate()
+        .map(|(i, block)| {
+            let (channels, side) = BLOCK_OUT[i];
+            let channels = if i + 1 == BLOCKS { top_in } else { channels };
+            chain_costs(block.layers(), &[channels, side, side])
+                .0
+                .iter()
+                .sum()
+        })
+        .collect()
 }
 
 /// A batch of generated clips as a frame source: frame `t` of every clip, `[batch, 1, H, W]`.
@@ -166,5 +245,78 @@ impl FrameSource<f32> for ClipBatch {
             self.buffer.clone(),
         )
         .expect("one frame per clip")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(stages: usize, cut: Cut, skips: Vec<usize>) -> VideoNetSpec {
+        VideoNetSpec {
+            stages,
+            skips,
+            combine: Combine::Sum,
+            classes: 10,
+            cut,
+        }
+    }
+
+    /// Layers per stage: a conv block is conv and ReLU, the head flatten, linear, ReLU, linear.
+    fn layers(spec: &VideoNetSpec) -> Vec<usize> {
+        video_net(spec, 3)
+            .unwrap()
+            .stages()
+            .iter()
+            .map(|stage| stage.body().layers().len())
+            .collect()
+    }
+
+    #[test]
+    fn the_blocks_cost_about_the_same() {
+        let net = video_net(&spec(4, Cut::Count, vec![]), 0).unwrap();
+        let costs = block_costs(net.stages().iter().map(|stage| stage.body()), 32);
+        // conv 5x5 on 32x32, two 3x3/2 convs, the head: within 40% of each other.
+        assert_eq!(costs, [221_184, 303_104, 299_008, 265_738]);
+    }
+
+    #[test]
+    fn the_cost_cut_balances_the_blocks_and_allows_three_stages() {
+        assert_eq!(layers(&spec(3, Cut::Cost, vec![])), [4, 2, 4]);
+        // On this network it agrees with the count where the count can cut.
+        for stages in STAGE_COUNTS {
+            assert_eq!(
+                layers(&spec(stages, Cut::Cost, vec![])),
+                layers(&spec(stages, Cut::Count, vec![])),
+                "{stages} stages"
+            );
+        }
+        // Skip edges start at the stage boundaries the cut chose.
+        let net = video_net(&spec(3, Cut::Cost, vec![2, 3]), 3).unwrap();
+        assert_eq!(net.stages()[2].spans(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_heavy_head_gets_a_stage_of_its_own() {
+        // Concatenating a skip doubles the head's first layer (4096 inputs): 530k
+        // multiply-adds against the three conv blocks' 823k together.
+        let mut heavy = spec(2, Cut::Cost, vec![2]);
+        heavy.combine = Combine::Concat;
+        assert_eq!(layers(&heavy), [6, 4]);
+        heavy.cut = Cut::Count;
+        let count = video_net(&heavy, 3).map(|net| net.len());
+        assert!(count.is_err(), "{count:?}");
+    }
+
+    #[test]
+    fn stage_counts_the_cut_cannot_make_are_refused_naming_stages() {
+        for (stages, cut) in [(3, Cut::Count), (0, Cut::Cost), (5, Cut::Cost)] {
+            let err = video_net(&spec(stages, cut, vec![]), 0).err().unwrap();
+            let text = err.to_string();
+            assert!(
+                text.contains("sideways.stages") && text.contains(&stages.to_string()),
+                "{text}"
+            );
+        }
     }
 }

@@ -4,9 +4,12 @@
 //! Every call is bounded by one timeout (a peer that accepts connections but never answers
 //! must not hang a command), and every refusal becomes an [`OperatorError`] that says what
 //! to fix: which token to present, which field of the spec is wrong, which id is unknown.
+//! It lives here, not in `pathnet-proto`, which is only the wire.
 
-use crate::security::{AuthChannel, BearerAuth, ClientTlsFiles, SecurityError, Token, endpoint};
-use crate::v1::{self, experiment_service_client::ExperimentServiceClient};
+use pathnet_proto::security::{
+    AuthChannel, BearerAuth, ClientTlsFiles, SecurityError, Token, endpoint,
+};
+use pathnet_proto::v1::{self, experiment_service_client::ExperimentServiceClient};
 use std::future::Future;
 use std::time::Duration;
 use tonic::Code;
@@ -14,7 +17,7 @@ use tonic::service::interceptor::InterceptedService;
 
 /// Why an operator's call failed. Each message names the coordinator and what to change.
 #[derive(Debug, thiserror::Error)]
-pub enum OperatorError {
+pub(crate) enum OperatorError {
     /// The URL or the TLS settings are unusable.
     #[error(transparent)]
     Settings(#[from] SecurityError),
@@ -98,7 +101,9 @@ pub enum OperatorError {
 
 impl OperatorError {
     /// The gRPC status code of a refusal, `None` when the coordinator never answered.
-    pub fn code(&self) -> Option<Code> {
+    /// The command reports refusals by their message; the tests check the cause by code.
+    #[cfg(test)]
+    pub(crate) fn code(&self) -> Option<Code> {
         match self {
             OperatorError::Settings(_) | OperatorError::Unreachable { .. } => None,
             OperatorError::Unauthenticated { .. } => Some(Code::Unauthenticated),
@@ -126,7 +131,7 @@ impl OperatorError {
         }
         // The message travels from the coordinator; it is bounded there, and again here so
         // that a hostile peer cannot flood a terminal.
-        let message = crate::quote_lines(status.message());
+        let message = pathnet_proto::quote_lines(status.message());
         match status.code() {
             Code::Unauthenticated => OperatorError::Unauthenticated {
                 url,
@@ -164,7 +169,7 @@ impl OperatorError {
 }
 
 /// A connected operator's client.
-pub struct OperatorClient {
+pub(crate) struct OperatorClient {
     url: String,
     timeout: Duration,
     client: ExperimentServiceClient<AuthChannel>,
@@ -173,7 +178,7 @@ pub struct OperatorClient {
 impl OperatorClient {
     /// Connects to `url` (`https://` needs `tls`), presenting `token` on every call; gives
     /// up after `timeout`, which also bounds every later call.
-    pub async fn connect(
+    pub(crate) async fn connect(
         url: &str,
         tls: &ClientTlsFiles,
         token: Option<&Token>,
@@ -196,7 +201,7 @@ impl OperatorClient {
 
     /// Starts the experiment of `spec_toml` (the coordinator parses and checks it, and
     /// reads the files it names on its own machine); returns the experiment's id.
-    pub async fn start(&mut self, spec_toml: String) -> Result<String, OperatorError> {
+    pub(crate) async fn start(&mut self, spec_toml: String) -> Result<String, OperatorError> {
         let call = self
             .client
             .start_experiment(v1::StartExperimentRequest { spec_toml });
@@ -206,7 +211,7 @@ impl OperatorClient {
 
     /// Asks the coordinator to stop experiment `id`, logging `reason`; returns the state
     /// after the request (STOPPING while leases drain, or the final state).
-    pub async fn stop(
+    pub(crate) async fn stop(
         &mut self,
         id: &str,
         reason: &str,
@@ -220,7 +225,7 @@ impl OperatorClient {
     }
 
     /// Where experiment `id` stands.
-    pub async fn status(&mut self, id: &str) -> Result<v1::ExperimentStatus, OperatorError> {
+    pub(crate) async fn status(&mut self, id: &str) -> Result<v1::ExperimentStatus, OperatorError> {
         let call = self
             .client
             .get_experiment_status(v1::GetExperimentStatusRequest {
@@ -236,7 +241,7 @@ impl OperatorClient {
     }
 
     /// Every experiment the coordinator holds, with its status (the admin token's call).
-    pub async fn list(&mut self) -> Result<Vec<v1::ExperimentStatus>, OperatorError> {
+    pub(crate) async fn list(&mut self) -> Result<Vec<v1::ExperimentStatus>, OperatorError> {
         let call = self.client.list_experiments(v1::ListExperimentsRequest {});
         let answer = answer(&self.url, self.timeout, "list its experiments", call).await?;
         Ok(answer.experiments)
@@ -288,7 +293,7 @@ fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The lower-case name of `state`, as commands print it.
-pub fn state_name(state: v1::ExperimentState) -> &'static str {
+pub(crate) fn state_name(state: v1::ExperimentState) -> &'static str {
     use v1::ExperimentState as S;
     match state {
         S::Unspecified => "unknown",
