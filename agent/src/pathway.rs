@@ -3,24 +3,31 @@
 
 use crate::context::{Failure, SessionContext};
 use pathnet_nn::pathnet::ModuleId;
-use pathnet_proto::v1::{self, TensorChunk};
+use pathnet_proto::v1;
 use pathnet_work::{Executor, ModuleDelta, ModuleParams, PathwayJob, wire};
 use prost::Message;
-use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// Trains the pathway of one lease on `executor`'s replica, pulling the modules it lacks
-/// first, and reports the deltas (pushed ahead when the report would be too large).
+/// Trains the pathway of one lease on `executor`'s replica, loading the modules sent with
+/// the lease (`inline`) and pulling those it still lacks first, and reports the deltas
+/// (pushed ahead when the report would be too large).
 pub(crate) async fn run(
     ctx: &SessionContext,
     executor: &mut Executor,
     work: &str,
     job: PathwayJob,
+    inline: Vec<v1::ParameterChunk>,
 ) -> Result<(), Failure> {
     let started = Instant::now();
-    let stale = executor
+    let mut stale = executor
         .stale_modules(&job)
         .map_err(|err| Failure::Failed(err.to_string()))?;
+    if !inline.is_empty() && !stale.is_empty() {
+        load_inline(executor, &job, inline);
+        stale = executor
+            .stale_modules(&job)
+            .map_err(|err| Failure::Failed(err.to_string()))?;
+    }
     if !stale.is_empty() {
         for params in pull(ctx, &job, &stale).await? {
             executor
@@ -94,6 +101,24 @@ fn keep_trained_modules(
     }
 }
 
+/// Loads the modules sent with the lease into the replica. They only spare a pull: any
+/// that cannot be used is pulled instead.
+fn load_inline(executor: &mut Executor, job: &PathwayJob, inline: Vec<v1::ParameterChunk>) {
+    let layers = job.architecture.dims.layers;
+    let loaded = wire::params_from_chunks(inline, layers)
+        .map_err(|err| err.to_string())
+        .and_then(|modules| {
+            modules.iter().try_for_each(|params| {
+                executor
+                    .load(&job.experiment, params)
+                    .map_err(|err| err.to_string())
+            })
+        });
+    if let Err(err) = loaded {
+        tracing::warn!(%err, "parameters sent with the lease not used; they will be pulled");
+    }
+}
+
 /// Pulls the stale modules (any newer version will do) and reassembles them.
 async fn pull(
     ctx: &SessionContext,
@@ -115,27 +140,12 @@ async fn pull(
         .pull_parameters(request)
         .await?
         .into_inner();
-    let mut by_module: BTreeMap<(ModuleId, u64), Vec<TensorChunk>> = BTreeMap::new();
+    let mut chunks = Vec::new();
     while let Some(chunk) = stream.message().await? {
-        let module = wire::module_ref_from_wire(chunk.module.as_ref(), layers)
-            .map_err(|err| Failure::Failed(err.to_string()))?;
-        let data = chunk
-            .chunk
-            .ok_or_else(|| Failure::Failed("a parameter chunk without data".into()))?;
-        by_module.entry(module).or_default().push(data);
+        chunks.push(chunk);
     }
-    by_module
-        .into_iter()
-        .map(|((id, version), chunks)| {
-            let tensors = wire::tensors_from_chunks(chunks)
-                .map_err(|err| Failure::Failed(format!("module {id}: {err}")))?;
-            Ok(ModuleParams {
-                id,
-                version,
-                tensors,
-            })
-        })
-        .collect()
+    wire::params_from_chunks(chunks, layers)
+        .map_err(|err| Failure::Failed(format!("pulled parameters: {err}")))
 }
 
 /// Sends a report's deltas ahead with PushParameters and leaves only their references.

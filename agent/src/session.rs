@@ -181,6 +181,7 @@ fn join_request(config: &AgentConfig) -> v1::JoinRequest {
             devices: advertised_devices(),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             labels: config.labels.clone(),
+            inline_parameters: true,
         }),
         stage_link_address: config.stage_advertise.clone().unwrap_or_default(),
     }

@@ -34,7 +34,7 @@ pub(crate) async fn run(
                 sm_pathnet::run(&ctx, &work, evaluation).await
             }
             _ => match wire::job_from_work_item(&item) {
-                Ok(job) => pathway::run(&ctx, &mut executor, &work, job).await,
+                Ok(job) => pathway::run(&ctx, &mut executor, &work, job, item.parameters).await,
                 Err(err) => Err(Failure::Unsupported(err.to_string())),
             },
         };

@@ -7,11 +7,11 @@ use crate::security_args::ServerSecurityArgs;
 use anyhow::{Context, bail};
 use clap::Args;
 use pathnet_coordinator::dashboard::DashboardConfig;
+use pathnet_coordinator::metrics::MetricsAccess;
 use pathnet_coordinator::server::{
     Coordinator, DEFAULT_MAX_FAILURES_PER_WORK, Limits, StateConfig,
 };
 use pathnet_coordinator::spec::{DEFAULT_MAX_EXPERIMENT_BYTES, Spec};
-use pathnet_proto::security::Token;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -131,9 +131,15 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     let max_failures = args.limits.max_failures_per_work()?;
     let spec = args.spec.as_deref().map(Spec::from_file).transpose()?;
     let security = args.security.security()?;
-    let metrics_token = args.security.metrics_token(&security.tokens)?;
-    if metrics_token.is_some() && args.metrics_listen.is_none() {
+    let metrics = MetricsAccess {
+        token: args.security.metrics_token(&security.tokens)?,
+        tls: args.security.metrics_tls()?,
+    };
+    if metrics.token.is_some() && args.metrics_listen.is_none() {
         bail!("a metrics token was given but no `--metrics-listen` address to serve it on");
+    }
+    if metrics.tls.is_some() && args.metrics_listen.is_none() {
+        bail!("`--metrics-tls-cert` was given but no `--metrics-listen` address to serve on");
     }
     if !security.tokens.enabled() && !args.listen.ip().is_loopback() {
         eprintln!(
@@ -170,7 +176,7 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
             println!("health listening on {bound} (gRPC health only, plain text)");
         }
         if let Some(addr) = args.metrics_listen {
-            serve_metrics(&mut coordinator, addr, metrics_token).await?;
+            serve_metrics(&mut coordinator, addr, metrics).await?;
         }
         if let Some(resumed) = &resumed {
             println!(
@@ -251,13 +257,23 @@ pub(crate) fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
 pub(crate) async fn serve_metrics(
     coordinator: &mut Coordinator,
     addr: SocketAddr,
-    token: Option<Token>,
+    access: MetricsAccess,
 ) -> anyhow::Result<()> {
+    let scheme = if access.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let bound = coordinator
-        .serve_metrics_with(addr, DashboardConfig::default(), token)
+        .serve_metrics_with(addr, DashboardConfig::default(), access)
         .await
-        .with_context(|| format!("`--metrics-listen` = {addr}: cannot serve metrics there"))?;
-    println!("metrics listening on http://{bound}/metrics");
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::InvalidInput => anyhow::anyhow!(
+                "`--metrics-tls-cert`/`--metrics-tls-key`: cannot serve with them: {err}"
+            ),
+            _ => anyhow::anyhow!("`--metrics-listen` = {addr}: cannot serve metrics there: {err}"),
+        })?;
+    println!("metrics listening on {scheme}://{bound}/metrics");
     std::io::stdout().flush()?;
     Ok(())
 }

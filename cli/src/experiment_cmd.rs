@@ -1,4 +1,4 @@
-//! `pathnet experiment start|stop|status`: drive experiments on a running coordinator as an
+//! `pathnet experiment start|stop|status|list`: drive experiments on a running coordinator as an
 //! operator, with the admin token (docs/security.md). The client and its error messages
 //! live in `pathnet_proto::operator`; this is argument parsing and printing.
 //!
@@ -37,6 +37,15 @@ pub(crate) enum ExperimentCommand {
         /// The experiment, as printed by `start`.
         id: String,
         /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Every experiment the coordinator holds (the one running, or the last one to have
+    /// run), one line each: id, kind, state, start time, progress. Needs the admin token.
+    List {
+        /// A JSON array of status objects instead of text.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -127,8 +136,84 @@ async fn execute(command: ExperimentCommand) -> anyhow::Result<()> {
                 println!("{}", status_text(&status));
             }
         }
+        ExperimentCommand::List { json, connection } => {
+            let experiments = connection.connect().await?.list().await?;
+            if json {
+                let all: Vec<serde_json::Value> = experiments.iter().map(status_value).collect();
+                println!("{}", serde_json::Value::Array(all));
+            } else if experiments.is_empty() {
+                eprintln!("no experiments at {}", connection.coordinator);
+            } else {
+                print!("{}", list_text(&experiments));
+            }
+        }
     }
     Ok(())
+}
+
+/// One header line, then one line per experiment, in columns.
+fn list_text(experiments: &[v1::ExperimentStatus]) -> String {
+    let mut rows = vec![[
+        "ID".to_owned(),
+        "KIND".to_owned(),
+        "STATE".to_owned(),
+        "STARTED (UTC)".to_owned(),
+        "TASK".to_owned(),
+        "GENERATION".to_owned(),
+        "EVALUATIONS".to_owned(),
+    ]];
+    for s in experiments {
+        rows.push([
+            // Ids and kinds come from the coordinator: bounded, on one line.
+            pathnet_proto::quote(&s.experiment_id),
+            pathnet_proto::quote(&s.kind),
+            state_name(s.state()).to_owned(),
+            utc(s.started_unix_ms),
+            s.task_index.to_string(),
+            s.generation.to_string(),
+            s.evaluations.to_string(),
+        ]);
+    }
+    let mut widths = [0usize; 7];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// `unix_ms` as `YYYY-MM-DD HH:MM:SS` in UTC (days to a civil date after H. Hinnant's
+/// `civil_from_days`), so that a listing needs no time-zone data.
+fn utc(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rest = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
 fn status_text(s: &v1::ExperimentStatus) -> String {
@@ -158,8 +243,13 @@ fn status_text(s: &v1::ExperimentStatus) -> String {
 }
 
 fn status_json(s: &v1::ExperimentStatus) -> String {
+    status_value(s).to_string()
+}
+
+fn status_value(s: &v1::ExperimentStatus) -> serde_json::Value {
     serde_json::json!({
         "experiment_id": s.experiment_id,
+        "kind": s.kind,
         "state": state_name(s.state()),
         "task_index": s.task_index,
         "tasks_completed": s.tasks_completed,
@@ -176,7 +266,6 @@ fn status_json(s: &v1::ExperimentStatus) -> String {
         "tournaments_resolved": s.tournaments_resolved,
         "leases_expired": s.leases_expired,
     })
-    .to_string()
 }
 
 #[cfg(test)]
@@ -215,6 +304,34 @@ mod tests {
         let text = status_text(&failed);
         assert!(text.contains("best fitness none yet"), "{text}");
         assert!(text.ends_with("\nerror: out of memory"), "{text}");
+    }
+
+    #[test]
+    fn times_are_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(utc(1_796_530_931_999), "2026-12-06 04:22:11");
+    }
+
+    #[test]
+    fn the_list_is_one_aligned_line_per_experiment() {
+        let mut other = status();
+        other.experiment_id = "a-much-longer-name-2".into();
+        other.kind = "ga".into();
+        other.state = v1::ExperimentState::Completed.into();
+        let mut first = status();
+        first.kind = "pathnet".into();
+        let text = list_text(&[first, other]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("ID  "), "{text}");
+        assert!(lines[1].starts_with("cluster-1  "), "{text}");
+        assert!(lines[1].contains("  pathnet  running  "), "{text}");
+        assert!(lines[2].contains("  ga       completed"), "{text}");
+        // Columns line up: KIND starts at the same place on every line.
+        let at = lines[0].find("KIND").unwrap();
+        assert_eq!(lines[1].find("pathnet"), Some(at), "{text}");
+        assert_eq!(lines[2].find("ga "), Some(at), "{text}");
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Agent processes to start on a loopback coordinator; 0 runs everything in this
-    /// process (one evaluation at a time, reproducible bit for bit).
+    /// process (one evaluation at a time, reproducible bit for bit). A Sideways spec that
+    /// leaves placement open gets its stages spread over up to N of them (stage links).
     #[arg(long, env = "PATHNET_AGENTS", default_value_t = 0)]
     pub agents: usize,
     /// With agents: serve Prometheus metrics (`/metrics`) and `/healthz` over HTTP here.
@@ -53,6 +54,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         return write_summary(&summary, args.summary_json.as_deref());
     }
     let agent_workers = agent_workers(&spec, args.agents);
+    let open = spec.stage_hosts().0 == 1;
+    let spread = spec.spread_stages(args.agents);
+    if open && spread > 1 {
+        println!("stages spread over {spread} agents, joined by stage links");
+    }
     let (stage_hosts, by_label) = spec.stage_hosts();
     if stage_hosts > args.agents {
         bail!(
@@ -75,7 +81,12 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         coordinator.set_max_failures_per_work(args.limits.max_failures_per_work()?);
         let url = format!("http://{}", coordinator.local_addr());
         println!("coordinator listening on {}", coordinator.local_addr());
-        crate::coordinator_cmd::serve_metrics(&mut coordinator, args.metrics_listen, None).await?;
+        crate::coordinator_cmd::serve_metrics(
+            &mut coordinator,
+            args.metrics_listen,
+            Default::default(),
+        )
+        .await?;
         let mut events = coordinator.subscribe();
         coordinator
             .start_experiment(spec)

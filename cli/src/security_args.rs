@@ -49,6 +49,24 @@ pub(crate) struct ServerSecurityArgs {
     /// variable PATHNET_METRICS_TOKEN; without either the listener is open.
     #[arg(long, env = "PATHNET_METRICS_TOKEN_FILE", value_name = "FILE")]
     pub metrics_token_file: Option<PathBuf>,
+    /// Serve the metrics listener (`/metrics`, the dashboard, `/healthz`) over HTTPS only,
+    /// with this PEM certificate (chain); needs --metrics-tls-key. May be the same file as
+    /// --tls-cert when that certificate names the address scrapers use.
+    #[arg(
+        long,
+        env = "PATHNET_METRICS_TLS_CERT",
+        value_name = "FILE",
+        requires = "metrics_tls_key"
+    )]
+    pub metrics_tls_cert: Option<PathBuf>,
+    /// The PEM private key of --metrics-tls-cert.
+    #[arg(
+        long,
+        env = "PATHNET_METRICS_TLS_KEY",
+        value_name = "FILE",
+        requires = "metrics_tls_cert"
+    )]
+    pub metrics_tls_key: Option<PathBuf>,
 }
 
 impl ServerSecurityArgs {
@@ -86,6 +104,18 @@ impl ServerSecurityArgs {
             );
         }
         Ok(Security { tls, tokens })
+    }
+
+    /// The metrics listener's certificate and key, read (and checked when served).
+    pub(crate) fn metrics_tls(&self) -> anyhow::Result<Option<ServerTls>> {
+        match (&self.metrics_tls_cert, &self.metrics_tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(ServerTls {
+                cert_pem: read_pem(cert, "`--metrics-tls-cert`")?,
+                key_pem: read_pem(key, "`--metrics-tls-key`")?,
+                client_ca_pem: None,
+            })),
+            _ => Ok(None),
+        }
     }
 
     /// The token of the metrics listener, which must differ from the gRPC tokens: it sits

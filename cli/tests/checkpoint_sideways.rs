@@ -22,6 +22,7 @@ fn spec() -> String {
     SidewaysRun {
         name: "sw-resume",
         seed: 5,
+        stages: 2,
         snapshot_every: 2,
         batch: 4,
         batches: 16,

@@ -2,7 +2,8 @@
 //! token or with a wrong one are refused (UNAUTHENTICATED) and leave no trace, the right
 //! token finishes the run; the agent token may not start or stop experiments; a plain-text
 //! client fails cleanly against the TLS port; with mutual TLS a client needs a certificate,
-//! while probes ask a plain-text listener that serves health alone.
+//! while probes ask a plain-text listener that serves health alone; the metrics listener
+//! speaks HTTPS with its own certificate and answers plain HTTP with a refusal.
 //! Certificates are made here with rcgen.
 
 mod common;
@@ -547,6 +548,12 @@ async fn the_experiment_command_starts_and_stops_with_the_admin_token_only() {
         .await
         .unwrap_err();
     assert_eq!(none.code(), Code::NotFound, "{none:?}");
+    // Listing is the admin's: nothing to list yet, and the agent token may not.
+    let (ok, out, err) = experiment_cmd(&with(&[&["list", "--json"], &at, &admin]), &[]);
+    assert!(ok && out.trim() == "[]", "{out}\n{err}");
+    let (ok, out, err) = experiment_cmd(&with(&[&["list"], &at, &agent]), &[]);
+    assert!(!ok && out.is_empty(), "{out}\n{err}");
+    assert!(err.contains("PERMISSION_DENIED"), "{err}");
 
     // A wrong spec: the field is named.
     let bad = dir.join("bad.toml");
@@ -571,6 +578,15 @@ async fn the_experiment_command_starts_and_stops_with_the_admin_token_only() {
     assert!(ok, "{err}");
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["kind"], "pathnet", "{status}");
+    // The list holds it: one line under the header, id, kind and state in columns.
+    let (ok, out, err) = experiment_cmd(&with(&[&["list"], &at, &admin]), &[]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("ID"), "{out}");
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(cells[..3], [id.as_str(), "pathnet", "running"], "{out}");
 
     // Stopping: refused with the agent token (still running), done with the admin token.
     let (ok, _, err) = experiment_cmd(&with(&[&["stop", &id], &at, &agent]), &[]);
@@ -585,6 +601,12 @@ async fn the_experiment_command_starts_and_stops_with_the_admin_token_only() {
     assert!(["stopping", "stopped"].contains(&out.trim()), "{out}");
     let (ok, out, err) = experiment_cmd(&with(&[&["status", &id], &at, &admin]), &[]);
     assert!(ok && !out.contains("running"), "{out}\n{err}");
+    // A stopped experiment is still listed, until another starts.
+    let (ok, out, err) = experiment_cmd(&with(&[&["list", "--json"], &at, &admin]), &[]);
+    assert!(ok, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["experiment_id"], id.as_str(), "{listed}");
+    assert_ne!(listed[0]["state"], "running", "{listed}");
 
     // An unknown id: named as such.
     let (ok, _, err) = experiment_cmd(&with(&[&["stop", "nope-9"], &at, &admin]), &[]);
@@ -722,5 +744,148 @@ async fn an_address_that_keeps_guessing_is_held_back() {
             }
         }
     }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `GET path` over HTTPS (HTTP/1.0), trusting only the authority in `ca`:
+/// (status code, response) or the TLS error.
+async fn https_get_as(
+    addr: &str,
+    ca: &Path,
+    path: &str,
+    authorization: Option<&str>,
+) -> Result<(u16, String), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        let header = authorization
+            .map(|value| format!("Authorization: {value}\r\n"))
+            .unwrap_or_default();
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n{header}\r\n");
+        tls.write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut response = Vec::new();
+        tls.read_to_end(&mut response)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(String::from_utf8_lossy(&response).into_owned())
+    };
+    let response = tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .map_err(|_| "no answer within 30 s".to_owned())??;
+    let code = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {response}"));
+    Ok((code, response))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_speaks_https_and_refuses_plain_http() {
+    let dir = scratch_dir("security-metrics-tls");
+    let certs = make_certs(&dir);
+    let metrics_file = dir.join("metrics.token");
+    std::fs::write(&metrics_file, "metrics-5e7a2c9d1f\n").unwrap();
+    let (mut coordinator, _url) = coordinator(&[
+        "--metrics-token-file",
+        metrics_file.to_str().unwrap(),
+        "--metrics-tls-cert",
+        certs.server_cert.to_str().unwrap(),
+        "--metrics-tls-key",
+        certs.server_key.to_str().unwrap(),
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let line = coordinator.stdout_line("metrics listening on ", Duration::from_secs(30));
+    let addr = line
+        .split_once("metrics listening on https://")
+        .unwrap_or_else(|| panic!("not https: {line}"))
+        .1
+        .trim_end_matches("/metrics")
+        .to_owned();
+
+    // Plain HTTP gets a plain answer saying what to use, not a reset or a hang.
+    let (code, response) = http_get_as(&addr, "/metrics", None);
+    assert_eq!(code, 400, "{response}");
+    assert!(response.contains("https://"), "{response}");
+    assert!(!response.contains("pathnet_"), "{response}");
+
+    // Over HTTPS the token is still required, and /healthz stays open.
+    let (code, response) = https_get_as(&addr, &certs.ca, "/metrics", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 401, "{response}");
+    let bearer = Some("Bearer metrics-5e7a2c9d1f");
+    let (code, body) = https_get_as(&addr, &certs.ca, "/metrics", bearer)
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("pathnet_agents_connected 0"), "{body}");
+    let (code, body) = https_get_as(&addr, &certs.ca, "/", bearer).await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("<html"), "{body}");
+    let (code, body) = https_get_as(&addr, &certs.ca, "/healthz", None)
+        .await
+        .unwrap();
+    assert_eq!(code, 200, "{body}");
+
+    // A client that does not trust the coordinator's authority gets no answer at all.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let stranger = make_certs(&other);
+    let refused = https_get_as(&addr, &stranger.ca, "/healthz", None).await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.starts_with("TLS:")),
+        "{refused:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_metrics_certificate_that_is_not_one_is_refused_naming_the_flag() {
+    let dir = scratch_dir("security-metrics-bad-cert");
+    let certs = make_certs(&dir);
+    // Swapped files, a likely slip: a key where the certificate belongs.
+    let bogus = &certs.server_key;
+    let mut coordinator = spawn(
+        "coordinator",
+        &[
+            "coordinator",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-tls-cert",
+            bogus.to_str().unwrap(),
+            "--metrics-tls-key",
+            certs.server_key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let status = coordinator.wait(Duration::from_secs(30));
+    let log = coordinator.drain_stderr();
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("`--metrics-tls-cert`"), "{log}");
+    assert!(log.contains("the certificate"), "{log}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 const RUN_DEADLINE: Duration = Duration::from_secs(600);
 
-/// A small run: 6 batches of 4 clips of 8 frames on 2 stages, in 3 segments.
+/// A small run: 6 batches of 4 clips of 8 frames on 2 stages, in 3 segments, each segment's
+/// stages on one agent.
 fn small_spec(dir: &Path) -> PathBuf {
     spec_of(dir, 4, 8)
 }
@@ -23,11 +24,14 @@ fn spec_of(dir: &Path, batch: usize, frames: usize) -> PathBuf {
     let run = SidewaysRun {
         name: "sideways-test",
         seed: 7,
+        stages: 2,
         snapshot_every: 2,
         batch,
         batches: 6,
         frames,
-        extra: "",
+        // Each segment whole on one agent even under `pathnet run --agents 2`, which would
+        // otherwise spread the stages (cli/tests/sideways_links.rs covers that).
+        extra: "stage_hosts = 1",
     };
     std::fs::write(&spec, run.toml()).unwrap();
     spec

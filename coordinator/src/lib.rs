@@ -33,3 +33,4 @@ pub mod server;
 pub mod sideways;
 pub mod sm_pathnet;
 pub mod spec;
+mod tls;

@@ -1,4 +1,4 @@
-//! An operator's client of `ExperimentService`: start, stop and inspect experiments on a
+//! An operator's client of `ExperimentService`: start, stop, list and inspect experiments on a
 //! running coordinator, presenting a token and TLS settings the way agents do.
 //!
 //! Every call is bounded by one timeout (a peer that accepts connections but never answers
@@ -233,6 +233,13 @@ impl OperatorClient {
             call,
         )
         .await
+    }
+
+    /// Every experiment the coordinator holds, with its status (the admin token's call).
+    pub async fn list(&mut self) -> Result<Vec<v1::ExperimentStatus>, OperatorError> {
+        let call = self.client.list_experiments(v1::ListExperimentsRequest {});
+        let answer = answer(&self.url, self.timeout, "list its experiments", call).await?;
+        Ok(answer.experiments)
     }
 }
 

@@ -91,6 +91,7 @@ fn experiment_service_methods_and_streaming() {
             ("GetExperimentStatus", false, false),
             ("StopExperiment", false, false),
             ("WatchFitness", false, true),
+            ("ListExperiments", false, false),
         ])
     );
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use pathnet_proto::split_tensor;
 use pathnet_proto::v1::{
     AgentCapabilities, Device, DeviceKind, EvaluationStats, JoinRequest, LayerModule, ModuleDelta,
-    ModuleId, ModuleRef, PathNetArchitecture, Pathway, PathwayLayer, PathwayTraining,
-    ReportResultRequest, SupervisedTask, TaskHead, WorkItem, module_id, work_item,
+    ModuleId, ModuleRef, ParameterChunk, PathNetArchitecture, Pathway, PathwayLayer,
+    PathwayTraining, ReportResultRequest, SupervisedTask, TaskHead, WorkItem, module_id, work_item,
 };
 use prost::Message;
 
@@ -43,6 +43,7 @@ fn join_request_round_trips_with_deterministic_bytes() {
                 ("zone".to_owned(), "rack-3".to_owned()),
                 ("pool".to_owned(), "spot".to_owned()),
             ]),
+            inline_parameters: true,
         }),
         stage_link_address: "10.0.0.7:7100".to_owned(),
     };
@@ -108,9 +109,19 @@ fn work_item_round_trips_with_payload() {
                 })),
             }],
         })),
+        parameters: split_tensor("param0", &[2], &[0.5, -0.5], 4)
+            .unwrap()
+            .into_iter()
+            .map(|chunk| ParameterChunk {
+                module: Some(layer_module(0, 3, 6)),
+                chunk: Some(chunk),
+            })
+            .collect(),
     };
+    assert_eq!(item.parameters.len(), 2, "one chunk per value");
     round_trip(&item);
     let decoded = WorkItem::decode(item.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(decoded.parameters, item.parameters);
     let Some(work_item::Payload::PathwayTraining(training)) = decoded.payload else {
         panic!("payload lost: {decoded:?}");
     };

@@ -10,6 +10,7 @@ use ndarray::{ArrayD, IxDyn};
 use pathnet_nn::pathnet::{ModuleId, PathNetDims};
 use pathnet_proto::v1::{self, TensorChunk, module_id::Address, work_item::Payload};
 use pathnet_proto::{ChunkError, assemble_tensors, quote, quote_lines, split_tensor};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// Why a message from a peer was refused: each names the message field at fault.
@@ -211,6 +212,38 @@ pub fn params_to_chunks(
         .collect())
 }
 
+/// Reassembles whole modules from parameter chunks (a pull stream, or the parameters sent
+/// with a lease), grouped by the module and version each chunk names.
+pub fn params_from_chunks(
+    chunks: impl IntoIterator<Item = v1::ParameterChunk>,
+    layers: usize,
+) -> Result<Vec<ModuleParams>, WireError> {
+    let mut by_module: BTreeMap<(ModuleId, u64), Vec<TensorChunk>> = BTreeMap::new();
+    for chunk in chunks {
+        let module = module_ref_from_wire(chunk.module.as_ref(), layers)?;
+        let data = chunk.chunk.ok_or(WireError::Missing("chunk"))?;
+        by_module.entry(module).or_default().push(data);
+    }
+    let mut seen = BTreeSet::new();
+    by_module
+        .into_iter()
+        .map(|((id, version), chunks)| {
+            if !seen.insert(id) {
+                return Err(WireError::invalid(
+                    "module.version",
+                    version,
+                    format!("module {id} came at two versions"),
+                ));
+            }
+            Ok(ModuleParams {
+                id,
+                version,
+                tensors: tensors_from_chunks(chunks)?,
+            })
+        })
+        .collect()
+}
+
 /// The work item leasing `job` under `work_id`.
 pub fn job_to_work_item(work_id: &str, deadline_unix_ms: u64, job: &PathwayJob) -> v1::WorkItem {
     v1::WorkItem {
@@ -218,6 +251,7 @@ pub fn job_to_work_item(work_id: &str, deadline_unix_ms: u64, job: &PathwayJob) 
         experiment_id: job.experiment.clone(),
         lease_deadline_unix_ms: deadline_unix_ms,
         payload: Some(pathway_payload(job)),
+        parameters: Vec::new(),
     }
 }
 

@@ -70,6 +70,44 @@ fn tensors_round_trip_through_small_chunks() {
 }
 
 #[test]
+fn modules_round_trip_through_parameter_chunks_and_two_versions_of_one_are_refused() {
+    let layers = 2;
+    let module = |layer, index, version, value: f32| pathnet_work::ModuleParams {
+        id: ModuleId::new(layer, index),
+        version,
+        tensors: vec![
+            ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![value; 6]).unwrap(),
+            ArrayD::from_shape_vec(IxDyn(&[3]), vec![-value; 3]).unwrap(),
+        ],
+    };
+    let sent = [module(0, 1, 4, 0.5), module(2, 0, 9, 1.5)];
+    let mut chunks: Vec<v1::ParameterChunk> = sent
+        .iter()
+        .flat_map(|m| wire::params_to_chunks(m, layers, 8).unwrap())
+        .collect();
+    chunks.reverse();
+    let got = wire::params_from_chunks(chunks.clone(), layers).unwrap();
+    assert_eq!(got.len(), 2);
+    for (got, sent) in got.iter().zip(&sent) {
+        assert_eq!((got.id, got.version), (sent.id, sent.version));
+        assert_eq!(got.tensors, sent.tensors);
+    }
+
+    let older = wire::params_to_chunks(&module(0, 1, 3, 0.25), layers, 1 << 20).unwrap();
+    chunks.extend(older);
+    let err = wire::params_from_chunks(chunks, layers)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("came at two versions"), "{err}");
+    let headless = v1::ParameterChunk {
+        module: Some(wire::module_ref(ModuleId::new(0, 0), 1, layers)),
+        chunk: None,
+    };
+    let err = wire::params_from_chunks([headless], layers).unwrap_err();
+    assert!(err.to_string().contains("`chunk` is missing"), "{err}");
+}
+
+#[test]
 fn a_report_round_trips_and_refuses_nan() {
     let outcome = JobOutcome {
         fitness: -0.25,

@@ -39,6 +39,7 @@ fn genome_item() -> v1::WorkItem {
         experiment_id: "e".into(),
         lease_deadline_unix_ms: 1,
         payload: Some(genome_wire::job_payload(&job)),
+        parameters: Vec::new(),
     }
 }
 
@@ -61,6 +62,7 @@ fn pathnet_a3c_item() -> v1::WorkItem {
             pathway: Some(pathnet_a3c_wire::pathway_to_wire(&pathway)),
             frozen: vec![wire::module_to_wire(ModuleId::new(1, 2), 2)],
         })),
+        parameters: Vec::new(),
     }
 }
 

@@ -114,9 +114,10 @@ impl Proc {
     }
 
     /// Waits for the metrics listener's announcement (`--metrics-listen`); its `host:port`.
+    /// The scheme says nothing here: `http://` or `https://` alike.
     pub(crate) fn metrics_address(&mut self, within: Duration) -> String {
-        let line = self.stdout_line("metrics listening on http://", within);
-        line.rsplit("http://")
+        let line = self.stdout_line("metrics listening on ", within);
+        line.rsplit("://")
             .next()
             .unwrap()
             .trim_end_matches("/metrics")

@@ -11,6 +11,8 @@ pub(crate) struct SidewaysRun<'a> {
     pub(crate) name: &'a str,
     /// The run's seed.
     pub(crate) seed: u64,
+    /// Stages the network is cut into (1, 2 or 4).
+    pub(crate) stages: usize,
     /// Batches per segment.
     pub(crate) snapshot_every: u64,
     /// Clips per batch.
@@ -36,7 +38,7 @@ snapshot_every = {snapshot_every}
 
 [sideways]
 data_dir = "{data}"
-stages = 2
+stages = {stages}
 batch = {batch}
 batches = {batches}
 test_videos = 8
@@ -55,6 +57,7 @@ shared_direction = true
             name = self.name,
             seed = self.seed,
             snapshot_every = self.snapshot_every,
+            stages = self.stages,
             extra = self.extra,
             batch = self.batch,
             batches = self.batches,

@@ -10,6 +10,7 @@
 //! into a URL). `/healthz` stays open: Kubernetes probes carry no credentials.
 
 use super::{CONTENT_TYPE, Snapshot, encode};
+use crate::tls::{TlsConfig, TlsListener};
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -25,6 +26,16 @@ use tokio::task::JoinHandle;
 
 type Source = Arc<dyn Fn() -> Snapshot + Send + Sync>;
 
+/// Who may read the monitoring endpoint, and how it is reached.
+#[derive(Clone, Default)]
+pub struct MetricsAccess {
+    /// The token every route but `/healthz` requires; `None` leaves them open.
+    pub token: Option<Token>,
+    /// HTTPS with this certificate and key (its client authority, if any, is required of
+    /// every client, probes included); `None` serves plain HTTP.
+    pub tls: Option<crate::server::ServerTls>,
+}
+
 /// A running monitoring endpoint.
 pub struct MetricsServer {
     addr: SocketAddr,
@@ -34,21 +45,33 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Binds `addr` (port 0 picks a free port) and serves `snapshot()` on every scrape,
-    /// and the routes of `more` beside it; with `token`, only to callers presenting it
-    /// (`/healthz` excepted). Must run inside a Tokio runtime.
+    /// and the routes of `more` beside it; with `access.token`, only to callers presenting
+    /// it (`/healthz` excepted), and with `access.tls` over HTTPS only. Must run inside a
+    /// Tokio runtime.
+    ///
+    /// # Errors
+    /// The address cannot be bound, or the certificate or key cannot be used
+    /// (`InvalidInput`, naming which).
     pub async fn bind(
         addr: SocketAddr,
         snapshot: impl Fn() -> Snapshot + Send + Sync + 'static,
         more: Router,
-        token: Option<Token>,
+        access: MetricsAccess,
     ) -> std::io::Result<MetricsServer> {
+        // The certificate is checked before the port is taken.
+        let tls = access
+            .tls
+            .as_ref()
+            .map(TlsConfig::http1)
+            .transpose()
+            .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let source: Source = Arc::new(snapshot);
         let mut guarded = Router::new()
             .route("/metrics", get(move || metrics(Arc::clone(&source))))
             .merge(more);
-        if let Some(token) = token {
+        if let Some(token) = access.token {
             let token = Arc::new(token);
             // `route_layer`: only matched routes are checked, so an unknown path is a 404
             // whether or not the caller holds the token.
@@ -60,13 +83,24 @@ impl MetricsServer {
             .route("/healthz", get(|| async { "ok\n" }))
             .merge(guarded);
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        let server = match tls {
+            None => tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }),
+            Some(tls) => {
+                let listener = TlsListener::new(listener, tls)?;
+                tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
                 })
-                .await
-        });
+            }
+        };
         Ok(MetricsServer {
             addr,
             stop: Some(stop),

@@ -10,7 +10,7 @@ mod http;
 mod rate;
 mod text;
 
-pub use http::MetricsServer;
+pub use http::{MetricsAccess, MetricsServer};
 pub use rate::RateWindow;
 pub use text::{CONTENT_TYPE, encode};
 

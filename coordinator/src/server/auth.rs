@@ -3,7 +3,8 @@
 //!
 //! Three classes of method (docs/security.md, docs/decisions/0005-authentication.md):
 //! - open: the gRPC health service, which Kubernetes probes call without credentials;
-//! - admin: `StartExperiment` and `StopExperiment`, which need the admin token;
+//! - admin: `StartExperiment`, `StopExperiment` and `ListExperiments`, which need the
+//!   admin token;
 //! - agent: everything else (join, leases, reports, parameters, status, watch), which
 //!   needs the agent token or the admin token.
 //!
@@ -107,7 +108,8 @@ enum Access {
 fn access(path: &str) -> Access {
     match path {
         "/pathnet.v1.ExperimentService/StartExperiment"
-        | "/pathnet.v1.ExperimentService/StopExperiment" => Access::Admin,
+        | "/pathnet.v1.ExperimentService/StopExperiment"
+        | "/pathnet.v1.ExperimentService/ListExperiments" => Access::Admin,
         _ if path.starts_with("/grpc.health.v1.Health/") => Access::Open,
         _ => Access::Agent,
     }
@@ -142,9 +144,10 @@ fn check(
         Access::Admin if agent => Err((
             Refused::Forbidden,
             Status::permission_denied(if tokens.admin.is_some() {
-                "the agent token may not start or stop experiments: present the admin token"
+                "the agent token may not start, stop or list experiments: present the admin \
+                 token"
             } else {
-                "this coordinator has no admin token, so no one may start or stop \
+                "this coordinator has no admin token, so no one may start, stop or list \
                  experiments over gRPC"
             }),
         )),
@@ -391,6 +394,7 @@ mod tests {
     const JOIN: &str = "/pathnet.v1.AgentService/Join";
     const START: &str = "/pathnet.v1.ExperimentService/StartExperiment";
     const STOP: &str = "/pathnet.v1.ExperimentService/StopExperiment";
+    const LIST: &str = "/pathnet.v1.ExperimentService/ListExperiments";
     const HEALTH: &str = "/grpc.health.v1.Health/Check";
 
     fn token(text: &str) -> Option<Token> {
@@ -458,12 +462,16 @@ mod tests {
             code(&t, STOP, Some("Bearer agent-secret")),
             Some(Code::PermissionDenied)
         );
+        assert_eq!(
+            code(&t, LIST, Some("Bearer agent-secret")),
+            Some(Code::PermissionDenied)
+        );
     }
 
     #[test]
     fn the_admin_token_opens_everything() {
         let t = both();
-        for path in [JOIN, START, STOP] {
+        for path in [JOIN, START, STOP, LIST] {
             assert_eq!(code(&t, path, Some("Bearer admin-secret")), None, "{path}");
         }
     }

@@ -30,7 +30,7 @@ use auth::{AuthLayer, RefusedCounts, Tokens};
 
 use crate::checkpoint::{CheckpointError, StateDir};
 use crate::dashboard::{Dashboard, DashboardConfig};
-use crate::metrics::MetricsServer;
+use crate::metrics::{MetricsAccess, MetricsServer};
 use crate::run::Progress;
 use crate::spec::Spec;
 use pathnet_proto::v1::{
@@ -384,17 +384,18 @@ impl Coordinator {
     /// (`GET /`, `GET /events`) on `addr` (port 0 picks a free port) until shutdown;
     /// returns the address bound.
     pub async fn serve_metrics(&mut self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-        self.serve_metrics_with(addr, DashboardConfig::default(), None)
+        self.serve_metrics_with(addr, DashboardConfig::default(), MetricsAccess::default())
             .await
     }
 
-    /// [`serve_metrics`](Self::serve_metrics) with the dashboard's limits given and, with
-    /// `token`, every route but `/healthz` closed to callers not presenting it.
+    /// [`serve_metrics`](Self::serve_metrics) with the dashboard's limits given and
+    /// `access`: with its token every route but `/healthz` is closed to callers not
+    /// presenting it, with its certificate the listener speaks HTTPS only.
     pub async fn serve_metrics_with(
         &mut self,
         addr: SocketAddr,
         dashboard: DashboardConfig,
-        token: Option<pathnet_proto::security::Token>,
+        access: MetricsAccess,
     ) -> std::io::Result<SocketAddr> {
         if let Some((metrics, _)) = &self.metrics {
             return Err(std::io::Error::new(
@@ -418,7 +419,7 @@ impl Coordinator {
                 snapshot
             },
             dashboard.router(),
-            token,
+            access,
         )
         .await?;
         let bound = server.local_addr();

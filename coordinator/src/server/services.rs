@@ -239,6 +239,14 @@ impl ExperimentService for CoordinatorService {
         }))
     }
 
+    async fn list_experiments(
+        &self,
+        _request: Request<v1::ListExperimentsRequest>,
+    ) -> Result<Response<v1::ListExperimentsResponse>, Status> {
+        let experiments = self.shared.with(|rt| rt.list());
+        Ok(Response::new(v1::ListExperimentsResponse { experiments }))
+    }
+
     type WatchFitnessStream = ReceiverStream<Result<v1::FitnessEvent, Status>>;
 
     async fn watch_fitness(

@@ -183,10 +183,21 @@ impl Spec {
     pub fn stage_hosts(&self) -> (usize, bool) {
         match self {
             Spec::Sideways(spec) => (
-                spec.stage_hosts,
+                spec.hosts(),
                 spec.place.iter().any(|entry| !entry.is_empty()),
             ),
             _ => (1, false),
+        }
+    }
+
+    /// For a local run on `agents` agents that all serve stage links: spreads a Sideways
+    /// spec's stages over them when the spec leaves placement open (see
+    /// [`SidewaysSpec::spread_over`]); returns the agents one piece of work now spreads over
+    /// (1 for every other kind).
+    pub fn spread_stages(&mut self, agents: usize) -> usize {
+        match self {
+            Spec::Sideways(spec) => spec.spread_over(agents),
+            _ => 1,
         }
     }
 

@@ -29,10 +29,11 @@ pub struct SidewaysSpec {
     #[serde(default = "default_snapshot_every")]
     pub snapshot_every: u64,
     /// Agents a segment's stages spread over: the one holding its lease and
-    /// `stage_hosts - 1` others serving stage links (`pathnet agent --stage-listen`). 1 (the
-    /// default): every stage on the lease holder.
-    #[serde(default = "one_host", skip_serializing_if = "is_one")]
-    pub stage_hosts: usize,
+    /// `stage_hosts - 1` others serving stage links (`pathnet agent --stage-listen`). Absent:
+    /// every stage on the lease holder, unless `pathnet run --agents N` spreads them (see
+    /// [`SidewaysSpec::spread_over`]); an explicit 1 always keeps them there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_hosts: Option<usize>,
     /// Per stage, the label its host must carry (`key` or `key=value`, `""` for any agent);
     /// empty: no stage asks for one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -41,14 +42,6 @@ pub struct SidewaysSpec {
     /// key has a default).
     #[serde(default)]
     pub sideways: SidewaysTask,
-}
-
-fn one_host() -> usize {
-    1
-}
-
-fn is_one(hosts: &usize) -> bool {
-    *hosts == 1
 }
 
 fn default_snapshot_every() -> u64 {
@@ -70,16 +63,39 @@ impl SidewaysSpec {
         self.stage_rule().map(|_| ())
     }
 
+    /// The agents each segment's stages spread over (`stage_hosts`, 1 when absent).
+    pub fn hosts(&self) -> usize {
+        self.stage_hosts.unwrap_or(1)
+    }
+
+    /// Spreads the stages over `agents` agents that all serve stage links, as a local run
+    /// starts them: when the spec leaves placement open (neither `stage_hosts` nor a
+    /// non-empty `place`), `stage_hosts` becomes `min(agents, stages, 4)`. Only one segment
+    /// is out at a time, so agents beyond the first would otherwise only wait for a lost
+    /// lease, and where the stages run cannot change a bit of the result. Returns the hosts
+    /// now asked for.
+    pub fn spread_over(&mut self, agents: usize) -> usize {
+        let open = self.stage_hosts.is_none() && self.place.iter().all(String::is_empty);
+        if open && agents >= 2 {
+            let hosts = agents.min(self.sideways.stages).min(MAX_STAGE_HOSTS);
+            if hosts >= 2 {
+                self.stage_hosts = Some(hosts);
+            }
+        }
+        self.hosts()
+    }
+
     /// Where each segment's stages go; `None` when the spec asks for nothing (every stage
     /// on the lease holder, as before placement existed). Refuses bad `stage_hosts` and
     /// `place` values naming the field.
     pub fn stage_rule(&self) -> Result<Option<StageRule>, SpecError> {
         let stages = self.sideways.stages;
         let most = stages.min(MAX_STAGE_HOSTS);
-        if !(1..=most).contains(&self.stage_hosts) {
+        let hosts = self.hosts();
+        if !(1..=most).contains(&hosts) {
             return Err(invalid(
                 "stage_hosts",
-                self.stage_hosts,
+                hosts,
                 format!(
                     "must be in 1..={most}: one host per stage at most ({stages} stages), \
                      {MAX_STAGE_HOSTS} hosts at most"
@@ -102,10 +118,10 @@ impl SidewaysSpec {
                     .map_err(|reason| invalid(&format!("place[{i}]"), entry, reason))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if self.stage_hosts == 1 && place.iter().all(Option::is_none) {
+        if hosts == 1 && place.iter().all(Option::is_none) {
             return Ok(None);
         }
-        StageRule::new(stages, self.stage_hosts, &place)
+        StageRule::new(stages, hosts, &place)
             .map(Some)
             .map_err(|reason| invalid("place", format!("{:?}", self.place), reason))
     }
@@ -184,7 +200,7 @@ mod tests {
     #[test]
     fn placement_is_optional_and_read_from_stage_hosts_and_place() {
         let plain = with_top("").unwrap();
-        assert_eq!((plain.stage_hosts, plain.place.len()), (1, 0));
+        assert_eq!((plain.stage_hosts, plain.place.len()), (None, 0));
         assert_eq!(plain.stage_rule().unwrap(), None, "no placement: as before");
         let json = serde_json::to_value(&plain).unwrap();
         assert!(json.get("stage_hosts").is_none() && json.get("place").is_none());
@@ -202,6 +218,43 @@ mod tests {
                 .unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn a_local_run_spreads_only_the_stages_of_a_spec_that_leaves_placement_open() {
+        // SPEC has 2 stages.
+        for (top, agents, hosts) in [
+            ("", 0, 1),
+            ("", 1, 1),
+            ("", 2, 2),
+            ("", 5, 2),
+            ("stage_hosts = 1", 2, 1),
+            ("place = [\"\", \"device=cuda\"]", 2, 1),
+            ("place = [\"\", \"\"]", 2, 2),
+        ] {
+            let mut spec = with_top(top).unwrap();
+            assert_eq!(spec.spread_over(agents), hosts, "{top} over {agents}");
+            assert_eq!(spec.hosts(), hosts, "{top} over {agents}");
+            assert!(spec.stage_rule().is_ok(), "{top} over {agents}");
+        }
+        let four = |agents: usize| {
+            let text = SPEC.replace("stages = 2", "stages = 4");
+            let Ok(Spec::Sideways(mut spec)) = Spec::from_toml(&text) else {
+                panic!("a Sideways spec");
+            };
+            spec.spread_over(agents);
+            spec.stage_rule()
+                .unwrap()
+                .map(|rule| rule.host_of().to_vec())
+        };
+        assert_eq!(four(3), Some(vec![0, 0, 1, 2]));
+        assert_eq!(four(9), Some(vec![0, 1, 2, 3]), "4 hosts at most");
+        let one = SPEC.replace("stages = 2", "stages = 1");
+        let Ok(Spec::Sideways(mut spec)) = Spec::from_toml(&one) else {
+            panic!("a Sideways spec");
+        };
+        assert_eq!(spec.spread_over(3), 1, "one stage has one host");
+        assert_eq!(spec.stage_hosts, None);
     }
 
     #[test]

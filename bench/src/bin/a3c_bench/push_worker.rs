@@ -133,6 +133,7 @@ async fn join(channel: Channel) -> Result<(String, usize, Streaming<WorkItem>)> 
                 devices: Vec::new(),
                 agent_version: env!("CARGO_PKG_VERSION").to_owned(),
                 labels: [("role".to_owned(), "a3c_bench".to_owned())].into(),
+                inline_parameters: false,
             }),
             stage_link_address: String::new(),
         })

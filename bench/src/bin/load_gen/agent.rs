@@ -1,8 +1,9 @@
 //! One simulated agent: joined over a shared gRPC channel, its own lease stream with one
 //! lease at a time, answering every leased pathway with a synthetic result at once.
 //!
-//! On the wire it is a real agent: it pulls the modules a lease names at a newer version
-//! than it holds (as agents do, with `accept_newer`), reports a fitness in [-1, 0], an
+//! On the wire it is a real agent: it takes the modules sent with a lease, pulls those it
+//! still holds at an older version than the lease names (as agents do, with
+//! `accept_newer`), reports a fitness in [-1, 0], an
 //! accuracy below the spec's threshold and a delta for every trainable module it read, named
 //! by the version it pulled, keeps the versions the coordinator says it updated from base,
 //! and heartbeats its lease at the interval the coordinator asked for. It trains nothing:
@@ -12,10 +13,10 @@
 use crate::spec::MAX_SYNTHETIC_ACCURACY;
 use anyhow::{Context, Result, bail};
 use pathnet_proto::v1::{
-    self, AgentCapabilities, JoinRequest, ModuleDelta, ModuleRef, PullParametersRequest,
-    ReportResultRequest, ResultDisposition, StreamLeasesRequest, TensorChunk, WorkItem,
-    agent_service_client::AgentServiceClient, parameter_service_client::ParameterServiceClient,
-    work_item::Payload,
+    self, AgentCapabilities, JoinRequest, ModuleDelta, ModuleRef, ParameterChunk,
+    PullParametersRequest, ReportResultRequest, ResultDisposition, StreamLeasesRequest,
+    TensorChunk, WorkItem, agent_service_client::AgentServiceClient,
+    parameter_service_client::ParameterServiceClient, work_item::Payload,
 };
 use pathnet_proto::{Tensor, assemble_tensors};
 use prost::Message;
@@ -111,6 +112,7 @@ impl Agent {
                     devices: Vec::new(),
                     agent_version: env!("CARGO_PKG_VERSION").to_owned(),
                     labels: [("role".to_owned(), "load_gen".to_owned())].into(),
+                    inline_parameters: true,
                 }),
                 stage_link_address: String::new(),
             })
@@ -204,6 +206,7 @@ impl Agent {
         let Some(Payload::PathwayTraining(job)) = &item.payload else {
             bail!("lease {} is not a pathway training", item.work_id);
         };
+        self.absorb(&item.parameters)?;
         let stale: Vec<ModuleRef> = job
             .modules
             .iter()
@@ -281,12 +284,26 @@ impl Agent {
             .await
             .map_err(status)?
             .into_inner();
-        let mut pulled: HashMap<Vec<u8>, (u64, Vec<TensorChunk>)> = HashMap::new();
+        let mut chunks = Vec::new();
         while let Some(chunk) = stream.message().await.map_err(status)? {
-            let module = chunk.module.context("a pulled chunk names no module")?;
-            let entry = pulled.entry(key(&module)).or_default();
+            chunks.push(chunk);
+        }
+        self.absorb(&chunks)
+    }
+
+    /// Keeps the versions of the modules in `chunks` (pulled, or sent with a lease), and a
+    /// delta shaped like each module it did not hold yet.
+    fn absorb(&mut self, chunks: &[ParameterChunk]) -> Result<()> {
+        let mut pulled: HashMap<Vec<u8>, (u64, Vec<TensorChunk>)> = HashMap::new();
+        for chunk in chunks {
+            let module = chunk.module.context("a parameter chunk names no module")?;
+            let key = key(&module);
+            let known = self.held.contains_key(&key);
+            let entry = pulled.entry(key).or_default();
             entry.0 = module.version;
-            entry.1.extend(chunk.chunk);
+            if !known {
+                entry.1.extend(chunk.chunk.clone());
+            }
         }
         for (key, (version, chunks)) in pulled {
             match self.held.get_mut(&key) {

@@ -2,6 +2,7 @@
 //! and how to wake its lease streams.
 
 use crate::lease::Millis;
+use pathnet_nn::pathnet::ModuleId;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -29,6 +30,33 @@ pub(super) struct AgentRecord {
     /// chosen as a stage host, nor leased a placed segment, until it sends a heartbeat (a
     /// dead agent never does, while its lease stream may not have been seen closing yet).
     suspect: bool,
+    /// What it holds, for an agent that takes module parameters with its leases; `None`
+    /// for one that pulls them all.
+    held_modules: Option<HeldModules>,
+}
+
+/// The module versions an agent is believed to hold, for one experiment: those sent with
+/// its leases, those it pulled and those its accepted results moved. A wrong belief costs
+/// bytes or a pull, never a wrong result: the agent pulls whatever is still stale.
+#[derive(Debug, Default)]
+pub(super) struct HeldModules {
+    experiment: String,
+    versions: BTreeMap<ModuleId, u64>,
+}
+
+impl HeldModules {
+    /// Whether it holds `module` at `version` or newer.
+    pub(super) fn holds(&self, module: ModuleId, version: u64) -> bool {
+        self.versions
+            .get(&module)
+            .is_some_and(|&held| held >= version)
+    }
+
+    /// It now holds `module` at `version` (unless it held a newer one).
+    pub(super) fn got(&mut self, module: ModuleId, version: u64) {
+        let held = self.versions.entry(module).or_default();
+        *held = (*held).max(version);
+    }
 }
 
 impl AgentRecord {
@@ -89,13 +117,15 @@ impl Agents {
         }
     }
 
-    /// Joins a new agent, seen `now`, with its operator `labels` and the address it serves
-    /// stage links on (empty: none); returns its id.
+    /// Joins a new agent, seen `now`, with its operator `labels`, the address it serves
+    /// stage links on (empty: none) and whether it takes parameters with its leases;
+    /// returns its id.
     pub(super) fn join(
         &mut self,
         now: Millis,
         labels: BTreeMap<String, String>,
         stage_link_address: String,
+        inline_parameters: bool,
     ) -> String {
         let id = format!("agent-{}-{}", self.incarnation, self.next);
         self.next += 1;
@@ -111,6 +141,7 @@ impl Agents {
                 labels,
                 stage_link_address,
                 suspect: false,
+                held_modules: inline_parameters.then(HeldModules::default),
             },
         );
         if self.earliest_seen.is_none() {
@@ -152,6 +183,23 @@ impl Agents {
         if let Some(record) = self.records.get_mut(agent) {
             record.streams = record.streams.saturating_sub(1);
         }
+    }
+
+    /// What `agent` holds of `experiment`'s modules, if it takes parameters with its
+    /// leases; what it held of another experiment is forgotten.
+    pub(super) fn held_modules(
+        &mut self,
+        agent: &str,
+        experiment: &str,
+    ) -> Option<&mut HeldModules> {
+        let held = self.records.get_mut(agent)?.held_modules.as_mut()?;
+        if held.experiment != experiment {
+            *held = HeldModules {
+                experiment: experiment.to_owned(),
+                versions: BTreeMap::new(),
+            };
+        }
+        Some(held)
     }
 
     /// Wakes `agent`'s lease streams.

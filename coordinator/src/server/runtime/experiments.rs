@@ -106,7 +106,16 @@ impl Runtime {
             tournaments_resolved: counters.tournaments_resolved,
             leases_expired: expired,
             tasks_completed: status.tasks_completed as u32,
+            kind: exp.run.kind().as_str().to_owned(),
         })
+    }
+
+    /// The status of every experiment held: the current one, running or not.
+    pub(crate) fn list(&mut self) -> Vec<v1::ExperimentStatus> {
+        let Some(id) = self.slot.current().map(|exp| exp.id.clone()) else {
+            return Vec::new();
+        };
+        self.status(&id).into_iter().collect()
     }
 
     /// The summary of the current experiment, with the lease counters and the parameter

@@ -34,9 +34,16 @@ impl Runtime {
                     .collect()
             })
             .unwrap_or_default();
-        let agent_id = self
-            .agents
-            .join(now, labels, request.stage_link_address.clone());
+        let inline_parameters = request
+            .capabilities
+            .as_ref()
+            .is_some_and(|c| c.inline_parameters);
+        let agent_id = self.agents.join(
+            now,
+            labels,
+            request.stage_link_address.clone(),
+            inline_parameters,
+        );
         v1::JoinResponse {
             agent_id,
             limits: Some(v1::CoordinatorLimits {
@@ -132,6 +139,7 @@ impl Runtime {
             peers,
         };
         let experiment_id = leased.experiment.clone();
+        let parameters = self.inline_parameters(agent, &experiment_id, &issued.payload);
         let now = self.now();
         let (work_id, deadline) = self.leases.grant(agent, leased, now);
         Ok(Some(v1::WorkItem {
@@ -139,6 +147,7 @@ impl Runtime {
             experiment_id,
             lease_deadline_unix_ms: self.unix_ms(deadline),
             payload: Some(issued.payload),
+            parameters,
         }))
     }
 

@@ -90,6 +90,7 @@ impl Runtime {
             )));
         }
         let mut chunks = Vec::new();
+        let mut held = self.agents.held_modules(&request.agent_id, &exp.id);
         for module in &request.modules {
             let (id, wanted) = wire::module_ref_from_wire(Some(module), layers)
                 .map_err(|err| Status::invalid_argument(err.to_string()))?;
@@ -112,6 +113,9 @@ impl Runtime {
                 wire::params_to_chunks(&params, layers, self.limits.chunk_bytes())
                     .map_err(|err| Status::internal(err.to_string()))?,
             );
+            if let Some(held) = held.as_mut() {
+                held.got(id, params.version);
+            }
         }
         let bytes: usize = chunks
             .iter()
@@ -120,6 +124,75 @@ impl Runtime {
             .sum();
         self.observed.bytes_pulled += bytes as u64;
         Ok(chunks)
+    }
+}
+
+impl Runtime {
+    /// The parameters to send with a pathway lease to `agent`, so that it need not pull
+    /// them: the modules of the lease it is not believed to hold at the version named or
+    /// newer, at their current version, as long as they fit in half a message (the rest
+    /// it pulls). Nothing for other work, or for an agent that did not ask for them.
+    pub(super) fn inline_parameters(
+        &mut self,
+        agent: &str,
+        experiment: &str,
+        payload: &v1::work_item::Payload,
+    ) -> Vec<v1::ParameterChunk> {
+        let v1::work_item::Payload::PathwayTraining(job) = payload else {
+            return Vec::new();
+        };
+        let Some(engine) = self.slot.get(experiment).and_then(|e| e.run.modules()) else {
+            return Vec::new();
+        };
+        let Some(held) = self.agents.held_modules(agent, experiment) else {
+            return Vec::new();
+        };
+        let layers = engine.architecture().dims.layers;
+        let budget = self.limits.max_message_bytes / 2;
+        let (mut chunks, mut bytes) = (Vec::new(), 0);
+        for module in &job.modules {
+            // The runtime built these references itself; one it cannot read is pulled.
+            let Ok((id, wanted)) = wire::module_ref_from_wire(Some(module), layers) else {
+                continue;
+            };
+            if held.holds(id, wanted) {
+                continue;
+            }
+            let Ok(params) = engine.module_params(id) else {
+                continue;
+            };
+            let size: usize = params.tensors.iter().map(|t| t.len() * 4).sum();
+            if bytes + size > budget {
+                break;
+            }
+            let Ok(module_chunks) =
+                wire::params_to_chunks(&params, layers, self.limits.chunk_bytes())
+            else {
+                continue;
+            };
+            chunks.extend(module_chunks);
+            bytes += size;
+            held.got(id, params.version);
+        }
+        self.observed.bytes_pulled += bytes as u64;
+        chunks
+    }
+
+    /// `agent`'s accepted result moved the modules in `updated` to those versions on its
+    /// side too (it adds its own delta, as the coordinator did).
+    pub(super) fn agent_kept(&mut self, agent: &str, experiment: &str, updated: &[v1::ModuleRef]) {
+        let Some(engine) = self.slot.get(experiment).and_then(|e| e.run.modules()) else {
+            return;
+        };
+        let layers = engine.architecture().dims.layers;
+        let Some(held) = self.agents.held_modules(agent, experiment) else {
+            return;
+        };
+        for module in updated {
+            if let Ok((id, version)) = wire::module_ref_from_wire(Some(module), layers) {
+                held.got(id, version);
+            }
+        }
     }
 }
 

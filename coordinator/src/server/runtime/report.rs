@@ -178,6 +178,7 @@ impl Runtime {
         self.slot.drain_run_events();
         match applied {
             Ok(updated_from_base) => {
+                self.agent_kept(&request.agent_id, &leased.experiment, &updated_from_base);
                 self.result_taken(&request.agent_id);
                 self.leases.end(work, LeaseEnd::Reported);
                 self.staging.drop_work(work);

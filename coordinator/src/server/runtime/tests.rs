@@ -596,3 +596,103 @@ fn a_result_that_arrives_after_another_solved_the_run_is_stale_not_refused() {
     assert_eq!(error(&rt), None);
     assert_eq!(rt.metrics_snapshot().work_failures, 0);
 }
+
+/// A runtime serving a small PathNet experiment on Fashion-MNIST, with one agent that takes
+/// parameters with its leases if `inline`.
+fn pathnet(inline: bool) -> (Runtime, String) {
+    let data = std::env::var_os("PATHNET_FASHION_MNIST")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/usr/share/datasets/fashion-mnist".into());
+    assert!(
+        data.is_dir(),
+        "Fashion-MNIST not found at {}",
+        data.display()
+    );
+    let spec = format!(
+        r#"
+name = "inline"
+seed = 3
+[data]
+dir = "{}"
+[pathnet]
+layers = 2
+modules_per_layer = 4
+max_active = 2
+module_units = 3
+[evolution]
+population = 4
+minibatches_per_evaluation = 1
+batch_size = 1
+max_generations = 2
+[[tasks]]
+name = "a"
+classes = [0, 1]
+"#,
+        data.display()
+    );
+    let mut rt = runtime();
+    rt.start(Ready::load(Spec::from_toml(&spec).unwrap()).unwrap())
+        .unwrap();
+    let agent = joined_inline(&mut rt, inline);
+    (rt, agent)
+}
+
+fn joined_inline(rt: &mut Runtime, inline: bool) -> String {
+    let agent = rt
+        .join_with(&v1::JoinRequest {
+            capabilities: Some(v1::AgentCapabilities {
+                inline_parameters: inline,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .agent_id;
+    rt.open_stream(&agent, 1).unwrap();
+    agent
+}
+
+/// The (module, version) pairs a pathway lease names, and those its parameters carry.
+fn named_and_sent(item: &v1::WorkItem) -> (Vec<v1::ModuleRef>, Vec<v1::ModuleRef>) {
+    let Some(v1::work_item::Payload::PathwayTraining(job)) = &item.payload else {
+        panic!("a pathway lease");
+    };
+    let layers = job.architecture.as_ref().unwrap().layers as usize;
+    let sent = pathnet_work::wire::params_from_chunks(item.parameters.clone(), layers)
+        .unwrap()
+        .iter()
+        .map(|m| pathnet_work::wire::module_ref(m.id, m.version, layers))
+        .collect();
+    (job.modules.clone(), sent)
+}
+
+#[test]
+fn a_pathway_lease_carries_the_modules_its_agent_lacks_if_the_agent_asked() {
+    let (mut rt, agent) = pathnet(true);
+    let first = lease(&mut rt, &agent);
+    let (named, sent) = named_and_sent(&first);
+    let sorted = |mut refs: Vec<v1::ModuleRef>| {
+        refs.sort_by_key(|r| format!("{r:?}"));
+        refs
+    };
+    assert_eq!(
+        sorted(sent),
+        sorted(named.clone()),
+        "every module comes with it"
+    );
+    let bytes = rt.observed.bytes_pulled;
+    assert!(bytes > 0);
+
+    // Handed back and leased again: the agent holds what it was sent.
+    fail(&mut rt, &agent, &first.work_id, "flaky disk");
+    let again = lease(&mut rt, &agent);
+    let (named_again, sent_again) = named_and_sent(&again);
+    assert_eq!(named_again, named);
+    assert!(sent_again.is_empty(), "{sent_again:?}");
+    assert_eq!(rt.observed.bytes_pulled, bytes);
+
+    // An agent that did not ask pulls everything itself.
+    let (mut rt, plain) = pathnet(false);
+    let item = lease(&mut rt, &plain);
+    assert!(item.parameters.is_empty());
+    assert_eq!(rt.observed.bytes_pulled, 0);
+}
