@@ -7,7 +7,9 @@ what it can run, and nothing else is changed:
     https://pathnet-coordinator:50051 and the test network's DNS answers that name), its
     volume claim template a PersistentVolumeClaim (a podman volume);
   - the TLS Secret the overlay expects from the operator (pathnet-tls) is made here, from a
-    fresh authority of deploy/make-dev-tls, as an operator would make it;
+    fresh authority of deploy/make-dev-tls, as an operator would make it; each Secret
+    volume becomes a read-only directory of the files Kubernetes would project
+    (`secrets_as_files` says why podman's own Secret volumes cannot be used);
   - the coordinator's gRPC, health and metrics ports are published on 127.0.0.1, so the
     test's gRPC clients and a real Prometheus reach them on loopback;
   - the agent Deployment runs as it is, with --agents replicas.
@@ -79,13 +81,36 @@ def secret_value(docs, name_prefix, key):
     return base64.b64decode(secret["data"][key]).decode()
 
 
-def playable(rendered, agents, ports):
+def secrets_as_files(pod_name, pod_spec, secrets, work):
+    """Each Secret volume of the pod becomes a read-only directory holding what Kubernetes
+    would project (its `items`, or every key). podman 4.3.1 cannot mount Secrets as they
+    are: it writes `data` into the files still base64-encoded and ignores `stringData`, and
+    it shares one volume per Secret between pods, the first pod's projection for all."""
+    for volume in pod_spec.get("volumes", []):
+        source = volume.pop("secret", None)
+        if source is None:
+            continue
+        data = secrets[source["secretName"]]
+        items = source.get("items") or [{"key": key, "path": key} for key in data]
+        directory = work / "secrets" / f"{pod_name}-{volume['name']}"
+        directory.mkdir(parents=True)
+        for item in items:
+            (directory / item["path"]).write_bytes(data[item["key"]])
+            (directory / item["path"]).chmod(0o444)
+        volume["hostPath"] = {"path": str(directory), "type": "Directory"}
+
+
+def playable(rendered, agents, ports, work):
     """The documents podman can play, derived from the rendered overlay as described above;
     `ports` maps the coordinator's port names to the loopback ports they are published on."""
     docs, statefulsets = [], []
+    secrets = {d["metadata"]["name"]: {k: base64.b64decode(v) for k, v in d.get("data", {}).items()}
+               for d in rendered if d["kind"] == "Secret"}
     for doc in rendered:
-        if doc["kind"] in NOT_PLAYED:
+        if doc["kind"] in NOT_PLAYED or doc["kind"] == "Secret":
             continue
+        if doc["kind"] in ("Deployment", "StatefulSet"):
+            secrets_as_files(doc["metadata"]["name"], doc["spec"]["template"]["spec"], secrets, work)
         if doc["kind"] == "StatefulSet":
             statefulsets.append(doc)
             continue
@@ -196,7 +221,9 @@ def main():
     # The TLS Secret the overlay expects, made as an operator makes it (deploy/README.md).
     run(str(ROOT / "deploy/make-dev-tls"), str(work / "tls"))
     tls_files = [work / "tls" / name for name in ("tls.crt", "tls.key", "ca.crt")]
-    docs = [tls_secret("pathnet-tls", tls_files)] + playable(rendered, args.agents, ports)
+    # The container user (65532) must reach the Secrets' files under the scratch directory.
+    work.chmod(0o755)
+    docs = playable([tls_secret("pathnet-tls", tls_files)] + rendered, args.agents, ports, work)
     play = work / "play.yaml"
     play.write_text(yaml.safe_dump_all(docs))
     metrics_token = secret_value(rendered, "pathnet-metrics-token", "token")
@@ -210,9 +237,12 @@ def main():
     ok = False
     try:
         run("podman", "network", "create", network)
-        # Secrets outlive `kube down`: one left by an interrupted run would stop the play.
+        # Secrets, and the volumes podman mounts them from (named after them), outlive
+        # `kube down`; podman reuses such a volume as it finds it, so one left by another
+        # run would hand the pods that run's files.
         for name in secrets:
             run("podman", "secret", "rm", name, check=False)
+            run("podman", "volume", "rm", "--force", name, check=False)
         # Prometheus first, so the coordinator is scraped from its first second on.
         prometheus = LocalPrometheus(work, [f"127.0.0.1:{ports['metrics']}"], credentials_file=token_file)
         t0 = time.monotonic()
@@ -293,6 +323,7 @@ def main():
                     run("podman", "volume", "rm", "--force", doc["metadata"]["name"], check=False)
             for name in secrets:
                 run("podman", "secret", "rm", name, check=False)
+                run("podman", "volume", "rm", "--force", name, check=False)
         run("podman", "network", "rm", "--force", network, check=False)
         shutil.rmtree(work, ignore_errors=True)
         log(f"runtime test {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.1f} s")

@@ -89,6 +89,9 @@ def secret_key(workload, container, path):
     # Every Secret volume names its keys, so that a key added to the Secret later never
     # reaches a pod that was not meant to hold it.
     assert items, f"the Secret volume of {path} projects every key"
+    # A missing Secret must keep the pod from starting, never start it without its file;
+    # stated explicitly, since podman 4.3's `kube play` crashes on the default.
+    assert secret.get("optional") is False, f"the Secret volume of {path} is not optional: false"
     assert name in items, f"{path} is not projected"
     return secret["secretName"], items[name], set(items.values())
 
