@@ -148,10 +148,7 @@ fn agents_killed_and_replaced_and_a_killed_coordinator_lose_and_double_count_not
     // died holding leases of this incarnation, so at least those came back or were dropped.
     assert_eq!(
         u64_at(c, "evaluations_requeued"),
-        u64_at(l, "expired")
-            + u64_at(l, "released")
-            + u64_at(l, "refused")
-            + u64_at(l, "restarted"),
+        requeue_causes(l),
         "{summary}"
     );
     assert!(

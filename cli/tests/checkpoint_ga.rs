@@ -65,13 +65,6 @@ fn a_neuroevolution_coordinator_killed_mid_run_resumes_its_books_and_solves() {
     // The evaluations out at the save ended with the killed coordinator and were re-queued;
     // every re-queue has its cause in the lease table.
     assert!(u64_at(l, "restarted") >= 1, "{summary}");
-    assert_eq!(
-        u64_at(&summary, "requeued"),
-        u64_at(l, "expired")
-            + u64_at(l, "released")
-            + u64_at(l, "refused")
-            + u64_at(l, "restarted"),
-        "{summary}"
-    );
+    assert_eq!(u64_at(&summary, "requeued"), requeue_causes(l), "{summary}");
     served.remove();
 }

@@ -308,12 +308,17 @@ pub(crate) fn assert_requeues_accounted(summary: &serde_json::Value) {
     );
     assert_eq!(
         u64_at(c, "evaluations_requeued"),
-        u64_at(l, "expired")
-            + u64_at(l, "released")
-            + u64_at(l, "refused")
-            + u64_at(l, "restarted"),
+        requeue_causes(l),
         "{summary}"
     );
+}
+
+/// Leases whose end sends their work back to the queue, from a summary's `leases` table.
+pub(crate) fn requeue_causes(leases: &serde_json::Value) -> u64 {
+    ["expired", "released", "refused", "restarted"]
+        .iter()
+        .map(|end| u64_at(leases, end))
+        .sum()
 }
 
 /// The accounting every finished run must satisfy: each evaluation handed out was either
