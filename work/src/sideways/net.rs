@@ -6,7 +6,8 @@
 //! (`K` = 1 to 4, [`Cut::Cost`]):
 //! conv 1->8 5x5 (32x32) | conv 8->16 3x3/2 (16x16) | conv 16->32 3x3/2 (8x8) | fc 2048->128->C.
 //! Skip-Sideways adds skip edges into the top stage from the nodes `span` below it, each
-//! through a strided convolution to the top stage's input shape (32x8x8).
+//! through a strided convolution to the top stage's input shape (32x8x8 when the top stage is
+//! the head alone, 16x16x16 when it starts at the third block, ...).
 
 use super::SidewaysJobError;
 use ndarray::{ArrayD, IxDyn};
@@ -94,6 +95,13 @@ fn conv(i: usize, o: usize, kernel: usize, stride: usize, padding: usize) -> Con
 const BLOCK_OUT: [(usize, usize); 4] = [(1, 32), (8, 32), (16, 16), (32, 8)];
 
 /// The network of `spec`, initialised from `seed`.
+///
+/// Skip edges feed the top stage, whichever blocks it starts with: each skip's adapter (a
+/// strided convolution and ReLU, owned by the top stage) maps its source node to the shape of
+/// the top stage's input, and with `Combine::Concat` the top stage's first layer takes
+/// `1 + skips` times the channels. With the top stage being the head alone (4 stages, or a
+/// cost cut giving the head its own stage) this is the network as it always was, parameters
+/// included, since the generator draws the layers in the same order.
 pub fn video_net(spec: &VideoNetSpec, seed: u64) -> Result<StageNet<f32>, SidewaysJobError> {
     if !spec.cut.allows(spec.stages) {
         return Err(SidewaysJobError::invalid(
@@ -102,43 +110,23 @@ pub fn video_net(spec: &VideoNetSpec, seed: u64) -> Result<StageNet<f32>, Sidewa
             spec.cut.stages_rule(),
         ));
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut blocks: Vec<Sequential<f32>> = vec![
-        Sequential::default()
-            .with(Conv2d::new(conv(1, 8, 5, 1, 2), Init::HeUniform, &mut rng))
-            .with(Relu),
-        Sequential::default()
-            .with(Conv2d::new(conv(8, 16, 3, 2, 1), Init::HeUniform, &mut rng))
-            .with(Relu),
-        Sequential::default()
-            .with(Conv2d::new(
-                conv(16, 32, 3, 2, 1),
-                Init::HeUniform,
-                &mut rng,
-            ))
-            .with(Relu),
-    ];
-    let top_in = match spec.combine {
-        Combine::Sum => 32,
-        Combine::Concat => 32 * (1 + spec.skips.len()),
+    for &span in &spec.skips {
+        if !(2..=spec.stages).contains(&span) {
+            return Err(SidewaysJobError::invalid(
+                "skips",
+                span,
+                format!(
+                    "a skip span must be in 2..={} with {} stages",
+                    spec.stages, spec.stages
+                ),
+            ));
+        }
+    }
+    let widen = match spec.combine {
+        Combine::Sum => 1,
+        Combine::Concat => 1 + spec.skips.len(),
     };
-    blocks.push(
-        Sequential::default()
-            .with(Flatten)
-            .with(Linear::new(top_in * 64, 128, Init::HeUniform, &mut rng))
-            .with(Relu)
-            .with(Linear::new(
-                128,
-                spec.classes,
-                Init::XavierUniform,
-                &mut rng,
-            )),
-    );
-    let sizes = match spec.cut {
-        Cut::Count => vec![BLOCKS / spec.stages; spec.stages],
-        Cut::Cost => balanced_cut(&block_costs(&blocks, top_in), spec.stages)
-            .expect("1 <= stages <= blocks was checked"),
-    };
+    let sizes = cut_sizes(spec, widen);
     // Node `j` (0: the frame) is the input of block `first_block[j]`.
     let first_block: Vec<usize> = sizes
         .iter()
@@ -148,6 +136,9 @@ pub fn video_net(spec: &VideoNetSpec, seed: u64) -> Result<StageNet<f32>, Sidewa
             Some(first)
         })
         .collect();
+    let top_first = first_block[spec.stages - 1];
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let blocks = build_blocks(spec.classes, (top_first, widen), &mut rng);
     let mut stages = Vec::with_capacity(spec.stages);
     let mut blocks = blocks.into_iter();
     for &size in &sizes {
@@ -161,23 +152,14 @@ pub fn video_net(spec: &VideoNetSpec, seed: u64) -> Result<StageNet<f32>, Sidewa
     }
     let top = stages.pop().expect("at least one stage");
     let mut top = top.with_combine(spec.combine);
+    let (top_channels, top_side) = BLOCK_OUT[top_first];
     for &span in &spec.skips {
-        if !(2..=spec.stages).contains(&span) {
-            return Err(SidewaysJobError::invalid(
-                "skips",
-                span,
-                format!(
-                    "a skip span must be in 2..={} with {} stages",
-                    spec.stages, spec.stages
-                ),
-            ));
-        }
         // Node `stages - span` is the input of the first block of stage `stages - span`.
         let (channels, side) = BLOCK_OUT[first_block[spec.stages - span]];
-        let stride = side / 8;
+        let stride = side / top_side;
         let adapter = Sequential::default()
             .with(Conv2d::new(
-                conv(channels, 32, stride, stride, 0),
+                conv(channels, top_channels, stride, stride, 0),
                 Init::HeUniform,
                 &mut rng,
             ))
@@ -188,18 +170,102 @@ pub fn video_net(spec: &VideoNetSpec, seed: u64) -> Result<StageNet<f32>, Sidewa
     Ok(StageNet::new(stages, &[1, SIDE, SIDE])?)
 }
 
-/// Each block's estimated cost per frame, fed the shapes it is built for (the top block
-/// `top_in` channels, as the combine hands it them).
-fn block_costs<'a>(
-    blocks: impl IntoIterator<Item = &'a Sequential<f32>>,
-    top_in: usize,
-) -> Vec<u64> {
+/// The four blocks, their layers drawn from `rng` in order; block `widen.0` takes `widen.1`
+/// times its usual input channels (the top stage's first block under a concatenating merge).
+fn build_blocks(
+    classes: usize,
+    widen: (usize, usize),
+    rng: &mut ChaCha8Rng,
+) -> Vec<Sequential<f32>> {
+    let inputs = |block: usize| {
+        let channels = BLOCK_OUT[block].0;
+        if block == widen.0 {
+            channels * widen.1
+        } else {
+            channels
+        }
+    };
+    vec![
+        Sequential::default()
+            .with(Conv2d::new(
+                conv(inputs(0), 8, 5, 1, 2),
+                Init::HeUniform,
+                rng,
+            ))
+            .with(Relu),
+        Sequential::default()
+            .with(Conv2d::new(
+                conv(inputs(1), 16, 3, 2, 1),
+                Init::HeUniform,
+                rng,
+            ))
+            .with(Relu),
+        Sequential::default()
+            .with(Conv2d::new(
+                conv(inputs(2), 32, 3, 2, 1),
+                Init::HeUniform,
+                rng,
+            ))
+            .with(Relu),
+        Sequential::default()
+            .with(Flatten)
+            .with(Linear::new(inputs(3) * 64, 128, Init::HeUniform, rng))
+            .with(Relu)
+            .with(Linear::new(128, classes, Init::XavierUniform, rng)),
+    ]
+}
+
+/// Blocks per stage, bottom first. By cost: for every block the top stage may start at, the
+/// blocks are costed with that block widened as a concatenating merge widens it, the blocks
+/// below are cut by [`balanced_cut`], and the start whose most expensive stage is cheapest
+/// wins; among ties the top stage takes as few blocks as it can, as [`balanced_cut`] does.
+/// Costs come from shapes alone, so the same spec always gets the same cut.
+fn cut_sizes(spec: &VideoNetSpec, widen: usize) -> Vec<usize> {
+    let stages = spec.stages;
+    if spec.cut == Cut::Count {
+        return vec![BLOCKS / stages; stages];
+    }
+    if stages == 1 {
+        return vec![BLOCKS];
+    }
+    // Weights do not change a cost, so any generator will do.
+    let mut scratch = ChaCha8Rng::seed_from_u64(0);
+    let mut best: Option<(u64, Vec<usize>)> = None;
+    for top_first in (stages - 1..BLOCKS).rev() {
+        let blocks = build_blocks(spec.classes, (top_first, widen), &mut scratch);
+        let costs = block_costs(&blocks, (top_first, widen));
+        let top: u64 = costs[top_first..].iter().sum();
+        let Some(mut sizes) = balanced_cut(&costs[..top_first], stages - 1) else {
+            continue;
+        };
+        let mut start = 0;
+        let mut most = top;
+        for &size in &sizes {
+            most = most.max(costs[start..start + size].iter().sum());
+            start += size;
+        }
+        sizes.push(BLOCKS - top_first);
+        // Later starts come first, so only a strictly cheaper cut replaces one.
+        if best.as_ref().is_none_or(|(cost, _)| most < *cost) {
+            best = Some((most, sizes));
+        }
+    }
+    best.expect("1 <= stages <= blocks was checked").1
+}
+
+/// Each block's estimated cost per frame, fed the shapes it is built for (block `widen.0`
+/// `widen.1` times its usual channels, as a concatenating merge hands them).
+fn block_costs(blocks: &[Sequential<f32>], widen: (usize, usize)) -> Vec<u64> {
     blocks
-        .into_iter()
+        .iter()
         .enumerate()
         .map(|(i, block)| {
             let (channels, side) = BLOCK_OUT[i];
-            let channels = if i + 1 == BLOCKS { top_in } else { channels };
+            let channels = if i == widen.0 {
+                channels * widen.1
+            } else {
+                channels
+            };
             chain_costs(block.layers(), &[channels, side, side])
                 .0
                 .iter()
@@ -251,6 +317,10 @@ impl FrameSource<f32> for ClipBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sideways::{Method, SidewaysTask};
+    use pathnet_nn::sideways::{
+        FramesVec, OptimizerSpec, Pipeline, SidewaysConfig, UpdateSchedule,
+    };
 
     fn spec(stages: usize, cut: Cut, skips: Vec<usize>) -> VideoNetSpec {
         VideoNetSpec {
@@ -274,8 +344,8 @@ mod tests {
 
     #[test]
     fn the_blocks_cost_about_the_same() {
-        let net = video_net(&spec(4, Cut::Count, vec![]), 0).unwrap();
-        let costs = block_costs(net.stages().iter().map(|stage| stage.body()), 32);
+        let blocks = build_blocks(10, (3, 1), &mut ChaCha8Rng::seed_from_u64(0));
+        let costs = block_costs(&blocks, (3, 1));
         // conv 5x5 on 32x32, two 3x3/2 convs, the head: within 40% of each other.
         assert_eq!(costs, [221_184, 303_104, 299_008, 265_738]);
     }
@@ -303,9 +373,80 @@ mod tests {
         let mut heavy = spec(2, Cut::Cost, vec![2]);
         heavy.combine = Combine::Concat;
         assert_eq!(layers(&heavy), [6, 4]);
+        // By count the top stage starts at the third block, whose convolution then takes
+        // the frame's adapted 16 channels beside the stage below's 16.
         heavy.cut = Cut::Count;
-        let count = video_net(&heavy, 3).map(|net| net.len());
-        assert!(count.is_err(), "{count:?}");
+        assert_eq!(layers(&heavy), [4, 6]);
+    }
+
+    /// The bug this guards: 2 stages by count with a skip of span 2 built its adapter for
+    /// the head's input (32x8x8), which is not the top stage's input (16x16x16).
+    #[test]
+    fn a_skip_into_a_top_stage_of_two_blocks_builds_and_trains() {
+        for combine in [Combine::Sum, Combine::Concat] {
+            let mut two = spec(2, Cut::Count, vec![2]);
+            two.combine = combine;
+            let net = video_net(&two, 3).unwrap();
+            assert_eq!(net.stages()[1].spans(), [1, 2]);
+            let mut pipeline = Pipeline::new(
+                net,
+                &OptimizerSpec::Adam(pathnet_nn::AdamConfig::default()),
+                SidewaysConfig {
+                    update: UpdateSchedule::PerClip,
+                    drain: true,
+                },
+            )
+            .unwrap();
+            let frames = (0..3)
+                .map(|t| ArrayD::from_elem(IxDyn(&[2, 1, SIDE, SIDE]), 0.1 * t as f32))
+                .collect();
+            let report = pipeline
+                .train_clip(&mut FramesVec(frames), &[1, 7])
+                .unwrap();
+            assert!(
+                report.frames == 3 && report.mean_loss.is_finite(),
+                "{combine:?}: {report:?}"
+            );
+        }
+    }
+
+    /// Every `[sideways]` table the task accepts builds its network: every method, stage
+    /// count, cut, set of skip spans and merge.
+    #[test]
+    fn every_accepted_skip_and_stage_combination_builds() {
+        let mut built = 0;
+        for cut in [Cut::Count, Cut::Cost] {
+            for stages in 1..=BLOCKS {
+                // Every subset of the spans 2..=stages, as a bit mask (bit 0: span 2).
+                for mask in 0u32..(1 << (stages - 1)) {
+                    let skips: Vec<usize> = (2..=stages)
+                        .filter(|s| mask & (1 << (s - 2)) != 0)
+                        .collect();
+                    for method in [Method::Sideways, Method::SkipSideways] {
+                        for combine in [Combine::Sum, Combine::Concat] {
+                            let task = SidewaysTask {
+                                stages,
+                                cut,
+                                method,
+                                skips: skips.clone(),
+                                combine,
+                                ..SidewaysTask::default()
+                            };
+                            if task.validate().is_err() {
+                                continue;
+                            }
+                            let net = video_net(&task.net_spec(), 1);
+                            assert!(net.is_ok(), "{task:?}: {:?}", net.err());
+                            built += 1;
+                        }
+                    }
+                }
+            }
+        }
+        // Sideways once per merge and stage count (count: 1, 2, 4; cost: 1 to 4), and
+        // Skip-Sideways once per merge and set of spans (2, 4 and 8 sets at 2, 3 and 4
+        // stages, the empty one meaning the whole depth): 2 * (3 + 10) + 2 * (4 + 14).
+        assert_eq!(built, 62);
     }
 
     #[test]
