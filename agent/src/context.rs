@@ -104,6 +104,8 @@ pub(crate) struct SessionContext {
     pub genomes: pathnet_evo::RebuildCache,
     /// Recently built pathway genomes (safe-mutation PathNet), shared likewise.
     pub pathway_genomes: pathnet_evo::sm_pathnet::PathwayRebuildCache,
+    /// The agent token, presented on the stage links this agent opens as a lease holder.
+    pub link_token: Option<pathnet_proto::security::Token>,
 }
 
 impl SessionContext {

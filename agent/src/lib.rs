@@ -43,7 +43,7 @@ pub async fn run(
     let mut config = config;
     let _links = match config.stage_listen {
         Some(addr) => {
-            let (bound, server) = link::serve(addr).await?;
+            let (bound, server) = link::serve(addr, config.token.clone()).await?;
             tracing::info!(%bound, "serving stage links");
             if config.stage_advertise.is_none() {
                 config.stage_advertise = Some(bound.to_string());

@@ -13,6 +13,7 @@
 //! "peer lost", so the coordinator re-issues the segment from its snapshot.
 
 use pathnet_nn::sideways::{LinkEnds, LinkMsg, Placement, Routed, Topology};
+use pathnet_proto::security::{BearerAuth, Token, presented_token};
 use pathnet_proto::v1::{self, stage_link_service_client::StageLinkServiceClient};
 use pathnet_work::sideways::net::video_net;
 use pathnet_work::sideways::placed::link_error;
@@ -67,9 +68,12 @@ pub(crate) struct NetCarrier {
 
 impl NetCarrier {
     /// Opens a link to every host of `placement` but the driver, each told its stages.
+    /// Each link presents `token`, the agent token, which a host serving links with a token
+    /// requires.
     pub(crate) async fn connect(
         job: &SegmentJob,
         placement: &StagePlacement,
+        token: Option<&Token>,
     ) -> Result<Self, String> {
         let net = video_net(&job.task.net_spec(), job.seed).map_err(|e| e.to_string())?;
         let topology = net.topology().clone();
@@ -97,9 +101,10 @@ impl NetCarrier {
                     format!("stage host {address}: no connection within {CONNECT_TIMEOUT:?}")
                 })?
                 .map_err(|e| format!("stage host {address}: {e}"))?;
-            let mut client = StageLinkServiceClient::new(channel)
-                .max_decoding_message_size(LINK_MESSAGE_BYTES)
-                .max_encoding_message_size(LINK_MESSAGE_BYTES);
+            let mut client =
+                StageLinkServiceClient::with_interceptor(channel, BearerAuth::new(token))
+                    .max_decoding_message_size(LINK_MESSAGE_BYTES)
+                    .max_encoding_message_size(LINK_MESSAGE_BYTES);
             let incoming = tokio::time::timeout(
                 CONNECT_TIMEOUT,
                 client.link(UnboundedReceiverStream::new(rx)),
@@ -482,9 +487,41 @@ pub(crate) fn is_peer_lost(err: &SidewaysJobError) -> bool {
     pathnet_work::sideways::placed::is_link_error(err)
 }
 
-/// Binds `addr` and serves stage links there; returns the bound address.
+/// Refuses a link that does not present `token` (when there is one) before the link's
+/// handler runs, so a stranger's stream changes nothing: no stages are built, nothing is
+/// read past its headers.
+#[derive(Clone)]
+struct LinkAuth {
+    token: Option<Token>,
+}
+
+impl tonic::service::Interceptor for LinkAuth {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(token) = &self.token else {
+            return Ok(request);
+        };
+        // `matches` compares in constant time; a missing token is compared as empty.
+        let presented = presented_token(request.metadata()).unwrap_or_default();
+        if token.matches(presented) {
+            Ok(request)
+        } else {
+            tracing::warn!(
+                peer = ?request.remote_addr(),
+                "stage link refused: a missing or wrong agent token"
+            );
+            Err(Status::unauthenticated(
+                "stage link: a missing or wrong agent token (links present the agent token \
+                 of the agents serving them: --agent-token-file or PATHNET_AGENT_TOKEN)",
+            ))
+        }
+    }
+}
+
+/// Binds `addr` and serves stage links there; returns the bound address. With `token`, only
+/// links presenting it are served (refused with UNAUTHENTICATED otherwise).
 pub(crate) async fn serve(
     addr: std::net::SocketAddr,
+    token: Option<Token>,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), crate::AgentError> {
     let listener =
         tokio::net::TcpListener::bind(addr)
@@ -502,6 +539,7 @@ pub(crate) async fn serve(
     let service = v1::stage_link_service_server::StageLinkServiceServer::new(StageLinkHost)
         .max_decoding_message_size(LINK_MESSAGE_BYTES)
         .max_encoding_message_size(LINK_MESSAGE_BYTES);
+    let service = tonic::service::interceptor::InterceptedService::new(service, LinkAuth { token });
     let server = tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         if let Err(err) = tonic::transport::Server::builder()
@@ -552,7 +590,7 @@ mod tests {
             let mut addresses = Vec::new();
             let mut servers = Vec::new();
             for _ in 0..hosts {
-                let (bound, server) = serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+                let (bound, server) = serve("127.0.0.1:0".parse().unwrap(), None).await.unwrap();
                 addresses.push(bound.to_string());
                 servers.push(server);
             }
@@ -566,7 +604,7 @@ mod tests {
                 evaluate: true,
             };
             let placement = StagePlacement { host_of, addresses };
-            let mut carrier = NetCarrier::connect(&job, &placement).await.unwrap();
+            let mut carrier = NetCarrier::connect(&job, &placement, None).await.unwrap();
             let (placed, alone) = tokio::task::spawn_blocking(move || {
                 pathnet_nn::set_threads(1);
                 let images = VideoImages::shared();
@@ -607,8 +645,55 @@ mod tests {
             host_of: vec![0, 1],
             addresses: vec![address.clone()],
         };
-        let err = NetCarrier::connect(&job, &placement).await.err().unwrap();
+        let err = NetCarrier::connect(&job, &placement, None)
+            .await
+            .err()
+            .unwrap();
         assert!(err.contains(&address), "{err}");
+    }
+
+    /// A host serving links with a token refuses a link presenting none or another one with
+    /// UNAUTHENTICATED before building anything, and still serves the right token after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_link_without_the_agent_token_is_refused() {
+        let token = |text: &str| Token::parse(text, "test", "test").unwrap();
+        let (bound, server) = serve("127.0.0.1:0".parse().unwrap(), Some(token("s3cret-link")))
+            .await
+            .unwrap();
+        let task = task(2, Method::Sideways);
+        let job = SegmentJob {
+            snapshot: task.initial_snapshot(3).unwrap(),
+            task,
+            seed: 3,
+            segment: 0,
+            first_batch: 0,
+            batches: 1,
+            evaluate: false,
+        };
+        let placement = StagePlacement {
+            host_of: vec![0, 1],
+            addresses: vec![bound.to_string()],
+        };
+        for presented in [None, Some(token("s3cret-linx")), Some(token("s3cret"))] {
+            let err = NetCarrier::connect(&job, &placement, presented.as_ref())
+                .await
+                .err()
+                .expect("refused");
+            assert!(err.contains("missing or wrong agent token"), "{err}");
+        }
+        let carrier = NetCarrier::connect(&job, &placement, Some(&token("s3cret-link"))).await;
+        assert!(carrier.is_ok(), "{:?}", carrier.err());
+        drop(carrier);
+        // A host without a token takes links that present one.
+        let (open, open_server) = serve("127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+        let placement = StagePlacement {
+            host_of: vec![0, 1],
+            addresses: vec![open.to_string()],
+        };
+        let carrier = NetCarrier::connect(&job, &placement, Some(&token("any"))).await;
+        assert!(carrier.is_ok(), "{:?}", carrier.err());
+        server.abort();
+        open_server.abort();
     }
 
     /// Bytes per tick per link of the example (`examples/sideways_moving_fashion.toml`,
@@ -620,7 +705,7 @@ mod tests {
         let spec: toml::Table =
             toml::from_str(include_str!("../../examples/sideways_moving_fashion.toml")).unwrap();
         let task: SidewaysTask = spec["sideways"].clone().try_into().unwrap();
-        let (bound, server) = serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let (bound, server) = serve("127.0.0.1:0".parse().unwrap(), None).await.unwrap();
         let mut runs = Vec::new();
         // Two segment lengths: the difference is the ticks' traffic alone, without the
         // stage state sent at the link's opening and end (the same size in both).
@@ -638,7 +723,7 @@ mod tests {
                 host_of: vec![0, 1],
                 addresses: vec![bound.to_string()],
             };
-            let mut carrier = NetCarrier::connect(&job, &placement).await.unwrap();
+            let mut carrier = NetCarrier::connect(&job, &placement, None).await.unwrap();
             let outcome = tokio::task::spawn_blocking(move || {
                 pathnet_nn::set_threads(1);
                 segment::execute_placed(

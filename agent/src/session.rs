@@ -66,6 +66,7 @@ pub(crate) async fn run(
         pathway_genomes: pathnet_evo::sm_pathnet::PathwayRebuildCache::new(CACHE_GENOMES)
             .with_examples(Arc::new(data.clone())),
         held: Held::new(Arc::clone(stats)),
+        link_token: config.token.clone(),
     });
 
     let (queue_tx, queue_rx) = mpsc::channel::<v1::WorkItem>(config.workers);

@@ -34,7 +34,7 @@ pub(crate) async fn run(
     } else {
         // A host that cannot be reached is not this agent's failure nor the work's.
         Some(
-            NetCarrier::connect(&job, &placement)
+            NetCarrier::connect(&job, &placement, ctx.link_token.as_ref())
                 .await
                 .map_err(Failure::PeerLost)?,
         )
