@@ -75,8 +75,24 @@ pub struct AgentConfig {
     pub token: Option<Token>,
     /// Serve stage links here, hosting Sideways stages for other agents.
     pub stage_listen: Option<std::net::SocketAddr>,
-    /// The stage-link address sent at join: set from `stage_listen` once bound.
+    /// The stage-link address sent at join: set from `stage_listen` once bound. With
+    /// `stage_tls` it is sent as `https://HOST:PORT`, which tells lease holders to dial it
+    /// over TLS.
     pub stage_advertise: Option<String>,
+    /// Serve stage links over TLS with this certificate; lease holders verify it with the
+    /// authority they trust for the coordinator (`tls.ca`).
+    pub stage_tls: Option<StageTls>,
+}
+
+/// The PEM certificate (chain) and private key an agent serves stage links with
+/// (`--stage-tls-cert`, `--stage-tls-key`). The certificate must name the host part of the
+/// advertised stage-link address.
+#[derive(Debug, Clone)]
+pub struct StageTls {
+    /// PEM certificate (chain).
+    pub cert: PathBuf,
+    /// Its PEM private key.
+    pub key: PathBuf,
 }
 
 /// How connection attempts are spaced: `initial`, doubling up to `max`, for at most

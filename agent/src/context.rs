@@ -106,6 +106,8 @@ pub(crate) struct SessionContext {
     pub pathway_genomes: pathnet_evo::sm_pathnet::PathwayRebuildCache,
     /// The agent token, presented on the stage links this agent opens as a lease holder.
     pub link_token: Option<pathnet_proto::security::Token>,
+    /// What this agent trusts when it dials a stage link over TLS (`https://` addresses).
+    pub link_tls: pathnet_proto::security::ClientTlsFiles,
 }
 
 impl SessionContext {

@@ -22,7 +22,7 @@ mod sideways;
 mod sm_pathnet;
 mod worker;
 
-pub use config::{AgentConfig, AgentError, Backoff};
+pub use config::{AgentConfig, AgentError, Backoff, StageTls};
 pub use context::AgentStats;
 
 use pathnet_work::TaskDataCache;
@@ -43,11 +43,15 @@ pub async fn run(
     let mut config = config;
     let _links = match config.stage_listen {
         Some(addr) => {
-            let (bound, server) = link::serve(addr, config.token.clone()).await?;
-            tracing::info!(%bound, "serving stage links");
-            if config.stage_advertise.is_none() {
-                config.stage_advertise = Some(bound.to_string());
-            }
+            let (bound, server) =
+                link::serve(addr, config.token.clone(), config.stage_tls.as_ref()).await?;
+            tracing::info!(%bound, tls = config.stage_tls.is_some(), "serving stage links");
+            let advertised = config
+                .stage_advertise
+                .take()
+                .unwrap_or_else(|| bound.to_string());
+            config.stage_advertise =
+                Some(link::advertised(&advertised, config.stage_tls.is_some()));
             Some(AbortOnDrop(server))
         }
         None => None,

@@ -12,8 +12,11 @@
 //! broken link abandons the segment on every host, and the driver hands the lease back as
 //! "peer lost", so the coordinator re-issues the segment from its snapshot.
 
+use crate::config::StageTls;
 use pathnet_nn::sideways::{LinkEnds, LinkMsg, Placement, Routed, Topology};
-use pathnet_proto::security::{BearerAuth, Token, presented_token};
+use pathnet_proto::security::{
+    BearerAuth, ClientTlsFiles, SecurityError, Token, presented_token, read_pem,
+};
 use pathnet_proto::v1::{self, stage_link_service_client::StageLinkServiceClient};
 use pathnet_work::sideways::net::video_net;
 use pathnet_work::sideways::placed::link_error;
@@ -74,6 +77,7 @@ impl NetCarrier {
         job: &SegmentJob,
         placement: &StagePlacement,
         token: Option<&Token>,
+        tls: &ClientTlsFiles,
     ) -> Result<Self, String> {
         let net = video_net(&job.task.net_spec(), job.seed).map_err(|e| e.to_string())?;
         let topology = net.topology().clone();
@@ -90,11 +94,16 @@ impl NetCarrier {
             let (tx, rx) = mpsc::unbounded_channel();
             sent.fetch_add(open.encoded_len() as u64, Ordering::Relaxed);
             tx.send(open).expect("receiver alive");
-            let url = format!("http://{address}");
-            let endpoint = tonic::transport::Endpoint::from_shared(url.clone())
-                .map_err(|e| format!("stage host {address}: {e}"))?
-                .connect_timeout(CONNECT_TIMEOUT)
-                .tcp_nodelay(true);
+            // The host says how to reach it: `https://` when it serves links over TLS.
+            let endpoint = if address.starts_with("https://") {
+                pathnet_proto::security::endpoint(address, tls)
+                    .map_err(|e| format!("stage host {address}: {e}"))?
+            } else {
+                tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+                    .map_err(|e| format!("stage host {address}: {e}"))?
+            }
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
             let channel = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect())
                 .await
                 .map_err(|_| {
@@ -517,12 +526,51 @@ impl tonic::service::Interceptor for LinkAuth {
     }
 }
 
+/// The settings a lease holder dials `https://` stage links with: the authority it trusts
+/// for the coordinator and its client certificate, but not the coordinator's server name,
+/// since each host's certificate names that host. With no TLS setting at all, `https://`
+/// hosts are refused (no authority to verify them with) and plain ones dialled as before.
+pub(crate) fn client_tls(coordinator: &ClientTlsFiles) -> ClientTlsFiles {
+    ClientTlsFiles {
+        server_name: None,
+        ..coordinator.clone()
+    }
+}
+
+/// The address to advertise for stage links: `https://` in front when they are served over
+/// TLS (unless the operator wrote it), nothing otherwise.
+pub(crate) fn advertised(address: &str, tls: bool) -> String {
+    if tls && !address.starts_with("https://") {
+        format!("https://{address}")
+    } else {
+        address.to_owned()
+    }
+}
+
 /// Binds `addr` and serves stage links there; returns the bound address. With `token`, only
-/// links presenting it are served (refused with UNAUTHENTICATED otherwise).
+/// links presenting it are served (refused with UNAUTHENTICATED otherwise); with `tls`, only
+/// over TLS with that certificate.
 pub(crate) async fn serve(
     addr: std::net::SocketAddr,
     token: Option<Token>,
+    tls: Option<&StageTls>,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), crate::AgentError> {
+    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    if let Some(tls) = tls {
+        let identity = tonic::transport::Identity::from_pem(
+            read_pem(&tls.cert, "`--stage-tls-cert`")?,
+            read_pem(&tls.key, "`--stage-tls-key`")?,
+        );
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| {
+                SecurityError::Tls(format!(
+                    "`--stage-tls-cert` {} / `--stage-tls-key` {}: {e}",
+                    tls.cert.display(),
+                    tls.key.display()
+                ))
+            })?;
+    }
     let listener =
         tokio::net::TcpListener::bind(addr)
             .await
@@ -542,8 +590,7 @@ pub(crate) async fn serve(
     let service = tonic::service::interceptor::InterceptedService::new(service, LinkAuth { token });
     let server = tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        if let Err(err) = tonic::transport::Server::builder()
-            .tcp_nodelay(true)
+        if let Err(err) = builder
             .add_service(service)
             .serve_with_incoming(incoming)
             .await
@@ -590,7 +637,9 @@ mod tests {
             let mut addresses = Vec::new();
             let mut servers = Vec::new();
             for _ in 0..hosts {
-                let (bound, server) = serve("127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+                let (bound, server) = serve("127.0.0.1:0".parse().unwrap(), None, None)
+                    .await
+                    .unwrap();
                 addresses.push(bound.to_string());
                 servers.push(server);
             }
@@ -604,7 +653,10 @@ mod tests {
                 evaluate: true,
             };
             let placement = StagePlacement { host_of, addresses };
-            let mut carrier = NetCarrier::connect(&job, &placement, None).await.unwrap();
+            let mut carrier =
+                NetCarrier::connect(&job, &placement, None, &ClientTlsFiles::default())
+                    .await
+                    .unwrap();
             let (placed, alone) = tokio::task::spawn_blocking(move || {
                 pathnet_nn::set_threads(1);
                 let images = VideoImages::shared();
@@ -645,7 +697,7 @@ mod tests {
             host_of: vec![0, 1],
             addresses: vec![address.clone()],
         };
-        let err = NetCarrier::connect(&job, &placement, None)
+        let err = NetCarrier::connect(&job, &placement, None, &ClientTlsFiles::default())
             .await
             .err()
             .unwrap();
@@ -657,9 +709,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_link_without_the_agent_token_is_refused() {
         let token = |text: &str| Token::parse(text, "test", "test").unwrap();
-        let (bound, server) = serve("127.0.0.1:0".parse().unwrap(), Some(token("s3cret-link")))
-            .await
-            .unwrap();
+        let (bound, server) = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            Some(token("s3cret-link")),
+            None,
+        )
+        .await
+        .unwrap();
         let task = task(2, Method::Sideways);
         let job = SegmentJob {
             snapshot: task.initial_snapshot(3).unwrap(),
@@ -675,25 +731,120 @@ mod tests {
             addresses: vec![bound.to_string()],
         };
         for presented in [None, Some(token("s3cret-linx")), Some(token("s3cret"))] {
-            let err = NetCarrier::connect(&job, &placement, presented.as_ref())
-                .await
-                .err()
-                .expect("refused");
+            let err = NetCarrier::connect(
+                &job,
+                &placement,
+                presented.as_ref(),
+                &ClientTlsFiles::default(),
+            )
+            .await
+            .err()
+            .expect("refused");
             assert!(err.contains("missing or wrong agent token"), "{err}");
         }
-        let carrier = NetCarrier::connect(&job, &placement, Some(&token("s3cret-link"))).await;
+        let carrier = NetCarrier::connect(
+            &job,
+            &placement,
+            Some(&token("s3cret-link")),
+            &ClientTlsFiles::default(),
+        )
+        .await;
         assert!(carrier.is_ok(), "{:?}", carrier.err());
         drop(carrier);
         // A host without a token takes links that present one.
-        let (open, open_server) = serve("127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+        let (open, open_server) = serve("127.0.0.1:0".parse().unwrap(), None, None)
+            .await
+            .unwrap();
         let placement = StagePlacement {
             host_of: vec![0, 1],
             addresses: vec![open.to_string()],
         };
-        let carrier = NetCarrier::connect(&job, &placement, Some(&token("any"))).await;
+        let carrier = NetCarrier::connect(
+            &job,
+            &placement,
+            Some(&token("any")),
+            &ClientTlsFiles::default(),
+        )
+        .await;
         assert!(carrier.is_ok(), "{:?}", carrier.err());
         server.abort();
         open_server.abort();
+    }
+
+    /// An authority and a stage host's certificate for 127.0.0.1, as PEM files in `dir`:
+    /// `(ca, cert, key)`.
+    fn stage_certs(dir: &std::path::Path) -> (std::path::PathBuf, StageTls) {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "stage link test authority");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        (
+            write("ca.pem", ca.pem()),
+            StageTls {
+                cert: write("stage.pem", cert.pem()),
+                key: write("stage.key", key.serialize_pem()),
+            },
+        )
+    }
+
+    /// A host serving links over TLS is dialled over TLS and verified with the authority;
+    /// plain text to it, or TLS without an authority, fails with an error naming the host.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_link_over_tls_works_and_plain_text_to_it_fails() {
+        let dir = std::env::temp_dir().join(format!("pathnet-stage-tls-{}", std::process::id()));
+        let (ca, stage_tls) = stage_certs(&dir);
+        let (bound, server) = serve("127.0.0.1:0".parse().unwrap(), None, Some(&stage_tls))
+            .await
+            .unwrap();
+        let task = task(2, Method::Sideways);
+        let job = SegmentJob {
+            snapshot: task.initial_snapshot(3).unwrap(),
+            task,
+            seed: 3,
+            segment: 0,
+            first_batch: 0,
+            batches: 1,
+            evaluate: false,
+        };
+        let at = |address: String| StagePlacement {
+            host_of: vec![0, 1],
+            addresses: vec![address],
+        };
+        let https = advertised(&bound.to_string(), true);
+        assert_eq!(https, format!("https://{bound}"));
+        let trusted = client_tls(&ClientTlsFiles {
+            ca: Some(ca),
+            server_name: Some("the-coordinator".into()),
+            ..ClientTlsFiles::default()
+        });
+        let carrier = NetCarrier::connect(&job, &at(https.clone()), None, &trusted).await;
+        assert!(carrier.is_ok(), "{:?}", carrier.err());
+        drop(carrier);
+        let plain = NetCarrier::connect(&job, &at(bound.to_string()), None, &trusted).await;
+        let err = plain.err().expect("plain text to a TLS host");
+        assert!(err.contains(&bound.to_string()), "{err}");
+        let untrusted =
+            NetCarrier::connect(&job, &at(https), None, &ClientTlsFiles::default()).await;
+        let err = untrusted.err().expect("TLS without an authority");
+        assert!(err.contains("--tls-ca"), "{err}");
+        server.abort();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Bytes per tick per link of the example (`examples/sideways_moving_fashion.toml`,
@@ -705,7 +856,9 @@ mod tests {
         let spec: toml::Table =
             toml::from_str(include_str!("../../examples/sideways_moving_fashion.toml")).unwrap();
         let task: SidewaysTask = spec["sideways"].clone().try_into().unwrap();
-        let (bound, server) = serve("127.0.0.1:0".parse().unwrap(), None).await.unwrap();
+        let (bound, server) = serve("127.0.0.1:0".parse().unwrap(), None, None)
+            .await
+            .unwrap();
         let mut runs = Vec::new();
         // Two segment lengths: the difference is the ticks' traffic alone, without the
         // stage state sent at the link's opening and end (the same size in both).
@@ -723,7 +876,10 @@ mod tests {
                 host_of: vec![0, 1],
                 addresses: vec![bound.to_string()],
             };
-            let mut carrier = NetCarrier::connect(&job, &placement, None).await.unwrap();
+            let mut carrier =
+                NetCarrier::connect(&job, &placement, None, &ClientTlsFiles::default())
+                    .await
+                    .unwrap();
             let outcome = tokio::task::spawn_blocking(move || {
                 pathnet_nn::set_threads(1);
                 segment::execute_placed(

@@ -67,6 +67,7 @@ pub(crate) async fn run(
             .with_examples(Arc::new(data.clone())),
         held: Held::new(Arc::clone(stats)),
         link_token: config.token.clone(),
+        link_tls: crate::link::client_tls(&config.tls),
     });
 
     let (queue_tx, queue_rx) = mpsc::channel::<v1::WorkItem>(config.workers);

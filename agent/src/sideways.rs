@@ -34,7 +34,7 @@ pub(crate) async fn run(
     } else {
         // A host that cannot be reached is not this agent's failure nor the work's.
         Some(
-            NetCarrier::connect(&job, &placement, ctx.link_token.as_ref())
+            NetCarrier::connect(&job, &placement, ctx.link_token.as_ref(), &ctx.link_tls)
                 .await
                 .map_err(Failure::PeerLost)?,
         )

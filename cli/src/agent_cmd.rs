@@ -3,7 +3,7 @@
 use crate::security_args::{ClientTlsArgs, agent_token};
 use anyhow::{Context, bail};
 use clap::Args;
-use pathnet_agent::{AgentConfig, Backoff};
+use pathnet_agent::{AgentConfig, Backoff, StageTls};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,6 +42,23 @@ pub(crate) struct AgentArgs {
     /// The stage-link address other agents dial (default: the bound address).
     #[arg(long, env = "PATHNET_STAGE_ADVERTISE", value_name = "HOST:PORT")]
     pub stage_advertise: Option<String>,
+    /// Serve stage links over TLS with this PEM certificate (naming the advertised host);
+    /// needs `--stage-tls-key`. Lease holders verify it with their `--tls-ca`.
+    #[arg(
+        long,
+        env = "PATHNET_STAGE_TLS_CERT",
+        value_name = "FILE",
+        requires = "stage_tls_key"
+    )]
+    pub stage_tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--stage-tls-cert`.
+    #[arg(
+        long,
+        env = "PATHNET_STAGE_TLS_KEY",
+        value_name = "FILE",
+        requires = "stage_tls_cert"
+    )]
+    pub stage_tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub tls: ClientTlsArgs,
 }
@@ -58,6 +75,11 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
             _ => bail!("`--label` = {label}: expected KEY=VALUE"),
         })
         .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+    if args.stage_tls_cert.is_some() && args.stage_listen.is_none() {
+        bail!(
+            "`--stage-tls-cert` needs `--stage-listen`: it is the certificate stage links are served with"
+        );
+    }
     let token = agent_token(args.agent_token_file.as_deref())?;
     let tls = args.tls.files();
     // Unreadable certificates or a URL that does not fit the TLS flags end the agent now,
@@ -78,6 +100,10 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
         token,
         stage_listen: args.stage_listen,
         stage_advertise: args.stage_advertise,
+        stage_tls: args
+            .stage_tls_cert
+            .zip(args.stage_tls_key)
+            .map(|(cert, key)| StageTls { cert, key }),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let stats = runtime.block_on(pathnet_agent::run(config, crate::signals::shutdown()));
