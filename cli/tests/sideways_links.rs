@@ -201,3 +201,38 @@ fn a_killed_stage_hosts_segment_is_trained_again_and_the_run_ends_the_same() {
     assert_same_run(&local, &killed);
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A coordinator with an agent token: its agents present the token on the stage links they
+/// open as well, and the hosts (serving links with the same token) take them, so the run
+/// goes over links and ends on the in-process run.
+#[test]
+fn stage_links_between_agents_of_a_coordinator_with_tokens_carry_the_run() {
+    let dir = scratch_dir("sideways-links-token");
+    let spec = spec_of(&dir, 4, r#"place = ["role=driver", "role=stages"]"#);
+    let token_file = dir.join("agent.token");
+    std::fs::write(&token_file, "links-7f3a9c1e5b\n").unwrap();
+    let out = dir.join("summary.json");
+    let (mut coordinator, url) = coordinator_running(
+        &spec,
+        &out,
+        &["--agent-token-file", token_file.to_str().unwrap()],
+    );
+    let token = [("PATHNET_AGENT_TOKEN_FILE", token_file.to_str().unwrap())];
+    let host_args = ["--label", "role=stages", "--stage-listen", "127.0.0.1:0"];
+    let mut driver = agent_with("token-driver", &url, &["--label", "role=driver"], &token);
+    let mut host = agent_with("token-host", &url, &host_args, &token);
+    assert!(coordinator.wait(RUN_DEADLINE).success());
+    assert!(driver.wait(Duration::from_secs(60)).success());
+    assert!(host.wait(Duration::from_secs(60)).success());
+    let placed = read_json(&out);
+    assert!(u64_at(&placed, "link_bytes") > 0, "{placed}");
+    assert_eq!(u64_at(&placed, "segments_reissued"), 0, "{placed}");
+    let local = run_summary(
+        "sideways-links-token-local",
+        &spec,
+        &["--agents", "0"],
+        RUN_DEADLINE,
+    );
+    assert_same_run(&local, &placed);
+    std::fs::remove_dir_all(dir).ok();
+}
