@@ -5,7 +5,7 @@
 //!
 //! The shared modules are `Linear + ReLU` over flat observations, or, for environments that
 //! observe channel-first `10 x 10` grids (MinAtar), `Conv2d + ReLU` as PathNet-A3C builds them
-//! ([`ConvModules`](pathnet_nn::pathnet::build::ConvModules)).
+//! ([`ConvModules`]).
 
 use crate::EvoError;
 use crate::task::{BROKEN_FITNESS, evenly_spaced};
