@@ -75,8 +75,9 @@ pub fn run(spec: &Spec, observe: &mut dyn FnMut(&Progress)) -> Result<Summary, R
 
 /// Runs a safe-mutation PathNet experiment with one in-process executor, one evaluation
 /// at a time: a pure function of the spec. The bytes per genome are what a distributed run
-/// sends, measured on the same messages. Once it has ended, each dataset task's best genome
-/// is measured on the task's held-out split (`test_accuracy` in the summary).
+/// sends, measured on the same messages. The run measures each dataset task's best genome
+/// on the task's held-out split as the arm ends (`test_accuracy` in the summary), with the
+/// executor's cache.
 pub fn run_sm_pathnet(
     spec: &SmPathNetSpec,
     observe: &mut dyn FnMut(&Progress),
@@ -84,8 +85,11 @@ pub fn run_sm_pathnet(
     spec.validate()?;
     pathnet_nn::set_threads(1);
     let mut run = SmPathNetRun::new(spec.name.clone(), spec.clone())?;
-    let cache = pathnet_evo::sm_pathnet::PathwayRebuildCache::new(GENOME_CACHE)
-        .with_examples(std::sync::Arc::new(TaskDataCache::new(None)));
+    let cache = std::sync::Arc::new(
+        pathnet_evo::sm_pathnet::PathwayRebuildCache::new(GENOME_CACHE)
+            .with_examples(std::sync::Arc::new(TaskDataCache::new(None))),
+    );
+    run.share_cache(std::sync::Arc::clone(&cache));
     let wire_bytes = |job: &pathnet_evo::sm_pathnet::PathwayJob| WireBytes {
         genome: sm_pathnet_wire::genome_bytes(job),
         payload: sm_pathnet_wire::payload_bytes(job),
@@ -103,14 +107,7 @@ pub fn run_sm_pathnet(
     if run.state() == RunState::Running {
         return Err(RunError::Stalled);
     }
-    let mut summary = run.summary();
-    // The run is over, so measuring the best genomes on the held-out split cannot steer it.
-    for arm in &mut summary.tasks {
-        if let Some(job) = run.best_job(arm) {
-            arm.test_accuracy = pathnet_evo::sm_pathnet::held_out_accuracy(&job, &cache)?;
-        }
-    }
-    Ok(summary)
+    Ok(run.summary())
 }
 
 /// Runs a neuroevolution experiment with one in-process executor, one evaluation at a

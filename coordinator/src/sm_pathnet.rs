@@ -15,12 +15,15 @@ use pathnet_evo::EvoError;
 use pathnet_evo::Outcome;
 use pathnet_evo::engine::{EngineState, Refusal};
 use pathnet_evo::sm_pathnet::{
-    PathwayJob, PathwayProblem, TournamentEngine, TournamentSummary, Transfer, genome_pathway,
+    PathwayJob, PathwayProblem, PathwayRebuildCache, PathwayTask, TournamentEngine,
+    TournamentSummary, Transfer, genome_pathway, held_out_accuracy,
 };
 use pathnet_nn::pathnet::{ModuleId, PathNetDims, Pathway};
+use pathnet_work::TaskDataCache;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 mod checkpoint;
@@ -60,8 +63,9 @@ pub struct ArmSummary {
     pub reused_frozen_modules: usize,
     /// On a dataset task, the best genome's accuracy on the task's held-out split (the test
     /// files, which no evaluation of the run saw); `best_fitness` is the accuracy on the
-    /// evaluation batch selection saw. Measured by in-process runs once the run has ended;
-    /// absent otherwise, and in checkpoints written before it existed.
+    /// evaluation batch selection saw. Measured by the run itself when the arm ends, in
+    /// process and over agents alike; absent on environment tasks, where the test files
+    /// cannot be read, and in summaries and checkpoints written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_accuracy: Option<f64>,
 }
@@ -141,7 +145,13 @@ pub struct SmPathNetRun {
     seconds: Option<f64>,
     bytes: (u64, u64, u64, u64),
     pathway_weight_bytes: u64,
+    /// Rebuilds the ended arms' best genomes to measure them on their held-out split.
+    held_out: Arc<PathwayRebuildCache>,
 }
+
+/// Genomes the held-out measurement's own rebuild cache keeps: the lineage of one best
+/// genome at a time.
+const HELD_OUT_CACHE: usize = 16;
 
 impl SmPathNetRun {
     /// A run of `spec` under the id `experiment`, its first task started; an error when the
@@ -183,9 +193,21 @@ impl SmPathNetRun {
             seconds: None,
             bytes: (0, 0, 0, 0),
             pathway_weight_bytes,
+            // The spec's dataset directories, as the PathNet kind reads its test split.
+            held_out: Arc::new(
+                PathwayRebuildCache::new(HELD_OUT_CACHE)
+                    .with_examples(Arc::new(TaskDataCache::new(None))),
+            ),
         };
         run.start_task()?;
         Ok(run)
+    }
+
+    /// Measures the held-out accuracies with `cache` (which must read the same examples)
+    /// instead of the run's own: the in-process run shares its executor's, which still
+    /// holds the best genomes' networks, so a measurement costs no rebuild.
+    pub fn share_cache(&mut self, cache: Arc<PathwayRebuildCache>) {
+        self.held_out = cache;
     }
 
     /// The experiment's spec.
@@ -339,7 +361,9 @@ impl SmPathNetRun {
         let arms = std::mem::take(&mut self.arms);
         self.ids.clear();
         for arm in &arms {
-            self.done.push(self.arm_summary(arm));
+            let mut summary = self.arm_summary(arm);
+            summary.test_accuracy = self.measure_held_out(&summary);
+            self.done.push(summary);
         }
         let best = arms
             .iter()
@@ -392,6 +416,24 @@ impl SmPathNetRun {
             frozen_modules: frozen.len(),
             reused_frozen_modules: reused,
             test_accuracy: None,
+        }
+    }
+
+    /// On a dataset task, the arm's best genome's accuracy on the task's held-out split,
+    /// rebuilt here from its seeds: results from agents carry only fitness, so the run
+    /// measures it itself (once per arm, when the arm ends). A failure (no test files on
+    /// this machine) is logged and leaves the accuracy out rather than end the run.
+    fn measure_held_out(&self, arm: &ArmSummary) -> Option<f64> {
+        if !matches!(self.problem.tasks.get(arm.task), Some(PathwayTask::Data(_))) {
+            return None;
+        }
+        let job = self.best_job(arm)?;
+        match held_out_accuracy(&job, &self.held_out) {
+            Ok(accuracy) => accuracy,
+            Err(err) => {
+                tracing::warn!(arm = %arm.label, %err, "no held-out test accuracy");
+                None
+            }
         }
     }
 
@@ -847,6 +889,45 @@ mod tests {
         assert!(env.tasks.iter().all(|t| t.test_accuracy.is_none()));
         let json = serde_json::to_value(&env.tasks[0]).unwrap();
         assert!(json.get("test_accuracy").is_none(), "omitted, not null");
+    }
+
+    /// A run served to agents: every evaluation goes through its wire message to an
+    /// executor of its own (its own cache and loader) and only the fitness comes back, yet
+    /// the summary has each arm's held-out accuracy, the in-process run's bit for bit.
+    #[test]
+    fn runs_over_agents_measure_the_held_out_accuracy_themselves() {
+        use super::{SmPathNetRun, WireBytes};
+        use crate::run::Run;
+        use pathnet_evo::sm_pathnet::PathwayRebuildCache;
+        use pathnet_proto::v1::work_item::Payload;
+        use pathnet_work::{TaskDataCache, genome_wire, sm_pathnet_wire};
+        use std::sync::Arc;
+        pathnet_nn::set_threads(1);
+        let spec = supervised("");
+        let mut run = SmPathNetRun::new("t".into(), spec.clone()).unwrap();
+        let agent = PathwayRebuildCache::new(64).with_examples(Arc::new(TaskDataCache::new(None)));
+        while let Some((id, job)) = run.next_evaluation(|_| WireBytes::default()) {
+            let Payload::PathwayGenomeEvaluation(sent) = sm_pathnet_wire::job_payload(&job) else {
+                panic!("a pathway genome evaluation");
+            };
+            let received = sm_pathnet_wire::job_from_payload(&sent).unwrap();
+            let outcome = pathnet_evo::sm_pathnet::evaluate_pathway(&received, &agent).unwrap();
+            let report = genome_wire::outcome_to_report("agent", "work", &outcome, 1);
+            let back = genome_wire::outcome_from_report(&report).unwrap();
+            run.complete(id, &back).unwrap();
+        }
+        assert_eq!(run.state(), crate::run::RunState::Completed);
+        let served = run.summary();
+        let local = run_sm_pathnet(&spec, &mut |_| {}).unwrap();
+        let tests = |s: &super::SmPathNetSummary| -> Vec<Option<u64>> {
+            s.tasks
+                .iter()
+                .map(|t| t.test_accuracy.map(f64::to_bits))
+                .collect()
+        };
+        assert_eq!(served.tasks.len(), 3);
+        assert!(tests(&served).iter().all(Option::is_some), "{served:?}");
+        assert_eq!(tests(&served), tests(&local));
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub fn job_from_payload(e: &v1::PathwayGenomeEvaluation) -> Result<PathwayJob, W
 mod tests {
     use super::*;
     use pathnet_evo::sm_pathnet::{
-        DataTask, Hybrid, PathwayRebuildCache, PathwayTask, evaluate_pathway, rebuild,
+        ConvLayers, DataTask, Hybrid, PathwayRebuildCache, PathwayTask, evaluate_pathway, rebuild,
     };
     use pathnet_evo::{Genome, Mutation, Operator};
 
@@ -98,6 +98,7 @@ mod tests {
             modules: 4,
             max_active: 2,
             units: 8,
+            conv: None,
             base_seed: 3,
             episodes: 1,
             episode_seed: 9,
@@ -131,16 +132,47 @@ mod tests {
     /// bit, and score the same fitness.
     #[test]
     fn a_job_round_trips_and_rebuilds_bit_for_bit() {
-        pathnet_nn::set_threads(1);
         let sent = job();
-        let Payload::PathwayGenomeEvaluation(e) = job_payload(&sent) else {
+        agent_rebuilds_bit_for_bit(&sent);
+        assert!(genome_bytes(&sent) < 200, "{}", genome_bytes(&sent));
+        assert!(payload_bytes(&sent) > genome_bytes(&sent));
+    }
+
+    /// The same over conv modules on MinAtar: Breakout's 4 channels padded to Freeway's 7,
+    /// every safe-mutation operator in the lineage, over Freeway's frozen pathway.
+    #[test]
+    fn a_minatar_conv_job_rebuilds_bit_for_bit_on_an_agent() {
+        let mut sent = job();
+        sent.problem.tasks = vec![
+            PathwayTask::Env("MinAtar/Freeway-v1".into()),
+            PathwayTask::Env("MinAtar/Breakout-v1".into()),
+        ];
+        sent.problem.conv = Some(ConvLayers {
+            filters: 4,
+            kernel: 3,
+            stride: 1,
+            padding: 0,
+        });
+        // Two mutations of the transfer (control, SM-R): one Freeway evaluation of 2,500
+        // steps per cold rebuild of the base network.
+        let transfer = &mut sent.transfers[0].genome;
+        *transfer = transfer.prefix(2);
+        let there = agent_rebuilds_bit_for_bit(&sent);
+        assert_eq!(there.net.input_shape(), [7, 10, 10]);
+    }
+
+    /// Sends `sent` through its wire message and checks that the decoded job rebuilds (with
+    /// nothing cached) the weights and pathway of the original and scores the same fitness.
+    fn agent_rebuilds_bit_for_bit(sent: &PathwayJob) -> pathnet_evo::sm_pathnet::rebuild::Rebuilt {
+        pathnet_nn::set_threads(1);
+        let Payload::PathwayGenomeEvaluation(e) = job_payload(sent) else {
             panic!("a pathway genome evaluation");
         };
         let bytes = prost::Message::encode_to_vec(&e);
         let decoded: v1::PathwayGenomeEvaluation = prost::Message::decode(&bytes[..]).unwrap();
         let received = job_from_payload(&decoded).unwrap();
-        assert_eq!(received, sent);
-        let here = rebuild(&sent, &PathwayRebuildCache::new(16)).unwrap();
+        assert_eq!(&received, sent);
+        let here = rebuild(sent, &PathwayRebuildCache::new(16)).unwrap();
         let there = rebuild(&received, &PathwayRebuildCache::new(0)).unwrap();
         let flat = |net: &pathnet_nn::pathnet::PathNet<f32>| -> Vec<u32> {
             net.module_ids()
@@ -155,11 +187,10 @@ mod tests {
         };
         assert_eq!(flat(&here.net), flat(&there.net));
         assert_eq!(here.pathway, there.pathway);
-        let a = evaluate_pathway(&sent, &PathwayRebuildCache::new(0)).unwrap();
+        let a = evaluate_pathway(sent, &PathwayRebuildCache::new(0)).unwrap();
         let b = evaluate_pathway(&received, &PathwayRebuildCache::new(0)).unwrap();
         assert_eq!(a.fitness.to_bits(), b.fitness.to_bits());
-        assert!(genome_bytes(&sent) < 200, "{}", genome_bytes(&sent));
-        assert!(payload_bytes(&sent) > genome_bytes(&sent));
+        there
     }
 
     /// A hybrid job over real MNIST digits, then Fashion-MNIST over the digits' frozen

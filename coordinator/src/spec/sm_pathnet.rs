@@ -6,9 +6,10 @@
 use super::limits::{self, MemoryEstimate};
 use super::{SpecError, invalid};
 use pathnet_evo::sm_pathnet::{
-    DataTask, Hybrid, PathwayProblem, PathwayTask, Selection, TournamentConfig,
+    ConvLayers, DataTask, Hybrid, PathwayProblem, PathwayTask, Selection, TournamentConfig,
 };
 use pathnet_evo::{EvoError, Operator};
+use pathnet_rl::pathnet_a3c::{ModuleKind, PathNetA3cConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -108,9 +109,26 @@ pub struct SmPathNetConfig {
     /// `N`: most modules a pathway uses in one layer, in 1..=`modules` (default 3).
     #[serde(default = "default_max_active")]
     pub max_active: usize,
-    /// Units per module (default 16).
+    /// Units per module (default 16; `module_kind = "linear"` only).
     #[serde(default = "default_units")]
     pub units: usize,
+    /// `linear` (default): `Linear + ReLU` modules over flat observations; `conv`: `Conv2d +
+    /// ReLU` modules over channel-first 10x10 grids (MinAtar), as PathNet-A3C builds them.
+    #[serde(default)]
+    pub module_kind: ModuleKind,
+    /// Output channels of every conv module (`module_kind = "conv"` only; default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv_filters: Option<usize>,
+    /// Side of the square kernels (`module_kind = "conv"` only; default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv_kernel: Option<usize>,
+    /// Step of the kernels on both axes (`module_kind = "conv"` only; default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv_stride: Option<usize>,
+    /// Zero cells on every side of a layer's input (`module_kind = "conv"` only; default 0,
+    /// so a 3x3 kernel shrinks the maps by 2 a layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv_padding: Option<usize>,
     /// Episodes per evaluation; fitness is their mean return (default 2).
     #[serde(default = "default_episodes")]
     pub episodes: usize,
@@ -148,6 +166,7 @@ impl SmPathNetSpec {
         use limits::*;
         let c = &self.sm_pathnet;
         self.validate_tasks()?;
+        self.validate_modules()?;
         let tasks = self.task_count();
         #[rustfmt::skip]
         let bounds = [
@@ -174,6 +193,62 @@ impl SmPathNetSpec {
         }
         self.problem().validate().map_err(spec_error)?;
         self.tournament(0).validate().map_err(spec_error)
+    }
+
+    /// The conv keys only with conv modules, `units` only with linear ones, and every conv
+    /// size within the coordinator's bounds.
+    fn validate_modules(&self) -> Result<(), SpecError> {
+        use limits::*;
+        let c = &self.sm_pathnet;
+        let keys = [
+            ("sm_pathnet.conv_filters", c.conv_filters, MAX_CONV_FILTERS),
+            ("sm_pathnet.conv_kernel", c.conv_kernel, MAX_CONV_KERNEL),
+            ("sm_pathnet.conv_stride", c.conv_stride, MAX_CONV_KERNEL),
+            ("sm_pathnet.conv_padding", c.conv_padding, MAX_CONV_KERNEL),
+        ];
+        match c.module_kind {
+            ModuleKind::Linear => {
+                if let Some((field, Some(value), _)) = keys.iter().find(|(_, v, _)| v.is_some()) {
+                    return Err(invalid(
+                        field,
+                        value,
+                        "only allowed with module_kind = \"conv\"",
+                    ));
+                }
+            }
+            ModuleKind::Conv => {
+                // `units` has a default, so only a changed value can be told apart.
+                if c.units != default_units() {
+                    return Err(invalid(
+                        "sm_pathnet.units",
+                        c.units,
+                        "only used with module_kind = \"linear\"; conv modules have \
+                         conv_filters channels",
+                    ));
+                }
+                for (field, value, most) in keys {
+                    if let Some(value) = value
+                        && value > most
+                    {
+                        return Err(invalid(field, value, format!("at most {most}")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The conv modules the spec asks for, defaults (PathNet-A3C's) filled in; `None` for
+    /// linear modules.
+    pub fn conv(&self) -> Option<ConvLayers> {
+        let c = &self.sm_pathnet;
+        let d = PathNetA3cConfig::DEFAULT_CONV;
+        (c.module_kind == ModuleKind::Conv).then(|| ConvLayers {
+            filters: c.conv_filters.unwrap_or(d.filters),
+            kernel: c.conv_kernel.unwrap_or(d.kernel),
+            stride: c.conv_stride.unwrap_or(d.stride),
+            padding: c.conv_padding.unwrap_or(d.padding),
+        })
     }
 
     fn task_count(&self) -> usize {
@@ -272,6 +347,7 @@ impl SmPathNetSpec {
             modules: c.modules,
             max_active: c.max_active,
             units: c.units,
+            conv: self.conv(),
             base_seed: self.seed,
             episodes: c.episodes,
             // Episodes differ from the base weights' draw but are fixed for the whole run.
@@ -311,8 +387,19 @@ impl SmPathNetSpec {
         let c = &self.sm_pathnet;
         let inputs = self.problem().inputs().map_err(spec_error)? as u128;
         let (l, m, u) = (c.layers as u128, c.modules as u128, c.units as u128);
-        let per_net = m * ((inputs + 1) * u + (l.saturating_sub(1)) * (u + 1) * u)
-            + self.task_count() as u128 * (u + 1) * 16;
+        let tasks = self.task_count() as u128;
+        let per_net = match self.conv() {
+            None => {
+                m * ((inputs + 1) * u + (l.saturating_sub(1)) * (u + 1) * u) + tasks * (u + 1) * 16
+            }
+            Some(conv) => {
+                // Channels of a 10x10 grid; the heads read at most `filters` full-size maps.
+                let (f, k) = (conv.filters as u128, (conv.kernel as u128).pow(2));
+                let channels = inputs.div_ceil(100);
+                m * ((k * channels + 1) * f + l.saturating_sub(1) * (k * f + 1) * f)
+                    + tasks * (100 * f + 1) * 16
+            }
+        };
         Ok(MemoryEstimate {
             field: "sm_pathnet",
             parameters: per_net,
@@ -331,5 +418,88 @@ fn spec_error(err: EvoError) -> SpecError {
             reason,
         } => invalid(&format!("sm_pathnet.{field}"), value, reason),
         other => invalid("sm_pathnet", "", other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Spec;
+
+    fn parse(text: &str) -> Result<SmPathNetSpec, SpecError> {
+        let Spec::SmPathNet(spec) = Spec::from_toml(text)? else {
+            panic!("an sm_pathnet spec");
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    const MINATAR: &str = r#"
+        kind = "sm_pathnet"
+        name = "t"
+        [sm_pathnet]
+        envs = ["MinAtar/Breakout-v1", "MinAtar/Freeway-v1"]
+        module_kind = "conv"
+        layers = 2
+        selection = "binary"
+        operator = "sm_g_sum"
+        evaluations_per_task = 16
+    "#;
+
+    #[test]
+    fn conv_modules_take_pathnet_a3cs_defaults_and_the_example_parses() {
+        let spec = parse(MINATAR).unwrap();
+        let conv = spec.problem().conv.expect("conv modules");
+        let d = PathNetA3cConfig::DEFAULT_CONV;
+        assert_eq!(
+            (conv.filters, conv.kernel, conv.stride, conv.padding),
+            (d.filters, d.kernel, d.stride, d.padding)
+        );
+        assert_eq!(spec.problem().input_shape().unwrap(), [7, 10, 10]);
+        assert!(spec.memory_estimate().unwrap().parameters > 0);
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/sm_pathnet_minatar.toml"
+        );
+        let spec = parse(&std::fs::read_to_string(example).unwrap()).unwrap();
+        assert_eq!(spec.conv().map(|c| c.filters), Some(8));
+        // Without `module_kind`, linear modules as before.
+        let linear = parse(&MINATAR.replace("module_kind = \"conv\"", "")).unwrap();
+        assert_eq!(linear.problem().conv, None);
+    }
+
+    #[test]
+    fn module_keys_are_refused_by_field() {
+        for (from, to, field) in [
+            (
+                "module_kind = \"conv\"",
+                "conv_filters = 4",
+                "sm_pathnet.conv_filters",
+            ),
+            ("layers = 2", "layers = 2\nunits = 8", "sm_pathnet.units"),
+            (
+                "layers = 2",
+                "layers = 2\nconv_kernel = 99",
+                "sm_pathnet.conv_kernel",
+            ),
+            (
+                "layers = 2",
+                "layers = 3\nconv_kernel = 5",
+                "sm_pathnet.conv_kernel",
+            ),
+            (
+                "layers = 2",
+                "layers = 2\nconv_filters = 0",
+                "sm_pathnet.conv_filters",
+            ),
+            (
+                "\"MinAtar/Freeway-v1\"",
+                "\"CartPole-v1\"",
+                "sm_pathnet.module_kind",
+            ),
+        ] {
+            let err = parse(&MINATAR.replace(from, to)).unwrap_err().to_string();
+            assert!(err.contains(field), "{to}: {err}");
+        }
     }
 }

@@ -33,6 +33,13 @@ pub use game::{Game, MinAtarEnv};
 /// Width and height of every MinAtar grid.
 pub const GRID: usize = 10;
 
+/// Channels of a channel-first `GRID x GRID` observation of `obs_dim` values (a MinAtar
+/// game's layout); `None` when the observation is not such a grid.
+pub fn grid_channels(obs_dim: usize) -> Option<usize> {
+    let cells = GRID * GRID;
+    (obs_dim > 0 && obs_dim.is_multiple_of(cells)).then_some(obs_dim / cells)
+}
+
 /// MinAtar's default probability of repeating the previous action.
 pub const DEFAULT_STICKY_ACTION_PROB: f64 = 0.1;
 

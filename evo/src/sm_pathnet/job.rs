@@ -1,7 +1,7 @@
 //! One evaluation of a pathway genome, what an executor (an agent, or the in-process run)
 //! is given and what it reports.
 
-use super::problem::PathwayProblem;
+use super::problem::{PathwayProblem, PathwayTask};
 use super::rebuild::{PathwayRebuildCache, rebuild};
 use crate::EvoError;
 use crate::executor::Outcome;
@@ -122,6 +122,9 @@ pub fn held_out_accuracy(
     cache: &PathwayRebuildCache,
 ) -> Result<Option<f64>, EvoError> {
     job.validate()?;
+    if !matches!(job.problem.tasks[job.task], PathwayTask::Data(_)) {
+        return Ok(None);
+    }
     let rebuilt = rebuild(job, cache)?;
     job.problem
         .held_out_accuracy(&rebuilt.net, &rebuilt.pathway, job.task, cache.examples())

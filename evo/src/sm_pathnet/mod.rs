@@ -17,8 +17,12 @@ pub use engine::{
     SavedTournament, Selection, TournamentConfig, TournamentEngine, TournamentSummary,
 };
 pub use job::{PathwayJob, Transfer, evaluate_pathway, held_out_accuracy};
-pub use problem::{DATA_FEATURES, DataTask, ExampleSource, Hybrid, PathwayProblem, PathwayTask};
+pub use problem::{
+    ConvLayers, DATA_FEATURES, DataTask, ExampleSource, Hybrid, PathwayProblem, PathwayTask,
+};
 pub use rebuild::{PathwayRebuildCache, base_network, genome_pathway, rebuild};
 
+#[cfg(test)]
+mod conv_tests;
 #[cfg(test)]
 mod tests;

@@ -2,14 +2,19 @@
 //! and the fitness of one pathway: on an environment, its greedy policy's mean episode
 //! return; on a two-class dataset task, its accuracy on a fixed, seeded evaluation batch.
 //! In hybrid mode a pathway is also trained by `T` minibatches of SGD before it is measured.
+//!
+//! The shared modules are `Linear + ReLU` over flat observations, or, for environments that
+//! observe channel-first `10 x 10` grids (MinAtar), `Conv2d + ReLU` as PathNet-A3C builds them
+//! ([`ConvModules`]).
 
 use crate::EvoError;
 use crate::task::{BROKEN_FITNESS, evenly_spaced};
-use ndarray::{Array2, ArrayD, Axis, s};
+use ndarray::{Array2, ArrayD, Axis, IxDyn, s};
+use pathnet_envs::minatar::{GRID, grid_channels};
 use pathnet_envs::{Action, Env, Space};
-use pathnet_nn::pathnet::build::{LinearModules, linear};
+use pathnet_nn::pathnet::build::{ConvModules, LinearModules, conv, linear};
 use pathnet_nn::pathnet::{Batch, ModuleOptimizers, PathNet, PathNetDims, Pathway};
-use pathnet_nn::{Sgd, SgdConfig};
+use pathnet_nn::{Conv2dSpec, Sgd, SgdConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -105,6 +110,23 @@ pub struct Hybrid {
     pub learning_rate: f64,
 }
 
+/// Convolutional shared modules: every module is `Conv2d(.., filters, kernel, stride,
+/// padding) + ReLU` over channel-first `10 x 10` grids, the same in every layer, and each
+/// task's head is `Flatten + Linear`, as PathNet-A3C builds them for MinAtar. The first layer
+/// reads the most channels any task observes; a task with fewer gets zero channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvLayers {
+    /// Output channels of every module.
+    pub filters: usize,
+    /// Side of the square kernel, in grid cells.
+    pub kernel: usize,
+    /// Step of the kernel on both axes.
+    pub stride: usize,
+    /// Zero cells added on every side of a layer's input.
+    pub padding: usize,
+}
+
 /// The super-network and the tasks its pathways are evaluated on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,8 +139,11 @@ pub struct PathwayProblem {
     pub modules: usize,
     /// Active modules per layer in a pathway, at most `N`.
     pub max_active: usize,
-    /// Units of every module (`Linear + ReLU`).
+    /// Units of every `Linear + ReLU` module (unused with `conv`).
     pub units: usize,
+    /// Convolutional modules instead of linear ones (every task must observe grids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<ConvLayers>,
     /// Seeds the super-network's base weights (modules and heads).
     pub base_seed: u64,
     /// Episodes per evaluation; episode `e` resets its environment with seed
@@ -226,7 +251,75 @@ impl PathwayProblem {
         }
         self.dims()?;
         self.shapes()?;
+        self.validate_conv()
+    }
+
+    /// Conv modules: sizes in bounds, a kernel that fits every layer's maps, and tasks that
+    /// all observe channel-first grids.
+    fn validate_conv(&self) -> Result<(), EvoError> {
+        let Some(c) = self.conv else {
+            return Ok(());
+        };
+        for (field, value, least) in [
+            ("conv_filters", c.filters, 1),
+            ("conv_kernel", c.kernel, 1),
+            ("conv_stride", c.stride, 1),
+            ("conv_padding", c.padding, 0),
+        ] {
+            if value < least || value > MAX_SIZE {
+                return Err(EvoError::invalid(
+                    field,
+                    value,
+                    format!("must be between {least} and {MAX_SIZE}"),
+                ));
+            }
+        }
+        self.grid_output(&c)?;
+        for (task, shape) in self.tasks.iter().zip(self.shapes()?) {
+            if let PathwayTask::Env(_) = task
+                && grid_channels(shape.observations).is_some()
+            {
+                continue;
+            }
+            return Err(EvoError::invalid(
+                "module_kind",
+                "conv",
+                format!(
+                    "conv modules read channel-first {GRID}x{GRID} grids (MinAtar); task {} \
+                     observes {} flat values",
+                    task.name(),
+                    shape.observations
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// The maps' height and width after every layer of `c` on a grid; the error names the
+    /// first layer whose input is smaller than the kernel.
+    fn grid_output(&self, c: &ConvLayers) -> Result<(usize, usize), EvoError> {
+        let spec = Conv2dSpec {
+            in_channels: 1,
+            out_channels: c.filters,
+            kernel: c.kernel,
+            stride: c.stride,
+            padding: c.padding,
+        };
+        let (mut height, mut width) = (GRID, GRID);
+        for layer in 0..self.layers {
+            (height, width) = spec.output_size(height, width).ok_or_else(|| {
+                EvoError::invalid(
+                    "conv_kernel",
+                    c.kernel,
+                    format!(
+                        "layer {layer} of {} gets {height}x{width} maps (padding {}, stride \
+                         {}): use a smaller kernel or stride, more conv_padding or fewer layers",
+                        self.layers, c.padding, c.stride
+                    ),
+                )
+            })?;
+        }
+        Ok((height, width))
     }
 
     /// The super-network's `L`, `M` and `N`.
@@ -271,19 +364,42 @@ impl PathwayProblem {
             .unwrap_or(1))
     }
 
+    /// The shape of one example as the first layer reads it: `[inputs]` for linear modules,
+    /// `[channels, 10, 10]` for conv modules (the padded flat observation, channel first).
+    pub fn input_shape(&self) -> Result<Vec<usize>, EvoError> {
+        let inputs = self.inputs()?;
+        Ok(match self.conv {
+            None => vec![inputs],
+            Some(_) => vec![grid_channels(inputs).unwrap_or(1), GRID, GRID],
+        })
+    }
+
     /// The base super-network: every module and head drawn from `base_seed`.
     pub fn base_network(&self) -> Result<PathNet<f32>, EvoError> {
         let heads: Vec<usize> = self.shapes()?.iter().map(|s| s.actions).collect();
-        let modules = LinearModules {
-            inputs: self.inputs()?,
-            units: self.units,
+        let dims = self.dims()?;
+        let net = match self.conv {
+            None => {
+                let modules = LinearModules {
+                    inputs: self.inputs()?,
+                    units: self.units,
+                };
+                linear::<f32>(dims, modules, &heads, self.base_seed)?
+            }
+            Some(c) => {
+                let modules = ConvModules {
+                    channels: self.input_shape()?[0],
+                    height: GRID,
+                    width: GRID,
+                    filters: c.filters,
+                    kernel: c.kernel,
+                    stride: c.stride,
+                    padding: c.padding,
+                };
+                conv::<f32>(dims, modules, &heads, self.base_seed)?
+            }
         };
-        Ok(linear::<f32>(
-            self.dims()?,
-            modules,
-            &heads,
-            self.base_seed,
-        )?)
+        Ok(net)
     }
 
     fn task(&self, task: usize) -> Result<&PathwayTask, EvoError> {
@@ -448,6 +564,10 @@ impl PathwayProblem {
         id: &str,
     ) -> Result<Evaluation, EvoError> {
         let inputs = self.inputs()?;
+        let input_shape = self.input_shape()?;
+        let one: Vec<usize> = std::iter::once(1)
+            .chain(input_shape.iter().copied())
+            .collect();
         let first_action = env_shape(id)?.first_action;
         let mut env = pathnet_envs::make(id).map_err(|err| EvoError::Env(err.to_string()))?;
         let mut seen: Vec<f32> = Vec::new();
@@ -462,9 +582,9 @@ impl PathwayProblem {
                 let row = seen.len();
                 seen.extend_from_slice(&obs);
                 seen.resize(row + inputs, 0.0);
-                let input = Array2::from_shape_vec((1, inputs), seen[row..].to_vec())
-                    .expect("one padded row");
-                let out = net.forward(pathway, task, input.view().into_dyn())?.output;
+                let input = ArrayD::from_shape_vec(IxDyn(&one), seen[row..].to_vec())
+                    .expect("one padded observation");
+                let out = net.forward(pathway, task, input.view())?.output;
                 let Some(action) = greedy(out.view().index_axis(Axis(0), 0).iter()) else {
                     total = BROKEN_FITNESS * self.episodes as f64;
                     break 'episodes;
@@ -488,10 +608,15 @@ impl PathwayProblem {
                 &seen[row * inputs..(row + 1) * inputs],
             ));
         }
+        // Conv modules read each kept observation as its grid (a reshape, channel first).
+        let shape: Vec<usize> = std::iter::once(keep.len()).chain(input_shape).collect();
+        let experience = experience
+            .into_shape_with_order(IxDyn(&shape))
+            .expect("rows of the first layer's input");
         Ok(Evaluation {
             fitness: total / self.episodes as f64,
             steps,
-            experience: experience.into_dyn(),
+            experience,
         })
     }
 }

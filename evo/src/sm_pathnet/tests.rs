@@ -10,13 +10,14 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
-fn problem() -> PathwayProblem {
+pub(super) fn problem() -> PathwayProblem {
     PathwayProblem {
         tasks: vec![env("CartPole-v1"), env("Acrobot-v1")],
         layers: 2,
         modules: 4,
         max_active: 2,
         units: 8,
+        conv: None,
         base_seed: 7,
         episodes: 1,
         episode_seed: 100,
@@ -26,11 +27,11 @@ fn problem() -> PathwayProblem {
     }
 }
 
-fn env(id: &str) -> PathwayTask {
+pub(super) fn env(id: &str) -> PathwayTask {
     PathwayTask::Env(id.into())
 }
 
-fn lineage(operator: Operator, depth: u64, init_seed: u64) -> Genome {
+pub(super) fn lineage(operator: Operator, depth: u64, init_seed: u64) -> Genome {
     let mut g = Genome::fresh(init_seed);
     for i in 0..depth {
         g = g.child(Mutation {
@@ -46,7 +47,7 @@ fn job(task: usize, transfers: Vec<Transfer>, genome: &Genome) -> PathwayJob {
     job_of(problem(), task, transfers, genome)
 }
 
-fn job_of(
+pub(super) fn job_of(
     problem: PathwayProblem,
     task: usize,
     transfers: Vec<Transfer>,
@@ -65,7 +66,7 @@ fn job_of(
     }
 }
 
-fn flat(net: &PathNet<f32>) -> Vec<u32> {
+pub(super) fn flat(net: &PathNet<f32>) -> Vec<u32> {
     net.module_ids()
         .flat_map(|id| {
             net.params(id)
@@ -77,7 +78,7 @@ fn flat(net: &PathNet<f32>) -> Vec<u32> {
         .collect()
 }
 
-fn module(net: &PathNet<f32>, id: ModuleId) -> Vec<u32> {
+pub(super) fn module(net: &PathNet<f32>, id: ModuleId) -> Vec<u32> {
     net.params(id)
         .unwrap()
         .iter()

@@ -81,12 +81,7 @@ impl ConvSpec {
     }
 }
 
-/// Channels of a channel-first `GRID x GRID` observation of `obs_dim` values; `None` when
-/// the observation is not such a grid.
-pub fn grid_channels(obs_dim: usize) -> Option<usize> {
-    let cells = GRID * GRID;
-    (obs_dim > 0 && obs_dim.is_multiple_of(cells)).then_some(obs_dim / cells)
-}
+pub use pathnet_envs::minatar::grid_channels;
 
 /// The PathNet super-network as an actor-critic: `L` layers of `M` shared modules plus one
 /// head per task (its actions' logits and the value), with all parameters in one ordered
