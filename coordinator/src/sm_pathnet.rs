@@ -9,7 +9,9 @@
 
 use crate::kind::{ExperimentKind, Kind};
 use crate::local::RunError;
-use crate::run::{Counters, EvalId, FitnessEvent, Progress, Run, RunState, RunStatus, Summary};
+use crate::run::{
+    Counters, EvalId, FitnessEvent, PathwayView, Progress, Run, RunState, RunStatus, Summary,
+};
 use crate::spec::{MemoryEstimate, SmPathNetSpec, SpecError};
 use pathnet_evo::EvoError;
 use pathnet_evo::Outcome;
@@ -147,6 +149,8 @@ pub struct SmPathNetRun {
     pathway_weight_bytes: u64,
     /// Rebuilds the ended arms' best genomes to measure them on their held-out split.
     held_out: Arc<PathwayRebuildCache>,
+    /// The grid as the last task left it, shown once every task has ended.
+    last_pathways: Option<PathwayView>,
 }
 
 /// Genomes the held-out measurement's own rebuild cache keeps: the lineage of one best
@@ -198,6 +202,7 @@ impl SmPathNetRun {
                 PathwayRebuildCache::new(HELD_OUT_CACHE)
                     .with_examples(Arc::new(TaskDataCache::new(None))),
             ),
+            last_pathways: None,
         };
         run.start_task()?;
         Ok(run)
@@ -358,6 +363,7 @@ impl SmPathNetRun {
         {
             return;
         }
+        self.last_pathways = self.pathway_view();
         let arms = std::mem::take(&mut self.arms);
         self.ids.clear();
         for arm in &arms {
@@ -387,17 +393,44 @@ impl SmPathNetRun {
         }
     }
 
-    fn arm_summary(&self, arm: &Running) -> ArmSummary {
-        let run = arm.engine.summary();
-        let frozen: Vec<ModuleId> = arm
-            .engine
+    /// The modules the earlier tasks' best pathways froze in `engine`'s base network.
+    fn frozen(&self, engine: &TournamentEngine) -> Vec<ModuleId> {
+        engine
             .transfers()
             .iter()
             .filter_map(|t| genome_pathway(&self.dims, &t.genome).ok())
             .flat_map(|p| p.module_ids().collect::<Vec<_>>())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
+            .collect()
+    }
+
+    /// The grid of the current task's transfer arm: the one evolved on what earlier tasks
+    /// froze (the scratch arm's grid would show nothing frozen). `None` between tasks.
+    fn pathway_view(&self) -> Option<PathwayView> {
+        let arm = self.arms.iter().find(|a| a.arm == Arm::Transfer)?;
+        // A genome's pathway is a function of its seeds alone: no weights are built here.
+        let members: Vec<Pathway> = arm
+            .engine
+            .members()
+            .filter_map(|g| genome_pathway(&self.dims, g).ok())
             .collect();
+        let best = arm
+            .engine
+            .best_genome()
+            .and_then(|g| genome_pathway(&self.dims, g).ok());
+        Some(PathwayView::new(
+            arm.label,
+            &self.dims,
+            &members,
+            best.as_ref(),
+            self.frozen(&arm.engine),
+        ))
+    }
+
+    fn arm_summary(&self, arm: &Running) -> ArmSummary {
+        let run = arm.engine.summary();
+        let frozen = self.frozen(&arm.engine);
         let best = run
             .best_genome
             .as_ref()
@@ -556,6 +589,10 @@ impl Run for SmPathNetRun {
 
     fn task_names(&self) -> Vec<String> {
         self.labels()
+    }
+
+    fn pathways(&self) -> Option<PathwayView> {
+        self.pathway_view().or_else(|| self.last_pathways.clone())
     }
 }
 
@@ -746,6 +783,58 @@ mod tests {
         );
         let (_, next) = run.next_evaluation(|_| WireBytes::default()).unwrap();
         assert_eq!((next.task, next.transfers.len()), (1, 1));
+    }
+
+    #[test]
+    fn the_grid_shows_the_transfer_arm_with_the_first_tasks_best_pathway_frozen() {
+        use super::{SmPathNetRun, WireBytes};
+        use crate::run::{Run, RunState};
+        let cells = |pathway: &[Vec<usize>]| -> Vec<[usize; 2]> {
+            let mut cells: Vec<[usize; 2]> = (pathway.iter().enumerate())
+                .flat_map(|(l, ms)| ms.iter().map(move |&m| [l, m]))
+                .collect();
+            cells.sort_unstable();
+            cells
+        };
+        let mut run = SmPathNetRun::new("t".into(), spec("binary")).unwrap();
+        let cache = pathnet_evo::sm_pathnet::PathwayRebuildCache::new(64);
+        let first = run.pathways().expect("a grid from the start");
+        assert_eq!(
+            (first.task, first.layers, first.modules_per_layer),
+            (0, 2, 4)
+        );
+        assert!(first.best.is_none() && first.frozen.is_empty());
+        assert!(
+            first.usage.iter().flatten().all(|&u| u == 0),
+            "no member yet"
+        );
+        let mut seen_second = false;
+        while let Some((id, job)) = run.next_evaluation(|_| WireBytes::default()) {
+            let outcome = pathnet_evo::sm_pathnet::evaluate_pathway(&job, &cache).unwrap();
+            run.complete(id, &outcome).unwrap();
+            let view = run.pathways().expect("a grid while running and after");
+            if run.done.is_empty() {
+                assert_eq!(view.task, 0);
+                assert!(view.best.is_some());
+                let used: u32 = view.usage.iter().flatten().sum();
+                assert!(used > 0 && used <= 4 * 2 * 2, "{used}: 4 members of 2 x 2");
+                continue;
+            }
+            // Task B: the transfer arm (label 1, not the scratch arm's 2), on what A froze.
+            let a = run.done[0].best_pathway.as_ref().expect("A's best pathway");
+            assert_eq!(run.task_names()[view.task], "Acrobot-v1/transfer");
+            let mut frozen = view.frozen.clone();
+            frozen.sort_unstable();
+            assert_eq!(frozen, cells(a));
+            seen_second = true;
+        }
+        assert!(seen_second);
+        assert_eq!(run.state(), RunState::Completed);
+        // Once over, the grid stays as the last task left it.
+        let last = run.pathways().expect("the last task's grid");
+        let transfer = &run.done[1];
+        assert_eq!(transfer.label, "Acrobot-v1/transfer");
+        assert_eq!(last.best.as_deref(), transfer.best_pathway.as_deref());
     }
 
     fn supervised(hybrid: &str) -> crate::spec::SmPathNetSpec {

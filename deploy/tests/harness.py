@@ -54,14 +54,21 @@ def poll(what, deadline, probe, every=0.25):
 class LocalPrometheus:
     name = "prometheus"
 
-    def __init__(self, work, targets, credentials_file=None):
+    def __init__(self, work, targets, credentials_file=None, ca_file=None, server_name=None):
         """With credentials_file, scrapes present its content as a Bearer token (what a
-        coordinator with --metrics-token-file asks for)."""
+        coordinator with --metrics-token-file asks for); with ca_file, they are made over
+        HTTPS, checking the certificate against that authority for server_name (what a
+        coordinator with --metrics-tls-cert asks for)."""
         self.url = f"http://127.0.0.1:{free_port()}"
         config = work / "prometheus.yml"
         job = {"job_name": "pathnet", "static_configs": [{"targets": targets}]}
         if credentials_file:
             job["authorization"] = {"type": "Bearer", "credentials_file": str(credentials_file)}
+        if ca_file:
+            job["scheme"] = "https"
+            job["tls_config"] = {"ca_file": str(ca_file)}
+            if server_name:
+                job["tls_config"]["server_name"] = server_name
         config.write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [job],

@@ -1,10 +1,12 @@
 """Consistency of the rendered Kubernetes manifests: the things a schema cannot see.
 
 Selectors match the labels of the pods they mean, probes speak gRPC health on the plain-text
-health port, scrape targets point at the metrics port and present the metrics token, the
-agents' coordinator URL names the Service over TLS, every file a flag names is mounted from
-the Secret key it should be (and agents get no more than theirs), and every pod is locked
-down. Reads the renderings that deploy/tests/check-manifests writes
+health port, scrape targets point at the metrics port over HTTPS, trust the authority that
+signed its certificate and present the metrics token, the agents' coordinator URL names the
+Service over TLS, every file a flag names is mounted from the Secret key it should be (and
+agents get no more than theirs), mounted Secrets are re-read as Kubernetes updates them, the
+mtls overlay's agents present a certificate the coordinator requires (and no other overlay
+asks for one), and every pod is locked down. Reads the renderings that deploy/tests/check-manifests writes
 (one YAML file per overlay, in the directory named by PATHNET_RENDERED).
 
     PATHNET_RENDERED=DIR python -m unittest deploy/tests/manifests_test.py
@@ -20,7 +22,7 @@ from urllib.parse import urlparse
 import yaml
 
 RENDERED = Path(os.environ.get("PATHNET_RENDERED", "rendered"))
-OVERLAYS = ("base", "local", "gpu")
+OVERLAYS = ("base", "local", "gpu", "mtls")
 COORDINATOR = {"app.kubernetes.io/name": "pathnet", "app.kubernetes.io/component": "coordinator"}
 AGENT = {"app.kubernetes.io/name": "pathnet", "app.kubernetes.io/component": "agent"}
 
@@ -64,9 +66,14 @@ def port_named(container, name):
     return ports[0]["containerPort"]
 
 
+def flags(container, name):
+    """Every value of `--name=VALUE` in the container's args (the form the manifests use)."""
+    return [a.split("=", 1)[1] for a in container.get("args", []) if a.startswith(f"--{name}=")]
+
+
 def flag(container, name):
-    """The value of `--name=VALUE` in the container's args (the form the manifests use)."""
-    values = [a.split("=", 1)[1] for a in container.get("args", []) if a.startswith(f"--{name}=")]
+    """The one value of `--name=VALUE` in the container's args."""
+    values = flags(container, name)
     assert len(values) == 1, f"container {container['name']}: expected one --{name}=, got {values}"
     return values[0]
 
@@ -198,6 +205,8 @@ class Manifests(unittest.TestCase):
             self.assertEqual(notes["prometheus.io/scrape"], "true")
             self.assertEqual(int(notes["prometheus.io/port"]), metrics)
             self.assertEqual(notes["prometheus.io/path"], "/metrics")
+            # The port speaks HTTPS only: a scrape job following the annotations must too.
+            self.assertEqual(notes["prometheus.io/scheme"], "https")
 
             monitor = one(docs, "ServiceMonitor")
             service = one(docs, "Service", "pathnet-coordinator")
@@ -311,6 +320,75 @@ class Manifests(unittest.TestCase):
                 # The coordinator refuses a metrics token equal to the agent or admin one.
                 self.assertEqual(len(set(values)), len(values))
 
+    def test_metrics_speak_https_with_the_certificate_prometheus_checks(self):
+        for _, docs in self.each():
+            sts = one(docs, "StatefulSet", "pathnet-coordinator")
+            (coordinator,) = containers(sts)
+            cert = secret_key(sts, coordinator, flag(coordinator, "metrics-tls-cert"))
+            key = secret_key(sts, coordinator, flag(coordinator, "metrics-tls-key"))
+            self.assertEqual((cert[1], key[1]), ("tls.crt", "tls.key"))
+            self.assertEqual(cert[0], key[0])
+            # The gRPC port's certificate, which names the Service (deploy/README.md says
+            # why one certificate serves both).
+            grpc = secret_key(sts, coordinator, flag(coordinator, "tls-cert"))
+            self.assertEqual(cert[0], grpc[0])
+            self.assertEqual(flag(coordinator, "metrics-tls-cert"), flag(coordinator, "tls-cert"))
+            self.assertEqual(flag(coordinator, "metrics-tls-key"), flag(coordinator, "tls-key"))
+            service = one(docs, "Service", "pathnet-coordinator")
+            monitor = one(docs, "ServiceMonitor")
+            for endpoint in monitor["spec"]["endpoints"]:
+                self.assertEqual(endpoint.get("scheme"), "https")
+                tls = endpoint["tlsConfig"]
+                # The authority of the certificate's own Secret, its ca.crt only: never a key.
+                self.assertEqual(tls["ca"], {"secret": {"name": cert[0], "key": "ca.crt"}})
+                self.assertFalse(tls.get("insecureSkipVerify", False))
+                self.assertFalse({"keySecret", "keyFile", "cert", "certFile"} & set(tls))
+                # The scrape dials the pod's address: the name checked is the Service's,
+                # which the certificate must carry (the gRPC one does: agents dial it).
+                self.assertEqual(tls["serverName"], service["metadata"]["name"])
+                # HTTPS carries the token, it does not replace it.
+                self.assertIn("authorization", endpoint)
+
+    def test_mounted_secrets_are_read_again_as_kubernetes_updates_them(self):
+        for _, docs in self.each():
+            (coordinator,) = containers(one(docs, "StatefulSet", "pathnet-coordinator"))
+            interval = int(flag(coordinator, "reload-interval-ms"))
+            # The coordinator refuses under 100 ms; over a minute a rotation would wait on
+            # the coordinator longer than on the kubelet's own update of the files.
+            self.assertTrue(100 <= interval <= 60_000, interval)
+            # Only files can change: every token and certificate comes from a mounted file.
+            env = {e["name"] for e in coordinator.get("env", [])}
+            self.assertFalse({"PATHNET_AGENT_TOKEN", "PATHNET_ADMIN_TOKEN", "PATHNET_METRICS_TOKEN"} & env)
+
+    def test_only_the_mtls_overlay_asks_agents_for_a_certificate_and_requires_one(self):
+        for overlay, docs in self.each():
+            sts = one(docs, "StatefulSet", "pathnet-coordinator")
+            (coordinator,) = containers(sts)
+            deployment = one(docs, "Deployment", "pathnet-agent")
+            (agent,) = containers(deployment)
+            if overlay != "mtls":
+                self.assertEqual(flags(coordinator, "tls-client-ca"), [])
+                self.assertEqual(flags(agent, "tls-cert") + flags(agent, "tls-key"), [])
+                continue
+            server = secret_key(sts, coordinator, flag(coordinator, "tls-cert"))
+            # Client certificates must chain to the authority agents check the coordinator
+            # with: the ca.crt of the coordinator's own Secret.
+            self.assertEqual(secret_key(sts, coordinator, flag(coordinator, "tls-client-ca"))[:2],
+                             (server[0], "ca.crt"))
+            self.assertEqual(secret_key(deployment, agent, flag(agent, "tls-ca"))[:2], (server[0], "ca.crt"))
+            cert = secret_key(deployment, agent, flag(agent, "tls-cert"))
+            key = secret_key(deployment, agent, flag(agent, "tls-key"))
+            self.assertEqual((cert[1], key[1]), ("tls.crt", "tls.key"))
+            self.assertEqual(cert[0], key[0])
+            self.assertEqual(cert[2], {"tls.crt", "tls.key"})
+            # The agents' key lives apart from the coordinator's, and neither pod mounts the other's.
+            self.assertNotEqual(cert[0], server[0])
+            coordinator_secrets = {v["secret"]["secretName"] for v in sts["spec"]["template"]["spec"]["volumes"]
+                                   if "secret" in v}
+            self.assertNotIn(cert[0], coordinator_secrets)
+            # The agent token is still presented: the certificate does not replace it.
+            flag(agent, "agent-token-file")
+
     def test_every_pod_runs_unprivileged_with_a_read_only_root_and_bounded_resources(self):
         for _, docs in self.each():
             for workload in workloads(docs):
@@ -337,7 +415,7 @@ class Manifests(unittest.TestCase):
         self.assertEqual(agent["nodeSelector"], {"nvidia.com/gpu.present": "true"})
         coordinator = one(docs, "StatefulSet", "pathnet-coordinator")["spec"]["template"]["spec"]
         self.assertNotIn("nodeSelector", coordinator)
-        for overlay in ("base", "local"):
+        for overlay in ("base", "local", "mtls"):
             (container,) = containers(one(load(overlay), "Deployment", "pathnet-agent"))
             self.assertNotIn("nvidia.com/gpu", container["resources"]["limits"])
 

@@ -17,8 +17,14 @@
 // same metrics address: the open page reconnects by itself and shows the new run, its return
 // curve and environment steps per second (`dashboard-a3c.png`). Last a short PathNet-A3C run
 // whose grid shows the population's pathways and a best pathway once fitnesses come in
-// (`dashboard-pathnet-a3c.png`). Any script error on a page fails the test. Everything
-// started is stopped at the end.
+// (`dashboard-pathnet-a3c.png`). Then a short Sideways run, its page opened before its agent
+// joins: the accuracy curve grows segment by segment, live, to one point per segment, with
+// the video tiles (segments, frames, loss, stage busy) and no pathway grid
+// (`dashboard-sideways.png`). Last a two-task safe-mutation PathNet run (`sm_pathnet`) with
+// its scratch control: three curves (the first task, the second's transfer and scratch
+// arms), the grid of the transfer arm with the first task's best pathway frozen
+// (`dashboard-sm-pathnet.png`), and at the end exactly the pathways of the summary. Any
+// script error on a page fails the test. Everything started is stopped at the end.
 //
 //   node tests/browser/dashboard.test.mjs [--pathnet BIN] [--out DIR]
 //
@@ -180,6 +186,60 @@ tournament_size = 2
 workers = 2
 t_max = 10
 learning_rate = 0.002
+`;
+
+// Ten segments of one batch (4 clips of 8 frames) on two stages, all on one agent: a
+// second or two.
+const SIDEWAYS_SEGMENTS = 10;
+const SIDEWAYS_SPEC = `kind = "sideways"
+name = "dashboard-browser-sideways"
+seed = 1
+snapshot_every = 1
+stage_hosts = 1
+[sideways]
+data_dir = "${dataDir}"
+stages = 2
+batch = 4
+batches = ${SIDEWAYS_SEGMENTS}
+test_videos = 8
+[sideways.video]
+canvas = 32
+objects = 1
+frames = 8
+speed = 2.0
+edges = "wrap"
+directions = "four"
+downscale = 2
+shared_class = true
+shared_direction = true
+`;
+
+// Two binary Fashion-MNIST tasks, the second with its scratch control: 60 evaluations of 6
+// members per arm (about 10 generations), on a 2 x 4 super-network.
+const SM_LAYERS = 2;
+const SM_MODULES = 4;
+const SM_PATHNET_SPEC = `kind = "sm_pathnet"
+name = "dashboard-browser-sm-pathnet"
+seed = 1
+[sm_pathnet]
+layers = ${SM_LAYERS}
+modules = ${SM_MODULES}
+max_active = 2
+units = 8
+experience = 32
+eval_examples = 64
+selection = "binary"
+population = 6
+operator = "sm_g_sum"
+sigma = 0.1
+evaluations_per_task = 60
+scratch_control = true
+[[sm_pathnet.tasks]]
+data = "${dataDir}"
+classes = [5, 7]
+[[sm_pathnet.tasks]]
+data = "${dataDir}"
+classes = [1, 3]
 `;
 
 /** Starts a coordinator on `spec` (metrics on `metricsAt`, default any port); its addresses
@@ -364,6 +424,82 @@ async function pathnetA3cRun(browser, work, pageErrors) {
   await page.close();
 }
 
+/** A Sideways run watched from before its agent joins: every point arrives live. */
+async function sidewaysRun(browser, work, pageErrors) {
+  const run = await coordinator(work, "sideways", SIDEWAYS_SPEC);
+  const page = await openDashboard(browser, run, pageErrors);
+  assert.equal(await page.textContent("#kind"), "sideways");
+  assert.match(await page.textContent("#pathways"), /this sideways experiment evolves no pathways/);
+  const agents = [agent("sideways-agent", run.grpc)];
+  await until(page, "the Sideways curve", () => Number(document.querySelector("svg.fitness")?.dataset.points || 0) >= 2);
+  assert.equal(await page.textContent("#best-label"), "frame accuracy of the segment");
+  // One measure per segment: no "mean" line, and no legend for one.
+  assert.equal(await page.isVisible("#mean-label"), false, "a mean legend for the Sideways curve");
+  assert.equal(await page.locator("svg.fitness path.mean").count(), 0);
+  const tiles = () => page.$$eval(".tile", (ts) => Object.fromEntries(
+    ts.map((t) => [t.querySelector(".k").textContent, t.querySelector(".v").textContent])));
+  await until(page, "the video tiles", () =>
+    [...document.querySelectorAll(".tile .k")].some((k) => k.textContent === "stage busy"));
+  const summary = await finished(run, agents);
+  assert.equal(summary.segments, SIDEWAYS_SEGMENTS);
+  await until(page, "the Sideways run shown completed", () => document.getElementById("state").textContent === "completed");
+  await until(page, "every segment drawn", (n) => Number(document.querySelector("svg.fitness").dataset.points) === n,
+    SIDEWAYS_SEGMENTS);
+  const [curve] = await drawn(page);
+  assert.equal(curve.name, "sideways class");
+  // The page opened with no point: the curve grew by live points, one per segment.
+  const received = await page.evaluate(() => window.received.point || 0);
+  assert.ok(received >= 2 && received <= SIDEWAYS_SEGMENTS, `${received} points received for ${SIDEWAYS_SEGMENTS} segments`);
+  const shown = await tiles();
+  assert.equal(shown.segments, `${SIDEWAYS_SEGMENTS} / ${SIDEWAYS_SEGMENTS}`);
+  assert.equal(shown.frames, String(summary.frames));
+  assert.equal(shown["stage busy"].split(" · ").length, 2, `stage busy ${shown["stage busy"]} for 2 stages`);
+  await page.screenshot({ path: join(outDir, "dashboard-sideways.png"), fullPage: true });
+  await page.close();
+  return { points: curve.points, received };
+}
+
+/** A safe-mutation PathNet run: the first task, then the second's transfer and scratch arms. */
+async function smPathnetRun(browser, work, pageErrors) {
+  const run = await coordinator(work, "sm-pathnet", SM_PATHNET_SPEC);
+  const page = await openDashboard(browser, run, pageErrors);
+  assert.equal(await page.textContent("#kind"), "sm_pathnet");
+  await until(page, "the sm_pathnet grid", (n) => document.querySelectorAll("svg.pathways rect.module").length === n,
+    SM_LAYERS * SM_MODULES);
+  assert.equal(await page.locator("rect.module.best").count(), 0, "a best pathway before any result");
+  const agents = [agent("sm-agent-1", run.grpc), agent("sm-agent-2", run.grpc)];
+  await until(page, "the first task's curve", () => Number(document.querySelector("svg.fitness")?.dataset.points || 0) >= 2);
+  await until(page, "a best pathway on the sm_pathnet grid",
+    (n) => document.querySelectorAll("rect.module.best").length >= n, SM_LAYERS);
+  assert.equal(await page.textContent("#best-label"), "best fitness");
+  await until(page, "the transfer arm's grid with frozen modules", () =>
+    document.querySelector("#pathways .sub").textContent.includes("/transfer") &&
+    document.querySelectorAll("rect.module.frozen").length > 0);
+  await until(page, "three curves, the second task's growing", () => {
+    const charts = document.querySelectorAll("svg.fitness");
+    return charts.length === 3 && Number(charts[1].dataset.points) >= 2 && Number(charts[2].dataset.points) >= 2;
+  });
+  await page.screenshot({ path: join(outDir, "dashboard-sm-pathnet.png"), fullPage: true });
+
+  const summary = await finished(run, agents);
+  await until(page, "the sm_pathnet run shown completed", () => document.getElementById("state").textContent === "completed");
+  const curves = await drawn(page);
+  assert.deepEqual(curves.map((c) => c.name), summary.tasks.map((t) => t.label));
+  for (const [i, task] of summary.tasks.entries())
+    assert.ok(curves[i].points >= 2 && curves[i].points <= task.generations + 1,
+      `${task.label}: ${curves[i].points} points for ${task.generations} generations`);
+  // The grid as the last task left it: the transfer arm's best pathway, on the first
+  // task's best pathway frozen.
+  const [taskA, transfer] = summary.tasks;
+  assert.match(transfer.label, /\/transfer$/);
+  assert.deepEqual(sorted(await cells(page, "rect.module.best")), sorted(pathwayCells(transfer.best_pathway)),
+    "the grid's best pathway is not the transfer arm's");
+  assert.deepEqual(sorted(await cells(page, "rect.module.frozen")), sorted(pathwayCells(taskA.best_pathway)),
+    "the grid's frozen modules are not the first task's best pathway");
+  await page.close();
+  return curves.map((c) => c.points);
+}
+
 async function main() {
   const work = mkdtempSync(join(tmpdir(), "pathnet-dashboard-"));
   mkdirSync(outDir, { recursive: true });
@@ -375,11 +511,14 @@ async function main() {
     const points = await pathnetRun(browser, work, pageErrors);
     const other = await gaThenA3c(browser, work, pageErrors);
     await pathnetA3cRun(browser, work, pageErrors);
+    const sideways = await sidewaysRun(browser, work, pageErrors);
+    const sm = await smPathnetRun(browser, work, pageErrors);
     assert.deepEqual(pageErrors, [], "errors on the page");
     console.log(`dashboard browser test passed in ${((Date.now() - begun) / 1000).toFixed(1)} s ` +
       `(PathNet: ${points.join(" + ")} points drawn; GA: ${other.ga} points received for ` +
       `${other.gaEvaluations} evaluations; events the GA-then-A3C page received: ` +
-      `${JSON.stringify(other.counts)}; screenshots in ${outDir})`);
+      `${JSON.stringify(other.counts)}; Sideways: ${sideways.points} points drawn, ${sideways.received} ` +
+      `received live; sm_pathnet: ${sm.join(" + ")} points drawn; screenshots in ${outDir})`);
   } catch (err) {
     for (const child of children) console.error(child.log.slice(-20).join("\n"));
     if (pageErrors.length) console.error(`page errors: ${pageErrors.join("; ")}`);

@@ -2,7 +2,7 @@
 //! reads, plus each agent and the population's pathways.
 
 use crate::metrics::{A3cMetrics, TaskMetrics};
-use crate::run::{Counters, PathwayView};
+use crate::run::{Counters, PathwayView, VideoProgress};
 use serde::Serialize;
 
 /// The coordinator as the dashboard shows it, read at one instant under its lock.
@@ -64,6 +64,9 @@ pub struct ExperimentView {
     pub tasks: Vec<TaskMetrics>,
     /// The parameter server's measures, for A3C experiments.
     pub a3c: Option<A3cMetrics>,
+    /// The latest segment (frames, loss, accuracy, each stage's busy fraction), for Sideways
+    /// experiments once one was accepted.
+    pub sideways: Option<VideoProgress>,
     /// Module usage and frozen modules of the population, for the kinds with pathways.
     pub pathways: Option<PathwayView>,
 }

@@ -397,6 +397,12 @@ impl TournamentEngine {
         self.best.as_ref().map(|b| &b.1)
     }
 
+    /// The genomes of the population's evaluated members, in slot order (fewer than the
+    /// population while the first members are evaluated).
+    pub fn members(&self) -> impl Iterator<Item = &Genome> {
+        self.members.iter().map(|m| &m.genome)
+    }
+
     /// Mean fitness of the evaluated members.
     pub fn mean_fitness(&self) -> Option<f64> {
         (!self.members.is_empty()).then(|| {

@@ -36,6 +36,7 @@ impl Runtime {
                     task_names: exp.run.task_names(),
                     tasks: m.tasks,
                     a3c: m.a3c,
+                    sideways: m.sideways,
                     pathways: exp.run.pathways(),
                 });
         Status {
