@@ -2,6 +2,7 @@
 //! library crates; every subcommand's logic lives in a library.
 
 mod agent_cmd;
+mod calibrate_cmd;
 mod coordinator_cmd;
 mod env_cmd;
 mod experiment_cmd;
@@ -51,6 +52,9 @@ enum Command {
     Export(export_cmd::ExportArgs),
     /// Draw plot-ready JSON (fitness curves, bars with intervals, PathNet's module grid) as SVG.
     Plot(plot_cmd::PlotArgs),
+    /// Time a Sideways spec's network blocks on this machine and print the stage cut that
+    /// balances them (`blocks = [...]`).
+    Calibrate(calibrate_cmd::CalibrateArgs),
     /// Inspect and drive environments.
     #[command(subcommand)]
     Env(env_cmd::EnvCommand),
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch_cmd::run(args),
         Command::Export(args) => export_cmd::run(args),
         Command::Plot(args) => plot_cmd::run(args),
+        Command::Calibrate(args) => calibrate_cmd::run(args),
         Command::Env(command) => env_cmd::run(command),
     };
     match result {

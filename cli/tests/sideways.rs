@@ -144,3 +144,38 @@ fn watch_shows_every_segment_with_its_video_progress() {
     assert!(watch.wait(Duration::from_secs(30)).success());
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn calibrate_times_the_blocks_and_prints_a_cut_the_spec_accepts() {
+    let dir = scratch_dir("sideways-calibrate");
+    let spec = small_spec(&dir);
+    let mut calibrate = spawn(
+        "sideways-calibrate",
+        &["calibrate", spec.to_str().unwrap(), "--clips", "1"],
+        &[],
+    );
+    let line = calibrate.stdout_line("blocks = [", Duration::from_secs(120));
+    assert!(calibrate.wait(Duration::from_secs(30)).success());
+    // The line goes into the spec as it is, and the run with it builds its stages.
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let cut = text.replacen("[sideways]", &format!("[sideways]\n{}", line.trim()), 1);
+    let timed = dir.join("timed.toml");
+    std::fs::write(&timed, cut).unwrap();
+    let summary = run_summary("sideways-timed", &timed, &["--agents", "0"], RUN_DEADLINE);
+    assert_eq!(
+        summary["stage_busy"].as_array().unwrap().len(),
+        2,
+        "{summary}"
+    );
+    // Other kinds are refused, naming what calibrate is for.
+    let other = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/a3c_cartpole.toml");
+    let mut refused = spawn(
+        "calibrate-refused",
+        &["calibrate", other.to_str().unwrap()],
+        &[],
+    );
+    assert!(!refused.wait(Duration::from_secs(30)).success());
+    let stderr = refused.drain_stderr();
+    assert!(stderr.contains("`sideways`"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -20,12 +20,13 @@ use pathnet_nn::sideways::{
     Bptt, Combine, OptimizerSpec, PerFrame, Pipeline, SidewaysConfig, ThreadedPipeline,
     UpdateSchedule,
 };
-use pathnet_nn::{Device, SgdConfig};
+use pathnet_nn::{AdamConfig, Device, SgdConfig};
+use pathnet_work::sideways::calibrate::{Workload, time_blocks};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -58,6 +59,11 @@ struct Args {
     python: Option<PathBuf>,
     #[arg(long)]
     skip_torch: bool,
+    /// Every engine steps Adam (lr 0.002, as the Sideways examples train) instead of SGD
+    /// with momentum; the optimiser step per tick then weighs on the head, which holds
+    /// nearly all parameters.
+    #[arg(long)]
+    adam: bool,
     /// Time Sideways with its stages on this device (`cuda:N`) against the same on the CPU.
     #[cfg(feature = "cuda")]
     #[arg(long, default_value = "cpu")]
@@ -70,17 +76,22 @@ struct Args {
 const CLASSES: usize = 10;
 
 /// The engines, by name: what they run and on which split of the network.
-const ENGINES: [&str; 9] = [
+const ENGINES: [&str; 10] = [
     "per-frame BP",
     "BPTT K=4",
     "BPTT K=4 skips",
     "Sideways K=1",
     "Sideways K=2 threads",
+    TIMED_K2,
     "Sideways K=4 threads",
     "Skip-Sideways K=4 threads",
     "Sideways K=2 one thread",
     "Sideways K=4 one thread",
 ];
+
+/// Sideways at K = 2 on threads, the blocks cut by their measured times
+/// (`pathnet_work::sideways::calibrate`) rather than by count.
+const TIMED_K2: &str = "Sideways K=2 threads, cut by time";
 
 /// The engines of a `--device` run, each on the device and on the CPU.
 const DEVICE_ENGINES: [&str; 3] = [
@@ -97,17 +108,17 @@ enum Engine {
 }
 
 impl Engine {
-    /// The engine `name` with every stage placed on `device`.
-    fn build(name: &str, device: Device) -> Result<Self> {
-        let sgd = OptimizerSpec::Sgd(SgdConfig {
-            lr: 0.01,
-            momentum: 0.9,
-        });
-        let config = SidewaysConfig {
-            update: UpdateSchedule::PerTick,
-            drain: true,
-        };
-        let net = |stages: usize, skips: &[usize]| -> Result<_> {
+    /// The engine `name` with every stage placed on `device`; `timed_blocks` is the cut of
+    /// [`TIMED_K2`].
+    fn build(
+        name: &str,
+        device: Device,
+        timed_blocks: &[usize],
+        sgd: &OptimizerSpec,
+    ) -> Result<Self> {
+        let sgd = *sgd;
+        let config = schedule();
+        let cut = |stages: usize, skips: &[usize], blocks: &[usize]| -> Result<_> {
             let mut net = video_net(
                 &VideoNetSpec {
                     stages,
@@ -115,12 +126,14 @@ impl Engine {
                     combine: Combine::Concat,
                     classes: CLASSES,
                     cut: Cut::Count,
+                    blocks: blocks.to_vec(),
                 },
                 1,
             )?;
             net.place(device)?;
             Ok(net)
         };
+        let net = |stages: usize, skips: &[usize]| cut(stages, skips, &[]);
         Ok(match name {
             "per-frame BP" => {
                 Engine::PerFrame(PerFrame::new(net(1, &[])?, &sgd, UpdateSchedule::PerTick)?)
@@ -137,6 +150,11 @@ impl Engine {
             "Sideways K=2 threads" => {
                 Engine::Threaded(ThreadedPipeline::new(net(2, &[])?, &sgd, config)?)
             }
+            TIMED_K2 => Engine::Threaded(ThreadedPipeline::new(
+                cut(2, &[], timed_blocks)?,
+                &sgd,
+                config,
+            )?),
             "Sideways K=4 threads" => {
                 Engine::Threaded(ThreadedPipeline::new(net(4, &[])?, &sgd, config)?)
             }
@@ -159,6 +177,54 @@ impl Engine {
     }
 }
 
+/// Every engine's optimiser, stepped every tick: SGD with momentum, or Adam with `--adam`.
+fn optimizer(adam: bool) -> OptimizerSpec {
+    if adam {
+        OptimizerSpec::Adam(AdamConfig {
+            lr: 0.002,
+            ..AdamConfig::default()
+        })
+    } else {
+        OptimizerSpec::Sgd(SgdConfig {
+            lr: 0.01,
+            momentum: 0.9,
+        })
+    }
+}
+
+fn schedule() -> SidewaysConfig {
+    SidewaysConfig {
+        update: UpdateSchedule::PerTick,
+        drain: true,
+    }
+}
+
+/// Each block's time per tick under the engines' settings, and the K = 2 cut they balance.
+fn calibrate(args: &Args) -> Result<Vec<usize>> {
+    let workload = Workload {
+        classes: CLASSES,
+        optimizer: optimizer(args.adam),
+        schedule: schedule(),
+        batch: args.batch,
+        frames: args.frames,
+    };
+    let times = time_blocks(&workload, args.clips, 1)?;
+    let blocks = times.blocks(2).context("4 blocks cut into 2 stages")?;
+    let micros: Vec<String> = times
+        .per_tick
+        .iter()
+        .map(|s| format!("{:.0}", s * 1e6))
+        .collect();
+    println!(
+        "# block times per tick (us, one thread): {}; K=2 cut by time {blocks:?}, slowest \
+         stage {:.0}% of a tick (by count [2, 2]: {:.0}%)",
+        micros.join(", "),
+        100.0 * times.slowest_share(&blocks),
+        100.0 * times.slowest_share(&[2, 2])
+    );
+    Ok(blocks)
+}
+
 fn noise(frames: usize, batch: usize, seed: u64) -> NoiseFrames {
     NoiseFrames {
         frames,
@@ -177,9 +243,14 @@ fn main() -> Result<()> {
         return measure_memory(engine, args.frames, args.batch);
     }
     println!(
-        "# machine: {} cores, load average {}",
+        "# machine: {} cores, load average {}; optimiser {}, stepped every tick",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        load_average()
+        load_average(),
+        if args.adam {
+            "Adam"
+        } else {
+            "SGD with momentum"
+        }
     );
     let device = run_device(&args);
     if device != Device::Cpu {
@@ -221,12 +292,21 @@ fn run_device(_: &Args) -> Device {
 
 /// Frames/s of each `(engine, device)`, in rounds that alternate them; ratios are to the first.
 fn speed(args: &Args, names: &[(String, Device)], torch_too: bool) -> Result<()> {
+    let timed_blocks = if names.iter().any(|(n, _)| n == TIMED_K2) {
+        calibrate(args)?
+    } else {
+        Vec::new()
+    };
     let mut engines: Vec<Engine> = names
         .iter()
-        .map(|(n, d)| Engine::build(n, *d))
+        .map(|(n, d)| Engine::build(n, *d, &timed_blocks, &optimizer(args.adam)))
         .collect::<Result<_>>()?;
-    for engine in &mut engines {
+    // Every clip an engine trains, warm-up included, as its threads' busy times count them.
+    let mut walls = vec![Duration::ZERO; names.len()];
+    for (engine, wall) in engines.iter_mut().zip(&mut walls) {
+        let start = Instant::now();
         engine.train(&mut noise(args.frames, args.batch, 0))?;
+        *wall += start.elapsed();
     }
     let mut rates = vec![Vec::new(); names.len()];
     let mut torch = Vec::new();
@@ -240,8 +320,10 @@ fn speed(args: &Args, names: &[(String, Device)], torch_too: bool) -> Result<()>
                     (round * 100 + c) as u64,
                 ))?;
             }
+            let elapsed = start.elapsed();
+            walls[i] += elapsed;
             let frames = (args.clips * args.frames * args.batch) as f64;
-            rates[i].push(frames / start.elapsed().as_secs_f64());
+            rates[i].push(frames / elapsed.as_secs_f64());
         }
         if torch_too {
             torch.push(run_torch(args)?);
@@ -257,13 +339,22 @@ fn speed(args: &Args, names: &[(String, Device)], torch_too: bool) -> Result<()>
         args.frames, args.batch, args.rounds, args.clips
     );
     println!(
-        "| engine | frames/s (median) | min-max | / {} |",
+        "| engine | frames/s (median) | min-max | / {} | stage busy fractions |",
         label(&names[0])
     );
-    println!("|---|---|---|---|");
-    for (name, r) in names.iter().zip(&rates) {
+    println!("|---|---|---|---|---|");
+    for (((name, r), engine), wall) in names.iter().zip(&rates).zip(&engines).zip(&walls) {
+        let busy = match engine {
+            Engine::Threaded(pipeline) => pipeline
+                .busy()
+                .iter()
+                .map(|b| format!("{:.2}", b.as_secs_f64() / wall.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => "-".into(),
+        };
         println!(
-            "| {} | {:.0} | {:.0}-{:.0} | {:.2} |",
+            "| {} | {:.0} | {:.0}-{:.0} | {:.2} | {busy} |",
             label(name),
             median(r),
             r.iter().cloned().fold(f64::INFINITY, f64::min),
@@ -273,7 +364,7 @@ fn speed(args: &Args, names: &[(String, Device)], torch_too: bool) -> Result<()>
     }
     if !torch.is_empty() {
         println!(
-            "| PyTorch per-frame BP (1 thread) | {:.0} | {:.0}-{:.0} | {:.2} |",
+            "| PyTorch per-frame BP (1 thread) | {:.0} | {:.0}-{:.0} | {:.2} | - |",
             median(&torch),
             torch.iter().cloned().fold(f64::INFINITY, f64::min),
             torch.iter().cloned().fold(0.0, f64::max),
@@ -372,7 +463,7 @@ fn memory(args: &Args) -> Result<()> {
 }
 
 fn measure_memory(engine: &str, frames: usize, batch: usize) -> Result<()> {
-    let mut engine = Engine::build(engine, Device::Cpu)?;
+    let mut engine = Engine::build(engine, Device::Cpu, &[], &optimizer(false))?;
     let before = status_kib("VmRSS")?;
     engine.train(&mut noise(frames, batch, 0))?;
     let peak = status_kib("VmHWM")?;

@@ -119,6 +119,7 @@ fn spec(method: Method, classes: usize) -> VideoNetSpec {
         combine: Combine::Concat,
         classes,
         cut: Cut::Count,
+        blocks: Vec::new(),
     }
 }
 

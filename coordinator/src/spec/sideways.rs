@@ -279,6 +279,30 @@ mod tests {
     }
 
     #[test]
+    fn blocks_set_the_cut_and_bad_blocks_are_refused_naming_the_field() {
+        let text = SPEC.replace("stages = 2", "stages = 2\nblocks = [3, 1]");
+        let Spec::Sideways(spec) = Spec::from_toml(&text).unwrap() else {
+            panic!("a Sideways spec");
+        };
+        assert_eq!(spec.sideways.net_spec().blocks, [3, 1]);
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["sideways"]["blocks"], serde_json::json!([3, 1]));
+        assert!(
+            serde_json::to_value(with_top("").unwrap()).unwrap()["sideways"]
+                .get("blocks")
+                .is_none()
+        );
+        for (extra, field) in [
+            ("blocks = [2, 1]", "sideways.blocks"),
+            ("blocks = [1, 1, 2]", "sideways.blocks"),
+            ("blocks = [3, 1]\ncut = \"cost\"", "sideways.cut"),
+        ] {
+            let text = refused(extra);
+            assert!(text.contains(field), "{extra}: {text}");
+        }
+    }
+
+    #[test]
     fn the_links_example_is_the_threads_example_with_its_stages_on_two_agents() {
         let read = |text: &str| match Spec::from_toml(text).unwrap() {
             Spec::Sideways(spec) => spec,

@@ -17,6 +17,7 @@ use super::stage::StageCache;
 use crate::Float;
 use ndarray::{ArrayD, ArrayViewD};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// An activation on its way to the stages that read it (shared, never copied per consumer).
 pub type Activation<F> = Arc<ArrayD<F>>;
@@ -158,6 +159,7 @@ pub struct Pipeline<F> {
     topology: Topology,
     stages: Vec<SidewaysStage<F>>,
     config: SidewaysConfig,
+    busy: Vec<Duration>,
 }
 
 impl<F: Float> Pipeline<F> {
@@ -171,15 +173,17 @@ impl<F: Float> Pipeline<F> {
         config: SidewaysConfig,
     ) -> Result<Self, SidewaysError> {
         let (trainers, topology) = StageTrainer::for_net(net, optimizer)?;
-        let stages = trainers
+        let stages: Vec<_> = trainers
             .into_iter()
             .enumerate()
             .map(|(i, t)| SidewaysStage::new(i, t, &topology))
             .collect();
+        let busy = vec![Duration::ZERO; stages.len()];
         Ok(Pipeline {
             topology,
             stages,
             config,
+            busy,
         })
     }
 
@@ -191,6 +195,14 @@ impl<F: Float> Pipeline<F> {
     /// The network's wiring.
     pub fn topology(&self) -> &Topology {
         &self.topology
+    }
+
+    /// Time each stage spent in its ticks and its end-of-clip step over every clip so far:
+    /// on one thread, what each stage costs, which is what a cut should balance (the
+    /// threaded pipeline's [`super::ThreadedPipeline::busy`] also counts time its thread
+    /// was not scheduled).
+    pub fn busy(&self) -> &[Duration] {
+        &self.busy
     }
 
     /// Whether every stage's [`TickOut::param_grads`] is filled.
@@ -254,7 +266,9 @@ impl<F: Float> Pipeline<F> {
                         .map(|&(c, e)| grads[c][e].take())
                         .collect(),
                 };
+                let started = Instant::now();
                 let out = stage.tick(tick, input, &plan);
+                self.busy[i] += started.elapsed();
                 observer(tick, i, &out);
                 next_nodes[i + 1] = out.activation;
                 grads[i] = out.grads;
@@ -262,8 +276,10 @@ impl<F: Float> Pipeline<F> {
             }
             nodes = next_nodes;
         }
-        for stage in &mut self.stages {
+        for (stage, busy) in self.stages.iter_mut().zip(&mut self.busy) {
+            let started = Instant::now();
             stage.end_clip();
+            *busy += started.elapsed();
         }
         feed.finish()?;
         Ok(ClipReport::from_losses(&losses, labels))

@@ -6,6 +6,7 @@
 //! The coordinator's in-process run and the agent execute the same [`segment::execute`], so
 //! a run cut into segments gives the same parameters wherever each segment ran.
 
+pub mod calibrate;
 pub mod net;
 pub mod placed;
 pub mod segment;
@@ -107,6 +108,10 @@ pub struct SidewaysTask {
     /// stage) or `cost` (balancing the estimated multiply-adds per stage).
     #[serde(skip_serializing_if = "net::Cut::is_count")]
     pub cut: net::Cut,
+    /// Blocks per stage, bottom first, instead of `cut` (e.g. `[3, 1]`): the cut that
+    /// `pathnet calibrate` finds by timing the blocks on the machine that will train.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<usize>,
     /// Skip-Sideways: spans of the skip edges into the top stage (each in 2..=stages); empty
     /// means one edge spanning the whole network.
     pub skips: Vec<usize>,
@@ -138,6 +143,7 @@ impl Default for SidewaysTask {
             method: Method::Sideways,
             stages: 2,
             cut: net::Cut::Count,
+            blocks: Vec::new(),
             skips: Vec::new(),
             combine: Combine::Sum,
             batch: 8,
@@ -155,7 +161,16 @@ impl SidewaysTask {
     /// Checks every field that does not need the dataset (the video's fit to the images is
     /// checked when they are loaded).
     pub fn validate(&self) -> Result<(), SidewaysJobError> {
-        if !self.cut.allows(self.stages) {
+        if !self.blocks.is_empty() {
+            if !self.cut.is_count() {
+                return Err(SidewaysJobError::invalid(
+                    "cut",
+                    "cost",
+                    "`blocks` already says where the stages are cut: leave `cut` out",
+                ));
+            }
+            net::check_blocks(&self.blocks, self.stages)?;
+        } else if !self.cut.allows(self.stages) {
             return Err(SidewaysJobError::invalid(
                 "stages",
                 self.stages,
@@ -273,6 +288,7 @@ impl SidewaysTask {
             combine: self.combine,
             classes: self.classes(),
             cut: self.cut,
+            blocks: self.blocks.clone(),
         }
     }
 

@@ -79,6 +79,25 @@ pub struct VideoNetSpec {
     pub classes: usize,
     /// How the blocks are cut into stages.
     pub cut: Cut,
+    /// Blocks per stage, bottom first, overriding `cut` (e.g. `[3, 1]`, the cut
+    /// [`super::calibrate`] finds from timings); empty: `cut` decides.
+    pub blocks: Vec<usize>,
+}
+
+/// Checks explicit blocks per stage: one entry per stage, each at least one block, all
+/// [`BLOCKS`] blocks in all.
+pub fn check_blocks(blocks: &[usize], stages: usize) -> Result<(), SidewaysJobError> {
+    if blocks.len() != stages || blocks.contains(&0) || blocks.iter().sum::<usize>() != BLOCKS {
+        return Err(SidewaysJobError::invalid(
+            "blocks",
+            format!("{blocks:?}"),
+            format!(
+                "must give each of the {stages} stages (`stages`) at least one of the \
+                 network's {BLOCKS} blocks, bottom first, {BLOCKS} in all"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn conv(i: usize, o: usize, kernel: usize, stride: usize, padding: usize) -> Conv2dSpec {
@@ -103,7 +122,9 @@ const BLOCK_OUT: [(usize, usize); 4] = [(1, 32), (8, 32), (16, 16), (32, 8)];
 /// cost cut giving the head its own stage) this is the network as it always was, parameters
 /// included, since the generator draws the layers in the same order.
 pub fn video_net(spec: &VideoNetSpec, seed: u64) -> Result<StageNet<f32>, SidewaysJobError> {
-    if !spec.cut.allows(spec.stages) {
+    if !spec.blocks.is_empty() {
+        check_blocks(&spec.blocks, spec.stages)?;
+    } else if !spec.cut.allows(spec.stages) {
         return Err(SidewaysJobError::invalid(
             "stages",
             spec.stages,
@@ -221,6 +242,9 @@ fn build_blocks(
 /// wins; among ties the top stage takes as few blocks as it can, as [`balanced_cut`] does.
 /// Costs come from shapes alone, so the same spec always gets the same cut.
 fn cut_sizes(spec: &VideoNetSpec, widen: usize) -> Vec<usize> {
+    if !spec.blocks.is_empty() {
+        return spec.blocks.clone();
+    }
     let stages = spec.stages;
     if spec.cut == Cut::Count {
         return vec![BLOCKS / stages; stages];
@@ -251,6 +275,13 @@ fn cut_sizes(spec: &VideoNetSpec, widen: usize) -> Vec<usize> {
         }
     }
     best.expect("1 <= stages <= blocks was checked").1
+}
+
+/// Each block's estimated cost per frame (multiply-adds, [`chain_costs`]) in the network
+/// without skip edges, bottom first.
+pub fn block_estimates(classes: usize) -> Vec<u64> {
+    let blocks = build_blocks(classes, (0, 1), &mut ChaCha8Rng::seed_from_u64(0));
+    block_costs(&blocks, (0, 1))
 }
 
 /// Each block's estimated cost per frame, fed the shapes it is built for (block `widen.0`
@@ -329,6 +360,7 @@ mod tests {
             combine: Combine::Sum,
             classes: 10,
             cut,
+            blocks: Vec::new(),
         }
     }
 
@@ -456,6 +488,39 @@ mod tests {
             let text = err.to_string();
             assert!(
                 text.contains("sideways.stages") && text.contains(&stages.to_string()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn explicit_blocks_override_the_cut_and_are_checked() {
+        let mut three_one = spec(2, Cut::Count, vec![]);
+        three_one.blocks = vec![3, 1];
+        assert_eq!(layers(&three_one), [6, 4]);
+        // Any stage count the blocks add up to, whatever `cut` says.
+        let mut three = spec(3, Cut::Count, vec![3]);
+        three.blocks = vec![1, 1, 2];
+        let net = video_net(&three, 3).unwrap();
+        assert_eq!(
+            net.stages()
+                .iter()
+                .map(|s| s.body().layers().len())
+                .collect::<Vec<_>>(),
+            [2, 2, 6]
+        );
+        assert_eq!(net.stages()[2].spans(), [1, 3]);
+        for (stages, blocks) in [
+            (2, vec![2, 1]),
+            (2, vec![4, 0]),
+            (2, vec![1, 1, 2]),
+            (1, vec![5]),
+        ] {
+            let mut bad = spec(stages, Cut::Count, vec![]);
+            bad.blocks = blocks.clone();
+            let text = video_net(&bad, 0).err().unwrap().to_string();
+            assert!(
+                text.contains("sideways.blocks") && text.contains(&format!("{blocks:?}")),
                 "{text}"
             );
         }
