@@ -61,3 +61,33 @@ fn the_papers_noisy_binary_task_builds() {
     let saturated = image.iter().filter(|&&p| p == 0.0 || p == 1.0).count();
     assert!(saturated >= 392, "only {saturated} pixels are 0 or 1");
 }
+
+/// The standard Moving-MNIST layout over the real digits: two 28x28 digits bouncing in a
+/// 64x64 canvas for 20 frames, every frame showing ink, every digit class drawn.
+#[test]
+fn moving_mnist_renders_the_real_digits() {
+    use pathnet_envs::video::{MovingObjects, MovingObjectsConfig};
+    let videos = MovingObjects::new(
+        std::sync::Arc::new(load(Split::Train)),
+        MovingObjectsConfig::moving_mnist(),
+        11,
+    )
+    .unwrap();
+    assert_eq!((videos.object_size(), videos.class_count()), (28, 10));
+    let mut classes = [false; 10];
+    for index in 0..40 {
+        let clip = videos.clip(index);
+        assert_eq!((clip.len(), clip.frame_len()), (20, 64 * 64));
+        for (class, _) in clip.objects() {
+            classes[usize::from(class)] = true;
+        }
+        for t in 0..clip.len() {
+            let frame = clip.frame(t);
+            let ink: f32 = frame.iter().sum();
+            // Two digits of about 100 lit pixels each, overlapping at most.
+            assert!(ink > 50.0, "clip {index} frame {t}: ink {ink}");
+            assert!(frame.iter().all(|&p| (0.0..=1.0).contains(&p)));
+        }
+    }
+    assert!(classes.iter().all(|&c| c), "{classes:?}");
+}

@@ -319,6 +319,12 @@ mod tests {
             (links.seed, links.snapshot_every),
             (threads.seed, threads.snapshot_every)
         );
+        // The MNIST example is the Fashion one on the digits.
+        let mut digits = read(include_str!("../../../examples/sideways_moving_mnist.toml"));
+        assert_eq!(digits.sideways.data_dir, std::path::Path::new("data/mnist"));
+        digits.sideways.data_dir = threads.sideways.data_dir.clone();
+        digits.name = threads.name.clone();
+        assert_eq!(digits, threads);
     }
 
     #[test]
