@@ -624,6 +624,27 @@ mod tests {
         task
     }
 
+    /// Segment 0 of `task` from its initial snapshot (seed 3), `batches` long.
+    fn job(task: SidewaysTask, batches: u64, evaluate: bool) -> SegmentJob {
+        SegmentJob {
+            snapshot: task.initial_snapshot(3).unwrap(),
+            task,
+            seed: 3,
+            segment: 0,
+            first_batch: 0,
+            batches,
+            evaluate,
+        }
+    }
+
+    /// Two stages, the second on the link server at `address`.
+    fn second_stage_at(address: String) -> StagePlacement {
+        StagePlacement {
+            host_of: vec![0, 1],
+            addresses: vec![address],
+        }
+    }
+
     /// A segment whose stages run on other agents' link servers over loopback ends in the
     /// state the segment reaches on one host, bit for bit; the relayed placement (two
     /// hosts besides the driver, a chain across them) too.
@@ -643,15 +664,7 @@ mod tests {
                 addresses.push(bound.to_string());
                 servers.push(server);
             }
-            let job = SegmentJob {
-                snapshot: task.initial_snapshot(3).unwrap(),
-                task,
-                seed: 3,
-                segment: 0,
-                first_batch: 0,
-                batches: 2,
-                evaluate: true,
-            };
+            let job = job(task, 2, true);
             let placement = StagePlacement { host_of, addresses };
             let mut carrier =
                 NetCarrier::connect(&job, &placement, None, &ClientTlsFiles::default())
@@ -683,20 +696,8 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let task = task(2, Method::Sideways);
-        let job = SegmentJob {
-            snapshot: task.initial_snapshot(3).unwrap(),
-            task,
-            seed: 3,
-            segment: 0,
-            first_batch: 0,
-            batches: 1,
-            evaluate: false,
-        };
-        let placement = StagePlacement {
-            host_of: vec![0, 1],
-            addresses: vec![address.clone()],
-        };
+        let job = job(task(2, Method::Sideways), 1, false);
+        let placement = second_stage_at(address.clone());
         let err = NetCarrier::connect(&job, &placement, None, &ClientTlsFiles::default())
             .await
             .err()
@@ -716,20 +717,8 @@ mod tests {
         )
         .await
         .unwrap();
-        let task = task(2, Method::Sideways);
-        let job = SegmentJob {
-            snapshot: task.initial_snapshot(3).unwrap(),
-            task,
-            seed: 3,
-            segment: 0,
-            first_batch: 0,
-            batches: 1,
-            evaluate: false,
-        };
-        let placement = StagePlacement {
-            host_of: vec![0, 1],
-            addresses: vec![bound.to_string()],
-        };
+        let job = job(task(2, Method::Sideways), 1, false);
+        let placement = second_stage_at(bound.to_string());
         for presented in [None, Some(token("s3cret-linx")), Some(token("s3cret"))] {
             let err = NetCarrier::connect(
                 &job,
@@ -755,10 +744,7 @@ mod tests {
         let (open, open_server) = serve("127.0.0.1:0".parse().unwrap(), None, None)
             .await
             .unwrap();
-        let placement = StagePlacement {
-            host_of: vec![0, 1],
-            addresses: vec![open.to_string()],
-        };
+        let placement = second_stage_at(open.to_string());
         let carrier = NetCarrier::connect(
             &job,
             &placement,
@@ -812,20 +798,7 @@ mod tests {
         let (bound, server) = serve("127.0.0.1:0".parse().unwrap(), None, Some(&stage_tls))
             .await
             .unwrap();
-        let task = task(2, Method::Sideways);
-        let job = SegmentJob {
-            snapshot: task.initial_snapshot(3).unwrap(),
-            task,
-            seed: 3,
-            segment: 0,
-            first_batch: 0,
-            batches: 1,
-            evaluate: false,
-        };
-        let at = |address: String| StagePlacement {
-            host_of: vec![0, 1],
-            addresses: vec![address],
-        };
+        let job = job(task(2, Method::Sideways), 1, false);
         let https = advertised(&bound.to_string(), true);
         assert_eq!(https, format!("https://{bound}"));
         let trusted = client_tls(&ClientTlsFiles {
@@ -833,14 +806,21 @@ mod tests {
             server_name: Some("the-coordinator".into()),
             ..ClientTlsFiles::default()
         });
-        let carrier = NetCarrier::connect(&job, &at(https.clone()), None, &trusted).await;
+        let carrier =
+            NetCarrier::connect(&job, &second_stage_at(https.clone()), None, &trusted).await;
         assert!(carrier.is_ok(), "{:?}", carrier.err());
         drop(carrier);
-        let plain = NetCarrier::connect(&job, &at(bound.to_string()), None, &trusted).await;
+        let plain =
+            NetCarrier::connect(&job, &second_stage_at(bound.to_string()), None, &trusted).await;
         let err = plain.err().expect("plain text to a TLS host");
         assert!(err.contains(&bound.to_string()), "{err}");
-        let untrusted =
-            NetCarrier::connect(&job, &at(https), None, &ClientTlsFiles::default()).await;
+        let untrusted = NetCarrier::connect(
+            &job,
+            &second_stage_at(https),
+            None,
+            &ClientTlsFiles::default(),
+        )
+        .await;
         let err = untrusted.err().expect("TLS without an authority");
         assert!(err.contains("--tls-ca"), "{err}");
         server.abort();
@@ -872,10 +852,7 @@ mod tests {
                 batches,
                 evaluate: false,
             };
-            let placement = StagePlacement {
-                host_of: vec![0, 1],
-                addresses: vec![bound.to_string()],
-            };
+            let placement = second_stage_at(bound.to_string());
             let mut carrier =
                 NetCarrier::connect(&job, &placement, None, &ClientTlsFiles::default())
                     .await
