@@ -4,9 +4,10 @@
 //! counts as `budget + 1` evaluations: worse than every solved run, tied with the other
 //! unsolved ones, which is what the rank test needs.
 
-// The distribution functions are the shared ones; this module keeps the report's own shapes
-// (a unit of evaluations, `p_x_below`), which the JSON report and its readers use.
-use pathnet_bench::samples::{binomial_half_cdf, normal_upper_tail};
+// The statistics are the shared ones (`pathnet_bench::samples`); this module keeps the
+// report's own shapes (U counted as `x` below `y`, `p_x_below`), which the JSON report and its
+// readers use.
+use pathnet_bench::samples;
 use serde::Serialize;
 
 /// A sample median and its confidence interval.
@@ -22,23 +23,12 @@ pub(crate) struct MedianCi {
 /// The median of `values` with the widest-rank interval `[x_(j), x_(n+1-j)]` covering at least
 /// 95%; `None` for fewer than 6 values (no such interval exists below that).
 pub(crate) fn median_ci(values: &[f64]) -> Option<MedianCi> {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    // Coverage of [x_(j), x_(n+1-j)] is 1 - 2 P(B <= j - 1); take the largest such j >= 1.
-    let j = (1..=n / 2)
-        .take_while(|&j| 1.0 - 2.0 * binomial_half_cdf(n, j - 1) >= 0.95)
-        .last()?;
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
+    let ci = samples::median_ci(values, 0.95)?;
     Some(MedianCi {
-        median,
-        lo: v[j - 1],
-        hi: v[n - j],
-        coverage: 1.0 - 2.0 * binomial_half_cdf(n, j - 1),
+        median: ci.median,
+        lo: ci.lo?,
+        hi: ci.hi?,
+        coverage: ci.coverage?,
     })
 }
 
@@ -49,51 +39,27 @@ pub(crate) struct MannWhitney {
     pub u: f64,
     /// `u / (nx ny)`: the probability that a run of `x` is below one of `y` (ties halved).
     pub p_x_below: f64,
+    /// Positive when `x` tends below `y` (fewer evaluations).
     pub z: f64,
     /// Two-sided p-value.
     pub p: f64,
 }
 
+/// [`samples::mann_whitney`] counted from below: `None` only for an empty sample; samples
+/// that tie throughout (every run unsolved, say) give no evidence, p = 1.
 pub(crate) fn mann_whitney(x: &[f64], y: &[f64]) -> Option<MannWhitney> {
-    let (nx, ny) = (x.len(), y.len());
-    if nx == 0 || ny == 0 {
+    if x.is_empty() || y.is_empty() {
         return None;
     }
-    let mut all: Vec<(f64, bool)> = x
-        .iter()
-        .map(|&v| (v, true))
-        .chain(y.iter().map(|&v| (v, false)))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let n = all.len();
-    let (mut rank_sum_y, mut ties) = (0.0, 0.0);
-    let mut i = 0;
-    while i < n {
-        let mut k = i;
-        while k + 1 < n && all[k + 1].0 == all[i].0 {
-            k += 1;
-        }
-        let t = (k - i + 1) as f64;
-        ties += t * t * t - t;
-        let rank = (i + k) as f64 / 2.0 + 1.0;
-        rank_sum_y += rank * all[i..=k].iter().filter(|e| !e.1).count() as f64;
-        i = k + 1;
-    }
-    let (nxf, nyf, nf) = (nx as f64, ny as f64, n as f64);
-    // U of y counts pairs with y > x; so U of x (pairs with x < y) is the same number.
-    let u = rank_sum_y - nyf * (nyf + 1.0) / 2.0;
-    let mean = nxf * nyf / 2.0;
-    let var = nxf * nyf / 12.0 * ((nf + 1.0) - ties / (nf * (nf - 1.0)).max(1.0));
-    let (z, p) = if var <= 0.0 {
-        (0.0, 1.0)
-    } else {
-        let d = (u - mean).abs() - 0.5;
-        let z = d.max(0.0) / var.sqrt() * (u - mean).signum();
-        (z, (2.0 * normal_upper_tail(z.abs())).min(1.0))
+    let pairs = (x.len() * y.len()) as f64;
+    let (u, z, p) = match samples::mann_whitney(x, y) {
+        // `u_x` counts the pairs with `x` above, so the pairs below are the rest.
+        Some(test) => (pairs - test.u_x, -test.z, test.p),
+        None => (pairs / 2.0, 0.0, 1.0),
     };
     Some(MannWhitney {
         u,
-        p_x_below: u / (nxf * nyf),
+        p_x_below: u / pairs,
         z,
         p,
     })
