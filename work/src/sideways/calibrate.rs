@@ -101,14 +101,17 @@ impl BlockTimes {
         balanced_cut(&self.estimated, stages)
     }
 
-    /// The slowest stage's share of a tick of the whole network when cut into `blocks`: one
-    /// over the speed-up the pipeline can reach with a core per stage.
+    /// The slowest stage's share of a tick of the whole network when cut into `blocks` (as
+    /// [`BlockTimes::blocks`] gives them): one over the speed-up the pipeline can reach with
+    /// a core per stage. Blocks past the fourth count as free.
     pub fn slowest_share(&self, blocks: &[usize]) -> f64 {
         let total: f64 = self.per_tick.iter().sum();
         let mut start = 0;
         let mut slowest: f64 = 0.0;
         for &size in blocks {
-            slowest = slowest.max(self.per_tick[start..start + size].iter().sum());
+            let end = (start + size).min(self.per_tick.len());
+            let stage: f64 = self.per_tick[start.min(end)..end].iter().sum();
+            slowest = slowest.max(stage);
             start += size;
         }
         slowest / total
