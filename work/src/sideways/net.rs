@@ -59,7 +59,7 @@ impl Cut {
         match self {
             Cut::Count => {
                 "must be 1, 2 or 4 (the network's four blocks, equal whole blocks per stage; \
-                 `cut = \"cost\"` allows 3)"
+                 `cut = \"cost\"` or `blocks = [...]` allows 3)"
             }
             Cut::Cost => "must be 1 to 4 (the network's four blocks, whole blocks per stage)",
         }
