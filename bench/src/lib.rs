@@ -5,6 +5,7 @@ use std::time::Instant;
 pub mod coordinator;
 pub mod machine;
 pub mod process;
+pub mod report_file;
 pub mod samples;
 pub mod stats;
 pub mod video_net;

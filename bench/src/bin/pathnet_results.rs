@@ -14,9 +14,7 @@
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, ValueEnum};
-use flate2::Compression;
-use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
+use pathnet_bench::report_file::{read_gz_json, write_gz_json};
 use pathnet_bench::samples::{MannWhitney, MedianCi, Wins, mann_whitney, median_ci, paired_wins};
 use pathnet_coordinator::local::run_pathnet;
 use pathnet_coordinator::pathnet::{Arm, RunSummary, TaskSummary};
@@ -27,7 +25,6 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -648,14 +645,7 @@ fn print_analysis(report: &Report) {
 
 fn write_report(out: &Path, report: &mut Report) -> Result<()> {
     report.analysis = Some(analyse(report));
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let path = out.join(format!("{}.json.gz", report.name));
-    let temp = out.join(format!(".{}.json.gz.tmp", report.name));
-    let file = std::fs::File::create(&temp).with_context(|| format!("{}", temp.display()))?;
-    let mut gz = GzEncoder::new(file, Compression::default());
-    serde_json::to_writer(&mut gz, report)?;
-    gz.finish()?.flush()?;
-    std::fs::rename(&temp, &path).with_context(|| format!("{}", path.display()))?;
+    write_gz_json(out, &report.name, report)?;
     for (suffix, value) in plots(report) {
         let path = out.join(format!("{}.{suffix}.json", report.name));
         std::fs::write(&path, serde_json::to_string_pretty(&value)?)
@@ -665,12 +655,7 @@ fn write_report(out: &Path, report: &mut Report) -> Result<()> {
 }
 
 fn read_report(path: &Path) -> Result<Report> {
-    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-    let mut text = String::new();
-    GzDecoder::new(file)
-        .read_to_string(&mut text)
-        .with_context(|| format!("{}: not a gzip file", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not a report", path.display()))
+    read_gz_json(path)
 }
 
 fn reanalyse(args: &Args) -> Result<()> {

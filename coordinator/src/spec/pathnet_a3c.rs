@@ -114,3 +114,27 @@ pub(super) fn spec_error(err: PathNetA3cError) -> SpecError {
         other => invalid("pathnet_a3c", "", other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::Spec;
+
+    #[test]
+    fn the_population_64_example_has_the_papers_atari_sizes() {
+        let text = include_str!("../../../examples/pathnet_a3c_minatar_pop64.toml");
+        let Spec::PathNetA3c(spec) = Spec::from_toml(text).unwrap() else {
+            panic!("the example is not a pathnet_a3c spec");
+        };
+        let c = &spec.pathnet_a3c;
+        assert_eq!(
+            (c.workers, c.layers, c.modules, c.max_active),
+            (64, 4, 10, 4)
+        );
+        assert_eq!(c.tasks.len(), 2);
+        assert!(
+            spec.scratch_control,
+            "transfer is compared with the control"
+        );
+        spec.memory_estimate().unwrap();
+    }
+}

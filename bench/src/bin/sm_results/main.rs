@@ -5,7 +5,8 @@
 //!    the same tuning seeds (1, 2, ... by default, apart from the reported seeds); the value
 //!    with the most solves, then the fewest evaluations, then the best fitness, is kept;
 //! 2. the reported runs: `--seeds` fresh seeds (101, ... by default) per operator at its tuned
-//!    value; optionally (`--maze-clip`) the SM-G operators on the maze again with a weight clip;
+//!    value; optionally (`--maze-clip`) the SM-G operators on the maze again with a weight clip,
+//!    at the magnitudes tuned without it or (`--tune-clip`) tuned again with the clip on;
 //! 3. statistics: medians with distribution-free 95% intervals, and two-sided Mann-Whitney
 //!    tests of each operator against control (unsolved runs count as `budget + 1` evaluations).
 //!
@@ -68,6 +69,14 @@ struct Args {
     /// Also run the maze's SM-G operators with this weight clip, at their tuned magnitudes.
     #[arg(long)]
     maze_clip: Option<f64>,
+    /// Tune the clipped arms of `--maze-clip` with the clip on (their own tuning, the same
+    /// budget), instead of reusing the magnitudes tuned without it.
+    #[arg(long, requires = "maze_clip")]
+    tune_clip: bool,
+    /// Run the maze's SM-G operators only with the clip (control and the rest unchanged),
+    /// e.g. when their unclipped runs are in an earlier report with the same seeds.
+    #[arg(long, requires = "maze_clip")]
+    clipped_only: bool,
     /// Runs executed at the same time, each on its own thread.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
@@ -165,6 +174,7 @@ impl Run {
 struct Tuned {
     task: TaskKind,
     operator: Operator,
+    weight_clip: Option<f64>,
     /// Per magnitude tried: solves, mean evaluations (unsolved = budget + 1), mean best fitness.
     tried: Vec<serde_json::Value>,
     chosen: f64,
@@ -229,45 +239,8 @@ fn main() -> Result<()> {
                 arms.push(arm(pilot_sigma(task, operator)));
                 continue;
             }
-            let full = grid(task, operator);
-            let skip = (5 - args.grid) / 2;
-            let values = &full[skip..skip + args.grid];
-            let mut plan = Vec::new();
-            for &sigma in values {
-                for i in 0..args.tune_seeds {
-                    plan.push((arm(sigma), args.tune_first_seed + i));
-                }
-            }
-            let runs = execute(&plan, &args, "tune")?;
-            let mut best: Option<((usize, f64, f64), f64)> = None;
-            let mut tried = Vec::new();
-            for &sigma in values {
-                let of: Vec<&Run> = runs.iter().filter(|r| r.arm.sigma == sigma).collect();
-                let solved = of.iter().filter(|r| r.solved).count();
-                let cost = of.iter().map(|r| r.cost()).sum::<f64>() / of.len() as f64;
-                let fitness = of
-                    .iter()
-                    .map(|r| r.best_fitness.unwrap_or(f64::NEG_INFINITY))
-                    .sum::<f64>()
-                    / of.len() as f64;
-                tried.push(json!({"sigma": sigma, "solved": solved, "runs": of.len(),
-                    "mean_evaluations": cost, "mean_best_fitness": fitness}));
-                let key = (solved, cost, fitness);
-                let better = best.is_none_or(|(b, _)| {
-                    key.0 > b.0 || (key.0 == b.0 && (key.1 < b.1 || (key.1 == b.1 && key.2 > b.2)))
-                });
-                if better {
-                    best = Some((key, sigma));
-                }
-            }
-            let chosen = best.expect("at least one magnitude").1;
-            eprintln!("tuned {task:?} {operator}: {chosen}");
-            tuned.push(Tuned {
-                task,
-                operator,
-                tried,
-                chosen,
-            });
+            let (t, chosen) = tune(arm(0.0), &args)?;
+            tuned.push(t);
             arms.push(arm(chosen));
         }
     }
@@ -281,7 +254,17 @@ fn main() -> Result<()> {
                 ..*a
             })
             .collect();
-        arms.extend(clipped);
+        if args.clipped_only {
+            arms.retain(|a| !(a.task == TaskKind::Maze && sm_g.contains(&a.operator)));
+        }
+        for mut arm in clipped {
+            if args.tune_clip {
+                let (t, chosen) = tune(arm, &args)?;
+                tuned.push(t);
+                arm.sigma = chosen;
+            }
+            arms.push(arm);
+        }
     }
 
     // 2. The reported runs.
@@ -365,6 +348,53 @@ fn main() -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Tunes `template`'s magnitude over the middle `--grid` values of its operator's grid, each
+/// run with `--tune-seeds` seeds: the most solves win, then the fewest evaluations, then the
+/// best fitness.
+fn tune(template: Arm, args: &Args) -> Result<(Tuned, f64)> {
+    let full = grid(template.task, template.operator);
+    let skip = (5 - args.grid) / 2;
+    let values = &full[skip..skip + args.grid];
+    let mut plan = Vec::new();
+    for &sigma in values {
+        for i in 0..args.tune_seeds {
+            plan.push((Arm { sigma, ..template }, args.tune_first_seed + i));
+        }
+    }
+    let runs = execute(&plan, args, "tune")?;
+    let mut best: Option<((usize, f64, f64), f64)> = None;
+    let mut tried = Vec::new();
+    for &sigma in values {
+        let of: Vec<&Run> = runs.iter().filter(|r| r.arm.sigma == sigma).collect();
+        let solved = of.iter().filter(|r| r.solved).count();
+        let cost = of.iter().map(|r| r.cost()).sum::<f64>() / of.len() as f64;
+        let fitness = of
+            .iter()
+            .map(|r| r.best_fitness.unwrap_or(f64::NEG_INFINITY))
+            .sum::<f64>()
+            / of.len() as f64;
+        tried.push(json!({"sigma": sigma, "solved": solved, "runs": of.len(),
+            "mean_evaluations": cost, "mean_best_fitness": fitness}));
+        let key = (solved, cost, fitness);
+        let better = best.is_none_or(|(b, _)| {
+            key.0 > b.0 || (key.0 == b.0 && (key.1 < b.1 || (key.1 == b.1 && key.2 > b.2)))
+        });
+        if better {
+            best = Some((key, sigma));
+        }
+    }
+    let chosen = best.context("no magnitude was tried")?.1;
+    eprintln!("tuned {}: {chosen}", template.label());
+    let tuned = Tuned {
+        task: template.task,
+        operator: template.operator,
+        weight_clip: template.weight_clip,
+        tried,
+        chosen,
+    };
+    Ok((tuned, chosen))
 }
 
 fn task_name(task: TaskKind) -> &'static str {
