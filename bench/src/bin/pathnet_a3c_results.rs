@@ -151,11 +151,13 @@ fn run(args: &Args) -> Result<Report> {
         );
         format!("{stem}-agents{}", args.agents)
     });
-    let scratch = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    // Each run's summary passes through here; the report keeps them all.
+    let summaries_dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&summaries_dir)
+        .with_context(|| format!("creating {}", summaries_dir.display()))?;
     let mut summaries = Vec::new();
     for seed in args.first_seed..args.first_seed + args.seeds {
-        let summary_path = scratch.join(format!("seed{seed}.json"));
+        let summary_path = summaries_dir.join(format!("seed{seed}.json"));
         let mut command = Command::new(&args.pathnet);
         command
             .arg("run")
@@ -191,6 +193,8 @@ fn run(args: &Args) -> Result<Report> {
         );
         summaries.push(summary);
     }
+    // Left behind only when a run failed, for its partial summaries.
+    std::fs::remove_dir_all(&summaries_dir).ok();
     let mut report = Report {
         name,
         config,
