@@ -239,9 +239,9 @@ fn main() -> Result<()> {
                 arms.push(arm(pilot_sigma(task, operator)));
                 continue;
             }
-            let (t, chosen) = tune(arm(0.0), &args)?;
+            let t = tune(arm(0.0), &args)?;
+            arms.push(arm(t.chosen));
             tuned.push(t);
-            arms.push(arm(chosen));
         }
     }
     if let Some(clip) = args.maze_clip {
@@ -259,9 +259,9 @@ fn main() -> Result<()> {
         }
         for mut arm in clipped {
             if args.tune_clip {
-                let (t, chosen) = tune(arm, &args)?;
+                let t = tune(arm, &args)?;
+                arm.sigma = t.chosen;
                 tuned.push(t);
-                arm.sigma = chosen;
             }
             arms.push(arm);
         }
@@ -353,7 +353,7 @@ fn main() -> Result<()> {
 /// Tunes `template`'s magnitude over the middle `--grid` values of its operator's grid, each
 /// run with `--tune-seeds` seeds: the most solves win, then the fewest evaluations, then the
 /// best fitness.
-fn tune(template: Arm, args: &Args) -> Result<(Tuned, f64)> {
+fn tune(template: Arm, args: &Args) -> Result<Tuned> {
     let full = grid(template.task, template.operator);
     let skip = (5 - args.grid) / 2;
     let values = &full[skip..skip + args.grid];
@@ -387,14 +387,13 @@ fn tune(template: Arm, args: &Args) -> Result<(Tuned, f64)> {
     }
     let chosen = best.context("no magnitude was tried")?.1;
     eprintln!("tuned {}: {chosen}", template.label());
-    let tuned = Tuned {
+    Ok(Tuned {
         task: template.task,
         operator: template.operator,
         weight_clip: template.weight_clip,
         tried,
         chosen,
-    };
-    Ok((tuned, chosen))
+    })
 }
 
 fn task_name(task: TaskKind) -> &'static str {
